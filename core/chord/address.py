@@ -1,0 +1,72 @@
+"""A node's network address (host and port) and its id on the ring."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from .ids import hash_string
+
+_HOST_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
+
+
+class AddressError(ValueError):
+    """A text that is not a usable HOST:PORT."""
+
+
+@dataclass(frozen=True, order=True)
+class Address:
+    """Where a node listens. Its id is the hash of ``host:port``, as the design fixes."""
+
+    host: str
+    port: int
+    id: int = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", hash_string(str(self)))
+
+    def __str__(self) -> str:
+        if ":" in self.host:
+            return f"[{self.host}]:{self.port}"
+        return f"{self.host}:{self.port}"
+
+    def __hash__(self) -> int:
+        return hash((self.host, self.port))
+
+    @classmethod
+    def parse(cls, text: str, *, allow_any_port: bool = False) -> Address:
+        """Read ``HOST:PORT`` (or ``[v6]:PORT``); raise AddressError saying what is wrong.
+
+        Port 0 (let the system choose) is accepted only with ``allow_any_port``.
+        """
+        text = text.strip()
+        if text.startswith("["):
+            host, sep, rest = text[1:].partition("]")
+            if not sep or not rest.startswith(":"):
+                raise AddressError(f"bad address {text!r}: expected [IPv6]:PORT")
+            port_text = rest[1:]
+            try:
+                ipaddress.IPv6Address(host)
+            except ValueError:
+                raise AddressError(f"bad address {text!r}: {host!r} is not an IPv6 address") from None
+        else:
+            host, sep, port_text = text.rpartition(":")
+            if not sep or not host:
+                raise AddressError(f"bad address {text!r}: expected HOST:PORT, e.g. 127.0.0.1:4000")
+            if not set(host) <= _HOST_CHARS:
+                raise AddressError(f"bad address {text!r}: {host!r} is not a host name or IPv4 address")
+        if not port_text.isdigit():
+            raise AddressError(f"bad address {text!r}: port {port_text!r} is not a number")
+        port = int(port_text)
+        if not (0 if allow_any_port else 1) <= port < 65536:
+            raise AddressError(f"bad address {text!r}: port {port} is outside 1-65535")
+        return cls(host, port)
+
+    def to_wire(self) -> str:
+        return str(self)
+
+    @classmethod
+    def from_wire(cls, value: object) -> Address:
+        if not isinstance(value, str):
+            raise AddressError(f"an address on the wire must be a string, not {type(value).__name__}")
+        return cls.parse(value)

@@ -1,0 +1,92 @@
+"""The wire codec: a 4-byte big-endian length, then one UTF-8 JSON object, and its limits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+
+MAX_FRAME = 1 << 20  # 1 MiB, the design's limit for one frame
+_LENGTH = struct.Struct(">I")
+
+
+class FrameError(Exception):
+    """A frame that breaks the wire rules; the connection that sent it is closed."""
+
+
+def encode(message: dict) -> bytes:
+    """One frame for ``message``; raises FrameError if it would exceed MAX_FRAME."""
+    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if len(body) > MAX_FRAME:
+        raise FrameError(f"frame of {len(body)} bytes exceeds the {MAX_FRAME}-byte limit")
+    return _LENGTH.pack(len(body)) + body
+
+
+def decode_body(body: bytes) -> dict:
+    """The JSON object in one frame's body; FrameError for bad UTF-8, bad JSON or a non-object."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise FrameError(f"frame is not valid UTF-8: {e}") from None
+    try:
+        message = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise FrameError(f"frame is not valid JSON: {e}") from None
+    if not isinstance(message, dict):
+        raise FrameError(f"frame holds a JSON {type(message).__name__}, not an object")
+    return message
+
+
+def check_length(length: int) -> None:
+    if length > MAX_FRAME:
+        raise FrameError(f"frame length {length} exceeds the {MAX_FRAME}-byte limit")
+
+
+async def read_frame(reader: asyncio.StreamReader, body_timeout: float | None = None) -> dict | None:
+    """Read one frame; None on a clean end of stream between frames.
+
+    Once a length prefix has arrived, the body must follow within ``body_timeout``
+    seconds, so half a frame followed by silence cannot hold a connection forever.
+    """
+    try:
+        prefix = await reader.readexactly(_LENGTH.size)
+    except asyncio.IncompleteReadError as e:
+        if not e.partial:
+            return None
+        raise FrameError("connection closed inside a length prefix") from None
+    (length,) = _LENGTH.unpack(prefix)
+    check_length(length)
+    try:
+        body = await asyncio.wait_for(reader.readexactly(length), body_timeout)
+    except asyncio.IncompleteReadError:
+        raise FrameError("connection closed inside a frame") from None
+    except TimeoutError:
+        raise FrameError(f"frame body not received within {body_timeout} s") from None
+    return decode_body(body)
+
+
+# Message shapes. A request: {"id": int, "method": str, "args": object}.
+# A reply: {"id": int, "result": any} or {"id": int, "error": str}.
+
+def check_request(message: dict) -> tuple[int, str, dict]:
+    rid, method, args = message.get("id"), message.get("method"), message.get("args", {})
+    if not isinstance(rid, int) or isinstance(rid, bool):
+        raise FrameError("request without an integer id")
+    if not isinstance(method, str) or not method:
+        raise FrameError("request without a method name")
+    if not isinstance(args, dict):
+        raise FrameError("request args must be an object")
+    return rid, method, args
+
+
+def check_reply(message: dict) -> tuple[int, bool, object]:
+    rid = message.get("id")
+    if not isinstance(rid, int) or isinstance(rid, bool):
+        raise FrameError("reply without an integer id")
+    if "error" in message:
+        if not isinstance(message["error"], str):
+            raise FrameError("reply error must be a string")
+        return rid, False, message["error"]
+    if "result" not in message:
+        raise FrameError("reply with neither result nor error")
+    return rid, True, message["result"]

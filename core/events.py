@@ -1,0 +1,150 @@
+"""What the core tells its front ends: frozen dataclasses of plain data, never widgets.
+
+The runtime posts these from the asyncio thread; the UI and the headless front end
+render them. ``to_json`` gives the headless ``--json`` line of each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True)
+class Event:
+    at: float = field(default_factory=_now, kw_only=True)
+
+    name = "event"
+
+    def to_json(self) -> dict:
+        data = {"event": self.name}
+        for f in dataclasses.fields(self):
+            if f.name != "at":
+                data[f.name.rstrip("_")] = getattr(self, f.name)
+        return data
+
+
+@dataclass(frozen=True)
+class Ready(Event):
+    """This node is in the ring and its nick is registered."""
+    nick: str
+    id: str  # 40 hex digits
+    address: str
+    name = "ready"
+
+
+@dataclass(frozen=True)
+class PrivateMessage(Event):
+    """A private message shown to the user: received, or sent by the user (outgoing)."""
+    from_: str
+    to: str
+    text: str
+    msg_id: str
+    outgoing: bool = False
+    name = "private"
+
+
+@dataclass(frozen=True)
+class ChannelMessage(Event):
+    """A channel message delivered by the maintainer; ``history`` marks replayed ones."""
+    channel: str
+    from_: str
+    text: str
+    msg_id: str
+    seq: int = 0
+    history: bool = False
+    name = "channel"
+
+
+@dataclass(frozen=True)
+class Joined(Event):
+    """The user joined a channel."""
+    channel: str
+    members: tuple[str, ...] = ()
+    name = "joined"
+
+
+@dataclass(frozen=True)
+class Left(Event):
+    """The user left a channel."""
+    channel: str
+    name = "left"
+
+
+@dataclass(frozen=True)
+class MemberJoined(Event):
+    """Someone joined a channel the user is in (a notice)."""
+    channel: str
+    nick: str
+    name = "member_joined"
+
+
+@dataclass(frozen=True)
+class MemberLeft(Event):
+    """Someone left a channel the user is in, by leave, exit or being pruned."""
+    channel: str
+    nick: str
+    reason: str = "left"
+    name = "member_left"
+
+
+@dataclass(frozen=True)
+class Migration(Event):
+    """One step of moving maintained state between nodes, for the migration log.
+
+    ``step`` is e.g. "send", "receive", "ack", "delete", "takeover", "replicate";
+    ``kind`` is "channel" or "name"; ``key`` the channel or nick.
+    """
+    step: str
+    kind: str
+    key: str
+    from_: str
+    to: str
+    members: int = 0
+    detail: str = ""
+    name = "migration"
+
+
+@dataclass(frozen=True)
+class RingStatus(Event):
+    """This node's place in the ring and what it maintains, for the status bar."""
+    id: str
+    address: str
+    predecessor: str | None
+    successor: str
+    channels: int = 0
+    names: int = 0
+    name = "ring"
+
+
+@dataclass(frozen=True)
+class Log(Event):
+    """A line for the debug/ring log pane."""
+    text: str
+    level: str = "info"
+    name = "log"
+
+
+@dataclass(frozen=True)
+class Info(Event):
+    """A reply to a user command that is not a message (help text, who is where)."""
+    text: str
+    name = "info"
+
+
+@dataclass(frozen=True)
+class Error(Event):
+    """Something the user asked for went wrong; says what and why."""
+    message: str
+    name = "error"
+
+
+@dataclass(frozen=True)
+class Bye(Event):
+    """The node has left the ring; the front end may end."""
+    name = "bye"
