@@ -120,6 +120,7 @@ class ChatService:
         self._seen_private: collections.OrderedDict = collections.OrderedDict()
         self._feeds: dict[tuple[str, str], _Feed] = {}
         self._deferred: set[tuple[str, str]] = set()   # hand-overs the receiver put off
+        self._safe: dict[str, int] = {}  # per channel: entries up to here are replicated
         self._lock = asyncio.Lock()
         self._name_locks: dict[str, asyncio.Lock] = {}
         self._syncing = False
@@ -499,13 +500,13 @@ class ChatService:
         if not self._serving(key):
             return p.MOVED
         ch = self._channel(d["channel"])
+        self._safe.setdefault(ch.name, ch.last_seq)
         if ch.set_member(Member(d["nick"], address, self._member_stamp(ch))):
             ch.append("join", d["nick"], at=time.time())
             self._log(f"#{ch.name}: {d['nick']} joined ({len(ch.present())} members)")
         feed = self._feed(ch.name, address)
         feed.cursor = ch.last_seq
-        self._wake(ch)
-        await self._replicate([ch])
+        await self._commit(ch)
         return {"ok": True, "members": [m.nick for m in ch.present()],
                 "history": [e.to_wire() for e in ch.history()], "last_seq": ch.last_seq}
 
@@ -518,17 +519,17 @@ class ChatService:
         if not isinstance(ch, Channel) or not ch.is_member(address):
             return {"ok": True, "member": False}
         self._remove_member(ch, address, d["nick"], "left")
-        await self._replicate([ch])
+        await self._commit(ch)
         return {"ok": True, "member": True}
 
     def _remove_member(self, ch: Channel, address: str, nick: str, reason: str) -> None:
+        self._safe.setdefault(ch.name, ch.last_seq)
         ch.set_member(Member(nick, address, self._member_stamp(ch), present=False))
         ch.append("leave", nick, text=reason, at=time.time())
         feed = self._feeds.pop((ch.name, address), None)
         if feed is not None and feed.task is not None and feed.task is not asyncio.current_task():
             feed.task.cancel()
         self._log(f"#{ch.name}: {nick} {reason} ({len(ch.present())} members)")
-        self._wake(ch)
 
     async def _serve_send(self, payload: object) -> dict:
         d = p.need(payload, channel=str, nick=str, msg_id=str, text=str)
@@ -536,11 +537,20 @@ class ChatService:
         if not self._serving(key):
             return p.MOVED
         ch = self._channel(d["channel"])
-        entry, new = ch.append("msg", d["nick"], d["text"], d["msg_id"], at=time.time())
-        if new:
-            self._wake(ch)
-            await self._replicate([ch])  # acknowledged only once the replicas have it
+        self._safe.setdefault(ch.name, ch.last_seq)
+        entry, _ = ch.append("msg", d["nick"], d["text"], d["msg_id"], at=time.time())
+        if entry.seq > self._safe[ch.name]:
+            await self._commit(ch)  # acknowledged (and delivered) once the replicas have it
         return {"ok": True, "seq": entry.seq, "members": len(ch.present())}
+
+    async def _commit(self, ch: Channel) -> None:
+        """Replicate a changed channel, then let the feeds deliver what changed.
+
+        Members see an entry only after the replicas hold it, so a successor that takes
+        over never reuses a sequence number a member has already seen.
+        """
+        await self._replicate([ch])
+        self._wake(ch)
 
     # -- delivery to members (one feed per member, in order) --------------------------------
 
@@ -578,7 +588,9 @@ class ChatService:
                     or not ch.is_member(feed.address)
                     or self._feeds.get((feed.channel, feed.address)) is not feed):
                 return
-            entries = ch.log if feed.cursor is None else ch.after(feed.cursor)
+            safe = self._safe.get(ch.name, ch.last_seq)
+            entries = [e for e in (ch.log if feed.cursor is None else ch.after(feed.cursor))
+                       if e.seq <= safe]
             now = time.monotonic()
             if entries or feed.cursor is None or now - feed.last_contact > interval:
                 try:
@@ -592,7 +604,7 @@ class ChatService:
                         nick = ch.members[feed.address].nick
                         self._remove_member(ch, feed.address, nick, "pruned")
                         self._log(f"#{ch.name}: pruned {nick} at {feed.address}: {e}")
-                        await self._replicate([ch])
+                        await self._commit(ch)
                         return
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 1.0)
@@ -605,7 +617,7 @@ class ChatService:
                     if isinstance(ch, Channel) and ch.is_member(feed.address):
                         nick = ch.members[feed.address].nick
                         self._remove_member(ch, feed.address, nick, "gone")
-                        await self._replicate([ch])
+                        await self._commit(ch)
                     return
                 last = reply.get("last_seq") if isinstance(reply, dict) else None
                 if last is None:  # the member is still joining: ask again shortly
@@ -732,6 +744,8 @@ class ChatService:
             if replica is not None:
                 self.primary.put(replica)
             merged = self.primary.put(item)
+            if ref[0] == "channel":
+                self._safe.pop(ref[1], None)  # the old maintainer replicated it
             accepted.append(merged)
             self._migration("receive", ref[0], ref[1], sender, self.address, self._size(merged))
         self._ensure_feeds()
@@ -763,7 +777,19 @@ class ChatService:
         return {"ok": True, "count": count}
 
     async def _replicate(self, items: list[Item]) -> None:
-        """Copy ``items`` to the next r successors; failures are repaired by the next round."""
+        """Copy ``items`` to the next r successors; failures are repaired by the next round.
+
+        Afterwards the channels' entries up to what was copied may be delivered.
+        """
+        copied = {i.name: i.last_seq for i in items if isinstance(i, Channel)}
+        try:
+            await self._copy_to_replicas(items)
+        finally:
+            for name, seq in copied.items():
+                if name in self._safe:
+                    self._safe[name] = max(self._safe[name], seq)
+
+    async def _copy_to_replicas(self, items: list[Item]) -> None:
         if not items or self.settings.replicas < 1:
             return
         targets = [s for s in self.node.successors()
@@ -798,6 +824,9 @@ class ChatService:
             # not hold its state, so we answer "moved" instead of serving a fresh copy
             self._syncing = True
             self._spawn(self._pull_from_successor(new))
+        taken = self._take_over(f"predecessor {old.address if old else '-'} gone")
+        if taken:
+            self._spawn(self._replicate(taken))
         self._spawn(self._rebalance("new predecessor"))
         self._post_status()
 
@@ -814,25 +843,39 @@ class ChatService:
             self._syncing = False
             self._ensure_feeds()
 
+    def _take_over(self, why: str) -> list[Item]:
+        """Promote the replicas whose keys are now ours (a predecessor died or left).
+
+        Synchronous, so that it happens in the same step as the change of predecessor:
+        no request for the new range is served before its state is here.
+        """
+        taken = []
+        if self._syncing or self._leaving:
+            return taken
+        for item in self.replicas:
+            if self.node.is_ours(item.key):
+                ref = item_ref(item)
+                self.replicas.pop(*ref)
+                self._replica_seen.pop(ref, None)
+                merged = self.primary.put(item)
+                taken.append(merged)
+                if isinstance(merged, Channel):
+                    self._safe.pop(merged.name, None)  # all of it is replicated already
+                self._migration("takeover", ref[0], ref[1], "replica", self.address,
+                                self._size(merged), why)
+        if taken:
+            self._ensure_feeds()
+            self._post_status()
+        return taken
+
     async def _rebalance(self, why: str) -> None:
         """Take over replicas now ours; migrate away what is no longer ours (copy/ack/delete)."""
         if self._leaving:
             return
         async with self._lock:
-            taken = []
-            for item in self.replicas:
-                if self.node.is_ours(item.key) and not self._syncing:
-                    ref = item_ref(item)
-                    self.replicas.pop(*ref)
-                    self._replica_seen.pop(ref, None)
-                    merged = self.primary.put(item)
-                    taken.append(merged)
-                    self._migration("takeover", ref[0], ref[1], "replica", self.address,
-                                    self._size(merged), why)
+            taken = self._take_over(why)
             if taken:
-                self._ensure_feeds()
                 await self._replicate(taken)
-                self._post_status()
             moving: dict[Address, tuple[Remote, list[Item]]] = {}
             for item in list(self.primary):
                 if self.node.is_ours(item.key) or self._leaving:
