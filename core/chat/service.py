@@ -306,6 +306,16 @@ class ChatService:
                 self._migration("unname", "name", self.nick, me, reply["via"], detail="exit")
             except ChatError as e:
                 self.post(ev.Error(message=f"could not delete the name map on exit: {e}"))
+        await self.depart()
+        self.post(ev.Bye())
+
+    async def depart(self) -> None:
+        """Stop serving, hand everything maintained to the successor, leave the ring.
+
+        The tail of the exit sequence; also what a node refused at start-up does, since it
+        may already maintain state for others.
+        """
+        me = self.address
         self._leaving = True
         await self._stop_tasks()
         async with self._lock:
@@ -322,7 +332,6 @@ class ChatService:
                                     detail="no live successor to hand it to")
         await self.node.leave()
         self._migration("leave-ring", "node", self.nick, me, "-", detail="left the ring")
-        self.post(ev.Bye())
 
     async def stop(self) -> None:
         """Stop the service's tasks without the exit sequence (for crashes and tests)."""

@@ -43,8 +43,7 @@ async def start_chat(nick: str, bootstrap: ChatNode | None = None, port: int = 0
     try:
         await chat.start()
     except Exception:
-        await chat.stop()
-        await node.leave()   # as the runtime does: a refused node leaves the ring again
+        await chat.depart()   # as the runtime does: a refused node hands on and leaves
         raise
     return ChatNode(node, chat, events)
 
