@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from core import events as ev
 from core.chord import Address, Local, Remote, RemoteError, RpcError
-from core.chord.ids import hex_id, in_half_open, short_id
+from core.chord.ids import hex_id, in_half_open, in_open, short_id
 
 from . import protocol as p
 from .commands import Command, check_nick
@@ -123,7 +123,7 @@ class ChatService:
         self._safe: dict[str, int] = {}  # per channel: entries up to here are replicated
         self._lock = asyncio.Lock()
         self._name_locks: dict[str, asyncio.Lock] = {}
-        self._syncing = False
+        self._pulls = 0   # hand-off requests to the successor still running
         self._leaving = False
         self._exit_task: asyncio.Task | None = None
         self._joined_ring_via_bootstrap = node.bootstrap is not None
@@ -424,6 +424,10 @@ class ChatService:
             delay = min(delay * 2, 1.0)
 
     # == the maintainer's side ============================================================
+
+    @property
+    def _syncing(self) -> bool:
+        return self._pulls > 0
 
     def _serving(self, key: int) -> bool:
         """True when this node owns ``key`` and holds its state (not syncing, not leaving)."""
@@ -823,15 +827,25 @@ class ChatService:
                 log.warning("replication failed: %r", result)
 
     def _on_predecessor(self, old: Remote | None, new: Remote | None) -> None:
-        """Notify handler (assignment item 6): the range we own changed; rebalance."""
+        """Notify handler (assignment item 6): the range we own changed; rebalance.
+
+        If the range grew (we joined, or the predecessor died or left), we promote our
+        replicas of it at once, and until the successor has handed over anything of it
+        that it holds (a joiner's range; a leaver's state sent to a stale successor) we
+        answer "moved" rather than serve from a partial copy.
+        """
         self._log(f"predecessor {old.address if old else '-'} -> {new.address if new else '-'}")
-        first = new is not None and not self._had_predecessor
+        owned_nothing = not self._had_predecessor and self._joined_ring_via_bootstrap
+        if new is None:
+            grew = True              # alone: everything is ours
+        elif old is None:
+            grew = owned_nothing     # a joiner's first predecessor (else: we were alone)
+        else:
+            grew = in_open(old.id, new.id, self.node.id)
         if new is not None:
             self._had_predecessor = True
-        if first and self._joined_ring_via_bootstrap:
-            # we just became an owner: until the successor handed our range over, we do
-            # not hold its state, so we answer "moved" instead of serving a fresh copy
-            self._syncing = True
+        if grew and new is not None:
+            self._pulls += 1
             self._spawn(self._pull_from_successor(new))
         taken = self._take_over(f"predecessor {old.address if old else '-'} gone")
         if taken:
@@ -849,8 +863,9 @@ class ChatService:
                         {"to": self.address, "start": f"{predecessor.id:x}",
                          "end": f"{self.node.id:x}"}, timeout=max(self.node.timeout, 5.0))
         finally:
-            self._syncing = False
+            self._pulls -= 1
             self._ensure_feeds()
+            self._post_status()
 
     def _take_over(self, why: str) -> list[Item]:
         """Promote the replicas whose keys are now ours (a predecessor died or left).
@@ -859,7 +874,7 @@ class ChatService:
         no request for the new range is served before its state is here.
         """
         taken = []
-        if self._syncing or self._leaving:
+        if self._leaving:
             return taken
         for item in self.replicas:
             if self.node.is_ours(item.key):
