@@ -82,3 +82,15 @@ def async_test(timeout: float = 120.0):
             return asyncio.run(asyncio.wait_for(fn(*args, **kwargs), timeout))
         return runner
     return wrap
+
+
+def where(nodes: list[ChatNode], kind: str, name: str) -> str:
+    """Who holds ``kind``/``name`` (maintained or as a replica), for failure messages."""
+    lines = []
+    for n in nodes:
+        pred = n.node.predecessor()
+        lines.append(f"{n.nick} {n.node.id:040x}"[:20] + f" pred {pred.address if pred else '-'}"
+                     f" succ {n.node.successor().address}"
+                     f" primary {n.chat.primary.get(kind, name)}"
+                     f" replica {n.chat.replicas.get(kind, name)}")
+    return "\n".join(lines)
