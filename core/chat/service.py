@@ -562,7 +562,9 @@ class ChatService:
         Members see an entry only after the replicas hold it, so a successor that takes
         over never reuses a sequence number a member has already seen.
         """
-        await self._replicate([ch])
+        # a delta suffices (merging is a union): all members, the entries not yet copied
+        base = self._safe.get(ch.name, 0)
+        await self._replicate([Channel(ch.name, dict(ch.members), ch.after(base), ch.last_seq)])
         self._wake(ch)
 
     # -- delivery to members (one feed per member, in order) --------------------------------
