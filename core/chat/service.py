@@ -554,6 +554,10 @@ class ChatService:
         entry, _ = ch.append("msg", d["nick"], d["text"], d["msg_id"], at=time.time())
         if entry.seq > self._safe[ch.name]:
             await self._commit(ch)  # acknowledged (and delivered) once the replicas have it
+        if entry.seq > self._safe.get(ch.name, entry.seq):
+            # our first successor did not take the copy: no ack yet, the sender retries
+            # (the id is known, so the retry is not stored twice)
+            return {"moved": True, "why": "the replica did not answer"}
         return {"ok": True, "seq": entry.seq, "members": len(ch.present())}
 
     async def _commit(self, ch: Channel) -> None:
@@ -791,26 +795,31 @@ class ChatService:
                     count += await self._hand_over(item, to)
         return {"ok": True, "count": count}
 
-    async def _replicate(self, items: list[Item]) -> None:
-        """Copy ``items`` to the next r successors; failures are repaired by the next round.
+    async def _replicate(self, items: list[Item]) -> bool:
+        """Copy ``items`` to the next r successors; True if the first successor has them.
 
-        Afterwards the channels' entries up to what was copied may be delivered.
+        Only then may the channels' entries up to what was copied be delivered: the first
+        successor is the one that takes over if we crash. Other failed copies are
+        repaired by the next round.
         """
         copied = {i.name: i.last_seq for i in items if isinstance(i, Channel)}
-        try:
-            await self._copy_to_replicas(items)
-        finally:
+        ok = await self._copy_to_replicas(items)
+        if ok:
             for name, seq in copied.items():
-                if name in self._safe:
-                    self._safe[name] = max(self._safe[name], seq)
+                if name in self._safe and seq > self._safe[name]:
+                    self._safe[name] = seq
+                    ch = self.primary.get("channel", name)
+                    if isinstance(ch, Channel):
+                        self._wake(ch)
+        return ok
 
-    async def _copy_to_replicas(self, items: list[Item]) -> None:
+    async def _copy_to_replicas(self, items: list[Item]) -> bool:
         if not items or self.settings.replicas < 1:
-            return
+            return True
         targets = [s for s in self.node.successors()
                    if s.address != self.node.address][:self.settings.replicas]
         if not targets:
-            return
+            return True
         batches: list[list[dict]] = [[]]
         size = 0
         for item in items:
@@ -824,9 +833,11 @@ class ChatService:
             size += weight
         calls = [self.node.user_command(t, p.REPLICATE, {"from": self.address, "items": b})
                  for t in targets for b in batches]
-        for result in await asyncio.gather(*calls, return_exceptions=True):
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        for result in results:
             if isinstance(result, Exception) and not isinstance(result, RpcError):
                 log.warning("replication failed: %r", result)
+        return not any(isinstance(r, Exception) for r in results[:len(batches)])
 
     def _on_predecessor(self, old: Remote | None, new: Remote | None) -> None:
         """Notify handler (assignment item 6): the range we own changed; rebalance.
