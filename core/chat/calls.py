@@ -23,9 +23,11 @@ class Calls:
         except RpcError as e:
             raise ChatError(f"{what}: {e}") from None
 
-    async def _route(self, key: int, type_: str, payload: dict, what: str) -> dict:
+    async def _route(self, key: int, type_: str, payload: dict, what: str,
+                     retry_for: float | None = None) -> dict:
         """Send a request to the owner of ``key``; look up again while answered ``moved``."""
-        deadline = time.monotonic() + self.settings.retry_for
+        retry_for = self.settings.retry_for if retry_for is None else retry_for
+        deadline = time.monotonic() + retry_for
         delay, avoid, last = 0.02, set(), "no answer"
         payload = {**payload, "key": f"{key:x}"}
         attempt = 0
@@ -53,7 +55,7 @@ class Calls:
             if attempt % 8 == 0:
                 avoid.clear()  # a suspect may have come back
             if time.monotonic() + delay > deadline:
-                raise ChatError(f"{what}: gave up after {self.settings.retry_for:g} s ({last})")
+                raise ChatError(f"{what}: gave up after {retry_for:g} s ({last})")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
 

@@ -45,6 +45,7 @@ __all__ = ["ChatError", "ChatService", "NickTaken", "Settings"]
 log = logging.getLogger(__name__)
 
 SEEN_LIMIT = 10_000  # message ids a receiver remembers to drop duplicates
+EXIT_RETRY = 5.0     # seconds the exit sequence retries a leave or the name-map delete
 
 
 @dataclass
@@ -239,14 +240,14 @@ class ChatService(Calls, Maintainer, Feeds, Handover):
                                             msg_id=e.msg_id, seq=e.seq, history=True))
         return list(members)
 
-    async def leave(self, channel: str) -> str:
+    async def leave(self, channel: str, retry_for: float | None = None) -> str:
         """Leave a channel the user joined (an Error if it did not); returns its maintainer."""
         if channel not in self.joined:
             raise ChatError(f"you are not in #{channel}")
         del self.joined[channel]
         reply = await self._route(channel_key(channel), p.CHANNEL_LEAVE,
                                   {"channel": channel, "nick": self.nick, "address": self.address},
-                                  f"leaving #{channel}")
+                                  f"leaving #{channel}", retry_for)
         self.post(ev.Left(channel=channel))
         return reply["via"]
 
@@ -272,17 +273,21 @@ class ChatService(Calls, Maintainer, Feeds, Handover):
 
     async def _exit(self) -> None:
         me = self.address
-        for channel in list(self.joined):
+        bound = min(self.settings.retry_for, EXIT_RETRY)
+
+        async def leave(channel: str) -> None:
             try:
-                via = await self.leave(channel)
+                via = await self.leave(channel, bound)
                 self._migration("leave", "channel", channel, me, via, detail="exit")
             except ChatError as e:
                 self.post(ev.Error(message=f"could not leave #{channel} on exit: {e}"))
+
+        await asyncio.gather(*(leave(c) for c in list(self.joined)))
         if self.ready:
             try:
                 reply = await self._route(name_key(self.nick), p.NAME_DEL,
                                           {"nick": self.nick, "address": me},
-                                          "deleting the name map")
+                                          "deleting the name map", bound)
                 self._migration("unname", "name", self.nick, me, reply["via"], detail="exit")
             except ChatError as e:
                 self.post(ev.Error(message=f"could not delete the name map on exit: {e}"))
