@@ -1,0 +1,47 @@
+"""The one key table: it drives the key handling, the help text and the tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Keys (urwid key names) that run one UI action; ``label`` is how help spells them."""
+    keys: tuple[str, ...]
+    action: str
+    label: str
+    help: str
+
+
+BINDINGS: tuple[Binding, ...] = (
+    Binding(tuple(f"meta {i}" for i in range(1, 10)), "goto", "Alt+1…9",
+            "show conversation 1…9 of the side pane"),
+    Binding(("ctrl n",), "next_conversation", "Ctrl+N", "next conversation"),
+    Binding(("ctrl p",), "previous_conversation", "Ctrl+P", "previous conversation"),
+    Binding(("page up",), "scroll_up", "PgUp", "scroll the conversation back"),
+    Binding(("page down",), "scroll_down", "PgDn", "scroll forward (at the end it follows again)"),
+    Binding(("f2", "meta l"), "toggle_log", "F2 / Alt+L", "show or hide the ring log pane"),
+    Binding(("f1",), "help", "F1", "this help: commands and keys"),
+    Binding(("up",), "history_older", "Up", "previous line of input history"),
+    Binding(("down",), "history_newer", "Down", "next line of input history"),
+    Binding(("tab",), "complete", "Tab", "complete a command, channel or nick (again: next one)"),
+    Binding(("enter",), "submit", "Enter", "run the command, or send the text to this conversation"),
+    Binding(("ctrl c",), "quit", "Ctrl+C", "leave the ring gracefully and quit (same as exit)"),
+)
+
+# key name -> (action, position of the key in its binding, e.g. 0 for Alt+1)
+_BY_KEY: dict[str, tuple[str, int]] = {
+    key: (b.action, i) for b in BINDINGS for i, key in enumerate(b.keys)
+}
+
+
+def action_for(key: str) -> tuple[str, int] | None:
+    """The action bound to ``key`` and the key's position in its binding, or None."""
+    return _BY_KEY.get(key)
+
+
+def help_lines() -> list[str]:
+    """One line per binding, for the help text."""
+    width = max(len(b.label) for b in BINDINGS)
+    return [f"{b.label.ljust(width)}  {b.help}" for b in BINDINGS]
