@@ -1,1 +1,1 @@
-"""The full-screen terminal front end of chordchat (the only package that knows urwid)."""
+"""chordchat's front ends: the command line, and the full-screen urwid UI (tui.app), the only package that knows urwid."""
