@@ -17,6 +17,7 @@ import urwid
 
 from core import events as ev
 from core.chat import commands
+from core.chord import hash_string, short_id
 from tui import keys
 from tui.bridge import FromCore
 from tui.completion import Completer, Sources
@@ -65,6 +66,11 @@ def _short(value: str | None) -> str:
     return value or ""
 
 
+def _node(address: str | None) -> str:
+    """A node given by its address, shown by its short id (the hash of the address)."""
+    return short_id(hash_string(address)) if address else ""
+
+
 def _clock(at: float, seconds: bool = False) -> str:
     return time.strftime("%H:%M:%S" if seconds else "%H:%M", time.localtime(at))
 
@@ -91,6 +97,8 @@ class ChatApp:
         self.status = Status(nick=nick)
         self.loop: urwid.MainLoop | None = None
         self.quitting = False
+        self.ready = False
+        self._waiting: list[str] = []  # lines typed before the node was in the ring
         self.failure: str | None = None  # why the UI ended early (a start-up error)
         self.exit_code = 0
         urwid.connect_signal(self.screen, "action", self._on_action)
@@ -140,9 +148,13 @@ class ChatApp:
         self._show_current()
 
     def _on_ready(self, e: ev.Ready) -> None:
+        self.ready = True
         self._set_status(nick=e.nick, id=_short(e.id), address=e.address, state="")
         self.log_line(f"in the ring as {e.nick}, id {_short(e.id)} at {e.address}", "log ring")
         self.notice(HOME, f"You are {e.nick}, node {_short(e.id)} at {e.address}.")
+        waiting, self._waiting = self._waiting, []
+        for line in waiting:
+            self._execute(line)
 
     def _on_private(self, e: ev.PrivateMessage) -> None:
         other = e.to if e.outgoing else e.from_
@@ -166,6 +178,13 @@ class ChatApp:
         self._message(conv, e.from_, e.text, e.at, own=own, named=named)
         if named:
             self._ring_bell()
+
+    def _on_sent(self, e: ev.Sent) -> None:
+        # a member sees its own message come back from the maintainer; a non-member only
+        # gets this receipt, so the line is shown here instead
+        conv = self.conversations.channel(e.channel)
+        if not conv.joined:
+            self._message(conv, self.nick, e.text, e.at, own=True)
 
     def _on_joined(self, e: ev.Joined) -> None:
         conv = self.conversations.channel(e.channel)
@@ -200,14 +219,9 @@ class ChatApp:
                       f"{members}{detail}", "log migration", e.at)
 
     def _on_ring(self, e: ev.RingStatus) -> None:
-        before = self.status
-        pred, succ = _short(e.predecessor), _short(e.successor)
-        self._set_status(id=_short(e.id), address=e.address, predecessor=pred,
-                         successor=succ, channels=e.channels, names=e.names)
-        if pred != before.predecessor:
-            self.log_line(f"predecessor is now {pred or 'none'}", "log ring", e.at)
-        if succ != before.successor:
-            self.log_line(f"successor is now {succ}", "log ring", e.at)
+        # the changes themselves reach the log pane as Log events of the core
+        self._set_status(id=_short(e.id), address=e.address, predecessor=_node(e.predecessor),
+                         successor=_node(e.successor), channels=e.channels, names=e.names)
 
     def _on_log(self, e: ev.Log) -> None:
         self.log_line(e.text, "log error" if e.level in ("error", "warning") else "log", e.at)
@@ -325,6 +339,10 @@ class ChatApp:
         if self.quitting:
             self.error("leaving the ring; no more commands")
             return
+        if not self.ready:
+            self._waiting.append(line)
+            self.notice(HOME, f"still joining the ring; will run when ready: {line}")
+            return
         self._track(line, self.runtime.execute(line))
 
     def show_help(self) -> None:
@@ -408,6 +426,7 @@ HANDLERS: dict[type, Callable[[ChatApp, object], None]] = {
     ev.Ready: ChatApp._on_ready,
     ev.PrivateMessage: ChatApp._on_private,
     ev.ChannelMessage: ChatApp._on_channel,
+    ev.Sent: ChatApp._on_sent,
     ev.Joined: ChatApp._on_joined,
     ev.Left: ChatApp._on_left,
     ev.MemberJoined: ChatApp._on_member_joined,
@@ -479,4 +498,10 @@ def run_ui(options, bell: bool | None = None) -> int:
                 app.runtime.shutdown().result(timeout=LEAVE_TIMEOUT)
     if app.failure:
         print(f"chordchat: {app.failure}", file=sys.stderr)
+        where = [str(a) for a in (options.listen, options.bootstrap) if a is not None]
+        if not any(a in app.failure for a in where):
+            # say which node and which bootstrap the message is about
+            via = f", joining through {options.bootstrap}" if options.bootstrap else ""
+            print(f"chordchat: (this node: {options.listen}{via}; log: {log_path})",
+                  file=sys.stderr)
     return app.exit_code

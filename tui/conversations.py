@@ -25,7 +25,7 @@ class Conversation:
     kind: str            # "home", "channel" or "private"
     unread: int = 0
     mention: bool = False
-    joined: bool = True  # channels: whether the user is (still) a member
+    joined: bool = True  # channels: whether the user is a member (Joined, not yet Left)
     members: set[str] = field(default_factory=set)
 
     @property
@@ -51,7 +51,8 @@ class Conversations:
     def channel(self, name: str) -> Conversation:
         """The conversation of a channel, opened (at the end) if new."""
         key = channel_key(name)
-        return self.get(key) or self._open(Conversation(key, "#" + name.lstrip("#"), "channel"))
+        return self.get(key) or self._open(Conversation(key, "#" + name.lstrip("#"), "channel",
+                                                        joined=False))
 
     def private(self, nick: str) -> Conversation:
         """The private conversation with ``nick``, opened if new."""

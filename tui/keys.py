@@ -26,7 +26,7 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("up",), "history_older", "Up", "previous line of input history"),
     Binding(("down",), "history_newer", "Down", "next line of input history"),
     Binding(("tab",), "complete", "Tab", "complete a command, channel or nick (again: next one)"),
-    Binding(("enter",), "submit", "Enter", "run the command, or send the text to this conversation"),
+    Binding(("enter",), "submit", "Enter", "run the command, or send the text here"),
     Binding(("ctrl c",), "quit", "Ctrl+C", "leave the ring gracefully and quit (same as exit)"),
 )
 

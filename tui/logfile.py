@@ -25,16 +25,21 @@ def log_path(options) -> Path:
 
 
 def setup_logging(options, level: int = logging.INFO) -> str:
-    """Send every logger of the process (core and UI) to the log file; returns its path."""
+    """Send every logger of the process (core and UI) to a file, never to the terminal;
+    returns the file's path. A log file set up already (``--log-file``) is kept."""
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if not isinstance(old, logging.FileHandler):
+            root.removeHandler(old)  # e.g. a stderr handler: the UI owns the terminal
+    logging.captureWarnings(True)
+    kept = [h for h in root.handlers if isinstance(h, logging.FileHandler)]
+    if kept:
+        return kept[0].baseFilename
     path = log_path(options)
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter(
         "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)  # e.g. a stderr handler: the UI owns the terminal
     root.addHandler(handler)
     root.setLevel(level)
-    logging.captureWarnings(True)
     return str(path)

@@ -4,6 +4,7 @@ import pytest
 import urwid
 
 from core import events as ev
+from core.chord import hash_string, hex_id
 from tests.tui.doubles import RecordingRuntime
 from tui import keys
 from tui.app import ChatApp, Done, is_command
@@ -196,13 +197,29 @@ class TestConversations:
         assert app.screen.input.edit_text == "x"
 
     def test_app__the_log_pane_shows_migrations_and_ring_changes_with_time(self, app):
-        app.handle(ev.Migration("send", "channel", "general", "ab" * 20, "cd" * 20, members=3))
-        app.handle(ev.RingStatus("ab" * 20, "127.0.0.1:4000", "ef" * 20, "cd" * 20, 1, 2))
+        app.handle(ev.Migration("send", "channel", "general", "127.0.0.1:4000",
+                                "127.0.0.1:4001", members=3))
+        app.handle(ev.Log("ring: predecessor: old None, new 127.0.0.1:4002"))
         log = app.screen.log.texts()
-        assert any("send channel general: abababab → cdcdcdcd, 3 members" in t for t in log)
-        assert any("predecessor is now efefefef" in t for t in log)
+        assert any("send channel general: 127.0.0.1:4000 → 127.0.0.1:4001, 3 members" in t
+                   for t in log)
+        assert any("predecessor: old None, new 127.0.0.1:4002" in t for t in log)
         assert all(t[2] == ":" and t[5] == ":" for t in log)  # HH:MM:SS first
-        assert "pred efefefef succ cdcdcdcd" in app.screen.status.text
+
+    def test_app__the_status_bar_shows_neighbours_by_short_id(self, app):
+        app.handle(ev.RingStatus("ab" * 20, "127.0.0.1:4000", "127.0.0.1:4002",
+                                 "127.0.0.1:4001", channels=1, names=2))
+        pred = hex_id(hash_string("127.0.0.1:4002"))[:8]
+        succ = hex_id(hash_string("127.0.0.1:4001"))[:8]
+        assert f"pred {pred} succ {succ}" in app.screen.status.text
+        assert "keeps 1 ch 2 nm" in app.screen.status.text
+
+    def test_app__lines_typed_before_ready_run_once_ready(self):
+        app = ChatApp(RecordingRuntime(), "alice", bell=False)
+        type_line(app, "join general")
+        assert app.runtime.executed == []
+        app.handle(ev.Ready("alice", "ab" * 20, "127.0.0.1:4000"))
+        assert app.runtime.executed == ["join general"]
 
     def test_app__the_log_pane_toggles(self, app):
         assert any("ring log" in r for r in rows(app))

@@ -38,7 +38,8 @@ def terminal(monkeypatch):
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
-    term_in, term_out = open(slave, "rb", buffering=0, closefd=False), open(slave, "w", closefd=False)
+    term_in = open(slave, "rb", buffering=0, closefd=False)
+    term_out = open(slave, "w", closefd=False)
     monkeypatch.setenv("TERM", "xterm")
     yield urwid.display.raw.Screen(input=term_in, output=term_out)
     stop.set()
