@@ -144,8 +144,10 @@ class Runtime:
             raise StartupError(f"bad chat settings: {e}") from None
         try:
             await self.node.start()
-        except (ListenError, JoinError) as e:
-            raise StartupError(str(e).split("] ", 1)[-1]) from None
+        except ListenError as e:
+            raise StartupError(e.strerror or str(e)) from None
+        except JoinError as e:
+            raise StartupError(str(e)) from None
         try:
             return await self.service.start()
         except ChatError as e:

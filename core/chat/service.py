@@ -241,15 +241,16 @@ class ChatService:
                                             msg_id=e.msg_id, seq=e.seq, history=True))
         return list(members)
 
-    async def leave(self, channel: str) -> None:
-        """Leave a channel the user joined (an Error if it did not)."""
+    async def leave(self, channel: str) -> str:
+        """Leave a channel the user joined (an Error if it did not); returns its maintainer."""
         if channel not in self.joined:
             raise ChatError(f"you are not in #{channel}")
         del self.joined[channel]
-        await self._route(channel_key(channel), p.CHANNEL_LEAVE,
-                          {"channel": channel, "nick": self.nick, "address": self.address},
-                          f"leaving #{channel}")
+        reply = await self._route(channel_key(channel), p.CHANNEL_LEAVE,
+                                  {"channel": channel, "nick": self.nick, "address": self.address},
+                                  f"leaving #{channel}")
         self.post(ev.Left(channel=channel))
+        return reply["via"]
 
     async def send(self, channel: str, text: str) -> tuple[str, int]:
         """Send to a channel; returns (msg_id, seq) once the maintainer acknowledged it.
@@ -275,15 +276,16 @@ class ChatService:
         me = self.address
         for channel in list(self.joined):
             try:
-                await self.leave(channel)
-                self._migration("leave", "channel", channel, me, "maintainer", detail="exit")
+                via = await self.leave(channel)
+                self._migration("leave", "channel", channel, me, via, detail="exit")
             except ChatError as e:
                 self.post(ev.Error(message=f"could not leave #{channel} on exit: {e}"))
         if self.ready:
             try:
-                await self._route(name_key(self.nick), p.NAME_DEL,
-                                  {"nick": self.nick, "address": me}, "deleting the name map")
-                self._migration("unname", "name", self.nick, me, "maintainer", detail="exit")
+                reply = await self._route(name_key(self.nick), p.NAME_DEL,
+                                          {"nick": self.nick, "address": me},
+                                          "deleting the name map")
+                self._migration("unname", "name", self.nick, me, reply["via"], detail="exit")
             except ChatError as e:
                 self.post(ev.Error(message=f"could not delete the name map on exit: {e}"))
         self._leaving = True
@@ -356,6 +358,7 @@ class ChatService:
                 if not isinstance(reply, dict):
                     raise ChatError(f"{what}: {owner.address} answered nonsense")
                 if not reply.get("moved"):
+                    reply = {"via": str(owner.address), **reply}
                     return reply
                 last = f"{owner.address} does not keep it (yet)"
             except RemoteError as e:
