@@ -5,27 +5,29 @@ from __future__ import annotations
 
 import re
 import socket
+import sys
 
 import pytest
 
 from core.chord.ids import hash_string, in_half_open
-from tests.tui.peers import HeadlessPeer, chordchat_args, free_ports
+from tests.procs import FAST_ARGS, Cluster, kind, port_with_id_in
 from tests.tui.terminal import TerminalProcess
 
 pytestmark = pytest.mark.timeout(240)
 
-
-def node_id(port: int) -> int:
-    return hash_string(f"127.0.0.1:{port}")
+UI_ARGS = [a for a in FAST_ARGS if a != "--quiet"]  # --quiet is for headless output
 
 
-def ring_order_ports() -> tuple[int, int, int]:
-    """Ports (peer, newcomer, ui) whose ids lie in this order around the ring, so that the
-    newcomer joins between the peer and the UI's node and takes part of what the UI keeps."""
-    ports = sorted(free_ports(12), key=node_id)
-    # the widest gap peer -> ui leaves the most room for a channel to move to the newcomer
-    best = max(range(len(ports) - 2), key=lambda i: node_id(ports[i + 2]) - node_id(ports[i]))
-    return ports[best], ports[best + 1], ports[best + 2]
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct loopback ports that nobody listens on now."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def channel_between(low: int, high: int) -> str:
@@ -35,7 +37,7 @@ def channel_between(low: int, high: int) -> str:
 
 
 def side_pane(lines: list[str]) -> list[str]:
-    return [line[:18] for line in lines[:15]]
+    return [line[:18] for line in lines[:16]]
 
 
 def log_pane(lines: list[str]) -> list[str]:
@@ -43,22 +45,28 @@ def log_pane(lines: list[str]) -> list[str]:
 
 
 @pytest.fixture
-def cleanup():
-    things: list = []
-    yield things
-    for thing in reversed(things):
-        if isinstance(thing, HeadlessPeer):
-            thing.exit(timeout=30)
-        else:
-            thing.close()
+def cluster(tmp_path):
+    with Cluster(tmp_path) as c:
+        yield c
 
 
-def start_ui(cleanup, tmp_path, nick: str, port: int, bootstrap: int | None,
-             **kw) -> TerminalProcess:
-    ui = TerminalProcess(chordchat_args(nick, port, bootstrap),
-                         env={"CHORDCHAT_LOG": str(tmp_path / "ui.log")}, **kw)
-    cleanup.append(ui)
-    return ui
+@pytest.fixture
+def terminals():
+    started: list[TerminalProcess] = []
+    yield started
+    for t in started:
+        t.close()
+
+
+@pytest.fixture
+def start_ui(terminals, tmp_path):
+    def start(nick: str, port: int, bootstrap: str | None = None, **kw) -> TerminalProcess:
+        args = [sys.executable, "-m", "tui", "--nick", nick, "--listen", f"127.0.0.1:{port}",
+                *UI_ARGS, *(["--bootstrap", bootstrap] if bootstrap else [])]
+        ui = TerminalProcess(args, env={"CHORDCHAT_LOG": str(tmp_path / "ui.log")}, **kw)
+        terminals.append(ui)
+        return ui
+    return start
 
 
 def assert_terminal_restored(ui: TerminalProcess) -> None:
@@ -71,29 +79,26 @@ def assert_terminal_restored(ui: TerminalProcess) -> None:
 
 class TestUiInTerminal:
     def test_ui__joins_chats_counts_unread_logs_a_migration_and_exits_cleanly(
-            self, cleanup, tmp_path):
-        peer_port, newcomer_port, ui_port = ring_order_ports()
-        room = channel_between(node_id(peer_port), node_id(newcomer_port))
-        bob = HeadlessPeer("bob", peer_port)
-        cleanup.append(bob)
-        bob.ready()
-        ui = start_ui(cleanup, tmp_path, "alice", ui_port, peer_port)
+            self, cluster, start_ui):
+        bob = cluster.start("bob")
+        (ui_port,) = free_ports(1)
+        ui = start_ui("alice", ui_port, bob.address)
         ui.wait_for("You are alice", what="the ready notice")
 
         # `join general` shows the channel in the side pane
         ui.enter("join general")
         ui.wait_for(lambda lines: any(s.startswith("2 #general") for s in side_pane(lines)),
                     what="#general in the side pane")
-        bob.say("join general")
+        bob.send("join general")
         ui.wait_for("→ bob joined #general")
 
         # a peer's message appears in the conversation, with time and nick
-        bob.say("send general hello from bob")
+        bob.send("send general hello from bob")
         lines = ui.wait_for("<bob> hello from bob")
         assert any(re.search(r"│\d\d:\d\d <bob> hello from bob", line) for line in lines)
 
         # a private message raises an unread count (and a mark) on another conversation
-        bob.say("msg alice a private word")
+        bob.send("msg alice a private word")
         lines = ui.wait_for(lambda ls: any(s.startswith("3 bob") and s.rstrip().endswith("1!")
                                            for s in side_pane(ls)), what="bob's unread count")
         assert "a private word" not in "\n".join(lines)  # #general is still shown
@@ -101,12 +106,13 @@ class TestUiInTerminal:
         lines = ui.wait_for("<bob> a private word")
         assert not side_pane(lines)[2].rstrip().endswith("1!")
 
-        # a channel the UI's node keeps moves to a node that joins between: the log shows it
+        # a channel the UI's node keeps moves to a node that joins between bob and it
+        bob_id, ui_id = int(bob.id, 16), hash_string(f"127.0.0.1:{ui_port}")
+        newcomer_port = port_with_id_in(bob_id, ui_id - 1)
+        room = channel_between(bob_id, hash_string(f"127.0.0.1:{newcomer_port}"))
         ui.enter(f"join {room}")
         ui.wait_for(f"you joined #{room}")
-        newcomer = HeadlessPeer("carol", newcomer_port, bootstrap=peer_port)
-        cleanup.append(newcomer)
-        newcomer.ready()
+        cluster.start("carol", bootstrap=bob, listen=f"127.0.0.1:{newcomer_port}")
         ui.wait_for(lambda ls: any(f"channel {room}" in s and "send" in s for s in log_pane(ls)),
                     what=f"the migration of #{room} in the log pane")
 
@@ -114,20 +120,20 @@ class TestUiInTerminal:
         ui.enter("exit")
         assert ui.wait_exit(timeout=60) == 0
         assert_terminal_restored(ui)
-        bob.wait_event(lambda e: e["event"] == "member_left" and e["nick"] == "alice",
-                       what="alice leaving #general")
+        bob.wait_for(kind("member_left", channel="general", nick="alice"),
+                     what="alice leaving #general")
 
-    def test_ui__ctrl_c_runs_the_graceful_exit(self, cleanup, tmp_path):
+    def test_ui__ctrl_c_runs_the_graceful_exit(self, start_ui):
         (port,) = free_ports(1)
-        ui = start_ui(cleanup, tmp_path, "solo", port, None)
+        ui = start_ui("solo", port)
         ui.wait_for("You are solo")
         ui.type("\x03")
         assert ui.wait_exit(timeout=60) == 0
         assert_terminal_restored(ui)
 
-    def test_ui__survives_resizing_and_redraws_at_the_new_size(self, cleanup, tmp_path):
+    def test_ui__survives_resizing_and_redraws_at_the_new_size(self, start_ui):
         (port,) = free_ports(1)
-        ui = start_ui(cleanup, tmp_path, "solo", port, None)
+        ui = start_ui("solo", port)
         ui.wait_for("You are solo")
         ui.resize(100, 30)
         ui.wait_for(lambda ls: len(ls) == 30 and "ring log" in ls[22], what="the 100x30 layout")
@@ -138,31 +144,29 @@ class TestUiInTerminal:
 
 
 class TestStartupErrors:
-    def test_ui__a_port_in_use_is_a_clear_message_and_exit_code_2(self, cleanup, tmp_path):
+    def test_ui__a_port_in_use_is_a_clear_message_and_exit_code_2(self, start_ui):
         with socket.socket() as taken:
             taken.bind(("127.0.0.1", 0))
             taken.listen()
             port = taken.getsockname()[1]
-            ui = start_ui(cleanup, tmp_path, "alice", port, None)
+            ui = start_ui("alice", port)
             assert ui.wait_exit(timeout=60) == 2
         text = ui.output.decode(errors="replace")
         assert f"127.0.0.1:{port}" in text and "chordchat:" in text
         assert_terminal_restored(ui)
 
-    def test_ui__an_unreachable_bootstrap_is_a_clear_message(self, cleanup, tmp_path):
+    def test_ui__an_unreachable_bootstrap_is_a_clear_message(self, start_ui):
         port, nobody = free_ports(2)
-        ui = start_ui(cleanup, tmp_path, "alice", port, nobody)
+        ui = start_ui("alice", port, f"127.0.0.1:{nobody}")
         assert ui.wait_exit(timeout=60) == 2
         text = ui.output.decode(errors="replace")
         assert f"127.0.0.1:{nobody}" in text and "chordchat:" in text
         assert_terminal_restored(ui)
 
-    def test_ui__a_nick_taken_is_a_clear_message(self, cleanup, tmp_path):
-        peer_port, port = free_ports(2)
-        bob = HeadlessPeer("bob", peer_port)
-        cleanup.append(bob)
-        bob.ready()
-        ui = start_ui(cleanup, tmp_path, "Bob", port, peer_port)
+    def test_ui__a_nick_taken_is_a_clear_message(self, cluster, start_ui):
+        bob = cluster.start("bob")
+        (port,) = free_ports(1)
+        ui = start_ui("Bob", port, bob.address)
         assert ui.wait_exit(timeout=60) == 2
         text = ui.output.decode(errors="replace")
         assert "chordchat:" in text and "bob" in text.lower() and "taken" in text.lower()
