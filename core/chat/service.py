@@ -193,30 +193,46 @@ class ChatService:
     async def msg(self, target: str, text: str) -> str:
         """Send a private message to a nick, or to a node id given as ``@<hex prefix>``."""
         msg_id = new_id()
+        payload = {"msg_id": msg_id, "from": self.nick, "from_id": self.id_hex,
+                   "from_address": self.address, "text": text}
         if target.startswith("@"):
-            prefix = target[1:].lower()
-            key = int(prefix.ljust(40, "0"), 16)
-            owner, _ = await self._find(key, f"finding the node {target}")
-            address, to_id, shown = owner.address, prefix, target
+            shown = target
+            await self._msg_by_id(target[1:].lower(), payload)
         else:
             check_nick(target)
             reply = await self._route(name_key(target), p.NAME_GET, {"nick": target},
                                       f"looking up {target!r}")
             if not reply.get("ok"):
                 raise ChatError(f"unknown nick {target!r}: no node has registered it")
-            address, to_id, shown = Address.from_wire(reply["address"]), reply["id"], reply["nick"]
-        payload = {"msg_id": msg_id, "from": self.nick, "from_id": self.id_hex,
-                   "from_address": self.address, "to_id": to_id, "text": text}
-        reply = await self._call_retrying(address, p.PRIVATE, payload,
-                                          f"sending to {shown} at {address}",
-                                          give_up_after=min(self.settings.retry_for, 8.0))
-        if not reply.get("ok"):
-            if target.startswith("@"):
-                raise ChatError(f"no node has an id starting with {target[1:]}")
-            raise ChatError(f"{shown} at {address} refused the message: {reply.get('error')}")
+            address, shown = Address.from_wire(reply["address"]), reply["nick"]
+            reply = await self._call_retrying(address, p.PRIVATE, {**payload, "to_id": reply["id"]},
+                                              f"sending to {shown} at {address}",
+                                              give_up_after=min(self.settings.retry_for, 8.0))
+            if not reply.get("ok"):
+                raise ChatError(f"{shown} at {address} refused the message: {reply.get('error')}")
         self.post(ev.PrivateMessage(from_=self.nick, to=shown, text=text, msg_id=msg_id,
                                     outgoing=True))
         return msg_id
+
+    async def _msg_by_id(self, prefix: str, payload: dict) -> None:
+        """Deliver to the node whose id starts with ``prefix``: the owner of prefix00…0.
+
+        The receiver checks the id itself; while the ring settles the lookup may name
+        another node, so a refusal is retried for a few seconds before it is final.
+        """
+        key = int(prefix.ljust(40, "0"), 16)
+        deadline = time.monotonic() + min(self.settings.retry_for, 3.0)
+        while True:
+            owner, _ = await self._find(key, f"finding the node @{prefix}")
+            reply = await self._call_retrying(owner.address, p.PRIVATE,
+                                              {**payload, "to_id": prefix},
+                                              f"sending to @{prefix} at {owner.address}",
+                                              give_up_after=min(self.settings.retry_for, 8.0))
+            if reply.get("ok"):
+                return
+            if time.monotonic() > deadline:
+                raise ChatError(f"no node has an id starting with {prefix}")
+            await asyncio.sleep(0.2)
 
     async def join(self, channel: str) -> list[str]:
         """Join a channel; its members and recent history come back. Returns the members."""

@@ -48,7 +48,9 @@ class Member:
 
     def wins_over(self, other: Member) -> bool:
         # ties go to the leave, so a leave stamped at the same instant is never undone
-        return (self.stamp, not self.present) > (other.stamp, not other.present)
+        # (and then by nick, so that merging is the same in any order)
+        return ((self.stamp, not self.present, self.nick)
+                > (other.stamp, not other.present, other.nick))
 
 
 @dataclass(frozen=True)
@@ -190,8 +192,8 @@ class NameMap:
         """The later of two copies (a tombstone wins a tie)."""
         if other.name != self.name:
             raise ValueError(f"cannot merge name {other.nick!r} into {self.nick!r}")
-        mine = (self.stamp, not self.present, self.address)
-        theirs = (other.stamp, not other.present, other.address)
+        mine = (self.stamp, not self.present, self.address, self.nick, self.node_id)
+        theirs = (other.stamp, not other.present, other.address, other.nick, other.node_id)
         return other if theirs > mine else self
 
     def to_wire(self) -> dict:

@@ -15,14 +15,20 @@ def test_hash_string__is_sha1_of_utf8_as_big_endian_int():
     assert hash_string("127.0.0.1:4000") < RING
 
 
-def test_in_open__small_cases_against_enumeration():
-    # On a tiny ring the wrap-around rule can be checked against brute force.
-    for a in range(8):
-        for b in range(8):
-            members = {(a + k) % RING for k in range(1, (b - a) % RING)} if a != b else None
-            for x in range(8):
-                expected = x != a if a == b else x in members
+def test_in_open__around_the_wrap_point_against_enumeration():
+    # A window of ids straddling 0; walking clockwise from a, the window's later ids come
+    # first, then (after the long way round) its earlier ones.
+    window = [(RING - 4 + k) % RING for k in range(8)]
+    for ia, a in enumerate(window):
+        walk = window[ia + 1:] + window[:ia]
+        for b in window:
+            for x in window:
+                if a == b:
+                    expected = x != a
+                else:
+                    expected = x in walk[:walk.index(b)]
                 assert in_open(x, a, b) == expected, (x, a, b)
+                assert in_half_open(x, a, b) == (expected or x == b or a == b), (x, a, b)
 
 
 @given(ids, ids, ids)
