@@ -24,7 +24,7 @@ from tui.completion import Completer, Sources
 from tui.conversations import HOME, Conversation, Conversations, mentions
 from tui.history import History
 from tui.logfile import setup_logging
-from tui.widgets.conversation import MessageList
+from tui.widgets.conversation import MessageLine, MessageList
 from tui.widgets.palette import PALETTE, nick_attr
 from tui.widgets.screen import ChatScreen
 from tui.widgets.side import Entry
@@ -173,7 +173,8 @@ class ChatApp:
         own = e.from_.lower() == self.nick.lower()
         named = not own and mentions(e.text, self.nick)
         if e.history:
-            self._append(conv, [("history", f"{_clock(e.at)} <{e.from_}> {e.text}")])
+            self._list(conv.key).append(MessageLine(
+                ("history", f"{_clock(e.at)} <{e.from_}> "), ("history", e.text)))
             return
         self._message(conv, e.from_, e.text, e.at, own=own, named=named)
         if named:
@@ -364,8 +365,8 @@ class ChatApp:
 
     def _message(self, conv: Conversation, nick: str, text: str, at: float, own: bool = False,
                  named: bool = False) -> None:
-        self._append(conv, [("time", _clock(at) + " "), (nick_attr(nick), f"<{nick}>"),
-                            " ", ("own", text) if own else text])
+        prefix = [("time", _clock(at) + " "), (nick_attr(nick), f"<{nick}>"), " "]
+        self._list(conv.key).append(MessageLine(prefix, ("own", text) if own else text))
         if not own:
             self.conversations.arrived(conv, named)
 

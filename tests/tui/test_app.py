@@ -212,7 +212,7 @@ class TestConversations:
         pred = hex_id(hash_string("127.0.0.1:4002"))[:8]
         succ = hex_id(hash_string("127.0.0.1:4001"))[:8]
         assert f"pred {pred} succ {succ}" in app.screen.status.text
-        assert "keeps 1 ch 2 nm" in app.screen.status.text
+        assert "keeps 1 ch 2 names" in app.screen.status.text
 
     def test_app__lines_typed_before_ready_run_once_ready(self):
         app = ChatApp(RecordingRuntime(), "alice", bell=False)

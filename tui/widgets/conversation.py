@@ -6,6 +6,19 @@ from __future__ import annotations
 import urwid
 
 
+class MessageLine(urwid.WidgetWrap):
+    """One message: time and nick, then the text; wrapped lines stay indented under the text."""
+
+    def __init__(self, prefix, text) -> None:
+        self._prefix = urwid.Text(prefix, wrap="clip")
+        self._text = urwid.Text(text)
+        super().__init__(urwid.Columns([(len(self._prefix.text), self._prefix), self._text]))
+
+    @property
+    def text(self) -> str:
+        return self._prefix.text + self._text.text
+
+
 class MessageList(urwid.ListBox):
     """The lines of one conversation, oldest first, at most ``limit`` of them."""
 
@@ -52,7 +65,7 @@ class MessageList(urwid.ListBox):
 
     def texts(self) -> list[str]:
         """The text of every line (for tests and captures)."""
-        return [w.base_widget.text for w in self.body]
+        return [w.text for w in self.body]
 
 
 class ConversationPane(urwid.WidgetWrap):

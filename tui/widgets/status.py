@@ -31,7 +31,7 @@ class StatusBar(urwid.WidgetWrap):
             parts.append(f" │ {s.state}…")
         else:
             parts.append(f" │ pred {s.predecessor or '-'} succ {s.successor or '-'}"
-                         f" │ keeps {s.channels} ch {s.names} nm")
+                         f" │ keeps {s.channels} ch {s.names} names")
         self._text.set_text(parts)
 
     @property
