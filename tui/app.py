@@ -93,7 +93,7 @@ class ChatApp:
             channels=self.conversations.channels,
             nicks=lambda: sorted(self.nicks),
         ))
-        self.bridge = FromCore(self.handle)
+        self.bridge = FromCore(self.handle, on_error=self._handler_failed)
         self.status = Status(nick=nick)
         self.loop: urwid.MainLoop | None = None
         self.quitting = False
@@ -146,6 +146,10 @@ class ChatApp:
             return
         handler(self, event)
         self._show_current()
+
+    def _handler_failed(self, event: object, exc: Exception) -> None:
+        self.error(f"could not show a {type(event).__name__} event ({exc!r}); "
+                   "details are in the log file")
 
     def _on_ready(self, e: ev.Ready) -> None:
         self.ready = True

@@ -20,8 +20,10 @@ log = logging.getLogger(__name__)
 class FromCore:
     """Carries events from the core thread to the UI thread, in order, none lost."""
 
-    def __init__(self, handle: Callable[[object], None]) -> None:
+    def __init__(self, handle: Callable[[object], None],
+                 on_error: Callable[[object, Exception], None] | None = None) -> None:
         self._handle = handle
+        self._on_error = on_error
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._fd: int | None = None
         # set by a post that wrote a wake-up byte, cleared by the drain before it drains:
@@ -59,9 +61,14 @@ class FromCore:
                 self._handle(event)
             except urwid.ExitMainLoop:
                 raise
-            except Exception:
+            except Exception as exc:
                 # an exception escaping a watch_pipe callback would end the main loop
                 log.exception("handling %r failed", event)
+                if self._on_error is not None:
+                    try:
+                        self._on_error(event, exc)
+                    except Exception:
+                        log.exception("reporting that failure failed too")
 
     def _wake(self) -> None:
         fd = self._fd

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import select
+import signal
 import struct
 import subprocess
 import termios
@@ -13,12 +14,6 @@ import time
 from collections.abc import Callable
 
 import pyte
-
-
-def _controlling_tty() -> None:
-    """In the child: a session of its own with the pty as controlling terminal (for SIGWINCH)."""
-    os.setsid()
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 class TerminalProcess:
@@ -38,7 +33,7 @@ class TerminalProcess:
         self.proc = subprocess.Popen(
             args, stdin=self.slave, stdout=self.slave, stderr=self.slave,
             env={**os.environ, "TERM": "xterm", **(env or {})},
-            preexec_fn=_controlling_tty, close_fds=True)
+            start_new_session=True, close_fds=True)
         self._reader = threading.Thread(target=self._read, name="pty-reader", daemon=True)
         self._reader.start()
 
@@ -46,9 +41,12 @@ class TerminalProcess:
         fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
     def resize(self, cols: int, rows: int) -> None:
+        """Resize as a terminal window does: new size on the pty, then SIGWINCH."""
         with self._lock:
             self.screen.resize(rows, cols)
-        self.set_size(cols, rows)  # the kernel sends SIGWINCH to the foreground group
+        self.set_size(cols, rows)
+        # the pty is not the child's controlling terminal, so the kernel does not signal it
+        self.proc.send_signal(signal.SIGWINCH)
 
     def _read(self) -> None:
         while not self._stop.is_set():

@@ -103,6 +103,13 @@ class TestTypedLines:
         app.handle(Done("join x", failed))
         assert shown_texts(app)[-1] == "! join x: ring is on fire"
 
+    def test_app__an_event_it_cannot_show_is_reported_and_the_rest_still_shown(self, app):
+        app.bridge.post(ev.Joined("general", members=None))  # not iterable: the handler fails
+        app.bridge.post(ev.Info("still here"))
+        drain(app)
+        assert "could not show a Joined event" in shown_texts(app)[-2]
+        assert shown_texts(app)[-1] == "still here"
+
     def test_is_command__first_word_or_slash(self):
         assert is_command("join x") and is_command("/anything") and is_command("EXIT")
         assert not is_command("hello join") and not is_command("joined the club")

@@ -16,7 +16,7 @@ class Status:
     successor: str = ""
     channels: int = 0
     names: int = 0
-    state: str = "starting"  # "starting", "" (in the ring), "leaving"
+    state: str = "joining the ring"  # then "" (in the ring), at the end "leaving"
 
 
 class StatusBar(urwid.WidgetWrap):
