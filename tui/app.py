@@ -32,7 +32,7 @@ from tui.widgets.status import Status
 
 log = logging.getLogger(__name__)
 
-LEAVE_TIMEOUT = 20.0  # seconds the graceful exit may take before the UI closes anyway
+LEAVE_TIMEOUT = 60.0  # seconds the graceful exit may take before the UI closes anyway
 
 
 @dataclass(frozen=True)

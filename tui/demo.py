@@ -182,9 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         stop.set()
         if peers:
             print("stopping the peers (each leaves the ring gracefully)…", flush=True)
+        # one at a time, so that each hands what it keeps to a successor that stays
         for peer in peers.values():
             peer.exit()
-        for peer in peers.values():
             peer.wait(EXIT_TIMEOUT)
     print(f"logs: {logdir}")
     return code
