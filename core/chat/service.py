@@ -430,7 +430,7 @@ class ChatService:
             current = self.primary.get("name", nick.lower())
             if (isinstance(current, NameMap) and current.present
                     and current.address != str(address)):
-                if await Remote(Address.from_wire(current.address), self.node.transport).ping():
+                if await self._alive(Address.from_wire(current.address)):
                     self._log(f"refused the nick {nick} to {address}: held by {current.address}")
                     return {"ok": False, "holder": current.address}
                 self._log(f"the nick {nick} passes from dead {current.address} to {address}")
@@ -443,6 +443,16 @@ class ChatService:
         self._log(f"name map {nick} -> {address}")
         self._post_status()
         return {"ok": True}
+
+    async def _alive(self, address: Address) -> bool:
+        """Whether a node answers; asked twice with a generous timeout, because a wrong
+        "dead" would hand a live user's nick to someone else (a dead process refuses the
+        connection at once, so this is quick when it matters)."""
+        holder = Remote(address, self.node.transport)
+        for _ in range(2):
+            if await holder.ping(timeout=max(3.0, 2 * self.node.timeout)):
+                return True
+        return False
 
     async def _serve_name_get(self, payload: object) -> dict:
         d = p.need(payload, nick=str)
@@ -791,7 +801,7 @@ class ChatService:
         async with self._lock:
             taken = []
             for item in self.replicas:
-                if self.node.is_ours(item.key) and self.node.predecessor() is not None:
+                if self.node.is_ours(item.key) and not self._syncing:
                     ref = item_ref(item)
                     self.replicas.pop(*ref)
                     self._replica_seen.pop(ref, None)
