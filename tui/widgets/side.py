@@ -24,12 +24,6 @@ class _Line(urwid.Text):
         super().__init__(markup, wrap="clip")
         self._pane, self._index = pane, index
 
-    def selectable(self) -> bool:
-        return True
-
-    def keypress(self, size, key):
-        return key
-
     def mouse_event(self, size, event, button, col, row, focus) -> bool:
         if urwid.util.is_mouse_press(event) and button == 1:
             urwid.emit_signal(self._pane, "select", self._index)
