@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -390,7 +391,7 @@ class ChatApp:
             self.loop.screen.write("\a")
 
     def _set_status(self, **changes) -> None:
-        self.status = Status(**{**self.status.__dict__, **changes})
+        self.status = dataclasses.replace(self.status, **changes)
         self.screen.status.update(self.status)
 
     def _show_current(self) -> None:

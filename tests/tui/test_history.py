@@ -3,6 +3,14 @@
 from tui.history import History
 
 
+def walk_back(h: History) -> list[str]:
+    """Every line Up shows, newest first, until the oldest."""
+    seen = []
+    while (line := h.older("")) is not None:
+        seen.append(line)
+    return seen
+
+
 class TestHistory:
     def test_history__walks_back_and_forth_and_returns_to_the_draft(self):
         h = History()
@@ -21,10 +29,7 @@ class TestHistory:
         h = History()
         for line in ("a", "", "   ", "a", "b", "a"):
             h.add(line)
-        seen = []
-        while (line := h.older("")) is not None:
-            seen.append(line)
-        assert seen == ["a", "b", "a"]
+        assert walk_back(h) == ["a", "b", "a"]
 
     def test_history__empty_has_nothing_older_or_newer(self):
         h = History()
@@ -35,10 +40,7 @@ class TestHistory:
         h = History(limit=3)
         for i in range(10):
             h.add(str(i))
-        seen = []
-        while (line := h.older("")) is not None:
-            seen.append(line)
-        assert seen == ["9", "8", "7"]
+        assert walk_back(h) == ["9", "8", "7"]
 
     def test_history__a_new_line_ends_the_walk(self):
         h = History()
