@@ -105,6 +105,8 @@ class TestUiInTerminal:
         ui.type("\x1b3")  # Alt+3 shows it and clears the count
         lines = ui.wait_for("<bob> a private word")
         assert not side_pane(lines)[2].rstrip().endswith("1!")
+        ui.type("\x1b[<0;4;2M\x1b[<0;4;2m")  # a mouse click on row 2 of the side pane
+        ui.wait_for("│ #general  (2 members)", what="#general shown after the click")
 
         # a channel the UI's node keeps moves to a node that joins between bob and it
         bob_id, ui_id = int(bob.id, 16), hash_string(f"127.0.0.1:{ui_port}")
