@@ -94,7 +94,8 @@ class ChatApp:
             channels=self.conversations.channels,
             nicks=lambda: sorted(self.nicks),
         ))
-        self.bridge = FromCore(self.handle, on_error=self._handler_failed)
+        self.bridge = FromCore(self._dispatch, on_error=self._handler_failed,
+                               settle=self._show_current)
         self.status = Status(nick=nick)
         self.loop: urwid.MainLoop | None = None
         self.quitting = False
@@ -140,13 +141,18 @@ class ChatApp:
     # ---- core events (UI thread) -----------------------------------------------------
 
     def handle(self, event: object) -> None:
-        """Show one event: dispatch on its class through the table at the end of this module."""
+        """Show one event now (the bridge dispatches a batch, then brings the panes up to date
+        once)."""
+        self._dispatch(event)
+        self._show_current()
+
+    def _dispatch(self, event: object) -> None:
+        """Dispatch on the event's class through the table at the end of this module."""
         handler = HANDLERS.get(type(event))
         if handler is None:
             log.warning("no handler for %r", event)
             return
         handler(self, event)
-        self._show_current()
 
     def _handler_failed(self, event: object, exc: Exception) -> None:
         self.error(f"could not show a {type(event).__name__} event ({exc!r}); "

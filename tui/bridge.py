@@ -21,9 +21,11 @@ class FromCore:
     """Carries events from the core thread to the UI thread, in order, none lost."""
 
     def __init__(self, handle: Callable[[object], None],
-                 on_error: Callable[[object, Exception], None] | None = None) -> None:
+                 on_error: Callable[[object, Exception], None] | None = None,
+                 settle: Callable[[], None] | None = None) -> None:
         self._handle = handle
         self._on_error = on_error
+        self._settle = settle  # once after each batch: work that need not be done per event
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._fd: int | None = None
         # set by a post that wrote a wake-up byte, cleared by the drain before it drains:
@@ -55,7 +57,7 @@ class FromCore:
             try:
                 event = self._queue.get_nowait()
             except queue.Empty:
-                return count
+                break
             count += 1
             try:
                 self._handle(event)
@@ -69,6 +71,12 @@ class FromCore:
                         self._on_error(event, exc)
                     except Exception:
                         log.exception("reporting that failure failed too")
+        if count and self._settle is not None:
+            try:
+                self._settle()
+            except Exception:
+                log.exception("settling after %d events failed", count)
+        return count
 
     def _wake(self) -> None:
         fd = self._fd
