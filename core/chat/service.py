@@ -119,6 +119,7 @@ class ChatService:
         self.joined: dict[str, _Membership] = {}
         self._seen_private: collections.OrderedDict = collections.OrderedDict()
         self._feeds: dict[tuple[str, str], _Feed] = {}
+        self._deferred: set[tuple[str, str]] = set()   # hand-overs the receiver put off
         self._lock = asyncio.Lock()
         self._name_locks: dict[str, asyncio.Lock] = {}
         self._syncing = False
@@ -311,7 +312,8 @@ class ChatService:
                 for successor in self.node.successors():
                     if successor.address == self.node.address:
                         continue
-                    if await self._hand_over(item, successor, keep_replica=False):
+                    if await self._hand_over(item, successor, keep_replica=False,
+                                             exiting=True):
                         break
                 else:
                     self.primary.pop(*item_ref(item))
@@ -666,24 +668,38 @@ class ChatService:
     def _size(item: Item) -> int:
         return len(item.present()) if isinstance(item, Channel) else 0
 
-    async def _hand_over(self, item: Item, to: Remote, keep_replica: bool = True) -> bool:
-        """Migrate one item: copy it to ``to``, wait for its ack, then delete it here."""
+    async def _hand_over(self, item: Item, to: Remote, keep_replica: bool = True,
+                         exiting: bool = False) -> bool:
+        """Migrate one item: copy it to ``to``, wait for its ack, then delete it here.
+
+        The receiver accepts only keys it owns (unless we are exiting and it is our
+        successor); a node that does not own the key yet answers ``moved`` and the item
+        stays here until a later rebalance or the receiver's hand-off request.
+        """
         me, there = self.address, str(to.address)
         kind, name = item_ref(item)
         while True:
             wire = item_to_wire(item)
-            self._migration("send", kind, name, me, there, self._size(item))
+            if (kind, name) not in self._deferred:
+                self._migration("send", kind, name, me, there, self._size(item))
             try:
                 reply = await self.node.user_command(
-                    to, p.MIGRATE, {"from": me, "items": [wire]},
+                    to, p.MIGRATE, {"from": me, "items": [wire], "exit": exiting},
                     timeout=max(self.node.timeout, 5.0))
             except RpcError as e:
                 self._migration("failed", kind, name, me, there, self._size(item), str(e))
+                return False
+            if isinstance(reply, dict) and reply.get("moved"):
+                if (kind, name) not in self._deferred:
+                    self._deferred.add((kind, name))
+                    self._migration("deferred", kind, name, me, there, self._size(item),
+                                    "the receiver does not own it yet; kept here meanwhile")
                 return False
             if not (isinstance(reply, dict) and reply.get("ok")):
                 self._migration("failed", kind, name, me, there, self._size(item),
                                 f"refused: {reply!r}")
                 return False
+            self._deferred.discard((kind, name))
             self._migration("ack", kind, name, me, there, self._size(item))
             current = self.primary.get(kind, name)
             if current is not None and item_to_wire(current) != wire:
@@ -704,11 +720,15 @@ class ChatService:
     async def _serve_migrate(self, payload: object) -> dict:
         d = p.need(payload, items=list)
         sender = str(d.get("from", "?"))
+        items = [item_from_wire(p.need(wire, kind=str, state=dict)) for wire in d["items"]]
+        if not d.get("exit") and (self._leaving or
+                                  not all(self.node.is_ours(item.key) for item in items)):
+            return p.MOVED  # only the owner takes state over: no copy parked on a bystander
         accepted = []
-        for wire in d["items"]:
-            item = item_from_wire(p.need(wire, kind=str, state=dict))
+        for item in items:
             ref = item_ref(item)
             replica = self.replicas.pop(*ref)
+            self._replica_seen.pop(ref, None)
             if replica is not None:
                 self.primary.put(replica)
             merged = self.primary.put(item)

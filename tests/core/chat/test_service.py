@@ -8,7 +8,7 @@ import pytest
 from core import events as ev
 from core.chat import protocol as p
 from core.chat.service import ChatError, NickTaken
-from core.chat.state import Channel, channel_key, item_to_wire, name_key
+from core.chat.state import Channel, Member, channel_key, item_to_wire, name_key
 from core.chord import Address
 from core.chord.ids import RING, hash_string, in_half_open
 from tests.core.chat.chatring import (
@@ -74,7 +74,7 @@ async def test_service__bad_payload_is_a_remote_error_and_node_keeps_serving():
 
 
 @async_test()
-async def test_migration__union_when_a_join_reached_the_new_maintainer_first():
+async def test_migration__to_new_owner_then_a_late_copy_merges_as_union():
     nodes = await start_chat_ring(["ann", "bo", "cy"], prune_grace=120)
     try:
         await settle(nodes)
@@ -82,29 +82,31 @@ async def test_migration__union_when_a_join_reached_the_new_maintainer_first():
             await n.chat.join("union")
         key = channel_key("union")
         old = owner(nodes, key)
-        # a copy at the new maintainer that already has a member the old one never saw
-        early = Channel("union")
-        from core.chat.state import Member
-        early.set_member(Member("zoe", "127.0.0.1:9", 1e12))
         port = port_with_id_in((key - 1) % RING, (old.node.id - 1) % RING)
         new = await start_chat("dan", nodes[0], port=port, prune_grace=120)
         nodes.append(new)
-        await new.node.user_command(new.node.address, p.MIGRATE,
-                                    {"from": "test", "items": [item_to_wire(early)]})
         await settle(nodes)
         await wait_until(lambda: old.chat.primary.get("channel", "union") is None
                          and new.chat.primary.get("channel", "union") is not None, 20,
                          what="the channel at the new maintainer")
+        steps = [e.step for e in old.of(ev.Migration, key="union")]
+        assert steps[:3] == ["send", "ack", "delete"]
+        assert [e.step for e in new.of(ev.Migration, key="union")] == ["receive"]
+        await new.chat.join("union")          # a join served by the new maintainer
+        # a late copy from elsewhere (e.g. a second old maintainer) that knows "zoe"
+        late = Channel("union")
+        late.set_member(Member("zoe", "127.0.0.1:9", 1.0))
+        reply = await old.node.user_command(new.node.address, p.MIGRATE,
+                                            {"from": "test", "items": [item_to_wire(late)]})
+        assert reply["ok"]
         ch = new.chat.primary.get("channel", "union")
-        assert sorted(m.nick for m in ch.present()) == ["ann", "bo", "cy", "zoe"]
-        steps = [(e.step, e.key) for e in old.of(ev.Migration, key="union")]
-        assert steps[:3] == [("send", "union"), ("ack", "union"), ("delete", "union")]
+        assert sorted(m.nick for m in ch.present()) == ["ann", "bo", "cy", "dan", "zoe"]
     finally:
         await stop_chat(nodes)
 
 
 @async_test()
-async def test_migration__handing_over_twice_is_idempotent():
+async def test_migration__repeated_is_idempotent_and_a_non_owner_defers_it():
     nodes = await start_chat_ring(["ann", "bo"])
     try:
         await settle(nodes)
@@ -114,12 +116,16 @@ async def test_migration__handing_over_twice_is_idempotent():
         holder = owner(nodes, key)
         other = next(n for n in nodes if n is not holder)
         ch = holder.chat.primary.get("channel", "idem")
+        before = ch.to_wire()
         for _ in range(3):
-            reply = await holder.node.user_command(other.node.address, p.MIGRATE,
-                                                   {"from": "t", "items": [item_to_wire(ch)]})
+            reply = await other.node.user_command(holder.node.address, p.MIGRATE,
+                                                  {"from": "t", "items": [item_to_wire(ch)]})
             assert reply["ok"]
-        copy = other.chat.primary.get("channel", "idem")
-        assert copy.to_wire() == ch.to_wire()
+        assert holder.chat.primary.get("channel", "idem").to_wire() == before
+        reply = await holder.node.user_command(other.node.address, p.MIGRATE,
+                                               {"from": "t", "items": [item_to_wire(ch)]})
+        assert reply == {"moved": True}
+        assert other.chat.primary.get("channel", "idem") is None
     finally:
         await stop_chat(nodes)
 
