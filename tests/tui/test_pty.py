@@ -60,10 +60,12 @@ def terminals():
 
 @pytest.fixture
 def start_ui(terminals, tmp_path):
-    def start(nick: str, port: int, bootstrap: str | None = None, **kw) -> TerminalProcess:
+    def start(nick: str, port: int, bootstrap: str | None = None, env: dict | None = None,
+              **kw) -> TerminalProcess:
         args = [sys.executable, "-m", "tui", "--nick", nick, "--listen", f"127.0.0.1:{port}",
                 *UI_ARGS, *(["--bootstrap", bootstrap] if bootstrap else [])]
-        ui = TerminalProcess(args, env={"CHORDCHAT_LOG": str(tmp_path / "ui.log")}, **kw)
+        ui = TerminalProcess(args, env={"CHORDCHAT_LOG": str(tmp_path / "ui.log"), **(env or {})},
+                             **kw)
         terminals.append(ui)
         return ui
     return start
@@ -102,6 +104,7 @@ class TestUiInTerminal:
         lines = ui.wait_for(lambda ls: any(s.startswith("3 bob") and s.rstrip().endswith("1!")
                                            for s in side_pane(ls)), what="bob's unread count")
         assert "a private word" not in "\n".join(lines)  # #general is still shown
+        assert b"\x07" in ui.output  # the terminal bell rang
         ui.type("\x1b3")  # Alt+3 shows it and clears the count
         lines = ui.wait_for("<bob> a private word")
         assert not side_pane(lines)[2].rstrip().endswith("1!")
@@ -132,6 +135,26 @@ class TestUiInTerminal:
         ui.type("\x03")
         assert ui.wait_exit(timeout=60) == 0
         assert_terminal_restored(ui)
+
+    def test_ui__sigterm_runs_the_graceful_exit(self, start_ui):
+        (port,) = free_ports(1)
+        ui = start_ui("solo", port)
+        ui.wait_for("You are solo")
+        ui.proc.terminate()
+        assert ui.wait_exit(timeout=60) == 0
+        assert_terminal_restored(ui)
+
+    def test_ui__the_bell_can_be_turned_off(self, cluster, start_ui):
+        bob = cluster.start("bob")
+        (port,) = free_ports(1)
+        ui = start_ui("alice", port, bob.address, env={"CHORDCHAT_BELL": "off"})
+        ui.wait_for("You are alice")
+        bob.send("msg alice no bell please")
+        ui.wait_for(lambda ls: any(s.startswith("2 bob") and s.rstrip().endswith("1!")
+                                   for s in side_pane(ls)), what="bob's unread count")
+        assert b"\x07" not in ui.output
+        ui.enter("exit")
+        assert ui.wait_exit(timeout=60) == 0
 
     def test_ui__survives_resizing_and_redraws_at_the_new_size(self, start_ui):
         (port,) = free_ports(1)
