@@ -72,7 +72,9 @@ class TerminalProcess:
         return "\n".join(self.lines())
 
     def type(self, keys: str | bytes) -> None:
-        os.write(self.master, keys.encode() if isinstance(keys, str) else keys)
+        data = keys.encode() if isinstance(keys, str) else keys
+        while data:  # a long paste may not fit the pty's buffer in one write
+            data = data[os.write(self.master, data):]
 
     def enter(self, line: str) -> None:
         self.type(line + "\r")

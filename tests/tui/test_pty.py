@@ -156,6 +156,25 @@ class TestUiInTerminal:
         ui.enter("exit")
         assert ui.wait_exit(timeout=60) == 0
 
+    def test_ui__a_pasted_over_long_line_is_refused_and_the_ui_stays_responsive(self, start_ui):
+        (port,) = free_ports(1)
+        ui = start_ui("solo", port)
+        ui.wait_for("You are solo")
+        ui.enter("join general")
+        ui.wait_for("you joined #general")
+        # a paste arrives as one burst of keys; Alt+1 right behind it must not wait long
+        # (a wrapping input line laid out its whole text on every key: 10,000 keys took
+        # minutes)
+        ui.type("send #general " + "x" * 10_000 + "\r" + "\x1b1")
+        ui.wait_for(lambda ls: "│ chordchat" in ls[0], timeout=30,
+                    what="the home pane shown by Alt+1 after the paste")
+        ui.type("\x1b2")
+        lines = ui.wait_for("at most 4000 are allowed", timeout=30,
+                            what="the over-long message error on #general")
+        assert lines[-1].startswith("#general> ") and "x" not in lines[-1]  # input emptied
+        ui.enter("exit")
+        assert ui.wait_exit(timeout=60) == 0
+
     def test_ui__survives_resizing_and_redraws_at_the_new_size(self, start_ui):
         (port,) = free_ports(1)
         ui = start_ui("solo", port)
