@@ -25,6 +25,7 @@ from tui.completion import Completer, Sources
 from tui.conversations import HOME, Conversation, Conversations, mentions
 from tui.history import History
 from tui.logfile import setup_logging
+from tui.ringlog import LogLine, RingLog
 from tui.widgets.conversation import MessageLine, MessageList
 from tui.widgets.palette import PALETTE, nick_attr
 from tui.widgets.screen import ChatScreen
@@ -97,6 +98,7 @@ class ChatApp:
         self.bridge = FromCore(self._dispatch, on_error=self._handler_failed,
                                settle=self._show_current)
         self.status = Status(nick=nick)
+        self.ring_log = RingLog()
         self.loop: urwid.MainLoop | None = None
         self.quitting = False
         self.ready = False
@@ -161,7 +163,7 @@ class ChatApp:
     def _on_ready(self, e: ev.Ready) -> None:
         self.ready = True
         self._set_status(nick=e.nick, id=_short(e.id), address=e.address, state="")
-        self.log_line(f"in the ring as {e.nick}, id {_short(e.id)} at {e.address}", "log ring")
+        self.show_log(self.ring_log.ready(e), e.at)
         self.notice(HOME, f"You are {e.nick}, node {_short(e.id)} at {e.address}.")
         waiting, self._waiting = self._waiting, []
         for line in waiting:
@@ -225,10 +227,7 @@ class ChatApp:
         self.notice(conv.key, f"← {e.nick} left {conv.title}{why}", at=e.at)
 
     def _on_migration(self, e: ev.Migration) -> None:
-        members = f", {e.members} members" if e.members else ""
-        detail = f" {e.detail}" if e.detail else ""
-        self.log_line(f"{e.step} {e.kind} {e.key}: {_short(e.from_)} → {_short(e.to)}"
-                      f"{members}{detail}", "log migration", e.at)
+        self.show_log(self.ring_log.line(e), e.at)
 
     def _on_ring(self, e: ev.RingStatus) -> None:
         # the changes themselves reach the log pane as Log events of the core
@@ -236,7 +235,7 @@ class ChatApp:
                          successor=_node(e.successor), channels=e.channels, names=e.names)
 
     def _on_log(self, e: ev.Log) -> None:
-        self.log_line(e.text, "log error" if e.level in ("error", "warning") else "log", e.at)
+        self.show_log(self.ring_log.line(e), e.at)
 
     def _on_info(self, e: ev.Info) -> None:
         for line in e.text.splitlines() or [""]:
@@ -246,7 +245,6 @@ class ChatApp:
         self.error(e.message)
 
     def _on_bye(self, _e: ev.Bye) -> None:
-        self.log_line("left the ring", "log ring")
         raise urwid.ExitMainLoop
 
     def _on_done(self, e: Done) -> None:
@@ -293,6 +291,14 @@ class ChatApp:
 
     def act_toggle_log(self, _position: int) -> None:
         self.screen.set_log_visible(not self.screen.log_visible)
+
+    def act_log_up(self, _position: int) -> None:
+        self.screen.set_log_visible(True)  # scrolling a hidden log would show nothing
+        self.screen.log.scroll("page up")
+
+    def act_log_down(self, _position: int) -> None:
+        self.screen.set_log_visible(True)
+        self.screen.log.scroll("page down")
 
     def act_help(self, _position: int) -> None:
         self.show_help()
@@ -389,8 +395,17 @@ class ChatApp:
         self._append(self.conversations.shown, [("error", "! " + message)])
 
     def log_line(self, text: str, attr: str = "log", at: float | None = None) -> None:
-        self.screen.log.add([("log time", _clock(at or time.time(), seconds=True) + " "),
-                             (attr, text)])
+        self.show_log(LogLine(text, attr), at)
+
+    def show_log(self, line: LogLine | None, at: float | None = None) -> None:
+        """Add one line to the ring log pane (None: nothing new to say)."""
+        if line is None:
+            return
+        markup: list = [(line.attr, line.text)]
+        if line.tag:
+            markup[:0] = [(line.attr + " tag", f" {line.tag} "), " "]
+        self.screen.log.add([("log time", _clock(at or time.time(), seconds=True) + " ")],
+                            markup)
 
     def _ring_bell(self) -> None:
         if self.bell and self.loop is not None:

@@ -21,6 +21,10 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("ctrl p",), "previous_conversation", "Ctrl+P", "previous conversation"),
     Binding(("page up",), "scroll_up", "PgUp", "scroll the conversation back"),
     Binding(("page down",), "scroll_down", "PgDn", "scroll forward (at the end it follows again)"),
+    Binding(("meta page up", "shift page up"), "log_up", "Alt+PgUp",
+            "scroll the ring log back (Shift+PgUp too)"),
+    Binding(("meta page down", "shift page down"), "log_down", "Alt+PgDn",
+            "scroll the ring log forward (at the end it follows again)"),
     Binding(("f2", "meta l"), "toggle_log", "F2 / Alt+L", "show or hide the ring log pane"),
     Binding(("f1",), "help", "F1", "this help: commands and keys"),
     Binding(("up",), "history_older", "Up", "previous line of input history"),
@@ -39,6 +43,11 @@ _BY_KEY: dict[str, tuple[str, int]] = {
 def action_for(key: str) -> tuple[str, int] | None:
     """The action bound to ``key`` and the key's position in its binding, or None."""
     return _BY_KEY.get(key)
+
+
+def label_of(action: str) -> str:
+    """How help spells the keys of ``action`` (for hints elsewhere on the screen)."""
+    return next(b.label for b in BINDINGS if b.action == action)
 
 
 def help_lines() -> list[str]:

@@ -207,11 +207,21 @@ class TestConversations:
         app.handle(ev.Migration("send", "channel", "general", "127.0.0.1:4000",
                                 "127.0.0.1:4001", members=3))
         app.handle(ev.Log("ring: predecessor: old None, new 127.0.0.1:4002"))
+        app.handle(ev.Log("predecessor - -> 127.0.0.1:4002"))  # the same change again
         log = app.screen.log.texts()
-        assert any("send channel general: 127.0.0.1:4000 → 127.0.0.1:4001, 3 members" in t
-                   for t in log)
-        assert any("predecessor: old None, new 127.0.0.1:4002" in t for t in log)
+        succ, pred = (hex_id(hash_string(f"127.0.0.1:{p}"))[:8] for p in (4001, 4002))
+        assert log[-2].endswith(f" migration  sending #general (3 members) to {succ} "
+                                "127.0.0.1:4001")
+        assert log[-1].endswith(f"predecessor → {pred} 127.0.0.1:4002 (was none)")
         assert all(t[2] == ":" and t[5] == ":" for t in log)  # HH:MM:SS first
+
+    def test_app__a_migration_line_stands_out_with_its_tag(self, app):
+        app.handle(ev.Migration("receive", "channel", "general", "127.0.0.1:4002",
+                                "127.0.0.1:4000", members=2))
+        canvas = app.screen.log.render((80, 6))
+        row = next(r for r in canvas.content() if any(b"received" in seg for *_, seg in r))
+        attrs = [a for a, _, seg in row if seg.strip()]
+        assert attrs[:3] == ["log time", "log migration tag", "log migration"]
 
     def test_app__the_status_bar_shows_neighbours_by_short_id(self, app):
         app.handle(ev.RingStatus("ab" * 20, "127.0.0.1:4000", "127.0.0.1:4002",
@@ -262,6 +272,61 @@ class TestScrollBack:
         assert any("line 44" in r for r in rows(app))
         app.handle(ev.ChannelMessage("general", "bob", "line 45", "a45"))
         assert any("line 45" in r for r in rows(app))  # following again
+
+
+class TestLogPane:
+    def fill(self, app, count):
+        for i in range(count):
+            app.handle(ev.Log(f"event {i}"))
+
+    def log_rows(self, app):
+        screen = rows(app)
+        top = next(i for i, r in enumerate(screen) if r.startswith(" ring log"))
+        return screen[top:top + 6]
+
+    def test_app__the_log_follows_new_lines_when_not_scrolled_back(self, app):
+        self.fill(app, 30)
+        assert "event 29" in self.log_rows(app)[-1]
+        app.handle(ev.Log("event 30"))
+        assert "event 30" in self.log_rows(app)[-1]
+
+    def test_app__alt_pgup_scrolls_the_log_back_and_new_lines_do_not_yank_it(self, app):
+        self.fill(app, 30)
+        rows(app)
+        app.screen.keypress(SIZE, "meta page up")
+        before = self.log_rows(app)
+        assert not any("event 29" in r for r in before)
+        app.handle(ev.Log("event 30"))
+        after = self.log_rows(app)
+        assert after[1:4] == before[1:4]
+        assert "more below (1 new): Alt+PgDn" in after[-1]
+        # the conversation pane is not scrolled by it
+        assert app.screen.conversation.messages.following
+        while "more below" in self.log_rows(app)[-1]:
+            app.screen.keypress(SIZE, "meta page down")
+        assert "event 30" in self.log_rows(app)[-1]
+        app.handle(ev.Log("event 31"))
+        assert "event 31" in self.log_rows(app)[-1]  # following again
+
+    def test_app__shift_pgup_scrolls_it_too_and_shows_a_hidden_log(self, app):
+        self.fill(app, 30)
+        app.screen.keypress(SIZE, "f2")
+        assert not app.screen.log_visible
+        app.screen.keypress(SIZE, "shift page up")
+        assert app.screen.log_visible
+        rows(app)
+        app.screen.keypress(SIZE, "shift page up")
+        assert not app.screen.log.messages.following
+
+    def test_app__the_mouse_wheel_scrolls_the_log_under_it(self, app):
+        self.fill(app, 30)
+        screen = rows(app)
+        top = next(i for i, r in enumerate(screen) if r.startswith(" ring log"))
+        for _ in range(3):
+            app.screen.mouse_event(SIZE, "mouse press", 4, 10, top + 2, True)
+        assert not app.screen.log.messages.following
+        assert "more below" in self.log_rows(app)[-1]
+        assert app.screen.conversation.messages.following
 
 
 class TestScreenKeys:

@@ -118,7 +118,8 @@ class TestUiInTerminal:
         ui.enter(f"join {room}")
         ui.wait_for(f"you joined #{room}")
         cluster.start("carol", bootstrap=bob, listen=f"127.0.0.1:{newcomer_port}")
-        ui.wait_for(lambda ls: any(f"channel {room}" in s and "send" in s for s in log_pane(ls)),
+        ui.wait_for(lambda ls: any(f"migration  sending #{room} (1 member) to " in s
+                                   for s in log_pane(ls)),
                     what=f"the migration of #{room} in the log pane")
 
         # exit: the graceful sequence, the terminal restored, exit code 0
@@ -172,6 +173,26 @@ class TestUiInTerminal:
         lines = ui.wait_for("at most 4000 are allowed", timeout=30,
                             what="the over-long message error on #general")
         assert lines[-1].startswith("#general> ") and "x" not in lines[-1]  # input emptied
+        ui.enter("exit")
+        assert ui.wait_exit(timeout=60) == 0
+
+    def test_ui__the_mouse_wheel_scrolls_the_conversation_back_and_forth(self, start_ui):
+        (port,) = free_ports(1)
+        ui = start_ui("solo", port)
+        ui.wait_for("You are solo")
+        ui.enter("help")
+        ui.enter("help")  # more lines than the pane has rows
+        ui.wait_for(lambda ls: sum("Ctrl+C" in s for s in ls) == 1
+                    and any("Ctrl+C" in s for s in ls[12:16]),
+                    what="the second help at the bottom of the pane")
+        wheel_up, wheel_down = "\x1b[<64;40;6M", "\x1b[<65;40;6M"  # SGR mouse, row 6
+        ui.type(wheel_up * 5)
+        lines = ui.wait_for("more below", what="the marker after scrolling back")
+        assert not any("Ctrl+C" in s for s in lines[10:15])
+        ui.type(wheel_down * 10)
+        ui.wait_for(lambda ls: not any("more below" in s for s in ls)
+                    and any("Ctrl+C" in s for s in ls[12:16]),
+                    what="the newest line at the bottom again, without the marker")
         ui.enter("exit")
         assert ui.wait_exit(timeout=60) == 0
 

@@ -69,9 +69,13 @@ class MessageList(urwid.ListBox):
 
 
 class ConversationPane(urwid.WidgetWrap):
-    """Shows one MessageList under a title line, with a "more below" marker when scrolled back."""
+    """Shows one MessageList under a title line, with a "more below" marker when scrolled back.
 
-    def __init__(self) -> None:
+    ``more_key`` is how the marker spells the key that scrolls forward.
+    """
+
+    def __init__(self, more_key: str = "PgDn") -> None:
+        self.more_key = more_key
         self._title = urwid.Text("", wrap="clip")
         self._marker = urwid.Text("", align="center", wrap="clip")
         self._marker_map = urwid.AttrMap(self._marker, "more")
@@ -93,8 +97,13 @@ class ConversationPane(urwid.WidgetWrap):
             self._frame.footer = None
             return
         new = f" ({m.unseen} new)" if m.unseen else ""
-        self._marker.set_text(f"── more below{new}: PgDn ──")
+        self._marker.set_text(f"── more below{new}: {self.more_key} ──")
         self._frame.footer = self._marker_map
+
+    def mouse_event(self, size, event, button, col, row, focus):
+        handled = super().mouse_event(size, event, button, col, row, focus)
+        self.refresh_marker()  # the wheel scrolls the list
+        return handled
 
     @property
     def marker(self) -> str:

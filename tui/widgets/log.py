@@ -1,26 +1,28 @@
-"""The ring log pane: migration steps and ring changes, each with its time, newest last."""
+"""The ring log pane: ring changes and migration steps, each with its time, newest last.
+It follows the newest line unless scrolled back, like a conversation."""
 
 from __future__ import annotations
 
-import urwid
+from .conversation import ConversationPane, MessageLine, MessageList
 
 
-class LogPane(urwid.WidgetWrap):
-    """A titled list that always shows its newest lines; keeps at most ``limit``."""
+class LogPane(ConversationPane):
+    """One titled MessageList that keeps at most ``limit`` lines."""
 
-    def __init__(self, limit: int = 2000) -> None:
-        self.limit = limit
-        self._walker = urwid.SimpleFocusListWalker([])
-        self._list = urwid.ListBox(self._walker)
-        title = urwid.AttrMap(urwid.Text(" ring log (F2 hides)", wrap="clip"), "title")
-        super().__init__(urwid.Frame(self._list, header=title))
+    def __init__(self, title: str = "ring log", more_key: str = "PgDn",
+                 limit: int = 2000) -> None:
+        super().__init__(more_key)
+        self.show(MessageList(limit), title)
 
-    def add(self, markup) -> None:
-        self._walker.append(urwid.Text(markup))
-        if len(self._walker) > self.limit:
-            del self._walker[0]
-        self._walker.set_focus(len(self._walker) - 1)
-        self._list.set_focus_valign("bottom")
+    def add(self, prefix, markup) -> None:
+        """Append a line: ``prefix`` (its time) stays to the left of the wrapped text."""
+        self.messages.append(MessageLine(prefix, markup))
+        self.refresh_marker()
+
+    def scroll(self, key: str) -> None:
+        """Page back ("page up") or forward ("page down"); at the end it follows again."""
+        self.messages.scroll(key)
+        self.refresh_marker()
 
     def texts(self) -> list[str]:
-        return [w.text for w in self._walker]
+        return self.messages.texts()

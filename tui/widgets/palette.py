@@ -30,6 +30,8 @@ PALETTE = [
     ("log migration", "light magenta", ""),
     ("log ring", "light cyan", ""),
     ("log error", "light red", ""),
+    ("log migration tag", "black", "light magenta"),  # a tag before the line stands out
+    ("log error tag", "white", "dark red"),
     ("prompt", "light green", ""),
 ] + [(f"nick {i}", colour, "") for i, colour in enumerate(NICK_COLOURS)]
 

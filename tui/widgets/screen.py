@@ -25,7 +25,9 @@ class ChatScreen(urwid.WidgetWrap):
     def __init__(self, side_width: int = 18, log_rows: int = 6) -> None:
         self.side = SidePane(side_width)
         self.conversation = ConversationPane()
-        self.log = LogPane()
+        self.log = LogPane(f"ring log ({keys.label_of('toggle_log')} hides, "
+                           f"{keys.label_of('log_up')}/PgDn scrolls)",
+                           more_key=keys.label_of("log_down"))
         self.status = StatusBar()
         self.input = InputLine()
         self.log_rows = log_rows
