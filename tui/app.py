@@ -22,7 +22,7 @@ from core.chord import hash_string, short_id
 from tui import keys
 from tui.bridge import FromCore
 from tui.completion import Completer, Sources
-from tui.conversations import HOME, Conversation, Conversations, mentions
+from tui.conversations import HOME, Conversation, Conversations, mention_spans
 from tui.history import History
 from tui.logfile import setup_logging
 from tui.ringlog import LogLine, RingLog
@@ -173,7 +173,8 @@ class ChatApp:
         other = e.to if e.outgoing else e.from_
         conv = self.conversations.private(other)
         self.nicks.add(other)
-        self._message(conv, e.from_, e.text, e.at, own=e.outgoing)
+        self._message(conv, e.from_, e.text, e.at, own=e.outgoing,
+                      spans=() if e.outgoing else mention_spans(e.text, self.nick))
         if e.outgoing:
             self.conversations.select_key(conv.key)
         elif self.conversations.shown is not conv:
@@ -184,13 +185,14 @@ class ChatApp:
         conv = self.conversations.channel(e.channel)
         self.nicks.add(e.from_)
         own = e.from_.lower() == self.nick.lower()
-        named = not own and mentions(e.text, self.nick)
+        spans = [] if own else mention_spans(e.text, self.nick)
         if e.history:
             self._list(conv.key).append(MessageLine(
-                ("history", f"{_clock(e.at)} <{e.from_}> "), ("history", e.text)))
+                ("history", f"{_clock(e.at)} <{e.from_}> "),
+                _highlight(e.text, spans, "history")))
             return
-        self._message(conv, e.from_, e.text, e.at, own=own, named=named)
-        if named:
+        self._message(conv, e.from_, e.text, e.at, own=own, spans=spans)
+        if spans:
             self._ring_bell()
 
     def _on_sent(self, e: ev.Sent) -> None:
@@ -381,11 +383,13 @@ class ChatApp:
         self._list(conv.key).append(urwid.Text(markup))
 
     def _message(self, conv: Conversation, nick: str, text: str, at: float, own: bool = False,
-                 named: bool = False) -> None:
+                 spans=()) -> None:
+        """A message line; ``spans`` are where it names the user (highlighted, and a mention)."""
         prefix = [("time", _clock(at) + " "), (nick_attr(nick), f"<{nick}>"), " "]
-        self._list(conv.key).append(MessageLine(prefix, ("own", text) if own else text))
+        body = ("own", text) if own else _highlight(text, spans)
+        self._list(conv.key).append(MessageLine(prefix, body))
         if not own:
-            self.conversations.arrived(conv, named)
+            self.conversations.arrived(conv, bool(spans))
 
     def notice(self, key: str, text: str, at: float | None = None) -> None:
         conv = self.conversations.get(key) or self.conversations.shown
@@ -427,6 +431,21 @@ class ChatApp:
             title += f"  ({len(shown.members)} members)" if shown.joined else "  (not joined)"
         self.screen.conversation.show(messages, title)
         self.screen.input.set_target(shown.title if shown.kind != "home" else "")
+
+
+def _highlight(text: str, spans, base: str | None = None) -> list:
+    """Markup of ``text`` with each (start, end) span shown as a mention."""
+    plain = (lambda t: (base, t)) if base else (lambda t: t)
+    markup: list = []
+    at = 0
+    for start, end in spans:
+        if start > at:
+            markup.append(plain(text[at:start]))
+        markup.append(("mention", text[start:end]))
+        at = end
+    if at < len(text) or not markup:
+        markup.append(plain(text[at:]))
+    return markup
 
 
 def _command_words() -> list[str]:

@@ -90,9 +90,18 @@ class Conversations:
         return [c.title.lstrip("#") for c in self.items if c.kind == "channel"]
 
 
-def mentions(text: str, nick: str) -> bool:
-    """Whether ``text`` names ``nick`` as a word (nicks compare case-insensitively)."""
+def mention_spans(text: str, nick: str) -> list[tuple[int, int]]:
+    """Where ``text`` names ``nick`` as a word: (start, end) of each occurrence, in order.
+
+    Nicks compare case-insensitively; "malice" does not name alice, "alice:" does.
+    """
     if not nick:
-        return False
+        return []
     pattern = r"(?<![A-Za-z0-9_-])" + re.escape(nick) + r"(?![A-Za-z0-9_-])"
-    return re.search(pattern, text, re.IGNORECASE) is not None
+    return [m.span() for m in re.finditer(pattern, text, re.IGNORECASE)]
+
+
+def mentions(text: str, nick: str) -> bool:
+    """Whether ``text`` names ``nick`` as a word."""
+    return bool(mention_spans(text, nick))
+

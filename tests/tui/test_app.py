@@ -329,6 +329,30 @@ class TestLogPane:
         assert app.screen.conversation.messages.following
 
 
+class TestMentions:
+    def test_app__the_users_nick_is_highlighted_in_a_message(self, app):
+        app.handle(ev.Joined("general", ()))
+        app.handle(ev.ChannelMessage("general", "bob", "hey Alice, and alice again", "m1"))
+        canvas = app.screen.conversation.render((61, 20))
+        row = next(r for r in canvas.content() if any(b"hey" in seg for *_, seg in r))
+        marked = [seg.decode() for a, _, seg in row if a == "mention"]
+        assert marked == ["Alice", "alice"]
+
+    def test_app__no_highlight_without_a_mention_or_in_own_lines(self, app):
+        app.handle(ev.Joined("general", ()))
+        app.handle(ev.ChannelMessage("general", "bob", "malice aforethought", "m1"))
+        app.handle(ev.ChannelMessage("general", "alice", "I am alice", "m2"))
+        canvas = app.screen.conversation.render((61, 20))
+        assert not any(a == "mention" for r in canvas.content() for a, _, _ in r)
+
+    def test_app__a_private_message_naming_the_user_is_highlighted(self, app):
+        app.handle(ev.PrivateMessage("bob", "alice", "alice: psst", "p1"))
+        app.conversations.select_key("@bob")
+        app.handle(ev.Info("shown"))  # bring the pane up to date
+        canvas = app.screen.conversation.render((61, 20))
+        assert any(a == "mention" and seg == b"alice" for r in canvas.content() for a, _, seg in r)
+
+
 class TestScreenKeys:
     def test_screen__every_bound_key_emits_its_action_and_the_app_has_it(self):
         screen = ChatScreen()

@@ -14,6 +14,7 @@ PALETTE = [
     ("info", "", ""),
     ("error", "light red", ""),
     ("own", "white", ""),
+    ("mention", "black", "yellow"),
     ("history", "dark gray", ""),
     ("more", "black", "yellow"),
     ("title", "black", "light gray"),
