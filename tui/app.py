@@ -24,6 +24,8 @@ from tui.bridge import FromCore
 from tui.completion import Completer, Sources
 from tui.conversations import HOME, Conversation, Conversations, mention_spans
 from tui.history import History
+from tui.local_commands import all_commands, local_command, parse_bell
+from tui.local_commands import help_lines as command_help_lines
 from tui.logfile import setup_logging
 from tui.ringlog import LogLine, RingLog
 from tui.widgets.conversation import MessageLine, MessageList
@@ -302,6 +304,9 @@ class ChatApp:
         self.screen.set_log_visible(True)
         self.screen.log.scroll("page down")
 
+    def act_toggle_bell(self, _position: int) -> None:
+        self.set_bell(not self.bell)
+
     def act_help(self, _position: int) -> None:
         self.show_help()
 
@@ -332,6 +337,12 @@ class ChatApp:
     def submit_line(self, line: str) -> None:
         """Run a typed line: a command, or plain text for the shown conversation."""
         if not line.strip():
+            return
+        if local_command(line) is not None:
+            try:
+                self.set_bell(parse_bell(line, self.bell))
+            except commands.CommandError as exc:
+                self.error(str(exc))
             return
         if is_command(line):
             try:
@@ -367,7 +378,7 @@ class ChatApp:
 
     def show_help(self) -> None:
         lines = ["Commands (plain text goes to the shown conversation):",
-                 *("  " + line for line in commands.help_text().splitlines()),
+                 *("  " + line for line in command_help_lines()),
                  "Keys:", *("  " + line for line in keys.help_lines())]
         for line in lines:
             self._append(self.conversations.shown, [("info", line)])
@@ -411,6 +422,13 @@ class ChatApp:
         self.screen.log.add([("log time", _clock(at or time.time(), seconds=True) + " ")],
                             markup)
 
+    def set_bell(self, on: bool) -> None:
+        """Turn the terminal bell for mentions and private messages on or off, and say so."""
+        self.bell = on
+        self._append(self.conversations.shown, [(
+            "info", "the bell is on: it rings for mentions and private messages" if on
+            else "the bell is off (bell on, or Alt+B, turns it on again)")])
+
     def _ring_bell(self) -> None:
         if self.bell and self.loop is not None:
             self.loop.screen.write("\a")
@@ -449,15 +467,16 @@ def _highlight(text: str, spans, base: str | None = None) -> list:
 
 
 def _command_words() -> list[str]:
-    """Every spelling of every command, without the IRC "/" (completion adds it back)."""
-    return sorted({s.lstrip("/") for spec in commands.COMMANDS for s in (spec.name, *spec.aliases)})
+    """Every spelling of every command (the core's and the UI's), without the IRC "/"
+    (completion adds it back)."""
+    return sorted({s.lstrip("/") for spec in all_commands() for s in (spec.name, *spec.aliases)})
 
 
 def _argument_kinds(command: str) -> list[str]:
-    """What each argument of ``command`` is, read from its usage in the COMMANDS table."""
-    for spec in commands.COMMANDS:
+    """What each argument of ``command`` is, read from its usage in the command tables."""
+    for spec in all_commands():
         if command == spec.name or command in (a.lstrip("/") for a in spec.aliases):
-            return [word.strip("<>") for word in spec.usage.split()[1:]]
+            return [word.strip("<>[]") for word in spec.usage.split()[1:]]
     return []
 
 

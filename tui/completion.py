@@ -11,7 +11,8 @@ class Sources:
     """Where candidates come from, read at each Tab so they are always current.
 
     ``commands``: command words (without "/"); ``arguments``: for a command word, what its
-    arguments are ("channel", "nick" or anything else for free text), in order.
+    arguments are ("channel", "nick", a choice such as "on|off", or anything else for free
+    text), in order.
     """
     commands: Callable[[], Sequence[str]]
     arguments: Callable[[str], Sequence[str]]
@@ -75,6 +76,8 @@ class Completer:
         kinds = src.arguments(before[0].lstrip("/").lower())
         position = len(before) - 1
         kind = kinds[position] if position < len(kinds) else None
+        if kind is not None and "|" in kind:  # a choice of words, e.g. "on|off"
+            return _matching(kind.split("|"), word)
         if kind == "channel" or (kind is None and word.startswith("#")):
             hashed = word.startswith("#")
             return _matching([("#" if hashed else "") + c for c in src.channels()], word)

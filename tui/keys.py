@@ -26,6 +26,8 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("meta page down", "shift page down"), "log_down", "Alt+PgDn",
             "scroll the ring log forward (at the end it follows again)"),
     Binding(("f2", "meta l"), "toggle_log", "F2 / Alt+L", "show or hide the ring log pane"),
+    Binding(("meta b",), "toggle_bell", "Alt+B",
+            "turn the terminal bell for mentions off or on (or: bell off)"),
     Binding(("f1",), "help", "F1", "this help: commands and keys"),
     Binding(("up",), "history_older", "Up", "previous line of input history"),
     Binding(("down",), "history_newer", "Down", "next line of input history"),

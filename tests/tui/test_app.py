@@ -329,7 +329,7 @@ class TestLogPane:
         assert app.screen.conversation.messages.following
 
 
-class TestMentions:
+class TestMentionsAndBell:
     def test_app__the_users_nick_is_highlighted_in_a_message(self, app):
         app.handle(ev.Joined("general", ()))
         app.handle(ev.ChannelMessage("general", "bob", "hey Alice, and alice again", "m1"))
@@ -351,6 +351,36 @@ class TestMentions:
         app.handle(ev.Info("shown"))  # bring the pane up to date
         canvas = app.screen.conversation.render((61, 20))
         assert any(a == "mention" and seg == b"alice" for r in canvas.content() for a, _, seg in r)
+
+    def test_app__bell_off_and_on_are_answered_by_the_ui(self, app):
+        type_line(app, "bell off")
+        assert app.bell is False and "the bell is off" in shown_texts(app)[-1]
+        type_line(app, "/bell on")
+        assert app.bell is True and "the bell is on" in shown_texts(app)[-1]
+        type_line(app, "bell")
+        assert app.bell is False
+        type_line(app, "bell loud")
+        assert app.bell is False and "bell takes on or off" in shown_texts(app)[-1]
+        assert app.runtime.executed == []
+
+    def test_app__alt_b_toggles_the_bell(self, app):
+        app.screen.keypress(SIZE, "meta b")
+        assert app.bell is True  # the fixture starts with it off
+        app.screen.keypress(SIZE, "meta b")
+        assert app.bell is False
+
+    def test_app__help_lists_bell_and_tab_completes_it(self, app):
+        type_line(app, "help")
+        assert any("bell [on|off]" in t for t in shown_texts(app))
+        for typed, want in (("be", "bell "), ("bell of", "bell off "), ("/be", "/bell ")):
+            app.screen.input.replace(typed)
+            app.screen.keypress(SIZE, "tab")
+            assert app.screen.input.edit_text == want
+        app.screen.input.replace("bell o")
+        app.screen.keypress(SIZE, "tab")
+        assert app.screen.input.edit_text == "bell off "
+        app.screen.keypress(SIZE, "tab")
+        assert app.screen.input.edit_text == "bell on "
 
 
 class TestScreenKeys:

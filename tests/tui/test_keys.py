@@ -1,6 +1,9 @@
 """The key table: every binding is unique, has an action the app implements, and shows in help."""
 
+from pathlib import Path
+
 from tui import keys
+from tui.local_commands import all_commands
 
 
 class TestKeyTable:
@@ -29,3 +32,24 @@ class TestKeyTable:
         for line, binding in zip(lines, keys.BINDINGS, strict=True):
             assert line.startswith(binding.label)
             assert binding.help in line
+
+
+class TestReadme:
+    """The README's tables are written from the key table and the command tables."""
+
+    def readme_section(self, title: str) -> str:
+        text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+        start = text.index(f"## {title}\n")
+        end = text.find("\n## ", start + 1)
+        return text[start:end if end >= 0 else None]
+
+    def test_readme__every_key_binding_is_in_the_keys_table(self):
+        section = self.readme_section("Keys")
+        for binding in keys.BINDINGS:
+            for label in binding.label.replace("…", " ").replace("/", " ").split():
+                assert label in section, f"{binding.label} ({binding.action}) not in README"
+
+    def test_readme__every_command_the_ui_takes_is_in_the_commands_table(self):
+        section = self.readme_section("Commands")
+        for spec in all_commands():
+            assert f"`{spec.name}" in section, f"{spec.name} not in README"

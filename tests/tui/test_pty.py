@@ -176,6 +176,26 @@ class TestUiInTerminal:
         ui.enter("exit")
         assert ui.wait_exit(timeout=60) == 0
 
+    def test_ui__bell_off_and_alt_b_turn_the_bell_off_and_on_from_the_ui(self, cluster, start_ui):
+        bob = cluster.start("bob")
+        (port,) = free_ports(1)
+        ui = start_ui("alice", port, bob.address)
+        ui.wait_for("You are alice")
+        ui.enter("bell off")
+        ui.wait_for("the bell is off")
+        bob.send("msg alice quiet one")
+        ui.wait_for(lambda ls: any(s.startswith("2 bob") and s.rstrip().endswith("1!")
+                                   for s in side_pane(ls)), what="bob's unread count")
+        assert b"\x07" not in ui.output
+        ui.type("\x1bb")  # Alt+B
+        ui.wait_for("the bell is on")
+        bob.send("msg alice loud one")
+        ui.wait_for(lambda ls: any(s.startswith("2 bob") and s.rstrip().endswith("2!")
+                                   for s in side_pane(ls)), what="bob's second message")
+        assert b"\x07" in ui.output
+        ui.enter("exit")
+        assert ui.wait_exit(timeout=60) == 0
+
     def test_ui__the_mouse_wheel_scrolls_the_conversation_back_and_forth(self, start_ui):
         (port,) = free_ports(1)
         ui = start_ui("solo", port)
