@@ -25,7 +25,7 @@ from tui.completion import Completer, Sources
 from tui.conversations import HOME, Conversation, Conversations, mention_spans
 from tui.history import History
 from tui.local_commands import all_commands, local_command, parse_bell
-from tui.local_commands import help_lines as command_help_lines
+from tui.local_commands import help_rows as command_help_rows
 from tui.logfile import setup_logging
 from tui.ringlog import LogLine, RingLog
 from tui.widgets.conversation import MessageLine, MessageList
@@ -377,11 +377,15 @@ class ChatApp:
         self._track(line, self.runtime.execute(line))
 
     def show_help(self) -> None:
-        lines = ["Commands (plain text goes to the shown conversation):",
-                 *("  " + line for line in command_help_lines()),
-                 "Keys:", *("  " + line for line in keys.help_lines())]
-        for line in lines:
-            self._append(self.conversations.shown, [("info", line)])
+        """The commands and keys, from their tables; a long help wraps under itself."""
+        conv = self.conversations.shown
+        for title, rows in (("Commands (plain text goes to the shown conversation):",
+                             command_help_rows()), ("Keys:", keys.help_rows())):
+            self._append(conv, [("info", title)])
+            width = max(len(name) for name, _ in rows)
+            for name, text in rows:
+                self._list(conv.key).append(
+                    MessageLine(("info", f"  {name.ljust(width)}  "), ("info", text)))
 
     # ---- showing things ----------------------------------------------------------------
 

@@ -24,10 +24,9 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("meta page up", "shift page up"), "log_up", "Alt+PgUp",
             "scroll the ring log back (Shift+PgUp too)"),
     Binding(("meta page down", "shift page down"), "log_down", "Alt+PgDn",
-            "scroll the ring log forward (at the end it follows again)"),
+            "scroll the ring log forward"),
     Binding(("f2", "meta l"), "toggle_log", "F2 / Alt+L", "show or hide the ring log pane"),
-    Binding(("meta b",), "toggle_bell", "Alt+B",
-            "turn the terminal bell for mentions off or on (or: bell off)"),
+    Binding(("meta b",), "toggle_bell", "Alt+B", "turn the bell off or on (as bell off/on)"),
     Binding(("f1",), "help", "F1", "this help: commands and keys"),
     Binding(("up",), "history_older", "Up", "previous line of input history"),
     Binding(("down",), "history_newer", "Down", "next line of input history"),
@@ -52,7 +51,12 @@ def label_of(action: str) -> str:
     return next(b.label for b in BINDINGS if b.action == action)
 
 
+def help_rows() -> list[tuple[str, str]]:
+    """(label, help) of every binding, for the help text."""
+    return [(b.label, b.help) for b in BINDINGS]
+
+
 def help_lines() -> list[str]:
-    """One line per binding, for the help text."""
+    """One line per binding, the labels in one column."""
     width = max(len(b.label) for b in BINDINGS)
-    return [f"{b.label.ljust(width)}  {b.help}" for b in BINDINGS]
+    return [f"{label.ljust(width)}  {text}" for label, text in help_rows()]

@@ -24,11 +24,9 @@ def all_commands() -> tuple[CommandSpec, ...]:
     return (*COMMANDS, *LOCAL_COMMANDS)
 
 
-def help_lines() -> list[str]:
-    """One line per command, usage then help, the usages in one column."""
-    specs = all_commands()
-    width = max(len(spec.usage) for spec in specs)
-    return [f"{spec.usage:<{width}}  {spec.help}" for spec in specs]
+def help_rows() -> list[tuple[str, str]]:
+    """(usage, help) of every command, for the help text."""
+    return [(spec.usage, spec.help) for spec in all_commands()]
 
 
 def parse_bell(line: str, current: bool) -> bool:

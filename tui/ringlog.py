@@ -3,6 +3,9 @@ naming nodes by short id and address. Pure text: the app shows it, the tests rea
 
 The core reports a predecessor change twice (the ring's event, then the chat service's own
 line about the same change) and the end of a graceful exit twice; each is shown once here.
+A migration is three steps on the sender (send, ack, delete): its one line is the last,
+when the item has moved; a failure or a deferral has its own line. Every step is still in
+the log file and in the headless JSON.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def _item(kind: str, key: str, members: int) -> str:
     if kind == "channel":
         return f"#{key} ({members} member{'' if members == 1 else 's'})"
     if kind == "name":
-        return f"the name map of {key}"
+        return f"name map {key}"
     return f"{kind} {key}"
 
 
@@ -123,14 +126,12 @@ class RingLog:
         to, from_ = node(e.to, me), node(e.from_, me)
         bad = "log error"
         match e.step:
-            case "send":
-                text, attr = f"sending {item} to {to}", "log migration"
-            case "ack":
-                text, attr = f"{to} has taken {item}", "log migration"
+            case "send" | "ack":
+                return None  # under way: the "delete" step says it has moved
             case "delete":
-                text, attr = f"moved {item} from this node to {to}", "log migration"
+                text, attr = f"moved {item} to {to}", "log migration"
             case "receive":
-                text, attr = f"received {item} from {from_}; this node keeps it", "log migration"
+                text, attr = f"received {item} from {from_}", "log migration"
             case "takeover":
                 why = f" ({e.detail})" if e.detail else ""
                 text, attr = f"took over {item} from a replica{why}", "log migration"

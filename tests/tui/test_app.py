@@ -204,13 +204,13 @@ class TestConversations:
         assert app.screen.input.edit_text == "x"
 
     def test_app__the_log_pane_shows_migrations_and_ring_changes_with_time(self, app):
-        app.handle(ev.Migration("send", "channel", "general", "127.0.0.1:4000",
+        app.handle(ev.Migration("delete", "channel", "general", "127.0.0.1:4000",
                                 "127.0.0.1:4001", members=3))
         app.handle(ev.Log("ring: predecessor: old None, new 127.0.0.1:4002"))
         app.handle(ev.Log("predecessor - -> 127.0.0.1:4002"))  # the same change again
         log = app.screen.log.texts()
         succ, pred = (hex_id(hash_string(f"127.0.0.1:{p}"))[:8] for p in (4001, 4002))
-        assert log[-2].endswith(f" migration  sending #general (3 members) to {succ} "
+        assert log[-2].endswith(f" migration  moved #general (3 members) to {succ} "
                                 "127.0.0.1:4001")
         assert log[-1].endswith(f"predecessor → {pred} 127.0.0.1:4002 (was none)")
         assert all(t[2] == ":" and t[5] == ":" for t in log)  # HH:MM:SS first

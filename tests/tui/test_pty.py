@@ -118,7 +118,7 @@ class TestUiInTerminal:
         ui.enter(f"join {room}")
         ui.wait_for(f"you joined #{room}")
         cluster.start("carol", bootstrap=bob, listen=f"127.0.0.1:{newcomer_port}")
-        ui.wait_for(lambda ls: any(f"migration  sending #{room} (1 member) to " in s
+        ui.wait_for(lambda ls: any(f"migration  moved #{room} (1 member) to " in s
                                    for s in log_pane(ls)),
                     what=f"the migration of #{room} in the log pane")
 
