@@ -338,9 +338,10 @@ class ChatApp:
         """Run a typed line: a command, or plain text for the shown conversation."""
         if not line.strip():
             return
-        if local_command(line) is not None:
+        local = local_command(line)
+        if local is not None:  # answered here, never sent to the core
             try:
-                self.set_bell(parse_bell(line, self.bell))
+                getattr(self, "cmd_" + local.name)(line)
             except commands.CommandError as exc:
                 self.error(str(exc))
             return
@@ -375,6 +376,9 @@ class ChatApp:
             self.notice(HOME, f"still joining the ring; will run when ready: {line}")
             return
         self._track(line, self.runtime.execute(line))
+
+    def cmd_bell(self, line: str) -> None:
+        self.set_bell(parse_bell(line, self.bell))
 
     def show_help(self) -> None:
         """The commands and keys, from their tables; a long help wraps under itself."""

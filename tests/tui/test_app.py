@@ -8,6 +8,7 @@ from core.chord import hash_string, hex_id
 from tests.tui.doubles import RecordingRuntime
 from tui import keys
 from tui.app import ChatApp, Done, is_command
+from tui.local_commands import LOCAL_COMMANDS
 from tui.widgets.screen import ChatScreen
 
 SIZE = (80, 24)
@@ -362,6 +363,10 @@ class TestMentionsAndBell:
         type_line(app, "bell loud")
         assert app.bell is False and "bell takes on or off" in shown_texts(app)[-1]
         assert app.runtime.executed == []
+
+    def test_app__every_ui_command_has_its_method(self):
+        assert all(callable(getattr(ChatApp, "cmd_" + spec.name, None))
+                   for spec in LOCAL_COMMANDS)
 
     def test_app__alt_b_toggles_the_bell(self, app):
         app.screen.keypress(SIZE, "meta b")
