@@ -163,9 +163,9 @@ class TestUiInTerminal:
         ui.wait_for("You are solo")
         ui.enter("join general")
         ui.wait_for("you joined #general")
-        # a paste arrives as one burst of keys; Alt+1 right behind it must not wait long
-        # (a wrapping input line laid out its whole text on every key: 10,000 keys took
-        # minutes)
+        # a paste arrives as one burst of keys, and Alt+1 right behind it must not wait
+        # long (an input line that wrapped laid out its whole text again on every key:
+        # 10,000 keys kept the UI busy for about a minute)
         ui.type("send #general " + "x" * 10_000 + "\r" + "\x1b1")
         ui.wait_for(lambda ls: "│ chordchat" in ls[0], timeout=30,
                     what="the home pane shown by Alt+1 after the paste")
