@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from core import events as ev
 from core.chord import Address, Local, Remote, RemoteError, RpcError
-from core.chord.ids import hex_id, in_half_open, short_id
+from core.chord.ids import hex_id, in_half_open, in_open, short_id
 
 from . import protocol as p
 from .commands import Command, check_nick
@@ -120,9 +120,10 @@ class ChatService:
         self._seen_private: collections.OrderedDict = collections.OrderedDict()
         self._feeds: dict[tuple[str, str], _Feed] = {}
         self._deferred: set[tuple[str, str]] = set()   # hand-overs the receiver put off
+        self._safe: dict[str, int] = {}  # per channel: entries up to here are replicated
         self._lock = asyncio.Lock()
         self._name_locks: dict[str, asyncio.Lock] = {}
-        self._syncing = False
+        self._pulls = 0   # hand-off requests to the successor still running
         self._leaving = False
         self._exit_task: asyncio.Task | None = None
         self._joined_ring_via_bootstrap = node.bootstrap is not None
@@ -305,6 +306,16 @@ class ChatService:
                 self._migration("unname", "name", self.nick, me, reply["via"], detail="exit")
             except ChatError as e:
                 self.post(ev.Error(message=f"could not delete the name map on exit: {e}"))
+        await self.depart()
+        self.post(ev.Bye())
+
+    async def depart(self) -> None:
+        """Stop serving, hand everything maintained to the successor, leave the ring.
+
+        The tail of the exit sequence; also what a node refused at start-up does, since it
+        may already maintain state for others.
+        """
+        me = self.address
         self._leaving = True
         await self._stop_tasks()
         async with self._lock:
@@ -321,7 +332,6 @@ class ChatService:
                                     detail="no live successor to hand it to")
         await self.node.leave()
         self._migration("leave-ring", "node", self.nick, me, "-", detail="left the ring")
-        self.post(ev.Bye())
 
     async def stop(self) -> None:
         """Stop the service's tasks without the exit sequence (for crashes and tests)."""
@@ -415,6 +425,10 @@ class ChatService:
 
     # == the maintainer's side ============================================================
 
+    @property
+    def _syncing(self) -> bool:
+        return self._pulls > 0
+
     def _serving(self, key: int) -> bool:
         """True when this node owns ``key`` and holds its state (not syncing, not leaving)."""
         return self.node.is_ours(key) and not self._syncing and not self._leaving
@@ -499,13 +513,13 @@ class ChatService:
         if not self._serving(key):
             return p.MOVED
         ch = self._channel(d["channel"])
+        self._safe.setdefault(ch.name, ch.last_seq)
         if ch.set_member(Member(d["nick"], address, self._member_stamp(ch))):
             ch.append("join", d["nick"], at=time.time())
             self._log(f"#{ch.name}: {d['nick']} joined ({len(ch.present())} members)")
         feed = self._feed(ch.name, address)
         feed.cursor = ch.last_seq
-        self._wake(ch)
-        await self._replicate([ch])
+        await self._commit(ch)
         return {"ok": True, "members": [m.nick for m in ch.present()],
                 "history": [e.to_wire() for e in ch.history()], "last_seq": ch.last_seq}
 
@@ -518,17 +532,17 @@ class ChatService:
         if not isinstance(ch, Channel) or not ch.is_member(address):
             return {"ok": True, "member": False}
         self._remove_member(ch, address, d["nick"], "left")
-        await self._replicate([ch])
+        await self._commit(ch)
         return {"ok": True, "member": True}
 
     def _remove_member(self, ch: Channel, address: str, nick: str, reason: str) -> None:
+        self._safe.setdefault(ch.name, ch.last_seq)
         ch.set_member(Member(nick, address, self._member_stamp(ch), present=False))
         ch.append("leave", nick, text=reason, at=time.time())
         feed = self._feeds.pop((ch.name, address), None)
         if feed is not None and feed.task is not None and feed.task is not asyncio.current_task():
             feed.task.cancel()
         self._log(f"#{ch.name}: {nick} {reason} ({len(ch.present())} members)")
-        self._wake(ch)
 
     async def _serve_send(self, payload: object) -> dict:
         d = p.need(payload, channel=str, nick=str, msg_id=str, text=str)
@@ -536,11 +550,26 @@ class ChatService:
         if not self._serving(key):
             return p.MOVED
         ch = self._channel(d["channel"])
-        entry, new = ch.append("msg", d["nick"], d["text"], d["msg_id"], at=time.time())
-        if new:
-            self._wake(ch)
-            await self._replicate([ch])  # acknowledged only once the replicas have it
+        self._safe.setdefault(ch.name, ch.last_seq)
+        entry, _ = ch.append("msg", d["nick"], d["text"], d["msg_id"], at=time.time())
+        if entry.seq > self._safe[ch.name]:
+            await self._commit(ch)  # acknowledged (and delivered) once the replicas have it
+        if entry.seq > self._safe.get(ch.name, entry.seq):
+            # our first successor did not take the copy: no ack yet, the sender retries
+            # (the id is known, so the retry is not stored twice)
+            return {"moved": True, "why": "the replica did not answer"}
         return {"ok": True, "seq": entry.seq, "members": len(ch.present())}
+
+    async def _commit(self, ch: Channel) -> None:
+        """Replicate a changed channel, then let the feeds deliver what changed.
+
+        Members see an entry only after the replicas hold it, so a successor that takes
+        over never reuses a sequence number a member has already seen.
+        """
+        # a delta suffices (merging is a union): all members, the entries not yet copied
+        base = self._safe.get(ch.name, 0)
+        await self._replicate([Channel(ch.name, dict(ch.members), ch.after(base), ch.last_seq)])
+        self._wake(ch)
 
     # -- delivery to members (one feed per member, in order) --------------------------------
 
@@ -578,7 +607,9 @@ class ChatService:
                     or not ch.is_member(feed.address)
                     or self._feeds.get((feed.channel, feed.address)) is not feed):
                 return
-            entries = ch.log if feed.cursor is None else ch.after(feed.cursor)
+            safe = self._safe.get(ch.name, ch.last_seq)
+            entries = [e for e in (ch.log if feed.cursor is None else ch.after(feed.cursor))
+                       if e.seq <= safe]
             now = time.monotonic()
             if entries or feed.cursor is None or now - feed.last_contact > interval:
                 try:
@@ -592,7 +623,7 @@ class ChatService:
                         nick = ch.members[feed.address].nick
                         self._remove_member(ch, feed.address, nick, "pruned")
                         self._log(f"#{ch.name}: pruned {nick} at {feed.address}: {e}")
-                        await self._replicate([ch])
+                        await self._commit(ch)
                         return
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 1.0)
@@ -605,7 +636,7 @@ class ChatService:
                     if isinstance(ch, Channel) and ch.is_member(feed.address):
                         nick = ch.members[feed.address].nick
                         self._remove_member(ch, feed.address, nick, "gone")
-                        await self._replicate([ch])
+                        await self._commit(ch)
                     return
                 last = reply.get("last_seq") if isinstance(reply, dict) else None
                 if last is None:  # the member is still joining: ask again shortly
@@ -732,6 +763,8 @@ class ChatService:
             if replica is not None:
                 self.primary.put(replica)
             merged = self.primary.put(item)
+            if ref[0] == "channel":
+                self._safe.pop(ref[1], None)  # the old maintainer replicated it
             accepted.append(merged)
             self._migration("receive", ref[0], ref[1], sender, self.address, self._size(merged))
         self._ensure_feeds()
@@ -762,14 +795,31 @@ class ChatService:
                     count += await self._hand_over(item, to)
         return {"ok": True, "count": count}
 
-    async def _replicate(self, items: list[Item]) -> None:
-        """Copy ``items`` to the next r successors; failures are repaired by the next round."""
+    async def _replicate(self, items: list[Item]) -> bool:
+        """Copy ``items`` to the next r successors; True if the first successor has them.
+
+        Only then may the channels' entries up to what was copied be delivered: the first
+        successor is the one that takes over if we crash. Other failed copies are
+        repaired by the next round.
+        """
+        copied = {i.name: i.last_seq for i in items if isinstance(i, Channel)}
+        ok = await self._copy_to_replicas(items)
+        if ok:
+            for name, seq in copied.items():
+                if name in self._safe and seq > self._safe[name]:
+                    self._safe[name] = seq
+                    ch = self.primary.get("channel", name)
+                    if isinstance(ch, Channel):
+                        self._wake(ch)
+        return ok
+
+    async def _copy_to_replicas(self, items: list[Item]) -> bool:
         if not items or self.settings.replicas < 1:
-            return
+            return True
         targets = [s for s in self.node.successors()
                    if s.address != self.node.address][:self.settings.replicas]
         if not targets:
-            return
+            return True
         batches: list[list[dict]] = [[]]
         size = 0
         for item in items:
@@ -783,21 +833,36 @@ class ChatService:
             size += weight
         calls = [self.node.user_command(t, p.REPLICATE, {"from": self.address, "items": b})
                  for t in targets for b in batches]
-        for result in await asyncio.gather(*calls, return_exceptions=True):
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        for result in results:
             if isinstance(result, Exception) and not isinstance(result, RpcError):
                 log.warning("replication failed: %r", result)
+        return not any(isinstance(r, Exception) for r in results[:len(batches)])
 
     def _on_predecessor(self, old: Remote | None, new: Remote | None) -> None:
-        """Notify handler (assignment item 6): the range we own changed; rebalance."""
+        """Notify handler (assignment item 6): the range we own changed; rebalance.
+
+        If the range grew (we joined, or the predecessor died or left), we promote our
+        replicas of it at once, and until the successor has handed over anything of it
+        that it holds (a joiner's range; a leaver's state sent to a stale successor) we
+        answer "moved" rather than serve from a partial copy.
+        """
         self._log(f"predecessor {old.address if old else '-'} -> {new.address if new else '-'}")
-        first = new is not None and not self._had_predecessor
+        owned_nothing = not self._had_predecessor and self._joined_ring_via_bootstrap
+        if new is None:
+            grew = True              # alone: everything is ours
+        elif old is None:
+            grew = owned_nothing     # a joiner's first predecessor (else: we were alone)
+        else:
+            grew = in_open(old.id, new.id, self.node.id)
         if new is not None:
             self._had_predecessor = True
-        if first and self._joined_ring_via_bootstrap:
-            # we just became an owner: until the successor handed our range over, we do
-            # not hold its state, so we answer "moved" instead of serving a fresh copy
-            self._syncing = True
+        if grew and new is not None:
+            self._pulls += 1
             self._spawn(self._pull_from_successor(new))
+        taken = self._take_over(f"predecessor {old.address if old else '-'} gone")
+        if taken:
+            self._spawn(self._replicate(taken))
         self._spawn(self._rebalance("new predecessor"))
         self._post_status()
 
@@ -811,28 +876,43 @@ class ChatService:
                         {"to": self.address, "start": f"{predecessor.id:x}",
                          "end": f"{self.node.id:x}"}, timeout=max(self.node.timeout, 5.0))
         finally:
-            self._syncing = False
+            self._pulls -= 1
             self._ensure_feeds()
+            self._post_status()
+
+    def _take_over(self, why: str) -> list[Item]:
+        """Promote the replicas whose keys are now ours (a predecessor died or left).
+
+        Synchronous, so that it happens in the same step as the change of predecessor:
+        no request for the new range is served before its state is here.
+        """
+        taken = []
+        if self._leaving:
+            return taken
+        for item in self.replicas:
+            if self.node.is_ours(item.key):
+                ref = item_ref(item)
+                self.replicas.pop(*ref)
+                self._replica_seen.pop(ref, None)
+                merged = self.primary.put(item)
+                taken.append(merged)
+                if isinstance(merged, Channel):
+                    self._safe.pop(merged.name, None)  # all of it is replicated already
+                self._migration("takeover", ref[0], ref[1], "replica", self.address,
+                                self._size(merged), why)
+        if taken:
+            self._ensure_feeds()
+            self._post_status()
+        return taken
 
     async def _rebalance(self, why: str) -> None:
         """Take over replicas now ours; migrate away what is no longer ours (copy/ack/delete)."""
         if self._leaving:
             return
         async with self._lock:
-            taken = []
-            for item in self.replicas:
-                if self.node.is_ours(item.key) and not self._syncing:
-                    ref = item_ref(item)
-                    self.replicas.pop(*ref)
-                    self._replica_seen.pop(ref, None)
-                    merged = self.primary.put(item)
-                    taken.append(merged)
-                    self._migration("takeover", ref[0], ref[1], "replica", self.address,
-                                    self._size(merged), why)
+            taken = self._take_over(why)
             if taken:
-                self._ensure_feeds()
                 await self._replicate(taken)
-                self._post_status()
             moving: dict[Address, tuple[Remote, list[Item]]] = {}
             for item in list(self.primary):
                 if self.node.is_ours(item.key) or self._leaving:

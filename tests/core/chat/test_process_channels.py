@@ -84,3 +84,29 @@ def test_channel__same_text_twice_is_shown_twice_and_bad_leave_is_an_error(clust
     b.wait_for(kind("channel", text="still working"), since=mark)
     for p in (a, b, c):
         assert p.stop() == 0
+
+
+def test_channel__joins_and_leaves_are_announced_and_bad_input_changes_nothing(cluster):
+    a, b, c = start_ring(cluster, ["alice", "bob", "carol"])
+    a.send("join news")
+    a.wait_for(kind("joined", channel="news"))
+    b.send("join #NEWS")
+    assert sorted(b.wait_for(kind("joined", channel="news"))["members"]) == ["alice", "bob"]
+    a.wait_for(kind("member_joined", channel="news", nick="bob"))
+    mark = b.mark()
+    for line, message in [("send news " + "x" * 4001, "at most 4000"),
+                          ("send news bell\x07", "control character"),
+                          ("join #bad/name", "invalid channel name"),
+                          ("msg 1bob hi", "invalid nick"),
+                          ("send news", "needs a text"),
+                          ("msg nobody hi", "unknown nick 'nobody'")]:
+        b.send(line)
+        err = b.wait_for(kind("error"), since=mark, what=f"error for {line[:20]!r}")
+        assert message in err["message"]
+        mark = b.mark()
+    b.send("leave news")
+    b.wait_for(kind("left", channel="news"))
+    a.wait_for(kind("member_left", channel="news", nick="bob", reason="left"))
+    assert a.matching(kind("channel")) == []  # none of the bad sends reached the channel
+    for p in (a, b, c):
+        assert p.stop() == 0
