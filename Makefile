@@ -14,6 +14,9 @@ $(STAMP): setup.cfg pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+demo: $(STAMP)
+	$(BIN)/python -m tui.demo $(DEMO_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check core tui tests bench
 
