@@ -76,10 +76,13 @@ class Feeds:
                 except RpcError as e:
                     feed.failing_since = feed.failing_since or now
                     if now - feed.failing_since >= self.settings.prune_grace:
-                        nick = ch.members[feed.address].nick
-                        self._remove_member(ch, feed.address, nick, "pruned")
-                        self._log(f"#{ch.name}: pruned {nick} at {feed.address}: {e}")
-                        await self._commit(ch)
+                        # look again: a merge during the call may have replaced the object
+                        ch = self.primary.get("channel", feed.channel)
+                        if isinstance(ch, Channel) and ch.is_member(feed.address):
+                            nick = ch.members[feed.address].nick
+                            self._remove_member(ch, feed.address, nick, "pruned")
+                            self._log(f"#{ch.name}: pruned {nick} at {feed.address}: {e}")
+                            await self._commit(ch)
                         return
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 1.0)
