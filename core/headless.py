@@ -40,7 +40,9 @@ def render(event: ev.Event) -> str:
         case ev.MemberJoined():
             return f"#{event.channel}: {event.nick} joined"
         case ev.MemberLeft():
-            return f"#{event.channel}: {event.nick} {event.reason}"
+            how = {"left": "left", "exit": "exited", "pruned": "was removed (unreachable)",
+                   "gone": "is gone"}.get(event.reason, event.reason)
+            return f"#{event.channel}: {event.nick} {how}"
         case ev.Migration():
             members = f" ({event.members} members)" if event.kind == "channel" else ""
             detail = f": {event.detail}" if event.detail else ""

@@ -126,7 +126,8 @@ class Maintainer:
         ch = self.primary.get("channel", d["channel"])
         if not isinstance(ch, Channel) or not ch.is_member(address):
             return {"ok": True, "member": False}
-        self._remove_member(ch, address, d["nick"], "left")
+        reason = "exit" if d.get("reason") == "exit" else "left"
+        self._remove_member(ch, address, d["nick"], reason)
         await self._commit(ch)
         return {"ok": True, "member": True}
 

@@ -240,14 +240,18 @@ class ChatService(Calls, Maintainer, Feeds, Handover):
                                             msg_id=e.msg_id, seq=e.seq, history=True))
         return list(members)
 
-    async def leave(self, channel: str, retry_for: float | None = None) -> str:
-        """Leave a channel the user joined (an Error if it did not); returns its maintainer."""
+    async def leave(self, channel: str, retry_for: float | None = None,
+                    reason: str = "left") -> str:
+        """Leave a channel the user joined (an Error if it did not); returns its maintainer.
+
+        ``reason`` ("left" or "exit") is what the other members are told.
+        """
         if channel not in self.joined:
             raise ChatError(f"you are not in #{channel}")
         del self.joined[channel]
         reply = await self._route(channel_key(channel), p.CHANNEL_LEAVE,
-                                  {"channel": channel, "nick": self.nick, "address": self.address},
-                                  f"leaving #{channel}", retry_for)
+                                  {"channel": channel, "nick": self.nick, "address": self.address,
+                                   "reason": reason}, f"leaving #{channel}", retry_for)
         self.post(ev.Left(channel=channel))
         return reply["via"]
 
@@ -277,7 +281,7 @@ class ChatService(Calls, Maintainer, Feeds, Handover):
 
         async def leave(channel: str) -> None:
             try:
-                via = await self.leave(channel, bound)
+                via = await self.leave(channel, bound, reason="exit")
                 self._migration("leave", "channel", channel, me, via, detail="exit")
             except ChatError as e:
                 self.post(ev.Error(message=f"could not leave #{channel} on exit: {e}"))

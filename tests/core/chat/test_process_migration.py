@@ -96,7 +96,7 @@ def test_exit__maintainer_hands_channels_and_names_to_successor(cluster):
     successor.wait_for(kind("migration", step="receive", kind="channel", key="lobby"))
     stay = members[1:]
     for p in stay:
-        p.wait_for(kind("member_left", channel="lobby", nick=m.nick))
+        p.wait_for(kind("member_left", channel="lobby", nick=m.nick, reason="exit"))
     marks = {p.nick: p.mark() for p in stay}
     stay[0].send("send lobby still here")
     everyone_gets(stay, "still here", marks)
