@@ -23,6 +23,8 @@ from .state import (
 
 log = logging.getLogger(__name__)
 
+COPIES_LIMIT = 600_000  # rough bytes of replicas a hand-off reply carries at most
+
 
 class Handover:
     """Mixin of ChatService: migration, replication and takeover."""
@@ -131,7 +133,16 @@ class Handover:
             for item in list(self.primary):
                 if in_half_open(item.key, start, end) and not self.node.is_ours(item.key):
                     count += await self._hand_over(item, to)
-        return {"ok": True, "count": count}
+        # our replicas of that range too: after a double failure the asker's own replica
+        # may miss what only the dead ones had; merging ours in loses nothing
+        copies, size = [], 0
+        for item in self.replicas:
+            if in_half_open(item.key, start, end) and size < COPIES_LIMIT:
+                wire = item_to_wire(item)
+                size += 200 + (sum(len(e.text) * 4 for e in item.log)
+                               if isinstance(item, Channel) else 0)
+                copies.append(wire)
+        return {"ok": True, "count": count, "copies": copies}
 
     async def _replicate(self, items: list[Item]) -> bool:
         """Copy ``items`` to the next r successors; True if the first successor has them.
@@ -209,13 +220,37 @@ class Handover:
             successor = self.node.successor()
             if successor.address != self.node.address:
                 with contextlib.suppress(RpcError):
-                    await self.node.user_command(
+                    reply = await self.node.user_command(
                         successor, p.HANDOFF,
                         {"to": self.address, "start": f"{predecessor.id:x}",
                          "end": f"{self.node.id:x}"}, timeout=max(self.node.timeout, 5.0))
+                    self._merge_copies(reply.get("copies", []) if isinstance(reply, dict)
+                                       else [], str(successor.address))
         finally:
             self._pulls -= 1
             self._ensure_feeds()
+            self._post_status()
+
+    def _merge_copies(self, wires: list, source: str) -> None:
+        """Merge a successor's replicas of our range into what we maintain (a union)."""
+        changed = []
+        for wire in wires:
+            try:
+                item = item_from_wire(wire)
+            except (KeyError, TypeError, ValueError):
+                continue
+            if not self.node.is_ours(item.key):
+                continue
+            ref = item_ref(item)
+            before = self.primary.get(*ref)
+            merged = self.primary.put(item)
+            if before is None or item_to_wire(before) != item_to_wire(merged):
+                changed.append(merged)
+                self._migration("takeover", ref[0], ref[1], source, self.address,
+                                self._size(merged), "merged a successor's replica")
+        if changed:
+            self._ensure_feeds()
+            self._spawn(self._replicate(changed))
             self._post_status()
 
     def _take_over(self, why: str) -> list[Item]:
