@@ -60,6 +60,10 @@ class Handover:
             except RpcError as e:
                 self._migration("failed", kind, name, me, there, self._size(item), str(e))
                 return False
+            if isinstance(reply, dict) and reply.get("moved") and exiting:
+                self._migration("failed", kind, name, me, there, self._size(item),
+                                "the successor is leaving too")
+                return False
             if isinstance(reply, dict) and reply.get("moved"):
                 if (kind, name) not in self._deferred:
                     self._deferred.add((kind, name))
@@ -92,8 +96,9 @@ class Handover:
         d = p.need(payload, items=list)
         sender = str(d.get("from", "?"))
         items = [item_from_wire(p.need(wire, kind=str, state=dict)) for wire in d["items"]]
-        if not d.get("exit") and (self._leaving or
-                                  not all(self.node.is_ours(item.key) for item in items)):
+        if self._leaving:
+            return p.MOVED  # leaving too: the sender tries its next successor
+        if not d.get("exit") and not all(self.node.is_ours(item.key) for item in items):
             return p.MOVED  # only the owner takes state over: no copy parked on a bystander
         accepted = []
         for item in items:
