@@ -141,7 +141,7 @@ class Handover:
         # our replicas of that range too: after a double failure the asker's own replica
         # may miss what only the dead ones had; merging ours in loses nothing
         copies, size = [], 0
-        for item in self.replicas:
+        for item in self.replicas if d.get("copies") else []:
             if in_half_open(item.key, start, end) and size < COPIES_LIMIT:
                 wire = item_to_wire(item)
                 size += 200 + (sum(len(e.text) * 4 for e in item.log)
@@ -213,24 +213,33 @@ class Handover:
             self._had_predecessor = True
         if grew and new is not None:
             self._pulls += 1
-            self._spawn(self._pull_from_successor(new))
+            # after a failure our replica may lack what only the dead had: ask for copies
+            self._spawn(self._pull_from_successor(new, copies=old is not None))
         taken = self._take_over(f"predecessor {old.address if old else '-'} gone")
         if taken:
             self._spawn(self._replicate(taken))
         self._spawn(self._rebalance("new predecessor"))
         self._post_status()
 
-    async def _pull_from_successor(self, predecessor: Remote) -> None:
+    async def _pull_from_successor(self, predecessor: Remote, copies: bool) -> None:
+        """Ask the nodes of our successor list to hand over what they hold of our range.
+
+        Not only the first: while the ring settles, the node that maintained the range
+        may already sit further along (another node joined between us meanwhile).
+        """
         try:
-            successor = self.node.successor()
-            if successor.address != self.node.address:
+            args = {"to": self.address, "start": f"{predecessor.id:x}",
+                    "end": f"{self.node.id:x}", "copies": copies}
+
+            async def ask(successor: Remote) -> None:
                 with contextlib.suppress(RpcError):
                     reply = await self.node.user_command(
-                        successor, p.HANDOFF,
-                        {"to": self.address, "start": f"{predecessor.id:x}",
-                         "end": f"{self.node.id:x}"}, timeout=max(self.node.timeout, 5.0))
+                        successor, p.HANDOFF, args, timeout=max(self.node.timeout, 5.0))
                     self._merge_copies(reply.get("copies", []) if isinstance(reply, dict)
                                        else [], str(successor.address))
+
+            await asyncio.gather(*(ask(s) for s in self.node.successors()
+                                   if s.address != self.node.address))
         finally:
             self._pulls -= 1
             self._ensure_feeds()
