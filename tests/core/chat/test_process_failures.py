@@ -103,7 +103,7 @@ def kill_maintainer_while_sending(cluster, also_successor: bool) -> None:
     for v in victims:
         v.kill()
     thread.join(60)
-    check_delivery(members, sender, "ops", "k", 200)
+    acked = check_delivery(members, sender, "ops", "k", 200)
     taker = owner_of(rest, key)
     assert taker.matching(kind("migration", step="takeover", key="ops")), \
         f"{taker.nick} did not take #ops over"
@@ -111,6 +111,10 @@ def kill_maintainer_while_sending(cluster, also_successor: bool) -> None:
     bystander.send("join ops")
     joined = bystander.wait_for(kind("joined", channel="ops"))
     assert sorted(joined["members"]) == sorted([m.nick for m in members] + [bystander.nick])
+    # ... and its history: the last 100 messages, in order, marked as history
+    bystander.wait_for(kind("channel", channel="ops", history=True), count=100)
+    history = bystander.matching(kind("channel", channel="ops", history=True))
+    assert [e["msg_id"] for e in history] == acked[-100:]
     # the dead nodes' nicks can be claimed now
     for v in victims:
         claimer = cluster.start(v.nick, bootstrap=bystander)
