@@ -364,7 +364,7 @@ def ideal_state(addresses: list[Address], r: int) -> dict[Address, tuple]:
 
 
 async def converged_ring(network: SimNetwork, addresses: list[Address], r: int = 8,
-                         **settings: Any):
+                         state: dict | None = None, **settings: Any):
     """Nodes with the state of a converged ring, listening on ``network``, no maintenance.
 
     The large simulations use this instead of thousands of stabilization rounds. It
@@ -372,11 +372,11 @@ async def converged_ring(network: SimNetwork, addresses: list[Address], r: int =
     ``Local``'s private fields: the routing itself is then the real node code. The
     maintenance tasks are not started, so the state stays as built until the caller
     changes it (``tests/core/chord/test_sim.py`` checks it matches a ring converged by
-    the real protocol).
+    the real protocol). ``state`` may pass a precomputed ``ideal_state(addresses, r)``.
     """
     from .node import Local  # node imports rpc, not us; keep it that way
 
-    state = ideal_state(addresses, r)
+    state = state or ideal_state(addresses, r)
     nodes = []
     for address in addresses:
         node = Local(address, successors=r, transport=network.transport(), **settings)
