@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from core.chord import Address, Local
-from core.chord.ids import in_half_open
+from core.chord.ids import in_half_open, in_open
 
 FAST = dict(stabilize_interval=0.05, fix_fingers_interval=0.1,
             check_predecessor_interval=0.1, timeout=1.0)
@@ -88,3 +88,31 @@ def owner_ok(nodes: list[Local], key: int, owner_id: int) -> bool:
 def owns(node: Local, key: int) -> bool:
     pred = node.predecessor()
     return pred is None or in_half_open(key, pred.id, node.id)
+
+
+def invariant_problems(nodes: list[Local]) -> list[str]:
+    """Zave's inductive invariant (CHORD-NOTES.md), which must hold at every moment, not
+    only after convergence: (a) every live member has a live entry in its successor list;
+    (b) at least min(r + 1, members) members are principal, i.e. no member's extended list
+    [m, s1 … sr] skips over them."""
+    live = [n for n in nodes if n.running]
+    alive = {n.address for n in live}
+    problems = []
+    for n in live:
+        if not any(s.address in alive for s in n.successors()):
+            problems.append(f"{n}: no live entry in {[str(s.address) for s in n.successors()]}")
+    extended = [[n.address] + [s.address for s in n.successors() if s.address in alive]
+                for n in live]
+
+    def skipped(x: Local) -> bool:
+        for chain in extended:
+            for a, b in zip(chain, chain[1:], strict=False):
+                if a != b and x.address not in (a, b) and in_open(x.id, a.id, b.id):
+                    return True
+        return False
+
+    principal = [x for x in live if not skipped(x)]
+    want = min(min(n.r for n in live) + 1, len(live)) if live else 0
+    if len(principal) < want:
+        problems.append(f"only {len(principal)} principal members, want {want}")
+    return problems

@@ -48,13 +48,15 @@ class Address:
             try:
                 ipaddress.IPv6Address(host)
             except ValueError:
-                raise AddressError(f"bad address {text!r}: {host!r} is not an IPv6 address") from None
+                raise AddressError(
+                    f"bad address {text!r}: {host!r} is not an IPv6 address") from None
         else:
             host, sep, port_text = text.rpartition(":")
             if not sep or not host:
                 raise AddressError(f"bad address {text!r}: expected HOST:PORT, e.g. 127.0.0.1:4000")
             if not set(host) <= _HOST_CHARS:
-                raise AddressError(f"bad address {text!r}: {host!r} is not a host name or IPv4 address")
+                raise AddressError(
+                    f"bad address {text!r}: {host!r} is not a host name or IPv4 address")
         if not port_text.isdigit():
             raise AddressError(f"bad address {text!r}: port {port_text!r} is not a number")
         port = int(port_text)
@@ -68,5 +70,6 @@ class Address:
     @classmethod
     def from_wire(cls, value: object) -> Address:
         if not isinstance(value, str):
-            raise AddressError(f"an address on the wire must be a string, not {type(value).__name__}")
+            raise AddressError(
+                f"an address on the wire must be a string, not {type(value).__name__}")
         return cls.parse(value)

@@ -249,10 +249,18 @@ class Local:
     # -- ring maintenance (Zave 2017) ------------------------------------------------------
 
     async def _join(self, bootstrap: Address) -> None:
-        owner, _ = await self._lookup(bootstrap, self.id, set())
-        if owner == self.address:
-            raise JoinError(f"{bootstrap} says this address is already in the ring")
-        state = await self._call(owner, "state", {})
+        avoid: set[Address] = set()
+        for _ in range(self.r + 1):
+            owner, _ = await self._lookup(bootstrap, self.id, avoid)
+            if owner == self.address:
+                raise JoinError(f"{bootstrap} says this address is already in the ring")
+            try:
+                state = await self._call(owner, "state", {})
+                break
+            except PeerUnreachable:
+                avoid.add(owner)  # the ring has not noticed this crash yet: route around it
+        else:
+            raise JoinError(f"every successor {bootstrap} named for us was dead")
         self._set_successors(self._successor_list(owner, _addresses(state["successors"])))
         with contextlib.suppress(RpcError):
             await self._call(owner, "notify", {"node": str(self.address)})

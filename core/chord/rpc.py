@@ -235,7 +235,8 @@ class TcpTransport:
             raise
         except TimeoutError:
             self._suspects.suspect(address)
-            raise PeerUnreachable(f"{address} did not answer {method} within {timeout:g} s") from None
+            raise PeerUnreachable(
+                f"{address} did not answer {method} within {timeout:g} s") from None
         except (OSError, asyncio.IncompleteReadError) as e:
             self._suspects.suspect(address)
             self._drop(address)

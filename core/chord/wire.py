@@ -42,7 +42,8 @@ def check_length(length: int) -> None:
         raise FrameError(f"frame length {length} exceeds the {MAX_FRAME}-byte limit")
 
 
-async def read_frame(reader: asyncio.StreamReader, body_timeout: float | None = None) -> dict | None:
+async def read_frame(reader: asyncio.StreamReader,
+                     body_timeout: float | None = None) -> dict | None:
     """Read one frame; None on a clean end of stream between frames.
 
     Once a length prefix has arrived, the body must follow within ``body_timeout``

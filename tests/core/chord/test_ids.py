@@ -15,19 +15,20 @@ def test_hash_string__is_sha1_of_utf8_as_big_endian_int():
     assert hash_string("127.0.0.1:4000") < RING
 
 
-def test_in_open__small_cases_against_enumeration():
-    # Small ids near 0, where the wrap-around rule can be spelled out case by case
-    # (enumerating the arc itself would mean 2**160 members when it wraps).
-    for a in range(8):
-        for b in range(8):
-            for x in range(8):
+def test_in_open__around_the_wrap_point_against_enumeration():
+    # A window of ids straddling 0; walking clockwise from a, the window's later ids come
+    # first, then (after the long way round) its earlier ones.
+    window = [(RING - 4 + k) % RING for k in range(8)]
+    for ia, a in enumerate(window):
+        walk = window[ia + 1:] + window[:ia]
+        for b in window:
+            for x in window:
                 if a == b:
                     expected = x != a
-                elif a < b:
-                    expected = a < x < b
-                else:  # the arc wraps past 2**160 - 1 back to 0
-                    expected = x > a or x < b
+                else:
+                    expected = x in walk[:walk.index(b)]
                 assert in_open(x, a, b) == expected, (x, a, b)
+                assert in_half_open(x, a, b) == (expected or x == b or a == b), (x, a, b)
 
 
 @given(ids, ids, ids)

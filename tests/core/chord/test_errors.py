@@ -1,0 +1,57 @@
+"""Local mistakes: a port already in use, an unreachable bootstrap, bad addresses."""
+
+import asyncio
+
+import pytest
+
+from core.chord import Address, AddressError, JoinError, ListenError, Local
+from tests.ring import FAST, start_node
+
+
+class TestStartupErrors:
+    async def test_start__port_in_use_names_the_address(self):
+        first = await start_node()
+        try:
+            clash = Local(first.address, **FAST)
+            with pytest.raises(ListenError, match=f"{first.address}.*in use"):
+                await clash.start()
+        finally:
+            await first.stop()
+
+    async def test_start__unreachable_bootstrap_names_the_address(self):
+        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        server.close()
+        await server.wait_closed()
+        nowhere = Address("127.0.0.1", port)
+        node = Local(Address("127.0.0.1", 0), nowhere, **FAST)
+        with pytest.raises(JoinError, match=str(nowhere)):
+            await asyncio.wait_for(node.start(), 10)
+        assert not node.running
+        # The address it tried to listen on is free again.
+        again = Local(node.address, **FAST)
+        await again.start()
+        await again.stop()
+
+
+class TestAddress:
+    @pytest.mark.parametrize("text, message", [
+        ("localhost", "expected HOST:PORT"),
+        (":4000", "expected HOST:PORT"),
+        ("127.0.0.1:http", "not a number"),
+        ("127.0.0.1:70000", "outside"),
+        ("127.0.0.1:0", "outside"),
+        ("bad host!:4000", "not a host name"),
+        ("[::1:4000", "IPv6"),
+    ])
+    def test_parse__says_what_is_wrong(self, text, message):
+        with pytest.raises(AddressError, match=message):
+            Address.parse(text)
+
+    def test_parse__round_trips_and_ids_follow_the_design(self):
+        from core.chord import hash_string
+        a = Address.parse("127.0.0.1:4000")
+        assert (a.host, a.port, str(a)) == ("127.0.0.1", 4000, "127.0.0.1:4000")
+        assert a.id == hash_string("127.0.0.1:4000")
+        assert Address.parse("[::1]:5") == Address("::1", 5)
+        assert Address.parse("127.0.0.1:0", allow_any_port=True).port == 0
