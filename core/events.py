@@ -62,6 +62,17 @@ class ChannelMessage(Event):
 
 
 @dataclass(frozen=True)
+class Sent(Event):
+    """The maintainer acknowledged a channel message of the user (its receipt: seq assigned)."""
+    channel: str
+    text: str
+    msg_id: str
+    seq: int
+    members: int = 0
+    name = "sent"
+
+
+@dataclass(frozen=True)
 class Joined(Event):
     """The user joined a channel."""
     channel: str

@@ -324,6 +324,11 @@ class Local:
             self._predecessor_suspected = not alive
             if not alive:
                 self._emit("predecessor_suspected", {"predecessor": str(predecessor)})
+        if (not alive and predecessor == self._predecessor
+                and self._successors == [self.address]):
+            # alone in the ring: nobody will ever notify us, so a dead predecessor would
+            # keep part of the ring owned by no one; a node alone owns everything
+            self._set_predecessor(None)
 
     def _successor_list(self, first: Address, rest: list[Address]) -> list[Address]:
         """``([first] + rest)[:r]``, cut where it comes back round to us, without repeats."""

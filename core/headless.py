@@ -1,0 +1,138 @@
+"""The headless front end: commands on stdin, events on stdout (plain lines or JSON lines).
+
+End of input, ``exit``, Ctrl+C and SIGTERM all run the graceful exit sequence. A start-up
+failure (nick taken, port in use, unreachable bootstrap) prints an error and returns 2.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import sys
+import threading
+from typing import TextIO
+
+from core import events as ev
+from core.runtime import Options, Runtime, StartupError
+
+EXIT_WAIT = 60.0  # seconds the exit sequence may take before the process gives up
+
+
+def render(event: ev.Event) -> str:
+    """One plain-text line (or a few, for help) for an event."""
+    match event:
+        case ev.Ready():
+            return f"ready: {event.nick} id {event.id} at {event.address}"
+        case ev.PrivateMessage(outgoing=True):
+            return f"[private to {event.to}] {event.from_}: {event.text}"
+        case ev.PrivateMessage():
+            return f"[private] {event.from_}: {event.text}"
+        case ev.ChannelMessage():
+            mark = " (history)" if event.history else ""
+            return f"[#{event.channel}]{mark} {event.from_}: {event.text}"
+        case ev.Sent():
+            return f"sent to #{event.channel} (seq {event.seq}, {event.members} members)"
+        case ev.Joined():
+            return f"joined #{event.channel}: {', '.join(event.members)}"
+        case ev.Left():
+            return f"left #{event.channel}"
+        case ev.MemberJoined():
+            return f"#{event.channel}: {event.nick} joined"
+        case ev.MemberLeft():
+            return f"#{event.channel}: {event.nick} {event.reason}"
+        case ev.Migration():
+            members = f" ({event.members} members)" if event.kind == "channel" else ""
+            detail = f": {event.detail}" if event.detail else ""
+            return (f"migration {event.step} {event.kind} {event.key}{members} "
+                    f"{event.from_} -> {event.to}{detail}")
+        case ev.RingStatus():
+            return (f"ring: predecessor {event.predecessor or '-'}, successor {event.successor}, "
+                    f"maintaining {event.channels} channel(s), {event.names} name(s)")
+        case ev.Log():
+            return f"log: {event.text}"
+        case ev.Info():
+            return event.text
+        case ev.Error():
+            return f"error: {event.message}"
+        case ev.Bye():
+            return "bye"
+    return str(event)
+
+
+class _Printer:
+    """Writes events from a queue on its own thread, so the core never waits on stdout."""
+
+    def __init__(self, out: TextIO, as_json: bool, quiet_logs: bool) -> None:
+        self.out, self.as_json, self.quiet_logs = out, as_json, quiet_logs
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.bye = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="headless-printer", daemon=True)
+        self.thread.start()
+
+    def post(self, event: ev.Event) -> None:
+        self.queue.put(event)
+
+    def _run(self) -> None:
+        while True:
+            event = self.queue.get()
+            if event is None:
+                return
+            if self.quiet_logs and isinstance(event, ev.Log | ev.RingStatus):
+                continue
+            line = json.dumps(event.to_json()) if self.as_json else render(event)
+            try:
+                self.out.write(line + "\n")
+                self.out.flush()
+            except (OSError, ValueError):
+                pass
+            if isinstance(event, ev.Bye):
+                self.bye.set()
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join(5.0)
+
+
+def run(options: Options, as_json: bool = False, quiet_logs: bool = False,
+        stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    """Run a node headless until exit; returns the process exit code."""
+    stdin = stdin or sys.stdin
+    printer = _Printer(stdout or sys.stdout, as_json, quiet_logs)
+    runtime = Runtime(options, printer.post)
+    stop = threading.Event()
+    try:
+        runtime.start().result()
+    except StartupError as e:
+        printer.post(ev.Error(message=e.message))
+        runtime.shutdown().result(10)
+        printer.close()
+        return e.code
+
+    def on_signal(signum, frame) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def read_input() -> None:
+        for line in stdin:
+            if not line.strip():
+                continue
+            if line.strip().lower() in ("exit", "/exit", "/quit", "quit"):
+                break
+            runtime.execute(line)
+        stop.set()
+
+    threading.Thread(target=read_input, name="headless-input", daemon=True).start()
+    while not stop.is_set() and not printer.bye.is_set():
+        stop.wait(0.2)
+    try:
+        runtime.shutdown().result(EXIT_WAIT)
+    except Exception as e:  # noqa: BLE001 - the process ends either way; say why
+        printer.post(ev.Error(message=f"the exit sequence did not finish: {e!r}"))
+        printer.post(ev.Bye())
+    runtime.join(5.0)
+    for s, handler in previous.items():
+        signal.signal(s, handler)
+    printer.close()
+    return 0

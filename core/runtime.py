@@ -1,0 +1,194 @@
+"""The core's runtime: the asyncio loop in one background thread, and the two crossings.
+
+Front end -> core: ``start``, ``execute(line)``, ``submit(coro)`` and ``shutdown`` return
+``concurrent.futures.Future`` objects and never block. Core -> front end: ``post(event)``,
+called on the core thread; the front end makes it thread-safe (a queue and a wake-up).
+This module never imports urwid or tui.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from typing import NamedTuple
+
+from core import events as ev
+from core.chat.commands import CommandError, check_nick, help_text, parse
+from core.chat.service import ChatError, ChatService, NickTaken
+from core.chord import Address, JoinError, ListenError, Local
+
+log = logging.getLogger(__name__)
+
+
+class Options(NamedTuple):
+    """How to start a node: who the user is, where it listens, whom it joins through."""
+    nick: str
+    listen: Address
+    bootstrap: Address | None = None
+    chord: dict = {}            # keyword settings for Local (intervals, successors, timeout)
+    replicas: int = 3
+    chat: dict = {}             # keyword settings for ChatService (see core.chat.Settings)
+
+
+class StartupError(Exception):
+    """The node could not start: nick taken or invalid, port in use, bootstrap unreachable.
+
+    ``message`` says what and names the address; ``code`` is the process exit code.
+    """
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class Runtime:
+    """Runs one chat node on a background event loop for a front end.
+
+    Args:
+        options: the ``Options`` of the node.
+        post: ``post(event)``, called on the core thread for every event.
+    """
+
+    def __init__(self, options: Options, post: Callable[[ev.Event], None]) -> None:
+        self.options = options
+        self.post = post
+        self.loop = asyncio.new_event_loop()
+        self.node: Local | None = None
+        self.service: ChatService | None = None
+        self._thread = threading.Thread(target=self._run, name="chordchat-core", daemon=True)
+        self._lock = threading.Lock()
+        self._start_future: concurrent.futures.Future | None = None
+        self._shutdown_future: concurrent.futures.Future | None = None
+        self._commands: asyncio.Lock | None = None  # commands run one after the other
+
+    # -- front end -> core -------------------------------------------------------------------
+
+    def start(self) -> concurrent.futures.Future:
+        """Start the node; the future resolves to the ``Ready`` event or raises StartupError."""
+        with self._lock:
+            if self._start_future is None:
+                self._thread.start()
+                self._start_future = self.submit(self._start())
+            return self._start_future
+
+    def execute(self, line: str) -> concurrent.futures.Future:
+        """Run one command line; outcomes and errors are posted as events."""
+        try:
+            command = parse(line)
+        except CommandError as e:
+            return self.submit(self._post(ev.Error(message=str(e))))
+        if command.name == "exit":
+            return self.shutdown()
+        if command.name == "help":
+            return self.submit(self._post(ev.Info(text=help_text())))
+        return self.submit(self._execute(command))
+
+    def submit(self, coro: Coroutine) -> concurrent.futures.Future:
+        """Run ``coro`` on the core loop (``asyncio.run_coroutine_threadsafe``)."""
+        if self.loop.is_closed():
+            coro.close()
+            future: concurrent.futures.Future = concurrent.futures.Future()
+            future.set_exception(RuntimeError("the core has stopped"))
+            return future
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def shutdown(self) -> concurrent.futures.Future:
+        """The graceful exit sequence (leave, hand over, leave the ring); posts ``Bye`` last."""
+        with self._lock:
+            if self._shutdown_future is None:
+                if not self._thread.is_alive():
+                    self._shutdown_future = concurrent.futures.Future()
+                    self._shutdown_future.set_result(None)
+                else:
+                    self._shutdown_future = self.submit(self._shutdown())
+            return self._shutdown_future
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the core thread to end; True if it did."""
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # -- on the core thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_forever()
+        finally:
+            pending = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self.loop.close()
+
+    async def _post(self, event: ev.Event) -> None:
+        self.post(event)
+
+    async def _start(self) -> ev.Ready:
+        o = self.options
+        try:
+            check_nick(o.nick)
+        except CommandError as e:
+            raise StartupError(str(e)) from None
+        settings = {"replicas": o.replicas, **o.chat}
+        self.node = Local(o.listen, o.bootstrap, **o.chord)
+        try:
+            self.service = ChatService(self.node, o.nick, self.post, **settings)
+        except TypeError as e:
+            raise StartupError(f"bad chat settings: {e}") from None
+        try:
+            await self.node.start()
+        except ListenError as e:
+            raise StartupError(e.strerror or str(e)) from None
+        except JoinError as e:
+            raise StartupError(str(e)) from None
+        try:
+            return await self.service.start()
+        except ChatError as e:
+            await self.service.stop()
+            await self.node.leave()
+            if isinstance(e, NickTaken):
+                raise StartupError(str(e)) from None
+            raise StartupError(f"could not register the nick {o.nick!r}: {e}") from None
+
+    async def _execute(self, command) -> object:
+        if self.service is None or not self.service.ready:
+            self.post(ev.Error(message="the node has not started yet"))
+            return None
+        if self._commands is None:
+            self._commands = asyncio.Lock()
+        try:
+            async with self._commands:
+                return await self.service.execute(command)
+        except Exception as e:
+            log.exception("the command %s failed", command)
+            self.post(ev.Error(message=f"{command.name} failed: {type(e).__name__}: {e}"))
+            return None
+
+    async def _shutdown(self) -> None:
+        try:
+            started = self._start_future
+            if started is not None and not started.done():
+                await asyncio.wrap_future(started)
+        except Exception:
+            pass
+        try:
+            if self.service is not None and self.service.ready:
+                await self.service.exit()
+            else:
+                if self.node is not None and self.node.running:
+                    await self.node.stop()
+                self.post(ev.Bye())
+        except Exception:
+            log.exception("the exit sequence failed")
+            if self.node is not None:
+                await self.node.stop()
+            self.post(ev.Bye())
+        finally:
+            self.loop.call_soon(self.loop.stop)

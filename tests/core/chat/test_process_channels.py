@@ -1,0 +1,112 @@
+"""Real ``chordchat --headless --json`` processes on loopback: channels and private messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.procs import Cluster, kind
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    with Cluster(tmp_path) as c:
+        yield c
+
+
+def start_ring(cluster: Cluster, nicks: list[str]):
+    first = cluster.start(nicks[0])
+    procs = [first]
+    for i, nick in enumerate(nicks[1:]):
+        procs.append(cluster.start(nick, bootstrap=procs[i // 2]))
+    return procs
+
+
+def test_channel__non_member_and_member_sends_reach_each_member_once(cluster):
+    a, b, c, d, e = start_ring(cluster, ["alice", "bob", "carol", "dave", "erin"])
+    for p in (b, c, d):
+        p.send("join #General")
+    for p in (b, c, d):
+        p.wait_for(kind("joined", channel="general"), what="joined #general")
+    a.send("send #general hello from outside")
+    a.wait_for(kind("sent", channel="general"), what="ack of the send")
+    for p in (b, c, d):
+        p.wait_for(kind("channel", channel="general", text="hello from outside"))
+    b.send("send general me too")
+    b.wait_for(kind("channel", channel="general", text="me too", **{"from": "bob"}),
+               what="bob's own message back")
+    for p in (c, d):
+        p.wait_for(kind("channel", channel="general", text="me too"))
+    # exactly once: a marker sent last has arrived, so anything duplicated has too
+    c.send("send general marker")
+    for p in (b, c, d):
+        p.wait_for(kind("channel", text="marker"))
+        assert len(p.matching(kind("channel", text="hello from outside"))) == 1
+        assert len(p.matching(kind("channel", text="me too"))) == 1
+    for p in (a, e):
+        assert p.matching(kind("channel")) == []
+    for p in (a, b, c, d, e):
+        assert p.stop() == 0
+
+
+def test_msg__reaches_the_right_node_and_unknown_nick_is_an_error(cluster):
+    procs = start_ring(cluster, ["alice", "bob", "carol", "dave", "erin"])
+    a, e = procs[0], procs[4]
+    a.send("msg erin hello erin")
+    got = e.wait_for(kind("private", text="hello erin"), what="erin's private message")
+    assert got["from"] == "alice" and got["outgoing"] is False
+    a.wait_for(kind("private", text="hello erin", outgoing=True), what="alice's receipt")
+    for p in procs[1:4]:
+        assert p.matching(kind("private")) == []
+    mark = a.mark()
+    a.send("msg nobody are you there")
+    err = a.wait_for(kind("error"), since=mark, what="unknown-nick error")
+    assert "unknown nick 'nobody'" in err["message"]
+    # by node id, in the form that cannot be a nick: @ and a hex prefix of the id
+    e.send(f"msg @{a.id[:10]} by id")
+    assert a.wait_for(kind("private", text="by id"))["from"] == "erin"
+    for p in procs:
+        assert p.stop() == 0
+
+
+def test_channel__same_text_twice_is_shown_twice_and_bad_leave_is_an_error(cluster):
+    a, b, c = start_ring(cluster, ["alice", "bob", "carol"])
+    b.send("join chat")
+    b.wait_for(kind("joined", channel="chat"))
+    a.send("send chat again")
+    a.send("send chat again")
+    first, second = (b.wait_for(kind("channel", text="again"), count=n) for n in (1, 2))
+    assert first["msg_id"] != second["msg_id"] and first["seq"] < second["seq"]
+    mark = b.mark()
+    b.send("leave #never-joined")
+    err = b.wait_for(kind("error"), since=mark)
+    assert "not in #never-joined" in err["message"]
+    b.send("send chat still working")
+    b.wait_for(kind("channel", text="still working"), since=mark)
+    for p in (a, b, c):
+        assert p.stop() == 0
+
+
+def test_channel__joins_and_leaves_are_announced_and_bad_input_changes_nothing(cluster):
+    a, b, c = start_ring(cluster, ["alice", "bob", "carol"])
+    a.send("join news")
+    a.wait_for(kind("joined", channel="news"))
+    b.send("join #NEWS")
+    assert sorted(b.wait_for(kind("joined", channel="news"))["members"]) == ["alice", "bob"]
+    a.wait_for(kind("member_joined", channel="news", nick="bob"))
+    mark = b.mark()
+    for line, message in [("send news " + "x" * 4001, "at most 4000"),
+                          ("send news bell\x07", "control character"),
+                          ("join #bad/name", "invalid channel name"),
+                          ("msg 1bob hi", "invalid nick"),
+                          ("send news", "needs a text"),
+                          ("msg nobody hi", "unknown nick 'nobody'")]:
+        b.send(line)
+        err = b.wait_for(kind("error"), since=mark, what=f"error for {line[:20]!r}")
+        assert message in err["message"]
+        mark = b.mark()
+    b.send("leave news")
+    b.wait_for(kind("left", channel="news"))
+    a.wait_for(kind("member_left", channel="news", nick="bob", reason="left"))
+    assert a.matching(kind("channel")) == []  # none of the bad sends reached the channel
+    for p in (a, b, c):
+        assert p.stop() == 0

@@ -1,0 +1,174 @@
+"""Real processes: migration to a new node, the exit sequence, nick races, start-up errors."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from core.chat.state import channel_key, name_key
+from core.chord.ids import RING, in_half_open
+from tests.procs import Cluster, kind, port_with_id_in
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    with Cluster(tmp_path) as c:
+        yield c
+
+
+def start_ring(cluster: Cluster, nicks: list[str]):
+    procs = [cluster.start(nicks[0])]
+    for i, nick in enumerate(nicks[1:]):
+        procs.append(cluster.start(nick, bootstrap=procs[i // 2]))
+    return procs
+
+
+def owner_of(procs, key: int):
+    ordered = sorted((p for p in procs if p.alive), key=lambda p: int(p.id, 16))
+    return next((p for p in ordered if int(p.id, 16) >= key), ordered[0])
+
+
+def predecessor_id(procs, key: int) -> int:
+    ids = sorted(int(p.id, 16) for p in procs if p.alive)
+    before = [i for i in ids if i < key]
+    return before[-1] if before else ids[-1]
+
+
+def everyone_gets(members, text, since=None):
+    for p in members:
+        p.wait_for(kind("channel", text=text), since=(since or {}).get(p.nick, 0),
+                   what=f"{text!r} at {p.nick}")
+
+
+def test_migration__new_node_before_channel_key_takes_channel_and_names(cluster):
+    procs = start_ring(cluster, ["alice", "bob", "carol", "dave", "erin"])
+    a, b, c, d, e = procs
+    for p in (b, c, d):
+        p.send("join general")
+        p.wait_for(kind("joined", channel="general"))
+    key = channel_key("general")
+    old = owner_of(procs, key)
+    lo = predecessor_id(procs, key)
+    # the sixth node's id falls at the key, before the old owner: it becomes the key's owner
+    port = port_with_id_in((key - 1) % RING, (int(old.id, 16) - 1) % RING)
+    # erin joins the channel at the same moment
+    f = cluster.start("frank", bootstrap=a, listen=f"127.0.0.1:{port}", wait_ready=False)
+    e.send("join general")
+    ready = f.wait_for(kind("ready"))
+    f.address, f.id = ready["address"], ready["id"]
+    e.wait_for(kind("joined", channel="general"), what="erin's join during the migration")
+    got = f.wait_for(kind("migration", step="receive", kind="channel", key="general"))
+    assert got["from"] == old.address and got["members"] >= 3
+    old.wait_for(kind("migration", step="delete", kind="channel", key="general"))
+    # name maps in (predecessor, frank] moved to frank as well
+    for p in procs:
+        if in_half_open(name_key(p.nick), lo, int(f.id, 16)):
+            f.wait_for(kind("migration", step="receive", kind="name", key=p.nick))
+    marks = {p.nick: p.mark() for p in (b, c, d, e)}
+    a.send("send general after the move")
+    everyone_gets([b, c, d, e], "after the move", marks)
+    # frank maintains it now: a new member joining through anyone reaches frank's copy
+    f.send("join general")
+    joined = f.wait_for(kind("joined", channel="general"))
+    assert sorted(joined["members"]) == ["bob", "carol", "dave", "erin", "frank"]
+    for p in (*procs, f):
+        assert p.stop() == 0
+
+
+def test_exit__maintainer_hands_channels_and_names_to_successor(cluster):
+    procs = start_ring(cluster, ["alice", "bob", "carol", "dave", "erin"])
+    key = channel_key("lobby")
+    m = owner_of(procs, key)
+    others = [p for p in procs if p is not m]
+    members = [m, *others[:3]]
+    for p in members:
+        p.send("join lobby")
+        p.wait_for(kind("joined", channel="lobby"))
+    m.send("exit")
+    assert m.wait_exit() == 0
+    steps = [(x["step"], x["kind"], x["key"]) for x in m.matching(kind("migration"))]
+    assert ("leave", "channel", "lobby") in steps
+    assert ("unname", "name", m.nick) in steps
+    assert ("send", "channel", "lobby") in steps and ("delete", "channel", "lobby") in steps
+    assert steps[-1][0] == "leave-ring" and m.events[-1] == {"event": "bye"}
+    successor = owner_of(others, key)
+    successor.wait_for(kind("migration", step="receive", kind="channel", key="lobby"))
+    stay = members[1:]
+    for p in stay:
+        p.wait_for(kind("member_left", channel="lobby", nick=m.nick))
+    marks = {p.nick: p.mark() for p in stay}
+    stay[0].send("send lobby still here")
+    everyone_gets(stay, "still here", marks)
+    mark = others[-1].mark()
+    others[-1].send(f"msg {m.nick} are you gone")
+    err = others[-1].wait_for(kind("error"), since=mark)
+    assert f"unknown nick '{m.nick}'" in err["message"]
+    for p in others:
+        assert p.stop() == 0
+
+
+def test_exit__one_at_a_time_until_one_is_left_everything_keeps_working(cluster):
+    procs = start_ring(cluster, ["n1", "n2", "n3", "n4", "n5"])
+    for p in procs:
+        p.send("join room")
+        p.wait_for(kind("joined", channel="room"))
+    live = list(procs)
+    round_ = 0
+    while len(live) > 1:
+        leaving = live.pop(round_ % len(live))
+        assert leaving.stop() == 0
+        round_ += 1
+        marks = {p.nick: p.mark() for p in live}
+        text = f"after exit {round_}"
+        live[0].send(f"send room {text}")
+        everyone_gets(live, text, marks)
+        sender, receiver = live[-1], live[0]
+        sender.send(f"msg {receiver.nick} private {round_}")
+        receiver.wait_for(kind("private", text=f"private {round_}"),
+                          since=marks[receiver.nick])
+    assert live[0].stop() == 0
+
+
+def test_nick__two_nodes_claiming_one_nick_at_once_exactly_one_wins(cluster):
+    a, b, c = start_ring(cluster, ["alice", "bob", "carol"])
+    x = cluster.start("zed", bootstrap=a, wait_ready=False)
+    y = cluster.start("zed", bootstrap=c, wait_ready=False)
+    codes = {}
+    for p in (x, y):
+        p.wait_for(lambda ev: ev["event"] in ("ready", "error"), what="ready or error")
+    winners = [p for p in (x, y) if p.matching(kind("ready"))]
+    losers = [p for p in (x, y) if not p.matching(kind("ready"))]
+    assert len(winners) == 1 and len(losers) == 1
+    err = losers[0].wait_for(kind("error"))
+    assert "already taken" in err["message"] and "zed" in err["message"]
+    codes["loser"] = losers[0].wait_exit()
+    assert codes["loser"] == 2
+    a.send("msg zed hi zed")
+    winners[0].wait_for(kind("private", text="hi zed"))
+    for p in (a, b, c, winners[0]):
+        assert p.stop() == 0
+
+
+def test_startup__bad_addresses_busy_port_and_dead_bootstrap_exit_2(cluster, tmp_path):
+    bad = cluster.start("alice", listen="127.0.0.1:notaport", wait_ready=False)
+    assert bad.wait_exit() == 2 and "--listen" in bad.stderr()
+    bad = cluster.start("alice", bootstrap="nohost", wait_ready=False)
+    assert bad.wait_exit() == 2 and "--bootstrap" in bad.stderr()
+    bad = cluster.start("9lives", wait_ready=False)
+    assert bad.wait_exit() == 2 and "invalid nick" in bad.stderr()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        p = cluster.start("alice", listen=f"127.0.0.1:{port}", wait_ready=False)
+        err = p.wait_for(kind("error"))
+        assert f"127.0.0.1:{port}" in err["message"] and "in use" in err["message"]
+        assert p.wait_exit() == 2
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{closed.getsockname()[1]}"
+    p = cluster.start("alice", bootstrap=dead, wait_ready=False)
+    err = p.wait_for(kind("error"))
+    assert dead in err["message"]
+    assert p.wait_exit() == 2

@@ -1,0 +1,71 @@
+"""The headless front end and the command line, as real processes."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.procs import ROOT, Cluster, kind
+
+
+def chordchat(*args: str, input: str = "", timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tui", *args], input=input, text=True,
+                          capture_output=True, timeout=timeout, cwd=ROOT)
+
+
+def test_headless__plain_mode_prints_id_on_start_and_errors_as_lines():
+    done = chordchat("--nick", "ann", "--listen", "127.0.0.1:0", "--headless",
+                     "--ring-interval", "0.1", "--quiet",
+                     input="join #x\nfrobnicate\nsend x hello\n")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert re.fullmatch(r"ready: ann id [0-9a-f]{40} at 127\.0\.0\.1:\d+", lines[0])
+    assert "error: unknown command 'frobnicate'; type help for the list of commands" in lines
+    assert "[#x] ann: hello" in lines
+    assert lines[-1] == "bye"
+
+
+def test_headless__end_of_input_and_sigterm_run_the_exit_sequence(tmp_path):
+    with Cluster(tmp_path) as cluster:
+        a = cluster.start("ann")
+        b = cluster.start("bo", bootstrap=a)
+        c = cluster.start("cy", bootstrap=a)
+        b.send("join room")
+        b.wait_for(kind("joined", channel="room"))
+        b.terminate()
+        assert b.wait_exit() == 0
+        assert b.events[-1] == {"event": "bye"}
+        assert b.matching(kind("migration", step="leave", key="room"))
+        assert b.matching(kind("migration", step="leave-ring"))
+        c.close_stdin()
+        assert c.wait_exit() == 0
+        assert c.events[-1] == {"event": "bye"} and c.matching(kind("migration", step="unname"))
+        mark = a.mark()
+        a.send("msg bo hi")
+        assert "unknown nick 'bo'" in a.wait_for(kind("error"), since=mark)["message"]
+        assert a.stop() == 0
+
+
+def test_cli__usage_errors_exit_2_with_a_clear_message():
+    done = chordchat("--nick", "ann", "--listen", "127.0.0.1:0", "--json")
+    assert done.returncode == 2 and "--json needs --headless" in done.stderr
+    done = chordchat("--nick", "ann", "--listen", "127.0.0.1:70000", "--headless")
+    assert done.returncode == 2 and "port 70000 is outside 1-65535" in done.stderr
+    done = chordchat("--nick", "ann")
+    assert done.returncode == 2 and "--listen" in done.stderr
+    done = chordchat("--help")
+    assert done.returncode == 0
+    for flag in ("--bootstrap", "--headless", "--json", "--ring-interval", "--replicas",
+                 "--prune-grace", "--retry-for", "--quiet"):
+        assert flag in done.stdout
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tui.app") is not None,
+                    reason="the full-screen UI is installed; its own tests cover starting it")
+def test_cli__without_headless_says_the_ui_is_not_installed_yet():
+    done = chordchat("--nick", "ann", "--listen", "127.0.0.1:0")
+    assert done.returncode == 2 and "the full-screen UI is not installed yet" in done.stderr

@@ -1,0 +1,120 @@
+"""The command line: ``chordchat --nick N --listen H:P [--bootstrap H:P] [--headless [--json]]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from core.chat.commands import CommandError, check_nick
+from core.chord import Address, AddressError
+from core.runtime import Options
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chordchat", description="A serverless terminal chat over a Chord ring.",
+        epilog="Type 'help' once running for the chat commands. Tuning flags are for tests "
+               "and demos; the defaults suit normal use.")
+    parser.add_argument("--nick", required=True,
+                        help="your nickname: 1-32 of A-Z a-z 0-9 _ -, starting with a letter")
+    parser.add_argument("--listen", required=True, metavar="HOST:PORT",
+                        help="the address this node listens on (its id is the hash of it); "
+                             "port 0 picks a free port")
+    parser.add_argument("--bootstrap", metavar="HOST:PORT",
+                        help="any node of an existing ring to join through; omit to start one")
+    parser.add_argument("--headless", action="store_true",
+                        help="no full-screen UI: commands on stdin, events on stdout")
+    parser.add_argument("--json", action="store_true",
+                        help="with --headless: one JSON object per event line")
+    tuning = parser.add_argument_group("tuning (tests and demos)")
+    tuning.add_argument("--ring-interval", type=float, metavar="S",
+                        help="stabilize every S seconds; fix fingers and check the "
+                             "predecessor every 2*S (default 0.5)")
+    tuning.add_argument("--timeout", type=float, metavar="S",
+                        help="timeout of each call to another node (default 3)")
+    tuning.add_argument("--successors", type=int, metavar="N",
+                        help="length of the successor list (default 8)")
+    tuning.add_argument("--replicas", type=int, default=3, metavar="N",
+                        help="successors holding a copy of what a node maintains (default 3)")
+    tuning.add_argument("--maintenance-interval", type=float, metavar="S",
+                        help="how often the chat rebalances and re-replicates (default 1)")
+    tuning.add_argument("--prune-grace", type=float, metavar="S",
+                        help="a channel member unreachable this long is removed (default 10)")
+    tuning.add_argument("--retry-for", type=float, metavar="S",
+                        help="how long a request or send is retried before it fails (default 20)")
+    tuning.add_argument("--quiet", action="store_true",
+                        help="with --headless: leave out log and ring-status lines")
+    tuning.add_argument("--log-file", metavar="PATH",
+                        help="write the core's debug log to PATH")
+    return parser
+
+
+def parse_options(argv: list[str] | None = None) -> tuple[Options, argparse.Namespace]:
+    """Parse the command line into ``Options``; raises ValueError with a clear message."""
+    args = _parser().parse_args(argv)
+    if args.json and not args.headless:
+        raise ValueError("--json needs --headless")
+    try:
+        check_nick(args.nick)
+    except CommandError as e:
+        raise ValueError(str(e)) from None
+    try:
+        listen = Address.parse(args.listen, allow_any_port=True)
+    except AddressError as e:
+        raise ValueError(f"--listen: {e}") from None
+    try:
+        bootstrap = Address.parse(args.bootstrap) if args.bootstrap else None
+    except AddressError as e:
+        raise ValueError(f"--bootstrap: {e}") from None
+    chord: dict = {}
+    if args.ring_interval is not None:
+        chord.update(stabilize_interval=args.ring_interval,
+                     fix_fingers_interval=2 * args.ring_interval,
+                     check_predecessor_interval=2 * args.ring_interval)
+    if args.timeout is not None:
+        chord["timeout"] = args.timeout
+    if args.successors is not None:
+        chord["successors"] = args.successors
+    chat: dict = {}
+    for name in ("maintenance_interval", "prune_grace", "retry_for"):
+        value = getattr(args, name)
+        if value is not None:
+            chat[name] = value
+    for name, value in (("--ring-interval", args.ring_interval), ("--timeout", args.timeout),
+                        ("--maintenance-interval", args.maintenance_interval),
+                        ("--prune-grace", args.prune_grace), ("--retry-for", args.retry_for)):
+        if value is not None and not value > 0:
+            raise ValueError(f"{name} must be a positive number of seconds")
+    if args.replicas < 0 or (args.successors is not None and args.successors < 1):
+        raise ValueError("--replicas must be at least 0 and --successors at least 1")
+    return Options(args.nick, listen, bootstrap, chord, args.replicas, chat), args
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        options, args = parse_options(argv)
+    except ValueError as e:
+        print(f"chordchat: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.log_file:
+        logging.basicConfig(filename=args.log_file, level=logging.DEBUG,
+                            format="%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s")
+    if args.headless:
+        from core import headless
+        return headless.run(options, as_json=args.json, quiet_logs=args.quiet)
+    try:
+        from tui.app import run_ui
+    except ImportError as e:
+        if e.name not in ("tui.app", "urwid"):
+            raise
+        print("chordchat: error: the full-screen UI is not installed yet "
+              f"({e}); use --headless", file=sys.stderr)
+        return EXIT_USAGE
+    return run_ui(options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
