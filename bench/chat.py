@@ -22,7 +22,7 @@ from core.chat.state import Channel, channel_key
 from core.chord import Address, Local, hash_string
 from core.chord.ids import RING, in_half_open
 
-from .stats import mean, ms, percentile
+from .stats import mean, ms, percentile, short_paths
 
 CHORD_SETTINGS = dict(stabilize_interval=0.2, fix_fingers_interval=1.0,
                       check_predecessor_interval=1.0, timeout=3.0)
@@ -124,8 +124,7 @@ async def fanout(cfg: dict, say) -> dict:
                 body = body[body.find("   ncalls"):] if "   ncalls" in body else body
                 out["profile"] = (f"maintainer process, {count} messages × 50 members, "
                                   f"cProfile, by own time\n"
-                                  + body.replace(str(ROOT) + "/", "")
-                                  .replace(sys.prefix, "<venv>"))
+                                  + short_paths(body))
             return out
 
         results = {"latency": await phase("lat", cfg.get("chat_latency_msgs", 200), 1),
@@ -279,11 +278,12 @@ def report_lines(chat: dict, raw_rtt: float) -> list[str]:
         "",
         "## Chat: migration of 1,000 channels",
         "",
-        f"Node A maintains {m['channels']:,} channels (one member each, on another node H); "
-        "node B starts on a port chosen so that its id falls just below A's, above every "
-        "channel key, so that all of them become B's (A's notify handler moves them, one "
-        "lookup and one MIGRATE call per channel). Then B exits (`exit`: hands everything "
-        "to its successor A, then leaves the ring).",
+        f"A ring of A and H; A maintains {m['channels']:,} channels (one member each, on "
+        "H). Node B then starts on a port chosen so that its id falls between H's and A's, "
+        "and the channel names were chosen with keys between H's id and B's, so every one "
+        "of them becomes B's when B joins (A's notify handler moves them: one lookup and one "
+        "MIGRATE call per channel). Then B exits (`exit`: hands everything to its successor "
+        "A, then leaves the ring).",
         "",
         "| step | time |",
         "| --- | --- |",

@@ -145,3 +145,33 @@ def _keys_behind_long_gaps(addresses: list[Address], dead: set[Address], r: int)
 
 async def _close(nodes: list[Local]) -> None:
     await asyncio.gather(*(node.stop() for node in nodes), return_exceptions=True)
+
+
+async def join_convergence(n: int, settings: dict, seed: int, limit: float = 3600.0) -> dict:
+    """N − 1 nodes join at once through one bootstrap on the simulated network (1 ms one
+    way, virtual time, the nodes' own timers): simulated seconds until the ring checks out.
+
+    Used where real sockets cannot go in one process: at N = 256 every node ends up with
+    a connection to most others, more descriptors than the process may open.
+    """
+    from tests.ring import ring_problems
+
+    random.seed(seed)  # the nodes' timers start at random offsets
+    network = SimNetwork(latency=0.001, seed=seed, timeout=settings.get("timeout", 3.0))
+    loop = asyncio.get_running_loop()
+    first = Local(Address("10.1.0.1", 0), transport=network.transport(), **settings)
+    await first.start()
+    started = loop.time()
+    rest = [Local(Address(f"10.1.{1 + i // 250}.{1 + i % 250}", 0), first.address,
+                  transport=network.transport(), **settings) for i in range(n - 1)]
+    await asyncio.gather(*(node.start() for node in rest))
+    nodes = [first, *rest]
+    ring_at = None
+    while loop.time() - started < limit:
+        if not ring_problems(nodes):
+            ring_at = loop.time() - started
+            break
+        await asyncio.sleep(settings["stabilize_interval"] / 2)
+    await _close(nodes)
+    return {"n": n, "ring": ring_at, "messages": network.messages,
+            "rounds": None if ring_at is None else ring_at / settings["stabilize_interval"]}

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import sys
+import sysconfig
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -36,3 +39,11 @@ def ms(seconds: float) -> str:
 
 def num(x: float, digits: int = 2) -> str:
     return "—" if isinstance(x, float) and math.isnan(x) else f"{x:,.{digits}f}"
+
+
+def short_paths(text: str) -> str:
+    """Profile output without this machine's directories."""
+    root = str(Path(__file__).resolve().parent.parent) + "/"
+    stdlib = sysconfig.get_paths()["stdlib"] + "/"
+    return (text.replace(root, "").replace(stdlib, "<stdlib>/")
+            .replace(sys.prefix, "<venv>"))
