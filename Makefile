@@ -24,6 +24,9 @@ $(BENCH_STAMP): $(STAMP) setup.cfg
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+demo: $(STAMP)
+	$(BIN)/python -m tui.demo $(DEMO_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check core tui tests bench
 

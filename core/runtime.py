@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Coroutine
@@ -21,6 +22,8 @@ from core.chat.service import ChatError, ChatService, NickTaken
 from core.chord import Address, JoinError, ListenError, Local
 
 log = logging.getLogger(__name__)
+
+COMMANDS_BEFORE_EXIT = 5.0  # seconds the exit sequence waits for commands still running
 
 
 class Options(NamedTuple):
@@ -151,8 +154,7 @@ class Runtime:
         try:
             return await self.service.start()
         except ChatError as e:
-            await self.service.stop()
-            await self.node.leave()
+            await self.service.depart()  # it may already keep state for others: hand it on
             if isinstance(e, NickTaken):
                 raise StartupError(str(e)) from None
             raise StartupError(f"could not register the nick {o.nick!r}: {e}") from None
@@ -178,6 +180,12 @@ class Runtime:
                 await asyncio.wrap_future(started)
         except Exception:
             pass
+        if self._commands is not None:
+            # let the commands typed before exit finish (a script's last send), within reason
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(COMMANDS_BEFORE_EXIT):
+                    async with self._commands:
+                        pass
         try:
             if self.service is not None and self.service.ready:
                 await self.service.exit()

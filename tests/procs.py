@@ -1,8 +1,9 @@
 """Real ``chordchat --headless --json`` processes for tests: start, talk, wait, kill.
 
 Each ``Proc`` is one node in its own process (``python -m tui``). A reader thread
-collects its stdout JSON lines into ``proc.events`` (dicts, in order); stderr goes to a
-file whose tail is shown when a wait fails. Everything that waits has a deadline.
+collects its stdout JSON lines into ``proc.events`` (dicts, in order, each with ``_t``,
+the ``time.monotonic()`` at which it was read); stderr goes to a file whose tail is shown
+when a wait fails. Everything that waits has a deadline.
 
     with Cluster(tmp_path) as cluster:
         a = cluster.start("alice")                  # returns once "ready" is printed
@@ -83,6 +84,7 @@ class Proc:
                     event = json.loads(line)
                 except ValueError:
                     event = {"event": "unparsed", "line": line}
+                event["_t"] = time.monotonic()  # when the harness read it (for latencies)
                 self.events.append(event)
                 self._changed.notify_all()
         with self._changed:

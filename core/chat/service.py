@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from core import events as ev
 from core.chord import Address, Local, Remote, RemoteError, RpcError
-from core.chord.ids import hex_id, in_half_open, short_id
+from core.chord.ids import hex_id, in_half_open, in_open, short_id
 
 from . import protocol as p
 from .commands import Command, check_nick
@@ -123,7 +123,7 @@ class ChatService:
         self._safe: dict[str, int] = {}  # per channel: entries up to here are replicated
         self._lock = asyncio.Lock()
         self._name_locks: dict[str, asyncio.Lock] = {}
-        self._syncing = False
+        self._pulls = 0   # hand-off requests to the successor still running
         self._leaving = False
         self._exit_task: asyncio.Task | None = None
         self._joined_ring_via_bootstrap = node.bootstrap is not None
@@ -306,6 +306,16 @@ class ChatService:
                 self._migration("unname", "name", self.nick, me, reply["via"], detail="exit")
             except ChatError as e:
                 self.post(ev.Error(message=f"could not delete the name map on exit: {e}"))
+        await self.depart()
+        self.post(ev.Bye())
+
+    async def depart(self) -> None:
+        """Stop serving, hand everything maintained to the successor, leave the ring.
+
+        The tail of the exit sequence; also what a node refused at start-up does, since it
+        may already maintain state for others.
+        """
+        me = self.address
         self._leaving = True
         await self._stop_tasks()
         async with self._lock:
@@ -322,7 +332,6 @@ class ChatService:
                                     detail="no live successor to hand it to")
         await self.node.leave()
         self._migration("leave-ring", "node", self.nick, me, "-", detail="left the ring")
-        self.post(ev.Bye())
 
     async def stop(self) -> None:
         """Stop the service's tasks without the exit sequence (for crashes and tests)."""
@@ -415,6 +424,10 @@ class ChatService:
             delay = min(delay * 2, 1.0)
 
     # == the maintainer's side ============================================================
+
+    @property
+    def _syncing(self) -> bool:
+        return self._pulls > 0
 
     def _serving(self, key: int) -> bool:
         """True when this node owns ``key`` and holds its state (not syncing, not leaving)."""
@@ -541,6 +554,10 @@ class ChatService:
         entry, _ = ch.append("msg", d["nick"], d["text"], d["msg_id"], at=time.time())
         if entry.seq > self._safe[ch.name]:
             await self._commit(ch)  # acknowledged (and delivered) once the replicas have it
+        if entry.seq > self._safe.get(ch.name, entry.seq):
+            # our first successor did not take the copy: no ack yet, the sender retries
+            # (the id is known, so the retry is not stored twice)
+            return {"moved": True, "why": "the replica did not answer"}
         return {"ok": True, "seq": entry.seq, "members": len(ch.present())}
 
     async def _commit(self, ch: Channel) -> None:
@@ -549,7 +566,9 @@ class ChatService:
         Members see an entry only after the replicas hold it, so a successor that takes
         over never reuses a sequence number a member has already seen.
         """
-        await self._replicate([ch])
+        # a delta suffices (merging is a union): all members, the entries not yet copied
+        base = self._safe.get(ch.name, 0)
+        await self._replicate([Channel(ch.name, dict(ch.members), ch.after(base), ch.last_seq)])
         self._wake(ch)
 
     # -- delivery to members (one feed per member, in order) --------------------------------
@@ -776,26 +795,31 @@ class ChatService:
                     count += await self._hand_over(item, to)
         return {"ok": True, "count": count}
 
-    async def _replicate(self, items: list[Item]) -> None:
-        """Copy ``items`` to the next r successors; failures are repaired by the next round.
+    async def _replicate(self, items: list[Item]) -> bool:
+        """Copy ``items`` to the next r successors; True if the first successor has them.
 
-        Afterwards the channels' entries up to what was copied may be delivered.
+        Only then may the channels' entries up to what was copied be delivered: the first
+        successor is the one that takes over if we crash. Other failed copies are
+        repaired by the next round.
         """
         copied = {i.name: i.last_seq for i in items if isinstance(i, Channel)}
-        try:
-            await self._copy_to_replicas(items)
-        finally:
+        ok = await self._copy_to_replicas(items)
+        if ok:
             for name, seq in copied.items():
-                if name in self._safe:
-                    self._safe[name] = max(self._safe[name], seq)
+                if name in self._safe and seq > self._safe[name]:
+                    self._safe[name] = seq
+                    ch = self.primary.get("channel", name)
+                    if isinstance(ch, Channel):
+                        self._wake(ch)
+        return ok
 
-    async def _copy_to_replicas(self, items: list[Item]) -> None:
+    async def _copy_to_replicas(self, items: list[Item]) -> bool:
         if not items or self.settings.replicas < 1:
-            return
+            return True
         targets = [s for s in self.node.successors()
                    if s.address != self.node.address][:self.settings.replicas]
         if not targets:
-            return
+            return True
         batches: list[list[dict]] = [[]]
         size = 0
         for item in items:
@@ -809,20 +833,32 @@ class ChatService:
             size += weight
         calls = [self.node.user_command(t, p.REPLICATE, {"from": self.address, "items": b})
                  for t in targets for b in batches]
-        for result in await asyncio.gather(*calls, return_exceptions=True):
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        for result in results:
             if isinstance(result, Exception) and not isinstance(result, RpcError):
                 log.warning("replication failed: %r", result)
+        return not any(isinstance(r, Exception) for r in results[:len(batches)])
 
     def _on_predecessor(self, old: Remote | None, new: Remote | None) -> None:
-        """Notify handler (assignment item 6): the range we own changed; rebalance."""
+        """Notify handler (assignment item 6): the range we own changed; rebalance.
+
+        If the range grew (we joined, or the predecessor died or left), we promote our
+        replicas of it at once, and until the successor has handed over anything of it
+        that it holds (a joiner's range; a leaver's state sent to a stale successor) we
+        answer "moved" rather than serve from a partial copy.
+        """
         self._log(f"predecessor {old.address if old else '-'} -> {new.address if new else '-'}")
-        first = new is not None and not self._had_predecessor
+        owned_nothing = not self._had_predecessor and self._joined_ring_via_bootstrap
+        if new is None:
+            grew = True              # alone: everything is ours
+        elif old is None:
+            grew = owned_nothing     # a joiner's first predecessor (else: we were alone)
+        else:
+            grew = in_open(old.id, new.id, self.node.id)
         if new is not None:
             self._had_predecessor = True
-        if first and self._joined_ring_via_bootstrap:
-            # we just became an owner: until the successor handed our range over, we do
-            # not hold its state, so we answer "moved" instead of serving a fresh copy
-            self._syncing = True
+        if grew and new is not None:
+            self._pulls += 1
             self._spawn(self._pull_from_successor(new))
         taken = self._take_over(f"predecessor {old.address if old else '-'} gone")
         if taken:
@@ -840,8 +876,9 @@ class ChatService:
                         {"to": self.address, "start": f"{predecessor.id:x}",
                          "end": f"{self.node.id:x}"}, timeout=max(self.node.timeout, 5.0))
         finally:
-            self._syncing = False
+            self._pulls -= 1
             self._ensure_feeds()
+            self._post_status()
 
     def _take_over(self, why: str) -> list[Item]:
         """Promote the replicas whose keys are now ours (a predecessor died or left).
@@ -850,7 +887,7 @@ class ChatService:
         no request for the new range is served before its state is here.
         """
         taken = []
-        if self._syncing or self._leaving:
+        if self._leaving:
             return taken
         for item in self.replicas:
             if self.node.is_ours(item.key):

@@ -319,15 +319,17 @@ class Local:
         predecessor = self._predecessor
         if predecessor is None or predecessor == self.address:
             return
+        was_suspected = self._predecessor_suspected
         alive = await self._ping(predecessor)
         if predecessor == self._predecessor and self._predecessor_suspected == alive:
             self._predecessor_suspected = not alive
             if not alive:
                 self._emit("predecessor_suspected", {"predecessor": str(predecessor)})
-        if (not alive and predecessor == self._predecessor
+        if (not alive and was_suspected and predecessor == self._predecessor
                 and self._successors == [self.address]):
             # alone in the ring: nobody will ever notify us, so a dead predecessor would
-            # keep part of the ring owned by no one; a node alone owns everything
+            # keep part of the ring owned by no one; a node alone owns everything. (Only
+            # after a second failed ping: a slow new joiner must not be dropped.)
             self._set_predecessor(None)
 
     def _successor_list(self, first: Address, rest: list[Address]) -> list[Address]:

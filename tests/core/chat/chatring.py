@@ -43,8 +43,7 @@ async def start_chat(nick: str, bootstrap: ChatNode | None = None, port: int = 0
     try:
         await chat.start()
     except Exception:
-        await chat.stop()
-        await node.leave()   # as the runtime does: a refused node leaves the ring again
+        await chat.depart()   # as the runtime does: a refused node hands on and leaves
         raise
     return ChatNode(node, chat, events)
 
@@ -83,3 +82,15 @@ def async_test(timeout: float = 120.0):
             return asyncio.run(asyncio.wait_for(fn(*args, **kwargs), timeout))
         return runner
     return wrap
+
+
+def where(nodes: list[ChatNode], kind: str, name: str) -> str:
+    """Who holds ``kind``/``name`` (maintained or as a replica), for failure messages."""
+    lines = []
+    for n in nodes:
+        pred = n.node.predecessor()
+        lines.append(f"{n.nick} {n.node.id:040x}"[:20] + f" pred {pred.address if pred else '-'}"
+                     f" succ {n.node.successor().address}"
+                     f" primary {n.chat.primary.get(kind, name)}"
+                     f" replica {n.chat.replicas.get(kind, name)}")
+    return "\n".join(lines)

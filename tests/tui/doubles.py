@@ -1,0 +1,35 @@
+"""A stand-in for the runtime in widget-level tests: it records what the UI asks of it.
+
+Only for tests of what the UI does with keys and lines; everything that needs a ring
+uses the real runtime (tests/tui/test_pty.py).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+
+def _done(value=None) -> concurrent.futures.Future:
+    f: concurrent.futures.Future = concurrent.futures.Future()
+    f.set_result(value)
+    return f
+
+
+class RecordingRuntime:
+    """Answers execute/submit/shutdown with finished futures and remembers the calls."""
+
+    def __init__(self) -> None:
+        self.executed: list[str] = []
+        self.shutdowns = 0
+
+    def execute(self, line: str) -> concurrent.futures.Future:
+        self.executed.append(line)
+        return _done()
+
+    def submit(self, coro) -> concurrent.futures.Future:
+        coro.close()
+        return _done()
+
+    def shutdown(self) -> concurrent.futures.Future:
+        self.shutdowns += 1
+        return _done()

@@ -1,0 +1,400 @@
+"""The app without a terminal: typed lines, keys, events, unread counts and scroll-back."""
+
+import pytest
+import urwid
+
+from core import events as ev
+from core.chord import hash_string, hex_id
+from tests.tui.doubles import RecordingRuntime
+from tui import keys
+from tui.app import ChatApp, Done, is_command
+from tui.local_commands import LOCAL_COMMANDS
+from tui.widgets.screen import ChatScreen
+
+SIZE = (80, 24)
+
+
+@pytest.fixture
+def app():
+    a = ChatApp(RecordingRuntime(), "alice", bell=False)
+    a.handle(ev.Ready("alice", "ab" * 20, "127.0.0.1:4000"))
+    return a
+
+
+def type_line(app, text):
+    for ch in text:
+        app.screen.keypress(SIZE, ch)
+    app.screen.keypress(SIZE, "enter")
+
+
+def drain(app):
+    """Deliver what the app posted to itself (future callbacks) as the main loop would."""
+    app.bridge.drain()
+
+
+def rows(app):
+    return [row.decode() for row in app.screen.render(SIZE, focus=True).text]
+
+
+def shown_texts(app):
+    return app.screen.conversation.messages.texts()
+
+
+class TestTypedLines:
+    def test_app__plain_text_goes_to_the_shown_channel(self, app):
+        app.handle(ev.Joined("general", ("alice", "bob")))
+        type_line(app, "hello there")
+        assert app.runtime.executed == ["send general hello there"]
+
+    def test_app__plain_text_goes_to_the_shown_private_conversation(self, app):
+        app.handle(ev.PrivateMessage("Bob", "alice", "hi", "m1"))
+        app.conversations.select_key("@bob")
+        type_line(app, "hi bob")
+        assert app.runtime.executed == ["msg Bob hi bob"]
+
+    def test_app__plain_text_in_home_is_an_error_not_a_send(self, app):
+        type_line(app, "hello")
+        assert app.runtime.executed == []
+        assert "join a channel first" in shown_texts(app)[-1]
+
+    def test_app__commands_and_irc_forms_go_to_the_runtime(self, app):
+        for line in ("join #rust", "/join games", "msg bob hi", "/part games", "status"):
+            type_line(app, line)
+        assert app.runtime.executed == ["join #rust", "/join games", "msg bob hi",
+                                        "/part games", "status"]
+
+    def test_app__a_bad_command_shows_the_parsers_message(self, app):
+        type_line(app, "join")
+        type_line(app, "/frobnicate")
+        assert app.runtime.executed == []
+        errors = [t for t in shown_texts(app) if t.startswith("! ")]
+        assert "join needs a channel" in errors[0]
+        assert "unknown command '/frobnicate'" in errors[1]
+
+    def test_app__exit_runs_the_graceful_shutdown_once_and_then_ends(self, app):
+        type_line(app, "exit")
+        assert app.runtime.shutdowns == 1 and app.quitting
+        type_line(app, "join general")  # no commands while leaving
+        assert app.runtime.executed == []
+        with pytest.raises(urwid.ExitMainLoop):
+            drain(app)  # the shutdown future is done: the UI ends
+
+    def test_app__ctrl_c_is_the_same_graceful_exit(self, app):
+        app.screen.keypress(SIZE, "ctrl c")
+        assert app.runtime.shutdowns == 1
+
+    def test_app__help_lists_every_command_and_key(self, app):
+        type_line(app, "help")
+        text = "\n".join(shown_texts(app))
+        for usage in ("msg <nick> <text>", "join <channel>", "leave <channel>",
+                      "send <channel> <text>", "exit"):
+            assert usage in text
+        for binding in keys.BINDINGS:
+            assert binding.label in text and binding.help in text
+        assert app.runtime.executed == []
+
+    def test_app__f1_shows_the_same_help(self, app):
+        app.screen.keypress(SIZE, "f1")
+        assert any("Alt+1…9" in t for t in shown_texts(app))
+
+    def test_app__a_command_that_fails_in_the_runtime_is_shown(self, app):
+        import concurrent.futures
+        failed = concurrent.futures.Future()
+        failed.set_exception(RuntimeError("ring is on fire"))
+        app.handle(Done("join x", failed))
+        assert shown_texts(app)[-1] == "! join x: ring is on fire"
+
+    def test_app__an_event_it_cannot_show_is_reported_and_the_rest_still_shown(self, app):
+        app.bridge.post(ev.Joined("general", members=None))  # not iterable: the handler fails
+        app.bridge.post(ev.Info("still here"))
+        drain(app)
+        assert "could not show a Joined event" in shown_texts(app)[-2]
+        assert shown_texts(app)[-1] == "still here"
+
+    def test_is_command__first_word_or_slash(self):
+        assert is_command("join x") and is_command("/anything") and is_command("EXIT")
+        assert not is_command("hello join") and not is_command("joined the club")
+
+
+class TestHistoryAndCompletionKeys:
+    def test_app__up_and_down_recall_typed_lines(self, app):
+        type_line(app, "join general")
+        type_line(app, "hello")
+        app.screen.keypress(SIZE, "up")
+        assert app.screen.input.edit_text == "hello"
+        app.screen.keypress(SIZE, "up")
+        assert app.screen.input.edit_text == "join general"
+        app.screen.keypress(SIZE, "down")
+        app.screen.keypress(SIZE, "down")
+        assert app.screen.input.edit_text == ""
+
+    def test_app__tab_completes_commands_channels_and_nicks_seen(self, app):
+        app.handle(ev.Joined("general", ("alice", "bob")))
+        app.handle(ev.MemberJoined("general", "Carol"))
+        for typed, want in (("jo", "join "), ("leave ge", "leave general "),
+                            ("msg ca", "msg Carol "), ("/pa", "/part ")):
+            app.screen.input.replace(typed)
+            app.screen.keypress(SIZE, "tab")
+            assert app.screen.input.edit_text == want
+
+
+class TestConversations:
+    def test_app__joined_channel_shows_in_the_side_pane_and_is_shown(self, app):
+        app.handle(ev.Joined("general", ("alice", "bob")))
+        assert app.screen.side.lines()[1].startswith("2 #general")
+        assert app.conversations.shown.title == "#general"
+        assert "you joined #general; members: alice, bob" in shown_texts(app)[-1]
+
+    def test_app__messages_elsewhere_raise_unread_counts(self, app):
+        app.handle(ev.Joined("general", ()))
+        app.handle(ev.Joined("rust", ()))  # now shown
+        for i in range(3):
+            app.handle(ev.ChannelMessage("general", "bob", f"m{i}", f"id{i}"))
+        app.handle(ev.ChannelMessage("rust", "bob", "seen", "idr"))
+        side = app.screen.side.lines()
+        assert side[1].rstrip().endswith("3")
+        assert not side[2].rstrip()[-1].isdigit()
+        app.screen.keypress(SIZE, "meta 2")
+        assert app.conversations.shown.title == "#general"
+        assert app.screen.side.lines()[1].rstrip().endswith("#general")
+        assert [t.split(" ", 1)[1] for t in shown_texts(app)[-3:]] == [
+            "<bob> m0", "<bob> m1", "<bob> m2"]
+
+    def test_app__a_private_message_opens_a_conversation_with_a_mark(self, app):
+        app.handle(ev.Joined("general", ()))
+        app.handle(ev.PrivateMessage("bob", "alice", "psst", "p1"))
+        line = app.screen.side.lines()[2]
+        assert "bob" in line and line.rstrip().endswith("1!")
+
+    def test_app__a_mention_marks_the_conversation(self, app):
+        app.handle(ev.Joined("general", ()))
+        app.handle(ev.Joined("rust", ()))
+        app.handle(ev.ChannelMessage("general", "bob", "ALICE, look", "x"))
+        assert app.screen.side.lines()[1].rstrip().endswith("1!")
+        app.handle(ev.ChannelMessage("general", "bob", "malice", "y"))
+        assert app.screen.side.lines()[1].rstrip().endswith("2!")
+
+    def test_app__own_messages_do_not_count_as_unread(self, app):
+        app.handle(ev.Joined("general", ()))
+        app.handle(ev.Joined("rust", ()))
+        app.handle(ev.ChannelMessage("general", "alice", "mine", "x"))
+        assert app.conversations.channel("general").unread == 0
+
+    def test_app__ctrl_n_and_ctrl_p_step_through_conversations(self, app):
+        app.handle(ev.Joined("a", ()))
+        app.handle(ev.Joined("b", ()))
+        app.screen.keypress(SIZE, "ctrl n")
+        assert app.conversations.shown.kind == "home"
+        app.screen.keypress(SIZE, "ctrl p")
+        assert app.conversations.shown.title == "#b"
+
+    def test_app__join_and_leave_notices_appear_in_the_channel(self, app):
+        app.handle(ev.Joined("general", ()))
+        app.handle(ev.MemberJoined("general", "bob"))
+        app.handle(ev.MemberLeft("general", "bob", reason="pruned"))
+        assert "→ bob joined #general" in shown_texts(app)[-2]
+        assert "← bob left #general (pruned)" in shown_texts(app)[-1]
+
+    def test_app__a_click_on_the_side_pane_shows_that_conversation(self, app):
+        app.handle(ev.Joined("general", ()))
+        app.handle(ev.Joined("rust", ()))
+        rows(app)
+        app.screen.mouse_event(SIZE, "mouse press", 1, 3, 1, True)  # row 1: #general
+        assert app.conversations.shown.title == "#general"
+        app.screen.keypress(SIZE, "x")  # typing still goes to the input line
+        assert app.screen.input.edit_text == "x"
+
+    def test_app__the_log_pane_shows_migrations_and_ring_changes_with_time(self, app):
+        app.handle(ev.Migration("delete", "channel", "general", "127.0.0.1:4000",
+                                "127.0.0.1:4001", members=3))
+        app.handle(ev.Log("ring: predecessor: old None, new 127.0.0.1:4002"))
+        app.handle(ev.Log("predecessor - -> 127.0.0.1:4002"))  # the same change again
+        log = app.screen.log.texts()
+        succ, pred = (hex_id(hash_string(f"127.0.0.1:{p}"))[:8] for p in (4001, 4002))
+        assert log[-2].endswith(f" migration  moved #general (3 members) to {succ} "
+                                "127.0.0.1:4001")
+        assert log[-1].endswith(f"predecessor → {pred} 127.0.0.1:4002 (was none)")
+        assert all(t[2] == ":" and t[5] == ":" for t in log)  # HH:MM:SS first
+
+    def test_app__a_migration_line_stands_out_with_its_tag(self, app):
+        app.handle(ev.Migration("receive", "channel", "general", "127.0.0.1:4002",
+                                "127.0.0.1:4000", members=2))
+        canvas = app.screen.log.render((80, 6))
+        row = next(r for r in canvas.content() if any(b"received" in seg for *_, seg in r))
+        attrs = [a for a, _, seg in row if seg.strip()]
+        assert attrs[:3] == ["log time", "log migration tag", "log migration"]
+
+    def test_app__the_status_bar_shows_neighbours_by_short_id(self, app):
+        app.handle(ev.RingStatus("ab" * 20, "127.0.0.1:4000", "127.0.0.1:4002",
+                                 "127.0.0.1:4001", channels=1, names=2))
+        pred = hex_id(hash_string("127.0.0.1:4002"))[:8]
+        succ = hex_id(hash_string("127.0.0.1:4001"))[:8]
+        assert f"pred {pred} succ {succ}" in app.screen.status.text
+        assert "keeps 1 ch 2 names" in app.screen.status.text
+
+    def test_app__lines_typed_before_ready_run_once_ready(self):
+        app = ChatApp(RecordingRuntime(), "alice", bell=False)
+        type_line(app, "join general")
+        assert app.runtime.executed == []
+        app.handle(ev.Ready("alice", "ab" * 20, "127.0.0.1:4000"))
+        assert app.runtime.executed == ["join general"]
+
+    def test_app__the_log_pane_toggles(self, app):
+        assert any("ring log" in r for r in rows(app))
+        app.screen.keypress(SIZE, "f2")
+        assert not any("ring log" in r for r in rows(app))
+        app.screen.keypress(SIZE, "meta l")
+        assert any("ring log" in r for r in rows(app))
+
+    def test_app__the_whole_screen_fits_80_by_24(self, app):
+        app.handle(ev.Joined("general", ("alice",)))
+        screen = rows(app)
+        assert len(screen) == 24 and all(len(r) == 80 for r in screen)
+        assert screen[-2].startswith(" alice abababab 127.0.0.1:4000")
+        assert screen[-1].startswith("#general>")
+
+
+class TestScrollBack:
+    def test_app__new_lines_do_not_yank_a_scrolled_back_view(self, app):
+        app.handle(ev.Joined("general", ()))
+        for i in range(40):
+            app.handle(ev.ChannelMessage("general", "bob", f"line {i}", f"a{i}"))
+        assert any("line 39" in r for r in rows(app))
+        app.screen.keypress(SIZE, "page up")
+        before = rows(app)
+        assert not any("line 39" in r for r in before)
+        for i in range(40, 45):
+            app.handle(ev.ChannelMessage("general", "bob", f"line {i}", f"a{i}"))
+        after = rows(app)
+        assert after[1:12] == before[1:12]  # the lines read stay where they were
+        assert any("more below (5 new)" in r for r in after)
+        while any("more below" in r for r in rows(app)):
+            app.screen.keypress(SIZE, "page down")
+        assert any("line 44" in r for r in rows(app))
+        app.handle(ev.ChannelMessage("general", "bob", "line 45", "a45"))
+        assert any("line 45" in r for r in rows(app))  # following again
+
+
+class TestLogPane:
+    def fill(self, app, count):
+        for i in range(count):
+            app.handle(ev.Log(f"event {i}"))
+
+    def log_rows(self, app):
+        screen = rows(app)
+        top = next(i for i, r in enumerate(screen) if r.startswith(" ring log"))
+        return screen[top:top + 6]
+
+    def test_app__the_log_follows_new_lines_when_not_scrolled_back(self, app):
+        self.fill(app, 30)
+        assert "event 29" in self.log_rows(app)[-1]
+        app.handle(ev.Log("event 30"))
+        assert "event 30" in self.log_rows(app)[-1]
+
+    def test_app__alt_pgup_scrolls_the_log_back_and_new_lines_do_not_yank_it(self, app):
+        self.fill(app, 30)
+        rows(app)
+        app.screen.keypress(SIZE, "meta page up")
+        before = self.log_rows(app)
+        assert not any("event 29" in r for r in before)
+        app.handle(ev.Log("event 30"))
+        after = self.log_rows(app)
+        assert after[1:4] == before[1:4]
+        assert "more below (1 new): Alt+PgDn" in after[-1]
+        # the conversation pane is not scrolled by it
+        assert app.screen.conversation.messages.following
+        while "more below" in self.log_rows(app)[-1]:
+            app.screen.keypress(SIZE, "meta page down")
+        assert "event 30" in self.log_rows(app)[-1]
+        app.handle(ev.Log("event 31"))
+        assert "event 31" in self.log_rows(app)[-1]  # following again
+
+    def test_app__shift_pgup_scrolls_it_too_and_shows_a_hidden_log(self, app):
+        self.fill(app, 30)
+        app.screen.keypress(SIZE, "f2")
+        assert not app.screen.log_visible
+        app.screen.keypress(SIZE, "shift page up")
+        assert app.screen.log_visible
+        rows(app)
+        app.screen.keypress(SIZE, "shift page up")
+        assert not app.screen.log.messages.following
+
+    def test_app__the_mouse_wheel_scrolls_the_log_under_it(self, app):
+        self.fill(app, 30)
+        screen = rows(app)
+        top = next(i for i, r in enumerate(screen) if r.startswith(" ring log"))
+        for _ in range(3):
+            app.screen.mouse_event(SIZE, "mouse press", 4, 10, top + 2, True)
+        assert not app.screen.log.messages.following
+        assert "more below" in self.log_rows(app)[-1]
+        assert app.screen.conversation.messages.following
+
+
+class TestMentionsAndBell:
+    def test_app__the_users_nick_is_highlighted_in_a_message(self, app):
+        app.handle(ev.Joined("general", ()))
+        app.handle(ev.ChannelMessage("general", "bob", "hey Alice, and alice again", "m1"))
+        canvas = app.screen.conversation.render((61, 20))
+        row = next(r for r in canvas.content() if any(b"hey" in seg for *_, seg in r))
+        marked = [seg.decode() for a, _, seg in row if a == "mention"]
+        assert marked == ["Alice", "alice"]
+
+    def test_app__no_highlight_without_a_mention_or_in_own_lines(self, app):
+        app.handle(ev.Joined("general", ()))
+        app.handle(ev.ChannelMessage("general", "bob", "malice aforethought", "m1"))
+        app.handle(ev.ChannelMessage("general", "alice", "I am alice", "m2"))
+        canvas = app.screen.conversation.render((61, 20))
+        assert not any(a == "mention" for r in canvas.content() for a, _, _ in r)
+
+    def test_app__a_private_message_naming_the_user_is_highlighted(self, app):
+        app.handle(ev.PrivateMessage("bob", "alice", "alice: psst", "p1"))
+        app.conversations.select_key("@bob")
+        app.handle(ev.Info("shown"))  # bring the pane up to date
+        canvas = app.screen.conversation.render((61, 20))
+        assert any(a == "mention" and seg == b"alice" for r in canvas.content() for a, _, seg in r)
+
+    def test_app__bell_off_and_on_are_answered_by_the_ui(self, app):
+        type_line(app, "bell off")
+        assert app.bell is False and "the bell is off" in shown_texts(app)[-1]
+        type_line(app, "/bell on")
+        assert app.bell is True and "the bell is on" in shown_texts(app)[-1]
+        type_line(app, "bell")
+        assert app.bell is False
+        type_line(app, "bell loud")
+        assert app.bell is False and "bell takes on or off" in shown_texts(app)[-1]
+        assert app.runtime.executed == []
+
+    def test_app__every_ui_command_has_its_method(self):
+        assert all(callable(getattr(ChatApp, "cmd_" + spec.name, None))
+                   for spec in LOCAL_COMMANDS)
+
+    def test_app__alt_b_toggles_the_bell(self, app):
+        app.screen.keypress(SIZE, "meta b")
+        assert app.bell is True  # the fixture starts with it off
+        app.screen.keypress(SIZE, "meta b")
+        assert app.bell is False
+
+    def test_app__help_lists_bell_and_tab_completes_it(self, app):
+        type_line(app, "help")
+        assert any("bell [on|off]" in t for t in shown_texts(app))
+        for typed, want in (("be", "bell "), ("bell of", "bell off "), ("/be", "/bell ")):
+            app.screen.input.replace(typed)
+            app.screen.keypress(SIZE, "tab")
+            assert app.screen.input.edit_text == want
+        app.screen.input.replace("bell o")
+        app.screen.keypress(SIZE, "tab")
+        assert app.screen.input.edit_text == "bell off "
+        app.screen.keypress(SIZE, "tab")
+        assert app.screen.input.edit_text == "bell on "
+
+
+class TestScreenKeys:
+    def test_screen__every_bound_key_emits_its_action_and_the_app_has_it(self):
+        screen = ChatScreen()
+        got = []
+        urwid.connect_signal(screen, "action", lambda action, pos: got.append((action, pos)))
+        for binding in keys.BINDINGS:
+            for i, key in enumerate(binding.keys):
+                screen.keypress(SIZE, key)
+                assert got[-1] == (binding.action, i)
+            assert callable(getattr(ChatApp, "act_" + binding.action))

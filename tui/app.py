@@ -1,0 +1,580 @@
+"""The chat application: builds the screen, turns core events into what it shows, and
+turns keys and typed lines into runtime calls (never waiting on them)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import urwid
+
+from core import events as ev
+from core.chat import commands
+from core.chord import hash_string, short_id
+from tui import keys
+from tui.bridge import FromCore
+from tui.completion import Completer, Sources
+from tui.conversations import HOME, Conversation, Conversations, mention_spans
+from tui.history import History
+from tui.local_commands import all_commands, local_command, parse_bell
+from tui.local_commands import help_rows as command_help_rows
+from tui.logfile import setup_logging
+from tui.ringlog import LogLine, RingLog
+from tui.widgets.conversation import MessageLine, MessageList
+from tui.widgets.palette import PALETTE, nick_attr
+from tui.widgets.screen import ChatScreen
+from tui.widgets.side import Entry
+from tui.widgets.status import Status
+
+log = logging.getLogger(__name__)
+
+LEAVE_TIMEOUT = 60.0  # seconds the graceful exit may take before the UI closes anyway
+
+
+@dataclass(frozen=True)
+class Done:
+    """A runtime future finished (posted by its done-callback on the core thread)."""
+    what: str  # "start", "shutdown" or the command line
+    future: concurrent.futures.Future
+
+
+@dataclass(frozen=True)
+class Quit:
+    """The user, or a signal, asked to leave."""
+
+
+class _Screen(urwid.display.raw.Screen):
+    """The terminal screen, with Ctrl+C and Ctrl+\\ delivered as keys, not signals.
+
+    Set in ``_start`` so that ``stop`` puts the original keys back with the rest of the tty.
+    """
+
+    def _start(self, *args, **kwargs):
+        result = super()._start(*args, **kwargs)
+        self.tty_signal_keys(intr="undefined", quit="undefined")
+        return result
+
+
+def _short(value: str | None) -> str:
+    """An id as the UI shows it (8 hex digits); other values as they are."""
+    if value and len(value) == 40 and all(c in "0123456789abcdef" for c in value.lower()):
+        return value[:8]
+    return value or ""
+
+
+def _node(address: str | None) -> str:
+    """A node given by its address, shown by its short id (the hash of the address)."""
+    return short_id(hash_string(address)) if address else ""
+
+
+def _clock(at: float, seconds: bool = False) -> str:
+    return time.strftime("%H:%M:%S" if seconds else "%H:%M", time.localtime(at))
+
+
+class ChatApp:
+    """The UI of one node. ``__init__`` builds widgets only; ``create`` makes the MainLoop."""
+
+    def __init__(self, runtime, nick: str, bell: bool = True) -> None:
+        self.runtime = runtime
+        self.nick = nick
+        self.bell = bell
+        self.screen = ChatScreen()
+        self.conversations = Conversations()
+        self._lists: dict[str, MessageList] = {HOME: MessageList()}
+        self.nicks: set[str] = set()
+        self.history = History()
+        self.completer = Completer(Sources(
+            commands=_command_words,
+            arguments=_argument_kinds,
+            channels=self.conversations.channels,
+            nicks=lambda: sorted(self.nicks),
+        ))
+        self.bridge = FromCore(self._dispatch, on_error=self._handler_failed,
+                               settle=self._show_current)
+        self.status = Status(nick=nick)
+        self.ring_log = RingLog()
+        self.loop: urwid.MainLoop | None = None
+        self.quitting = False
+        self.ready = False
+        self._waiting: list[str] = []  # lines typed before the node was in the ring
+        self.failure: str | None = None  # why the UI ended early (a start-up error)
+        self.exit_code = 0
+        urwid.connect_signal(self.screen, "action", self._on_action)
+        urwid.connect_signal(self.screen.side, "select", self._on_select)
+        self.notice(HOME, "Welcome to chordchat. Type  join general  to join a channel, "
+                          "help (or F1) for commands and keys.")
+        self._show_current()
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def create(self, screen: urwid.display.raw.Screen | None = None) -> urwid.MainLoop:
+        """Build the MainLoop on the terminal and start taking events from the core."""
+        self.loop = urwid.MainLoop(self.screen, PALETTE, screen=screen or _Screen(),
+                                   handle_mouse=True)
+        self.bridge.attach(self.loop)
+        return self.loop
+
+    def quit(self) -> None:
+        """The graceful exit (``exit``, Ctrl+C): leave the ring, then close. Twice: close now."""
+        if self.quitting:
+            raise urwid.ExitMainLoop
+        self.quitting = True
+        self._set_status(state="leaving")
+        self.log_line("leaving the ring: leaving channels, handing over what this node keeps",
+                      "log ring")
+        self._track("shutdown", self.runtime.shutdown())
+        if self.loop is not None:
+            self.loop.set_alarm_in(LEAVE_TIMEOUT, self._leave_timed_out)
+
+    def _leave_timed_out(self, _loop, _data) -> None:
+        log.warning("graceful exit took over %s s; closing the UI anyway", LEAVE_TIMEOUT)
+        raise urwid.ExitMainLoop
+
+    def _track(self, what: str, future: concurrent.futures.Future) -> None:
+        """Hear of ``future``'s end on the UI thread, without waiting for it."""
+        future.add_done_callback(lambda f: self.bridge.post(Done(what, f)))
+
+    # ---- core events (UI thread) -----------------------------------------------------
+
+    def handle(self, event: object) -> None:
+        """Show one event now (the bridge dispatches a batch, then brings the panes up to date
+        once)."""
+        self._dispatch(event)
+        self._show_current()
+
+    def _dispatch(self, event: object) -> None:
+        """Dispatch on the event's class through the table at the end of this module."""
+        handler = HANDLERS.get(type(event))
+        if handler is None:
+            log.warning("no handler for %r", event)
+            return
+        handler(self, event)
+
+    def _handler_failed(self, event: object, exc: Exception) -> None:
+        self.error(f"could not show a {type(event).__name__} event ({exc!r}); "
+                   "details are in the log file")
+
+    def _on_ready(self, e: ev.Ready) -> None:
+        self.ready = True
+        self._set_status(nick=e.nick, id=_short(e.id), address=e.address, state="")
+        self.show_log(self.ring_log.ready(e), e.at)
+        self.notice(HOME, f"You are {e.nick}, node {_short(e.id)} at {e.address}.")
+        waiting, self._waiting = self._waiting, []
+        for line in waiting:
+            self._execute(line)
+
+    def _on_private(self, e: ev.PrivateMessage) -> None:
+        other = e.to if e.outgoing else e.from_
+        conv = self.conversations.private(other)
+        self.nicks.add(other)
+        self._message(conv, e.from_, e.text, e.at, own=e.outgoing,
+                      spans=() if e.outgoing else mention_spans(e.text, self.nick))
+        if e.outgoing:
+            self.conversations.select_key(conv.key)
+        elif self.conversations.shown is not conv:
+            conv.mention = True  # a private message is always for the user
+            self._ring_bell()
+
+    def _on_channel(self, e: ev.ChannelMessage) -> None:
+        conv = self.conversations.channel(e.channel)
+        self.nicks.add(e.from_)
+        own = e.from_.lower() == self.nick.lower()
+        spans = [] if own else mention_spans(e.text, self.nick)
+        if e.history:
+            self._list(conv.key).append(MessageLine(
+                ("history", f"{_clock(e.at)} <{e.from_}> "),
+                _highlight(e.text, spans, "history")))
+            return
+        self._message(conv, e.from_, e.text, e.at, own=own, spans=spans)
+        if spans:
+            self._ring_bell()
+
+    def _on_sent(self, e: ev.Sent) -> None:
+        # a member sees its own message come back from the maintainer; a non-member only
+        # gets this receipt, so the line is shown here instead
+        conv = self.conversations.channel(e.channel)
+        if not conv.joined:
+            self._message(conv, self.nick, e.text, e.at, own=True)
+
+    def _on_joined(self, e: ev.Joined) -> None:
+        conv = self.conversations.channel(e.channel)
+        conv.joined = True
+        conv.members = set(e.members)
+        self.nicks.update(e.members)
+        who = ", ".join(sorted(e.members, key=str.lower)) or "nobody else yet"
+        self.notice(conv.key, f"you joined {conv.title}; members: {who}", at=e.at)
+        self.conversations.select_key(conv.key)
+
+    def _on_left(self, e: ev.Left) -> None:
+        conv = self.conversations.channel(e.channel)
+        conv.joined = False
+        self.notice(conv.key, f"you left {conv.title}", at=e.at)
+
+    def _on_member_joined(self, e: ev.MemberJoined) -> None:
+        conv = self.conversations.channel(e.channel)
+        conv.members.add(e.nick)
+        self.nicks.add(e.nick)
+        self.notice(conv.key, f"→ {e.nick} joined {conv.title}", at=e.at)
+
+    def _on_member_left(self, e: ev.MemberLeft) -> None:
+        conv = self.conversations.channel(e.channel)
+        conv.members.discard(e.nick)
+        why = "" if e.reason == "left" else f" ({e.reason})"
+        self.notice(conv.key, f"← {e.nick} left {conv.title}{why}", at=e.at)
+
+    def _on_migration(self, e: ev.Migration) -> None:
+        self.show_log(self.ring_log.line(e), e.at)
+
+    def _on_ring(self, e: ev.RingStatus) -> None:
+        # the changes themselves reach the log pane as Log events of the core
+        self._set_status(id=_short(e.id), address=e.address, predecessor=_node(e.predecessor),
+                         successor=_node(e.successor), channels=e.channels, names=e.names)
+
+    def _on_log(self, e: ev.Log) -> None:
+        self.show_log(self.ring_log.line(e), e.at)
+
+    def _on_info(self, e: ev.Info) -> None:
+        for line in e.text.splitlines() or [""]:
+            self._append(self.conversations.shown, [("info", line)])
+
+    def _on_error(self, e: ev.Error) -> None:
+        self.error(e.message)
+
+    def _on_bye(self, _e: ev.Bye) -> None:
+        raise urwid.ExitMainLoop
+
+    def _on_done(self, e: Done) -> None:
+        try:
+            e.future.result()
+        except Exception as exc:  # noqa: BLE001 - every failure is shown, none is raised
+            if e.what == "start":
+                self.failure = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+                self.exit_code = getattr(exc, "code", 1)
+                log.info("start-up failed: %s", self.failure)
+                raise urwid.ExitMainLoop from None
+            log.error("%s failed", e.what, exc_info=exc)
+            self.error(f"{e.what}: {exc or type(exc).__name__}")
+        if e.what == "shutdown":
+            raise urwid.ExitMainLoop
+
+    def _on_quit(self, _e: Quit) -> None:
+        self.quit()
+
+    # ---- what the user does (UI thread) ----------------------------------------------
+
+    def _on_action(self, action: str, position: int) -> None:
+        getattr(self, "act_" + action)(position)
+        self._show_current()
+
+    def _on_select(self, index: int) -> None:
+        self.conversations.select(index)
+        self._show_current()
+
+    def act_goto(self, position: int) -> None:
+        self.conversations.select(position)
+
+    def act_next_conversation(self, _position: int) -> None:
+        self.conversations.step(+1)
+
+    def act_previous_conversation(self, _position: int) -> None:
+        self.conversations.step(-1)
+
+    def act_scroll_up(self, _position: int) -> None:
+        self._list(self.conversations.shown.key).scroll("page up")
+
+    def act_scroll_down(self, _position: int) -> None:
+        self._list(self.conversations.shown.key).scroll("page down")
+
+    def act_toggle_log(self, _position: int) -> None:
+        self.screen.set_log_visible(not self.screen.log_visible)
+
+    def act_log_up(self, _position: int) -> None:
+        self.screen.set_log_visible(True)  # scrolling a hidden log would show nothing
+        self.screen.log.scroll("page up")
+
+    def act_log_down(self, _position: int) -> None:
+        self.screen.set_log_visible(True)
+        self.screen.log.scroll("page down")
+
+    def act_toggle_bell(self, _position: int) -> None:
+        self.set_bell(not self.bell)
+
+    def act_help(self, _position: int) -> None:
+        self.show_help()
+
+    def act_history_older(self, _position: int) -> None:
+        line = self.history.older(self.screen.input.edit_text)
+        if line is not None:
+            self.screen.input.replace(line)
+
+    def act_history_newer(self, _position: int) -> None:
+        line = self.history.newer(self.screen.input.edit_text)
+        if line is not None:
+            self.screen.input.replace(line)
+
+    def act_complete(self, _position: int) -> None:
+        field = self.screen.input
+        done = self.completer.complete(field.edit_text, field.edit_pos)
+        if done is not None:
+            field.replace(*done)
+
+    def act_submit(self, _position: int) -> None:
+        line = self.screen.input.take()
+        self.history.add(line)
+        self.submit_line(line)
+
+    def act_quit(self, _position: int) -> None:
+        self.quit()
+
+    def submit_line(self, line: str) -> None:
+        """Run a typed line: a command, or plain text for the shown conversation."""
+        if not line.strip():
+            return
+        local = local_command(line)
+        if local is not None:  # answered here, never sent to the core
+            try:
+                getattr(self, "cmd_" + local.name)(line)
+            except commands.CommandError as exc:
+                self.error(str(exc))
+            return
+        if is_command(line):
+            try:
+                command = commands.parse(line)
+            except commands.CommandError as exc:
+                self.error(str(exc))
+                return
+            if command.name == "help":
+                self.show_help()
+            elif command.name == "exit":
+                self.quit()
+            else:
+                self._execute(line.strip())
+            return
+        conv = self.conversations.shown
+        if conv.kind == "channel":
+            self._execute(f"send {conv.target} {line}")
+        elif conv.kind == "private":
+            self._execute(f"msg {conv.target} {line}")
+        else:
+            self.error("this is the home pane: join a channel first (join <channel>), "
+                       "or msg <nick> <text>")
+
+    def _execute(self, line: str) -> None:
+        if self.quitting:
+            self.error("leaving the ring; no more commands")
+            return
+        if not self.ready:
+            self._waiting.append(line)
+            self.notice(HOME, f"still joining the ring; will run when ready: {line}")
+            return
+        self._track(line, self.runtime.execute(line))
+
+    def cmd_bell(self, line: str) -> None:
+        self.set_bell(parse_bell(line, self.bell))
+
+    def show_help(self) -> None:
+        """The commands and keys, from their tables; a long help wraps under itself."""
+        conv = self.conversations.shown
+        for title, rows in (("Commands (plain text goes to the shown conversation):",
+                             command_help_rows()), ("Keys:", keys.help_rows())):
+            self._append(conv, [("info", title)])
+            width = max(len(name) for name, _ in rows)
+            for name, text in rows:
+                self._list(conv.key).append(
+                    MessageLine(("info", f"  {name.ljust(width)}  "), ("info", text)))
+
+    # ---- showing things ----------------------------------------------------------------
+
+    def _list(self, key: str) -> MessageList:
+        if key not in self._lists:
+            self._lists[key] = MessageList()
+        return self._lists[key]
+
+    def _append(self, conv: Conversation, markup) -> None:
+        self._list(conv.key).append(urwid.Text(markup))
+
+    def _message(self, conv: Conversation, nick: str, text: str, at: float, own: bool = False,
+                 spans=()) -> None:
+        """A message line; ``spans`` are where it names the user (highlighted, and a mention)."""
+        prefix = [("time", _clock(at) + " "), (nick_attr(nick), f"<{nick}>"), " "]
+        body = ("own", text) if own else _highlight(text, spans)
+        self._list(conv.key).append(MessageLine(prefix, body))
+        if not own:
+            self.conversations.arrived(conv, bool(spans))
+
+    def notice(self, key: str, text: str, at: float | None = None) -> None:
+        conv = self.conversations.get(key) or self.conversations.shown
+        self._append(conv, [("time", _clock(at or time.time()) + " "), ("notice", text)])
+
+    def error(self, message: str) -> None:
+        self._append(self.conversations.shown, [("error", "! " + message)])
+
+    def log_line(self, text: str, attr: str = "log", at: float | None = None) -> None:
+        self.show_log(LogLine(text, attr), at)
+
+    def show_log(self, line: LogLine | None, at: float | None = None) -> None:
+        """Add one line to the ring log pane (None: nothing new to say)."""
+        if line is None:
+            return
+        markup: list = [(line.attr, line.text)]
+        if line.tag:
+            markup[:0] = [(line.attr + " tag", f" {line.tag} "), " "]
+        self.screen.log.add([("log time", _clock(at or time.time(), seconds=True) + " ")],
+                            markup)
+
+    def set_bell(self, on: bool) -> None:
+        """Turn the terminal bell for mentions and private messages on or off, and say so."""
+        self.bell = on
+        self._append(self.conversations.shown, [(
+            "info", "the bell is on: it rings for mentions and private messages" if on
+            else "the bell is off (bell on, or Alt+B, turns it on again)")])
+
+    def _ring_bell(self) -> None:
+        if self.bell and self.loop is not None:
+            self.loop.screen.write("\a")
+
+    def _set_status(self, **changes) -> None:
+        self.status = dataclasses.replace(self.status, **changes)
+        self.screen.status.update(self.status)
+
+    def _show_current(self) -> None:
+        """Bring the side pane, conversation pane and input caption up to date."""
+        convs = self.conversations
+        self.screen.side.update([Entry(c.title, c.unread, c.mention, c.joined)
+                                 for c in convs.items], convs.current)
+        shown = convs.shown
+        messages = self._list(shown.key)
+        title = shown.title
+        if shown.kind == "channel":
+            title += f"  ({len(shown.members)} members)" if shown.joined else "  (not joined)"
+        self.screen.conversation.show(messages, title)
+        self.screen.input.set_target(shown.title if shown.kind != "home" else "")
+
+
+def _highlight(text: str, spans, base: str | None = None) -> list:
+    """Markup of ``text`` with each (start, end) span shown as a mention."""
+    plain = (lambda t: (base, t)) if base else (lambda t: t)
+    markup: list = []
+    at = 0
+    for start, end in spans:
+        if start > at:
+            markup.append(plain(text[at:start]))
+        markup.append(("mention", text[start:end]))
+        at = end
+    if at < len(text) or not markup:
+        markup.append(plain(text[at:]))
+    return markup
+
+
+def _command_words() -> list[str]:
+    """Every spelling of every command (the core's and the UI's), without the IRC "/"
+    (completion adds it back)."""
+    return sorted({s.lstrip("/") for spec in all_commands() for s in (spec.name, *spec.aliases)})
+
+
+def _argument_kinds(command: str) -> list[str]:
+    """What each argument of ``command`` is, read from its usage in the command tables."""
+    for spec in all_commands():
+        if command == spec.name or command in (a.lstrip("/") for a in spec.aliases):
+            return [word.strip("<>[]") for word in spec.usage.split()[1:]]
+    return []
+
+
+def is_command(line: str) -> bool:
+    """Whether a typed line is a command (its first word is one, or it starts with "/")."""
+    word = line.strip().split(" ", 1)[0].lower()
+    return word.startswith("/") or any(word == spec.name or word in spec.aliases
+                                       for spec in commands.COMMANDS)
+
+
+HANDLERS: dict[type, Callable[[ChatApp, object], None]] = {
+    ev.Ready: ChatApp._on_ready,
+    ev.PrivateMessage: ChatApp._on_private,
+    ev.ChannelMessage: ChatApp._on_channel,
+    ev.Sent: ChatApp._on_sent,
+    ev.Joined: ChatApp._on_joined,
+    ev.Left: ChatApp._on_left,
+    ev.MemberJoined: ChatApp._on_member_joined,
+    ev.MemberLeft: ChatApp._on_member_left,
+    ev.Migration: ChatApp._on_migration,
+    ev.RingStatus: ChatApp._on_ring,
+    ev.Log: ChatApp._on_log,
+    ev.Info: ChatApp._on_info,
+    ev.Error: ChatApp._on_error,
+    ev.Bye: ChatApp._on_bye,
+    Done: ChatApp._on_done,
+    Quit: ChatApp._on_quit,
+}
+
+
+@contextlib.contextmanager
+def _signals_to(app: ChatApp):
+    """SIGINT/SIGTERM/SIGHUP run the graceful exit instead of killing the process."""
+    wanted = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+    previous = {s: signal.signal(s, lambda *_: app.bridge.post(Quit())) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def _stderr_to(path: str):
+    """Send fd 2 to the log file while the UI owns the terminal: nothing may print over it."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "a", encoding="utf-8") as target:
+        os.dup2(target.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def run_ui(options, bell: bool | None = None) -> int:
+    """Run the full-screen UI for ``options`` (a core.runtime.Options) until the user leaves.
+
+    Returns the exit code: 0 after a graceful exit, the StartupError's code (2) when the
+    node could not join, 1 after an unexpected failure. Never leaves a traceback on the
+    terminal: those go to the log file, whose path the error message names.
+    """
+    from core.runtime import Runtime  # the UI module itself needs no runtime (tests)
+
+    log_path = setup_logging(options)
+    if bell is None:
+        bell = os.environ.get("CHORDCHAT_BELL", "on").lower() not in ("0", "off", "no")
+    app = ChatApp(None, options.nick, bell=bell)
+    try:
+        app.runtime = Runtime(options, app.bridge.post)
+        app._track("start", app.runtime.start())
+        loop = app.create()
+        with _signals_to(app), _stderr_to(log_path):
+            loop.run()
+    except Exception:
+        log.exception("the UI failed")
+        app.failure = app.failure or f"the UI failed unexpectedly; details are in {log_path}"
+        app.exit_code = app.exit_code or 1
+    finally:
+        if app.runtime is not None and not app.quitting:
+            with contextlib.suppress(Exception):
+                app.runtime.shutdown().result(timeout=LEAVE_TIMEOUT)
+    if app.failure:
+        print(f"chordchat: {app.failure}", file=sys.stderr)
+        where = [str(a) for a in (options.listen, options.bootstrap) if a is not None]
+        if not any(a in app.failure for a in where):
+            # say which node and which bootstrap the message is about
+            via = f", joining through {options.bootstrap}" if options.bootstrap else ""
+            print(f"chordchat: (this node: {options.listen}{via}; log: {log_path})",
+                  file=sys.stderr)
+    return app.exit_code

@@ -1,0 +1,96 @@
+"""Tab completion of command names, channel names and nicks; Tab again cycles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where candidates come from, read at each Tab so they are always current.
+
+    ``commands``: command words (without "/"); ``arguments``: for a command word, what its
+    arguments are ("channel", "nick", a choice such as "on|off", or anything else for free
+    text), in order.
+    """
+    commands: Callable[[], Sequence[str]]
+    arguments: Callable[[str], Sequence[str]]
+    channels: Callable[[], Sequence[str]]
+    nicks: Callable[[], Sequence[str]]
+
+
+@dataclass
+class _Cycle:
+    start: int            # where the completed word starts
+    candidates: list[str]
+    index: int
+    result: tuple[str, int]  # (text, cursor) we produced last
+
+
+class Completer:
+    """Completes the word before the cursor; a second Tab on our own result cycles."""
+
+    def __init__(self, sources: Sources) -> None:
+        self.sources = sources
+        self._cycle: _Cycle | None = None
+
+    def complete(self, text: str, cursor: int) -> tuple[str, int] | None:
+        """The new (text, cursor) after one Tab, or None when nothing matches."""
+        cycle = self._cycle
+        if cycle and cycle.result == (text, cursor) and len(cycle.candidates) > 1:
+            cycle.index = (cycle.index + 1) % len(cycle.candidates)
+            return self._apply(text, cycle)
+        start = text.rfind(" ", 0, cursor) + 1
+        word = text[start:cursor]
+        candidates = self._candidates(text[:start].split(), word)
+        if not candidates:
+            self._cycle = None
+            return None
+        # the rest of the old word after the cursor is replaced too
+        end = cursor
+        while end < len(text) and text[end] != " ":
+            end += 1
+        text = text[:start] + word + text[end:]
+        self._cycle = _Cycle(start, candidates, 0, (text, start + len(word)))
+        return self._apply(text, self._cycle)
+
+    def _apply(self, text: str, cycle: _Cycle) -> tuple[str, int]:
+        _, old_cursor = cycle.result
+        tail = text[old_cursor:]
+        if tail.startswith(" "):
+            tail = tail[1:]
+        choice = cycle.candidates[cycle.index] + " "
+        new_text = text[:cycle.start] + choice + tail
+        cycle.result = (new_text, cycle.start + len(choice))
+        return cycle.result
+
+    def _candidates(self, before: list[str], word: str) -> list[str]:
+        src = self.sources
+        if not before:
+            slash = word.startswith("/")
+            names = [("/" if slash else "") + c for c in src.commands()]
+            found = _matching(names, word)
+            # a plain-text line may start with a nick ("bob: hi")
+            return found or _matching(src.nicks(), word)
+        kinds = src.arguments(before[0].lstrip("/").lower())
+        position = len(before) - 1
+        kind = kinds[position] if position < len(kinds) else None
+        if kind is not None and "|" in kind:  # a choice of words, e.g. "on|off"
+            return _matching(kind.split("|"), word)
+        if kind == "channel" or (kind is None and word.startswith("#")):
+            hashed = word.startswith("#")
+            return _matching([("#" if hashed else "") + c for c in src.channels()], word)
+        if kind == "nick" or kind is None or kind == "text":
+            return _matching(src.nicks(), word)
+        return []
+
+
+def _matching(names: Sequence[str], word: str) -> list[str]:
+    """Names starting with ``word`` (case-insensitive), sorted, without duplicates."""
+    low = word.lower()
+    seen: dict[str, str] = {}
+    for name in names:
+        if name.lower().startswith(low):
+            seen.setdefault(name.lower(), name)
+    return sorted(seen.values(), key=str.lower)

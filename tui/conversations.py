@@ -1,0 +1,107 @@
+"""The conversations the side pane lists: home, channels and private chats, with unread
+counts and mention marks. Pure data: the widgets render it, the app changes it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+HOME = "*"
+
+
+def channel_key(name: str) -> str:
+    """The key of a channel conversation: lower-case, no leading '#' (as the core compares)."""
+    return "#" + name.lstrip("#").lower()
+
+
+def private_key(nick: str) -> str:
+    return "@" + nick.lower()
+
+
+@dataclass
+class Conversation:
+    key: str
+    title: str           # as shown: "chordchat", "#general", "bob"
+    kind: str            # "home", "channel" or "private"
+    unread: int = 0
+    mention: bool = False
+    joined: bool = True  # channels: whether the user is a member (Joined, not yet Left)
+    members: set[str] = field(default_factory=set)
+
+    @property
+    def target(self) -> str:
+        """What plain text typed here is sent to: the channel name or the nick."""
+        return self.title.lstrip("#")
+
+
+class Conversations:
+    """The ordered list of conversations and which one is shown."""
+
+    def __init__(self, home_title: str = "chordchat") -> None:
+        self.items: list[Conversation] = [Conversation(HOME, home_title, "home")]
+        self.current = 0
+
+    @property
+    def shown(self) -> Conversation:
+        return self.items[self.current]
+
+    def get(self, key: str) -> Conversation | None:
+        return next((c for c in self.items if c.key == key), None)
+
+    def channel(self, name: str) -> Conversation:
+        """The conversation of a channel, opened (at the end) if new."""
+        key = channel_key(name)
+        return self.get(key) or self._open(Conversation(key, "#" + name.lstrip("#"), "channel",
+                                                        joined=False))
+
+    def private(self, nick: str) -> Conversation:
+        """The private conversation with ``nick``, opened if new."""
+        return self.get(private_key(nick)) or self._open(Conversation(private_key(nick), nick,
+                                                                      "private"))
+
+    def _open(self, conv: Conversation) -> Conversation:
+        self.items.append(conv)
+        return conv
+
+    def select(self, index: int) -> bool:
+        """Show conversation ``index``; it counts as read. False if there is none there."""
+        if not 0 <= index < len(self.items):
+            return False
+        self.current = index
+        conv = self.items[index]
+        conv.unread, conv.mention = 0, False
+        return True
+
+    def select_key(self, key: str) -> bool:
+        conv = self.get(key)
+        return conv is not None and self.select(self.items.index(conv))
+
+    def step(self, delta: int) -> None:
+        """Show the next (+1) or previous (-1) conversation, wrapping around."""
+        self.select((self.current + delta) % len(self.items))
+
+    def arrived(self, conv: Conversation, mention: bool) -> None:
+        """A message arrived in ``conv``: unread unless shown; a mention marks it."""
+        if conv is not self.shown:
+            conv.unread += 1
+            conv.mention = conv.mention or mention
+
+    def channels(self) -> list[str]:
+        return [c.title.lstrip("#") for c in self.items if c.kind == "channel"]
+
+
+def mention_spans(text: str, nick: str) -> list[tuple[int, int]]:
+    """Where ``text`` names ``nick`` as a word: (start, end) of each occurrence, in order.
+
+    Nicks compare case-insensitively; "malice" does not name alice, "alice:" does.
+    """
+    if not nick:
+        return []
+    pattern = r"(?<![A-Za-z0-9_-])" + re.escape(nick) + r"(?![A-Za-z0-9_-])"
+    return [m.span() for m in re.finditer(pattern, text, re.IGNORECASE)]
+
+
+def mentions(text: str, nick: str) -> bool:
+    """Whether ``text`` names ``nick`` as a word."""
+    return bool(mention_spans(text, nick))
+

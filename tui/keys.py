@@ -1,0 +1,62 @@
+"""The one key table: it drives the key handling, the help text and the tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Keys (urwid key names) that run one UI action; ``label`` is how help spells them."""
+    keys: tuple[str, ...]
+    action: str
+    label: str
+    help: str
+
+
+BINDINGS: tuple[Binding, ...] = (
+    Binding(tuple(f"meta {i}" for i in range(1, 10)), "goto", "Alt+1…9",
+            "show conversation 1…9 of the side pane"),
+    Binding(("ctrl n",), "next_conversation", "Ctrl+N", "next conversation"),
+    Binding(("ctrl p",), "previous_conversation", "Ctrl+P", "previous conversation"),
+    Binding(("page up",), "scroll_up", "PgUp", "scroll the conversation back"),
+    Binding(("page down",), "scroll_down", "PgDn", "scroll forward (at the end it follows again)"),
+    Binding(("meta page up", "shift page up"), "log_up", "Alt+PgUp",
+            "scroll the ring log back (Shift+PgUp too)"),
+    Binding(("meta page down", "shift page down"), "log_down", "Alt+PgDn",
+            "scroll the ring log forward"),
+    Binding(("f2", "meta l"), "toggle_log", "F2 / Alt+L", "show or hide the ring log pane"),
+    Binding(("meta b",), "toggle_bell", "Alt+B", "turn the bell off or on (as bell off/on)"),
+    Binding(("f1",), "help", "F1", "this help: commands and keys"),
+    Binding(("up",), "history_older", "Up", "previous line of input history"),
+    Binding(("down",), "history_newer", "Down", "next line of input history"),
+    Binding(("tab",), "complete", "Tab", "complete a command, channel or nick (again: next one)"),
+    Binding(("enter",), "submit", "Enter", "run the command, or send the text here"),
+    Binding(("ctrl c",), "quit", "Ctrl+C", "leave the ring gracefully and quit (same as exit)"),
+)
+
+# key name -> (action, position of the key in its binding, e.g. 0 for Alt+1)
+_BY_KEY: dict[str, tuple[str, int]] = {
+    key: (b.action, i) for b in BINDINGS for i, key in enumerate(b.keys)
+}
+
+
+def action_for(key: str) -> tuple[str, int] | None:
+    """The action bound to ``key`` and the key's position in its binding, or None."""
+    return _BY_KEY.get(key)
+
+
+def label_of(action: str) -> str:
+    """How help spells the keys of ``action`` (for hints elsewhere on the screen)."""
+    return next(b.label for b in BINDINGS if b.action == action)
+
+
+def help_rows() -> list[tuple[str, str]]:
+    """(label, help) of every binding, for the help text."""
+    return [(b.label, b.help) for b in BINDINGS]
+
+
+def help_lines() -> list[str]:
+    """One line per binding, the labels in one column."""
+    width = max(len(b.label) for b in BINDINGS)
+    return [f"{label.ljust(width)}  {text}" for label, text in help_rows()]
