@@ -254,7 +254,8 @@ def report_lines(chat: dict, raw_rtt: float) -> list[str]:
         "The maintainer (a chat node that owns the channel) runs alone in the benchmark's "
         "process; the 50 members are chat nodes in 10 worker processes, 5 each, all on "
         "loopback (51 ring members in all). The maintainer itself sends (`ChatService.send`: "
-        "append, copy to 3 replicas, acknowledge, then one feed per member delivers). "
+        "append, copy the change to the replicas, acknowledge, then one feed per member "
+        "delivers). "
         "Latency is from the send call to the `ChannelMessage` event at each member; "
         "deliveries/s counts messages shown at members per second, from the first send to "
         "the last delivery. The machine has 2 cores for 11 busy processes, so \"one core\" "
@@ -274,7 +275,8 @@ def report_lines(chat: dict, raw_rtt: float) -> list[str]:
         f"Target \"≥ 5,000 deliveries/s from one maintainer\": "
         f"{'met' if ok else '**missed**'} ({tput['deliveries_per_s']:,.0f}/s). Unloaded p50 "
         f"is {lat['p50'] / raw_rtt:,.0f} × the raw loopback frame RTT: a message takes "
-        "a local route, three replica copies (gathered) and then one delivery per member.",
+        "a local route, the copy to the replicas (in other processes) and then one "
+        "delivery per member, on a machine with 2 cores for 11 busy processes.",
         "",
         "## Chat: migration of 1,000 channels",
         "",
