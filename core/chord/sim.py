@@ -20,14 +20,21 @@ import errno
 import itertools
 import random
 import selectors
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from . import wire
 from .address import Address
 from .ids import M, finger_start, in_half_open
-from .rpc import DEFAULT_TIMEOUT, ListenError, PeerUnreachable, RemoteError, Serve, serve_one
+from .rpc import (
+    DEFAULT_TIMEOUT,
+    ListenError,
+    PeerUnreachable,
+    RemoteError,
+    Serve,
+    Suspicion,
+    serve_one,
+)
 
 Latency = float | Callable[[Address | None, Address | None], float]
 
@@ -77,36 +84,6 @@ def run(main: Coroutine[Any, Any, Any], virtual_time: bool = True) -> Any:
 
 
 # -- the network -------------------------------------------------------------------------
-
-class _Suspicion:
-    """Peers that failed recently, on the loop's clock (which may be virtual)."""
-
-    def __init__(self, memory: float = 30.0) -> None:
-        self._since: dict[Address, float] = {}
-        self._memory = memory
-
-    @staticmethod
-    def _now() -> float:
-        try:
-            return asyncio.get_running_loop().time()
-        except RuntimeError:
-            return time.monotonic()
-
-    def suspect(self, address: Address) -> None:
-        self._since[address] = self._now()
-
-    def clear(self, address: Address) -> None:
-        self._since.pop(address, None)
-
-    def __contains__(self, address: Address) -> bool:
-        since = self._since.get(address)
-        if since is None:
-            return False
-        if self._now() - since > self._memory:
-            del self._since[address]
-            return False
-        return True
-
 
 class SimNetwork:
     """Endpoints that exchange framed messages in memory.
@@ -233,7 +210,7 @@ class SimTransport:
         self.calls = 0
         self.address: Address | None = None
         self._serve: Serve | None = None
-        self._suspects = _Suspicion()
+        self._suspects = Suspicion()
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task] = set()
         self._replies: set[asyncio.Future] = set()  # replies we still owe, failed if we die
