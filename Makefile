@@ -2,6 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
 .PHONY: test lint bench demo clean
 
@@ -13,6 +14,15 @@ $(STAMP): setup.cfg pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The bench extra (kademlia, matplotlib) goes into the same .venv, for the benchmark only.
+$(BENCH_STAMP): $(STAMP) setup.cfg
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+# Quick by default (minutes); `make bench BENCH_ARGS=--full` for the whole study.
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python -m tui.demo $(DEMO_ARGS)

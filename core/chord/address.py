@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 
@@ -72,4 +73,11 @@ class Address:
         if not isinstance(value, str):
             raise AddressError(
                 f"an address on the wire must be a string, not {type(value).__name__}")
-        return cls.parse(value)
+        return _from_wire(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _from_wire(text: str) -> Address:
+    # Every reply names addresses; parsing and hashing one (a SHA-1) per hop adds up, and
+    # the same few neighbours come back again and again. Addresses are immutable.
+    return Address.parse(text)

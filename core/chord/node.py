@@ -266,7 +266,21 @@ class Local:
             await self._call(owner, "notify", {"node": str(self.address)})
 
     async def stabilize(self) -> None:
-        """Refresh the successor list from the first live successor and notify it."""
+        """Refresh the successor list from the first live successor and notify it.
+
+        When that turns up a closer successor, go on from it at once rather than a round
+        later: after a flash crowd of joins, a node walks the chain of new predecessors in
+        one round instead of one link per round.
+        """
+        for _ in range(self.r):
+            before = self._successors[0]
+            await self._stabilize_once()
+            after = self._successors[0]
+            if after == before or after == self.address or not in_open(after.id, self.id,
+                                                                         before.id):
+                return
+
+    async def _stabilize_once(self) -> None:
         for _ in range(len(self._successors) + 1):
             s1 = self._successors[0]
             if s1 == self.address:
@@ -395,7 +409,14 @@ class Local:
         successor = next((s for s in self._successors
                           if s not in avoid and not self.transport.is_suspected(s)), None)
         if successor is None:
-            successor = next((s for s in self._successors if s not in avoid), self.address)
+            successor = next((s for s in self._successors if s not in avoid), None)
+        if successor is None:
+            # Every successor we know is dead. (n, n] would make us the owner of every key:
+            # a wrong answer from a live node that nobody could catch. Route on by a finger.
+            closest = self.closest_preceding_node(key, avoid)
+            if closest == self.address:
+                raise LookupFailed(f"{self.address} knows no live successor")
+            return False, closest
         if in_half_open(key, self.id, successor.id):
             return True, successor
         closest = self.closest_preceding_node(key, avoid)
@@ -420,20 +441,21 @@ class Local:
         path: list[Address] = []
         current = start
         for _ in range(4 * M):
-            if current == self.address and self._running:
-                done, node = self._next_hop(key, avoid)
-            else:
-                try:
+            try:
+                if current == self.address and self._running:
+                    done, node = self._next_hop(key, avoid)
+                else:
                     reply = await self._call(current, "next_hop", {
                         "key": f"{key:x}", "avoid": [str(a) for a in avoid]})
                     hops += 1
-                except PeerUnreachable:
-                    avoid.add(current)
-                    if not path:
-                        raise
-                    current = path.pop()
-                    continue
-                done, node = bool(reply["done"]), _address(reply["node"])
+                    done, node = bool(reply["done"]), _address(reply["node"])
+            except (PeerUnreachable, RemoteError, LookupFailed):
+                # dead, or alive but with no live successor left to name: back up a step
+                avoid.add(current)
+                if not path:
+                    raise
+                current = path.pop()
+                continue
             if done:
                 return node, hops
             path.append(current)

@@ -56,14 +56,25 @@ class Transport(Protocol):
 
 
 class Suspicion:
-    """Peers that failed recently; cleared by the next successful call."""
+    """Peers that failed recently; cleared by the next successful call.
+
+    Time is the running loop's clock, so a simulated network's virtual clock ages
+    suspicions too.
+    """
 
     def __init__(self, memory: float = 30.0) -> None:
         self._since: dict[Address, float] = {}
         self._memory = memory
 
+    @staticmethod
+    def _now() -> float:
+        try:
+            return asyncio.get_running_loop().time()
+        except RuntimeError:
+            return time.monotonic()
+
     def suspect(self, address: Address) -> None:
-        self._since[address] = time.monotonic()
+        self._since[address] = self._now()
 
     def clear(self, address: Address) -> None:
         self._since.pop(address, None)
@@ -72,7 +83,7 @@ class Suspicion:
         since = self._since.get(address)
         if since is None:
             return False
-        if time.monotonic() - since > self._memory:
+        if self._now() - since > self._memory:
             del self._since[address]
             return False
         return True

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from core.chord import Address, Local
+from core.chord import Address, Local, LookupFailed
 from tests.ring import (
     FAST,
     converged,
@@ -146,3 +146,38 @@ async def _address_between(low: int, high: int) -> Address:
         if in_open(address.id, low, high):
             return address
     raise AssertionError("no free port with an id in the interval")
+
+
+class TestRouting:
+    async def test_next_hop__with_every_successor_dead_never_claims_the_key(self):
+        nodes = await start_ring(12, successors=3)
+        try:
+            await wait_converged(nodes)
+            await wait_until(lambda: all(n.fingers() for n in nodes), 30, what="fingers")
+            node = nodes[0]
+            dead = [s.address for s in node.successors()]
+            rng = random.Random(7)
+            for _ in range(50):
+                key = rng.getrandbits(160)
+                if node.is_ours(key):
+                    continue
+                try:
+                    done, hop = node._next_hop(key, set(dead))
+                except LookupFailed:
+                    continue
+                assert not done, "a node with no live successor named an owner"
+                assert hop not in dead and hop != node.address
+        finally:
+            await stop_all(nodes)
+
+    async def test_find_successor__routes_around_nodes_the_caller_names_dead(self):
+        nodes = await start_ring(10, successors=4)
+        try:
+            await wait_converged(nodes)
+            ordered = sorted(nodes, key=lambda n: n.id)
+            victim = ordered[5]
+            key = victim.id  # owned by the victim while it lives
+            owner, _ = await ordered[0].find_successor(key, avoid=[victim.address])
+            assert owner.address == ordered[6].address  # the owner once the victim is gone
+        finally:
+            await stop_all(nodes)

@@ -1,0 +1,365 @@
+"""An in-memory network for the node code: the ``Transport`` interface without sockets.
+
+``SimNetwork`` delivers requests and replies in memory with a chosen one-way latency
+and loss; ``network.transport()`` gives each node its own endpoint, so
+``Local(address, transport=network.transport())`` runs the very same node code as over
+TCP. Messages go through the wire codec both ways, so a node sees exactly what the wire
+would give it (and an oversized or unencodable payload fails the same way).
+
+``VirtualClockLoop`` is an asyncio loop whose clock jumps to the next timer whenever
+nothing is ready, so stabilization rounds, latencies and timeouts cost no wall time.
+``converged_ring`` builds, directly, the state that a converged ring would have, so the
+large simulations need not run thousands of stabilization rounds first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import errno
+import itertools
+import random
+import selectors
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from . import wire
+from .address import Address
+from .ids import M, finger_start, in_half_open
+from .rpc import (
+    DEFAULT_TIMEOUT,
+    ListenError,
+    PeerUnreachable,
+    RemoteError,
+    Serve,
+    Suspicion,
+    serve_one,
+)
+
+Latency = float | Callable[[Address | None, Address | None], float]
+
+
+# -- virtual time ------------------------------------------------------------------------
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+
+class _VirtualSelector(selectors.DefaultSelector):
+    """Polls the real selector without waiting; instead of sleeping, moves the clock on."""
+
+    def __init__(self, clock: _Clock) -> None:
+        super().__init__()
+        self._clock = clock
+
+    def select(self, timeout: float | None = None):
+        if timeout is None:  # nothing scheduled at all: only another thread can wake us
+            return super().select(None)
+        events = super().select(0)
+        if not events and timeout > 0:
+            self._clock.now += timeout
+        return events
+
+
+class VirtualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop on simulated time: sleeping and timeouts take no wall-clock time.
+
+    Meant for the simulator only: real sockets would see their timeouts fire early.
+    """
+
+    def __init__(self) -> None:
+        self._clock = _Clock()
+        super().__init__(_VirtualSelector(self._clock))
+
+    def time(self) -> float:
+        return self._clock.now
+
+
+def run(main: Coroutine[Any, Any, Any], virtual_time: bool = True) -> Any:
+    """Run ``main`` to completion, on a ``VirtualClockLoop`` unless told otherwise."""
+    factory = VirtualClockLoop if virtual_time else None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
+
+
+# -- the network -------------------------------------------------------------------------
+
+class SimNetwork:
+    """Endpoints that exchange framed messages in memory.
+
+    Args:
+        latency: one-way delay of every message in seconds, or a function
+            ``(source, destination) -> seconds`` (source is None for a caller that
+            does not listen).
+        loss: probability that any one message (request or reply) is lost; the
+            caller then times out, as over a real network.
+        seed: for the loss draws, so runs repeat.
+        timeout: the default call timeout of the transports made here.
+    """
+
+    def __init__(self, latency: Latency = 0.0, loss: float = 0.0, seed: int | None = None,
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
+        if not 0.0 <= loss <= 1.0:
+            raise ValueError(f"loss must be a probability, not {loss!r}")
+        if not callable(latency) and latency < 0:
+            raise ValueError(f"latency must be >= 0, not {latency!r}")
+        self.latency = latency
+        self.loss = loss
+        self.timeout = timeout
+        self.random = random.Random(seed)
+        self.messages = 0   # every message sent, requests and replies
+        self.dropped = 0    # of which lost
+        self.refused = 0    # requests that found nobody listening
+        self._endpoints: dict[Address, SimTransport] = {}
+        self._ports: dict[str, itertools.count] = {}
+
+    def transport(self, timeout: float | None = None) -> SimTransport:
+        """A new endpoint on this network, for one node."""
+        return SimTransport(self, self.timeout if timeout is None else timeout)
+
+    def alive(self, address: Address) -> bool:
+        return address in self._endpoints
+
+    def addresses(self) -> list[Address]:
+        return list(self._endpoints)
+
+    def kill(self, address: Address) -> None:
+        """Make ``address`` vanish at once, as a crashed process would."""
+        endpoint = self._endpoints.get(address)
+        if endpoint is not None:
+            endpoint.crash()
+
+    # -- delivery (the transports call these) ----------------------------------------------
+
+    def _free_port(self, host: str) -> int:
+        ports = self._ports.setdefault(host, itertools.count(20000))
+        while True:
+            port = next(ports)
+            if port > 65535:
+                raise ListenError(errno.EADDRNOTAVAIL, f"no free simulated port left on {host}")
+            if Address(host, port) not in self._endpoints:
+                return port
+
+    def _delay(self, source: Address | None, destination: Address | None) -> float | None:
+        """The one-way delay of a message, or None if it is lost."""
+        self.messages += 1
+        if self.loss and self.random.random() < self.loss:
+            self.dropped += 1
+            return None
+        return self.latency(source, destination) if callable(self.latency) else self.latency
+
+    @staticmethod
+    def _later(delay: float, callback: Callable, *args: object) -> None:
+        loop = asyncio.get_running_loop()
+        if delay > 0:
+            loop.call_later(delay, callback, *args)
+        else:
+            loop.call_soon(callback, *args)
+
+    def _send_request(self, source: Address | None, destination: Address, frame: bytes,
+                      reply: asyncio.Future) -> None:
+        delay = self._delay(source, destination)
+        if delay is not None:
+            self._later(delay, self._arrive, source, destination, frame, reply)
+
+    def _arrive(self, source: Address | None, destination: Address, frame: bytes,
+                reply: asyncio.Future) -> None:
+        endpoint = self._endpoints.get(destination)
+        if endpoint is None:
+            # Nobody listens: the refusal comes back after a one-way delay, like a reset.
+            self.refused += 1
+            back = self.latency(destination, source) if callable(self.latency) else self.latency
+            self._later(back, _fail, reply,
+                        ConnectionRefusedError(f"connection to {destination} refused"))
+            return
+        endpoint._accept(source, frame, reply)
+
+    def _send_reply(self, source: Address, destination: Address | None, frame: bytes,
+                    reply: asyncio.Future) -> None:
+        delay = self._delay(source, destination)
+        if delay is not None:
+            self._later(delay, _deliver_reply, frame, reply)
+
+
+def _fail(reply: asyncio.Future, error: Exception) -> None:
+    if not reply.done():
+        reply.set_exception(error)
+
+
+def _deliver_reply(frame: bytes, reply: asyncio.Future) -> None:
+    if reply.done():
+        return  # the caller timed out and left
+    try:
+        rid, ok, value = wire.check_reply(wire.decode_body(frame[4:]))
+    except wire.FrameError as e:
+        reply.set_exception(ConnectionResetError(f"bad reply: {e}"))
+        return
+    if ok:
+        reply.set_result(value)
+    else:
+        reply.set_exception(RemoteError(value))
+
+
+class SimTransport:
+    """One node's endpoint on a ``SimNetwork``; the ``Transport`` interface of ``rpc``."""
+
+    def __init__(self, network: SimNetwork, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.network = network
+        self.timeout = timeout
+        self.calls = 0
+        self.address: Address | None = None
+        self._serve: Serve | None = None
+        self._suspects = Suspicion()
+        self._ids = itertools.count(1)
+        self._tasks: set[asyncio.Task] = set()
+        self._replies: set[asyncio.Future] = set()  # replies we still owe, failed if we die
+
+    # -- serving ---------------------------------------------------------------------------
+
+    async def listen(self, address: Address, serve: Serve) -> Address:
+        network = self.network
+        if address.port == 0:
+            address = Address(address.host, network._free_port(address.host))
+        elif network.alive(address):
+            raise ListenError(errno.EADDRINUSE,
+                              f"cannot listen on {address}: the port is already in use")
+        self.address, self._serve = address, serve
+        network._endpoints[address] = self
+        return address
+
+    def _accept(self, source: Address | None, frame: bytes, reply: asyncio.Future) -> None:
+        try:
+            rid, method, args = wire.check_request(wire.decode_body(frame[4:]))
+        except wire.FrameError as e:  # TCP would close the connection: the call fails
+            _fail(reply, ConnectionResetError(f"{self.address} closed the connection: {e}"))
+            return
+        self._replies.add(reply)
+        task = asyncio.ensure_future(self._answer(source, rid, method, args, reply))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, source: Address | None, rid: int, method: str, args: dict,
+                      reply: asyncio.Future) -> None:
+        assert self._serve is not None and self.address is not None
+        try:
+            answer = await serve_one(self._serve, rid, method, args)
+        finally:
+            self._replies.discard(reply)
+        try:
+            frame = wire.encode(answer)
+        except (wire.FrameError, TypeError, ValueError) as e:
+            frame = wire.encode({"id": rid, "error": f"reply could not be sent: {e}"})
+        if self.network._endpoints.get(self.address) is self:
+            self.network._send_reply(self.address, source, frame, reply)
+
+    # -- calling ---------------------------------------------------------------------------
+
+    def is_suspected(self, address: Address) -> bool:
+        return address in self._suspects
+
+    async def call(self, address: Address, method: str, args: dict,
+                   timeout: float | None = None) -> object:
+        timeout = self.timeout if timeout is None else timeout
+        self.calls += 1
+        frame = wire.encode({"id": next(self._ids), "method": method, "args": args})
+        reply = asyncio.get_running_loop().create_future()
+        self.network._send_request(self.address, address, frame, reply)
+        try:
+            async with asyncio.timeout(timeout):
+                result = await reply
+        except RemoteError:
+            self._suspects.clear(address)
+            raise
+        except TimeoutError:
+            self._suspects.suspect(address)
+            raise PeerUnreachable(
+                f"{address} did not answer {method} within {timeout:g} s") from None
+        except OSError as e:
+            self._suspects.suspect(address)
+            raise PeerUnreachable(f"{address} is unreachable: {e}") from None
+        self._suspects.clear(address)
+        return result
+
+    # -- ending ----------------------------------------------------------------------------
+
+    def crash(self) -> None:
+        """Stop listening at once; calls being served fail as a reset connection would."""
+        if self.address is not None and self.network._endpoints.get(self.address) is self:
+            del self.network._endpoints[self.address]
+        for task in list(self._tasks):
+            task.cancel()
+        for reply in list(self._replies):
+            _fail(reply, ConnectionResetError(f"connection to {self.address} reset"))
+        self._replies.clear()
+
+    async def close(self) -> None:
+        self.crash()
+        tasks = list(self._tasks)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# -- converged state, built directly -----------------------------------------------------
+
+def sim_addresses(n: int, port: int = 4000) -> list[Address]:
+    """``n`` distinct addresses 10.x.y.z:port (their ids are their hashes, as ever)."""
+    return [Address(f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}", port)
+            for i in range(1, n + 1)]
+
+
+def ideal_state(addresses: list[Address], r: int) -> dict[Address, tuple]:
+    """For each address, (successor list, predecessor, fingers) of a converged ring.
+
+    Fingers are listed as ``Local.fix_fingers`` lists them: the distinct successors of
+    n + 2**i for rising i, stopping where the answer comes back to n (Chord §4.2).
+    """
+    ring = sorted(addresses, key=lambda a: a.id)
+    ids = [a.id for a in ring]
+    count = len(ring)
+
+    def successor_of(key: int) -> Address:
+        return ring[bisect.bisect_left(ids, key) % count]
+
+    state = {}
+    for i, node in enumerate(ring):
+        successors = [ring[(i + k) % count] for k in range(1, min(r, count - 1) + 1)]
+        predecessor = ring[i - 1] if count > 1 else None
+        fingers: list[Address] = []
+        owner: Address | None = None
+        for bit in range(M):
+            start = finger_start(node.id, bit)
+            if owner is not None and in_half_open(start, node.id, owner.id):
+                continue
+            owner = successor_of(start)
+            if owner == node:
+                break
+            if owner not in fingers:
+                fingers.append(owner)
+        state[node] = (successors or [node], predecessor, fingers)
+    return state
+
+
+async def converged_ring(network: SimNetwork, addresses: list[Address], r: int = 8,
+                         state: dict | None = None, **settings: Any):
+    """Nodes with the state of a converged ring, listening on ``network``, no maintenance.
+
+    The large simulations use this instead of thousands of stabilization rounds. It
+    writes the state a converged ring reaches (``ideal_state``) straight into each
+    ``Local``'s private fields: the routing itself is then the real node code. The
+    maintenance tasks are not started, so the state stays as built until the caller
+    changes it (``tests/core/chord/test_sim.py`` checks it matches a ring converged by
+    the real protocol). ``state`` may pass a precomputed ``ideal_state(addresses, r)``.
+    """
+    from .node import Local  # node imports rpc, not us; keep it that way
+
+    state = state or ideal_state(addresses, r)
+    nodes = []
+    for address in addresses:
+        node = Local(address, successors=r, transport=network.transport(), **settings)
+        node.address = await node.transport.listen(address, node._serve)
+        successors, predecessor, fingers = state[address]
+        node._successors, node._predecessor, node._fingers = list(successors), predecessor, fingers
+        node._running = True
+        nodes.append(node)
+    return nodes
