@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -91,11 +92,10 @@ class ChatService(Calls, Maintainer, Feeds, Handover):
         self.node = node
         self.nick = check_nick(nick)
         self.post = post
-        self.settings = settings or Settings()
-        for k, v in overrides.items():
-            if not hasattr(self.settings, k):
-                raise TypeError(f"unknown chat setting {k!r}")
-            setattr(self.settings, k, v)
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(Settings)}
+        if unknown:
+            raise TypeError(f"unknown chat setting(s) {', '.join(sorted(unknown))}")
+        self.settings = dataclasses.replace(settings or Settings(), **overrides)
         self.primary = Store()       # what this node maintains
         self.replicas = Store()      # copies of what its predecessors maintain
         self._replica_seen: dict[tuple[str, str], float] = {}

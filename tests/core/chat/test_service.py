@@ -201,3 +201,27 @@ def test_ids__a_port_picked_by_id_lands_in_the_asked_range():
     lo, hi = hash_string("a"), hash_string("b")
     port = port_with_id_in(lo, hi)
     assert in_half_open(Address("127.0.0.1", port).id, lo, hi)
+
+
+@async_test()
+async def test_exit__neighbours_exiting_together_leave_nothing_behind():
+    nodes = await start_chat_ring(["ann", "bo", "cy", "di"])
+    try:
+        await settle(nodes)
+        for n in nodes:
+            await n.chat.join("keep")
+        ordered = sorted(nodes, key=lambda n: n.node.id)
+        leavers = ordered[:2]                      # two neighbours on the ring
+        stay = ordered[2:]
+        import asyncio
+        await asyncio.gather(*(n.chat.exit() for n in leavers))
+        await settle(stay)
+        names = {n.nick.lower() for n in stay}
+        held = {e.name for s in stay for e in s.chat.primary.names() if e.present}
+        assert held == names, f"name maps kept: {held}, wanted {names}"
+        channels = [s.chat.primary.get("channel", "keep") for s in stay]
+        ch = next(c for c in channels if c is not None)
+        assert sorted(m.nick for m in ch.present()) == sorted(n.nick for n in stay)
+        assert not any(e.step == "drop" for n in leavers for e in n.of(ev.Migration))
+    finally:
+        await stop_chat(nodes)
