@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import signal
 import subprocess
 import sys
 
@@ -29,7 +30,7 @@ def test_headless__plain_mode_prints_id_on_start_and_errors_as_lines():
     assert lines[-1] == "bye"
 
 
-def test_headless__end_of_input_and_sigterm_run_the_exit_sequence(tmp_path):
+def test_headless__end_of_input_sigterm_and_ctrl_c_run_the_exit_sequence(tmp_path):
     with Cluster(tmp_path) as cluster:
         a = cluster.start("ann")
         b = cluster.start("bo", bootstrap=a)
@@ -44,6 +45,10 @@ def test_headless__end_of_input_and_sigterm_run_the_exit_sequence(tmp_path):
         c.close_stdin()
         assert c.wait_exit() == 0
         assert c.events[-1]["event"] == "bye" and c.matching(kind("migration", step="unname"))
+        d = cluster.start("di", bootstrap=a)
+        d.process.send_signal(signal.SIGINT)   # Ctrl+C
+        assert d.wait_exit() == 0
+        assert d.events[-1]["event"] == "bye" and d.matching(kind("migration", step="unname"))
         mark = a.mark()
         a.send("msg bo hi")
         assert "unknown nick 'bo'" in a.wait_for(kind("error"), since=mark)["message"]
