@@ -93,3 +93,37 @@ async def test_send__duplicate_message_id_is_stored_and_shown_once():
         assert nodes[1].texts("dup") == ["retried", "marker"]
     finally:
         await stop_chat(nodes)
+
+
+@async_test()
+async def test_concurrent_joins__eight_nodes_join_at_once_while_messages_flow():
+    import asyncio
+
+    from tests.core.chat.chatring import start_chat
+    nodes = await start_chat_ring(["ann", "bo", "cy"])
+    try:
+        await settle(nodes)
+        for n in nodes:
+            await n.chat.join("crowd")
+
+        async def sender() -> list[str]:
+            acked = []
+            for i in range(150):
+                msg_id, _ = await nodes[0].chat.send("crowd", f"m{i}")
+                acked.append(msg_id)
+                await asyncio.sleep(0.01)  # pacing the traffic
+            return acked
+
+        sending = asyncio.create_task(sender())
+        nodes += await asyncio.gather(*(start_chat(f"new{i}", nodes[i % 3]) for i in range(8)))
+        acked = await sending
+        for n in nodes[:3]:
+            await wait_until(lambda n=n: len(n.texts("crowd")) >= 150, 30, what=f"{n.nick}")
+            shown = [e.msg_id for e in n.of(ev.ChannelMessage, channel="crowd")]
+            assert shown == acked, f"{n.nick}: {len(shown)} shown, {len(set(shown))} distinct"
+        await settle(nodes)
+        await wait_until(lambda: [n for n in nodes if n.chat.primary.get("channel", "crowd")]
+                         == [owner(nodes, channel_key("crowd"))], 20,
+                         what="the channel at its owner only")
+    finally:
+        await stop_chat(nodes)
