@@ -22,9 +22,13 @@ class Address:
     host: str
     port: int
     id: int = field(init=False, compare=False, repr=False)
+    _hash: int = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "id", hash_string(str(self)))
+        # Addresses are dict keys and set members on every hop (avoid sets, suspicion):
+        # hash once.
+        object.__setattr__(self, "_hash", hash((self.host, self.port)))
 
     def __str__(self) -> str:
         if ":" in self.host:
@@ -32,7 +36,7 @@ class Address:
         return f"{self.host}:{self.port}"
 
     def __hash__(self) -> int:
-        return hash((self.host, self.port))
+        return self._hash
 
     @classmethod
     def parse(cls, text: str, *, allow_any_port: bool = False) -> Address:

@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Callable, Iterable
 
 from .address import Address, AddressError
-from .ids import M, distance, finger_start, in_half_open, in_open, short_id
+from .ids import RING, M, finger_start, in_half_open, in_open, short_id
 from .rpc import DEFAULT_TIMEOUT, PeerUnreachable, RemoteError, RpcError, TcpTransport, Transport
 
 log = logging.getLogger(__name__)
@@ -426,14 +426,17 @@ class Local:
 
     def closest_preceding_node(self, key: int, avoid: set[Address] = frozenset()) -> Address:
         """The known node that most closely precedes ``key`` (§4.3), skipping suspects."""
+        # This runs once per hop on every node a lookup passes: plain arithmetic on the
+        # clockwise distance, the cheap test first. Strictly inside (n, key) means
+        # 0 < d < distance(n, key), where (n, n) is the whole ring but n.
+        me = self.id
+        limit = (key - me) % RING or RING
         best, best_distance = self.address, 0
+        suspected = self.transport.is_suspected
         for node in (*self._fingers, *self._successors):
-            if node in avoid or node == self.address or self.transport.is_suspected(node):
-                continue
-            if in_open(node.id, self.id, key):
-                d = distance(self.id, node.id)
-                if d > best_distance:
-                    best, best_distance = node, d
+            d = (node.id - me) % RING
+            if best_distance < d < limit and node not in avoid and not suspected(node):
+                best, best_distance = node, d
         return best
 
     async def _lookup(self, start: Address, key: int, avoid: set[Address]) -> tuple[Address, int]:
