@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import signal
 import subprocess
 import sys
-
-import pytest
 
 from tests.procs import ROOT, Cluster, kind
 
@@ -68,9 +65,3 @@ def test_cli__usage_errors_exit_2_with_a_clear_message():
                  "--prune-grace", "--retry-for", "--quiet"):
         assert flag in done.stdout
 
-
-@pytest.mark.skipif(importlib.util.find_spec("tui.app") is not None,
-                    reason="the full-screen UI is installed; its own tests cover starting it")
-def test_cli__without_headless_says_the_ui_is_not_installed_yet():
-    done = chordchat("--nick", "ann", "--listen", "127.0.0.1:0")
-    assert done.returncode == 2 and "the full-screen UI is not installed yet" in done.stderr
