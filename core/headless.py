@@ -14,6 +14,7 @@ import threading
 from typing import TextIO
 
 from core import events as ev
+from core.counts import counted
 from core.runtime import Options, Runtime, StartupError
 
 EXIT_WAIT = 60.0  # seconds the exit sequence may take before the process gives up
@@ -32,7 +33,8 @@ def render(event: ev.Event) -> str:
             mark = " (history)" if event.history else ""
             return f"[#{event.channel}]{mark} {event.from_}: {event.text}"
         case ev.Sent():
-            return f"sent to #{event.channel} (seq {event.seq}, {event.members} members)"
+            return (f"sent to #{event.channel} (seq {event.seq}, "
+                    f"{counted(event.members, 'member')})")
         case ev.Joined():
             return f"joined #{event.channel}: {', '.join(event.members)}"
         case ev.Left():
@@ -44,13 +46,14 @@ def render(event: ev.Event) -> str:
                    "gone": "is gone"}.get(event.reason, event.reason)
             return f"#{event.channel}: {event.nick} {how}"
         case ev.Migration():
-            members = f" ({event.members} members)" if event.kind == "channel" else ""
+            members = f" ({counted(event.members, 'member')})" if event.kind == "channel" else ""
             detail = f": {event.detail}" if event.detail else ""
             return (f"migration {event.step} {event.kind} {event.key}{members} "
                     f"{event.from_} -> {event.to}{detail}")
         case ev.RingStatus():
             return (f"ring: predecessor {event.predecessor or '-'}, successor {event.successor}, "
-                    f"maintaining {event.channels} channel(s), {event.names} name(s)")
+                    f"maintaining {counted(event.channels, 'channel')}, "
+                    f"{counted(event.names, 'name')}")
         case ev.Log():
             return f"log: {event.text}"
         case ev.Info():

@@ -19,6 +19,7 @@ import urwid
 from core import events as ev
 from core.chat import commands
 from core.chord import hash_string, short_id
+from core.counts import counted
 from tui import keys
 from tui.bridge import FromCore
 from tui.completion import Completer, Sources
@@ -454,7 +455,8 @@ class ChatApp:
         messages = self._list(shown.key)
         title = shown.title
         if shown.kind == "channel":
-            title += f"  ({len(shown.members)} members)" if shown.joined else "  (not joined)"
+            title += (f"  ({counted(len(shown.members), 'member')})" if shown.joined
+                      else "  (not joined)")
         self.screen.conversation.show(messages, title)
         self.screen.input.set_target(shown.title if shown.kind != "home" else "")
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from core import events as ev
 from core.chord import hash_string, short_id
+from core.counts import counted
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def _was(address: str | None, me: str) -> str:
 
 def _item(kind: str, key: str, members: int) -> str:
     if kind == "channel":
-        return f"#{key} ({members} member{'' if members == 1 else 's'})"
+        return f"#{key} ({counted(members, 'member')})"
     if kind == "name":
         return f"name map {key}"
     return f"{kind} {key}"

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from core import events as ev
 from core.chord import Address, Local
 from core.chord.ids import hex_id, short_id
+from core.counts import counted
 
 from . import protocol as p
 from .calls import Calls
@@ -348,8 +349,8 @@ class ChatService(Calls, Maintainer, Feeds, Handover):
     def status_text(self) -> str:
         s = self.status()
         return (f"{self.nick} id {s.id} at {s.address}; predecessor {s.predecessor or '-'}, "
-                f"successor {s.successor}; maintains {s.channels} channel(s) and {s.names} "
-                f"name(s); holds {len(self.replicas)} replica(s); in "
+                f"successor {s.successor}; maintains {counted(s.channels, 'channel')} and "
+                f"{counted(s.names, 'name')}; holds {counted(len(self.replicas), 'replica')}; in "
                 f"{', '.join('#' + c for c in sorted(self.joined)) or 'no channel'}")
 
     async def _serve_deliver(self, payload: object) -> dict:

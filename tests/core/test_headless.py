@@ -23,7 +23,7 @@ def test_headless__plain_mode_prints_id_on_start_and_errors_as_lines():
     lines = done.stdout.splitlines()
     assert re.fullmatch(r"ready: ann id [0-9a-f]{40} at 127\.0\.0\.1:\d+", lines[0])
     assert "error: unknown command 'frobnicate'; type help for the list of commands" in lines
-    assert any(re.fullmatch(r"sent to #x \(seq \d+, 1 members\)", x) for x in lines)
+    assert any(re.fullmatch(r"sent to #x \(seq \d+, 1 member\)", x) for x in lines)
     assert lines[-1] == "bye"
 
 

@@ -145,6 +145,12 @@ class TestConversations:
         assert app.conversations.shown.title == "#general"
         assert "you joined #general; members: alice, bob" in shown_texts(app)[-1]
 
+    def test_app__the_title_counts_members_in_the_singular_for_one(self, app):
+        app.handle(ev.Joined("general", ("alice",)))
+        assert rows(app)[0].split("│")[1].strip() == "#general  (1 member)"
+        app.handle(ev.MemberJoined("general", "bob"))
+        assert rows(app)[0].split("│")[1].strip() == "#general  (2 members)"
+
     def test_app__messages_elsewhere_raise_unread_counts(self, app):
         app.handle(ev.Joined("general", ()))
         app.handle(ev.Joined("rust", ()))  # now shown

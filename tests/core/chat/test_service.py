@@ -225,3 +225,15 @@ async def test_exit__neighbours_exiting_together_leave_nothing_behind():
         assert not any(e.step == "drop" for n in leavers for e in n.of(ev.Migration))
     finally:
         await stop_chat(nodes)
+
+
+@async_test()
+async def test_maintainer__member_counts_in_its_log_are_singular_for_one():
+    nodes = await start_chat_ring(["ann"])
+    try:
+        await nodes[0].chat.join("room")
+        await nodes[0].chat.leave("room")
+        logs = [e.text for e in nodes[0].of(ev.Log) if e.text.startswith("#room: ")]
+        assert logs == ["#room: ann joined (1 member)", "#room: ann left (0 members)"]
+    finally:
+        await stop_chat(nodes)
