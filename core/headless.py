@@ -54,6 +54,8 @@ def render(event: ev.Event) -> str:
             return (f"ring: predecessor {event.predecessor or '-'}, successor {event.successor}, "
                     f"maintaining {counted(event.channels, 'channel')}, "
                     f"{counted(event.names, 'name')}")
+        case ev.RingChange():
+            return f"ring: {_ring_change(event)}"
         case ev.Log():
             return f"log: {event.text}"
         case ev.Info():
@@ -63,6 +65,25 @@ def render(event: ev.Event) -> str:
         case ev.Bye():
             return "bye"
     return str(event)
+
+
+def _ring_change(e: ev.RingChange) -> str:
+    def node(address: str | None) -> str:
+        return address or "none"
+
+    match e.kind:
+        case "predecessor" | "successor":
+            return f"{e.kind} now {node(e.new)} (was {node(e.old)})"
+        case "predecessor_suspected":
+            return f"predecessor {node(e.old)} is not answering"
+        case "fingers":
+            return f"finger table: {counted(e.count or 0, 'distinct node')}"
+        case "started":
+            how = f"joined the ring through {e.bootstrap}" if e.bootstrap else "started a new ring"
+            return f"node {node(e.new)} {how}"
+        case "left":
+            return "left the ring"
+    return e.kind
 
 
 class _Printer:
@@ -83,7 +104,7 @@ class _Printer:
             event = self.queue.get()
             if event is None:
                 return
-            if self.quiet_logs and isinstance(event, ev.Log | ev.RingStatus):
+            if self.quiet_logs and isinstance(event, ev.Log | ev.RingStatus | ev.RingChange):
                 continue
             line = json.dumps(event.to_json()) if self.as_json else render(event)
             try:

@@ -78,6 +78,21 @@ class _Membership:
         return True
 
 
+def ring_change(kind: str, detail: dict) -> ev.RingChange:
+    """The overlay's ring event (a listener's ``kind, detail``) as an event of plain data."""
+    def address(value: object) -> str | None:
+        return None if value is None else str(value)
+
+    if kind == "predecessor_suspected":
+        return ev.RingChange(kind, old=address(detail.get("predecessor")))
+    if kind == "started":
+        return ev.RingChange(kind, new=address(detail.get("address")),
+                             bootstrap=address(detail.get("bootstrap")))
+    if kind == "fingers":
+        return ev.RingChange(kind, count=int(detail.get("count", 0)))
+    return ev.RingChange(kind, old=address(detail.get("old")), new=address(detail.get("new")))
+
+
 class ChatService(Calls, Maintainer, Feeds, Handover):
     """The chat on one node. Build it before ``node.start()`` so its handlers are served.
 
@@ -393,9 +408,9 @@ class ChatService(Calls, Maintainer, Feeds, Handover):
         return {"ok": True}
 
     def _on_ring_event(self, kind: str, detail: dict) -> None:
-        text = ", ".join(f"{k} {v}" for k, v in detail.items() if k != "id")
-        self.post(ev.Log(text=f"ring: {kind}" + (f": {text}" if text else ""),
-                         level="warning" if kind == "predecessor_suspected" else "info"))
+        change = ring_change(kind, detail)
+        log.info("%s: ring %s", self.nick, change)
+        self.post(change)
         if kind == "successor" and self.ready:
             self._spawn(self._replicate(list(self.primary)))
         self._post_status()
