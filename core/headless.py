@@ -127,18 +127,21 @@ def run(options: Options, as_json: bool = False, quiet_logs: bool = False,
     printer = _Printer(stdout or sys.stdout, as_json, quiet_logs)
     runtime = Runtime(options, printer.post)
     stop = threading.Event()
+
+    def on_signal(signum, frame) -> None:
+        stop.set()
+
+    # before the start: a signal as soon as "ready" is printed must find the handler in place
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         runtime.start().result()
     except StartupError as e:
         printer.post(ev.Error(message=e.message))
         runtime.shutdown().result(10)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         printer.close()
         return e.code
-
-    def on_signal(signum, frame) -> None:
-        stop.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def read_input() -> None:
         for line in stdin:
