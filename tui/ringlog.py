@@ -68,8 +68,9 @@ class RingLog:
         return self.log(event)
 
     def log(self, e: ev.Log) -> LogLine:
+        """A free-text line of the core, shown as it is: what it says is not read here."""
         attr = "log error" if e.level in ("error", "warning") else "log"
-        return LogLine(e.text.replace(" -> ", " → "), attr)
+        return LogLine(e.text, attr)
 
     # -- ring changes ------------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ class Maintainer:
                             self._stamp(current.stamp if current else 0.0))
             self.primary.put(entry)
         await self._replicate([entry])
-        self._log(f"name map {nick} -> {address}")
+        self._log(f"name map {nick} set to {address}")
         self._post_status()
         return {"ok": True}
 

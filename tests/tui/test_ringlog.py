@@ -55,8 +55,10 @@ class TestRingLines:
         assert ring_log().line(ev.RingChange("rebuilt", old=PRED, new=SUCC)).text == \
             f"ring: rebuilt (old {PRED}, new {SUCC})"
 
-    def test_ringlog__other_lines_pass_through_with_arrows(self):
-        assert ring_log().line(ev.Log(f"name map bob -> {SUCC}")).text == f"name map bob → {SUCC}"
+    def test_ringlog__other_lines_are_shown_as_the_core_wrote_them(self):
+        for text in (f"name map bob set to {SUCC}", "a -> b", "predecessor x -> y"):
+            assert ring_log().line(ev.Log(text)).text == text
+        assert ring_log().line(ev.Log("odd", level="warning")).attr == "log error"
 
     def test_node__own_address_unknown_and_none(self):
         assert node(ME, me=ME) == "this node"
