@@ -137,7 +137,8 @@ class RingStatus(Event):
 class RingChange(Event):
     """A change of this node's place in the ring, as the overlay reported it.
 
-    ``kind`` is one of ``RING_CHANGES``. Nodes are given by address ("host:port"):
+    ``kind`` is "started", "successor", "predecessor", "predecessor_suspected", "fingers"
+    or "left" (front ends show other kinds by name). Nodes are given by address ("host:port"):
     ``old`` and ``new`` are the neighbour before and after a "successor" or "predecessor"
     change (None: none); "predecessor_suspected" names the silent predecessor in ``old``;
     "started" names this node in ``new`` and the node it joined through in ``bootstrap``
@@ -149,14 +150,6 @@ class RingChange(Event):
     bootstrap: str | None = None
     count: int | None = None
     name = "ring_change"
-
-    @property
-    def level(self) -> str:
-        return "warning" if self.kind == "predecessor_suspected" else "info"
-
-
-RING_CHANGES = ("started", "successor", "predecessor", "predecessor_suspected", "fingers",
-                "left")
 
 
 @dataclass(frozen=True)
