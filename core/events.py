@@ -134,6 +134,25 @@ class RingStatus(Event):
 
 
 @dataclass(frozen=True)
+class RingChange(Event):
+    """A change of this node's place in the ring, as the overlay reported it.
+
+    ``kind`` is "started", "successor", "predecessor", "predecessor_suspected", "fingers"
+    or "left" (front ends show other kinds by name). Nodes are given by address ("host:port"):
+    ``old`` and ``new`` are the neighbour before and after a "successor" or "predecessor"
+    change (None: none); "predecessor_suspected" names the silent predecessor in ``old``;
+    "started" names this node in ``new`` and the node it joined through in ``bootstrap``
+    (None: it started a new ring); "fingers" gives the distinct nodes in ``count``.
+    """
+    kind: str
+    old: str | None = None
+    new: str | None = None
+    bootstrap: str | None = None
+    count: int | None = None
+    name = "ring_change"
+
+
+@dataclass(frozen=True)
 class Log(Event):
     """A line for the debug/ring log pane."""
     text: str

@@ -14,6 +14,7 @@ import threading
 from typing import TextIO
 
 from core import events as ev
+from core.counts import counted
 from core.runtime import Options, Runtime, StartupError
 
 EXIT_WAIT = 60.0  # seconds the exit sequence may take before the process gives up
@@ -32,7 +33,8 @@ def render(event: ev.Event) -> str:
             mark = " (history)" if event.history else ""
             return f"[#{event.channel}]{mark} {event.from_}: {event.text}"
         case ev.Sent():
-            return f"sent to #{event.channel} (seq {event.seq}, {event.members} members)"
+            return (f"sent to #{event.channel} (seq {event.seq}, "
+                    f"{counted(event.members, 'member')})")
         case ev.Joined():
             return f"joined #{event.channel}: {', '.join(event.members)}"
         case ev.Left():
@@ -44,13 +46,16 @@ def render(event: ev.Event) -> str:
                    "gone": "is gone"}.get(event.reason, event.reason)
             return f"#{event.channel}: {event.nick} {how}"
         case ev.Migration():
-            members = f" ({event.members} members)" if event.kind == "channel" else ""
+            members = f" ({counted(event.members, 'member')})" if event.kind == "channel" else ""
             detail = f": {event.detail}" if event.detail else ""
             return (f"migration {event.step} {event.kind} {event.key}{members} "
                     f"{event.from_} -> {event.to}{detail}")
         case ev.RingStatus():
             return (f"ring: predecessor {event.predecessor or '-'}, successor {event.successor}, "
-                    f"maintaining {event.channels} channel(s), {event.names} name(s)")
+                    f"maintaining {counted(event.channels, 'channel')}, "
+                    f"{counted(event.names, 'name')}")
+        case ev.RingChange():
+            return f"ring: {_ring_change(event)}"
         case ev.Log():
             return f"log: {event.text}"
         case ev.Info():
@@ -60,6 +65,25 @@ def render(event: ev.Event) -> str:
         case ev.Bye():
             return "bye"
     return str(event)
+
+
+def _ring_change(e: ev.RingChange) -> str:
+    def node(address: str | None) -> str:
+        return address or "none"
+
+    match e.kind:
+        case "predecessor" | "successor":
+            return f"{e.kind} now {node(e.new)} (was {node(e.old)})"
+        case "predecessor_suspected":
+            return f"predecessor {node(e.old)} is not answering"
+        case "fingers":
+            return f"finger table: {counted(e.count or 0, 'distinct node')}"
+        case "started":
+            how = f"joined the ring through {e.bootstrap}" if e.bootstrap else "started a new ring"
+            return f"node {node(e.new)} {how}"
+        case "left":
+            return "left the ring"
+    return e.kind
 
 
 class _Printer:
@@ -80,7 +104,7 @@ class _Printer:
             event = self.queue.get()
             if event is None:
                 return
-            if self.quiet_logs and isinstance(event, ev.Log | ev.RingStatus):
+            if self.quiet_logs and isinstance(event, ev.Log | ev.RingStatus | ev.RingChange):
                 continue
             line = json.dumps(event.to_json()) if self.as_json else render(event)
             try:
@@ -103,18 +127,21 @@ def run(options: Options, as_json: bool = False, quiet_logs: bool = False,
     printer = _Printer(stdout or sys.stdout, as_json, quiet_logs)
     runtime = Runtime(options, printer.post)
     stop = threading.Event()
+
+    def on_signal(signum, frame) -> None:
+        stop.set()
+
+    # before the start: a signal as soon as "ready" is printed must find the handler in place
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         runtime.start().result()
     except StartupError as e:
         printer.post(ev.Error(message=e.message))
         runtime.shutdown().result(10)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         printer.close()
         return e.code
-
-    def on_signal(signum, frame) -> None:
-        stop.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def read_input() -> None:
         for line in stdin:

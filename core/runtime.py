@@ -1,9 +1,10 @@
 """The core's runtime: the asyncio loop in one background thread, and the two crossings.
 
 Front end -> core: ``start``, ``execute(line)``, ``submit(coro)`` and ``shutdown`` return
-``concurrent.futures.Future`` objects and never block. Core -> front end: ``post(event)``,
-called on the core thread; the front end makes it thread-safe (a queue and a wake-up).
-This module never imports urwid or tui.
+``concurrent.futures.Future`` objects and never block. Commands run at once, except that
+those to one channel or one nick wait for each other and keep the order given. Core ->
+front end: ``post(event)``, called on the core thread; the front end makes it thread-safe
+(a queue and a wake-up). This module never imports urwid or tui.
 """
 
 from __future__ import annotations
@@ -48,6 +49,35 @@ class StartupError(Exception):
         self.code = code
 
 
+class _Lanes:
+    """One queue per destination: commands to one channel or one nick run one after the
+    other in the order given; commands to different destinations run at the same time, so a
+    message retried to a crashed node holds up nothing else."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}   # asyncio.Lock wakes its waiters in order
+        self._users: dict[str, int] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, destination: str | None):
+        """Wait for the turn of a command to ``destination`` (None: no order to keep)."""
+        if destination is None:
+            yield
+            return
+        lock = self._locks.setdefault(destination, asyncio.Lock())
+        self._users[destination] = self._users.get(destination, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[destination] -= 1
+            if not self._users[destination]:  # nobody waits: forget the lane
+                del self._users[destination], self._locks[destination]
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 class Runtime:
     """Runs one chat node on a background event loop for a front end.
 
@@ -66,7 +96,8 @@ class Runtime:
         self._lock = threading.Lock()
         self._start_future: concurrent.futures.Future | None = None
         self._shutdown_future: concurrent.futures.Future | None = None
-        self._commands: asyncio.Lock | None = None  # commands run one after the other
+        self._lanes = _Lanes()
+        self._running: set[asyncio.Task] = set()  # commands not finished yet
 
     # -- front end -> core -------------------------------------------------------------------
 
@@ -163,15 +194,18 @@ class Runtime:
         if self.service is None or not self.service.ready:
             self.post(ev.Error(message="the node has not started yet"))
             return None
-        if self._commands is None:
-            self._commands = asyncio.Lock()
+        task = asyncio.current_task()
+        self._running.add(task)
         try:
-            async with self._commands:
+            # no await before this: the lane is taken in the order the commands were given
+            async with self._lanes.turn(command.destination):
                 return await self.service.execute(command)
         except Exception as e:
             log.exception("the command %s failed", command)
             self.post(ev.Error(message=f"{command.name} failed: {type(e).__name__}: {e}"))
             return None
+        finally:
+            self._running.discard(task)
 
     async def _shutdown(self) -> None:
         try:
@@ -180,12 +214,9 @@ class Runtime:
                 await asyncio.wrap_future(started)
         except Exception:
             pass
-        if self._commands is not None:
+        if self._running:
             # let the commands typed before exit finish (a script's last send), within reason
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(COMMANDS_BEFORE_EXIT):
-                    async with self._commands:
-                        pass
+            await asyncio.wait(set(self._running), timeout=COMMANDS_BEFORE_EXIT)
         try:
             if self.service is not None and self.service.ready:
                 await self.service.exit()

@@ -105,14 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.headless:
         from core import headless
         return headless.run(options, as_json=args.json, quiet_logs=args.quiet)
-    try:
-        from tui.app import run_ui
-    except ImportError as e:
-        if e.name not in ("tui.app", "urwid"):
-            raise
-        print("chordchat: error: the full-screen UI is not installed yet "
-              f"({e}); use --headless", file=sys.stderr)
-        return EXIT_USAGE
+    from tui.app import run_ui  # only here: headless runs need no urwid
     return run_ui(options)
 
 

@@ -19,6 +19,7 @@ import urwid
 from core import events as ev
 from core.chat import commands
 from core.chord import hash_string, short_id
+from core.counts import counted
 from tui import keys
 from tui.bridge import FromCore
 from tui.completion import Completer, Sources
@@ -234,9 +235,12 @@ class ChatApp:
         self.show_log(self.ring_log.line(e), e.at)
 
     def _on_ring(self, e: ev.RingStatus) -> None:
-        # the changes themselves reach the log pane as Log events of the core
+        # the changes themselves reach the log pane as RingChange events
         self._set_status(id=_short(e.id), address=e.address, predecessor=_node(e.predecessor),
                          successor=_node(e.successor), channels=e.channels, names=e.names)
+
+    def _on_ring_change(self, e: ev.RingChange) -> None:
+        self.show_log(self.ring_log.change(e), e.at)
 
     def _on_log(self, e: ev.Log) -> None:
         self.show_log(self.ring_log.line(e), e.at)
@@ -454,7 +458,8 @@ class ChatApp:
         messages = self._list(shown.key)
         title = shown.title
         if shown.kind == "channel":
-            title += f"  ({len(shown.members)} members)" if shown.joined else "  (not joined)"
+            title += (f"  ({counted(len(shown.members), 'member')})" if shown.joined
+                      else "  (not joined)")
         self.screen.conversation.show(messages, title)
         self.screen.input.set_target(shown.title if shown.kind != "home" else "")
 
@@ -506,6 +511,7 @@ HANDLERS: dict[type, Callable[[ChatApp, object], None]] = {
     ev.MemberLeft: ChatApp._on_member_left,
     ev.Migration: ChatApp._on_migration,
     ev.RingStatus: ChatApp._on_ring,
+    ev.RingChange: ChatApp._on_ring_change,
     ev.Log: ChatApp._on_log,
     ev.Info: ChatApp._on_info,
     ev.Error: ChatApp._on_error,

@@ -60,6 +60,16 @@ class Command:
     name: str
     args: tuple[str, ...] = ()
 
+    @property
+    def destination(self) -> str | None:
+        """Where the command goes: ``#channel`` (join, leave, send), a nick in lower case or
+        ``@id`` (msg); None for the rest. Commands to one destination keep their order."""
+        if self.name in ("join", "leave", "send"):
+            return "#" + self.args[0]
+        if self.name == "msg":
+            return self.args[0].lower()
+        return None
+
 
 def check_nick(nick: str) -> str:
     """Return ``nick`` if it is a valid nickname, else raise CommandError saying why."""

@@ -201,7 +201,7 @@ class Handover:
         that it holds (a joiner's range; a leaver's state sent to a stale successor) we
         answer "moved" rather than serve from a partial copy.
         """
-        self._log(f"predecessor {old.address if old else '-'} -> {new.address if new else '-'}")
+        # (the front ends hear of the change itself from the ring: a RingChange event)
         owned_nothing = not self._had_predecessor and self._joined_ring_via_bootstrap
         if new is None:
             grew = True              # alone: everything is ours

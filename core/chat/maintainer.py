@@ -11,6 +11,7 @@ import asyncio
 import time
 
 from core.chord import Address, Remote
+from core.counts import counted
 
 from . import protocol as p
 from .commands import check_nick
@@ -51,7 +52,7 @@ class Maintainer:
                             self._stamp(current.stamp if current else 0.0))
             self.primary.put(entry)
         await self._replicate([entry])
-        self._log(f"name map {nick} -> {address}")
+        self._log(f"name map {nick} set to {address}")
         self._post_status()
         return {"ok": True}
 
@@ -111,7 +112,7 @@ class Maintainer:
         self._safe.setdefault(ch.name, ch.last_seq)
         if ch.set_member(Member(d["nick"], address, self._member_stamp(ch))):
             ch.append("join", d["nick"], at=time.time())
-            self._log(f"#{ch.name}: {d['nick']} joined ({len(ch.present())} members)")
+            self._log(f"#{ch.name}: {d['nick']} joined ({counted(len(ch.present()), 'member')})")
         feed = self._feed(ch.name, address)
         feed.cursor = ch.last_seq
         await self._commit(ch)
@@ -138,7 +139,7 @@ class Maintainer:
         feed = self._feeds.pop((ch.name, address), None)
         if feed is not None and feed.task is not None and feed.task is not asyncio.current_task():
             feed.task.cancel()
-        self._log(f"#{ch.name}: {nick} {reason} ({len(ch.present())} members)")
+        self._log(f"#{ch.name}: {nick} {reason} ({counted(len(ch.present()), 'member')})")
 
     async def _serve_send(self, payload: object) -> dict:
         d = p.need(payload, channel=str, nick=str, msg_id=str, text=str)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from core import events as ev
 from core.chord import Address, Local
 from core.chord.ids import hex_id, short_id
+from core.counts import counted
 
 from . import protocol as p
 from .calls import Calls
@@ -75,6 +76,21 @@ class _Membership:
         if len(self.seen) > SEEN_LIMIT:
             self.seen.popitem(last=False)
         return True
+
+
+def ring_change(kind: str, detail: dict) -> ev.RingChange:
+    """The overlay's ring event (a listener's ``kind, detail``) as an event of plain data."""
+    def address(value: object) -> str | None:
+        return None if value is None else str(value)
+
+    if kind == "predecessor_suspected":
+        return ev.RingChange(kind, old=address(detail.get("predecessor")))
+    if kind == "started":
+        return ev.RingChange(kind, new=address(detail.get("address")),
+                             bootstrap=address(detail.get("bootstrap")))
+    if kind == "fingers":
+        return ev.RingChange(kind, count=int(detail.get("count", 0)))
+    return ev.RingChange(kind, old=address(detail.get("old")), new=address(detail.get("new")))
 
 
 class ChatService(Calls, Maintainer, Feeds, Handover):
@@ -348,8 +364,8 @@ class ChatService(Calls, Maintainer, Feeds, Handover):
     def status_text(self) -> str:
         s = self.status()
         return (f"{self.nick} id {s.id} at {s.address}; predecessor {s.predecessor or '-'}, "
-                f"successor {s.successor}; maintains {s.channels} channel(s) and {s.names} "
-                f"name(s); holds {len(self.replicas)} replica(s); in "
+                f"successor {s.successor}; maintains {counted(s.channels, 'channel')} and "
+                f"{counted(s.names, 'name')}; holds {counted(len(self.replicas), 'replica')}; in "
                 f"{', '.join('#' + c for c in sorted(self.joined)) or 'no channel'}")
 
     async def _serve_deliver(self, payload: object) -> dict:
@@ -392,9 +408,9 @@ class ChatService(Calls, Maintainer, Feeds, Handover):
         return {"ok": True}
 
     def _on_ring_event(self, kind: str, detail: dict) -> None:
-        text = ", ".join(f"{k} {v}" for k, v in detail.items() if k != "id")
-        self.post(ev.Log(text=f"ring: {kind}" + (f": {text}" if text else ""),
-                         level="warning" if kind == "predecessor_suspected" else "info"))
+        change = ring_change(kind, detail)
+        log.info("%s: ring %s", self.nick, change)
+        self.post(change)
         if kind == "successor" and self.ready:
             self._spawn(self._replicate(list(self.primary)))
         self._post_status()

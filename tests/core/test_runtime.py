@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import socket
 import subprocess
@@ -12,8 +13,9 @@ import time
 import pytest
 
 from core import events as ev
-from core.chord import Address
-from core.runtime import Options, Runtime, StartupError
+from core.chat.state import channel_key, name_key
+from core.chord import Address, hash_string, in_half_open
+from core.runtime import Options, Runtime, StartupError, _Lanes
 
 FAST_CHORD = dict(stabilize_interval=0.05, fix_fingers_interval=0.1,
                   check_predecessor_interval=0.1, timeout=1.0)
@@ -98,3 +100,140 @@ def test_core__never_imports_urwid_or_tui():
             "core.chat.service; assert not any(m == 'tui' or m.startswith('tui.') "
             "for m in sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def crash(runtime: Runtime) -> None:
+    """Stop a runtime's node abruptly, as a killed process would: no exit sequence."""
+    async def stop() -> None:
+        await runtime.service.stop()
+        await runtime.node.stop()
+    runtime.submit(stop()).result(20)
+    runtime.loop.call_soon_threadsafe(runtime.loop.stop)
+    assert runtime.join(10)
+
+
+def wait_for(cond, timeout: float = 20.0, what: str = "a condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_runtime__a_message_retried_to_a_crashed_node_holds_up_no_other_destination():
+    """bo crashes; ann's msg to bo is retried, and meanwhile her join and send to a channel
+    (both kept by ann herself) go through."""
+    ann_events = Collector()
+    ann = Runtime(options("ann"), ann_events.post)
+    bo = None
+    try:
+        ann_id = int(ann.start().result(20).id, 16)
+        bo_port = free_port()
+        bo_id = hash_string(f"127.0.0.1:{bo_port}")
+        # ann owns (bo, ann]: bo's name map and the channel stay with her when bo dies
+        nick = next(f"bo{i}" for i in range(100_000)
+                    if in_half_open(name_key(f"bo{i}"), bo_id, ann_id))
+        room = next(f"room{i}" for i in range(100_000)
+                    if in_half_open(channel_key(f"room{i}"), bo_id, ann_id))
+        bo = Runtime(options(nick, Address.parse(f"127.0.0.1:{ann.node.address.port}"),
+                             port=bo_port), Collector().post)
+        bo.start().result(20)
+        crash(bo)
+        message = ann.execute(f"msg {nick} are you there")
+        joined = ann.execute(f"join {room}")
+        sent = ann.execute(f"send {room} hello")
+        ann_events.wait(ev.ChannelMessage, channel=room, text="hello")
+        assert joined.done() and sent.done()
+        assert not message.done(), "the send waited for the message to the dead node"
+        message.result(60)
+        assert nick in ann_events.wait(ev.Error).message
+        assert not [e for e in ann_events.events
+                    if isinstance(e, ev.PrivateMessage) and e.to == nick]
+    finally:
+        ann.shutdown().result(30)
+
+
+def test_runtime__a_burst_of_sends_keeps_its_order_in_each_channel():
+    ann_events, bo_events = Collector(), Collector()
+    ann = Runtime(options("ann"), ann_events.post)
+    bo = None
+    try:
+        ready = ann.start().result(20)
+        bo = Runtime(options("bo", Address.parse(ready.address)), bo_events.post)
+        bo.start().result(20)
+        for room in ("one", "two"):
+            bo.execute(f"join {room}").result(20)
+        futures = [ann.execute(f"send {room} {room}{i}") for i in range(30)
+                   for room in ("one", "two")]
+        for f in futures:
+            f.result(60)
+        for room in ("one", "two"):
+            for i in range(30):
+                bo_events.wait(ev.ChannelMessage, channel=room, text=f"{room}{i}")
+            shown = [e.text for e in bo_events.events
+                     if isinstance(e, ev.ChannelMessage) and e.channel == room]
+            assert shown == [f"{room}{i}" for i in range(30)]
+        wait_for(lambda: len(ann._lanes) == 0, what="the finished lanes to be forgotten")
+    finally:
+        if bo is not None:
+            bo.shutdown().result(30)
+        ann.shutdown().result(30)
+
+
+def test_runtime__commands_typed_before_exit_finish_first():
+    ann_events, bo_events = Collector(), Collector()
+    ann = Runtime(options("ann"), ann_events.post)
+    bo = None
+    try:
+        ready = ann.start().result(20)
+        bo = Runtime(options("bo", Address.parse(ready.address)), bo_events.post)
+        bo.start().result(20)
+        bo.execute("join room").result(20)
+        for i in range(5):
+            ann.execute(f"send room last{i}")
+        ann.execute("msg bo bye bo")
+        ann.execute("exit").result(30)
+        ann_events.wait(ev.Bye)
+        for i in range(5):
+            bo_events.wait(ev.ChannelMessage, channel="room", text=f"last{i}")
+        bo_events.wait(ev.PrivateMessage, text="bye bo")
+    finally:
+        if bo is not None:
+            bo.shutdown().result(30)
+        ann.shutdown().result(30)
+
+
+def test_lanes__one_destination_in_order_others_alongside():
+    """Pure logic: a slow first command to #a holds up the later ones to #a, in order, and
+    nothing to #b or without a destination."""
+    async def scenario() -> list[str]:
+        lanes, done, slow = _Lanes(), [], asyncio.Event()
+
+        async def command(destination: str | None, label: str, wait: bool = False) -> None:
+            async with lanes.turn(destination):
+                if wait:
+                    await slow.wait()
+                await asyncio.sleep(0.01 * (label == "a2"))  # a later one is quicker
+                done.append(label)
+
+        tasks = [asyncio.create_task(command("#a", "a1", wait=True)),
+                 asyncio.create_task(command("#a", "a2")),
+                 asyncio.create_task(command("#a", "a3")),
+                 asyncio.create_task(command("#b", "b1")),
+                 asyncio.create_task(command(None, "status"))]
+        async with asyncio.timeout(10):
+            while len(done) < 2:
+                await asyncio.sleep(0.01)
+        assert sorted(done) == ["b1", "status"] and len(lanes) == 1
+        slow.set()
+        await asyncio.gather(*tasks)
+        assert len(lanes) == 0
+        return done
+
+    assert asyncio.run(scenario())[2:] == ["a1", "a2", "a3"]

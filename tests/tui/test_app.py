@@ -145,6 +145,12 @@ class TestConversations:
         assert app.conversations.shown.title == "#general"
         assert "you joined #general; members: alice, bob" in shown_texts(app)[-1]
 
+    def test_app__the_title_counts_members_in_the_singular_for_one(self, app):
+        app.handle(ev.Joined("general", ("alice",)))
+        assert rows(app)[0].split("│")[1].strip() == "#general  (1 member)"
+        app.handle(ev.MemberJoined("general", "bob"))
+        assert rows(app)[0].split("│")[1].strip() == "#general  (2 members)"
+
     def test_app__messages_elsewhere_raise_unread_counts(self, app):
         app.handle(ev.Joined("general", ()))
         app.handle(ev.Joined("rust", ()))  # now shown
@@ -207,8 +213,7 @@ class TestConversations:
     def test_app__the_log_pane_shows_migrations_and_ring_changes_with_time(self, app):
         app.handle(ev.Migration("delete", "channel", "general", "127.0.0.1:4000",
                                 "127.0.0.1:4001", members=3))
-        app.handle(ev.Log("ring: predecessor: old None, new 127.0.0.1:4002"))
-        app.handle(ev.Log("predecessor - -> 127.0.0.1:4002"))  # the same change again
+        app.handle(ev.RingChange("predecessor", old=None, new="127.0.0.1:4002"))
         log = app.screen.log.texts()
         succ, pred = (hex_id(hash_string(f"127.0.0.1:{p}"))[:8] for p in (4001, 4002))
         assert log[-2].endswith(f" migration  moved #general (3 members) to {succ} "

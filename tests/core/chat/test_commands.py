@@ -88,3 +88,11 @@ def test_commands__table_drives_help_and_completion():
     for spec in COMMANDS:
         parse(spec.usage.replace("<nick>", "bob").replace("<channel>", "c").replace(
             "<text>", "t"))  # every usage line parses as written
+
+
+def test_command__destination_names_the_channel_or_the_nick():
+    assert parse("send #General hi").destination == "#general"
+    assert parse("join general").destination == parse("/part #general").destination
+    assert parse("msg Bob hi").destination == parse("msg bob there").destination == "bob"
+    assert parse("msg @ABCDEF12 hi").destination == "@abcdef12"
+    assert parse("status").destination is None

@@ -225,3 +225,38 @@ async def test_exit__neighbours_exiting_together_leave_nothing_behind():
         assert not any(e.step == "drop" for n in leavers for e in n.of(ev.Migration))
     finally:
         await stop_chat(nodes)
+
+
+@async_test()
+async def test_maintainer__member_counts_in_its_log_are_singular_for_one():
+    nodes = await start_chat_ring(["ann"])
+    try:
+        await nodes[0].chat.join("room")
+        await nodes[0].chat.leave("room")
+        logs = [e.text for e in nodes[0].of(ev.Log) if e.text.startswith("#room: ")]
+        assert logs == ["#room: ann joined (1 member)", "#room: ann left (0 members)"]
+    finally:
+        await stop_chat(nodes)
+
+
+@async_test()
+async def test_service__ring_changes_are_posted_as_fields_not_text():
+    nodes = await start_chat_ring(["ann"])
+    try:
+        ann = nodes[0]
+        me = str(ann.node.address)
+        assert ann.of(ev.RingChange, kind="started", new=me, bootstrap=None)
+        nodes.append(await start_chat("bo", ann))
+        bo = str(nodes[1].node.address)
+        await wait_until(lambda: ann.of(ev.RingChange, kind="predecessor", old=None, new=bo),
+                         20, what="ann's predecessor change to bo")
+        assert nodes[1].of(ev.RingChange, kind="started", new=bo, bootstrap=me)
+        await wait_until(lambda: ann.of(ev.RingChange, kind="successor", old=me, new=bo),
+                         20, what="ann's successor change to bo")
+        change = ann.of(ev.RingChange, kind="predecessor")[0]
+        assert change.to_json() == {"event": "ring_change", "kind": "predecessor", "old": None,
+                                    "new": bo, "bootstrap": None, "count": None}
+        # no log line says the same in words
+        assert not [e for e in ann.events if isinstance(e, ev.Log) and "predecessor" in e.text]
+    finally:
+        await stop_chat(nodes)
