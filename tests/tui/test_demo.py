@@ -22,7 +22,8 @@ def test_demo__peers_chat_send_privates_and_leave_with_the_ui(tmp_path):
     try:
         demo.wait_for("You are sam", timeout=90)
         demo.enter("join general")
-        demo.wait_for("│ #general  (5 members)", what="#general with the four peers and sam")
+        demo.wait_for("│ #general  (5 members)", timeout=90,
+                      what="#general with the four peers and sam")
         # the peers talk in the channel, and one of them writes to sam privately
         demo.wait_for(lambda ls: sum(bool(re.search(r"\d\d:\d\d <(ada|linus|grace|ken)>", s))
                                      for s in ls) >= 3, timeout=90, what="three peer lines")
