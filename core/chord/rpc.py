@@ -89,16 +89,20 @@ class Suspicion:
         return True
 
 
-async def serve_one(serve: Serve, rid: int, method: str, args: dict) -> dict:
-    """Run one request and build its reply; a handler's exception becomes an error reply."""
+async def serve_one(serve: Serve, rid: int, method: str, args: dict) -> bytes:
+    """Run one request and return its reply frame. A handler's exception, or a result that
+    cannot go on the wire, becomes an error reply: the caller learns why, we keep serving."""
     try:
-        result = await serve(method, args)
+        reply = {"id": rid, "result": await serve(method, args)}
     except RpcError as e:
-        return {"id": rid, "error": str(e)}
-    except Exception as e:  # the caller gets it as RemoteError; we keep serving
+        reply = {"id": rid, "error": str(e)}
+    except Exception as e:
         log.debug("request %s failed", method, exc_info=True)
-        return {"id": rid, "error": f"{type(e).__name__}: {e}"}
-    return {"id": rid, "result": result}
+        reply = {"id": rid, "error": f"{type(e).__name__}: {e}"}
+    try:
+        return wire.encode(reply)
+    except (wire.FrameError, TypeError, ValueError) as e:
+        return wire.encode({"id": rid, "error": f"reply could not be sent: {e}"})
 
 
 class _Connection:
@@ -216,11 +220,7 @@ class TcpTransport:
     async def _answer(self, writer: asyncio.StreamWriter, rid: int, method: str,
                       args: dict) -> None:
         assert self._serve is not None
-        reply = await serve_one(self._serve, rid, method, args)
-        try:
-            frame = wire.encode(reply)
-        except (wire.FrameError, TypeError, ValueError) as e:
-            frame = wire.encode({"id": rid, "error": f"reply could not be sent: {e}"})
+        frame = await serve_one(self._serve, rid, method, args)
         if not writer.is_closing():
             writer.write(frame)
             try:

@@ -243,13 +243,9 @@ class SimTransport:
                       reply: asyncio.Future) -> None:
         assert self._serve is not None and self.address is not None
         try:
-            answer = await serve_one(self._serve, rid, method, args)
+            frame = await serve_one(self._serve, rid, method, args)
         finally:
             self._replies.discard(reply)
-        try:
-            frame = wire.encode(answer)
-        except (wire.FrameError, TypeError, ValueError) as e:
-            frame = wire.encode({"id": rid, "error": f"reply could not be sent: {e}"})
         if self.network._endpoints.get(self.address) is self:
             self.network._send_reply(self.address, source, frame, reply)
 

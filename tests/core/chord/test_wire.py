@@ -161,6 +161,18 @@ class TestUserCommands:
         finally:
             await stop_all([a, b])
 
+    async def test_user_command__a_reply_that_cannot_go_on_the_wire_is_an_error(self):
+        a = await start_node()
+        b = await start_node(a)
+        try:
+            b.register_command("odd", lambda payload: {1, 2})  # a set is not JSON
+            with pytest.raises(RemoteError, match="reply could not be sent"):
+                await a.user_command(b.address, "odd", None)
+            b.register_command("echo", lambda p: p)
+            assert await a.user_command(b.address, "echo", "ok") == "ok"
+        finally:
+            await stop_all([a, b])
+
     async def test_user_command__dead_address_fails_fast(self):
         a = await start_node()
         b = await start_node(a)
