@@ -202,6 +202,14 @@ class Cluster:
             proc.address, proc.id = ready["address"], ready["id"]
         return proc
 
+    def start_ring(self, nicks: list[str]) -> list[Proc]:
+        """Start a node per nick, one after the other, each joining through an earlier one
+        (node i through node (i - 1) // 2, so bootstraps are spread, as users' would be)."""
+        procs = [self.start(nicks[0])]
+        for i, nick in enumerate(nicks[1:]):
+            procs.append(self.start(nick, bootstrap=procs[i // 2]))
+        return procs
+
     def live(self) -> list[Proc]:
         return [p for p in self.procs if p.alive]
 

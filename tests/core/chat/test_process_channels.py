@@ -13,16 +13,8 @@ def cluster(tmp_path):
         yield c
 
 
-def start_ring(cluster: Cluster, nicks: list[str]):
-    first = cluster.start(nicks[0])
-    procs = [first]
-    for i, nick in enumerate(nicks[1:]):
-        procs.append(cluster.start(nick, bootstrap=procs[i // 2]))
-    return procs
-
-
 def test_channel__non_member_and_member_sends_reach_each_member_once(cluster):
-    a, b, c, d, e = start_ring(cluster, ["alice", "bob", "carol", "dave", "erin"])
+    a, b, c, d, e = cluster.start_ring(["alice", "bob", "carol", "dave", "erin"])
     for p in (b, c, d):
         p.send("join #General")
     for p in (b, c, d):
@@ -49,7 +41,7 @@ def test_channel__non_member_and_member_sends_reach_each_member_once(cluster):
 
 
 def test_msg__reaches_the_right_node_and_unknown_nick_is_an_error(cluster):
-    procs = start_ring(cluster, ["alice", "bob", "carol", "dave", "erin"])
+    procs = cluster.start_ring(["alice", "bob", "carol", "dave", "erin"])
     a, e = procs[0], procs[4]
     a.send("msg erin hello erin")
     got = e.wait_for(kind("private", text="hello erin"), what="erin's private message")
@@ -69,7 +61,7 @@ def test_msg__reaches_the_right_node_and_unknown_nick_is_an_error(cluster):
 
 
 def test_channel__same_text_twice_is_shown_twice_and_bad_leave_is_an_error(cluster):
-    a, b, c = start_ring(cluster, ["alice", "bob", "carol"])
+    a, b, c = cluster.start_ring(["alice", "bob", "carol"])
     b.send("join chat")
     b.wait_for(kind("joined", channel="chat"))
     a.send("send chat again")
@@ -87,7 +79,7 @@ def test_channel__same_text_twice_is_shown_twice_and_bad_leave_is_an_error(clust
 
 
 def test_channel__joins_and_leaves_are_announced_and_bad_input_changes_nothing(cluster):
-    a, b, c = start_ring(cluster, ["alice", "bob", "carol"])
+    a, b, c = cluster.start_ring(["alice", "bob", "carol"])
     a.send("join news")
     a.wait_for(kind("joined", channel="news"))
     b.send("join #NEWS")

@@ -23,13 +23,6 @@ def cluster(tmp_path):
         yield c
 
 
-def start_ring(cluster: Cluster, nicks: list[str]):
-    procs = [cluster.start(nicks[0])]
-    for i, nick in enumerate(nicks[1:]):
-        procs.append(cluster.start(nick, bootstrap=procs[i // 2]))
-    return procs
-
-
 def ring_order(procs):
     return sorted(procs, key=lambda p: int(p.id, 16))
 
@@ -86,7 +79,7 @@ def check_delivery(members, sender, channel: str, prefix: str, count: int) -> li
 
 
 def kill_maintainer_while_sending(cluster, also_successor: bool) -> None:
-    procs = start_ring(cluster, [f"n{i}" for i in range(7)])
+    procs = cluster.start_ring([f"n{i}" for i in range(7)])
     key = channel_key("ops")
     maintainer = owner_of(procs, key)
     victims = [maintainer]
@@ -132,7 +125,7 @@ def test_failure__maintainer_and_its_successor_killed_together(cluster):
 
 
 def test_failure__killed_member_is_pruned_and_the_rest_keep_chatting(cluster):
-    procs = start_ring(cluster, ["ann", "bo", "cy", "di"])
+    procs = cluster.start_ring(["ann", "bo", "cy", "di"])
     key = channel_key("pruning")
     maintainer = owner_of(procs, key)
     members = [p for p in procs if p is not maintainer][:3]

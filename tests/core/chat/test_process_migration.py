@@ -17,13 +17,6 @@ def cluster(tmp_path):
         yield c
 
 
-def start_ring(cluster: Cluster, nicks: list[str]):
-    procs = [cluster.start(nicks[0])]
-    for i, nick in enumerate(nicks[1:]):
-        procs.append(cluster.start(nick, bootstrap=procs[i // 2]))
-    return procs
-
-
 def owner_of(procs, key: int):
     ordered = sorted((p for p in procs if p.alive), key=lambda p: int(p.id, 16))
     return next((p for p in ordered if int(p.id, 16) >= key), ordered[0])
@@ -42,7 +35,7 @@ def everyone_gets(members, text, since=None):
 
 
 def test_migration__new_node_before_channel_key_takes_channel_and_names(cluster):
-    procs = start_ring(cluster, ["alice", "bob", "carol", "dave", "erin"])
+    procs = cluster.start_ring(["alice", "bob", "carol", "dave", "erin"])
     a, b, c, d, e = procs
     for p in (b, c, d):
         p.send("join general")
@@ -77,7 +70,7 @@ def test_migration__new_node_before_channel_key_takes_channel_and_names(cluster)
 
 
 def test_exit__maintainer_hands_channels_and_names_to_successor(cluster):
-    procs = start_ring(cluster, ["alice", "bob", "carol", "dave", "erin"])
+    procs = cluster.start_ring(["alice", "bob", "carol", "dave", "erin"])
     key = channel_key("lobby")
     m = owner_of(procs, key)
     others = [p for p in procs if p is not m]
@@ -109,7 +102,7 @@ def test_exit__maintainer_hands_channels_and_names_to_successor(cluster):
 
 
 def test_exit__one_at_a_time_until_one_is_left_everything_keeps_working(cluster):
-    procs = start_ring(cluster, ["n1", "n2", "n3", "n4", "n5"])
+    procs = cluster.start_ring(["n1", "n2", "n3", "n4", "n5"])
     for p in procs:
         p.send("join room")
         p.wait_for(kind("joined", channel="room"))
@@ -131,7 +124,7 @@ def test_exit__one_at_a_time_until_one_is_left_everything_keeps_working(cluster)
 
 
 def test_nick__two_nodes_claiming_one_nick_at_once_exactly_one_wins(cluster):
-    a, b, c = start_ring(cluster, ["alice", "bob", "carol"])
+    a, b, c = cluster.start_ring(["alice", "bob", "carol"])
     x = cluster.start("zed", bootstrap=a, wait_ready=False)
     y = cluster.start("zed", bootstrap=c, wait_ready=False)
     codes = {}
