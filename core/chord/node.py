@@ -239,9 +239,11 @@ class Local:
             await self._shutdown()
 
     async def find_successor(self, key: int, avoid: Iterable[Address] = ()) -> tuple[Remote, int]:
-        """The live owner of ``key`` and the number of hops it took (iterative, §4.3).
+        """The owner of ``key`` and the number of hops it took (iterative, §4.3).
 
-        ``avoid`` names nodes the caller knows to be dead; they are routed around.
+        The owner is named by its predecessor and not contacted, so right after a crash it
+        may be dead: a caller whose call to it fails looks up again with it in ``avoid``
+        (nodes the caller knows to be dead), and is routed around it.
         """
         owner, hops = await self._lookup(self.address, key, set(avoid))
         return self._remote(owner), hops
