@@ -37,6 +37,23 @@ class Feeds:
             feed.task = asyncio.ensure_future(self._run_feed(feed))
         return feed
 
+    def _merged(self, before: object, merged: object) -> None:
+        """After merging another copy of a channel in: entries it brought that sort below
+        what some member has confirmed (two copies numbered the same seqs while the ring
+        settled) would never reach that member, so those feeds go back to resend from
+        there; members drop what they have by message id."""
+        if not isinstance(before, Channel) or not isinstance(merged, Channel):
+            return
+        known = {e.msg_id for e in before.log}
+        late = [e.seq for e in merged.log if e.msg_id not in known and e.seq <= before.last_seq]
+        if not late:
+            return
+        back_to = min(late) - 1
+        for (channel, _), feed in self._feeds.items():
+            if channel == merged.name and feed.cursor is not None and feed.cursor > back_to:
+                feed.cursor = back_to
+                feed.wake.set()
+
     def _wake(self, ch: Channel) -> None:
         for m in ch.present():
             self._feed(ch.name, m.address).wake.set()

@@ -107,7 +107,9 @@ class Handover:
             self._replica_seen.pop(ref, None)
             if replica is not None:
                 self.primary.put(replica)
+            before = self.primary.get(*ref)
             merged = self.primary.put(item)
+            self._merged(before, merged)
             if ref[0] == "channel":
                 self._safe.pop(ref[1], None)  # the old maintainer replicated it
             accepted.append(merged)
@@ -258,6 +260,7 @@ class Handover:
             ref = item_ref(item)
             before = self.primary.get(*ref)
             merged = self.primary.put(item)
+            self._merged(before, merged)
             if before is None or item_to_wire(before) != item_to_wire(merged):
                 changed.append(merged)
                 self._migration("takeover", ref[0], ref[1], source, self.address,
@@ -281,7 +284,9 @@ class Handover:
                 ref = item_ref(item)
                 self.replicas.pop(*ref)
                 self._replica_seen.pop(ref, None)
+                before = self.primary.get(*ref)
                 merged = self.primary.put(item)
+                self._merged(before, merged)
                 taken.append(merged)
                 if isinstance(merged, Channel):
                     self._safe.pop(merged.name, None)  # all of it is replicated already

@@ -376,9 +376,11 @@ class ChatService(Calls, Maintainer, Feeds, Handover):
         if membership.joining:
             return {"member": True, "last_seq": None}
         for e in sorted((Entry.from_wire(x) for x in d["entries"]), key=lambda e: e.seq):
-            if e.seq <= membership.last_seq or not membership.remember(e.msg_id):
+            # By message id, not by seq: after two copies of a channel were merged, an entry
+            # may arrive with a seq below one already shown (the maintainer resends it).
+            if not membership.remember(e.msg_id):
                 continue
-            membership.last_seq = e.seq
+            membership.last_seq = max(membership.last_seq, e.seq)
             if e.kind == "msg":
                 self.post(ev.ChannelMessage(channel=d["channel"], from_=e.nick, text=e.text,
                                             msg_id=e.msg_id, seq=e.seq))

@@ -260,3 +260,34 @@ async def test_service__ring_changes_are_posted_as_fields_not_text():
         assert not [e for e in ann.events if isinstance(e, ev.Log) and "predecessor" in e.text]
     finally:
         await stop_chat(nodes)
+
+
+@async_test()
+async def test_migration__a_late_copy_numbered_like_ours_still_reaches_every_member():
+    # While a ring settles, two nodes may each number entries of one channel from 1; when
+    # the copies meet, what the late one brings sorts below what members have confirmed.
+    nodes = await start_chat_ring(["ann", "bo", "cy"])
+    try:
+        await settle(nodes)
+        key = channel_key("late")
+        holder = owner(nodes, key)
+        member = next(n for n in nodes if n is not holder)
+        await member.chat.join("late")
+        for i in range(3):
+            await holder.chat.send("late", f"ours {i}")
+        await wait_until(lambda: len(member.texts("late")) == 3, 20, what="our three messages")
+        late = Channel("late")
+        late.set_member(Member("zoe", "127.0.0.1:9", 1.0))
+        late.append("join", "zoe")
+        late.append("msg", "zoe", "theirs")  # seq 2: below the member's confirmed cursor
+        reply = await member.node.user_command(holder.node.address, p.MIGRATE,
+                                               {"from": "test", "items": [item_to_wire(late)]})
+        assert reply["ok"]
+        await wait_until(lambda: "theirs" in member.texts("late"), 20,
+                         what="the late copy's message at the member")
+        await wait_until(lambda: member.of(ev.MemberJoined, channel="late", nick="zoe"), 20,
+                         what="the late copy's join notice at the member")
+        assert member.texts("late").count("theirs") == 1
+        assert member.texts("late")[:3] == ["ours 0", "ours 1", "ours 2"]
+    finally:
+        await stop_chat(nodes)
