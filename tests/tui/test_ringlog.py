@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 
 from core import events as ev
+from core.chat.commands import parse
 from core.chord import Address, hash_string, in_half_open, short_id
 from core.runtime import Runtime
 from tests.core.test_runtime import Collector, options
@@ -111,7 +112,7 @@ def test_ringlog__two_real_nodes_one_line_per_change_and_the_migration_named():
         bo_address = f"127.0.0.1:{bo_port}"
         room = next(f"room{i}" for i in range(100_000) if in_half_open(
             hash_string(f"room{i}"), int(ready.id, 16), hash_string(bo_address)))
-        ann.execute(f"join {room}").result(20)
+        ann.execute(parse(f"join {room}")).result(20)
         ann_events.wait(ev.Joined, channel=room)
         bo = Runtime(options("bo", Address.parse(ready.address), port=bo_port), bo_events.post)
         bo.start().result(20)
