@@ -92,7 +92,7 @@ def _ring_change(e: ev.RingChange) -> str:
 
 
 # the commands a front end answers itself, as headless answers them: with one event
-_FRONT_END: dict[str, Callable[[Command], ev.Event]] = {
+FRONT_END: dict[str, Callable[[Command], ev.Event]] = {
     "help": lambda _command: ev.Info(text=help_text()),
     "bell": lambda _command: ev.Error(message="bell is a setting of the full-screen UI; "
                                               "headless output has no bell"),
@@ -166,7 +166,7 @@ def run(options: Options, as_json: bool = False, quiet_logs: bool = False,
                 printer.post(ev.Error(message=str(e)))
                 continue
             if command.where is Where.FRONT_END:
-                printer.post(_FRONT_END[command.name](command))
+                printer.post(FRONT_END[command.name](command))
                 continue
             runtime.execute(command)
             if runtime.stopping:  # exit: the lines after it are not run

@@ -115,7 +115,7 @@ class Runtime:
         events; a front end's own command (help, bell) is refused with an Error."""
         match command.where:
             case Where.RUNTIME:
-                return self._RUNTIME_COMMANDS[command.name](self)
+                return self.RUNTIME_COMMANDS[command.name](self)
             case Where.CHAT:
                 return self.submit(self._execute(command))
         return self.submit(self._post(ev.Error(
@@ -146,7 +146,7 @@ class Runtime:
         """Whether the exit sequence has been asked for (by ``exit`` or ``shutdown``)."""
         return self._shutdown_future is not None
 
-    _RUNTIME_COMMANDS: dict[str, Callable[[Runtime], concurrent.futures.Future]] = {
+    RUNTIME_COMMANDS: dict[str, Callable[[Runtime], concurrent.futures.Future]] = {
         "exit": shutdown,
     }
 

@@ -99,9 +99,3 @@ def mention_spans(text: str, nick: str) -> list[tuple[int, int]]:
         return []
     pattern = r"(?<![A-Za-z0-9_-])" + re.escape(nick) + r"(?![A-Za-z0-9_-])"
     return [m.span() for m in re.finditer(pattern, text, re.IGNORECASE)]
-
-
-def mentions(text: str, nick: str) -> bool:
-    """Whether ``text`` names ``nick`` as a word."""
-    return bool(mention_spans(text, nick))
-

@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 MAX_TEXT = 4000
@@ -50,6 +51,7 @@ class CommandSpec:
     usage: str
     help: str
     where: Where
+    read: Callable[[CommandSpec, str, str | None], Command]  # (spec, arguments, conversation)
     aliases: tuple[str, ...] = ()  # other spellings (IRC's), with or without the "/"
 
     @property
@@ -62,24 +64,72 @@ class CommandSpec:
         return [word.strip("<>[]") for word in self.usage.split()[1:]]
 
 
+# -- reading each command's arguments (the table below names one reader per command)
+
+def _text_after_target(spec: CommandSpec, rest: str) -> tuple[str, str]:
+    """msg and send: the first word, then the text (stripped, checked)."""
+    parts = rest.split(None, 1)
+    if len(parts) < 2:
+        what = "a nick (or @id)" if spec.name == "msg" else "a channel"
+        if not parts:
+            raise CommandError(f"{spec.name} needs {what} and a text; usage: {spec.usage}")
+        raise CommandError(f"{spec.name} needs a text after {parts[0]!r}; usage: {spec.usage}")
+    return parts[0], check_text(parts[1].strip())
+
+
+def _msg(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
+    target, text = _text_after_target(spec, rest)
+    return Command("msg", (_recipient(target), text))
+
+
+def _send(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
+    target, text = _text_after_target(spec, rest)
+    return Command("send", (channel_name(target), text))
+
+
+def _one_channel(spec: CommandSpec, rest: str, conversation: str | None) -> Command:
+    words = rest.split()
+    if not words and spec.name == "leave" and conversation and conversation.startswith("#"):
+        words = [conversation]  # IRC's /part: the channel shown
+    if not words:
+        raise CommandError(f"{spec.name} needs a channel; usage: {spec.usage}")
+    if len(words) > 1:
+        raise CommandError(f"{spec.name} takes one channel, not {len(words)} words; "
+                           f"usage: {spec.usage}")
+    return Command(spec.name, (channel_name(words[0]),))
+
+
+def _bell(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
+    if rest and rest.lower() not in ("on", "off"):
+        raise CommandError(f"bell takes on or off, not {rest!r}; usage: {spec.usage}")
+    return Command("bell", (rest.lower(),) if rest else ())
+
+
+def _no_arguments(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
+    if rest:
+        raise CommandError(f"{spec.name} takes no arguments; usage: {spec.usage}")
+    return Command(spec.name)
+
+
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("msg", "msg <nick> <text>",
                 "send a private message to a nick (or msg @<8-40 hex id> <text> by node id)",
-                Where.CHAT),
-    CommandSpec("join", "join <channel>", "join a channel (#name or name)", Where.CHAT),
+                Where.CHAT, _msg),
+    CommandSpec("join", "join <channel>", "join a channel (#name or name)", Where.CHAT,
+                _one_channel),
     CommandSpec("leave", "leave <channel>",
                 "leave a channel you joined (in a channel, /leave alone leaves it)",
-                Where.CHAT, ("part",)),
+                Where.CHAT, _one_channel, ("part",)),
     CommandSpec("send", "send <channel> <text>",
-                "send a message to a channel (you need not be a member)", Where.CHAT),
+                "send a message to a channel (you need not be a member)", Where.CHAT, _send),
     CommandSpec("status", "status", "show this node's id, neighbours and what it maintains",
-                Where.CHAT),
-    CommandSpec("help", "help", "list the commands", Where.FRONT_END),
+                Where.CHAT, _no_arguments),
+    CommandSpec("help", "help", "list the commands", Where.FRONT_END, _no_arguments),
     CommandSpec("bell", "bell [on|off]",
                 "the terminal bell for mentions and private messages: on, off, or toggle",
-                Where.FRONT_END),
+                Where.FRONT_END, _bell),
     CommandSpec("exit", "exit", "leave every channel, hand over what this node keeps, quit",
-                Where.RUNTIME, ("quit",)),
+                Where.RUNTIME, _no_arguments, ("quit",)),
 )
 
 HELP_INTRO = ("In a channel or private conversation a line is chat text unless it starts "
@@ -199,57 +249,7 @@ def parse(line: str, conversation: str | None = None) -> Command:
     except KeyError:
         raise UnknownCommand(f"unknown command {word!r}; type help for the list of commands") \
             from None
-    return _ARGUMENTS[spec.name](spec, rest.strip(), conversation)
-
-
-def _text_after_target(spec: CommandSpec, rest: str) -> tuple[str, str]:
-    """msg and send: the first word, then the text (stripped, checked)."""
-    parts = rest.split(None, 1)
-    if len(parts) < 2:
-        what = "a nick (or @id)" if spec.name == "msg" else "a channel"
-        if not parts:
-            raise CommandError(f"{spec.name} needs {what} and a text; usage: {spec.usage}")
-        raise CommandError(f"{spec.name} needs a text after {parts[0]!r}; usage: {spec.usage}")
-    return parts[0], check_text(parts[1].strip())
-
-
-def _msg(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
-    target, text = _text_after_target(spec, rest)
-    return Command("msg", (_recipient(target), text))
-
-
-def _send(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
-    target, text = _text_after_target(spec, rest)
-    return Command("send", (channel_name(target), text))
-
-
-def _one_channel(spec: CommandSpec, rest: str, conversation: str | None) -> Command:
-    words = rest.split()
-    if not words and spec.name == "leave" and conversation and conversation.startswith("#"):
-        words = [conversation]  # IRC's /part: the channel shown
-    if not words:
-        raise CommandError(f"{spec.name} needs a channel; usage: {spec.usage}")
-    if len(words) > 1:
-        raise CommandError(f"{spec.name} takes one channel, not {len(words)} words; "
-                           f"usage: {spec.usage}")
-    return Command(spec.name, (channel_name(words[0]),))
-
-
-def _bell(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
-    if rest and rest.lower() not in ("on", "off"):
-        raise CommandError(f"bell takes on or off, not {rest!r}; usage: {spec.usage}")
-    return Command("bell", (rest.lower(),) if rest else ())
-
-
-def _no_arguments(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
-    if rest:
-        raise CommandError(f"{spec.name} takes no arguments; usage: {spec.usage}")
-    return Command(spec.name)
-
-
-_ARGUMENTS = {"msg": _msg, "send": _send, "join": _one_channel, "leave": _one_channel,
-              "bell": _bell, "status": _no_arguments, "help": _no_arguments,
-              "exit": _no_arguments}
+    return spec.read(spec, rest.strip(), conversation)
 
 
 def help_rows() -> list[tuple[str, str]]:

@@ -9,7 +9,8 @@ import subprocess
 import sys
 
 from core import events as ev
-from core.headless import render
+from core.chat.commands import COMMANDS, Command, Where
+from core.headless import FRONT_END, render
 from tests.procs import ROOT, Cluster, kind
 
 
@@ -107,3 +108,8 @@ def test_headless__json_mode_prints_ring_changes_unless_quiet():
     events = [json.loads(x)["event"] for x in done.stdout.splitlines()]
     assert done.returncode == 0 and events[0] == "ready" and events[-1] == "bye", done.stderr
     assert "ring_change" not in events
+
+
+def test_headless__answers_every_front_end_command_of_the_table_with_one_event():
+    assert set(FRONT_END) == {s.name for s in COMMANDS if s.where is Where.FRONT_END}
+    assert "//text sends /text" in FRONT_END["help"](Command("help")).text

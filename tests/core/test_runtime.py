@@ -13,7 +13,7 @@ import time
 import pytest
 
 from core import events as ev
-from core.chat.commands import Command, parse
+from core.chat.commands import COMMANDS, Command, Where, parse
 from core.chat.state import channel_key, name_key
 from core.chord import Address, hash_string, in_half_open
 from core.runtime import Options, Runtime, StartupError, _Lanes
@@ -258,3 +258,8 @@ def test_runtime__a_chat_command_sent_as_the_start_begins_waits_for_it():
         assert not [e for e in events.drain() if isinstance(e, ev.Error)], events.events
     finally:
         runtime.shutdown().result(30)
+
+
+def test_runtime__runs_every_command_the_table_gives_the_runtime():
+    assert set(Runtime.RUNTIME_COMMANDS) == {
+        spec.name for spec in COMMANDS if spec.where is Where.RUNTIME}
