@@ -96,6 +96,7 @@ class ChatApp:
             arguments=commands.argument_kinds,
             channels=self.conversations.channels,
             nicks=lambda: sorted(self.nicks),
+            bare_commands=lambda: self.conversations.shown.kind == "home",
         ))
         self.bridge = FromCore(self._dispatch, on_error=self._handler_failed,
                                settle=self._show_current)

@@ -165,11 +165,20 @@ class TestHistoryAndCompletionKeys:
     def test_app__tab_completes_commands_channels_and_nicks_seen(self, app):
         app.handle(ev.Joined("general", ("alice", "bob")))
         app.handle(ev.MemberJoined("general", "Carol"))
+        app.conversations.select(0)  # home: command words complete bare
         for typed, want in (("jo", "join "), ("leave ge", "leave general "),
                             ("msg ca", "msg Carol "), ("/pa", "/part ")):
             app.screen.input.replace(typed)
             app.screen.keypress(SIZE, "tab")
             assert app.screen.input.edit_text == want
+
+    def test_app__in_a_conversation_tab_completes_commands_only_after_a_slash(self, app):
+        app.handle(ev.Joined("general", ("alice", "bob", "Lena")))
+        for typed, want in (("jo", "jo"), ("/jo", "/join "), ("le", "Lena "),
+                            ("leave ge", "leave ge"), ("/leave ge", "/leave general ")):
+            app.screen.input.replace(typed)
+            app.screen.keypress(SIZE, "tab")
+            assert app.screen.input.edit_text == want, typed
 
 
 class TestConversations:

@@ -13,7 +13,7 @@ class TestConversations:
         c = Conversations()
         a = c.channel("#General")
         assert c.channel("general") is a
-        assert a.target == "General"
+        assert a.title == "#General"
         assert c.channels() == ["General"]
 
     def test_conversations__private_nicks_compare_case_insensitively(self):
