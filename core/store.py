@@ -500,7 +500,9 @@ def _lock(path: Path) -> int:
 
 def _connect(path: Path, busy_timeout: float, migrations: Sequence[Migration],
              fts: bool) -> sqlite3.Connection:
-    """Open, check and migrate; raises ``_Corrupt`` or StoreError (closing what it opened)."""
+    """Check, open and migrate; raises ``_Corrupt`` or StoreError (closing what it opened)."""
+    if path.exists() and path.stat().st_size > 0:
+        _check(path, busy_timeout)
     with _errors(path, opening=True):
         db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
     try:
@@ -508,9 +510,6 @@ def _connect(path: Path, busy_timeout: float, migrations: Sequence[Migration],
             db.execute("PRAGMA foreign_keys = ON")
             db.execute("PRAGMA journal_mode = WAL")   # the first read: a non-database fails here
             db.execute(f"PRAGMA synchronous = {_SYNCHRONOUS}")
-            problems = [row[0] for row in db.execute("PRAGMA quick_check")]
-            if problems != ["ok"]:
-                raise _Corrupt("; ".join(problems[:3]))
             _migrate(db, path, migrations)
             if fts:
                 _index(db)
@@ -522,6 +521,20 @@ def _connect(path: Path, busy_timeout: float, migrations: Sequence[Migration],
         db.close()
         raise
     return db
+
+
+def _check(path: Path, busy_timeout: float) -> None:
+    """Look for corruption through a read-only connection: closing a writable one would
+    checkpoint its WAL into the damaged file (or delete the WAL) before we set them aside."""
+    with _errors(path, opening=True):
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                             timeout=busy_timeout)
+        try:
+            problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+        finally:
+            db.close()
+    if problems != ["ok"]:
+        raise _Corrupt("; ".join(problems[:3]))
 
 
 def _migrate(db: sqlite3.Connection, path: Path, migrations: Sequence[Migration]) -> None:
