@@ -79,9 +79,9 @@ def lock(path: Path) -> int:
 
 
 def connect(path: Path, busy_timeout: float, migrations: Sequence[Migration],
-             fts: bool) -> sqlite3.Connection:
+            fts: bool) -> sqlite3.Connection:
     """Check, open and migrate; raises ``Corrupt`` or StoreError (closing what it opened)."""
-    if path.exists() and path.stat().st_size > 0:
+    if path.exists():
         _check(path, busy_timeout)
     with errors(path, opening=True):
         db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
