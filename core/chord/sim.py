@@ -29,10 +29,10 @@ from .ids import M, finger_start, in_half_open
 from .rpc import (
     DEFAULT_TIMEOUT,
     ListenError,
-    PeerUnreachable,
     RemoteError,
     Serve,
     Suspicion,
+    guarded_call,
     serve_one,
 )
 
@@ -256,26 +256,12 @@ class SimTransport:
 
     async def call(self, address: Address, method: str, args: dict,
                    timeout: float | None = None) -> object:
-        timeout = self.timeout if timeout is None else timeout
         self.calls += 1
         frame = wire.encode({"id": next(self._ids), "method": method, "args": args})
         reply = asyncio.get_running_loop().create_future()
         self.network._send_request(self.address, address, frame, reply)
-        try:
-            async with asyncio.timeout(timeout):
-                result = await reply
-        except RemoteError:
-            self._suspects.clear(address)
-            raise
-        except TimeoutError:
-            self._suspects.suspect(address)
-            raise PeerUnreachable(
-                f"{address} did not answer {method} within {timeout:g} s") from None
-        except OSError as e:
-            self._suspects.suspect(address)
-            raise PeerUnreachable(f"{address} is unreachable: {e}") from None
-        self._suspects.clear(address)
-        return result
+        return await guarded_call(self._suspects, address, method,
+                                  self.timeout if timeout is None else timeout, lambda: reply)
 
     # -- ending ----------------------------------------------------------------------------
 
