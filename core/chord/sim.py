@@ -25,7 +25,7 @@ from typing import Any
 
 from . import wire
 from .address import Address
-from .ids import M, finger_start, in_half_open
+from .routing import FingerTable, Routing
 from .rpc import (
     DEFAULT_TIMEOUT,
     ListenError,
@@ -290,12 +290,9 @@ def sim_addresses(n: int, port: int = 4000) -> list[Address]:
             for i in range(1, n + 1)]
 
 
-def ideal_state(addresses: list[Address], r: int) -> dict[Address, tuple]:
-    """For each address, (successor list, predecessor, fingers) of a converged ring.
-
-    Fingers are listed as ``Local.fix_fingers`` lists them: the distinct successors of
-    n + 2**i for rising i, stopping where the answer comes back to n (Chord §4.2).
-    """
+def ideal_state(addresses: list[Address], r: int) -> dict[Address, Routing]:
+    """For each address, the routing state of a converged ring: successor list,
+    predecessor, and fingers as ``Local.fix_fingers`` finds them (``FingerTable``)."""
     ring = sorted(addresses, key=lambda a: a.id)
     ids = [a.id for a in ring]
     count = len(ring)
@@ -303,35 +300,24 @@ def ideal_state(addresses: list[Address], r: int) -> dict[Address, tuple]:
     def successor_of(key: int) -> Address:
         return ring[bisect.bisect_left(ids, key) % count]
 
-    state = {}
-    for i, node in enumerate(ring):
-        successors = [ring[(i + k) % count] for k in range(1, min(r, count - 1) + 1)]
-        predecessor = ring[i - 1] if count > 1 else None
-        fingers: list[Address] = []
-        owner: Address | None = None
-        for bit in range(M):
-            start = finger_start(node.id, bit)
-            if owner is not None and in_half_open(start, node.id, owner.id):
-                continue
-            owner = successor_of(start)
-            if owner == node:
-                break
-            if owner not in fingers:
-                fingers.append(owner)
-        state[node] = (successors or [node], predecessor, fingers)
-    return state
+    return {node: Routing(node, r,
+                          successors=[ring[(i + k) % count]
+                                      for k in range(1, min(r, count - 1) + 1)],
+                          predecessor=ring[i - 1] if count > 1 else None,
+                          fingers=FingerTable.build(node, successor_of))
+            for i, node in enumerate(ring)}
 
 
 async def converged_ring(network: SimNetwork, addresses: list[Address], r: int = 8,
-                         state: dict | None = None, **settings: Any):
+                         state: dict[Address, Routing] | None = None, **settings: Any):
     """Nodes with the state of a converged ring, listening on ``network``, no maintenance.
 
-    The large simulations use this instead of thousands of stabilization rounds. It
-    writes the state a converged ring reaches (``ideal_state``) straight into each
-    ``Local``'s private fields: the routing itself is then the real node code. The
-    maintenance tasks are not started, so the state stays as built until the caller
-    changes it (``tests/core/chord/test_sim.py`` checks it matches a ring converged by
-    the real protocol). ``state`` may pass a precomputed ``ideal_state(addresses, r)``.
+    The large simulations use this instead of thousands of stabilization rounds: each
+    ``Local`` starts without maintenance and adopts the state a converged ring reaches
+    (``ideal_state``); the routing itself is then the real node code. The state stays as
+    built until the caller changes it (``tests/core/chord/test_sim.py`` checks it matches
+    a ring converged by the real protocol). ``state`` may pass a precomputed
+    ``ideal_state(addresses, r)``; nodes take copies of it.
     """
     from .node import Local  # node imports rpc, not us; keep it that way
 
@@ -339,9 +325,7 @@ async def converged_ring(network: SimNetwork, addresses: list[Address], r: int =
     nodes = []
     for address in addresses:
         node = Local(address, successors=r, transport=network.transport(), **settings)
-        node.address = await node.transport.listen(address, node._serve)
-        successors, predecessor, fingers = state[address]
-        node._successors, node._predecessor, node._fingers = list(successors), predecessor, fingers
-        node._running = True
+        await node.start(maintain=False)
+        node.adopt(state[address])
         nodes.append(node)
     return nodes

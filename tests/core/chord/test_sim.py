@@ -46,6 +46,10 @@ async def grow_ring(network: SimNetwork, n: int, rng: random.Random, **settings)
     return nodes
 
 
+def fingers(node: Local) -> list[Address]:
+    return [finger.address for finger in node.fingers()]
+
+
 async def lookup_live(node: Local, key: int) -> tuple[Address, int]:
     """find_successor as a user of it does: an answer that turns out dead is avoided."""
     avoid: set[Address] = set()
@@ -120,12 +124,11 @@ class TestSimRing:
             nodes = await grow_ring(network, 20, random.Random(4), stabilize_interval=0.5,
                                     fix_fingers_interval=1.0, check_predecessor_interval=1.0)
             want = ideal_state([n.address for n in nodes], 8)
-            await wait_until(lambda: all(n._fingers == want[n.address][2] for n in nodes), 30,
+            await wait_until(lambda: all(fingers(n) == want[n.address].fingers for n in nodes), 30,
                              0.5, what="fingers to settle")
             for node in nodes:
-                successors, predecessor, _ = want[node.address]
-                assert [s.address for s in node.successors()] == successors
-                assert node.predecessor().address == predecessor
+                assert [s.address for s in node.successors()] == want[node.address].successors
+                assert node.predecessor().address == want[node.address].predecessor
             await asyncio.gather(*(node.stop() for node in nodes))
 
             built = await converged_ring(SimNetwork(), [n.address for n in nodes])
@@ -134,7 +137,7 @@ class TestSimRing:
                 assert a.address == b.address
                 assert [s.address for s in a.successors()] == [s.address for s in b.successors()]
                 assert a.predecessor() == b.predecessor()
-                assert a._fingers == b._fingers
+                assert fingers(a) == fingers(b)
             assert not ring_problems(built)
 
         run(main())
@@ -146,7 +149,7 @@ class TestSimRing:
             # the node that appears most often in others' fingers: many routes pass it
             counts: dict[Address, int] = {}
             for node in nodes:
-                for finger in node._fingers:
+                for finger in fingers(node):
                     counts[finger] = counts.get(finger, 0) + 1
             dead_address = max(counts, key=counts.get)
             dead = next(n for n in nodes if n.address == dead_address)
