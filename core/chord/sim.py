@@ -6,8 +6,8 @@ and loss; ``network.transport()`` gives each node its own endpoint, so
 TCP. Messages go through the wire codec both ways, so a node sees exactly what the wire
 would give it (and an oversized or unencodable payload fails the same way).
 
-``VirtualClockLoop`` is an asyncio loop whose clock jumps to the next timer whenever
-nothing is ready, so stabilization rounds, latencies and timeouts cost no wall time.
+``run`` runs a simulation on ``virtualtime.VirtualClockLoop``, whose clock jumps to the
+next timer whenever nothing is ready: rounds, latencies and timeouts cost no wall time.
 ``converged_ring`` builds, directly, the state that a converged ring would have, so the
 large simulations need not run thousands of stabilization rounds first.
 """
@@ -19,8 +19,7 @@ import bisect
 import errno
 import itertools
 import random
-import selectors
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 from . import wire
@@ -35,52 +34,12 @@ from .rpc import (
     guarded_call,
     serve_one,
 )
+from .virtualtime import VirtualClockLoop, run
+
+__all__ = ["Latency", "SimNetwork", "SimTransport", "VirtualClockLoop", "converged_ring",
+           "ideal_state", "run", "sim_addresses"]
 
 Latency = float | Callable[[Address | None, Address | None], float]
-
-
-# -- virtual time ------------------------------------------------------------------------
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-
-class _VirtualSelector(selectors.DefaultSelector):
-    """Polls the real selector without waiting; instead of sleeping, moves the clock on."""
-
-    def __init__(self, clock: _Clock) -> None:
-        super().__init__()
-        self._clock = clock
-
-    def select(self, timeout: float | None = None):
-        if timeout is None:  # nothing scheduled at all: only another thread can wake us
-            return super().select(None)
-        events = super().select(0)
-        if not events and timeout > 0:
-            self._clock.now += timeout
-        return events
-
-
-class VirtualClockLoop(asyncio.SelectorEventLoop):
-    """An event loop on simulated time: sleeping and timeouts take no wall-clock time.
-
-    Meant for the simulator only: real sockets would see their timeouts fire early.
-    """
-
-    def __init__(self) -> None:
-        self._clock = _Clock()
-        super().__init__(_VirtualSelector(self._clock))
-
-    def time(self) -> float:
-        return self._clock.now
-
-
-def run(main: Coroutine[Any, Any, Any], virtual_time: bool = True) -> Any:
-    """Run ``main`` to completion, on a ``VirtualClockLoop`` unless told otherwise."""
-    factory = VirtualClockLoop if virtual_time else None
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(main)
 
 
 # -- the network -------------------------------------------------------------------------

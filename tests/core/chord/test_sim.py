@@ -17,16 +17,11 @@ from core.chord.sim import (
     run,
     sim_addresses,
 )
+from tests.core.chord.simring import sim_node
 from tests.ring import ring_problems, true_owner, wait_until
 
 SLOW_FINGERS = dict(stabilize_interval=0.5, fix_fingers_interval=5.0,
                     check_predecessor_interval=2.0)
-
-
-def sim_node(network: SimNetwork, host: str, bootstrap: Local | None = None,
-             **settings) -> Local:
-    return Local(Address(host, 0), bootstrap.address if bootstrap else None,
-                 transport=network.transport(), **settings)
 
 
 async def grow_ring(network: SimNetwork, n: int, rng: random.Random, **settings) -> list[Local]:
