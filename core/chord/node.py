@@ -84,8 +84,7 @@ class Local:
         return [self._remote(a) for a in self._routing.successors]
 
     def predecessor(self) -> Remote | None:
-        predecessor = self._routing.predecessor
-        return None if predecessor is None else self._remote(predecessor)
+        return self._remote_or_none(self._routing.predecessor)
 
     def fingers(self) -> list[Remote]:
         """The distinct fingers, in the order of their starts n + 2**i (§4.2)."""
@@ -233,8 +232,11 @@ class Local:
     async def _serve(self, method: str, args: dict) -> object:
         return await self._calls.serve(method, args)
 
-    def _remote(self, address: Address | None) -> Remote | None:
-        return None if address is None else Remote(address, self.transport)
+    def _remote(self, address: Address) -> Remote:
+        return Remote(address, self.transport)
+
+    def _remote_or_none(self, address: Address | None) -> Remote | None:
+        return None if address is None else self._remote(address)
 
     def _changed(self, kind: str, old: object, new: object) -> None:
         """The routing state changed: tell the listeners (and the notify handler)."""
@@ -246,7 +248,8 @@ class Local:
             self._emit(kind, {"old": _text(old), "new": _text(new)})
         if kind == "predecessor" and self._notify_handler is not None:
             try:
-                result = self._notify_handler(self._remote(old), self._remote(new))
+                result = self._notify_handler(self._remote_or_none(old),
+                                              self._remote_or_none(new))
                 if inspect.isawaitable(result):
                     self._background.spawn(result)
             except Exception:

@@ -163,6 +163,29 @@ class TestSimRing:
         run(main())
 
 
+class TestDrivenRounds:
+    def test_start__without_maintenance_runs_no_rounds_until_the_caller_does(self):
+        async def main():
+            network = SimNetwork(latency=0.001, timeout=1.0)
+            a = sim_node(network, "10.0.0.1")
+            await a.start(maintain=False)
+            b = sim_node(network, "10.0.0.2", a)
+            await b.start(maintain=False)
+            # the join itself: b knows its successor, a hears of b by b's notify
+            assert b.successor().address == a.address
+            assert a.predecessor().address == b.address
+            await asyncio.sleep(60)
+            assert a.successor().address == a.address  # nobody ran stabilize
+            await a.stabilize()
+            await b.stabilize()
+            await asyncio.gather(a.fix_fingers(), b.fix_fingers())
+            assert not ring_problems([a, b])
+            assert [f.address for f in a.fingers()] == [b.address]
+            await asyncio.gather(a.stop(), b.stop())
+
+        run(main())
+
+
 class TestSimTransport:
     def test_sim__latency_is_as_configured(self):
         async def main():
