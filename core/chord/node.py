@@ -154,6 +154,7 @@ class Local:
 
         For simulations that build a converged ring directly (``sim.converged_ring``)
         instead of running it to convergence: no checks, no events, no notify handler.
+        Call it after ``start`` (which begins from a ring of one).
         """
         self._routing.adopt(state)
 
