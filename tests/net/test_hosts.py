@@ -272,3 +272,29 @@ def test_ring__six_hosts_on_ipv6_addresses(network, tmp_path):
         chat_across_hosts(procs)
         for p in procs:
             assert p.stop() == 0
+
+
+@pytest.mark.xfail(reason="issue 12: a wildcard listen advertises the wildcard itself, which "
+                          "no other host can dial, and every host on 0.0.0.0:4000 gets the "
+                          "same id (the second is refused: 'already in the ring'); "
+                          "--advertise is not built yet", strict=False)
+@pytest.mark.parametrize("wildcard", ["0.0.0.0", "[::]"])
+def test_ring__wildcard_listen_without_advertise_works_or_refuses_clearly(network, tmp_path,
+                                                                         wildcard):
+    a, b = network.add_hosts(2)
+    ipv6 = wildcard.startswith("[")
+    if ipv6 and not network.ipv6:
+        pytest.skip("this kernel does not take IPv6 addresses in a namespace")
+    with Cluster(tmp_path) as cluster:
+        alice = cluster.start("alice", listen=f"{wildcard}:{PORT}", wrapper=a.wrapper,
+                              wait_ready=False)
+        alice.wait_for(lambda e: e.get("event") in ("ready", "bye"), what="ready or refusal")
+        if not alice.alive or alice.matching(kind("bye")):
+            assert alice.wait_exit() == 2 and "--advertise" in alice.stderr()
+            return
+        bob = cluster.start("bob", bootstrap=a.address(PORT, ipv6), wrapper=b.wrapper,
+                            listen=f"{wildcard}:{PORT}", wait_ready=False)
+        bob.wait_for(lambda e: e.get("event") in ("ready", "bye"), what="ready or refusal")
+        assert bob.matching(kind("ready")), f"bob: {bob.events[-3:]} {bob.stderr()}"
+        bob.send("msg alice across")
+        alice.wait_for(kind("private", text="across"), what="bob's message")
