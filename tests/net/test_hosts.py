@@ -150,6 +150,24 @@ class TestProxy:
             conn.sendall(b"back\n")
             assert conn.recv(64) == b"back\n"
 
+    def test_proxy__keeps_the_byte_order_under_jitter_over_ipv6(self, network):
+        a, b = network.add_hosts(2)
+        if not network.ipv6:
+            pytest.skip("this kernel does not take IPv6 addresses in a namespace")
+        port = network.echo(b, b.ipv6)
+        proxy = network.proxy(a, (b.ipv6, port), address=a.ipv6, delay=0.02, jitter=0.05)
+        assert proxy.address == f"[{a.ipv6}]:{proxy.port}"
+        sent = b"".join(b"%d," % i for i in range(200))
+        with b.connect(a.ipv6, proxy.port, timeout=10) as conn:
+            for i in range(200):
+                conn.sendall(b"%d," % i)
+            got = b""
+            while len(got) < len(sent):
+                chunk = conn.recv(4096)
+                assert chunk, "closed early"
+                got += chunk
+        assert got == sent
+
     def test_proxy__follows_its_host_when_detached(self, network):
         a, b, c = network.add_hosts(3)
         port = network.echo(c)
