@@ -514,10 +514,12 @@ class Proxy:
     # -- control (from the test's thread) -------------------------------------------------
 
     def freeze(self) -> None:
-        self._loop.soon(self._flowing.clear)
+        """Hold every byte from now on (returns once the proxy has stopped passing them)."""
+        self._loop.call(_run(self._flowing.clear))
 
     def thaw(self) -> None:
-        self._loop.soon(self._flowing.set)
+        """Pass bytes again, the held ones first."""
+        self._loop.call(_run(self._flowing.set))
 
     def drop(self) -> int:
         """Reset every open connection; return how many there were."""
@@ -642,6 +644,10 @@ def _reset(writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
+
+
+async def _run(fn, *args):
+    return fn(*args)
 
 
 async def _make_event() -> asyncio.Event:

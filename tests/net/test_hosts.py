@@ -43,11 +43,11 @@ class TestNetwork:
         b.run([sys.executable, "-c", ECHO, b.ipv4, "7000"])
         port = network.echo(a)
         a.wait_reachable(b.ipv4, 7000)
-        assert b.tcp_ping(a.ipv4, port)
-        assert a.tcp_ping(a.ipv4, port)  # a host reaches itself (its loopback is up)
+        b.wait_reachable(a.ipv4, port)
+        a.wait_reachable(a.ipv4, port)  # a host reaches itself (its loopback is up)
         if network.ipv6:
             port6 = network.echo(b, b.ipv6)
-            assert a.tcp_ping(b.ipv6, port6)
+            a.wait_reachable(b.ipv6, port6)
         # no route out: an address off the bridge's subnet fails at once, sending nothing
         with pytest.raises(OSError) as failed:
             a.connect("192.0.2.1", 80, timeout=2)
@@ -58,12 +58,12 @@ class TestNetwork:
     def test_network__detached_host_is_unreachable_until_attached(self, network):
         a, b, c = network.add_hosts(3)
         ports = {h.name: network.echo(h) for h in (a, b, c)}
-        assert a.tcp_ping(b.ipv4, ports["h2"])
+        a.wait_reachable(b.ipv4, ports["h2"])
         network.detach(b)
         assert not network.attached(b)
         assert not a.tcp_ping(b.ipv4, ports["h2"], timeout=1)
         assert not b.tcp_ping(a.ipv4, ports["h1"], timeout=1)
-        assert a.tcp_ping(c.ipv4, ports["h3"])  # the rest of the network is untouched
+        a.wait_reachable(c.ipv4, ports["h3"])  # the rest of the network is untouched
         network.attach(b)
         assert network.attached(b)
         a.wait_reachable(b.ipv4, ports["h2"])
@@ -73,7 +73,8 @@ class TestNetwork:
         a, b, c, d = network.add_hosts(4)
         ports = {h.name: network.echo(h) for h in (a, b, c, d)}
         network.partition([a, b], [c, d])
-        assert a.tcp_ping(b.ipv4, ports["h2"]) and c.tcp_ping(d.ipv4, ports["h4"])
+        a.wait_reachable(b.ipv4, ports["h2"])
+        c.wait_reachable(d.ipv4, ports["h4"])
         assert not a.tcp_ping(c.ipv4, ports["h3"], timeout=1)
         assert not d.tcp_ping(b.ipv4, ports["h2"], timeout=1)
         network.heal()
@@ -173,7 +174,7 @@ class TestProxy:
         port = network.echo(c)
         proxy = network.proxy(b, (c.ipv4, port), connect_timeout=1.0)
         host, _, proxy_port = proxy.address.rpartition(":")
-        assert a.tcp_ping(host, int(proxy_port))
+        a.wait_reachable(host, int(proxy_port))
         network.detach(c)  # the proxy's upstream is gone: the client's link is reset
         assert not a.tcp_ping(host, int(proxy_port), timeout=10)
 
