@@ -102,13 +102,13 @@ def _delete_namespace(netns: str, timeout: float = 10.0) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """True if ``pid`` runs (a zombie, killed but not yet reaped by its parent, does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
         return False
-    except PermissionError:
-        return True
-    return True
+    return state not in ("Z", "X")
 
 
 def remove_leftovers() -> list[str]:
