@@ -190,7 +190,7 @@ def _closed(conn: socket.socket) -> bool:
 
 # -- chordchat on six hosts ----------------------------------------------------------------------
 
-# the test settings of tests/procs.py, but with ring changes printed (for one_ring)
+# the test settings of tests/procs.py, but with ring changes printed (for wait_one_ring)
 RING_ARGS = tuple(a for a in FAST_ARGS if a != "--quiet")
 NICKS = ["alice", "bob", "carol", "dave", "erin", "frank"]
 PORT = 4000
