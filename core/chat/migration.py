@@ -50,42 +50,46 @@ class Migration:
         successor); one that does not own the key yet answers ``not_owner`` and the item
         stays here until a later rebalance or the receiver's hand-off request.
         """
-        me, there = self.journal.me, str(to.address)
         ref = item_ref(item)
         while True:
             wire = item_to_wire(item)
+            if not await self._offer(item, wire, to, exiting):
+                return False
+            current = self.holdings.maintained.get(*ref)
+            if current is None or item_to_wire(current) == wire:
+                break
+            item = current  # it changed while in flight (a merge): send the union again
+        self.holdings.release(*ref, now=now() if keep_replica else None)
+        if ref[0] == "channel":
+            self.feeds.stop(ref[1])
+        self.journal.migration("delete", item, self.journal.me, str(to.address))
+        self.journal.status()
+        return True
+
+    async def _offer(self, item: Item, wire: dict, to: Remote, exiting: bool) -> bool:
+        """Send one copy of ``item``; True once the receiver has acknowledged it."""
+        me, there, ref = self.journal.me, str(to.address), item_ref(item)
+        if ref not in self._deferred:
+            self.journal.migration("send", item, me, there)
+        try:
+            reply = await self.call_migrate(to, wire, exiting)
+        except RpcError as e:
+            self.journal.migration("failed", item, me, there, str(e))
+            return False
+        if reply.get("not_owner") and exiting:
+            self.journal.migration("failed", item, me, there, "the successor is leaving too")
+        elif reply.get("not_owner"):
             if ref not in self._deferred:
-                self.journal.migration("send", item, me, there)
-            try:
-                reply = await self.call_migrate(to, wire, exiting)
-            except RpcError as e:
-                self.journal.migration("failed", item, me, there, str(e))
-                return False
-            if reply.get("not_owner"):
-                if exiting:
-                    self.journal.migration("failed", item, me, there,
-                                           "the successor is leaving too")
-                elif ref not in self._deferred:
-                    self._deferred.add(ref)
-                    self.journal.migration("deferred", item, me, there,
-                                           "the receiver does not own it yet; kept here "
-                                           "meanwhile")
-                return False
-            if not reply.get("ok"):
-                self.journal.migration("failed", item, me, there, f"refused: {reply!r}")
-                return False
+                self._deferred.add(ref)
+                self.journal.migration("deferred", item, me, there, "the receiver does not "
+                                       "own it yet; kept here meanwhile")
+        elif not reply.get("ok"):
+            self.journal.migration("failed", item, me, there, f"refused: {reply!r}")
+        else:
             self._deferred.discard(ref)
             self.journal.migration("ack", item, me, there)
-            current = self.holdings.maintained.get(*ref)
-            if current is not None and item_to_wire(current) != wire:
-                item = current  # it changed while in flight (a merge): send the union again
-                continue
-            self.holdings.release(*ref, now=now() if keep_replica else None)
-            if ref[0] == "channel":
-                self.feeds.stop(ref[1])
-            self.journal.migration("delete", item, me, there)
-            self.journal.status()
             return True
+        return False
 
     async def call_migrate(self, to: Remote, wire: dict, exiting: bool) -> dict:
         reply = await self.node.user_command(
