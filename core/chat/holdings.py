@@ -95,14 +95,16 @@ class Holdings:
         """Merge a copy into what we maintain (a migration, a successor's replica).
 
         Entries the copy brings that sort at or below the replicated mark lower it (the
-        replicas do not have them yet), and move back the cursors above them.
+        replicas do not have them yet), and move back the cursors above them; so does an
+        entry the merge moved to a lower seq (two copies numbered it differently).
         """
         ref = item_ref(item)
         before = self.maintained.get(*ref)
         merged = self.maintained.put(item)
         if isinstance(merged, Channel):
-            known = {e.msg_id for e in before.log} if isinstance(before, Channel) else set()
-            new = [e.seq for e in merged.log if e.msg_id not in known]
+            known = ({(e.msg_id, e.seq) for e in before.log} if isinstance(before, Channel)
+                     else set())
+            new = [e.seq for e in merged.log if (e.msg_id, e.seq) not in known]
             if new:
                 below = min(new) - 1
                 if self.mark(merged.name) > below:

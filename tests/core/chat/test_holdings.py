@@ -120,6 +120,24 @@ def test_holdings__a_merge_below_a_cursor_moves_it_back_and_lowers_the_mark():
     assert "theirs" in [e.text for e in h.deliverable("c", ("bo", "h:2"))]
 
 
+def test_holdings__a_merge_that_renumbers_an_undelivered_entry_below_a_cursor_resends_it():
+    h = Holdings()
+    first, second = Channel("c"), Channel("c")
+    first.append("msg", "ann", "a", "a" * 32)
+    h.maintain(first)
+    h.replicated(h.channel("c"))
+    h.confirm("c", ("bo", "h:2"), 1)                   # bo has "a" (seq 1)
+    second.append("msg", "ann", "a", "a" * 32)
+    second.append("msg", "cy", "b", "b" * 32)          # "b" at seq 2, not yet replicated
+    h.maintain(second)
+    third = Channel("c")
+    third.append("msg", "cy", "b", "b" * 32)           # another copy numbered "b" 1
+    h.maintain(third)
+    assert h.channel("c").find("b" * 32).seq == 1
+    h.replicated(h.unreplicated("c"))
+    assert "b" in [e.text for e in h.deliverable("c", ("bo", "h:2"))]
+
+
 def test_holdings__promotion_takes_only_replicas_now_ours_and_they_are_replicated():
     h = Holdings()
     ours, theirs = Channel("mine"), Channel("yours")
