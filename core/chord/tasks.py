@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable
+
+log = logging.getLogger(__name__)
 
 
 class TaskSet:
@@ -21,8 +24,13 @@ class TaskSet:
         """Run ``awaitable`` (a coroutine or future) in the background; returns its task."""
         task = asyncio.ensure_future(awaitable)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
         return task
+
+    def _done(self, task: asyncio.Future) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a background task failed", exc_info=task.exception())
 
     async def cancel_all(self) -> None:
         """Cancel every task still running and wait until they have all ended."""

@@ -59,7 +59,6 @@ class TestRingLines:
     def test_ringlog__other_lines_are_shown_as_the_core_wrote_them(self):
         for text in (f"name map bob set to {SUCC}", "a -> b", "predecessor x -> y"):
             assert ring_log().line(ev.Log(text)).text == text
-        assert ring_log().line(ev.Log("odd", level="warning")).attr == "log error"
 
     def test_node__own_address_unknown_and_none(self):
         assert node(ME, me=ME) == "this node"

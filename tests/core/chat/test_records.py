@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.chat.identity import Identity
-from core.chat.names import (
+from core.chat.records import (
     SKEW_MS,
     Accept,
     NameRecord,
