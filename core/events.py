@@ -73,6 +73,57 @@ class Sent(Event):
 
 
 @dataclass(frozen=True)
+class History(Event):
+    """Recent messages of one conversation from the user's database, shown at start.
+
+    ``conversation`` is "#channel" or a nick; each message is a dict with from, text,
+    msg_id, at (wall clock), outgoing and state ("pending" or "delivered"), oldest first.
+    """
+    conversation: str
+    messages: tuple[dict, ...] = ()
+    name = "history"
+
+
+@dataclass(frozen=True)
+class Pending(Event):
+    """A line the user typed is on disk (the outbox) and on its way: shown as pending.
+
+    ``conversation`` is "#channel" or the nick (or "@id") it goes to.
+    """
+    conversation: str
+    msg_id: str
+    text: str
+    from_: str
+    name = "pending"
+
+
+@dataclass(frozen=True)
+class Delivered(Event):
+    """An outgoing message arrived: the channel's maintainer or the recipient has it."""
+    conversation: str
+    msg_id: str
+    name = "delivered"
+
+
+@dataclass(frozen=True)
+class Failed(Event):
+    """An outgoing message that will not be sent (it is removed); ``reason`` says why."""
+    conversation: str
+    msg_id: str
+    reason: str
+    name = "failed"
+
+
+@dataclass(frozen=True)
+class SearchResults(Event):
+    """The lines of the local history holding every word of ``text``, newest first; each
+    hit is a dict with conversation, msg_id, from, text and at."""
+    text: str
+    hits: tuple[dict, ...] = ()
+    name = "search"
+
+
+@dataclass(frozen=True)
 class Joined(Event):
     """The user joined a channel."""
     channel: str

@@ -1,8 +1,9 @@
 """The core's runtime: the asyncio loop in one background thread, and the two crossings.
 
-Front end -> core: ``start``, ``execute(command)``, ``submit(coro)`` and ``shutdown`` return
-``concurrent.futures.Future`` objects and never block. Commands run at once, except that
-those to one channel or one nick wait for each other and keep the order given. Core ->
+Front end -> core: ``start``, ``execute(command)``, ``search(text)``, ``submit(coro)`` and
+``shutdown`` return ``concurrent.futures.Future`` objects and never block. Commands run at
+once, except that those to one channel or one nick wait for each other and keep the order
+given (the user's lanes: ``core.chat.lanes``). Core ->
 front end: ``post(event)``, called on the core thread; the front end makes it thread-safe
 (a queue and a wake-up). This module never imports urwid or tui.
 """
@@ -49,35 +50,6 @@ class StartupError(Exception):
         self.code = code
 
 
-class _Lanes:
-    """One queue per destination: commands to one channel or one nick run one after the
-    other in the order given; commands to different destinations run at the same time, so a
-    message retried to a crashed node holds up nothing else."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}   # asyncio.Lock wakes its waiters in order
-        self._users: dict[str, int] = {}
-
-    @contextlib.asynccontextmanager
-    async def turn(self, destination: str | None):
-        """Wait for the turn of a command to ``destination`` (None: no order to keep)."""
-        if destination is None:
-            yield
-            return
-        lock = self._locks.setdefault(destination, asyncio.Lock())
-        self._users[destination] = self._users.get(destination, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._users[destination] -= 1
-            if not self._users[destination]:  # nobody waits: forget the lane
-                del self._users[destination], self._locks[destination]
-
-    def __len__(self) -> int:
-        return len(self._locks)
-
-
 class Runtime:
     """Runs one chat node on a background event loop for a front end.
 
@@ -97,7 +69,6 @@ class Runtime:
         self._lock = threading.Lock()
         self._start_future: concurrent.futures.Future | None = None
         self._shutdown_future: concurrent.futures.Future | None = None
-        self._lanes = _Lanes()
         self._running: set[asyncio.Task] = set()  # commands not finished yet
 
     # -- front end -> core -------------------------------------------------------------------
@@ -221,9 +192,9 @@ class Runtime:
         task = asyncio.current_task()
         self._running.add(task)
         try:
-            # no await before this: the lane is taken in the order the commands were given
-            async with self._lanes.turn(command.destination):
-                return await self.user.execute(command)
+            # no await before this: the user takes the command's place in its lane (and
+            # commits a line to send) in the order the commands were given
+            return await self.user.execute(command)
         except Exception as e:
             log.exception("the command %s failed", command)
             self.post(ev.Error(message=f"{command.name} failed: {type(e).__name__}: {e}"))

@@ -109,21 +109,29 @@ class ChatService:
         """Started, with at least one user, and not leaving."""
         return self.started and bool(self.users) and not self.range.leaving
 
-    async def add_user(self, nick: str, post: Callable[[ev.Event], None]) -> LocalUser:
-        """Serve a user: register its nick on the ring (NickTaken, ChatError); posts Ready."""
+    async def add_user(self, nick: str, post: Callable[[ev.Event], None],
+                       store=None) -> LocalUser:
+        """Serve a user: register its nick on the ring (NickTaken, ChatError); posts Ready.
+
+        ``store`` is the user's database (``core.store.AsyncStore``; None: nothing is kept).
+        Its recent history is posted first (``History``); once registered the user rejoins
+        its channels and resends what was never acknowledged, in the background.
+        """
         check_nick(nick)
         if nick.lower() in self.users:
             raise NickTaken(f"the nick {nick!r} is already served by this node")
         if self.range.leaving:
             raise ChatError("this node is leaving the ring")
         user = LocalUser(nick, post, self.node, self.caller, self.names, self.channels,
-                         self.journal)
+                         self.journal, store)
         self.users[nick.lower()] = user
         try:
+            await user.show_history()
             await user.register()
         except BaseException:
             del self.users[nick.lower()]
             raise
+        self._tasks.spawn(user.resume())
         return user
 
     async def remove_user(self, user: LocalUser, reason: str = "exit") -> None:
@@ -198,7 +206,7 @@ class ChatService:
         user = self.users.get(d["to"].lower())
         if user is None:
             return {"member": False}
-        return user.receive(d["channel"], [Entry.from_wire(x) for x in d["entries"]])
+        return await user.receive(d["channel"], [Entry.from_wire(x) for x in d["entries"]])
 
     async def rpc_private(self, d: dict) -> dict:
         me, to_id = hex_id(self.node.id), d["to_id"].lower()
@@ -209,4 +217,4 @@ class ChatService:
                 else next(iter(self.users.values()), None))
         if user is None:
             return {"ok": False, "error": f"{to or 'nobody'} is not served by this node"}
-        return user.receive_private(d)
+        return await user.receive_private(d)

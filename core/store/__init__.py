@@ -15,13 +15,14 @@ Guarantees:
 - Every SQLite or file error surfaces as ``StoreError`` naming the file.
 """
 
+from ._none import NoStore
 from ._records import Conversation, Hit, Message, Outgoing, StoreError
 from ._schema import MIGRATIONS, Migration, fts5_available
-from ._thread import ASYNC_METHODS, AsyncStore
+from ._thread import ASYNC_METHODS, AsyncStore, InlineStore
 from ._user import PEERS_KEPT, STATES, UserStore
 
 FILENAME = "chat.sqlite3"   # in the user's directory: DataDir(...).user_dir(nick) / FILENAME
 
 __all__ = ["ASYNC_METHODS", "FILENAME", "MIGRATIONS", "PEERS_KEPT", "STATES", "AsyncStore",
-           "Conversation", "Hit", "Message", "Migration", "Outgoing", "StoreError",
-           "UserStore", "fts5_available"]
+           "Conversation", "Hit", "InlineStore", "Message", "Migration", "NoStore",
+           "Outgoing", "StoreError", "UserStore", "fts5_available"]

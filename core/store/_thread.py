@@ -24,7 +24,7 @@ class AsyncStore:
         store.saw_peer(address, now)                                      # fire and forget
     """
 
-    def __init__(self, store: UserStore, executor: ThreadPoolExecutor):
+    def __init__(self, store: UserStore, executor: ThreadPoolExecutor | None):
         self._store = store   # its methods only ever run on the worker
         self._executor = executor
         self.path = store.path
@@ -67,9 +67,36 @@ def _to_thread(name: str) -> Callable[..., asyncio.Future]:
     return submit
 
 
-ASYNC_METHODS = ("add_message", "add_messages", "add_outgoing", "get", "recent",
-                 "conversations", "set_state", "add_outbox", "outbox", "ack", "joined",
-                 "set_joined", "pinned", "check", "pin", "trust", "saw_peer", "peers",
-                 "search")
+class InlineStore(AsyncStore):
+    """A ``UserStore`` run on the calling thread, behind ``AsyncStore``'s interface.
+
+    For the simulator: its virtual clock jumps to the next timer while the loop waits on
+    another thread, so a worker's disk time would become seconds of ring time. Here each
+    call runs at once and returns a finished future (the loop waits on the disk: tests only).
+    """
+
+    def __init__(self, store: UserStore):
+        super().__init__(store, None)
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike, **options) -> InlineStore:
+        return cls(UserStore.open(path, **options))
+
+    async def close(self) -> None:
+        self._store.close()
+
+    def _submit(self, method: Callable, *args, **kwargs) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        try:
+            future.set_result(method(self._store, *args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - it reaches whoever awaits, as on a worker
+            future.set_exception(exc)
+        return future
+
+
+ASYNC_METHODS = ("add_message", "add_messages", "add_each", "add_outgoing", "forget", "get",
+                 "recent", "conversations", "set_state", "add_outbox", "outbox",
+                 "unconfirmed", "ack", "joined", "set_joined", "pinned", "check", "pin",
+                 "trust", "saw_peer", "peers", "search")
 for _name in ASYNC_METHODS:
     setattr(AsyncStore, _name, _to_thread(_name))

@@ -108,6 +108,12 @@ class UserStore:
         with self._write():
             return sum(self._insert_message(*m) for m in messages)
 
+    def add_each(self, messages: Sequence[Message]) -> list[bool]:
+        """Record a batch in one commit. Returns: for each message, whether it was new
+        (a receiver shows only those: duplicates are dropped across restarts too)."""
+        with self._write():
+            return [self._insert_message(*m) for m in messages]
+
     def add_outgoing(self, message: Message, kind: str, destination: str,
                      payload: dict) -> bool:
         """A line the user typed: its history row and its outbox row, in one commit.
@@ -118,6 +124,19 @@ class UserStore:
             added = self._insert_message(*message)
             return self._insert_outbox(message.msg_id, kind, destination, payload,
                                        message.at) or added
+
+    def forget(self, msg_id: str) -> bool:
+        """Remove a message and its outbox row (a line that could not be sent at all, e.g.
+        to a nick nobody ever registered). Returns: whether there was one."""
+        with self._write():
+            self._db.execute("DELETE FROM outbox WHERE msg_id = ?", (msg_id,))
+            if self.fts:
+                # the index's content is the messages table: tell it what goes
+                self._db.execute("INSERT INTO messages_fts (messages_fts, rowid, text)"
+                                 " SELECT 'delete', id, text FROM messages WHERE msg_id = ?",
+                                 (msg_id,))
+            return self._db.execute("DELETE FROM messages WHERE msg_id = ?",
+                                    (msg_id,)).rowcount == 1
 
     def get(self, msg_id: str) -> Message | None:
         row = self._read("SELECT conversation, msg_id, sender, text, at, outgoing, state"
@@ -165,6 +184,14 @@ class UserStore:
         rows = self._read("SELECT msg_id, kind, destination, payload, at FROM outbox"
                           " ORDER BY id")
         return [Outgoing(m, k, d, json.loads(p), at) for m, k, d, p, at in rows]
+
+    def unconfirmed(self) -> list[Message]:
+        """Outgoing messages still pending that left the outbox: handed to someone who keeps
+        them (an offline nick's mailbox) and waiting for the recipient's receipt."""
+        rows = self._read("SELECT conversation, msg_id, sender, text, at, outgoing, state"
+                          " FROM messages WHERE outgoing = 1 AND state = 'pending' AND msg_id"
+                          " NOT IN (SELECT msg_id FROM outbox) ORDER BY id")
+        return [_message(row) for row in rows]
 
     def ack(self, msg_id: str, *, delivered: bool = False) -> bool:
         """Drop an acknowledged message from the outbox, and with ``delivered`` mark its

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import queue
 import socket
 import subprocess
@@ -16,7 +15,7 @@ from core import events as ev
 from core.chat.commands import COMMANDS, Command, Where, parse
 from core.chat.state import channel_key, name_key
 from core.chord import Address, hash_string, in_half_open
-from core.runtime import Options, Runtime, StartupError, _Lanes
+from core.runtime import Options, Runtime, StartupError
 
 FAST_CHORD = dict(stabilize_interval=0.05, fix_fingers_interval=0.1,
                   check_predecessor_interval=0.1, timeout=1.0)
@@ -188,7 +187,7 @@ def test_runtime__a_burst_of_sends_keeps_its_order_in_each_channel():
             shown = [e.text for e in bo_events.events
                      if isinstance(e, ev.ChannelMessage) and e.channel == room]
             assert shown == [f"{room}{i}" for i in range(30)]
-        wait_for(lambda: len(ann._lanes) == 0, what="the finished lanes to be forgotten")
+        wait_for(lambda: len(ann.user.lanes) == 0, what="the finished lanes to be forgotten")
     finally:
         if bo is not None:
             bo.shutdown().result(30)
@@ -216,36 +215,6 @@ def test_runtime__commands_typed_before_exit_finish_first():
         if bo is not None:
             bo.shutdown().result(30)
         ann.shutdown().result(30)
-
-
-def test_lanes__one_destination_in_order_others_alongside():
-    """Pure logic: a slow first command to #a holds up the later ones to #a, in order, and
-    nothing to #b or without a destination."""
-    async def scenario() -> list[str]:
-        lanes, done, slow = _Lanes(), [], asyncio.Event()
-
-        async def command(destination: str | None, label: str, wait: bool = False) -> None:
-            async with lanes.turn(destination):
-                if wait:
-                    await slow.wait()
-                await asyncio.sleep(0.01 * (label == "a2"))  # a later one is quicker
-                done.append(label)
-
-        tasks = [asyncio.create_task(command("#a", "a1", wait=True)),
-                 asyncio.create_task(command("#a", "a2")),
-                 asyncio.create_task(command("#a", "a3")),
-                 asyncio.create_task(command("#b", "b1")),
-                 asyncio.create_task(command(None, "status"))]
-        async with asyncio.timeout(10):
-            while len(done) < 2:
-                await asyncio.sleep(0.01)
-        assert sorted(done) == ["b1", "status"] and len(lanes) == 1
-        slow.set()
-        await asyncio.gather(*tasks)
-        assert len(lanes) == 0
-        return done
-
-    assert asyncio.run(scenario())[2:] == ["a1", "a2", "a3"]
 
 
 def test_runtime__a_chat_command_sent_as_the_start_begins_waits_for_it():

@@ -26,7 +26,9 @@ from core.store import (
     MIGRATIONS,
     PEERS_KEPT,
     AsyncStore,
+    InlineStore,
     Message,
+    NoStore,
     StoreError,
     UserStore,
     fts5_available,
@@ -436,6 +438,20 @@ class TestHistory:
         assert store.add_messages(batch) == 0
         assert len(store.recent("#general")) == 3
 
+    def test_add_each__says_which_of_a_batch_were_new(self, store):
+        store.add_message("#general", "m2", "bob", "seen", 1.0, False)
+        batch = [Message("#general", f"m{i}", "bob", f"t{i}", i, False, "delivered")
+                 for i in range(1, 4)]
+        assert store.add_each(batch) == [True, False, True]
+        assert store.add_each(batch) == [False, False, False]
+
+    def test_forget__removes_the_line_its_outbox_row_and_its_search_entry(self, store):
+        message = Message("nobody", "m1", "me", "lost words", 1.0, True, "pending")
+        store.add_outgoing(message, "private", "nobody", {"text": "lost words"})
+        assert store.forget("m1")
+        assert store.get("m1") is None and store.outbox() == []
+        assert store.search("lost") == [] and not store.forget("m1")
+
     def test_add_outgoing__history_and_outbox_rows_in_one_commit(self, store):
         message = Message("alice", "m1", "me", "hi", 1.0, True, "pending")
         assert store.add_outgoing(message, "private", "alice", {"text": "hi"})
@@ -472,6 +488,16 @@ class TestOutbox:
         assert store.ack("m2")      # kept in bob's mailbox: not read by bob yet
         assert (store.get("m1").state, store.get("m2").state) == ("delivered", "pending")
         assert store.outbox() == []
+
+    def test_unconfirmed__pending_lines_out_of_the_outbox(self, store):
+        for msg_id in ("m1", "m2", "m3"):
+            store.add_outgoing(Message("bob", msg_id, "me", "hi", 1.0, True, "pending"),
+                               "private", "bob", {})
+        store.ack("m1")                   # in bob's mailbox: waits for bob's receipt
+        store.ack("m2", delivered=True)
+        assert [m.msg_id for m in store.unconfirmed()] == ["m1"]
+        store.set_state("m1", "delivered")
+        assert store.unconfirmed() == []
 
     def test_add_outbox__same_id_again_keeps_the_original(self, store):
         store.add_outbox("m1", "channel", "general", {"text": "first"}, 1.0)
@@ -804,6 +830,30 @@ class TestAsyncStore:
             with pytest.raises(StoreError) as raised:
                 await AsyncStore.open(path)
         assert raised.value.kind == "in_use"
+
+
+class TestDoubles:
+    async def test_inline_store__runs_each_call_at_once_on_the_callers_thread(self, path):
+        store = await InlineStore.open(path)
+        try:
+            write = store.add_outbox("m1", "channel", "general", {}, 1.0)
+            assert write.done() and await write
+            failed = store.set_state("m1", "lost")
+            assert failed.done()
+            with pytest.raises(ValueError):
+                await failed
+            assert [o.msg_id for o in await store.outbox()] == ["m1"]
+        finally:
+            await store.close()
+
+    async def test_no_store__keeps_nothing_and_every_message_is_new(self):
+        store = NoStore()
+        for name in ASYNC_METHODS:
+            assert callable(getattr(store, name))
+        batch = [Message("#general", "m1", "bob", "hi", 1.0, False, "delivered")] * 2
+        assert await store.add_each(batch) == [True, True]
+        assert await store.outbox() == [] and await store.joined() == []
+        await store.close()
 
 
 def test_store__every_module_has_a_docstring_and_imports_no_chat_ring_or_ui():

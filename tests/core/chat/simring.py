@@ -14,6 +14,7 @@ from core import events as ev
 from core.chat import ChatService, LocalUser
 from core.chord import Address, Local, in_half_open
 from core.chord.sim import SimNetwork, run
+from core.store import InlineStore
 from tests.ring import ring_problems
 
 CHORD = dict(stabilize_interval=0.2, fix_fingers_interval=0.5, check_predecessor_interval=0.5,
@@ -99,8 +100,9 @@ class SimRing:
                 return address
 
     async def add(self, nick: str | None, via: ChatNode | None = None,
-                  address: Address | None = None, **chat) -> ChatNode:
-        """Start a node (through ``via``, else the first live node) serving ``nick``."""
+                  address: Address | None = None, store=None, **chat) -> ChatNode:
+        """Start a node (through ``via``, else the first live node) serving ``nick``
+        (with ``store``, an ``InlineStore``, as the user's database)."""
         if via is None and self.live:
             via = self.live[len(self.live) // 2]
         node = Local(address or self.next_address(), via.node.address if via else None,
@@ -113,20 +115,20 @@ class SimRing:
         await service.start()
         if nick is not None:
             try:
-                await self.add_user(chat_node, nick)
+                await self.add_user(chat_node, nick, store)
             except Exception:
                 await service.depart()   # as the runtime does: a refused node hands on, leaves
                 raise
         return chat_node
 
-    async def add_user(self, n: ChatNode, nick: str) -> LocalUser:
+    async def add_user(self, n: ChatNode, nick: str, store=None) -> LocalUser:
         own = n.by_user.setdefault(nick, [])
 
         def post(event: ev.Event) -> None:
             own.append(event)
             n.events.append(event)
 
-        user = await n.service.add_user(nick, post)
+        user = await n.service.add_user(nick, post, store)
         n.users.append(user)
         return user
 
@@ -143,12 +145,24 @@ class SimRing:
         await n.service.stop()
         await n.node.stop()
 
+    async def restart(self, n: ChatNode, **chat) -> ChatNode:
+        """Crash ``n``, then start its user again at a new address with the same database
+        (a process killed and started again with the same data directory)."""
+        await self.crash(n)
+        await self.settle()
+        path = n.user.store.path
+        await n.user.store.close()
+        return await self.add(n.nick, store=await InlineStore.open(path), **chat)
+
     async def stop(self) -> None:
         for n in self.nodes:
             with contextlib.suppress(Exception):
                 await n.service.stop()
             with contextlib.suppress(Exception):
                 await n.node.stop()
+            for user in n.users:
+                with contextlib.suppress(Exception):
+                    await user.store.close()
 
     def owner(self, key: int) -> ChatNode:
         live = sorted(self.live, key=lambda n: n.node.id)

@@ -1,0 +1,140 @@
+"""What a user's database gives the chat, on the simulated ring: history shown at start,
+channels rejoined, unacknowledged lines resent with their ids, repeats dropped across
+restarts, search. (The store itself: tests/core/test_store.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from core import events as ev
+from core.chat.commands import Command
+from core.store import FILENAME, InlineStore
+from tests.core.chat.simring import sim_ring, sim_test, wait_until
+
+
+@pytest.fixture
+def db(tmp_path):
+    """A fresh database path per nick."""
+    def path(nick: str):
+        folder = tmp_path / nick
+        folder.mkdir(exist_ok=True)
+        return folder / FILENAME
+    return path
+
+
+def messages(n, channel: str) -> list[ev.ChannelMessage]:
+    return [e for e in n.events if isinstance(e, ev.ChannelMessage) and e.channel == channel]
+
+
+class TestOutbox:
+    @sim_test()
+    async def test_user__a_line_is_on_disk_before_it_is_pending_and_delivered_after(self, db):
+        async with sim_ring(["bo", "cy"]) as ring:
+            store = await InlineStore.open(db("ann"))
+            ann = await ring.add("ann", store=store)
+            await ring.settle()
+            seen: list[tuple[str, object]] = []
+            ann.user.post = lambda e: seen.append((type(e).__name__,
+                                                   store._store.get(getattr(e, "msg_id", ""))))
+            await ann.user.execute(Command("send", ("room", "hello")))
+            names = [name for name, _ in seen]
+            assert names[:1] == ["Pending"] and "Delivered" in names
+            assert seen[0][1].state == "pending"       # on disk when shown as pending
+            assert seen[-1][1].state == "delivered"
+            assert await store.outbox() == []
+
+    @sim_test()
+    async def test_user__killed_mid_burst_then_restarted_every_line_once(self, db):
+        async with sim_ring(["bo", "cy", "di"]) as ring:
+            ann = await ring.add("ann", store=await InlineStore.open(db("ann")))
+            await ring.settle()
+            for n in ring.nodes:
+                await n.user.join("room")
+            texts = [f"line {i}" for i in range(30)]
+            burst = [asyncio.ensure_future(ann.user.execute(Command("send", ("room", t))))
+                     for t in texts]
+            await wait_until(lambda: len(ann.of(ev.Delivered)) >= 5, what="five delivered")
+            await ring.restart(ann)          # kill -9 and start again: same database
+            for t in burst:
+                t.cancel()
+            ann = ring.nodes[-1]
+            await wait_until(lambda: ann.of(ev.Joined, channel="room"), what="rejoined")
+            for n in ring.nodes[:3]:
+                await wait_until(lambda n=n: len(messages(n, "room")) >= 30, what="30 lines")
+            await asyncio.sleep(3)       # time for any repeat to arrive
+            for n in ring.nodes[:3]:
+                assert [e.text for e in messages(n, "room")] == texts   # once each, in order
+            # the restarted sender shows each line it had accepted, from its history
+            history = [m for h in ann.of(ev.History) for m in h.messages]
+            assert [m["text"] for m in history] == texts[:len(history)]
+            await wait_until(lambda: not ann.user.store._store.outbox(), what="outbox empty")
+            assert {e.msg_id for e in ann.of(ev.Delivered)} >= {
+                m["msg_id"] for m in history if m["state"] == "pending"}
+
+
+class TestRestart:
+    @sim_test()
+    async def test_user__restart_shows_history_and_rejoins_without_a_command(self, db):
+        async with sim_ring(["bo", "cy"]) as ring:
+            ann = await ring.add("ann", store=await InlineStore.open(db("ann")))
+            await ring.settle()
+            bo = ring.nodes[0]
+            await ann.user.join("room")
+            await bo.user.join("room")
+            await bo.user.send("room", "from bo")
+            await ann.user.send("room", "from ann")
+            await bo.user.msg("ann", "psst")
+            await wait_until(lambda: ann.of(ev.PrivateMessage, text="psst"))
+            await wait_until(lambda: len(messages(ann, "room")) == 2)
+            ann = await ring.restart(ann)
+            history = {h.conversation: [m["text"] for m in h.messages]
+                       for h in ann.of(ev.History)}
+            assert history == {"#room": ["from bo", "from ann"], "bo": ["psst"]}
+            assert ann.events.index(ann.of(ev.History)[0]) < ann.events.index(ann.of(ev.Ready)[0])
+            await wait_until(lambda: ann.of(ev.Joined, channel="room"), what="rejoined")
+            assert messages(ann, "room") == []     # the replayed history was already shown
+            await bo.user.send("room", "welcome back")
+            await wait_until(lambda: messages(ann, "room"), what="a new line")
+            assert [e.text for e in messages(ann, "room")] == ["welcome back"]
+
+    @sim_test()
+    async def test_user__a_private_message_repeated_after_a_restart_is_dropped(self, db):
+        async with sim_ring(["bo", "cy"]) as ring:
+            ann = await ring.add("ann", store=await InlineStore.open(db("ann")))
+            await ring.settle()
+            payload = {"msg_id": "9" * 32, "from": "bo", "text": "once"}
+            assert await ann.user.receive_private(payload)
+            ann = await ring.restart(ann)
+            await ann.user.receive_private(payload)
+            assert ann.of(ev.PrivateMessage) == []
+
+    @sim_test()
+    async def test_user__a_channel_left_is_not_rejoined_but_one_left_by_exit_is(self, db):
+        async with sim_ring(["bo"]) as ring:
+            ann = await ring.add("ann", store=await InlineStore.open(db("ann")))
+            await ann.user.join("kept")
+            await ann.user.join("gone")
+            await ann.user.leave("gone")
+            await ann.user.quit()
+            ann = await ring.restart(ann)
+            await wait_until(lambda: ann.of(ev.Joined), what="a rejoin")
+            await asyncio.sleep(1)
+            assert [e.channel for e in ann.of(ev.Joined)] == ["kept"]
+
+
+class TestSearch:
+    @sim_test()
+    async def test_user__search_finds_lines_newest_first(self, db):
+        async with sim_ring(["bo"]) as ring:
+            ann = await ring.add("ann", store=await InlineStore.open(db("ann")))
+            bo = ring.nodes[0]
+            await ann.user.join("room")
+            await bo.user.send("room", "the quick fox")
+            await ann.user.send("room", "a Quick reply")
+            await wait_until(lambda: len(messages(ann, "room")) == 2)
+            hits = await ann.user.search("quick")
+            assert [h["text"] for h in hits] == ["a Quick reply", "the quick fox"]
+            assert hits[1]["conversation"] == "#room" and hits[1]["from"] == "bo"
+            assert ann.of(ev.SearchResults)[-1].hits == tuple(hits)
