@@ -37,6 +37,22 @@ def render(event: ev.Event) -> str:
         case ev.ChannelMessage():
             mark = " (history)" if event.history else ""
             return f"[#{event.channel}]{mark} {event.from_}: {event.text}"
+        case ev.History():
+            lines = [f"history of {event.conversation}:"]
+            lines += [f"  {m['from']}: {m['text']}"
+                      + (" (pending)" if m["state"] == "pending" else "")
+                      for m in event.messages]
+            return "\n".join(lines)
+        case ev.Pending():
+            return f"pending ({event.conversation}): {event.text}"
+        case ev.Delivered():
+            return f"delivered ({event.conversation}): {event.msg_id}"
+        case ev.Failed():
+            return f"not sent ({event.conversation}): {event.reason}"
+        case ev.SearchResults():
+            lines = [f"search {event.text!r}: {counted(len(event.hits), 'line')}"]
+            lines += [f"  {h['conversation']} {h['from']}: {h['text']}" for h in event.hits]
+            return "\n".join(lines)
         case ev.Sent():
             return (f"sent to #{event.channel} (seq {event.seq}, "
                     f"{counted(event.members, 'member')})")
@@ -91,11 +107,17 @@ def _ring_change(e: ev.RingChange) -> str:
     return e.kind
 
 
-# the commands a front end answers itself, as headless answers them: with one event
-FRONT_END: dict[str, Callable[[Command], ev.Event]] = {
-    "help": lambda _command: ev.Info(text=help_text()),
-    "bell": lambda _command: ev.Error(message="bell is a setting of the full-screen UI; "
-                                              "headless output has no bell"),
+def _search(runtime: Runtime, command: Command) -> None:
+    runtime.search(command.args[0])   # the hits come back as a SearchResults event
+
+
+# the commands a front end answers itself, as headless answers them: with one event, or
+# (search) by asking the runtime, whose answer is an event
+FRONT_END: dict[str, Callable[[Runtime, Command], ev.Event | None]] = {
+    "help": lambda _runtime, _command: ev.Info(text=help_text()),
+    "bell": lambda _runtime, _command: ev.Error(
+        message="bell is a setting of the full-screen UI; headless output has no bell"),
+    "search": _search,
 }
 
 
@@ -166,7 +188,9 @@ def run(options: Options, as_json: bool = False, quiet_logs: bool = False,
                 printer.post(ev.Error(message=str(e)))
                 continue
             if command.where is Where.FRONT_END:
-                printer.post(FRONT_END[command.name](command))
+                answer = FRONT_END[command.name](runtime, command)
+                if answer is not None:
+                    printer.post(answer)
                 continue
             runtime.execute(command)
             if runtime.stopping:  # exit: the lines after it are not run

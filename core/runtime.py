@@ -15,17 +15,22 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import NamedTuple
 
 from core import events as ev
 from core.chat.commands import Command, CommandError, Where, check_nick
 from core.chat.service import ChatError, ChatService, LocalUser, NickTaken
 from core.chord import Address, JoinError, ListenError, Local
+from core.datadir import DataDir, DataDirError
+from core.store import FILENAME, AsyncStore, StoreError
 
 log = logging.getLogger(__name__)
 
 COMMANDS_BEFORE_EXIT = 5.0  # seconds the exit sequence waits for commands still running
+KNOWN_PEERS_TRIED = 8       # without --bootstrap: the most recently seen peers tried
 
 
 class Options(NamedTuple):
@@ -36,6 +41,7 @@ class Options(NamedTuple):
     chord: dict = {}            # keyword settings for Local (intervals, successors, timeout)
     replicas: int = 3
     chat: dict = {}             # keyword settings for ChatService (see core.chat.Settings)
+    data_dir: Path | None = None   # the user's folder is in it (None: nothing is kept)
 
 
 class StartupError(Exception):
@@ -65,6 +71,7 @@ class Runtime:
         self.node: Local | None = None
         self.service: ChatService | None = None
         self.user: LocalUser | None = None
+        self.store: AsyncStore | None = None
         self._thread = threading.Thread(target=self._run, name="chordchat-core", daemon=True)
         self._lock = threading.Lock()
         self._start_future: concurrent.futures.Future | None = None
@@ -92,6 +99,10 @@ class Runtime:
                 return self.submit(self._execute(command))
         return self.submit(self._post(ev.Error(
             message=f"{command.name} is answered by the front end, not by the core")))
+
+    def search(self, text: str) -> concurrent.futures.Future:
+        """Search the user's local history; the hits come as a ``SearchResults`` event."""
+        return self.submit(self._search(text))
 
     def submit(self, coro: Coroutine) -> concurrent.futures.Future:
         """Run ``coro`` on the core loop (``asyncio.run_coroutine_threadsafe``)."""
@@ -151,10 +162,41 @@ class Runtime:
             check_nick(o.nick)
         except CommandError as e:
             raise StartupError(str(e)) from None
-        settings = {"replicas": o.replicas, **o.chat}
-        self.node = Local(o.listen, o.bootstrap, **o.chord)
+        self.store = await self._open_store()
+        if o.bootstrap is not None:
+            await self._join(o.bootstrap)
+        else:
+            await self._join_known_peers()
+        await self.service.start()
         try:
-            self.service = ChatService(self.node, self.post, **settings)
+            self.user = await self.service.add_user(o.nick, self.post, self.store)
+        except ChatError as e:
+            await self.service.depart()  # it may already keep state for others: hand it on
+            if isinstance(e, NickTaken):
+                raise StartupError(str(e)) from None
+            raise StartupError(f"could not register the nick {o.nick!r}: {e}") from None
+        return ev.Ready(nick=self.user.nick, id=self.user.id_hex, address=self.user.address)
+
+    async def _open_store(self) -> AsyncStore | None:
+        """The user's database in the data directory (StartupError naming the file)."""
+        o = self.options
+        if o.data_dir is None:
+            return None
+        try:
+            store = await AsyncStore.open(DataDir(o.data_dir).user_dir(o.nick) / FILENAME)
+        except (StoreError, DataDirError) as e:
+            raise StartupError(str(e)) from None
+        if store.notice:
+            self.post(ev.Error(message=store.notice))
+        return store
+
+    async def _join(self, bootstrap: Address | None) -> None:
+        """Start the node and join the ring through ``bootstrap`` (None: a new ring)."""
+        o = self.options
+        self.node = Local(o.listen, bootstrap, **o.chord)
+        try:
+            self.service = ChatService(self.node, self._from_node,
+                                       **{"replicas": o.replicas, **o.chat})
         except TypeError as e:
             raise StartupError(f"bad chat settings: {e}") from None
         try:
@@ -163,15 +205,47 @@ class Runtime:
             raise StartupError(e.strerror or str(e)) from None
         except JoinError as e:
             raise StartupError(str(e)) from None
-        await self.service.start()
+
+    async def _join_known_peers(self) -> None:
+        """Without --bootstrap: join through the known peers that answers first, the most
+        recently seen first; none (or none answers): start a new ring. The log says which."""
+        me = str(self.options.listen)
         try:
-            self.user = await self.service.add_user(o.nick, self.post)
+            peers = [] if self.store is None else await self.store.peers(KNOWN_PEERS_TRIED + 1)
+        except StoreError as e:
+            self.post(ev.Error(message=f"cannot read the known peers: {e}"))
+            peers = []
+        peers = [p for p in peers if p != me][:KNOWN_PEERS_TRIED]
+        for peer in peers:
+            try:
+                await self._join(Address.parse(peer))
+            except StartupError as e:
+                log.info("known peer %s: %s", peer, e)
+                if self.node is not None and self.node.running:
+                    raise   # joined, then failed: not a peer's fault
+                continue
+            self.post(ev.Log(text=f"joined the ring through the known peer {peer}"))
+            return
+        await self._join(None)
+        self.post(ev.Log(text=f"none of the {len(peers)} known peers answered: started a new "
+                              "ring" if peers else "no known peers: started a new ring"))
+
+    def _from_node(self, event: ev.Event) -> None:
+        """The node's events go to the front end; the neighbours they name are remembered."""
+        if isinstance(event, ev.RingStatus) and self.store is not None:
+            for address in (event.predecessor, event.successor):
+                if address and address != event.address:
+                    self.store.saw_peer(address, time.time()).add_done_callback(_logged)
+        self.post(event)
+
+    async def _search(self, text: str) -> None:
+        if not self._started():
+            self.post(ev.Error(message="the node has not started yet"))
+            return
+        try:
+            await self.user.search(text)
         except ChatError as e:
-            await self.service.depart()  # it may already keep state for others: hand it on
-            if isinstance(e, NickTaken):
-                raise StartupError(str(e)) from None
-            raise StartupError(f"could not register the nick {o.nick!r}: {e}") from None
-        return ev.Ready(nick=self.user.nick, id=self.user.id_hex, address=self.user.address)
+            self.post(ev.Error(message=str(e)))
 
     def _started(self) -> bool:
         """Whether the start finished well: the node is in the ring and the nick is ours."""
@@ -225,4 +299,13 @@ class Runtime:
                 await self.node.stop()
             self.post(ev.Bye())
         finally:
+            if self.store is not None:
+                with contextlib.suppress(StoreError):
+                    await self.store.close()
             self.loop.call_soon(self.loop.stop)
+
+
+def _logged(future: asyncio.Future) -> None:
+    """A write nobody awaits: its failure goes to the log."""
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("a store write failed: %s", future.exception())

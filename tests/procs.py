@@ -16,7 +16,9 @@ when a wait fails. Everything that waits has a deadline.
         a.kill()                                    # SIGKILL: no exit sequence
         assert b.stop() == 0                        # "exit", waits for "bye" and the exit code
 
-``Cluster.start`` passes fast ring settings (``FAST_ARGS``) unless ``fast=False``;
+Each node gets its own fresh ``--data-dir`` (``proc.data_dir``); pass ``data_dir=`` to
+start a node again with the same one, as a restart does. ``Cluster.start`` passes fast
+ring settings (``FAST_ARGS``) unless ``fast=False``;
 ``port_with_id_in(lo, hi)`` picks a free loopback port whose node id lies in (lo, hi],
 to place a node exactly on the ring. ``wrapper`` is an argv put before the node's own (e.g.
 ``ip netns exec NS``, to run it inside a network namespace: see tests/hosts.py; it must
@@ -60,9 +62,10 @@ class Proc:
     """One chordchat node process and the events it printed."""
 
     def __init__(self, nick: str, args: list[str], log_dir: Path,
-                 wrapper: Sequence[str] = ()) -> None:
+                 wrapper: Sequence[str] = (), data_dir: Path | None = None) -> None:
         self.nick = nick
         self.args = args
+        self.data_dir = data_dir
         self.stderr_path = log_dir / f"{nick}-{os.getpid()}-{time.monotonic_ns()}.stderr"
         self.events: list[Event] = []
         self.lines: list[str] = []
@@ -190,15 +193,21 @@ class Cluster:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.extra_args = extra_args
         self.procs: list[Proc] = []
+        self._data_dirs = 0
 
     def start(self, nick: str, bootstrap: Proc | str | None = None, listen: str = f"{HOST}:0",
               args: tuple[str, ...] = (), fast: bool = True, wait_ready: bool = True,
-              timeout: float = 30.0, wrapper: Sequence[str] = ()) -> Proc:
-        argv = ["--nick", nick, "--listen", listen, "--headless", "--json"]
+              timeout: float = 30.0, wrapper: Sequence[str] = (),
+              data_dir: Path | None = None) -> Proc:
+        if data_dir is None:
+            self._data_dirs += 1
+            data_dir = self.log_dir / f"data-{nick}-{self._data_dirs}"
+        argv = ["--nick", nick, "--listen", listen, "--headless", "--json",
+                "--data-dir", str(data_dir)]
         if bootstrap is not None:
             argv += ["--bootstrap", bootstrap if isinstance(bootstrap, str) else bootstrap.address]
         argv += [*(FAST_ARGS if fast else ()), *self.extra_args, *args]
-        proc = Proc(nick, argv, self.log_dir, wrapper)
+        proc = Proc(nick, argv, self.log_dir, wrapper, data_dir)
         self.procs.append(proc)
         if wait_ready:
             ready = proc.wait_for(kind("ready"), timeout=timeout, what="ready")

@@ -8,6 +8,7 @@ import sys
 
 from core.chat.commands import CommandError, check_nick
 from core.chord import Address, AddressError
+from core.datadir import DataDir
 from core.runtime import Options
 
 EXIT_USAGE = 2
@@ -25,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
                              "port 0 picks a free port")
     parser.add_argument("--bootstrap", metavar="HOST:PORT",
                         help="any node of an existing ring to join through; omit to start one")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="where each user's key, history and outbox are kept (default "
+                             "$XDG_DATA_HOME/chordchat, else ~/.local/share/chordchat)")
     parser.add_argument("--headless", action="store_true",
                         help="no full-screen UI: commands on stdin, events on stdout")
     parser.add_argument("--json", action="store_true",
@@ -90,7 +94,9 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, argparse.Name
             raise ValueError(f"{name} must be a positive number of seconds")
     if args.replicas < 0 or (args.successors is not None and args.successors < 1):
         raise ValueError("--replicas must be at least 0 and --successors at least 1")
-    return Options(args.nick, listen, bootstrap, chord, args.replicas, chat), args
+    data_dir = DataDir(args.data_dir) if args.data_dir else DataDir.default()
+    return Options(args.nick, listen, bootstrap, chord, args.replicas, chat,
+                   data_dir.path), args
 
 
 def main(argv: list[str] | None = None) -> int:

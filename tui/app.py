@@ -28,7 +28,7 @@ from tui.conversations import HOME, Conversation, Conversations, mention_spans
 from tui.history import History
 from tui.logfile import setup_logging
 from tui.ringlog import LogLine, RingLog
-from tui.widgets.conversation import MessageLine, MessageList
+from tui.widgets.conversation import HitLine, MessageLine, MessageList
 from tui.widgets.palette import PALETTE, nick_attr
 from tui.widgets.screen import ChatScreen
 from tui.widgets.side import Entry
@@ -106,6 +106,7 @@ class ChatApp:
         self.quitting = False
         self.ready = False
         self._waiting: list[Command] = []  # chat commands typed before the node was ready
+        self._own: dict[str, MessageLine] = {}   # the user's lines by msg_id (their state)
         self.failure: str | None = None  # why the UI ended early (a start-up error)
         self.exit_code = 0
         urwid.connect_signal(self.screen, "action", self._on_action)
@@ -176,10 +177,77 @@ class ChatApp:
         for command in waiting:
             self.run_command(command)
 
+    def _conversation(self, name: str) -> Conversation:
+        """The conversation a core event names: "#channel", else a nick (or "@id")."""
+        if name.startswith("#"):
+            return self.conversations.channel(name[1:])
+        return self.conversations.private(name)
+
+    def _on_history(self, e: ev.History) -> None:
+        conv = self._conversation(e.conversation)
+        for m in e.messages:
+            self.nicks.add(m["from"])
+            line = MessageLine(("history", f"{_clock(m['at'])} <{m['from']}> "),
+                               ("history", m["text"]), msg_id=m["msg_id"],
+                               state=m["state"] if m["outgoing"] else None)
+            if m["outgoing"]:
+                self._own[m["msg_id"]] = line
+            self._list(conv.key).append(line)
+
+    def _on_pending(self, e: ev.Pending) -> None:
+        conv = self._conversation(e.conversation)
+        line = self._message(conv, e.from_, e.text, e.at, own=True, msg_id=e.msg_id,
+                             state="pending")
+        self._own[e.msg_id] = line
+        if conv.kind == "private":
+            self.conversations.select_key(conv.key)
+
+    def _set_state(self, msg_id: str, state: str) -> bool:
+        """Mark one of the user's lines; False if it is not shown."""
+        line = self._own.get(msg_id)
+        if line is None:
+            return False
+        if line.state != "delivered" or state == "delivered":
+            line.set_state(state)
+        return True
+
+    def _on_delivered(self, e: ev.Delivered) -> None:
+        self._set_state(e.msg_id, "delivered")
+
+    def _on_failed(self, e: ev.Failed) -> None:
+        self._set_state(e.msg_id, "failed")
+        self.error(f"not sent to {e.conversation}: {e.reason}")
+
+    def _on_search(self, e: ev.SearchResults) -> None:
+        conv = self.conversations.shown
+        self._append(conv, [("info", f"search {e.text!r}: {counted(len(e.hits), 'line')}"
+                                     + (" (click one, or select it and press Enter, to open "
+                                        "it)" if e.hits else ""))])
+        for hit in e.hits:
+            line = HitLine([("time", f"  {_clock(hit['at'])} {hit['conversation']} "),
+                            (nick_attr(hit["from"]), f"<{hit['from']}>"), " ", hit["text"]])
+            urwid.connect_signal(line, "open", lambda _w, h=hit: self.open_hit(h))
+            self._list(conv.key).append(line)
+
+    def open_hit(self, hit: dict) -> None:
+        """Show a search result in its conversation, at its line."""
+        conv = self._conversation(hit["conversation"])
+        self.conversations.select_key(conv.key)
+        messages = self._list(conv.key)
+        position = messages.find(hit["msg_id"])
+        if position is None:   # older than the lines shown: show it at the end
+            messages.append(MessageLine(("history", f"{_clock(hit['at'])} <{hit['from']}> "),
+                                        ("history", hit["text"]), msg_id=hit["msg_id"]))
+            position = len(messages.body) - 1
+        messages.show_line(position)
+        self._show_current()
+
     def _on_private(self, e: ev.PrivateMessage) -> None:
         other = e.to if e.outgoing else e.from_
         conv = self.conversations.private(other)
         self.nicks.add(other)
+        if e.outgoing and self._set_state(e.msg_id, "delivered"):
+            return   # shown when it was accepted
         self._message(conv, e.from_, e.text, e.at, own=e.outgoing,
                       spans=() if e.outgoing else mention_spans(e.text, self.nick))
         if e.outgoing:
@@ -192,13 +260,15 @@ class ChatApp:
         conv = self.conversations.channel(e.channel)
         self.nicks.add(e.from_)
         own = e.from_.lower() == self.nick.lower()
+        if own and self._set_state(e.msg_id, "delivered"):
+            return   # the echo of a line shown when it was accepted
         spans = [] if own else mention_spans(e.text, self.nick)
         if e.history:
             self._list(conv.key).append(MessageLine(
                 ("history", f"{_clock(e.at)} <{e.from_}> "),
-                _highlight(e.text, spans, "history")))
+                _highlight(e.text, spans, "history"), msg_id=e.msg_id))
             return
-        self._message(conv, e.from_, e.text, e.at, own=own, spans=spans)
+        self._message(conv, e.from_, e.text, e.at, own=own, spans=spans, msg_id=e.msg_id)
         if spans:
             self._ring_bell()
 
@@ -206,8 +276,8 @@ class ChatApp:
         # a member sees its own message come back from the maintainer; a non-member only
         # gets this receipt, so the line is shown here instead
         conv = self.conversations.channel(e.channel)
-        if not conv.joined:
-            self._message(conv, self.nick, e.text, e.at, own=True)
+        if not self._set_state(e.msg_id, "delivered") and not conv.joined:
+            self._message(conv, self.nick, e.text, e.at, own=True, msg_id=e.msg_id)
 
     def _on_joined(self, e: ev.Joined) -> None:
         conv = self.conversations.channel(e.channel)
@@ -377,6 +447,13 @@ class ChatApp:
         else:
             self._track(str(command), future)
 
+    def cmd_search(self, command: Command) -> None:
+        """Asked of the core, which alone reads the database; the hits come as an event."""
+        if not self.ready:
+            self.error("still joining the ring; search once it is ready")
+            return
+        self._track(str(command), self.runtime.search(command.args[0]))
+
     def cmd_bell(self, command: Command) -> None:
         self.set_bell(command.args[0] == "on" if command.args else not self.bell)
 
@@ -405,13 +482,15 @@ class ChatApp:
         self._list(conv.key).append(urwid.Text(markup))
 
     def _message(self, conv: Conversation, nick: str, text: str, at: float, own: bool = False,
-                 spans=()) -> None:
+                 spans=(), msg_id: str | None = None, state: str | None = None) -> MessageLine:
         """A message line; ``spans`` are where it names the user (highlighted, and a mention)."""
         prefix = [("time", _clock(at) + " "), (nick_attr(nick), f"<{nick}>"), " "]
         body = ("own", text) if own else _highlight(text, spans)
-        self._list(conv.key).append(MessageLine(prefix, body))
+        line = MessageLine(prefix, body, msg_id=msg_id, state=state)
+        self._list(conv.key).append(line)
         if not own:
             self.conversations.arrived(conv, bool(spans))
+        return line
 
     def notice(self, key: str, text: str, at: float | None = None) -> None:
         conv = self.conversations.get(key) or self.conversations.shown
@@ -482,6 +561,7 @@ def _highlight(text: str, spans, base: str | None = None) -> list:
 FRONT_END: dict[str, Callable[[ChatApp, Command], None]] = {
     "help": ChatApp.cmd_help,
     "bell": ChatApp.cmd_bell,
+    "search": ChatApp.cmd_search,
 }
 
 
@@ -490,6 +570,11 @@ HANDLERS: dict[type, Callable[[ChatApp, object], None]] = {
     ev.PrivateMessage: ChatApp._on_private,
     ev.ChannelMessage: ChatApp._on_channel,
     ev.Sent: ChatApp._on_sent,
+    ev.History: ChatApp._on_history,
+    ev.Pending: ChatApp._on_pending,
+    ev.Delivered: ChatApp._on_delivered,
+    ev.Failed: ChatApp._on_failed,
+    ev.SearchResults: ChatApp._on_search,
     ev.Joined: ChatApp._on_joined,
     ev.Left: ChatApp._on_left,
     ev.MemberJoined: ChatApp._on_member_joined,

@@ -105,6 +105,12 @@ def _bell(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
     return Command("bell", (rest.lower(),) if rest else ())
 
 
+def _search(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
+    if not rest.strip():
+        raise CommandError(f"search needs a text to look for; usage: {spec.usage}")
+    return Command("search", (check_text(rest.strip()),))
+
+
 def _no_arguments(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
     if rest:
         raise CommandError(f"{spec.name} takes no arguments; usage: {spec.usage}")
@@ -124,6 +130,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 "send a message to a channel (you need not be a member)", Where.CHAT, _send),
     CommandSpec("status", "status", "show this node's id, neighbours and what it maintains",
                 Where.CHAT, _no_arguments),
+    CommandSpec("search", "search <text>",
+                "find the lines of your history holding every word (opens the conversation "
+                "at a line)", Where.FRONT_END, _search),
     CommandSpec("help", "help", "list the commands", Where.FRONT_END, _no_arguments),
     CommandSpec("bell", "bell [on|off]",
                 "the terminal bell for mentions and private messages: on, off, or toggle",

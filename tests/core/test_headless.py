@@ -112,4 +112,4 @@ def test_headless__json_mode_prints_ring_changes_unless_quiet():
 
 def test_headless__answers_every_front_end_command_of_the_table_with_one_event():
     assert set(FRONT_END) == {s.name for s in COMMANDS if s.where is Where.FRONT_END}
-    assert "//text sends /text" in FRONT_END["help"](Command("help")).text
+    assert "//text sends /text" in FRONT_END["help"](None, Command("help")).text

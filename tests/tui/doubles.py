@@ -26,12 +26,17 @@ class RecordingRuntime:
     def __init__(self) -> None:
         self.executed: list[Command] = []
         self.shutdowns = 0
+        self.searched: list[str] = []
 
     def execute(self, command: Command) -> concurrent.futures.Future:
         assert command.where is not Where.FRONT_END, f"{command} sent to the runtime"
         if command.where is Where.RUNTIME:
             return self.shutdown()
         self.executed.append(command)
+        return _done()
+
+    def search(self, text: str) -> concurrent.futures.Future:
+        self.searched.append(text)
         return _done()
 
     def submit(self, coro) -> concurrent.futures.Future:

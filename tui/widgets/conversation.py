@@ -5,18 +5,64 @@ from __future__ import annotations
 
 import urwid
 
+STATE_MARKS = {"pending": ("time", " …"), "delivered": ("time", " ✓"),
+               "failed": ("error", " ✗ not sent")}
+
 
 class MessageLine(urwid.WidgetWrap):
-    """One message: time and nick, then the text; wrapped lines stay indented under the text."""
+    """One message: time and nick, then the text; wrapped lines stay indented under the text.
 
-    def __init__(self, prefix, text) -> None:
+    ``msg_id`` finds the line again; ``state`` (an own line's "pending", "delivered" or
+    "failed") is a mark after the text.
+    """
+
+    def __init__(self, prefix, text, msg_id: str | None = None,
+                 state: str | None = None) -> None:
+        self.msg_id = msg_id
         self._prefix = urwid.Text(prefix, wrap="clip")
-        self._text = urwid.Text(text)
+        self._body = text if isinstance(text, list) else [text]
+        self._text = urwid.Text("")
+        self.state: str | None = None
+        self.set_state(state)
         super().__init__(urwid.Columns([(len(self._prefix.text), self._prefix), self._text]))
+
+    def set_state(self, state: str | None) -> None:
+        self.state = state
+        mark = STATE_MARKS.get(state or "")
+        self._text.set_text([*self._body, mark] if mark else self._body)
 
     @property
     def text(self) -> str:
         return self._prefix.text + self._text.text
+
+
+class HitLine(urwid.WidgetWrap):
+    """A search result: selectable; a click or Enter emits "open"."""
+
+    signals = ["open"]
+
+    def __init__(self, markup) -> None:
+        self._label = urwid.Text(markup)
+        super().__init__(urwid.AttrMap(self._label, None, focus_map="side current"))
+
+    def selectable(self) -> bool:
+        return True
+
+    def keypress(self, size, key):
+        if key == "enter":
+            self._emit("open")
+            return None
+        return key
+
+    def mouse_event(self, size, event, button, col, row, focus):
+        if event == "mouse press" and button == 1:
+            self._emit("open")
+            return True
+        return False
+
+    @property
+    def text(self) -> str:
+        return self._label.text
 
 
 class MessageList(urwid.ListBox):
@@ -66,6 +112,20 @@ class MessageList(urwid.ListBox):
     def texts(self) -> list[str]:
         """The text of every line (for tests and captures)."""
         return [w.text for w in self.body]
+
+    def find(self, msg_id: str) -> int | None:
+        """The position of the line of message ``msg_id`` (None: not shown here)."""
+        for i in range(len(self.body) - 1, -1, -1):
+            if getattr(self.body[i], "msg_id", None) == msg_id:
+                return i
+        return None
+
+    def show_line(self, position: int) -> None:
+        """Bring line ``position`` into view, in the middle (stops following new lines)."""
+        self.body.set_focus(position)
+        self.set_focus_valign("middle")
+        self.following = position == len(self.body) - 1
+        self._invalidate()
 
 
 class ConversationPane(urwid.WidgetWrap):

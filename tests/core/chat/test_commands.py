@@ -164,6 +164,7 @@ def test_commands__table_drives_help_completion_and_dispatch():
 def test_commands__each_is_handled_where_the_contract_says():
     where = {spec.name: spec.where for spec in COMMANDS}
     assert where == {"help": Where.FRONT_END, "bell": Where.FRONT_END, "exit": Where.RUNTIME,
+                     "search": Where.FRONT_END,
                      "msg": Where.CHAT, "join": Where.CHAT, "leave": Where.CHAT,
                      "send": Where.CHAT, "status": Where.CHAT}
 
