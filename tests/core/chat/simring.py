@@ -7,13 +7,16 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from core import events as ev
 from core.chat import ChatService, LocalUser
 from core.chord import Address, Local, in_half_open
 from core.chord.sim import SimNetwork, run
+from core.datadir import DataDir
 from tests.ring import ring_problems
 
 CHORD = dict(stabilize_interval=0.2, fix_fingers_interval=0.5, check_predecessor_interval=0.5,
@@ -85,6 +88,11 @@ class SimRing:
         self.chat = {**CHAT, **chat}
         self.nodes: list[ChatNode] = []
         self._hosts = itertools.count(1)
+        self._data = tempfile.TemporaryDirectory(prefix="simring-")
+
+    def data_dir(self) -> DataDir:
+        """A fresh data directory: every node has its own (its users' keys and pins)."""
+        return DataDir(Path(self._data.name) / f"node-{len(self.nodes)}")
 
     @property
     def live(self) -> list[ChatNode]:
@@ -106,7 +114,8 @@ class SimRing:
         node = Local(address or self.next_address(), via.node.address if via else None,
                      transport=self.network.transport(), **CHORD)
         events: list = []
-        service = ChatService(node, events.append, stamp=now, **{**self.chat, **chat})
+        service = ChatService(node, events.append, stamp=now, data_dir=self.data_dir(),
+                              **{**self.chat, **chat})
         chat_node = ChatNode(node, service, events=events)
         self.nodes.append(chat_node)
         await node.start()
@@ -149,6 +158,9 @@ class SimRing:
                 await n.service.stop()
             with contextlib.suppress(Exception):
                 await n.node.stop()
+            for user in n.users:
+                user.keys.release()
+        self._data.cleanup()
 
     def owner(self, key: int) -> ChatNode:
         live = sorted(self.live, key=lambda n: n.node.id)
