@@ -35,29 +35,38 @@ class Ready(Event):
     nick: str
     id: str  # 40 hex digits
     address: str
+    fingerprint: str = ""   # the user's key, as people compare it
     name = "ready"
 
 
 @dataclass(frozen=True)
 class PrivateMessage(Event):
-    """A private message shown to the user: received, or sent by the user (outgoing)."""
+    """A private message shown to the user: received, or sent by the user (outgoing).
+
+    ``verified``: it opened under the key pinned for ``from_`` (False: a key that changed
+    and is not trusted yet; show it marked so, never as the pinned user's)."""
     from_: str
     to: str
     text: str
     msg_id: str
     outgoing: bool = False
+    verified: bool = True
     name = "private"
 
 
 @dataclass(frozen=True)
 class ChannelMessage(Event):
-    """A channel message delivered by the maintainer; ``history`` marks replayed ones."""
+    """A channel message delivered by the maintainer; ``history`` marks replayed ones.
+
+    ``verified``: signed by the key pinned for ``from_`` (False: another key, or one the
+    ring does not confirm; show it marked so)."""
     channel: str
     from_: str
     text: str
     msg_id: str
     seq: int = 0
     history: bool = False
+    verified: bool = True
     name = "channel"
 
 
@@ -204,6 +213,29 @@ class RingChange(Event):
     bootstrap: str | None = None
     count: int | None = None
     name = "ring_change"
+
+
+@dataclass(frozen=True)
+class KeyChanged(Event):
+    """A nick came back with another key than the one pinned: a warning until ``trust``.
+
+    ``old`` and ``new`` are the fingerprints."""
+    nick: str
+    old: str
+    new: str
+    name = "key_changed"
+
+
+@dataclass(frozen=True)
+class Whois(Event):
+    """Who holds a nick: its key's fingerprint, its node, and whether we pinned that key
+    ("same"), pinned another ("changed") or none yet ("new")."""
+    nick: str
+    fingerprint: str
+    id: str
+    address: str
+    pin: str = "new"
+    name = "whois"
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,71 @@
 """Channels at their maintainer: joins, leaves and sends, served by the owner of the
-channel's key; each change is replicated before members see it or a send is acknowledged."""
+channel's key; each change is replicated before members see it or a send is acknowledged.
+
+Each request carries the user's signed entry (``entries.SignedEntry``), which the
+maintainer checks before it acts: the signature, the channel, the kind, the clock (a
+message outside the replay window is refused, and message ids seen within it are
+remembered even after the log is trimmed), and for a leave that it is signed by the key
+that joined: nobody removes another member.
+"""
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 
 from core.counts import counted
 
 from . import protocol as p
 from .calls import Caller
+from .commands import MAX_TEXT
+from .entries import REPLAY_WINDOW, EntryError, SignedEntry, may_leave
 from .feeds import Feeds
 from .holdings import Holdings
 from .journal import Journal
 from .replication import Replication
-from .state import Channel, Member, MemberKey, channel_key
+from .state import Channel, Member, MemberKey, channel_key, verified
+
+LEAVE_REASONS = ("left", "exit")
+
+
+def entry_of(d: dict, kind: str) -> SignedEntry:
+    """The signed entry a request carries, checked: shape (ProtocolError), then signature,
+    kind and channel (``Refused``)."""
+    try:
+        entry = SignedEntry.from_wire(d["entry"])
+    except EntryError as e:
+        raise p.ProtocolError(f"'entry': {e}") from None
+    if not verified(entry):
+        raise p.Refused("bad_signature", f"a {kind} in the name of {entry.nick} whose "
+                                         "signature does not verify")
+    if entry.kind != kind:
+        raise p.Refused("wrong_kind", f"a {entry.kind} sent as a {kind}")
+    if channel_key(entry.channel) != p.key_of(d):
+        raise p.Refused("other_key", f"an entry of #{entry.channel} sent for another key")
+    if kind == "msg" and len(entry.text) > MAX_TEXT:
+        raise p.Refused("too_long", f"a message of {len(entry.text)} characters")
+    if kind == "leave" and entry.text not in LEAVE_REASONS:
+        raise p.Refused("bad_reason", "a leave's reason is 'left' or 'exit'")
+    return entry
+
+
+class RecentIds:
+    """The message ids a maintainer accepted within the replay window, per channel (the
+    log keeps only the last few hundred entries; a replay older than the window is refused
+    by its signed clock)."""
+
+    def __init__(self, window: float = REPLAY_WINDOW) -> None:
+        self.window = window
+        self._ids: dict[str, collections.OrderedDict[str, float]] = {}
+
+    def known(self, channel: str, msg_id: str) -> bool:
+        return msg_id in self._ids.get(channel, {})
+
+    def add(self, channel: str, msg_id: str, at: float) -> None:
+        ids = self._ids.setdefault(channel, collections.OrderedDict())
+        ids[msg_id] = at
+        while ids and next(iter(ids.values())) < at - 2 * self.window:
+            ids.popitem(last=False)
 
 
 class Channels:
@@ -31,27 +83,34 @@ class Channels:
         self.feeds = feeds
         self.journal = journal
         self.stamp = stamp
+        self.recent = RecentIds()
 
     def handlers(self) -> dict[p.Verb, p.Handler]:
         return {p.JOIN: self.rpc_join, p.LEAVE: self.rpc_leave, p.SEND: self.rpc_send}
 
-    def _member_stamp(self, ch: Channel) -> float:
-        """Later than every stamp the channel has seen: a per-channel clock that only
-        moves forward."""
-        return max([self.stamp(), *(m.stamp + 1e-6 for m in ch.members.values())])
+    def _fresh(self, entry: SignedEntry) -> None:
+        if not entry.fresh(self.stamp()):
+            raise p.Refused("stale", f"a {entry.kind} of {entry.nick} signed at {entry.at}, "
+                                     "outside the replay window (a replay, or a clock far off)")
 
     # -- join ------------------------------------------------------------------------------
 
-    async def call_join(self, channel: str, nick: str, address: str) -> dict:
-        return await self.caller.route(p.JOIN, channel_key(channel),
-                                       {"channel": channel, "nick": nick, "address": address},
-                                       f"joining #{channel}")
+    async def call_join(self, entry: SignedEntry) -> dict:
+        return await self.caller.route(p.JOIN, channel_key(entry.channel),
+                                       {"entry": entry.to_wire()}, f"joining #{entry.channel}")
 
     async def rpc_join(self, d: dict) -> dict:
-        ch = self.holdings.open_channel(d["channel"])
-        member = Member(d["nick"], str(p.need_address(d)), self._member_stamp(ch))
+        entry = entry_of(d, "join")
+        self._fresh(entry)
+        member = Member.of(entry)
+        ch = self.holdings.channel(entry.channel)
+        old = ch.members.get(member.key) if ch is not None else None
+        if old is not None and old.present and old.public_key not in (None, entry.key):
+            raise p.Refused("taken", f"{entry.nick} at {entry.address} is a member under "
+                                     "another key")
+        ch = self.holdings.open_channel(entry.channel)
         if ch.set_member(member):
-            ch.append("join", member.nick, at=self.stamp())
+            ch.append("join", member.nick, signed=entry)
             self.journal.log(f"#{ch.name}: {member.nick} joined "
                              f"({counted(len(ch.present()), 'member')})")
             self.journal.status()
@@ -67,18 +126,25 @@ class Channels:
 
     # -- leave -----------------------------------------------------------------------------
 
-    async def call_leave(self, channel: str, nick: str, address: str, reason: str,
-                         retry_for: float | None = None) -> dict:
-        return await self.caller.route(p.LEAVE, channel_key(channel),
-                                       {"channel": channel, "nick": nick, "address": address,
-                                        "reason": reason}, f"leaving #{channel}", retry_for)
+    async def call_leave(self, entry: SignedEntry, retry_for: float | None = None) -> dict:
+        return await self.caller.route(p.LEAVE, channel_key(entry.channel),
+                                       {"entry": entry.to_wire()}, f"leaving #{entry.channel}",
+                                       retry_for)
 
     async def rpc_leave(self, d: dict) -> dict:
-        ch = self.holdings.channel(d["channel"])
-        member = (d["nick"].lower(), str(p.need_address(d)))
-        if ch is None or not ch.is_member(member):
+        entry = entry_of(d, "leave")
+        self._fresh(entry)
+        ch = self.holdings.channel(entry.channel)
+        member = Member.of(entry)
+        if ch is None or not ch.is_member(member.key):
             return {"ok": True, "member": False}
-        self._remove(ch, member, "exit" if d.get("reason") == "exit" else "left")
+        current = ch.members[member.key]
+        if current.public_key is not None and not may_leave(current.public_key, entry):
+            raise p.Refused("not_member", f"a leave of {entry.nick} at {entry.address} signed "
+                                          "by another key than the one that joined")
+        if not member.wins_over(current):
+            return {"ok": True, "member": True}   # an older leave: the later join stands
+        self._remove(ch, member, entry.text)
         await self.replication.commit(ch)
         return {"ok": True, "member": True}
 
@@ -86,28 +152,42 @@ class Channels:
         """Remove a member its feed cannot reach ("pruned") or whose node denies it ("gone")."""
         ch = self.holdings.channel(channel)   # looked up again: a merge may have replaced it
         if ch is not None and ch.is_member(member):
-            self._remove(ch, member, reason)
+            self._remove(ch, ch.members[member].removed(), reason)
             await self.replication.commit(ch)
 
-    def _remove(self, ch: Channel, member: MemberKey, reason: str) -> None:
-        nick = ch.members[member].nick
-        ch.set_member(Member(nick, member[1], self._member_stamp(ch), present=False))
-        ch.append("leave", nick, text=reason, at=self.stamp())
-        self.holdings.forget(ch.name, member)
-        self.feeds.stop(ch.name, member)
-        self.journal.log(f"#{ch.name}: {nick} {reason} ({counted(len(ch.present()), 'member')})")
+    def _remove(self, ch: Channel, member: Member, reason: str) -> None:
+        """Apply a signed leave, or the maintainer's unsigned removal (pruned, gone)."""
+        ch.set_member(member)
+        if member.signed is not None:
+            ch.append("leave", member.nick, signed=member.signed)
+        else:
+            ch.append("leave", member.nick, text=reason, at=self.stamp())
+        self.holdings.forget(ch.name, member.key)
+        self.feeds.stop(ch.name, member.key)
+        self.journal.log(f"#{ch.name}: {member.nick} {reason} "
+                         f"({counted(len(ch.present()), 'member')})")
 
     # -- send ------------------------------------------------------------------------------
 
-    async def call_send(self, channel: str, nick: str, address: str, msg_id: str,
-                        text: str) -> dict:
-        return await self.caller.route(p.SEND, channel_key(channel),
-                                       {"channel": channel, "nick": nick, "address": address,
-                                        "msg_id": msg_id, "text": text}, f"sending to #{channel}")
+    async def call_send(self, entry: SignedEntry) -> dict:
+        return await self.caller.route(p.SEND, channel_key(entry.channel),
+                                       {"entry": entry.to_wire()},
+                                       f"sending to #{entry.channel}")
 
     async def rpc_send(self, d: dict) -> dict:
-        ch = self.holdings.open_channel(d["channel"])
-        entry, _ = ch.append("msg", d["nick"], d["text"], d["msg_id"], at=self.stamp())
+        signed = entry_of(d, "msg")
+        ch = self.holdings.channel(signed.channel)
+        known = ch.find(signed.msg_id) if ch is not None else None
+        if known is None:
+            self._fresh(signed)
+            if self.recent.known(signed.channel, signed.msg_id):
+                raise p.Refused("replay", f"message {signed.msg_id} was sent before")
+        elif known.signed != signed:
+            raise p.Refused("replay", f"message id {signed.msg_id} is taken")
+        ch = self.holdings.open_channel(signed.channel)
+        entry, new = ch.append("msg", signed.nick, signed=signed)
+        if new:
+            self.recent.add(ch.name, signed.msg_id, float(signed.at))
         if entry.seq > self.holdings.mark(ch.name):
             await self.replication.commit(ch)
         if entry.seq > self.holdings.mark(ch.name):

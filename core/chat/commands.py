@@ -99,6 +99,13 @@ def _one_channel(spec: CommandSpec, rest: str, conversation: str | None) -> Comm
     return Command(spec.name, (channel_name(words[0]),))
 
 
+def _one_nick(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
+    words = rest.split()
+    if len(words) != 1:
+        raise CommandError(f"{spec.name} needs one nick; usage: {spec.usage}")
+    return Command(spec.name, (check_nick(words[0]),))
+
+
 def _bell(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
     if rest and rest.lower() not in ("on", "off"):
         raise CommandError(f"bell takes on or off, not {rest!r}; usage: {spec.usage}")
@@ -130,6 +137,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 "send a message to a channel (you need not be a member)", Where.CHAT, _send),
     CommandSpec("status", "status", "show this node's id, neighbours and what it maintains",
                 Where.CHAT, _no_arguments),
+    CommandSpec("whois", "whois <nick>",
+                "show who holds a nick: its key's fingerprint, node id and address",
+                Where.CHAT, _one_nick),
+    CommandSpec("trust", "trust <nick>",
+                "accept a nick's new key after a key-changed warning (compare its "
+                "fingerprint first)", Where.CHAT, _one_nick),
     CommandSpec("search", "search <text>",
                 "find the lines of your history holding every word (opens the conversation "
                 "at a line)", Where.FRONT_END, _search),

@@ -20,7 +20,8 @@ from collections.abc import Callable
 
 from core.chord.ids import in_half_open
 
-from .state import Channel, Entry, Item, MemberKey, NameMap, Store, item_ref
+from .records import NameRecord
+from .state import Channel, Entry, Item, MemberKey, Store, item_ref
 
 Ref = tuple[str, str]
 
@@ -41,9 +42,9 @@ class Holdings:
         ch = self.maintained.get("channel", name)
         return ch if isinstance(ch, Channel) else None
 
-    def name(self, nick: str) -> NameMap | None:
+    def name(self, nick: str) -> NameRecord | None:
         entry = self.maintained.get("name", nick.lower())
-        return entry if isinstance(entry, NameMap) else None
+        return entry if isinstance(entry, NameRecord) else None
 
     def mark(self, name: str) -> int:
         """The replicated mark of a maintained channel (0 if none)."""
@@ -70,11 +71,11 @@ class Holdings:
 
     def not_ours(self, is_ours: Callable[[int], bool]) -> list[Item]:
         """The maintained items whose keys are no longer ours (to migrate)."""
-        return [item for item in self.maintained if not is_ours(item.key)]
+        return [item for item in self.maintained if not is_ours(item.ring_key)]
 
     def replicas_in(self, start: int, end: int) -> list[Item]:
         """Our replicas of items whose keys lie in (start, end]."""
-        return [item for item in self.replicas if in_half_open(item.key, start, end)]
+        return [item for item in self.replicas if in_half_open(item.ring_key, start, end)]
 
     # -- changing what we maintain ---------------------------------------------------------
 
@@ -86,9 +87,9 @@ class Holdings:
             self.maintained.put(ch)
         return ch
 
-    def put_name(self, entry: NameMap) -> NameMap:
+    def put_name(self, entry: NameRecord) -> NameRecord:
         merged = self.maintained.put(entry)
-        assert isinstance(merged, NameMap)
+        assert isinstance(merged, NameRecord)
         return merged
 
     def maintain(self, item: Item) -> Item:
@@ -139,7 +140,7 @@ class Holdings:
         """
         taken = []
         for replica in self.replicas:
-            if is_ours(replica.key):
+            if is_ours(replica.ring_key):
                 ref = item_ref(replica)
                 self.replicas.pop(*ref)
                 self._refreshed.pop(ref, None)

@@ -14,7 +14,7 @@ from .feeds import Feeds
 from .holdings import Holdings, Range
 from .journal import Journal
 from .replication import Replication
-from .state import Item, item_from_wire, item_ref, item_to_wire
+from .state import Item, item_ref, item_to_wire, items_from_wire
 
 
 class Migration:
@@ -97,12 +97,12 @@ class Migration:
         return reply if isinstance(reply, dict) else {}
 
     async def rpc_migrate(self, d: dict) -> dict:
-        items = [item_from_wire(p.need(wire, kind=str, state=dict)) for wire in d["items"]]
+        items = items_from_wire(d["items"], str(d.get("from", "?")))
         if self.range.leaving:
             return p.NOT_OWNER  # leaving too: the sender tries its next successor
-        if not d.get("exit") and not all(self.node.is_ours(item.key) for item in items):
+        if not d.get("exit") and not all(self.node.is_ours(item.ring_key) for item in items):
             return p.NOT_OWNER  # only the owner takes state over: no copy on a bystander
-        self.holdings.promote(lambda key: key in {item.key for item in items})
+        self.holdings.promote(lambda key: key in {item.ring_key for item in items})
         accepted = [self.holdings.maintain(item) for item in items]
         for item in accepted:
             self.journal.migration("receive", item, str(d.get("from", "?")), self.journal.me)
@@ -120,7 +120,7 @@ class Migration:
                 if self.range.leaving:
                     return
                 try:
-                    owner, _ = await self.node.find_successor(item.key)
+                    owner, _ = await self.node.find_successor(item.ring_key)
                 except RpcError:
                     continue
                 if owner.address != self.node.address:   # else: not settled; next round
@@ -131,7 +131,7 @@ class Migration:
         count = 0
         async with self.lock:
             for item in self.holdings.not_ours(self.node.is_ours):
-                if in_half_open(item.key, start, end):
+                if in_half_open(item.ring_key, start, end):
                     count += await self.hand_over(item, to)
         return count
 

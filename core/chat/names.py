@@ -1,5 +1,10 @@
-"""Name records: which node serves a nick. Served by the owner of the nick's key, called by
-a user registering, looking up or deleting a nick."""
+"""Name records: which key holds a nick and which node serves it. Served by the owner of the
+nick's ring key, called by a user registering, looking up or releasing its nick.
+
+Every record is signed by the holder's key (``records.NameRecord``) and decided by the
+pure rule ``records.decide``: the first valid claim of a free nick wins; while the holder
+lives only its key may update (a higher sequence number) or delete; a replay is refused.
+"""
 
 from __future__ import annotations
 
@@ -10,102 +15,130 @@ from core.chord import Address, Local, Remote
 
 from . import protocol as p
 from .calls import Caller
-from .commands import check_nick
 from .holdings import Holdings, Range
 from .journal import Journal
+from .records import Accept, NameRecord, RecordError, decide, needs_liveness
 from .replication import Replication
-from .state import NameMap, name_key
+from .state import name_key, verified
+
+
+def record_of(d: dict, key: int | None = None) -> NameRecord:
+    """The signed record a payload or reply carries (ProtocolError for a bad shape)."""
+    try:
+        record = NameRecord.from_wire(d.get("record"))
+    except RecordError as e:
+        raise p.ProtocolError(f"'record': {e}") from None
+    if key is not None and record.ring_key != key:
+        raise p.ProtocolError("'record' is for another nick than 'key'")
+    return record
+
+
+def looked_up(reply: dict, nick: str) -> NameRecord | None:
+    """The record in a ``chat.name.get`` reply if it verifies and is ``nick``'s, else None."""
+    if not reply.get("ok"):
+        return None
+    try:
+        record = record_of(reply)
+    except p.ProtocolError:
+        return None
+    if record.name != nick.lower() or not record.present or not verified(record):
+        return None
+    return record
 
 
 class Names:
     """The name records this node maintains, and the calls that reach other nodes' records.
 
     Args:
-        stamp: the wall clock that stamps a record (last writer wins).
+        wall_ms: the wall clock in ms (a sequence number far ahead of it is refused).
     """
 
     def __init__(self, node: Local, holdings: Holdings, range_: Range, caller: Caller,
                  replication: Replication, journal: Journal,
-                 stamp: Callable[[], float]) -> None:
+                 wall_ms: Callable[[], int]) -> None:
         self.node = node
         self.holdings = holdings
         self.range = range_
         self.caller = caller
         self.replication = replication
         self.journal = journal
-        self.stamp = stamp
+        self.wall_ms = wall_ms
         self._locks: dict[str, asyncio.Lock] = {}
 
     def handlers(self) -> dict[p.Verb, p.Handler]:
         return {p.NAME_SET: self.rpc_name_set, p.NAME_GET: self.rpc_name_get,
                 p.NAME_DEL: self.rpc_name_del}
 
-    # -- set -------------------------------------------------------------------------------
+    # -- set and delete: one rule ----------------------------------------------------------
 
-    async def call_name_set(self, nick: str, address: str, node_id: str) -> dict:
-        return await self.caller.route(p.NAME_SET, name_key(nick),
-                                       {"nick": nick, "address": address, "id": node_id},
-                                       f"registering the nick {nick!r}")
+    async def call_name_set(self, record: NameRecord, retry_for: float | None = None) -> dict:
+        verb = p.NAME_DEL if record.deleted else p.NAME_SET
+        what = (f"deleting the name record of {record.nick!r}" if record.deleted
+                else f"registering the nick {record.nick!r}")
+        return await self.caller.route(verb, record.ring_key, {"record": record.to_wire()},
+                                       what, retry_for)
 
     async def rpc_name_set(self, d: dict) -> dict:
-        nick, address = check_nick(d["nick"]), str(p.need_address(d))
-        lock = self._locks.setdefault(nick.lower(), asyncio.Lock())
+        return await self._put(record_of(d, p.key_of(d)), deleting=False)
+
+    async def rpc_name_del(self, d: dict) -> dict:
+        return await self._put(record_of(d, p.key_of(d)), deleting=True)
+
+    async def _put(self, incoming: NameRecord, deleting: bool) -> dict:
+        if incoming.deleted != deleting:
+            raise p.ProtocolError("a set carries a record, a delete a tombstone")
+        lock = self._locks.setdefault(incoming.name, asyncio.Lock())
         async with lock:  # two claims of one nick are decided one after the other
-            current = self.holdings.name(nick)
-            if current is not None and current.present and current.address != address:
-                if await self._alive(Address.from_wire(current.address)):
-                    self.journal.log(f"refused the nick {nick} to {address}: "
-                                     f"held by {current.address}")
-                    return {"ok": False, "holder": current.address}
-                self.journal.log(f"the nick {nick} passes from dead {current.address} "
-                                 f"to {address}")
-            if not self.range.serves(name_key(nick)):
+            current = self.holdings.name(incoming.name)
+            alive = False
+            if needs_liveness(current, incoming):
+                alive = await self._alive(current.address)
+            decision = decide(current, incoming, alive, now_ms=self.wall_ms())
+            if not isinstance(decision, Accept):
+                holder = current.address if current is not None else None
+                extra = {"current_seq": decision.current_seq, "holder": holder}
+                raise p.Refused(decision.reason, f"{incoming.nick}: {decision.message}",
+                                **extra)
+            if not self.range.serves(incoming.ring_key):
                 return p.NOT_OWNER
-            entry = self.holdings.put_name(NameMap(nick, address, d["id"], self._stamp(current)))
-        await self.replication.call_replicate([entry])
-        self.journal.log(f"name map {nick} set to {address}")
+            if not decision.changed:
+                return p.OK
+            if current is not None and current.present and current.key != incoming.key:
+                self.journal.log(f"the nick {incoming.nick} passes from dead "
+                                 f"{current.address} to {incoming.address}")
+            record = self.holdings.put_name(incoming)
+        await self.replication.call_replicate([record])
+        self.journal.log(f"name record {incoming.nick} "
+                         f"{'deleted' if deleting else 'set to ' + incoming.address}")
         self.journal.status()
         return p.OK
 
-    async def _alive(self, address: Address) -> bool:
+    async def _alive(self, address: str) -> bool:
         """Whether a node answers; asked twice with a generous timeout, because a wrong
         "dead" would hand a live user's nick to someone else (a dead process refuses the
         connection at once, so this is quick when it matters)."""
-        holder = Remote(address, self.node.transport)
+        try:
+            holder = Remote(Address.from_wire(address), self.node.transport)
+        except ValueError:
+            return False
         for _ in range(2):
             if await holder.ping(timeout=max(3.0, 2 * self.node.timeout)):
                 return True
         return False
 
-    def _stamp(self, current: NameMap | None) -> float:
-        return max(self.stamp(), current.stamp + 1e-6 if current else 0.0)
-
     # -- get -------------------------------------------------------------------------------
 
-    async def call_name_get(self, nick: str) -> dict:
+    async def call_name_get(self, nick: str, retry_for: float | None = None) -> dict:
         return await self.caller.route(p.NAME_GET, name_key(nick), {"nick": nick},
-                                       f"looking up {nick!r}")
+                                       f"looking up {nick!r}", retry_for)
+
+    async def lookup(self, nick: str, retry_for: float | None = None) -> NameRecord | None:
+        """``nick``'s record if it is registered and verifies (the caller checks it: the
+        node that answers is not trusted)."""
+        return looked_up(await self.call_name_get(nick, retry_for), nick)
 
     async def rpc_name_get(self, d: dict) -> dict:
-        entry = self.holdings.name(d["nick"])
-        if entry is None or not entry.present:
+        record = self.holdings.name(d["nick"])
+        if record is None or not record.present:
             return {"ok": False}
-        return {"ok": True, "nick": entry.nick, "address": entry.address, "id": entry.node_id}
-
-    # -- delete ----------------------------------------------------------------------------
-
-    async def call_name_del(self, nick: str, address: str, retry_for: float) -> dict:
-        return await self.caller.route(p.NAME_DEL, name_key(nick),
-                                       {"nick": nick, "address": address},
-                                       "deleting the name map", retry_for)
-
-    async def rpc_name_del(self, d: dict) -> dict:
-        current = self.holdings.name(d["nick"])
-        if current is None or current.address != d["address"]:
-            return {"ok": False}
-        entry = self.holdings.put_name(NameMap(current.nick, current.address, current.node_id,
-                                               self._stamp(current), present=False))
-        await self.replication.call_replicate([entry])
-        self.journal.log(f"name map {current.nick} deleted")
-        self.journal.status()
-        return p.OK
+        return {"ok": True, "record": record.to_wire()}

@@ -12,10 +12,13 @@ serve with ``not_owner``. docs/protocol.md describes each verb.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from core.chord import Address, Local
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)   # each verb is one object: hashed by identity
@@ -26,16 +29,17 @@ class Verb:
 
 
 # requests routed to the owner of a key
-NAME_SET = Verb("chat.name.set", {"nick": str, "address": str, "id": str}, routed=True)
+# (name records and channel entries are signed by their users: records.py, entries.py)
+NAME_SET = Verb("chat.name.set", {"record": dict}, routed=True)
 NAME_GET = Verb("chat.name.get", {"nick": str}, routed=True)
-NAME_DEL = Verb("chat.name.del", {"nick": str, "address": str}, routed=True)
-JOIN = Verb("chat.channel.join", {"channel": str, "nick": str, "address": str}, routed=True)
-LEAVE = Verb("chat.channel.leave", {"channel": str, "nick": str, "address": str}, routed=True)
-SEND = Verb("chat.channel.send", {"channel": str, "nick": str, "msg_id": str, "text": str},
-            routed=True)
+NAME_DEL = Verb("chat.name.del", {"record": dict}, routed=True)
+JOIN = Verb("chat.channel.join", {"entry": dict}, routed=True)
+LEAVE = Verb("chat.channel.leave", {"entry": dict}, routed=True)
+SEND = Verb("chat.channel.send", {"entry": dict}, routed=True)
 # calls to one node
 DELIVER = Verb("chat.deliver", {"channel": str, "to": str, "entries": list})
-PRIVATE = Verb("chat.private", {"msg_id": str, "from": str, "to_id": str, "text": str})
+PRIVATE = Verb("chat.private", {"msg_id": str, "to": str, "to_id": str, "sealed": dict})
+USERS = Verb("chat.users", {"to_id": str})
 MIGRATE = Verb("chat.migrate", {"items": list})
 REPLICATE = Verb("chat.replicate", {"items": list})
 HANDOFF = Verb("chat.handoff", {"to": str, "start": str, "end": str})
@@ -52,6 +56,20 @@ def retry(why: str) -> dict:
 
 class ProtocolError(ValueError):
     """A payload of the wrong shape."""
+
+
+class Refused(Exception):
+    """A request that is well formed but not allowed: a bad signature, someone else's
+    name, a replay. Answered ``{"refused": reason, "error": message}``, logged once."""
+
+    def __init__(self, reason: str, message: str, **extra: object) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.extra = extra
+
+    def reply(self) -> dict:
+        return {"refused": self.reason, "error": self.message, **self.extra}
 
 
 _TYPES = {str: "a string", int: "an integer", list: "a list", dict: "an object",
@@ -107,4 +125,8 @@ async def _serve(verb: Verb, handler: Handler, serves: Callable[[int], bool],
     d = need(payload, **verb.fields)
     if verb.routed and not serves(key_of(d)):
         return NOT_OWNER
-    return await handler(d)
+    try:
+        return await handler(d)
+    except Refused as e:
+        log.warning("refused %s: %s", verb.type, e.message)
+        return e.reply()

@@ -12,7 +12,7 @@ from core.chord import Local, RpcError
 from . import protocol as p
 from .calls import now
 from .holdings import Holdings
-from .state import Channel, Item, item_from_wire, item_to_wire
+from .state import Channel, Item, item_to_wire, items_from_wire
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,6 @@ class Replication:
 
     async def rpc_replicate(self, d: dict) -> dict:
         at = now()
-        for wire in d["items"]:
-            self.holdings.keep_replica(item_from_wire(p.need(wire, kind=str, state=dict)), at)
+        for item in items_from_wire(d["items"], str(d.get("from", "?"))):
+            self.holdings.keep_replica(item, at)
         return p.OK

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from core import events as ev
 from core.chord import Local, TaskSet, hex_id
+from core.datadir import DataDir
 
 from . import protocol as p
 from .calls import Caller, now
@@ -27,10 +28,10 @@ from .errors import ChatError, NickTaken
 from .feeds import Feeds
 from .holdings import Holdings, Range
 from .journal import Journal
+from .keys import UserKeys, ephemeral, open_user
 from .migration import Migration
 from .names import Names
 from .replication import Replication
-from .state import Entry
 from .takeover import Takeover
 from .users import LocalUser
 
@@ -56,18 +57,22 @@ class ChatService:
         node: the overlay node (started or not yet).
         post: called with the node-wide events (RingChange, Migration, RingStatus, Log, Bye).
         settings: a ``Settings``, or keyword overrides of its fields.
-        stamp: the wall clock for stamps (joins, leaves, name records, log entries).
+        stamp: the wall clock, seconds: what users sign (joins, leaves, messages, name
+            records) and what a maintainer checks their freshness against.
+        data_dir: where each local user's key and pins are (None: ephemeral keys).
     """
 
     def __init__(self, node: Local, post: Callable[[ev.Event], None],
                  settings: Settings | None = None, *, stamp: Callable[[], float] = time.time,
-                 **overrides) -> None:
+                 data_dir: DataDir | None = None, **overrides) -> None:
         unknown = set(overrides) - {f.name for f in dataclasses.fields(Settings)}
         if unknown:
             raise TypeError(f"unknown chat setting(s) {', '.join(sorted(unknown))}")
         self.settings = s = dataclasses.replace(settings or Settings(), **overrides)
         self.node = node
         self.post = post
+        self.stamp = stamp
+        self.data_dir = data_dir
         self.users: dict[str, LocalUser] = {}
         self.holdings = Holdings()
         self.range = Range(node.is_ours)
@@ -78,7 +83,7 @@ class ChatService:
                            lambda *a: self.channels.prune(*a), s.prune_grace)
         self.replication = Replication(node, self.holdings, s.replicas, self.feeds.wake)
         self.names = Names(node, self.holdings, self.range, self.caller, self.replication,
-                           self.journal, stamp)
+                           self.journal, lambda: int(stamp() * 1000))
         self.channels = Channels(self.holdings, self.caller, self.replication, self.feeds,
                                  self.journal, stamp)
         self.migration = Migration(node, self.holdings, self.range, self.replication,
@@ -90,7 +95,8 @@ class ChatService:
         p.serve(node, {**self.names.handlers(), **self.channels.handlers(),
                        **self.migration.handlers(), **self.takeover.handlers(),
                        p.REPLICATE: self.replication.rpc_replicate,
-                       p.DELIVER: self.rpc_deliver, p.PRIVATE: self.rpc_private},
+                       p.DELIVER: self.rpc_deliver, p.PRIVATE: self.rpc_private,
+                       p.USERS: self.rpc_users},
                 self.range.serves)
         node.set_notify_handler(self.takeover.on_predecessor)
         node.add_listener(self._on_ring_event)
@@ -110,34 +116,46 @@ class ChatService:
         return self.started and bool(self.users) and not self.range.leaving
 
     async def add_user(self, nick: str, post: Callable[[ev.Event], None],
-                       store=None) -> LocalUser:
-        """Serve a user: register its nick on the ring (NickTaken, ChatError); posts Ready.
+                       keys: UserKeys | None = None, store=None) -> LocalUser:
+        """Serve a user: take its keys from the data directory (``keys.KeysError``: locked
+        by another process, a bad key file), register its nick on the ring (NickTaken,
+        ChatError); posts Ready.
 
-        ``store`` is the user's database (``core.store.AsyncStore``; None: nothing is kept).
-        Its recent history is posted first (``History``); once registered the user rejoins
-        its channels and resends what was never acknowledged, in the background.
+        Args:
+            keys: the user's keys, already opened (the runtime opens them before the node
+                starts, to fail early); else opened here from ``data_dir``.
+            store: the user's database (``core.store.AsyncStore``; None: nothing is kept).
+                Its recent history is posted first (``History``); once registered the
+                user rejoins its channels and resends what was never acknowledged, in the
+                background.
         """
         check_nick(nick)
         if nick.lower() in self.users:
             raise NickTaken(f"the nick {nick!r} is already served by this node")
         if self.range.leaving:
             raise ChatError("this node is leaving the ring")
+        if keys is None:
+            keys = open_user(self.data_dir, nick) if self.data_dir else ephemeral(nick)
         user = LocalUser(nick, post, self.node, self.caller, self.names, self.channels,
-                         self.journal, store)
+                         self.journal, keys, self.stamp, store)
         self.users[nick.lower()] = user
         try:
             await user.show_history()
             await user.register()
         except BaseException:
             del self.users[nick.lower()]
+            keys.release()
             raise
         self._tasks.spawn(user.resume())
         return user
 
     async def remove_user(self, user: LocalUser, reason: str = "exit") -> None:
         """The user quits: leaves its channels, its name record is deleted."""
-        await user.quit(reason)
-        self.users.pop(user.nick.lower(), None)
+        try:
+            await user.quit(reason)
+        finally:
+            self.users.pop(user.nick.lower(), None)
+            user.keys.release()
 
     async def exit(self) -> None:
         """Every user quits, then hand everything over and leave the ring; posts Bye."""
@@ -206,15 +224,28 @@ class ChatService:
         user = self.users.get(d["to"].lower())
         if user is None:
             return {"member": False}
-        return await user.receive(d["channel"], [Entry.from_wire(x) for x in d["entries"]])
+        return await user.receive(d["channel"], d["entries"])
+
+    def _ours(self, to_id: str) -> str | None:
+        """Why ``to_id`` (an id, or a prefix of 8+ hex digits) is not this node's; None if it is."""
+        me, to_id = hex_id(self.node.id), to_id.lower()
+        if not me.startswith(to_id) or len(to_id) < 8:
+            return f"this node's id is {me[:8]}, not {to_id[:8]}"
+        return None
 
     async def rpc_private(self, d: dict) -> dict:
-        me, to_id = hex_id(self.node.id), d["to_id"].lower()
-        if not me.startswith(to_id) or len(to_id) < 8:
-            return {"ok": False, "error": f"this node's id is {me[:8]}, not {to_id[:8]}"}
-        to = d.get("to")
-        user = (self.users.get(to.lower()) if isinstance(to, str)
-                else next(iter(self.users.values()), None))
+        wrong = self._ours(d["to_id"])
+        if wrong:
+            return {"ok": False, "error": wrong}
+        user = self.users.get(d["to"].lower())
         if user is None:
-            return {"ok": False, "error": f"{to or 'nobody'} is not served by this node"}
+            return {"ok": False, "error": f"{d['to']} is not served by this node"}
         return await user.receive_private(d)
+
+    async def rpc_users(self, d: dict) -> dict:
+        """The signed name records of the users served here (for ``msg @id``)."""
+        wrong = self._ours(d["to_id"])
+        if wrong:
+            return {"ok": False, "error": wrong}
+        return {"ok": True, "records": [u.record.to_wire() for u in self.users.values()
+                                        if u.record is not None and u.registered]}

@@ -9,21 +9,38 @@ idempotent, so a migration or a replica can be applied any number of times, in a
   otherwise.
 - The log holds channel messages and join/leave notices with a maintainer-assigned
   sequence number; merging is a union by message id.
-- A name map is one last-writer-wins register (a delete is a tombstone).
+- A name is a signed ``NameRecord`` (core.chat.records): the greater of two copies wins.
+
+Whatever a user did travels as the user's signed original (core.chat.entries), so every
+copy — a replica, a migration, a member's delivery — is checked again where it arrives:
+``from_wire`` drops a member or log entry whose signature does not verify (``dropped``
+counts them). Only the maintainer's own notices (a member removed as unreachable,
+"pruned", or denied by its node, "gone") are unsigned: they can remove a membership but
+never add one or speak in anyone's name.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
+import logging
+import math
 import uuid
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from core.chord.ids import hash_string
+
+from .entries import EntryError, SignedEntry
+from .records import NameRecord, RecordError
+
+log = logging.getLogger(__name__)
 
 HISTORY = 100       # messages a new member receives on join
 LOG_LIMIT = 300     # entries (messages and notices) a channel keeps at most
 LOG_CHARS = 150_000  # and at most this much text, so that a channel fits in one 1 MiB frame
 SEEN_LIMIT = 10_000  # message ids a receiver remembers to drop duplicates
+NOTICES = ("pruned", "gone")   # the maintainer's own (unsigned) reasons to remove a member
 
 MemberKey = tuple[str, str]
 """A channel member: (nick in lower case, node address)."""
@@ -40,7 +57,7 @@ def channel_key(name: str) -> int:
 
 
 def name_key(nick: str) -> int:
-    """The ring key of a nick's name map."""
+    """The ring key of a nick's name record."""
     return hash_string(nick.lower())
 
 
@@ -61,17 +78,74 @@ class Seen:
         return True
 
 
+@functools.lru_cache(maxsize=20_000)
+def _valid(signed: SignedEntry | NameRecord, _at_type: type) -> bool:
+    return signed.valid()
+
+
+def verified(signed: SignedEntry | NameRecord) -> bool:
+    """``signed.valid()``, remembered: a replica or a history resends the same originals.
+
+    (The type of ``at`` is part of the key: 1 and 1.0 are equal in Python but not signed
+    alike.)"""
+    return _valid(signed, type(getattr(signed, "at", None)))
+
+
 @dataclass(frozen=True)
 class Member:
-    """One user's membership of a channel, as last set by a join (present) or leave."""
+    """One user's membership of a channel, as last set by a join (present) or leave.
+
+    ``signed`` is the user's signed join or leave (``stamp`` is its ``at``); a removal by
+    the maintainer (pruned, gone) is unsigned and stamped just above the join it ends.
+    """
     nick: str
     address: str
     stamp: float
     present: bool = True
+    signed: SignedEntry | None = None
+
+    @classmethod
+    def of(cls, signed: SignedEntry) -> Member:
+        """The membership a signed join or leave sets."""
+        return cls(signed.nick, signed.address, float(signed.at), signed.kind == "join",
+                   signed)
+
+    def removed(self) -> Member:
+        """An unsigned removal of this membership (the maintainer's: pruned or gone)."""
+        return Member(self.nick, self.address, math.nextafter(self.stamp, math.inf), False)
 
     @property
     def key(self) -> MemberKey:
         return self.nick.lower(), self.address
+
+    @property
+    def public_key(self) -> str | None:
+        """The key the user joined with (None for an unsigned record)."""
+        return None if self.signed is None else self.signed.key
+
+    def to_wire(self) -> dict:
+        if self.signed is not None:
+            return {"entry": self.signed.to_wire()}
+        return {"nick": self.nick, "address": self.address, "stamp": self.stamp,
+                "present": self.present}
+
+    @classmethod
+    def from_wire(cls, d: object, channel: str) -> Member:
+        """A member record from a copy; ValueError unless signed by the user for this
+        channel, or an unsigned removal."""
+        if not isinstance(d, dict):
+            raise ValueError("a member must be an object")
+        if "entry" in d:
+            signed = SignedEntry.from_wire(d["entry"])
+            if signed.kind == "msg" or signed.channel != channel or not verified(signed):
+                raise ValueError(f"a member record of #{channel} that does not verify")
+            return cls.of(signed)
+        nick, address, stamp = d.get("nick"), d.get("address"), d.get("stamp")
+        if (not isinstance(nick, str) or not isinstance(address, str)
+                or not isinstance(stamp, (int, float)) or isinstance(stamp, bool)
+                or not math.isfinite(stamp) or d.get("present") is not False):
+            raise ValueError("an unsigned member record can only be a removal")
+        return cls(nick, address, float(stamp), False)
 
     def wins_over(self, other: Member) -> bool:
         # ties go to the leave, so a leave stamped at the same instant is never undone
@@ -82,22 +156,51 @@ class Member:
 
 @dataclass(frozen=True)
 class Entry:
-    """One item of a channel's log: a message (``kind="msg"``) or a join/leave notice."""
+    """One item of a channel's log: a message (``kind="msg"``) or a join/leave notice.
+
+    ``signed`` is the author's signed original (a message, join or leave); only the
+    maintainer's removal notices ("pruned", "gone") have none. The sequence number is the
+    maintainer's and is not signed.
+    """
     seq: int
     msg_id: str
     kind: str      # "msg", "join", "leave"
     nick: str
     text: str = ""
     at: float = 0.0
+    signed: SignedEntry | None = None
+
+    @classmethod
+    def of(cls, seq: int, signed: SignedEntry) -> Entry:
+        return cls(seq, signed.msg_id, signed.kind, signed.nick, signed.text,
+                   float(signed.at), signed)
 
     def to_wire(self) -> dict:
+        if self.signed is not None:
+            return {"seq": self.seq, **self.signed.to_wire()}
         return {"seq": self.seq, "msg_id": self.msg_id, "kind": self.kind, "nick": self.nick,
                 "text": self.text, "at": self.at}
 
     @classmethod
-    def from_wire(cls, d: dict) -> Entry:
-        return cls(int(d["seq"]), str(d["msg_id"]), str(d["kind"]), str(d["nick"]),
-                   str(d.get("text", "")), float(d.get("at", 0.0)))
+    def from_wire(cls, d: object, channel: str) -> Entry:
+        """An entry from a copy or a delivery; ValueError unless it is signed by its author
+        for this channel, or a maintainer's removal notice."""
+        if not isinstance(d, dict):
+            raise ValueError("an entry must be an object")
+        seq = d.get("seq")
+        if type(seq) is not int or seq < 1:
+            raise ValueError("'seq' must be a positive integer")
+        if "signature" in d:
+            signed = SignedEntry.from_wire(d)
+            if signed.channel != channel or not verified(signed):
+                raise ValueError(f"an entry of #{channel} that does not verify")
+            return cls.of(seq, signed)
+        msg_id, nick, text, at = d.get("msg_id"), d.get("nick"), d.get("text"), d.get("at")
+        if (d.get("kind") != "leave" or text not in NOTICES or not isinstance(msg_id, str)
+                or not isinstance(nick, str) or not isinstance(at, (int, float))
+                or isinstance(at, bool)):
+            raise ValueError("an unsigned entry can only be a maintainer's removal notice")
+        return cls(seq, msg_id, "leave", nick, text, float(at))
 
 
 @dataclass
@@ -111,6 +214,8 @@ class Channel:
     @property
     def key(self) -> int:
         return channel_key(self.name)
+
+    ring_key = key
 
     # -- changes at the maintainer -----------------------------------------------------
 
@@ -135,14 +240,21 @@ class Channel:
         return next((e for e in reversed(self.log) if e.msg_id == msg_id), None)
 
     def append(self, kind: str, nick: str, text: str = "", msg_id: str | None = None,
-               at: float = 0.0) -> tuple[Entry, bool]:
-        """Add an entry with the next sequence number; (entry, False) if the id is known."""
+               at: float = 0.0, signed: SignedEntry | None = None) -> tuple[Entry, bool]:
+        """Add an entry with the next sequence number; (entry, False) if the id is known.
+
+        With ``signed``, the entry is that signed original (its fields win)."""
+        if signed is not None:
+            msg_id = signed.msg_id
         if msg_id is not None:
             known = self.find(msg_id)
             if known is not None:
                 return known, False
         self.last_seq += 1
-        entry = Entry(self.last_seq, msg_id or new_id(), kind, nick, text, at)
+        if signed is not None:
+            entry = Entry.of(self.last_seq, signed)
+        else:
+            entry = Entry(self.last_seq, msg_id or new_id(), kind, nick, text, at)
         self.log.append(entry)
         self._trim()
         return entry, True
@@ -185,58 +297,47 @@ class Channel:
 
     def to_wire(self) -> dict:
         return {"name": self.name,
-                "members": [[m.nick, m.address, m.stamp, m.present] for m in
+                "members": [m.to_wire() for m in
                             sorted(self.members.values(), key=lambda m: (m.address, m.key))],
                 "log": [e.to_wire() for e in self.log],
                 "last_seq": self.last_seq}
 
     @classmethod
-    def from_wire(cls, d: dict) -> Channel:
-        members = {}
-        for nick, address, stamp, present in d["members"]:
-            m = Member(str(nick), str(address), float(stamp), bool(present))
+    def from_wire(cls, d: object) -> Channel:
+        """A copy of a channel; every member and entry is checked again, and those that do
+        not verify are left out (``dropped`` says how many). ValueError for a bad shape."""
+        if not isinstance(d, dict):
+            raise ValueError("a channel must be an object")
+        name, wires, log_wires, last_seq = (d.get("name"), d.get("members"), d.get("log"),
+                                            d.get("last_seq"))
+        if (not isinstance(name, str) or not isinstance(wires, list)
+                or not isinstance(log_wires, list) or type(last_seq) is not int):
+            raise ValueError("a channel has a name, members, a log and last_seq")
+        dropped = 0
+        members: dict[MemberKey, Member] = {}
+        for wire in wires:
+            try:
+                m = Member.from_wire(wire, name)
+            except (ValueError, EntryError):
+                dropped += 1
+                continue
             if m.key not in members or m.wins_over(members[m.key]):
                 members[m.key] = m
-        log = sorted((Entry.from_wire(e) for e in d["log"]), key=lambda e: (e.seq, e.msg_id))
-        return cls(str(d["name"]), members, log, int(d["last_seq"]))
+        entries = []
+        for wire in log_wires:
+            try:
+                entries.append(Entry.from_wire(wire, name))
+            except (ValueError, EntryError):
+                dropped += 1
+        entries.sort(key=lambda e: (e.seq, e.msg_id))
+        channel = cls(name, members, entries, max(last_seq, entries[-1].seq if entries else 0))
+        channel.dropped = dropped
+        return channel
+
+    dropped: ClassVar[int] = 0    # members and entries a copy brought that did not verify
 
 
-@dataclass(frozen=True)
-class NameMap:
-    """A nick's name record: which node serves it (address, 40-hex id); a delete is a tombstone."""
-    nick: str
-    address: str
-    node_id: str
-    stamp: float
-    present: bool = True
-
-    @property
-    def key(self) -> int:
-        return name_key(self.nick)
-
-    @property
-    def name(self) -> str:
-        return self.nick.lower()
-
-    def merge(self, other: NameMap) -> NameMap:
-        """The later of two copies (a tombstone wins a tie)."""
-        if other.name != self.name:
-            raise ValueError(f"cannot merge name {other.nick!r} into {self.nick!r}")
-        mine = (self.stamp, not self.present, self.address, self.nick, self.node_id)
-        theirs = (other.stamp, not other.present, other.address, other.nick, other.node_id)
-        return other if theirs > mine else self
-
-    def to_wire(self) -> dict:
-        return {"nick": self.nick, "address": self.address, "id": self.node_id,
-                "stamp": self.stamp, "present": self.present}
-
-    @classmethod
-    def from_wire(cls, d: dict) -> NameMap:
-        return cls(str(d["nick"]), str(d["address"]), str(d["id"]), float(d["stamp"]),
-                   bool(d["present"]))
-
-
-Item = Channel | NameMap
+Item = Channel | NameRecord
 
 
 def item_kind(item: Item) -> str:
@@ -252,13 +353,39 @@ def item_to_wire(item: Item) -> dict:
     return {"kind": item_kind(item), "state": item.to_wire()}
 
 
-def item_from_wire(d: dict) -> Item:
-    kind = d["kind"]
+def item_from_wire(d: object) -> Item:
+    """An item from a copy, checked again: a name record must verify (ValueError if not);
+    a channel keeps only the members and entries that verify."""
+    if not isinstance(d, dict):
+        raise ValueError("an item must be an object")
+    kind = d.get("kind")
     if kind == "channel":
-        return Channel.from_wire(d["state"])
+        return Channel.from_wire(d.get("state"))
     if kind == "name":
-        return NameMap.from_wire(d["state"])
+        try:
+            record = NameRecord.from_wire(d.get("state"))
+        except RecordError as e:
+            raise ValueError(str(e)) from None
+        if not verified(record):
+            raise ValueError(f"the name record of {record.nick!r} does not verify")
+        return record
     raise ValueError(f"unknown item kind {kind!r}")
+
+
+def items_from_wire(wires: object, source: str) -> list[Item]:
+    """The items of a copy that verify; each one left out is one log line."""
+    items = []
+    for wire in wires if isinstance(wires, list) else []:
+        try:
+            item = item_from_wire(wire)
+        except (ValueError, TypeError) as e:
+            log.warning("dropped an item from %s: %s", source, e)
+            continue
+        if isinstance(item, Channel) and item.dropped:
+            log.warning("dropped %d members or entries of #%s from %s: not signed by their "
+                        "authors", item.dropped, item.name, source)
+        items.append(item)
+    return items
 
 
 def merge_items(a: Item | None, b: Item) -> Item:
@@ -290,8 +417,8 @@ class Store:
     def channels(self) -> list[Channel]:
         return [i for i in self.items.values() if isinstance(i, Channel)]
 
-    def names(self) -> list[NameMap]:
-        return [i for i in self.items.values() if isinstance(i, NameMap)]
+    def names(self) -> list[NameRecord]:
+        return [i for i in self.items.values() if isinstance(i, NameRecord)]
 
     def __len__(self) -> int:
         return len(self.items)

@@ -15,7 +15,7 @@ from .holdings import Holdings, Range
 from .journal import Journal
 from .migration import Migration
 from .replication import Replication, weight
-from .state import Item, item_from_wire, item_ref, item_to_wire
+from .state import Item, item_ref, item_to_wire, items_from_wire
 
 COPIES_BYTES = 600_000  # rough size of the replicas one hand-off reply carries at most
 
@@ -121,12 +121,8 @@ class Takeover:
     def _merge_copies(self, wires: list, source: str) -> None:
         """Merge a successor's replicas of our range into what we maintain (a union)."""
         changed = []
-        for wire in wires:
-            try:
-                item = item_from_wire(wire)
-            except (KeyError, TypeError, ValueError):
-                continue
-            if not self.node.is_ours(item.key):
+        for item in items_from_wire(wires, source):
+            if not self.node.is_ours(item.ring_key):
                 continue
             before = self.holdings.maintained.get(*item_ref(item))
             merged = self.holdings.maintain(item)

@@ -7,14 +7,17 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from core import events as ev
 from core.chat import ChatService, LocalUser
 from core.chord import Address, Local, in_half_open
 from core.chord.sim import SimNetwork, run
-from core.store import InlineStore
+from core.datadir import DataDir
+from core.store import FILENAME, InlineStore
 from tests.ring import ring_problems
 
 CHORD = dict(stabilize_interval=0.2, fix_fingers_interval=0.5, check_predecessor_interval=0.5,
@@ -86,6 +89,11 @@ class SimRing:
         self.chat = {**CHAT, **chat}
         self.nodes: list[ChatNode] = []
         self._hosts = itertools.count(1)
+        self._data = tempfile.TemporaryDirectory(prefix="simring-")
+
+    def data_dir(self) -> DataDir:
+        """A fresh data directory: every node has its own (its users' keys and pins)."""
+        return DataDir(Path(self._data.name) / f"node-{len(self.nodes)}")
 
     @property
     def live(self) -> list[ChatNode]:
@@ -100,16 +108,21 @@ class SimRing:
                 return address
 
     async def add(self, nick: str | None, via: ChatNode | None = None,
-                  address: Address | None = None, store=None, **chat) -> ChatNode:
-        """Start a node (through ``via``, else the first live node) serving ``nick``
-        (with ``store``, an ``InlineStore``, as the user's database)."""
+                  address: Address | None = None, keep: bool = False,
+                  data_dir: DataDir | None = None, **chat) -> ChatNode:
+        """Start a node (through ``via``, else the first live node) serving ``nick``;
+        ``keep``: with a database (an ``InlineStore``) in its data directory."""
         if via is None and self.live:
             via = self.live[len(self.live) // 2]
         node = Local(address or self.next_address(), via.node.address if via else None,
                      transport=self.network.transport(), **CHORD)
         events: list = []
-        service = ChatService(node, events.append, stamp=now, **{**self.chat, **chat})
+        data_dir = data_dir or self.data_dir()
+        service = ChatService(node, events.append, stamp=now, data_dir=data_dir,
+                              **{**self.chat, **chat})
         chat_node = ChatNode(node, service, events=events)
+        store = (await InlineStore.open(data_dir.user_dir(nick) / FILENAME)
+                 if keep and nick is not None else None)
         self.nodes.append(chat_node)
         await node.start()
         await service.start()
@@ -128,7 +141,7 @@ class SimRing:
             own.append(event)
             n.events.append(event)
 
-        user = await n.service.add_user(nick, post, store)
+        user = await n.service.add_user(nick, post, store=store)
         n.users.append(user)
         return user
 
@@ -150,9 +163,9 @@ class SimRing:
         (a process killed and started again with the same data directory)."""
         await self.crash(n)
         await self.settle()
-        path = n.user.store.path
+        n.user.keys.release()
         await n.user.store.close()
-        return await self.add(n.nick, store=await InlineStore.open(path), **chat)
+        return await self.add(n.nick, keep=True, data_dir=n.service.data_dir, **chat)
 
     async def stop(self) -> None:
         for n in self.nodes:
@@ -161,8 +174,10 @@ class SimRing:
             with contextlib.suppress(Exception):
                 await n.node.stop()
             for user in n.users:
+                user.keys.release()
                 with contextlib.suppress(Exception):
                     await user.store.close()
+        self._data.cleanup()
 
     def owner(self, key: int) -> ChatNode:
         live = sorted(self.live, key=lambda n: n.node.id)

@@ -166,12 +166,13 @@ def test_commands__each_is_handled_where_the_contract_says():
     assert where == {"help": Where.FRONT_END, "bell": Where.FRONT_END, "exit": Where.RUNTIME,
                      "search": Where.FRONT_END,
                      "msg": Where.CHAT, "join": Where.CHAT, "leave": Where.CHAT,
-                     "send": Where.CHAT, "status": Where.CHAT}
+                     "send": Where.CHAT, "status": Where.CHAT, "whois": Where.CHAT,
+                     "trust": Where.CHAT}
 
 
 def test_command__prints_as_a_line_that_parses_back_to_it():
     for line in ("send #general hi  there", "msg @abcdef12 x", "join #a", "leave #a", "exit",
-                 "bell on", "status"):
+                 "bell on", "status", "whois bob", "trust Bob"):
         command = parse(line)
         assert str(command) == line and parse(str(command)) == command
 

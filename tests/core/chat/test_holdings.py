@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from core.chat.holdings import Holdings, Range
-from core.chat.state import Channel, Member, NameMap, channel_key, name_key
+from core.chat.state import Channel, Member, channel_key, name_key
+from tests.core.chat.signing import message, record
 
 MEMBERS = [("ann", "h:1"), ("bo", "h:2"), ("cy", "h:1")]
 foreign_ids = st.sampled_from([f"f{i:031x}" for i in range(8)])
@@ -21,7 +22,7 @@ def foreign_copies(draw):
     """Another node's copy of channel "c": its own numbering, maybe shared ids."""
     ch = Channel("c")
     for msg_id in draw(st.lists(foreign_ids, max_size=5)):
-        ch.append("msg", "zoe", "theirs", msg_id)
+        message(ch, "zoe", "theirs", msg_id)
     return ch
 
 
@@ -146,7 +147,7 @@ def test_holdings__promotion_takes_only_replicas_now_ours_and_they_are_replicate
         ch.append("msg", "ann", "hello")
     h.keep_replica(ours, now=0.0)
     h.keep_replica(theirs, now=0.0)
-    h.keep_replica(NameMap("zed", "h:3", "ab" * 20, 1.0), now=0.0)
+    h.keep_replica(record("zed", "h:3"), now=0.0)
     taken = h.promote(lambda key: key in (channel_key("mine"), name_key("zed")))
     assert sorted(i.name for i in taken) == ["mine", "zed"]
     assert h.mark("mine") == 1 and h.channel("yours") is None

@@ -7,9 +7,11 @@ import asyncio
 
 from core import events as ev
 from core.chat import protocol as p
-from core.chat.state import Channel, Member, channel_key, item_to_wire, name_key
+from core.chat.state import Channel, channel_key, item_to_wire, name_key
 from core.chord import in_half_open
 from core.chord.ids import RING
+from tests.core.chat.signing import member as signed_member
+from tests.core.chat.signing import message
 from tests.core.chat.simring import sim_ring, sim_test, wait_until
 
 
@@ -64,7 +66,7 @@ async def test_migration__a_late_copy_merges_as_a_union_at_the_new_maintainer():
         assert [e.step for e in new.of(ev.Migration, key="union")] == ["receive"]
         await new.user.join("union")          # a join served by the new maintainer
         late = Channel("union")               # a late copy (a second old maintainer's)
-        late.set_member(Member("zoe", "10.9.9.9:9", 1.0))
+        late.set_member(signed_member("zoe", "10.9.9.9:9", 1.0, channel="union"))
         reply = await old.node.user_command(new.node.address, p.MIGRATE.type,
                                             {"from": "test", "items": [item_to_wire(late)]})
         assert reply["ok"]
@@ -104,9 +106,10 @@ async def test_migration__a_late_copy_numbered_like_ours_still_reaches_every_mem
             await holder.user.send("late", f"ours {i}")
         await wait_until(lambda: len(member.texts("late")) == 3, what="our three messages")
         late = Channel("late")
-        late.set_member(Member("zoe", "10.9.9.9:9", 1.0))
-        late.append("join", "zoe")
-        late.append("msg", "zoe", "theirs")  # seq 2: below the member's confirmed cursor
+        zoe = signed_member("zoe", "10.9.9.9:9", 1.0, channel="late")
+        late.set_member(zoe)
+        late.append("join", "zoe", signed=zoe.signed)
+        message(late, "zoe", "theirs", "7" * 32)  # seq 2: below the member's confirmed cursor
         reply = await member.node.user_command(holder.node.address, p.MIGRATE.type,
                                                {"from": "test", "items": [item_to_wire(late)]})
         assert reply["ok"]

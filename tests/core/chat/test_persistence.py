@@ -6,22 +6,10 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from core import events as ev
 from core.chat.commands import Command
-from core.store import FILENAME, InlineStore
+from core.chat.sealed import seal
 from tests.core.chat.simring import sim_ring, sim_test, wait_until
-
-
-@pytest.fixture
-def db(tmp_path):
-    """A fresh database path per nick."""
-    def path(nick: str):
-        folder = tmp_path / nick
-        folder.mkdir(exist_ok=True)
-        return folder / FILENAME
-    return path
 
 
 def messages(n, channel: str) -> list[ev.ChannelMessage]:
@@ -30,10 +18,10 @@ def messages(n, channel: str) -> list[ev.ChannelMessage]:
 
 class TestOutbox:
     @sim_test()
-    async def test_user__a_line_is_on_disk_before_it_is_pending_and_delivered_after(self, db):
+    async def test_user__a_line_is_on_disk_before_it_is_pending_and_delivered_after(self):
         async with sim_ring(["bo", "cy"]) as ring:
-            store = await InlineStore.open(db("ann"))
-            ann = await ring.add("ann", store=store)
+            ann = await ring.add("ann", keep=True)
+            store = ann.user.store
             await ring.settle()
             seen: list[tuple[str, object]] = []
             ann.user.post = lambda e: seen.append((type(e).__name__,
@@ -46,9 +34,9 @@ class TestOutbox:
             assert await store.outbox() == []
 
     @sim_test()
-    async def test_user__killed_mid_burst_then_restarted_every_line_once(self, db):
+    async def test_user__killed_mid_burst_then_restarted_every_line_once(self):
         async with sim_ring(["bo", "cy", "di"]) as ring:
-            ann = await ring.add("ann", store=await InlineStore.open(db("ann")))
+            ann = await ring.add("ann", keep=True)
             await ring.settle()
             for n in ring.nodes:
                 await n.user.join("room")
@@ -76,9 +64,9 @@ class TestOutbox:
 
 class TestRestart:
     @sim_test()
-    async def test_user__restart_shows_history_and_rejoins_without_a_command(self, db):
+    async def test_user__restart_shows_history_and_rejoins_without_a_command(self):
         async with sim_ring(["bo", "cy"]) as ring:
-            ann = await ring.add("ann", store=await InlineStore.open(db("ann")))
+            ann = await ring.add("ann", keep=True)
             await ring.settle()
             bo = ring.nodes[0]
             await ann.user.join("room")
@@ -100,20 +88,23 @@ class TestRestart:
             assert [e.text for e in messages(ann, "room")] == ["welcome back"]
 
     @sim_test()
-    async def test_user__a_private_message_repeated_after_a_restart_is_dropped(self, db):
+    async def test_user__a_private_message_repeated_after_a_restart_is_dropped(self):
         async with sim_ring(["bo", "cy"]) as ring:
-            ann = await ring.add("ann", store=await InlineStore.open(db("ann")))
+            ann = await ring.add("ann", keep=True)
             await ring.settle()
-            payload = {"msg_id": "9" * 32, "from": "bo", "text": "once"}
-            assert await ann.user.receive_private(payload)
+            bo = ring.nodes[0]
+            sealed = seal(bo.user.identity, ann.user.identity.key, "once", "9" * 32, to="ann")
+            payload = {"msg_id": "9" * 32, "to": "ann", "sealed": sealed}
+            assert (await ann.user.receive_private(payload))["ok"]
+            assert ann.of(ev.PrivateMessage, text="once")
             ann = await ring.restart(ann)
-            await ann.user.receive_private(payload)
+            assert (await ann.user.receive_private(payload))["ok"]
             assert ann.of(ev.PrivateMessage) == []
 
     @sim_test()
-    async def test_user__a_channel_left_is_not_rejoined_but_one_left_by_exit_is(self, db):
+    async def test_user__a_channel_left_is_not_rejoined_but_one_left_by_exit_is(self):
         async with sim_ring(["bo"]) as ring:
-            ann = await ring.add("ann", store=await InlineStore.open(db("ann")))
+            ann = await ring.add("ann", keep=True)
             await ann.user.join("kept")
             await ann.user.join("gone")
             await ann.user.leave("gone")
@@ -126,9 +117,9 @@ class TestRestart:
 
 class TestSearch:
     @sim_test()
-    async def test_user__search_finds_lines_newest_first(self, db):
+    async def test_user__search_finds_lines_newest_first(self):
         async with sim_ring(["bo"]) as ring:
-            ann = await ring.add("ann", store=await InlineStore.open(db("ann")))
+            ann = await ring.add("ann", keep=True)
             bo = ring.nodes[0]
             await ann.user.join("room")
             await bo.user.send("room", "the quick fox")

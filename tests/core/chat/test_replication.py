@@ -9,8 +9,9 @@ import random
 
 from core import events as ev
 from core.chat import protocol as p
+from core.chat.entries import sign_entry
 from core.chat.state import channel_key, name_key
-from tests.core.chat.simring import ChatNode, SimRing, sim_ring, sim_test, wait_until
+from tests.core.chat.simring import ChatNode, SimRing, now, sim_ring, sim_test, wait_until
 
 
 def paced_sends(sender: ChatNode, channel: str, count: int, every: float,
@@ -78,8 +79,9 @@ async def test_send__unacknowledged_while_the_first_successor_lacks_the_copy():
         await member.user.join("wait")
         successor = ring.successors_of(m, 1)[0]
         ring.network.kill(successor.node.address)   # unreachable, not yet noticed
-        payload = {"key": f"{key:x}", "channel": "wait", "nick": "ann", "msg_id": "w" * 32,
-                   "text": "held back"}
+        entry = sign_entry(member.user.identity, "wait", "msg", "w" * 32,
+                           address=str(member.node.address), text="held back", at=now())
+        payload = {"key": f"{key:x}", "entry": entry.to_wire()}
         reply = await m.node.user_command(m.node.address, p.SEND.type, payload)
         assert reply["retry"] and "replica" in reply["why"]
         assert "held back" not in member.texts("wait")   # never delivered unreplicated

@@ -10,11 +10,12 @@ import pytest
 from core import events as ev
 from core.chat import protocol as p
 from core.chat.commands import Command
+from core.chat.entries import sign_entry
 from core.chat.service import ChatError, NickTaken
 from core.chat.state import channel_key, name_key
 from core.chord import RemoteError
 from core.chord.ids import RING
-from tests.core.chat.simring import sim_ring, sim_test, wait_until
+from tests.core.chat.simring import now, sim_ring, sim_test, wait_until
 
 
 @sim_test()
@@ -37,10 +38,10 @@ async def test_service__a_node_not_owning_a_key_answers_not_owner():
     async with sim_ring(["ann", "bo", "cy"]) as ring:
         key = channel_key("elsewhere")
         other = next(n for n in ring.nodes if not n.node.is_ours(key))
+        entry = sign_entry(other.user.identity, "elsewhere", "msg", "x" * 32,
+                           address=str(other.node.address), text="hi", at=now())
         reply = await other.node.user_command(
-            other.node.address, p.SEND.type,
-            {"key": f"{key:x}", "channel": "elsewhere", "nick": "ann", "msg_id": "x" * 32,
-             "text": "hi"})
+            other.node.address, p.SEND.type, {"key": f"{key:x}", "entry": entry.to_wire()})
         assert reply == p.NOT_OWNER
         assert other.holdings.channel("elsewhere") is None
 
@@ -49,7 +50,7 @@ async def test_service__a_node_not_owning_a_key_answers_not_owner():
 async def test_service__bad_payload_is_a_remote_error_and_node_keeps_serving():
     async with sim_ring(["ann", "bo"]) as ring:
         ann, bo = ring.nodes
-        with pytest.raises(RemoteError, match="payload lacks 'channel'"):
+        with pytest.raises(RemoteError, match="payload lacks 'entry'"):
             await ann.node.user_command(bo.node.address, p.JOIN.type, {"key": "1"})
         with pytest.raises(RemoteError, match="payload must be an object"):
             await ann.node.user_command(bo.node.address, p.MIGRATE.type, "junk")
@@ -66,8 +67,9 @@ async def test_send__the_same_message_id_is_stored_and_shown_once():
         ann, bo, _ = ring.nodes
         await bo.user.join("dup")
         key = channel_key("dup")
-        payload = {"key": f"{key:x}", "channel": "dup", "nick": "ann", "msg_id": "d" * 32,
-                   "text": "retried"}
+        entry = sign_entry(ann.user.identity, "dup", "msg", "d" * 32,
+                           address=str(ann.node.address), text="retried", at=now())
+        payload = {"key": f"{key:x}", "entry": entry.to_wire()}
         replies = [await ann.node.user_command(ring.owner(key).node.address, p.SEND.type,
                                                payload) for _ in range(3)]
         assert len({r["seq"] for r in replies}) == 1
@@ -164,7 +166,9 @@ async def test_user__execute_runs_commands_and_turns_errors_into_events():
         await ann.user.execute(Command("status"))
         assert ann.of(ev.Info)[-1].text.startswith("ann id ")
         await ann.user.execute(Command("whois", ("bo",)))
-        assert str(bo.node.address) in ann.of(ev.Info)[-1].text
+        whois = ann.of(ev.Whois)[-1]
+        assert (whois.address, whois.id) == (str(bo.node.address), bo.user.id_hex)
+        assert whois.fingerprint == bo.user.fingerprint
         await ann.user.execute(Command("search", ("x",)))
         assert "not run by the chat service" in ann.of(ev.Error)[-1].message
 

@@ -1,4 +1,4 @@
-"""Channels, members, logs and name maps: the pure structures and their merge (a union)."""
+"""Channels, members, logs and name records: the pure structures and their merge (a union)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from core.chat.state import (
     LOG_LIMIT,
     Channel,
     Member,
-    NameMap,
     Seen,
     Store,
     channel_key,
@@ -20,11 +19,12 @@ from core.chat.state import (
     name_key,
 )
 from core.chord.ids import hash_string
+from tests.core.chat.signing import member, message, record
 
 addresses = st.sampled_from([f"127.0.0.1:{p}" for p in range(4000, 4006)])
 stamps = st.floats(min_value=0, max_value=100, allow_nan=False)
-members = st.builds(Member, nick=st.sampled_from(["ann", "bo", "cy"]), address=addresses,
-                    stamp=stamps, present=st.booleans())
+members = st.builds(member, nick=st.sampled_from(["ann", "bo", "cy"]), address=addresses,
+                    stamp=stamps, present=st.booleans(), channel=st.just("general"))
 entry_ids = st.sampled_from([f"{i:032x}" for i in range(12)])
 
 
@@ -34,7 +34,7 @@ def channels(draw):
     for m in draw(st.lists(members, max_size=6)):
         ch.set_member(m)
     for msg_id in draw(st.lists(entry_ids, max_size=8)):
-        ch.append("msg", "ann", f"text {msg_id[-2:]}", msg_id)
+        message(ch, "ann", f"text {msg_id[-2:]}", msg_id)
     return ch
 
 
@@ -169,24 +169,30 @@ def test_channel__appending_after_a_merge_continues_the_sequence():
     assert entry.seq == 4
 
 
-def test_name_map__later_stamp_wins_and_tombstone_wins_a_tie():
-    a = NameMap("Alice", "h:1", "aa" * 20, 1.0)
-    b = NameMap("alice", "h:2", "bb" * 20, 2.0)
-    assert a.merge(b) is b and b.merge(a) is b
-    dead = NameMap("alice", "h:2", "bb" * 20, 2.0, present=False)
-    assert b.merge(dead) is dead and dead.merge(b) is dead
-    assert item_from_wire(item_to_wire(dead)) == dead
+def test_name_record__a_copy_is_checked_again_and_a_forged_one_refused():
+    alice = record("Alice", seq=5)
+    assert item_from_wire(item_to_wire(alice)) == alice
+    wire = item_to_wire(alice)
+    wire["state"]["address"] = "evil:1"          # the signature covers the address
+    try:
+        item_from_wire(wire)
+    except ValueError as e:
+        assert "does not verify" in str(e)
+    else:
+        raise AssertionError("a forged name record was taken")
 
 
-names = st.builds(NameMap, nick=st.sampled_from(["zed", "Zed", "ZED"]), address=addresses,
-                  node_id=st.just("ab" * 20), stamp=stamps, present=st.booleans())
-
-
-@given(names, names, names)
-def test_name_map__merge_is_commutative_associative_idempotent(a, b, c):
-    assert a.merge(b) == b.merge(a)
-    assert a.merge(b).merge(c) == a.merge(b.merge(c))
-    assert a.merge(a) == a
+def test_channel__a_copy_keeps_only_what_its_authors_signed():
+    ch = Channel("general")
+    ch.set_member(member("ann", "a:1", 1.0, channel="general"))
+    message(ch, "ann", "signed", "1" * 32)
+    ch.append("msg", "ann", "forged", "2" * 32)           # no signature
+    ch.append("leave", "bo", "pruned", "3" * 32)          # the maintainer's own notice
+    wire = ch.to_wire()
+    wire["log"][0]["text"] = "altered"                    # a maintainer that edits a message
+    back = Channel.from_wire(wire)
+    assert [e.text for e in back.log] == ["pruned"] and back.dropped == 2
+    assert [m.nick for m in back.present()] == ["ann"]
 
 
 def test_store__put_merges_and_indexes_by_kind_and_name():
@@ -198,7 +204,7 @@ def test_store__put_merges_and_indexes_by_kind_and_name():
     other.set_member(Member("bo", "b:1", 1.0))
     merged = store.put(other)
     assert [m.nick for m in merged.present()] == ["ann", "bo"]
-    store.put(NameMap("c", "a:1", "ab" * 20, 1.0))   # a nick named like a channel: no clash
+    store.put(record("c"))                           # a nick named like a channel: no clash
     assert len(store) == 2 and len(store.channels()) == 1 and len(store.names()) == 1
     assert store.pop("channel", "c") is merged and store.get("channel", "c") is None
 
