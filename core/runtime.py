@@ -19,8 +19,10 @@ from typing import NamedTuple
 
 from core import events as ev
 from core.chat.commands import Command, CommandError, Where, check_nick
+from core.chat.keys import KeysError, UserKeys, open_user
 from core.chat.service import ChatError, ChatService, LocalUser, NickTaken
 from core.chord import Address, JoinError, ListenError, Local
+from core.datadir import DataDir
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ class Options(NamedTuple):
     chord: dict = {}            # keyword settings for Local (intervals, successors, timeout)
     replicas: int = 3
     chat: dict = {}             # keyword settings for ChatService (see core.chat.Settings)
+    data_dir: str | None = None  # the user's keys and pins; None: DataDir.default()
 
 
 class StartupError(Exception):
@@ -181,26 +184,39 @@ class Runtime:
         except CommandError as e:
             raise StartupError(str(e)) from None
         settings = {"replicas": o.replicas, **o.chat}
+        data_dir = DataDir(o.data_dir) if o.data_dir else DataDir.default()
+        keys = self._open_keys(data_dir, o.nick)   # before the node listens: fail early
         self.node = Local(o.listen, o.bootstrap, **o.chord)
         try:
-            self.service = ChatService(self.node, self.post, **settings)
+            self.service = ChatService(self.node, self.post, data_dir=data_dir, **settings)
         except TypeError as e:
             raise StartupError(f"bad chat settings: {e}") from None
         try:
             await self.node.start()
         except ListenError as e:
+            keys.release()
             raise StartupError(e.strerror or str(e)) from None
         except JoinError as e:
+            keys.release()
             raise StartupError(str(e)) from None
         await self.service.start()
         try:
-            self.user = await self.service.add_user(o.nick, self.post)
+            self.user = await self.service.add_user(o.nick, self.post, keys)
         except ChatError as e:
             await self.service.depart()  # it may already keep state for others: hand it on
             if isinstance(e, NickTaken):
                 raise StartupError(str(e)) from None
             raise StartupError(f"could not register the nick {o.nick!r}: {e}") from None
-        return ev.Ready(nick=self.user.nick, id=self.user.id_hex, address=self.user.address)
+        return ev.Ready(nick=self.user.nick, id=self.user.id_hex, address=self.user.address,
+                        fingerprint=self.user.fingerprint)
+
+    @staticmethod
+    def _open_keys(data_dir: DataDir, nick: str) -> UserKeys:
+        """The user's lock, identity and pins; a StartupError naming the file if not."""
+        try:
+            return open_user(data_dir, nick)
+        except KeysError as e:
+            raise StartupError(str(e)) from None
 
     def _started(self) -> bool:
         """Whether the start finished well: the node is in the ring and the nick is ours."""

@@ -1,9 +1,15 @@
-"""Shared pytest set-up: run ``async def`` tests on a fresh event loop each."""
+"""Shared pytest set-up: run ``async def`` tests on a fresh event loop each; keep every
+test's default data directory (keys, pins) in its own temporary folder, never the home's."""
 
 import asyncio
 import inspect
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _own_data_home(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
 
 
 @pytest.hookimpl(tryfirst=True)

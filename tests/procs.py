@@ -32,6 +32,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -195,6 +196,8 @@ class Cluster:
               args: tuple[str, ...] = (), fast: bool = True, wait_ready: bool = True,
               timeout: float = 30.0, wrapper: Sequence[str] = ()) -> Proc:
         argv = ["--nick", nick, "--listen", listen, "--headless", "--json"]
+        if "--data-dir" not in args:   # every process its own data directory (keys, pins)
+            argv += ["--data-dir", tempfile.mkdtemp(prefix=f"data-{nick}-", dir=self.log_dir)]
         if bootstrap is not None:
             argv += ["--bootstrap", bootstrap if isinstance(bootstrap, str) else bootstrap.address]
         argv += [*(FAST_ARGS if fast else ()), *self.extra_args, *args]

@@ -1,4 +1,5 @@
-"""The command line: ``chordchat --nick N --listen H:P [--bootstrap H:P] [--headless [--json]]``."""
+"""The command line: ``chordchat --nick N --listen H:P [--bootstrap H:P] [--data-dir DIR]
+[--headless [--json]]``."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ def _parser() -> argparse.ArgumentParser:
                              "port 0 picks a free port")
     parser.add_argument("--bootstrap", metavar="HOST:PORT",
                         help="any node of an existing ring to join through; omit to start one")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="where your identity key and pinned keys are kept, one folder per "
+                             "nick (default $XDG_DATA_HOME/chordchat, else "
+                             "~/.local/share/chordchat)")
     parser.add_argument("--headless", action="store_true",
                         help="no full-screen UI: commands on stdin, events on stdout")
     parser.add_argument("--json", action="store_true",
@@ -90,7 +95,8 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, argparse.Name
             raise ValueError(f"{name} must be a positive number of seconds")
     if args.replicas < 0 or (args.successors is not None and args.successors < 1):
         raise ValueError("--replicas must be at least 0 and --successors at least 1")
-    return Options(args.nick, listen, bootstrap, chord, args.replicas, chat), args
+    return Options(args.nick, listen, bootstrap, chord, args.replicas, chat,
+                   data_dir=args.data_dir), args
 
 
 def main(argv: list[str] | None = None) -> int:
