@@ -23,20 +23,31 @@ from core.counts import counted
 from core.runtime import Options, Runtime, StartupError
 
 EXIT_WAIT = 60.0  # seconds the exit sequence may take before the process gives up
+UNVERIFIED = " (unverified)"
 
 
 def render(event: ev.Event) -> str:
     """One plain-text line (or a few, for help) for an event."""
     match event:
         case ev.Ready():
-            return f"ready: {event.nick} id {event.id} at {event.address}"
+            return (f"ready: {event.nick} id {event.id} at {event.address}, "
+                    f"key {event.fingerprint}")
         case ev.PrivateMessage(outgoing=True):
             return f"[private to {event.to}] {event.from_}: {event.text}"
         case ev.PrivateMessage():
-            return f"[private] {event.from_}: {event.text}"
+            return f"[private] {event.from_}{UNVERIFIED * (not event.verified)}: {event.text}"
         case ev.ChannelMessage():
             mark = " (history)" if event.history else ""
-            return f"[#{event.channel}]{mark} {event.from_}: {event.text}"
+            return (f"[#{event.channel}]{mark} {event.from_}{UNVERIFIED * (not event.verified)}"
+                    f": {event.text}")
+        case ev.KeyChanged():
+            return (f"warning: the key of {event.nick} changed from {event.old} to "
+                    f"{event.new}; its messages are marked unverified until: trust {event.nick}")
+        case ev.Whois():
+            pin = {"same": "pinned", "new": "not pinned yet",
+                   "changed": "NOT the key pinned for this nick"}.get(event.pin, event.pin)
+            return (f"{event.nick}: key {event.fingerprint} ({pin}), node {event.id[:8]} "
+                    f"at {event.address}")
         case ev.History():
             lines = [f"history of {event.conversation}:"]
             lines += [f"  {m['from']}: {m['text']}"

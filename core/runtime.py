@@ -17,11 +17,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from typing import NamedTuple
 
 from core import events as ev
 from core.chat.commands import Command, CommandError, Where, check_nick
+from core.chat.keys import KeysError, UserKeys, open_user
 from core.chat.service import ChatError, ChatService, LocalUser, NickTaken
 from core.chord import Address, JoinError, ListenError, Local
 from core.datadir import DataDir, DataDirError
@@ -41,7 +41,7 @@ class Options(NamedTuple):
     chord: dict = {}            # keyword settings for Local (intervals, successors, timeout)
     replicas: int = 3
     chat: dict = {}             # keyword settings for ChatService (see core.chat.Settings)
-    data_dir: Path | None = None   # the user's folder is in it (None: nothing is kept)
+    data_dir: str | None = None  # the user's keys and pins; None: DataDir.default()
 
 
 class StartupError(Exception):
@@ -162,40 +162,57 @@ class Runtime:
             check_nick(o.nick)
         except CommandError as e:
             raise StartupError(str(e)) from None
-        self.store = await self._open_store()
-        if o.bootstrap is not None:
-            await self._join(o.bootstrap)
-        else:
-            await self._join_known_peers()
+        data_dir = DataDir(o.data_dir) if o.data_dir else DataDir.default()
+        keys = self._open_keys(data_dir, o.nick)   # the lock first: a second process stops here
+        try:
+            self.store = await self._open_store(data_dir)
+            if o.bootstrap is not None:
+                await self._join(o.bootstrap, data_dir)
+            else:
+                await self._join_known_peers(data_dir)
+        except StartupError:
+            keys.release()
+            raise
         await self.service.start()
         try:
-            self.user = await self.service.add_user(o.nick, self.post, self.store)
+            self.user = await self.service.add_user(o.nick, self.post, keys, store=self.store)
         except ChatError as e:
             await self.service.depart()  # it may already keep state for others: hand it on
             if isinstance(e, NickTaken):
                 raise StartupError(str(e)) from None
             raise StartupError(f"could not register the nick {o.nick!r}: {e}") from None
-        return ev.Ready(nick=self.user.nick, id=self.user.id_hex, address=self.user.address)
+        return ev.Ready(nick=self.user.nick, id=self.user.id_hex, address=self.user.address,
+                        fingerprint=self.user.fingerprint)
 
-    async def _open_store(self) -> AsyncStore | None:
-        """The user's database in the data directory (StartupError naming the file)."""
-        o = self.options
-        if o.data_dir is None:
-            return None
+    @staticmethod
+    def _open_keys(data_dir: DataDir, nick: str) -> UserKeys:
+        """The user's lock, identity and pins; a StartupError naming the file if not."""
         try:
-            store = await AsyncStore.open(DataDir(o.data_dir).user_dir(o.nick) / FILENAME)
+            return open_user(data_dir, nick)
+        except KeysError as e:
+            raise StartupError(str(e)) from None
+
+    async def _open_store(self, data_dir: DataDir) -> AsyncStore:
+        """The user's database (StartupError naming the file); a corrupt one set aside is
+        said so."""
+        try:
+            store = await AsyncStore.open(data_dir.user_dir(self.options.nick) / FILENAME)
         except (StoreError, DataDirError) as e:
             raise StartupError(str(e)) from None
         if store.notice:
             self.post(ev.Error(message=store.notice))
         return store
 
-    async def _join(self, bootstrap: Address | None) -> None:
-        """Start the node and join the ring through ``bootstrap`` (None: a new ring)."""
+    async def _join(self, bootstrap: Address | None, data_dir: DataDir,
+                    only_try: bool = False) -> bool:
+        """Start the node and join the ring through ``bootstrap`` (None: a new ring).
+
+        ``only_try``: False (not a StartupError) if the bootstrap does not answer.
+        """
         o = self.options
         self.node = Local(o.listen, bootstrap, **o.chord)
         try:
-            self.service = ChatService(self.node, self._from_node,
+            self.service = ChatService(self.node, self._from_node, data_dir=data_dir,
                                        **{"replicas": o.replicas, **o.chat})
         except TypeError as e:
             raise StartupError(f"bad chat settings: {e}") from None
@@ -204,29 +221,27 @@ class Runtime:
         except ListenError as e:
             raise StartupError(e.strerror or str(e)) from None
         except JoinError as e:
+            if only_try:
+                log.info("%s", e)
+                return False
             raise StartupError(str(e)) from None
+        return True
 
-    async def _join_known_peers(self) -> None:
+    async def _join_known_peers(self, data_dir: DataDir) -> None:
         """Without --bootstrap: join through the known peers that answers first, the most
         recently seen first; none (or none answers): start a new ring. The log says which."""
         me = str(self.options.listen)
         try:
-            peers = [] if self.store is None else await self.store.peers(KNOWN_PEERS_TRIED + 1)
+            peers = await self.store.peers(KNOWN_PEERS_TRIED + 1)
         except StoreError as e:
             self.post(ev.Error(message=f"cannot read the known peers: {e}"))
             peers = []
         peers = [p for p in peers if p != me][:KNOWN_PEERS_TRIED]
         for peer in peers:
-            try:
-                await self._join(Address.parse(peer))
-            except StartupError as e:
-                log.info("known peer %s: %s", peer, e)
-                if self.node is not None and self.node.running:
-                    raise   # joined, then failed: not a peer's fault
-                continue
-            self.post(ev.Log(text=f"joined the ring through the known peer {peer}"))
-            return
-        await self._join(None)
+            if await self._join(Address.parse(peer), data_dir, only_try=True):
+                self.post(ev.Log(text=f"joined the ring through the known peer {peer}"))
+                return
+        await self._join(None, data_dir)
         self.post(ev.Log(text=f"none of the {len(peers)} known peers answered: started a new "
                               "ring" if peers else "no known peers: started a new ring"))
 

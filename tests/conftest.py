@@ -1,10 +1,16 @@
-"""Shared pytest set-up: run ``async def`` tests on a fresh event loop each; no test (nor a
-process it starts) touches the real data directory."""
+"""Shared pytest set-up: run ``async def`` tests on a fresh event loop each; keep every
+test's default data directory (keys, pins, database) in its own temporary folder, never
+the home's."""
 
 import asyncio
 import inspect
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _own_data_home(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -15,9 +21,3 @@ def pytest_pyfunc_call(pyfuncitem):
         return True
     return None
 
-
-@pytest.fixture(autouse=True)
-def _own_data_home(tmp_path_factory, monkeypatch):
-    """``$XDG_DATA_HOME`` in a fresh folder: a node started without ``--data-dir`` keeps its
-    user's files there, never in the home directory."""
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data-home")))

@@ -202,8 +202,9 @@ class Cluster:
         if data_dir is None:
             self._data_dirs += 1
             data_dir = self.log_dir / f"data-{nick}-{self._data_dirs}"
-        argv = ["--nick", nick, "--listen", listen, "--headless", "--json",
-                "--data-dir", str(data_dir)]
+        argv = ["--nick", nick, "--listen", listen, "--headless", "--json"]
+        if "--data-dir" not in args:
+            argv += ["--data-dir", str(data_dir)]
         if bootstrap is not None:
             argv += ["--bootstrap", bootstrap if isinstance(bootstrap, str) else bootstrap.address]
         argv += [*(FAST_ARGS if fast else ()), *self.extra_args, *args]

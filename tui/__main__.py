@@ -1,4 +1,5 @@
-"""The command line: ``chordchat --nick N --listen H:P [--bootstrap H:P] [--headless [--json]]``."""
+"""The command line: ``chordchat --nick N --listen H:P [--bootstrap H:P] [--data-dir DIR]
+[--headless [--json]]``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import sys
 
 from core.chat.commands import CommandError, check_nick
 from core.chord import Address, AddressError
-from core.datadir import DataDir
 from core.runtime import Options
 
 EXIT_USAGE = 2
@@ -27,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--bootstrap", metavar="HOST:PORT",
                         help="any node of an existing ring to join through; omit to start one")
     parser.add_argument("--data-dir", metavar="DIR",
-                        help="where each user's key, history and outbox are kept (default "
+                        help="where each nick's identity key, pinned keys, history and "
+                             "outbox are kept, one folder per nick (default "
                              "$XDG_DATA_HOME/chordchat, else ~/.local/share/chordchat)")
     parser.add_argument("--headless", action="store_true",
                         help="no full-screen UI: commands on stdin, events on stdout")
@@ -94,9 +95,8 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, argparse.Name
             raise ValueError(f"{name} must be a positive number of seconds")
     if args.replicas < 0 or (args.successors is not None and args.successors < 1):
         raise ValueError("--replicas must be at least 0 and --successors at least 1")
-    data_dir = DataDir(args.data_dir) if args.data_dir else DataDir.default()
     return Options(args.nick, listen, bootstrap, chord, args.replicas, chat,
-                   data_dir.path), args
+                   data_dir=args.data_dir), args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,7 @@ from tui.widgets.status import Status
 log = logging.getLogger(__name__)
 
 LEAVE_TIMEOUT = 60.0  # seconds the graceful exit may take before the UI closes anyway
+UNVERIFIED = "[unverified]"   # how a message not signed by the pinned key is marked
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,8 @@ class ChatApp:
         self.ready = True
         self._set_status(nick=e.nick, id=_short(e.id), address=e.address, state="")
         self.show_log(self.ring_log.ready(e), e.at)
-        self.notice(HOME, f"You are {e.nick}, node {_short(e.id)} at {e.address}.")
+        self.notice(HOME, f"You are {e.nick}, node {_short(e.id)} at {e.address}; your key is "
+                          f"{e.fingerprint}.")
         waiting, self._waiting = self._waiting, []
         for command in waiting:
             self.run_command(command)
@@ -249,7 +251,8 @@ class ChatApp:
         if e.outgoing and self._set_state(e.msg_id, "delivered"):
             return   # shown when it was accepted
         self._message(conv, e.from_, e.text, e.at, own=e.outgoing,
-                      spans=() if e.outgoing else mention_spans(e.text, self.nick))
+                      spans=() if e.outgoing else mention_spans(e.text, self.nick),
+                      verified=e.verified)
         if e.outgoing:
             self.conversations.select_key(conv.key)
         elif self.conversations.shown is not conv:
@@ -265,10 +268,12 @@ class ChatApp:
         spans = [] if own else mention_spans(e.text, self.nick)
         if e.history:
             self._list(conv.key).append(MessageLine(
-                ("history", f"{_clock(e.at)} <{e.from_}> "),
+                [("history", f"{_clock(e.at)} <{e.from_}> "),
+                 *([] if e.verified else [("unverified", UNVERIFIED), " "])],
                 _highlight(e.text, spans, "history"), msg_id=e.msg_id))
             return
-        self._message(conv, e.from_, e.text, e.at, own=own, spans=spans, msg_id=e.msg_id)
+        self._message(conv, e.from_, e.text, e.at, own=own, spans=spans, verified=e.verified,
+                      msg_id=e.msg_id)
         if spans:
             self._ring_bell()
 
@@ -304,6 +309,22 @@ class ChatApp:
         conv.members.discard(e.nick)
         why = "" if e.reason == "left" else f" ({e.reason})"
         self.notice(conv.key, f"← {e.nick} left {conv.title}{why}", at=e.at)
+
+    def _on_key_changed(self, e: ev.KeyChanged) -> None:
+        text = (f"the key of {e.nick} changed: pinned {e.old}, now {e.new}; its messages are "
+                f"marked {UNVERIFIED} until you compare the fingerprint with {e.nick} and type "
+                f"/trust {e.nick}")
+        conv = self.conversations.private(e.nick)
+        self._append(conv, [("time", _clock(e.at) + " "), ("error", "! " + text)])
+        if conv is not self.conversations.shown:
+            self.error(text)
+        self.log_line(f"key changed: {e.nick} {e.old} -> {e.new}", "error", e.at)
+
+    def _on_whois(self, e: ev.Whois) -> None:
+        pin = {"same": "pinned", "new": "not pinned yet",
+               "changed": "NOT the key pinned for this nick"}.get(e.pin, e.pin)
+        self._on_info(ev.Info(text=f"{e.nick}: key {e.fingerprint} ({pin}), node "
+                                   f"{_short(e.id)} at {e.address}"))
 
     def _on_migration(self, e: ev.Migration) -> None:
         self.show_log(self.ring_log.line(e), e.at)
@@ -482,9 +503,13 @@ class ChatApp:
         self._list(conv.key).append(urwid.Text(markup))
 
     def _message(self, conv: Conversation, nick: str, text: str, at: float, own: bool = False,
-                 spans=(), msg_id: str | None = None, state: str | None = None) -> MessageLine:
-        """A message line; ``spans`` are where it names the user (highlighted, and a mention)."""
+                 spans=(), verified: bool = True, msg_id: str | None = None,
+                 state: str | None = None) -> MessageLine:
+        """A message line; ``spans`` are where it names the user (highlighted, and a mention);
+        one not signed by the key pinned for ``nick`` is marked unverified."""
         prefix = [("time", _clock(at) + " "), (nick_attr(nick), f"<{nick}>"), " "]
+        if not verified:
+            prefix[2:2] = [" ", ("unverified", UNVERIFIED)]
         body = ("own", text) if own else _highlight(text, spans)
         line = MessageLine(prefix, body, msg_id=msg_id, state=state)
         self._list(conv.key).append(line)
@@ -579,6 +604,8 @@ HANDLERS: dict[type, Callable[[ChatApp, object], None]] = {
     ev.Left: ChatApp._on_left,
     ev.MemberJoined: ChatApp._on_member_joined,
     ev.MemberLeft: ChatApp._on_member_left,
+    ev.KeyChanged: ChatApp._on_key_changed,
+    ev.Whois: ChatApp._on_whois,
     ev.Migration: ChatApp._on_migration,
     ev.RingStatus: ChatApp._on_ring,
     ev.RingChange: ChatApp._on_ring_change,

@@ -74,7 +74,7 @@ class Peer:
         self.nick, self.port = nick, port
         self.log_path = logdir / f"{nick}.log"
         args = [sys.executable, "-m", "tui", "--nick", nick, "--listen", f"127.0.0.1:{port}",
-                "--headless"]
+                "--headless", "--data-dir", str(logdir / "data")]   # the peers' keys: throwaway
         if bootstrap is not None:
             args += ["--bootstrap", f"127.0.0.1:{bootstrap}"]
         with open(self.log_path, "w", encoding="utf-8") as out:

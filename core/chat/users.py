@@ -419,6 +419,12 @@ class LocalUser:
             if membership.seen.first(e.msg_id):
                 membership.last_seq = max(membership.last_seq, e.seq)
                 fresh.append(e)
+        # marked seen: shown even if this call is cancelled (its caller timed out)
+        await asyncio.shield(self._show(channel, fresh))
+        return {"member": True, "last_seq": membership.last_seq}
+
+    async def _show(self, channel: str, fresh: list[Entry]) -> None:
+        """Verify, record and show entries seen for the first time (in this run)."""
         statuses = await self._vouch_all(fresh)
         shown = await self._keep(self._received(
             "#" + channel, [e for e, s in zip(fresh, statuses, strict=True) if s != FORGED]))
@@ -437,7 +443,6 @@ class LocalUser:
                 self.post(ev.MemberJoined(channel=channel, nick=e.nick))
             elif not mine and e.kind == "leave":
                 self.post(ev.MemberLeft(channel=channel, nick=e.nick, reason=e.text or "left"))
-        return {"member": True, "last_seq": membership.last_seq}
 
     # -- keys: who vouches for a nick ------------------------------------------------------
 
@@ -582,11 +587,16 @@ class LocalUser:
             if status == FORGED:
                 return self._refuse_private(f"a message as from {sender} under a key the ring "
                                             "does not give that nick")
-        if self.seen_private.first(msg_id) and await self._keep(
-                [Message(sender, msg_id, sender, text, time.time(), False, "delivered")]):
-            self.post(ev.PrivateMessage(from_=sender, to=self.nick, text=text, msg_id=msg_id,
-                                        verified=status == VERIFIED))
+        if self.seen_private.first(msg_id):
+            shown = ev.PrivateMessage(from_=sender, to=self.nick, text=text, msg_id=msg_id,
+                                      verified=status == VERIFIED)
+            await asyncio.shield(self._show_private(shown))   # as in ``receive``
         return p.OK
+
+    async def _show_private(self, e: ev.PrivateMessage) -> None:
+        if await self._keep([Message(e.from_, e.msg_id, e.from_, e.text, e.at, False,
+                                     "delivered")]):
+            self.post(e)
 
     def _refuse_private(self, what: str) -> dict:
         log.warning("%s: refused %s", self.nick, what)

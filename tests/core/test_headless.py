@@ -26,7 +26,8 @@ def test_headless__plain_mode_parses_bare_commands_prints_errors_and_stops_at_ex
                            "send x not after exit\n")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert re.fullmatch(r"ready: ann id [0-9a-f]{40} at 127\.0\.0\.1:\d+", lines[0])
+    assert re.fullmatch(r"ready: ann id [0-9a-f]{40} at 127\.0\.0\.1:\d+, "
+                        r"key [a-z2-7]{4}(-[a-z2-7]{4}){3}", lines[0])
     assert "error: unknown command 'frobnicate'; type help for the list of commands" in lines
     assert "error: bell is a setting of the full-screen UI; headless output has no bell" in lines
     assert any(line.startswith("send <channel> <text>") for line in lines)  # help

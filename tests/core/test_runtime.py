@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -53,8 +55,10 @@ class Collector:
 
 
 def options(nick: str, bootstrap: Address | None = None, port: int = 0) -> Options:
+    """A node's options, with a data directory of its own (its user's key and pins)."""
     return Options(nick, Address("127.0.0.1", port), bootstrap, FAST_CHORD,
-                   chat={"maintenance_interval": 0.2})
+                   chat={"maintenance_interval": 0.2},
+                   data_dir=tempfile.mkdtemp(prefix=f"{nick}-", dir=os.environ["XDG_DATA_HOME"]))
 
 
 def test_runtime__start_execute_shutdown_posts_on_the_core_thread():

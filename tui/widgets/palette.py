@@ -13,6 +13,7 @@ PALETTE = [
     ("notice", "dark cyan", ""),
     ("info", "", ""),
     ("error", "light red", ""),
+    ("unverified", "black", "light red"),
     ("own", "white", ""),
     ("mention", "black", "yellow"),
     ("history", "dark gray", ""),
