@@ -36,6 +36,11 @@ NAME_DEL = Verb("chat.name.del", {"record": dict}, routed=True)
 JOIN = Verb("chat.channel.join", {"entry": dict}, routed=True)
 LEAVE = Verb("chat.channel.leave", {"entry": dict}, routed=True)
 SEND = Verb("chat.channel.send", {"entry": dict}, routed=True)
+MAIL_PUT = Verb("chat.mail.put", {"nick": str, "letter": dict}, routed=True)
+MAIL_TAKE = Verb("chat.mail.take", {"nick": str, "at": float, "sig": str}, routed=True)
+MAIL_DONE = Verb("chat.mail.done", {"nick": str, "msg_ids": list, "at": float, "sig": str},
+                 routed=True)
+MAIL_STATUS = Verb("chat.mail.status", {"nick": str, "msg_ids": list}, routed=True)
 # calls to one node
 DELIVER = Verb("chat.deliver", {"channel": str, "to": str, "entries": list})
 PRIVATE = Verb("chat.private", {"msg_id": str, "to": str, "to_id": str, "sealed": dict})

@@ -12,7 +12,7 @@ from core.chord import Local, RpcError
 from . import protocol as p
 from .calls import now
 from .holdings import Holdings
-from .state import Channel, Item, item_to_wire, items_from_wire
+from .state import Channel, Item, Mailbox, item_to_wire, items_from_wire
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,8 @@ BATCH_BYTES = 600_000  # rough size of one replicate call, under the 1 MiB frame
 
 def weight(item: Item) -> int:
     """A rough upper bound of an item's size on the wire."""
+    if isinstance(item, Mailbox):
+        return 200 + item.size + 60 * len(item.taken)
     return 200 + (sum(len(e.text) * 4 for e in item.log) if isinstance(item, Channel) else 0)
 
 

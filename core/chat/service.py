@@ -29,6 +29,7 @@ from .feeds import Feeds
 from .holdings import Holdings, Range
 from .journal import Journal
 from .keys import UserKeys, ephemeral, open_user
+from .mailboxes import Limits, Mailboxes
 from .migration import Migration
 from .names import Names
 from .replication import Replication
@@ -48,6 +49,10 @@ class Settings:
     maintenance_interval: float = 1.0  # rebalance, re-replicate, restart feeds
     prune_grace: float = 10.0       # a member unreachable this long is removed
     replica_ttl: float = 30.0       # a replica nobody refreshed this long is dropped
+    mailbox_count: int = 100        # messages kept for one offline nick at most
+    mailbox_bytes: int = 256_000    # and at most this many bytes of them
+    mailbox_age: float = 14 * 86400.0  # a message not taken this long is dropped
+    receipt_interval: float = 5.0   # how often a sender asks whether its mail was taken
 
 
 class ChatService:
@@ -86,6 +91,9 @@ class ChatService:
                            self.journal, lambda: int(stamp() * 1000))
         self.channels = Channels(self.holdings, self.caller, self.replication, self.feeds,
                                  self.journal, stamp)
+        self.mailboxes = Mailboxes(self.holdings, self.caller, self.replication, self.journal,
+                                   stamp, Limits(s.mailbox_count, s.mailbox_bytes,
+                                                 s.mailbox_age))
         self.migration = Migration(node, self.holdings, self.range, self.replication,
                                    self.feeds, self.journal, self._tasks)
         self.takeover = Takeover(node, self.holdings, self.range, self.replication,
@@ -93,6 +101,7 @@ class ChatService:
         self._exit_task: asyncio.Task | None = None
         self.started = False
         p.serve(node, {**self.names.handlers(), **self.channels.handlers(),
+                       **self.mailboxes.handlers(),
                        **self.migration.handlers(), **self.takeover.handlers(),
                        p.REPLICATE: self.replication.rpc_replicate,
                        p.DELIVER: self.rpc_deliver, p.PRIVATE: self.rpc_private,
@@ -137,7 +146,9 @@ class ChatService:
         if keys is None:
             keys = open_user(self.data_dir, nick) if self.data_dir else ephemeral(nick)
         user = LocalUser(nick, post, self.node, self.caller, self.names, self.channels,
-                         self.journal, keys, self.stamp, store)
+                         self.journal, keys, self.stamp, store, mailboxes=self.mailboxes,
+                         spawn=self._tasks.spawn,
+                         receipt_interval=self.settings.receipt_interval)
         self.users[nick.lower()] = user
         try:
             await user.show_history()

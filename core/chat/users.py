@@ -11,9 +11,10 @@ receives is shown as from a nick only when it verifies under the key pinned for 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 
 from core import events as ev
@@ -28,17 +29,18 @@ from . import protocol as p
 from .calls import Backoff, Caller, now
 from .channels import Channels
 from .commands import Command, check_nick
-from .entries import EntryError, sign_entry
+from .entries import EntryError, SignedEntry, sign_entry
 from .errors import ChatError, NickTaken
 from .identity import fingerprint
 from .journal import Journal
 from .keys import UserKeys
 from .lanes import Lanes, Turn
+from .mailboxes import MAX_IDS, Mailboxes
 from .names import Names, looked_up
 from .pins import PinsError
 from .records import NameRecord, next_seq
 from .sealed import claimed_key, open_sealed, seal
-from .state import Entry, Seen, new_id
+from .state import Entry, Letter, Seen, new_id
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,7 @@ class Outgoing:
     text: str
     msg_id: str
     at: float            # the wall clock when it was typed
+    signed: dict | None = None   # a channel line's signed entry (resent as it was)
     committed: asyncio.Future | None = None   # its outbox row's commit
 
     @property
@@ -79,12 +82,12 @@ class Outgoing:
         return "#" + self.target if self.kind == "channel" else self.target.lower()
 
     def payload(self) -> dict:
-        return {"target": self.target, "text": self.text}
+        return {"target": self.target, "text": self.text, "signed": self.signed}
 
     @classmethod
     def from_row(cls, row: OutboxRow) -> Outgoing:
         return cls(row.kind, str(row.payload["target"]), str(row.payload["text"]),
-                   row.msg_id, row.at)
+                   row.msg_id, row.at, row.payload.get("signed"))
 
 
 class LocalUser:
@@ -96,7 +99,9 @@ class LocalUser:
 
     def __init__(self, nick: str, post: Callable[[ev.Event], None], node: Local,
                  caller: Caller, names: Names, channels: Channels, journal: Journal,
-                 keys: UserKeys, stamp: Callable[[], float], store=None) -> None:
+                 keys: UserKeys, stamp: Callable[[], float], store=None, *,
+                 mailboxes: Mailboxes, spawn: Callable[[Coroutine], object],
+                 receipt_interval: float = 5.0) -> None:
         self.nick = check_nick(nick)
         self.post = post
         self.node = node
@@ -117,6 +122,10 @@ class LocalUser:
         self._new_keys: dict[str, str] = {}    # nick -> a key seen that is not the pinned one
         self._warned: set[tuple[str, str]] = set()
         self.store = store if store is not None else NoStore()
+        self.mailboxes = mailboxes
+        self.spawn = spawn
+        self.receipt_interval = receipt_interval
+        self._confirming = False     # a task asks whether mailed messages were taken
         self.lanes = Lanes()
         self._mine: set[str] = set()   # ids sent in this run: their echoes are shown
         self._store_failed = False
@@ -199,6 +208,8 @@ class LocalUser:
         target, text = command.args
         item = Outgoing("channel" if command.name == "send" else "private", target, text,
                         new_id(), time.time())
+        if item.kind == "channel":   # signed once: a resend is then the very same entry
+            item.signed = self._sign(target, "msg", text, item.msg_id).to_wire()
         self._mine.add(item.msg_id)
         item.committed = self.store.add_outgoing(
             Message(item.conversation, item.msg_id, self.nick, text, item.at, True, "pending"),
@@ -262,11 +273,19 @@ class LocalUser:
             self.post(ev.Error(message=f"could not read the channels and the outbox: {e}"))
             return
         runs = [self._rejoin(c, self.lanes.turn("#" + c)) for c in channels]
+        runs.append(self._collect_mail_once())
         for row in rows:
             item = Outgoing.from_row(row)
             self._mine.add(item.msg_id)
             runs.append(self._resend(item, self.lanes.turn(item.destination)))
         await asyncio.gather(*runs)
+        self._confirm_mail()
+
+    async def _collect_mail_once(self) -> None:
+        try:
+            await self.collect_mail()
+        except ChatError as e:
+            self.post(ev.Error(message=f"could not collect the messages left for you: {e}"))
 
     async def _rejoin(self, channel: str, turn: Turn) -> None:
         async with turn:
@@ -388,12 +407,24 @@ class LocalUser:
         async with self.lanes.turn(item.destination):
             return await self.deliver(item)
 
-    async def _send(self, item: Outgoing) -> tuple[str, int]:
+    async def _send(self, item: Outgoing) -> tuple[str, int | None]:
         channel = item.target
-        # signed now, with the original id: after a restart the address and clock are new
-        entry = self._sign(channel, "msg", item.text, item.msg_id)
+        signed = None
+        if isinstance(item.signed, dict):   # the original, as first signed (a resend)
+            with contextlib.suppress(EntryError, ValueError):
+                signed = SignedEntry.from_wire(item.signed)
+        if signed is None or signed.msg_id != item.msg_id:
+            signed = self._sign(channel, "msg", item.text, item.msg_id)
         try:
-            reply = refusal(await self.channels.call_send(entry), f"sending to #{channel}")
+            reply = await self.channels.call_send(signed)
+            if reply.get("refused") == "stale":   # resent long after: signed again, same id
+                reply = await self.channels.call_send(
+                    self._sign(channel, "msg", item.text, item.msg_id))
+            if reply.get("refused") == "replay":
+                # the maintainer took this id before: a resend of a line that got there
+                await self._delivered(item)
+                return item.msg_id, None
+            reply = refusal(reply, f"sending to #{channel}")
         except ChatError as e:
             raise ChatError(f"{e}; the message stays in the outbox and is sent again at "
                             "the next start") from None
@@ -518,9 +549,12 @@ class LocalUser:
         else:
             record = await self.names.lookup(check_nick(target))
             if record is None:
-                why = f"unknown nick {target!r}: no node has registered it"
-                await self._failed(item, why)
-                raise ChatError(why)
+                pinned = self.pins.get(target)
+                if pinned is None:
+                    why = f"unknown nick {target!r}: no node has registered it"
+                    await self._failed(item, why)
+                    raise ChatError(why)
+                return await self._mail(item, target, pinned, None)
             address, to_id = Address.from_wire(record.address), record.node_id
         shown = record.nick
         if record.name != self.nick.lower():
@@ -533,7 +567,14 @@ class LocalUser:
                 self.pins.pin(shown, record.key)
         sealed = seal(self.identity, record.key, text, msg_id, to=shown, at=self.stamp())
         payload = {"msg_id": msg_id, "to": shown, "to_id": to_id, "sealed": sealed}
-        reply = await self.call_private(address, payload, f"sending to {shown} at {address}")
+        try:
+            reply = await self.call_private(address, payload,
+                                            f"sending to {shown} at {address}")
+        except ChatError:
+            if target.startswith("@") or self.pins.get(shown) != record.key:
+                raise
+            # its node is gone (a crash leaves the name record behind): to its mailbox
+            return await self._mail(item, shown, record.key, record.address)
         if not reply.get("ok"):
             raise ChatError(f"{shown} at {address} refused the message: "
                             f"{reply.get('error')}")
@@ -541,6 +582,80 @@ class LocalUser:
                                     outgoing=True))
         await self._delivered(item)
         return msg_id
+
+    async def _mail(self, item: Outgoing, nick: str, key: str,
+                    unreachable: str | None) -> str:
+        """Leave a private message, sealed to ``key``, in ``nick``'s mailbox: it stays
+        pending until ``nick`` has taken it (``_confirm_mail``)."""
+        sealed = seal(self.identity, key, item.text, item.msg_id, to=nick, at=self.stamp())
+        letter = Letter(item.msg_id, self.nick, self.stamp(), sealed)
+        reply = await self.mailboxes.call_mail_put(nick, letter, unreachable)
+        if reply.get("online"):   # it registered meanwhile: the direct way again
+            if unreachable is not None:
+                raise ChatError(f"{nick} is online again but could not be reached; "
+                                "the message stays in the outbox")
+            return await self._msg(item)
+        if reply.get("full"):
+            await self._failed(item, reply["full"])
+            raise ChatError(reply["full"])
+        if not reply.get("ok"):
+            raise ChatError(f"leaving a message for {nick}: {reply.get('error', reply)}")
+        try:
+            await self.store.ack(item.msg_id)   # out of the outbox; pending until taken
+        except StoreError as e:
+            self.post(ev.Error(message=f"could not update the outbox: {e}"))
+        self.post(ev.Info(text=f"{nick} is offline: the message waits for it, sealed to its "
+                               f"key, and shows as delivered once {nick} has it"))
+        self._confirm_mail()
+        return item.msg_id
+
+    def _confirm_mail(self) -> None:
+        """Ask now and then whether the nicks that had mail took it (their receipts)."""
+        if not self._confirming:
+            self._confirming = True
+            self.spawn(self._confirm_loop())
+
+    async def _confirm_loop(self) -> None:
+        try:
+            while self.registered:
+                try:
+                    waiting = await self.store.unconfirmed()
+                except StoreError:
+                    return
+                if not waiting:
+                    return
+                by_nick: dict[str, list[str]] = {}
+                for m in waiting:
+                    by_nick.setdefault(m.conversation, []).append(m.msg_id)
+                for nick, ids in by_nick.items():
+                    try:
+                        reply = await self.mailboxes.call_mail_status(nick, ids[:MAX_IDS])
+                    except ChatError:
+                        continue
+                    for msg_id in reply.get("taken", []):
+                        with contextlib.suppress(StoreError):
+                            await self.store.set_state(msg_id, "delivered")
+                        self.post(ev.Delivered(conversation=nick, msg_id=msg_id))
+                await asyncio.sleep(self.receipt_interval)
+        finally:
+            self._confirming = False
+
+    async def collect_mail(self) -> int:
+        """Take the messages left for this user while it was offline: each shown once (the
+        database drops one already shown), then the mailbox lets them go. Returns how many."""
+        reply = await self.mailboxes.call_mail_take(self.identity)
+        taken = []
+        for wire in reply.get("letters", []) if reply.get("ok") else []:
+            try:
+                letter = Letter.from_wire(wire, self.nick)
+            except ValueError:
+                continue
+            await self.receive_private({"msg_id": letter.msg_id, "to": self.nick,
+                                        "sealed": letter.sealed})
+            taken.append(letter.msg_id)   # one that does not open never will: let it go
+        for i in range(0, len(taken), MAX_IDS):
+            await self.mailboxes.call_mail_done(self.identity, taken[i:i + MAX_IDS])
+        return len(taken)
 
     async def _user_by_id(self, prefix: str) -> tuple[Address, NameRecord]:
         """The node whose id starts with ``prefix`` (the owner of prefix00…0) and the signed

@@ -158,14 +158,22 @@ class SimRing:
         await n.service.stop()
         await n.node.stop()
 
-    async def restart(self, n: ChatNode, **chat) -> ChatNode:
-        """Crash ``n``, then start its user again at a new address with the same database
-        (a process killed and started again with the same data directory)."""
+    async def down(self, n: ChatNode) -> None:
+        """Crash ``n`` (a killed process): its users' locks and databases are let go."""
         await self.crash(n)
-        await self.settle()
-        n.user.keys.release()
-        await n.user.store.close()
+        for user in n.users:
+            user.keys.release()
+            await user.store.close()
+
+    async def up(self, n: ChatNode, **chat) -> ChatNode:
+        """Start ``n``'s user again at a new address with the same data directory."""
         return await self.add(n.nick, keep=True, data_dir=n.service.data_dir, **chat)
+
+    async def restart(self, n: ChatNode, **chat) -> ChatNode:
+        """Kill ``n`` and start it again with the same data directory."""
+        await self.down(n)
+        await self.settle()
+        return await self.up(n, **chat)
 
     async def stop(self) -> None:
         for n in self.nodes:

@@ -9,6 +9,7 @@ import asyncio
 from core import events as ev
 from core.chat.commands import Command
 from core.chat.sealed import seal
+from core.chat.state import name_key
 from tests.core.chat.simring import sim_ring, sim_test, wait_until
 
 
@@ -129,3 +130,57 @@ class TestSearch:
             assert [h["text"] for h in hits] == ["a Quick reply", "the quick fox"]
             assert hits[1]["conversation"] == "#room" and hits[1]["from"] == "bo"
             assert ann.of(ev.SearchResults)[-1].hits == tuple(hits)
+
+
+class TestMailbox:
+    @sim_test()
+    async def test_user__a_message_to_an_offline_pinned_nick_waits_and_arrives_once(self):
+        async with sim_ring(["cy", "di", "ed"], receipt_interval=0.5) as ring:
+            ann = await ring.add("ann", keep=True)
+            bo = await ring.add("bo", keep=True)
+            await ring.settle()
+            await ann.user.msg("bo", "hello bo")          # first contact: keys pinned
+            await wait_until(lambda: bo.of(ev.PrivateMessage, text="hello bo"))
+            await bo.user.quit()                          # bo goes offline (exit)
+            await ring.down(bo)
+            await ring.settle()
+            await ann.user.execute(Command("msg", ("bo", "while you were away")))
+            assert not ann.of(ev.Error), ann.of(ev.Error)
+            [pending] = [e for e in ann.of(ev.Pending) if e.text == "while you were away"]
+            assert not [e for e in ann.of(ev.Delivered) if e.msg_id == pending.msg_id]
+            box = ring.owner(name_key("bo")).holdings.maintained.get("mailbox", "bo")
+            assert box is not None and len(box.letters) == 1
+            assert "while you were away" not in str(box.to_wire())   # sealed
+            ann = await ring.restart(ann)                 # the sender restarts...
+            await ring.down(ann)                          # ...and is gone when bo is back
+            await ring.settle()
+            bo = await ring.up(bo)
+            await wait_until(lambda: bo.of(ev.PrivateMessage, text="while you were away"))
+            await asyncio.sleep(3)
+            assert len(bo.of(ev.PrivateMessage, text="while you were away")) == 1
+            assert not ring.owner(name_key("bo")).holdings.maintained.get(
+                "mailbox", "bo").letters
+            ann = await ring.up(ann)
+            await wait_until(lambda: [e for e in ann.of(ev.Delivered)
+                                      if e.msg_id == pending.msg_id], what="the receipt")
+            bo = await ring.restart(bo)
+            await asyncio.sleep(3)
+            assert bo.of(ev.PrivateMessage) == []       # taken once: not again
+
+    @sim_test()
+    async def test_user__a_nick_never_seen_is_still_unknown_and_a_full_mailbox_says_so(self):
+        async with sim_ring(["cy", "di"], mailbox_count=2) as ring:
+            ann = await ring.add("ann", keep=True)
+            bo = await ring.add("bo")
+            await ring.settle()
+            await ann.user.execute(Command("msg", ("zed", "anyone?")))
+            assert "unknown nick 'zed'" in ann.of(ev.Error)[-1].message
+            assert ann.of(ev.Failed)[-1].conversation == "zed"
+            assert await ann.user.search("anyone") == []      # not kept
+            await ann.user.msg("bo", "hi")
+            await ring.crash(bo)
+            await ring.settle()
+            for i in range(3):
+                await ann.user.execute(Command("msg", ("bo", f"later {i}")))
+            assert "the mailbox of bo is full" in ann.of(ev.Error)[-1].message
+            assert len(ann.of(ev.Failed)) == 2
