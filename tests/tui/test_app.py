@@ -446,3 +446,54 @@ class TestScreenKeys:
                 screen.keypress(SIZE, key)
                 assert got[-1] == (binding.action, i)
             assert callable(getattr(ChatApp, "act_" + binding.action))
+
+
+class TestKeptHistory:
+    def test_app__history_at_start_fills_conversations_with_own_lines_marked(self):
+        app = ChatApp(RecordingRuntime(), "alice", bell=False)
+        app.handle(ev.History("#general", (
+            {"from": "bob", "text": "earlier", "msg_id": "h1", "at": 0.0, "outgoing": False,
+             "state": "delivered"},
+            {"from": "alice", "text": "unsent", "msg_id": "h2", "at": 0.0, "outgoing": True,
+             "state": "pending"})))
+        app.handle(ev.Ready("alice", "ab" * 20, "127.0.0.1:4000"))
+        app.screen.keypress(SIZE, "meta 2")
+        assert app.conversations.shown.title == "#general"
+        assert shown_texts(app)[-2].endswith("<bob> earlier")
+        assert shown_texts(app)[-1].endswith("<alice> unsent …")
+        app.handle(ev.Delivered("#general", "h2"))
+        assert shown_texts(app)[-1].endswith("<alice> unsent ✓")
+
+    def test_app__an_own_line_is_shown_pending_once_then_delivered(self, app):
+        app.handle(ev.Joined("general", ("alice",)))
+        app.handle(ev.Pending("#general", "m1", "hello", "alice"))
+        assert shown_texts(app)[-1].endswith("<alice> hello …")
+        app.handle(ev.ChannelMessage("general", "alice", "hello", "m1"))   # its echo
+        app.handle(ev.Sent("general", "hello", "m1", 3))
+        app.handle(ev.Delivered("#general", "m1"))
+        assert [t for t in shown_texts(app) if "hello" in t] == [shown_texts(app)[-1]]
+        assert shown_texts(app)[-1].endswith("<alice> hello ✓")
+
+    def test_app__a_message_that_cannot_go_is_marked_and_said_why(self, app):
+        app.handle(ev.Pending("zed", "m1", "anyone?", "alice"))
+        app.handle(ev.Failed("zed", "m1", "unknown nick 'zed'"))
+        texts = shown_texts(app)
+        assert texts[-2].endswith("anyone? ✗ not sent") and "unknown nick 'zed'" in texts[-1]
+
+    def test_app__search_goes_to_the_runtime_and_a_hit_opens_its_line(self, app):
+        app.handle(ev.Joined("general", ()))
+        for i in range(40):
+            app.handle(ev.ChannelMessage("general", "bob", f"line {i}", f"id{i}"))
+        app.screen.keypress(SIZE, "meta 1")
+        type_line(app, "search line 3")
+        assert app.runtime.searched == ["line 3"]
+        hit = {"conversation": "#general", "msg_id": "id3", "from": "bob", "text": "line 3",
+               "at": 0.0}
+        app.handle(ev.SearchResults("line 3", (hit,)))
+        assert "search 'line 3': 1 line" in shown_texts(app)[-2]
+        line = app.screen.conversation.messages.body[-1]
+        line.keypress((80,), "enter")
+        assert app.conversations.shown.title == "#general"
+        messages = app.screen.conversation.messages
+        assert messages.focus_position == messages.find("id3")
+        assert "line 3" in " ".join(rows(app))
