@@ -391,6 +391,9 @@ def write_report(results: dict, cfg: dict, mode: str, images: dict) -> str:
         "",
     ]
     lines += chat_section(results)
+    if "signing" in results:
+        from . import signing
+        lines += signing.lines(results["signing"])
     return "\n".join(lines) + "\n"
 
 
@@ -455,6 +458,9 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # reported in results.md, never replaced by numbers
             results["chat_error"] = f"{type(e).__name__}: {e}"
             say(f"chat benchmark failed: {results['chat_error']}")
+    from . import signing
+    say("signatures ...")
+    results["signing"] = signing.run()
     results["seconds"] = time.perf_counter() - started
     out = args.out
     out.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 EXIT_RETRY = 5.0     # seconds a quit retries a leave or the name-record delete
 LOOKUP_TTL = 30.0    # seconds a name record looked up to vouch for a key is remembered
+LOOKUP_AGAIN = 2.0   # a key it does not name is looked up again at most this often
 VERIFIED, UNVERIFIED, FORGED = "verified", "unverified", "forged"
 HISTORY_CONVERSATIONS = 50   # conversations whose recent lines are shown at start
 HISTORY_LINES = 100          # lines of each
@@ -119,6 +120,7 @@ class LocalUser:
         self.registered = False
         self.record: NameRecord | None = None
         self._lookups: dict[str, tuple[float, str | None]] = {}  # nick -> (when, ring's key)
+        self._asked: dict[tuple[str, str], float] = {}   # (nick, key) -> last looked up
         self._new_keys: dict[str, str] = {}    # nick -> a key seen that is not the pinned one
         self._warned: set[tuple[str, str]] = set()
         self.store = store if store is not None else NoStore()
@@ -495,7 +497,7 @@ class LocalUser:
         status = self.pins.check(nick, key)
         if status == "same":
             return VERIFIED
-        ring_key = await self._ring_key(nick)
+        ring_key = await self._ring_key(nick, key)
         if ring_key is not None and ring_key != key:
             return FORGED
         if status == "new":
@@ -509,12 +511,22 @@ class LocalUser:
         self._changed(nick, key)
         return UNVERIFIED
 
-    async def _ring_key(self, nick: str) -> str | None:
+    async def _ring_key(self, nick: str, key: str) -> str | None:
         """The key of ``nick``'s name record on the ring (remembered for a while), or None."""
         name = nick.lower()
         cached = self._lookups.get(name)
-        if cached is not None and now() - cached[0] < LOOKUP_TTL:
-            return cached[1]
+        if cached is not None:
+            age, ring_key = now() - cached[0], cached[1]
+            if age < LOOKUP_TTL and ring_key in (None, key):
+                return ring_key
+            # another key may be a new record: asked again, but for one key not more than
+            # every LOOKUP_AGAIN s (a flood of one forgery costs the nick's owner nothing)
+            asked = self._asked.get((name, key))
+            if asked is not None and now() - asked < LOOKUP_AGAIN:
+                return ring_key
+        if len(self._asked) > 1000:
+            self._asked.clear()
+        self._asked[(name, key)] = now()
         try:
             record = await self.names.lookup(nick, retry_for=min(2.0, self.caller.retry_for))
         except ChatError:
