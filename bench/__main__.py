@@ -394,6 +394,9 @@ def write_report(results: dict, cfg: dict, mode: str, images: dict) -> str:
     if "signing" in results:
         from . import signing
         lines += signing.lines(results["signing"])
+    if "outbox" in results:
+        from . import outbox
+        lines += outbox.lines(results["outbox"])
     return "\n".join(lines) + "\n"
 
 
@@ -461,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     from . import signing
     say("signatures ...")
     results["signing"] = signing.run()
+    from . import outbox
+    say("outbox ...")
+    results["outbox"] = outbox.run()
     results["seconds"] = time.perf_counter() - started
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
