@@ -72,6 +72,7 @@ class Outgoing:
     at: float            # the wall clock when it was typed
     signed: dict | None = None   # a channel line's signed entry (resent as it was)
     committed: asyncio.Future | None = None   # its outbox row's commit
+    shown: bool = False                       # Pending was posted
 
     @property
     def conversation(self) -> str:
@@ -220,7 +221,8 @@ class LocalUser:
         return item
 
     def _on_committed(self, item: Outgoing, future: asyncio.Future) -> None:
-        if not future.cancelled() and future.exception() is None:
+        if (not item.shown and not future.cancelled() and future.exception() is None):
+            item.shown = True
             self.post(ev.Pending(conversation=item.conversation, msg_id=item.msg_id,
                                  text=item.text, from_=self.nick))
 
@@ -232,6 +234,8 @@ class LocalUser:
             except StoreError as e:
                 raise ChatError(f"the message was not sent: it could not be stored ({e})") \
                     from None
+            # shown as pending before it goes, even if the commit's callback has not run yet
+            self._on_committed(item, item.committed)
         if item.kind == "channel":
             return await self._send(item)
         return await self._msg(item)
