@@ -122,7 +122,7 @@ class Connection:
         elif isinstance(action, Run):
             self._in_lane(action)
         elif isinstance(action, Lookup):
-            self._spawn(self._lookup(action.nick))
+            self._spawn(self._lookup(self.user, action.nick))
         elif isinstance(action, ListChannels):
             self.session.listing(self.gateway.channels())
         elif isinstance(action, Quit):
@@ -156,7 +156,7 @@ class Connection:
 
     def _in_lane(self, run: Run) -> None:
         destination = run.command.destination
-        task = self._spawn(self._run_after(self._lanes.get(destination), run))
+        task = self._spawn(self._run_after(self._lanes.get(destination), self.user, run))
         self._lanes[destination] = task
 
         def forget(done: asyncio.Task) -> None:
@@ -164,19 +164,19 @@ class Connection:
                 del self._lanes[destination]
         task.add_done_callback(forget)
 
-    async def _run_after(self, before: asyncio.Task | None, run: Run) -> None:
+    async def _run_after(self, before: asyncio.Task | None, user: IrcUser, run: Run) -> None:
         if before is not None:
             await asyncio.wait([before])
         try:
-            await self.user.run(run.command)
+            await user.run(run.command)
         except ChatError as e:
             self.session.failed(run, str(e))
         except Exception as e:
             log.exception("IRC command %s failed", run.command)
             self.session.failed(run, f"{type(e).__name__}: {e}")
 
-    async def _lookup(self, nick: str) -> None:
-        self.session.whois(nick, await self.user.whois(nick))
+    async def _lookup(self, user: IrcUser, nick: str) -> None:
+        self.session.whois(nick, await user.whois(nick))
 
     async def quit_user(self, reason: str) -> None:
         """The user quits (once): commands still running may finish first, within reason."""
@@ -273,6 +273,7 @@ class IrcGateway:
             connection.write(Message("ERROR", (f"Closing link: {reason}",)))
             if quit_users:
                 await connection.quit_user(reason)
+            connection.user = None   # the chat service's exit quits it
             connection.closing = True
             connection.writer.close()
         if self._serving:
