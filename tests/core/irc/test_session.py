@@ -2,10 +2,12 @@
 the session asks the chat to do."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core import events as ev
 from core.chat.commands import Command
-from core.irc.message import TOO_LONG, Message
+from core.irc.message import TOO_LONG, LineBuffer, Message, encode, parse
 from core.irc.session import (
     Close,
     ListChannels,
@@ -566,3 +568,35 @@ class TestRingChannel:
         c = Client().register()
         c.session.node_event(ev.Log("debug line"))
         assert c.read() == []
+
+
+def assert_well_formed(sent: list[Message]) -> None:
+    """Every reply is one line of at most 512 bytes that reads back as the same command."""
+    for m in sent:
+        data = encode(m)
+        assert len(data) <= 512 and data.count(b"\n") == 1
+        assert parse(data).command == m.command
+
+
+class TestRobustness:
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.binary(max_size=600), max_size=20))
+    def test_session__any_bytes_never_raise_and_every_reply_fits_512_bytes(self, chunks):
+        c = Client().register().joined("a", "bob")
+        buffer = LineBuffer()
+        for chunk in chunks:
+            for line in buffer.feed(chunk + b"\r\n"):
+                for action in c.line(line):
+                    assert isinstance(action, (Run, Lookup, ListChannels, Quit, Close))
+        assert_well_formed(c.sent)
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.sampled_from(["PRIVMSG", "NOTICE", "JOIN", "PART", "WHO", "WHOIS", "NAMES",
+                            "MODE", "TOPIC", "NICK", "USER", "CAP", "PING", "LIST", "AWAY"]),
+           st.lists(st.text(st.characters(blacklist_characters="\r\n\0 "), max_size=40),
+                    max_size=6), st.text(max_size=300))
+    def test_session__any_command_with_any_params_never_raises(self, command, middles, text):
+        c = Client().register().joined("a", "bob")
+        line = " ".join([command, *[m.lstrip(":") or "x" for m in middles]]) + " :" + text
+        c.line(line.replace("\r", "").replace("\n", "").replace("\0", "").encode())
+        assert_well_formed(c.sent)
