@@ -28,7 +28,7 @@ NICKLEN = 32
 CHANNELLEN = 51          # '#' and the chat's 50 characters
 ISUPPORT = (
     "CASEMAPPING=ascii", f"CHANNELLEN={CHANNELLEN}", "CHANTYPES=#&", "CHANMODES=,,,t",
-    f"LINELEN={MAX_LINE}", "NETWORK=chordchat", f"NICKLEN={NICKLEN}", "PREFIX=",
+    f"LINELEN={MAX_LINE}", "NETWORK=chordchat", f"NICKLEN={NICKLEN}",
     "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1", "TOPICLEN=0", "UTF8ONLY",
 )
 REMOTE_HOST = "ring"   # the host part of other users' masks: they are somewhere on the ring

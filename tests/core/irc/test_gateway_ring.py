@@ -146,7 +146,7 @@ class TestRegistration:
             alice = await registered(clients, a, "alice")
             assert alice.numerics()[:5] == ["001", "002", "003", "004", "005"]
             assert "376" in alice.numerics() or "422" in alice.numerics()
-            assert alice.conn.features.chantypes == ["#", "&"]
+            assert alice.conn.features.chantypes == "#&"
             assert alice.conn.features.nicklen == 32
             assert "alice" in a.service.users
             with pytest.raises(NickTaken):   # the nick is held on the ring, for node b too
