@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from core.chat.service import ChatService
-from core.chat.state import Channel, channel_key
+from core.chat.service import ChatService, LocalUser
+from core.chat.state import channel_key
 from core.chord import Address, Local, hash_string
 from core.chord.ids import RING, in_half_open
 
@@ -59,9 +59,10 @@ class _Worker:
 async def fanout(cfg: dict, say) -> dict:
     workers_n, per_worker = 10, 5
     node = Local(Address("127.0.0.1", 0), **CHORD_SETTINGS)
-    chat = ChatService(node, "maintainer", lambda e: None, **CHAT_SETTINGS)
+    service = ChatService(node, lambda e: None, **CHAT_SETTINGS)
     await node.start()
-    await chat.start()
+    await service.start()
+    chat = await service.add_user("maintainer", lambda e: None)
     channel = channel_owned_by(node.id, "fanout-")
     logs = ROOT / "bench" / ".cache"
     logs.mkdir(parents=True, exist_ok=True)
@@ -78,8 +79,8 @@ async def fanout(cfg: dict, say) -> dict:
         for w in workers:
             await w.read(300)
         say(f"    50 members joined in {time.perf_counter() - started:.1f} s")
-        ch = chat.primary.get("channel", channel)
-        if not (isinstance(ch, Channel) and len(ch.present()) == 50
+        ch = service.holdings.channel(channel)
+        if not (ch is not None and len(ch.present()) == 50
                 and node.is_ours(channel_key(channel))):
             raise RuntimeError("the maintainer does not hold the 50-member channel")
 
@@ -143,16 +144,17 @@ async def fanout(cfg: dict, say) -> dict:
             except TimeoutError:
                 w.proc.kill()
                 await w.proc.wait()
-        await chat.stop()
+        await service.stop()
         await node.stop()
 
 
-async def _chat_node(nick: str, bootstrap: Address | None, port: int = 0):
+async def _chat_node(nick: str, bootstrap: Address | None,
+                     port: int = 0) -> tuple[Local, ChatService, LocalUser]:
     node = Local(Address("127.0.0.1", port), bootstrap, **CHORD_SETTINGS)
-    chat = ChatService(node, nick, lambda e: None, **CHAT_SETTINGS)
+    service = ChatService(node, lambda e: None, **CHAT_SETTINGS)
     await node.start()
-    await chat.start()
-    return node, chat
+    await service.start()
+    return node, service, await service.add_user(nick, lambda e: None)
 
 
 def _free_port_with_id_in(low: int, high: int) -> int:
@@ -172,8 +174,8 @@ def _free_port_with_id_in(low: int, high: int) -> int:
 async def migration(channels: int, say, limit: float = 60.0) -> dict:
     """A maintains ``channels`` channels (one member each, on H); B joins just below A and
     takes them all over (the notify-handler path); then B exits and hands them back."""
-    a_node, a = await _chat_node("keeper", None)
-    h_node, h = await _chat_node("member", a_node.address)
+    a_node, a, _ = await _chat_node("keeper", None)
+    h_node, h_service, h = await _chat_node("member", a_node.address)
     out: dict = {"channels": channels}
     b_node = b = None
     try:
@@ -192,16 +194,17 @@ async def migration(channels: int, say, limit: float = 60.0) -> dict:
             await h.join(name)
         out["create_seconds"] = time.perf_counter() - started
 
-        def held(chat: ChatService) -> int:
-            return sum(1 for n in names if isinstance(chat.primary.get("channel", n), Channel))
+        def held(service: ChatService) -> int:
+            return sum(1 for n in names if service.holdings.channel(n) is not None)
 
         started = time.perf_counter()
-        b_node, b = await _chat_node("newcomer", a_node.address, port)
+        b_node, b, _ = await _chat_node("newcomer", a_node.address, port)
         while held(b) < channels or held(a) > 0:
             if time.perf_counter() - started > limit:
                 # Reported as it is, with where the channels were: a finding, not a crash.
                 out["join_stuck"] = {"b": held(b), "a": held(a), "after": limit,
-                                     "b_syncing": b._syncing, "a_deferred": len(a._deferred)}
+                                     "b_syncing": b.range.pulls > 0,
+                                     "a_deferred": a.migration.deferred}
                 say(f"    join: STUCK at {held(b)} of {channels} after {limit:.0f} s")
                 return out
             await asyncio.sleep(0.01)
@@ -218,12 +221,12 @@ async def migration(channels: int, say, limit: float = 60.0) -> dict:
             await asyncio.sleep(0.01)
         out["exit_seconds"] = time.perf_counter() - started
         say(f"    exit: {channels} channels handed back in {out['exit_seconds']:.2f} s")
-        members = [len(c.present()) for c in (a.primary.get("channel", n) for n in names)]
+        members = [len(c.present()) for c in (a.holdings.channel(n) for n in names)]
         out["members_kept"] = sum(members) == channels
     finally:
-        for chat, node in ((b, b_node), (h, h_node), (a, a_node)):
-            if chat is not None:
-                await chat.stop()
+        for service, node in ((b, b_node), (h_service, h_node), (a, a_node)):
+            if service is not None:
+                await service.stop()
                 await node.stop()
     return out
 

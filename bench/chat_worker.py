@@ -25,7 +25,8 @@ from .chat import CHAT_SETTINGS, CHORD_SETTINGS
 class Member:
     def __init__(self, tag: str, index: int, bootstrap: Address) -> None:
         self.node = Local(Address("127.0.0.1", 0), bootstrap, **CHORD_SETTINGS)
-        self.chat = ChatService(self.node, f"{tag}m{index}", self.post, **CHAT_SETTINGS)
+        self.nick = f"{tag}m{index}"
+        self.service = ChatService(self.node, lambda e: None, **CHAT_SETTINGS)
         self.phase: str | None = None
         self.latencies: list[float] = []
         self.last = 0.0
@@ -50,10 +51,11 @@ async def main(bootstrap: str, count: int, channel: str, tag: str) -> None:
     for i in range(count):
         member = Member(tag, i, address)
         await member.node.start()
-        await member.chat.start()
-        await member.chat.join(channel)
+        await member.service.start()
+        user = await member.service.add_user(member.nick, member.post)
+        await user.join(channel)
         members.append(member)
-    emit({"ready": [m.chat.address for m in members]})
+    emit({"ready": [str(m.node.address) for m in members]})
     try:
         while True:
             line = await asyncio.to_thread(sys.stdin.readline)
@@ -70,7 +72,7 @@ async def main(bootstrap: str, count: int, channel: str, tag: str) -> None:
                   "last": max(m.last for m in members)})
     finally:
         for m in members:
-            await m.chat.stop()
+            await m.service.stop()
             await m.node.stop()
 
 

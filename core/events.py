@@ -108,8 +108,11 @@ class MemberLeft(Event):
 class Migration(Event):
     """One step of moving maintained state between nodes, for the migration log.
 
-    ``step`` is e.g. "send", "receive", "ack", "delete", "takeover", "replicate";
-    ``kind`` is "channel" or "name"; ``key`` the channel or nick.
+    ``step`` is "send", "ack", "delete" (the sender's side of a hand-over), "receive"
+    (the receiver's), "deferred" or "failed" (the item stays), "drop" (no successor to
+    take it), "takeover" (a replica promoted, or a successor's copy merged in), and on
+    exit "leave", "unname" and "leave-ring"; ``kind`` is "channel", "name" or "node";
+    ``key`` the channel, nick or node address.
     """
     step: str
     kind: str
@@ -156,7 +159,6 @@ class RingChange(Event):
 class Log(Event):
     """A line for the debug/ring log pane."""
     text: str
-    level: str = "info"
     name = "log"
 
 

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from core import events as ev
 from core.chat.commands import CommandError, check_nick, help_text, parse
-from core.chat.service import ChatError, ChatService, NickTaken
+from core.chat.service import ChatError, ChatService, LocalUser, NickTaken
 from core.chord import Address, JoinError, ListenError, Local
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,7 @@ class Runtime:
         self.loop = asyncio.new_event_loop()
         self.node: Local | None = None
         self.service: ChatService | None = None
+        self.user: LocalUser | None = None
         self._thread = threading.Thread(target=self._run, name="chordchat-core", daemon=True)
         self._lock = threading.Lock()
         self._start_future: concurrent.futures.Future | None = None
@@ -173,7 +174,7 @@ class Runtime:
         settings = {"replicas": o.replicas, **o.chat}
         self.node = Local(o.listen, o.bootstrap, **o.chord)
         try:
-            self.service = ChatService(self.node, o.nick, self.post, **settings)
+            self.service = ChatService(self.node, self.post, **settings)
         except TypeError as e:
             raise StartupError(f"bad chat settings: {e}") from None
         try:
@@ -182,13 +183,15 @@ class Runtime:
             raise StartupError(e.strerror or str(e)) from None
         except JoinError as e:
             raise StartupError(str(e)) from None
+        await self.service.start()
         try:
-            return await self.service.start()
+            self.user = await self.service.add_user(o.nick, self.post)
         except ChatError as e:
             await self.service.depart()  # it may already keep state for others: hand it on
             if isinstance(e, NickTaken):
                 raise StartupError(str(e)) from None
             raise StartupError(f"could not register the nick {o.nick!r}: {e}") from None
+        return ev.Ready(nick=self.user.nick, id=self.user.id_hex, address=self.user.address)
 
     async def _execute(self, command) -> object:
         if self.service is None or not self.service.ready:

@@ -1,7 +1,7 @@
 """The chat service over the overlay: commands, wire protocol, maintained state, the service."""
 
 from .commands import COMMANDS, Command, CommandError, parse
-from .service import ChatError, ChatService, NickTaken, Settings
+from .service import ChatError, ChatService, LocalUser, NickTaken, Settings
 
-__all__ = ["COMMANDS", "ChatError", "ChatService", "Command", "CommandError", "NickTaken",
-           "Settings", "parse"]
+__all__ = ["COMMANDS", "ChatError", "ChatService", "Command", "CommandError", "LocalUser",
+           "NickTaken", "Settings", "parse"]

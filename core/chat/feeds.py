@@ -1,125 +1,135 @@
-"""Delivery from a channel's maintainer to its members: one feed per member, in sequence
-order, only what is replicated; a member unreachable for the grace period is pruned."""
+"""Delivery from a channel's maintainer to its members: one feed per member sends, in
+sequence order, what the holdings say it may have (after its cursor, up to the replicated
+mark); a member unreachable for the grace period is pruned."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from core.chord import Address, RpcError
+from core.chord import Address, Local, RpcError
 
 from . import protocol as p
-from .state import Channel
+from .calls import Backoff, now
+from .holdings import Holdings, Range
+from .state import MemberKey
+from .tasks import TaskSet
+
+Prune = Callable[[str, MemberKey, str], Awaitable[None]]
 
 
 @dataclass
 class Feed:
-    """The maintainer's delivery cursor for one member of one channel."""
+    """The delivery loop of one member of one channel (its cursor is in the holdings)."""
     channel: str
-    address: str
-    cursor: int | None = None      # last seq the member confirmed; None: ask it
+    member: MemberKey
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
     failing_since: float | None = None
-    last_contact: float = 0.0
+    last_contact: float = float("-inf")
 
 
 class Feeds:
-    """Mixin of ChatService: the maintainer's per-member delivery loops."""
+    """The maintainer's per-member delivery loops.
 
-    def _feed(self, channel: str, address: str) -> Feed:
-        feed = self._feeds.get((channel, address))
+    Args:
+        prune: ``prune(channel, member, reason)`` removes a member that is gone
+            ("gone": its node says it is not in the channel) or unreachable ("pruned").
+        prune_grace: seconds a member may stay unreachable.
+    """
+
+    def __init__(self, node: Local, holdings: Holdings, range_: Range, prune: Prune,
+                 prune_grace: float) -> None:
+        self.node = node
+        self.holdings = holdings
+        self.range = range_
+        self.prune = prune
+        self.prune_grace = prune_grace
+        self._feeds: dict[tuple[str, MemberKey], Feed] = {}
+        self._tasks = TaskSet()
+
+    def wake(self, channel: str) -> None:
+        """Something new may be deliverable in ``channel``: wake its members' feeds."""
+        ch = self.holdings.channel(channel)
+        for m in ch.present() if ch is not None else []:
+            self._feed(channel, m.key).wake.set()
+
+    def ensure(self) -> None:
+        """A feed for every member of every channel we serve; none for anyone else."""
+        for ch in self.holdings.maintained.channels():
+            if self.range.serves(ch.key):
+                for m in ch.present():
+                    self._feed(ch.name, m.key)
+        for (channel, member) in list(self._feeds):
+            ch = self.holdings.channel(channel)
+            if ch is None or not ch.is_member(member):
+                self.stop(channel, member)
+
+    def stop(self, channel: str, member: MemberKey | None = None) -> None:
+        """Stop the feed of one member, or of every member of ``channel``."""
+        for ref in [r for r in self._feeds if r[0] == channel and member in (None, r[1])]:
+            feed = self._feeds.pop(ref)
+            if feed.task is not None and feed.task is not asyncio.current_task():
+                feed.task.cancel()
+
+    async def close(self) -> None:
+        self._feeds.clear()
+        await self._tasks.cancel()
+
+    def _feed(self, channel: str, member: MemberKey) -> Feed:
+        feed = self._feeds.get((channel, member))
         if feed is None:
-            feed = self._feeds[(channel, address)] = Feed(channel, address)
-        if (feed.task is None or feed.task.done()) and not self._leaving:
-            feed.task = asyncio.ensure_future(self._run_feed(feed))
+            feed = self._feeds[(channel, member)] = Feed(channel, member)
+        if (feed.task is None or feed.task.done()) and not self.range.leaving:
+            feed.task = self._tasks.spawn(self._run(feed))
         return feed
 
-    def _merged(self, before: object, merged: object) -> None:
-        """After merging another copy of a channel in: entries it brought that sort below
-        what some member has confirmed (two copies numbered the same seqs while the ring
-        settled) would never reach that member, so those feeds go back to resend from
-        there; members drop what they have by message id."""
-        if not isinstance(before, Channel) or not isinstance(merged, Channel):
-            return
-        known = {e.msg_id for e in before.log}
-        late = [e.seq for e in merged.log if e.msg_id not in known and e.seq <= before.last_seq]
-        if not late:
-            return
-        back_to = min(late) - 1
-        for (channel, _), feed in self._feeds.items():
-            if channel == merged.name and feed.cursor is not None and feed.cursor > back_to:
-                feed.cursor = back_to
-                feed.wake.set()
+    def _current(self, feed: Feed) -> bool:
+        ch = self.holdings.channel(feed.channel)
+        return (ch is not None and self.range.serves(ch.key) and ch.is_member(feed.member)
+                and self._feeds.get((feed.channel, feed.member)) is feed)
 
-    def _wake(self, ch: Channel) -> None:
-        for m in ch.present():
-            self._feed(ch.name, m.address).wake.set()
-
-    def _ensure_feeds(self) -> None:
-        for ch in self.primary.channels():
-            if self._serving(ch.key):
-                for m in ch.present():
-                    self._feed(ch.name, m.address)
-        for ref, feed in list(self._feeds.items()):
-            ch = self.primary.get("channel", ref[0])
-            if not isinstance(ch, Channel) or not ch.is_member(ref[1]):
-                if feed.task is not None:
-                    feed.task.cancel()
-                del self._feeds[ref]
-
-    async def _run_feed(self, feed: Feed) -> None:
+    async def _run(self, feed: Feed) -> None:
         """Deliver a channel's entries to one member in sequence order, until it leaves."""
-        interval = max(self.settings.prune_grace / 3, 0.2)
-        delay = 0.05
-        while True:
-            ch = self.primary.get("channel", feed.channel)
-            if (not isinstance(ch, Channel) or not self._serving(ch.key)
-                    or not ch.is_member(feed.address)
-                    or self._feeds.get((feed.channel, feed.address)) is not feed):
-                return
-            safe = self._safe.get(ch.name, ch.last_seq)
-            entries = [e for e in (ch.log if feed.cursor is None else ch.after(feed.cursor))
-                       if e.seq <= safe]
-            now = time.monotonic()
-            if entries or feed.cursor is None or now - feed.last_contact > interval:
-                try:
-                    reply = await self.node.user_command(
-                        Address.from_wire(feed.address), p.DELIVER,
-                        {"channel": ch.name, "maintainer": self.address,
-                         "entries": [e.to_wire() for e in entries]})
-                except RpcError as e:
-                    feed.failing_since = feed.failing_since or now
-                    if now - feed.failing_since >= self.settings.prune_grace:
-                        # look again: a merge during the call may have replaced the object
-                        ch = self.primary.get("channel", feed.channel)
-                        if isinstance(ch, Channel) and ch.is_member(feed.address):
-                            nick = ch.members[feed.address].nick
-                            self._remove_member(ch, feed.address, nick, "pruned")
-                            self._log(f"#{ch.name}: pruned {nick} at {feed.address}: {e}")
-                            await self._commit(ch)
-                        return
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 1.0)
-                    continue
-                delay = 0.05
-                feed.failing_since = None
-                feed.last_contact = time.monotonic()
-                if isinstance(reply, dict) and reply.get("member") is False:
-                    ch = self.primary.get("channel", feed.channel)
-                    if isinstance(ch, Channel) and ch.is_member(feed.address):
-                        nick = ch.members[feed.address].nick
-                        self._remove_member(ch, feed.address, nick, "gone")
-                        await self._commit(ch)
-                    return
-                last = reply.get("last_seq") if isinstance(reply, dict) else None
-                if last is None:  # the member is still joining: ask again shortly
-                    await asyncio.sleep(0.05)
-                    continue
-                feed.cursor = int(last)
+        interval = max(self.prune_grace / 3, 0.2)   # ask a quiet member now and then
+        backoff = Backoff()
+        while self._current(feed):
+            entries = self.holdings.deliverable(feed.channel, feed.member)
+            cursor = self.holdings.cursor(feed.channel, feed.member)
+            if not (entries or now() - feed.last_contact > interval):
+                feed.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(feed.wake.wait(), interval)
                 continue
-            feed.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(feed.wake.wait(), interval)
+            try:
+                reply = await self.call_deliver(feed, [e.to_wire() for e in entries])
+            except RpcError:
+                feed.failing_since = feed.failing_since or now()
+                if now() - feed.failing_since >= self.prune_grace:
+                    await self.prune(feed.channel, feed.member, "pruned")
+                    return
+                await backoff.wait()
+                continue
+            backoff.reset()
+            feed.failing_since, feed.last_contact = None, now()
+            if reply.get("member") is False:
+                await self.prune(feed.channel, feed.member, "gone")
+                return
+            if reply.get("last_seq") is None:   # the member's join is still on its way
+                await backoff.wait()
+                continue
+            # the cursor moves over what was sent and acknowledged, never further (entries
+            # a merge put below it must still be sent), and not if a merge moved it meanwhile
+            if (entries and self._current(feed)
+                    and self.holdings.cursor(feed.channel, feed.member) == cursor):
+                self.holdings.confirm(feed.channel, feed.member, entries[-1].seq)
+
+    async def call_deliver(self, feed: Feed, entries: list[dict]) -> dict:
+        nick, address = feed.member
+        reply = await self.node.user_command(
+            Address.from_wire(address), p.DELIVER.type,
+            {"channel": feed.channel, "to": nick, "maintainer": str(self.node.address),
+             "entries": entries})
+        return reply if isinstance(reply, dict) else {}

@@ -1,30 +1,53 @@
-"""The chat's user commands on the wire: their type names and checks of their payloads.
+"""The chat's wire in one table: every message type, its payload, and its replies.
 
-Every type is a word without whitespace, as the overlay requires. A payload that does
-not have the fields a handler needs raises ``ProtocolError``, which the overlay returns
-to the caller as a remote error; the node keeps serving. docs/protocol.md describes each.
+Each ``Verb`` names a user command of the overlay (a word without whitespace) and the
+fields its payload must have. The object that serves a verb has an ``rpc_<verb>`` method
+beside the ``call_<verb>`` that sends it to another node (names.py, channels.py, feeds.py,
+replication.py, migration.py, takeover.py, users.py). ``serve`` registers them on the node,
+checks payloads (a wrong shape raises ``ProtocolError``: a remote error at the caller,
+and the node keeps serving) and answers a routed request for a key this node does not
+serve with ``not_owner``. docs/protocol.md describes each verb.
 """
 
 from __future__ import annotations
 
-from core.chord import Address
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
-# requests routed to the owner of a key (answered {"moved": true} by a node that does not own it)
-NAME_SET = "chat.name.set"
-NAME_GET = "chat.name.get"
-NAME_DEL = "chat.name.del"
-CHANNEL_JOIN = "chat.channel.join"
-CHANNEL_LEAVE = "chat.channel.leave"
-CHANNEL_SEND = "chat.channel.send"
-# calls addressed to one node
-DELIVER = "chat.deliver"        # maintainer -> member: log entries of a channel, in order
-PRIVATE = "chat.private"        # sender -> the node of a nick or id
-MIGRATE = "chat.migrate"        # old maintainer -> new one: channels and name maps (copy)
-REPLICATE = "chat.replicate"    # maintainer -> its next r successors
-HANDOFF = "chat.handoff"        # new node -> its successor: "migrate (start, end] to me now"
+from core.chord import Address, Local
 
-ROUTED = (NAME_SET, NAME_GET, NAME_DEL, CHANNEL_JOIN, CHANNEL_LEAVE, CHANNEL_SEND)
-ALL = (*ROUTED, DELIVER, PRIVATE, MIGRATE, REPLICATE, HANDOFF)
+
+@dataclass(frozen=True, eq=False)   # each verb is one object: hashed by identity
+class Verb:
+    type: str                                   # the overlay's command type
+    fields: dict[str, type] = field(default_factory=dict)
+    routed: bool = False                        # sent to the owner of a key ("key" in hex)
+
+
+# requests routed to the owner of a key
+NAME_SET = Verb("chat.name.set", {"nick": str, "address": str, "id": str}, routed=True)
+NAME_GET = Verb("chat.name.get", {"nick": str}, routed=True)
+NAME_DEL = Verb("chat.name.del", {"nick": str, "address": str}, routed=True)
+JOIN = Verb("chat.channel.join", {"channel": str, "nick": str, "address": str}, routed=True)
+LEAVE = Verb("chat.channel.leave", {"channel": str, "nick": str, "address": str}, routed=True)
+SEND = Verb("chat.channel.send", {"channel": str, "nick": str, "msg_id": str, "text": str},
+            routed=True)
+# calls to one node
+DELIVER = Verb("chat.deliver", {"channel": str, "to": str, "entries": list})
+PRIVATE = Verb("chat.private", {"msg_id": str, "from": str, "to_id": str, "text": str})
+MIGRATE = Verb("chat.migrate", {"items": list})
+REPLICATE = Verb("chat.replicate", {"items": list})
+HANDOFF = Verb("chat.handoff", {"to": str, "start": str, "end": str})
+
+# replies: one word per meaning
+OK = {"ok": True}
+NOT_OWNER = {"not_owner": True}   # routing raced a join: look the owner up again
+
+
+def retry(why: str) -> dict:
+    """Not yet replicated: the same owner, asked again with the same message id."""
+    return {"retry": True, "why": why}
 
 
 class ProtocolError(ValueError):
@@ -51,11 +74,11 @@ def need(payload: object, **fields: type) -> dict:
     return payload
 
 
-def need_address(payload: dict, field: str = "address") -> Address:
+def need_address(payload: dict, name: str = "address") -> Address:
     try:
-        return Address.from_wire(payload[field])
+        return Address.from_wire(payload[name])
     except (KeyError, ValueError) as e:
-        raise ProtocolError(f"{field!r} is not an address: {e}") from None
+        raise ProtocolError(f"{name!r} is not an address: {e}") from None
 
 
 def key_of(payload: dict) -> int:
@@ -70,4 +93,18 @@ def key_of(payload: dict) -> int:
     return key
 
 
-MOVED = {"moved": True}
+Handler = Callable[[dict], Awaitable[dict]]
+
+
+def serve(node: Local, handlers: dict[Verb, Handler], serves: Callable[[int], bool]) -> None:
+    """Register ``handlers`` on ``node``; a routed verb is served only where ``serves(key)``."""
+    for verb, handler in handlers.items():
+        node.register_command(verb.type, functools.partial(_serve, verb, handler, serves))
+
+
+async def _serve(verb: Verb, handler: Handler, serves: Callable[[int], bool],
+                 payload: object) -> dict:
+    d = need(payload, **verb.fields)
+    if verb.routed and not serves(key_of(d)):
+        return NOT_OWNER
+    return await handler(d)

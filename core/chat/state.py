@@ -1,11 +1,12 @@
-"""What a maintainer keeps for others — channels with members and a sequenced log, name maps —
-and how two copies merge (a union; no I/O here).
+"""What a maintainer keeps for others — channels with members and a sequenced log, name
+records — how two copies merge (a union), and a receiver's duplicate filter. No I/O here.
 
 Both kinds are state-based replicated values: ``merge`` is commutative, associative and
 idempotent, so a migration or a replica can be applied any number of times, in any order.
-- Members are a last-writer-wins element set keyed by node address: a join or a leave is
-  stamped; the later stamp wins, so a union of two member lists keeps everyone who joined
-  on either side unless a later leave says otherwise.
+- Members are a last-writer-wins element set keyed by (nick, node address) — one node may
+  serve several users: a join or a leave is stamped; the later stamp wins, so a union of
+  two member lists keeps everyone who joined on either side unless a later leave says
+  otherwise.
 - The log holds channel messages and join/leave notices with a maintainer-assigned
   sequence number; merging is a union by message id.
 - A name map is one last-writer-wins register (a delete is a tombstone).
@@ -13,6 +14,7 @@ idempotent, so a migration or a replica can be applied any number of times, in a
 
 from __future__ import annotations
 
+import collections
 import uuid
 from dataclasses import dataclass, field
 
@@ -21,6 +23,10 @@ from core.chord.ids import hash_string
 HISTORY = 100       # messages a new member receives on join
 LOG_LIMIT = 300     # entries (messages and notices) a channel keeps at most
 LOG_CHARS = 150_000  # and at most this much text, so that a channel fits in one 1 MiB frame
+SEEN_LIMIT = 10_000  # message ids a receiver remembers to drop duplicates
+
+MemberKey = tuple[str, str]
+"""A channel member: (nick in lower case, node address)."""
 
 
 def new_id() -> str:
@@ -38,13 +44,34 @@ def name_key(nick: str) -> int:
     return hash_string(nick.lower())
 
 
+class Seen:
+    """The message ids a receiver has shown, to drop a repeat (the last ``limit`` of them)."""
+
+    def __init__(self, limit: int = SEEN_LIMIT) -> None:
+        self._ids: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._limit = limit
+
+    def first(self, msg_id: str) -> bool:
+        """True the first time ``msg_id`` is offered, and remember it."""
+        if msg_id in self._ids:
+            return False
+        self._ids[msg_id] = None
+        if len(self._ids) > self._limit:
+            self._ids.popitem(last=False)
+        return True
+
+
 @dataclass(frozen=True)
 class Member:
-    """One node's membership of a channel, as last set by a join (present) or leave."""
+    """One user's membership of a channel, as last set by a join (present) or leave."""
     nick: str
     address: str
     stamp: float
     present: bool = True
+
+    @property
+    def key(self) -> MemberKey:
+        return self.nick.lower(), self.address
 
     def wins_over(self, other: Member) -> bool:
         # ties go to the leave, so a leave stamped at the same instant is never undone
@@ -75,9 +102,9 @@ class Entry:
 
 @dataclass
 class Channel:
-    """A channel as its maintainer keeps it: members by address, and the sequenced log."""
+    """A channel as its maintainer keeps it: members by (nick, address), the sequenced log."""
     name: str
-    members: dict[str, Member] = field(default_factory=dict)
+    members: dict[MemberKey, Member] = field(default_factory=dict)
     log: list[Entry] = field(default_factory=list)
     last_seq: int = 0
 
@@ -88,19 +115,20 @@ class Channel:
     # -- changes at the maintainer -----------------------------------------------------
 
     def present(self) -> list[Member]:
-        """The members now in the channel, in address order."""
-        return sorted((m for m in self.members.values() if m.present), key=lambda m: m.address)
+        """The members now in the channel, in (address, nick) order."""
+        return sorted((m for m in self.members.values() if m.present),
+                      key=lambda m: (m.address, m.key))
 
-    def is_member(self, address: str) -> bool:
-        m = self.members.get(address)
+    def is_member(self, member: MemberKey) -> bool:
+        m = self.members.get(member)
         return m is not None and m.present
 
     def set_member(self, member: Member) -> bool:
         """Apply a join or leave; True if it changed who is present."""
-        old = self.members.get(member.address)
+        old = self.members.get(member.key)
         if old is not None and not member.wins_over(old):
             return False
-        self.members[member.address] = member
+        self.members[member.key] = member
         return old is None or old.present != member.present or old.nick != member.nick
 
     def find(self, msg_id: str) -> Entry | None:
@@ -141,9 +169,9 @@ class Channel:
         if other.name != self.name:
             raise ValueError(f"cannot merge channel {other.name!r} into {self.name!r}")
         members = dict(self.members)
-        for address, m in other.members.items():
-            if address not in members or m.wins_over(members[address]):
-                members[address] = m
+        for key, m in other.members.items():
+            if key not in members or m.wins_over(members[key]):
+                members[key] = m
         by_id: dict[str, Entry] = {}
         for e in (*self.log, *other.log):
             known = by_id.get(e.msg_id)
@@ -158,7 +186,7 @@ class Channel:
     def to_wire(self) -> dict:
         return {"name": self.name,
                 "members": [[m.nick, m.address, m.stamp, m.present] for m in
-                            sorted(self.members.values(), key=lambda m: m.address)],
+                            sorted(self.members.values(), key=lambda m: (m.address, m.key))],
                 "log": [e.to_wire() for e in self.log],
                 "last_seq": self.last_seq}
 
@@ -166,14 +194,16 @@ class Channel:
     def from_wire(cls, d: dict) -> Channel:
         members = {}
         for nick, address, stamp, present in d["members"]:
-            members[str(address)] = Member(str(nick), str(address), float(stamp), bool(present))
+            m = Member(str(nick), str(address), float(stamp), bool(present))
+            if m.key not in members or m.wins_over(members[m.key]):
+                members[m.key] = m
         log = sorted((Entry.from_wire(e) for e in d["log"]), key=lambda e: (e.seq, e.msg_id))
         return cls(str(d["name"]), members, log, int(d["last_seq"]))
 
 
 @dataclass(frozen=True)
 class NameMap:
-    """A nick's entry: which node holds it (address and 40-hex id); a delete is a tombstone."""
+    """A nick's name record: which node serves it (address, 40-hex id); a delete is a tombstone."""
     nick: str
     address: str
     node_id: str

@@ -1,7 +1,8 @@
 """Real processes killed with SIGKILL (no ``exit``): nothing acknowledged is lost.
 
-A maintainer (and its successor) killed while messages flow, a member killed. The long
-churn run lives in test_process_churn.py.
+A maintainer (and its successor) killed while messages flow. The long churn run lives in
+test_process_churn.py; the same failures, and a killed member, run on the simulator too
+(test_replication.py).
 """
 
 from __future__ import annotations
@@ -123,26 +124,3 @@ def test_failure__maintainer_killed_while_a_member_sends_200_messages(cluster):
 def test_failure__maintainer_and_its_successor_killed_together(cluster):
     kill_maintainer_while_sending(cluster, also_successor=True)
 
-
-def test_failure__killed_member_is_pruned_and_the_rest_keep_chatting(cluster):
-    procs = cluster.start_ring(["ann", "bo", "cy", "di"])
-    key = channel_key("pruning")
-    maintainer = owner_of(procs, key)
-    members = [p for p in procs if p is not maintainer][:3]
-    for m in members:
-        m.send("join pruning")
-        m.wait_for(kind("joined", channel="pruning"))
-    victim, stay = members[0], members[1:]
-    victim.kill()
-    stay[0].send("send pruning are you there")
-    for m in stay:
-        m.wait_for(kind("channel", text="are you there"))
-        m.wait_for(kind("member_left", channel="pruning", nick=victim.nick, reason="pruned"),
-                   timeout=30)
-    marks = {m.nick: m.mark() for m in stay}
-    stay[1].send("send pruning still here")
-    for m in stay:
-        m.wait_for(kind("channel", text="still here"), since=marks[m.nick])
-    maintainer.send("join pruning")
-    joined = maintainer.wait_for(kind("joined", channel="pruning"))
-    assert victim.nick not in joined["members"]

@@ -1,129 +1,208 @@
-"""Replication, takeover and history, in-process on real loopback nodes."""
+"""Replication, takeover and failures on the simulated ring: copies at the next r
+successors, crashed maintainers (alone and with their successor), pruned members, and
+churn — with no acknowledged message lost or shown twice."""
 
 from __future__ import annotations
 
+import asyncio
+import random
+
 from core import events as ev
+from core.chat import protocol as p
 from core.chat.state import channel_key, name_key
-from tests.core.chat.chatring import async_test, owner, settle, start_chat_ring, stop_chat
-from tests.ring import wait_until
+from tests.core.chat.simring import ChatNode, SimRing, sim_ring, sim_test, wait_until
 
 
-def successors_of(nodes, node, k):
-    ordered = sorted((n for n in nodes if n.node.running), key=lambda n: n.node.id)
-    i = ordered.index(node)
-    return [ordered[(i + j) % len(ordered)] for j in range(1, k + 1)]
+def paced_sends(sender: ChatNode, channel: str, count: int, every: float,
+                prefix: str) -> asyncio.Task:
+    """``count`` sends from ``sender``, one every ``every`` s, each awaited by its own task
+    (as the runtime runs typed commands); the task's result: the acknowledged ids."""
+    async def run() -> list[str]:
+        tasks = []
+        for i in range(count):
+            tasks.append(asyncio.create_task(sender.user.send(channel, f"{prefix}{i}")))
+            await asyncio.sleep(every)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        errors = [r for r in results if isinstance(r, Exception)]
+        assert not errors, f"{len(errors)} sends failed: {errors[:3]}"
+        return [msg_id for msg_id, _ in sorted(results, key=lambda r: r[1])]
+    return asyncio.create_task(run())
 
 
-@async_test()
-async def test_replication__a_change_reaches_the_next_r_successors():
-    nodes = await start_chat_ring(["ann", "bo", "cy", "di", "ed", "flo"], replicas=3)
-    try:
-        await settle(nodes)
-        await nodes[0].chat.join("rep")
-        await nodes[1].chat.send("rep", "kept thrice")
-        m = owner(nodes, channel_key("rep"))
-        replicas = successors_of(nodes, m, 3)
-        others = [n for n in nodes if n is not m and n not in replicas]
+async def check_delivery(members: list[ChatNode], channel: str, acked: list[str]) -> None:
+    """Every acknowledged message reached every member exactly once, all in one order."""
+    wanted = set(acked)
+
+    def shown(m: ChatNode) -> list[str]:
+        return [e.msg_id for e in m.of(ev.ChannelMessage, channel=channel)
+                if e.msg_id in wanted]
+
+    orders = []
+    for m in members:
+        await wait_until(lambda m=m: len(set(shown(m))) == len(wanted), 60,
+                         what=f"all {len(wanted)} acked messages at {m.nick}")
+        got = shown(m)
+        assert len(got) == len(set(got)), f"{m.nick} was shown a message twice"
+        seqs = [e.seq for e in m.of(ev.ChannelMessage, channel=channel)]
+        assert seqs == sorted(seqs), f"{m.nick} saw sequence numbers out of order"
+        orders.append(got)
+    assert all(o == orders[0] for o in orders), "members saw different orders"
+
+
+@sim_test()
+async def test_replication__a_change_reaches_the_next_r_successors_only():
+    async with sim_ring(["ann", "bo", "cy", "di", "ed", "flo"], replicas=3) as ring:
+        await ring.nodes[0].user.join("rep")
+        await ring.nodes[1].user.send("rep", "kept thrice")
+        m = ring.owner(channel_key("rep"))
+        replicas = ring.successors_of(m, 3)
+        others = [n for n in ring.nodes if n is not m and n not in replicas]
 
         def copies_have_it():
             for n in replicas:
-                ch = n.chat.replicas.get("channel", "rep")
+                ch = n.holdings.replicas.get("channel", "rep")
                 if ch is None or [e.text for e in ch.history()] != ["kept thrice"]:
                     return False
             return True
-        await wait_until(copies_have_it, 10, what="three replicas")
-        await wait_until(lambda: all(n.chat.replicas.get("channel", "rep") is None
-                                     for n in others), 10, what="no copy elsewhere")
-    finally:
-        await stop_chat(nodes)
+        await wait_until(copies_have_it, what="three replicas")
+        await wait_until(lambda: all(n.holdings.replicas.get("channel", "rep") is None
+                                     for n in others), what="no copy elsewhere")
 
 
-@async_test()
-async def test_takeover__crashed_maintainer_successor_serves_members_history_and_order():
-    nodes = await start_chat_ring(["ann", "bo", "cy", "di", "ed"], replicas=2)
-    try:
-        await settle(nodes)
+@sim_test()
+async def test_send__unacknowledged_while_the_first_successor_lacks_the_copy():
+    async with sim_ring(["ann", "bo", "cy"], replicas=1) as ring:
+        key = channel_key("wait")
+        m = ring.owner(key)
+        member = next(n for n in ring.nodes if n is not m)
+        await member.user.join("wait")
+        successor = ring.successors_of(m, 1)[0]
+        ring.network.kill(successor.node.address)   # unreachable, not yet noticed
+        payload = {"key": f"{key:x}", "channel": "wait", "nick": "ann", "msg_id": "w" * 32,
+                   "text": "held back"}
+        reply = await m.node.user_command(m.node.address, p.SEND.type, payload)
+        assert reply["retry"] and "replica" in reply["why"]
+        assert "held back" not in member.texts("wait")   # never delivered unreplicated
+        assert m.holdings.mark("wait") < m.holdings.channel("wait").last_seq
+
+
+@sim_test()
+async def test_takeover__a_crashed_maintainers_successor_keeps_members_history_order():
+    async with sim_ring(["ann", "bo", "cy", "di", "ed"], replicas=2) as ring:
         key = channel_key("hist")
-        m = owner(nodes, key)
-        members = [n for n in nodes if n is not m][:3]
+        m = ring.owner(key)
+        members = [n for n in ring.nodes if n is not m][:3]
         for n in members:
-            await n.chat.join("hist")
+            await n.user.join("hist")
         for i in range(5):
-            await members[0].chat.send("hist", f"before {i}")
-        await m.chat.stop()
-        await m.node.stop()                       # a crash
-        rest = [n for n in nodes if n is not m]
-        await members[1].chat.send("hist", "after the crash")   # retried until taken over
-        taker = owner(rest, key)
+            await members[0].user.send("hist", f"before {i}")
+        await ring.crash(m)
+        await members[1].user.send("hist", "after the crash")   # retried until taken over
+        taker = ring.owner(key)
         assert taker.of(ev.Migration, step="takeover", key="hist")
         for n in members:
-            await wait_until(lambda n=n: "after the crash" in n.texts("hist"), 20)
+            await wait_until(lambda n=n: "after the crash" in n.texts("hist"))
             assert n.texts("hist") == [f"before {i}" for i in range(5)] + ["after the crash"]
         # a new member gets the recent history, marked as such
-        late = next(n for n in rest if n not in members)
-        await late.chat.join("hist")
+        late = next(n for n in ring.live if n not in members)
+        await late.user.join("hist")
         history = late.of(ev.ChannelMessage, channel="hist", history=True)
         assert [e.text for e in history] == [f"before {i}" for i in range(5)] + [
             "after the crash"]
         assert [e.seq for e in history] == sorted(e.seq for e in history)
-        # the dead node's name map is still held (by the taker) until someone claims it
-        holder = owner(rest, name_key(m.nick))
-        entry = holder.chat.primary.get("name", m.nick.lower())
-        assert entry is not None and entry.present
-    finally:
-        await stop_chat(nodes)
+        # the dead node's name record is still held (by the taker) until someone claims it
+        assert ring.owner(name_key(m.nick)).holdings.name(m.nick).present
 
 
-@async_test()
-async def test_send__duplicate_message_id_is_stored_and_shown_once():
-    from core.chat import protocol as p
-    nodes = await start_chat_ring(["ann", "bo", "cy"])
-    try:
-        await settle(nodes)
-        await nodes[1].chat.join("dup")
-        key = channel_key("dup")
-        m = owner(nodes, key)
-        payload = {"key": f"{key:x}", "channel": "dup", "nick": "ann", "msg_id": "d" * 32,
-                   "text": "retried"}
-        replies = [await nodes[0].node.user_command(m.node.address, p.CHANNEL_SEND, payload)
-                   for _ in range(3)]
-        assert len({r["seq"] for r in replies}) == 1
-        await nodes[0].chat.send("dup", "marker")
-        await wait_until(lambda: "marker" in nodes[1].texts("dup"), 10)
-        assert nodes[1].texts("dup") == ["retried", "marker"]
-    finally:
-        await stop_chat(nodes)
-
-
-@async_test()
-async def test_concurrent_joins__eight_nodes_join_at_once_while_messages_flow():
-    import asyncio
-
-    from tests.core.chat.chatring import start_chat
-    nodes = await start_chat_ring(["ann", "bo", "cy"])
-    try:
-        await settle(nodes)
-        for n in nodes:
-            await n.chat.join("crowd")
-
-        async def sender() -> list[str]:
-            acked = []
-            for i in range(150):
-                msg_id, _ = await nodes[0].chat.send("crowd", f"m{i}")
-                acked.append(msg_id)
-                await asyncio.sleep(0.01)  # pacing the traffic
-            return acked
-
-        sending = asyncio.create_task(sender())
-        nodes += await asyncio.gather(*(start_chat(f"new{i}", nodes[i % 3]) for i in range(8)))
+async def kill_maintainer_while_sending(also_successor: bool) -> None:
+    async with sim_ring([f"n{i}" for i in range(7)], prune_grace=2.0) as ring:
+        key = channel_key("ops")
+        maintainer = ring.owner(key)
+        victims = [maintainer, *(ring.successors_of(maintainer, 1) if also_successor else [])]
+        rest = [n for n in ring.nodes if n not in victims]
+        members, bystander = rest[:4], rest[4]
+        for m in members:
+            await m.user.join("ops")
+        sender = members[1]
+        sending = paced_sends(sender, "ops", 200, 0.02, "k")
+        await wait_until(lambda: sender.of(ev.Sent, text="k40"))
+        for v in victims:
+            await ring.crash(v)
         acked = await sending
-        for n in nodes[:3]:
-            await wait_until(lambda n=n: len(n.texts("crowd")) >= 150, 30, what=f"{n.nick}")
-            shown = [e.msg_id for e in n.of(ev.ChannelMessage, channel="crowd")]
-            assert shown == acked, f"{n.nick}: {len(shown)} shown, {len(set(shown))} distinct"
-        await settle(nodes)
-        await wait_until(lambda: [n for n in nodes if n.chat.primary.get("channel", "crowd")]
-                         == [owner(nodes, channel_key("crowd"))], 20,
-                         what="the channel at its owner only")
+        assert len(acked) == 200
+        await check_delivery(members, "ops", acked)
+        assert ring.owner(key).of(ev.Migration, step="takeover", key="ops")
+        # the channel kept its members and its history (the last 100, in order)
+        joined = await bystander.user.join("ops")
+        assert sorted(joined) == sorted([m.nick for m in members] + [bystander.nick])
+        history = bystander.of(ev.ChannelMessage, channel="ops", history=True)
+        assert [e.msg_id for e in history] == acked[-100:]
+        # the dead nodes' nicks can be claimed now
+        for v in victims:
+            claimer = await ring.add(v.nick, bystander)
+            await members[0].user.msg(v.nick, "welcome back")
+            assert claimer.of(ev.PrivateMessage, text="welcome back")
+
+
+@sim_test()
+async def test_failure__maintainer_killed_while_a_member_sends_200_messages():
+    await kill_maintainer_while_sending(also_successor=False)
+
+
+@sim_test()
+async def test_failure__maintainer_and_its_successor_killed_together():
+    await kill_maintainer_while_sending(also_successor=True)
+
+
+@sim_test()
+async def test_failure__a_killed_member_is_pruned_and_the_rest_keep_chatting():
+    async with sim_ring(["ann", "bo", "cy", "di"], prune_grace=2.0) as ring:
+        maintainer = ring.owner(channel_key("pruning"))
+        members = [n for n in ring.nodes if n is not maintainer][:3]
+        for m in members:
+            await m.user.join("pruning")
+        victim, stay = members[0], members[1:]
+        await ring.crash(victim)
+        await stay[0].user.send("pruning", "are you there")
+        for m in stay:
+            await wait_until(lambda m=m: "are you there" in m.texts("pruning"))
+            await wait_until(lambda m=m: m.of(ev.MemberLeft, channel="pruning",
+                                              nick=victim.nick, reason="pruned"))
+        await stay[1].user.send("pruning", "still here")
+        for m in stay:
+            await wait_until(lambda m=m: "still here" in m.texts("pruning"))
+        assert victim.nick not in await maintainer.user.join("pruning")
+
+
+@sim_test(timeout=1200)
+async def test_churn__ten_nodes_a_kill_or_a_join_every_3s_no_acked_message_lost():
+    rng = random.Random(20261125)
+    ring = SimRing(prune_grace=3.0)
+    try:
+        users = await ring.start([f"u{i}" for i in range(4)])
+        churners = [await ring.add(f"c{i}", users[i % 4]) for i in range(6)]
+        await ring.settle()
+        for u in users:
+            for channel in ("alpha", "beta"):
+                await u.user.join(channel)
+        sending = [paced_sends(users[0], "alpha", 600, 0.1, "a"),
+                   paced_sends(users[1], "beta", 600, 0.1, "b")]
+        kills = joins = 0
+        for _ in range(20):
+            await asyncio.sleep(3.0)
+            live = [c for c in churners if c.node.running]
+            if len(live) > 3 and (rng.random() < 0.5 or len(live) >= 8):
+                owners = {ring.owner(channel_key(ch)) for ch in ("alpha", "beta")}
+                victim = rng.choice([c for c in live if c in owners] or live)
+                await ring.crash(victim)
+                kills += 1
+            else:
+                churners.append(await ring.add(f"c{len(churners)}", rng.choice(users + live)))
+                joins += 1
+        for task, channel in zip(sending, ("alpha", "beta"), strict=True):
+            acked = await task
+            assert len(acked) == 600
+            await check_delivery(users, channel, acked)
+        assert kills >= 3 and joins >= 3
     finally:
-        await stop_chat(nodes)
+        await ring.stop()

@@ -1,293 +1,253 @@
-"""The chat service in-process on real loopback nodes: routing, moved answers, migration,
-nick claims, the exit sequence."""
+"""The chat service on the simulated ring: channels, routing and its replies, nick claims,
+private messages, several users on one node, the exit sequence, the events it posts."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
 from core import events as ev
 from core.chat import protocol as p
+from core.chat.commands import Command
 from core.chat.service import ChatError, NickTaken
-from core.chat.state import Channel, Member, channel_key, item_to_wire, name_key
-from core.chord import Address
-from core.chord.ids import RING, hash_string, in_half_open
-from tests.core.chat.chatring import (
-    async_test,
-    owner,
-    settle,
-    start_chat,
-    start_chat_ring,
-    stop_chat,
-    where,
-)
-from tests.procs import port_with_id_in
-from tests.ring import wait_until
+from core.chat.state import channel_key, name_key
+from core.chord import RemoteError
+from core.chord.ids import RING
+from tests.core.chat.simring import sim_ring, sim_test, wait_until
 
 
-@async_test()
+@sim_test()
 async def test_service__channel_send_reaches_members_in_order_once():
-    nodes = await start_chat_ring(["ann", "bo", "cy", "di"])
-    try:
-        await settle(nodes)
+    async with sim_ring(["ann", "bo", "cy", "di"]) as ring:
+        nodes = ring.nodes
         for n in nodes[1:]:
-            await n.chat.join("room")
-        sent = [await nodes[0].chat.send("room", f"m{i}") for i in range(20)]
+            await n.user.join("room")
+        sent = [await nodes[0].user.send("room", f"m{i}") for i in range(20)]
         assert [seq for _, seq in sent] == sorted(seq for _, seq in sent)
         for n in nodes[1:]:
-            await wait_until(lambda n=n: len(n.texts("room")) == 20, 20, what="20 messages")
+            await wait_until(lambda n=n: len(n.texts("room")) == 20, what="20 messages")
             assert n.texts("room") == [f"m{i}" for i in range(20)]
         assert nodes[0].texts("room") == []
         assert len(nodes[0].of(ev.Sent, channel="room")) == 20
-    finally:
-        await stop_chat(nodes)
 
 
-@async_test()
-async def test_service__a_node_not_owning_a_key_answers_moved():
-    nodes = await start_chat_ring(["ann", "bo", "cy"])
-    try:
-        await settle(nodes)
+@sim_test()
+async def test_service__a_node_not_owning_a_key_answers_not_owner():
+    async with sim_ring(["ann", "bo", "cy"]) as ring:
         key = channel_key("elsewhere")
-        not_owner = next(n for n in nodes if not n.node.is_ours(key))
-        reply = await not_owner.node.user_command(
-            not_owner.node.address, p.CHANNEL_SEND,
+        other = next(n for n in ring.nodes if not n.node.is_ours(key))
+        reply = await other.node.user_command(
+            other.node.address, p.SEND.type,
             {"key": f"{key:x}", "channel": "elsewhere", "nick": "ann", "msg_id": "x" * 32,
              "text": "hi"})
-        assert reply == {"moved": True}
-        assert not_owner.chat.primary.get("channel", "elsewhere") is None
-    finally:
-        await stop_chat(nodes)
+        assert reply == p.NOT_OWNER
+        assert other.holdings.channel("elsewhere") is None
 
 
-@async_test()
+@sim_test()
 async def test_service__bad_payload_is_a_remote_error_and_node_keeps_serving():
-    nodes = await start_chat_ring(["ann", "bo"])
-    try:
-        from core.chord import RemoteError
+    async with sim_ring(["ann", "bo"]) as ring:
+        ann, bo = ring.nodes
         with pytest.raises(RemoteError, match="payload lacks 'channel'"):
-            await nodes[0].node.user_command(nodes[1].node.address, p.CHANNEL_JOIN, {"key": "1"})
+            await ann.node.user_command(bo.node.address, p.JOIN.type, {"key": "1"})
         with pytest.raises(RemoteError, match="payload must be an object"):
-            await nodes[0].node.user_command(nodes[1].node.address, p.MIGRATE, "junk")
-        await nodes[0].chat.msg("bo", "still fine")
-        await wait_until(lambda: nodes[1].of(ev.PrivateMessage, text="still fine"), 10)
-    finally:
-        await stop_chat(nodes)
+            await ann.node.user_command(bo.node.address, p.MIGRATE.type, "junk")
+        with pytest.raises(RemoteError, match="'key' must be hex"):
+            await ann.node.user_command(bo.node.address, p.NAME_GET.type,
+                                        {"key": "xyz", "nick": "ann"})
+        await ann.user.msg("bo", "still fine")
+        await wait_until(lambda: bo.of(ev.PrivateMessage, text="still fine"))
 
 
-@async_test()
-async def test_migration__to_new_owner_then_a_late_copy_merges_as_union():
-    nodes = await start_chat_ring(["ann", "bo", "cy"], prune_grace=120)
-    try:
-        await settle(nodes)
-        for n in nodes:
-            await n.chat.join("union")
-        key = channel_key("union")
-        old = owner(nodes, key)
-        port = port_with_id_in((key - 1) % RING, (old.node.id - 1) % RING)
-        new = await start_chat("dan", nodes[0], port=port, prune_grace=120)
-        nodes.append(new)
-        await settle(nodes)
-        await wait_until(lambda: old.chat.primary.get("channel", "union") is None
-                         and new.chat.primary.get("channel", "union") is not None, 20,
-                         what="the channel at the new maintainer")
-        steps = [e.step for e in old.of(ev.Migration, key="union")]
-        assert steps[:3] == ["send", "ack", "delete"]
-        assert [e.step for e in new.of(ev.Migration, key="union")] == ["receive"]
-        await new.chat.join("union")          # a join served by the new maintainer
-        # a late copy from elsewhere (e.g. a second old maintainer) that knows "zoe"
-        late = Channel("union")
-        late.set_member(Member("zoe", "127.0.0.1:9", 1.0))
-        reply = await old.node.user_command(new.node.address, p.MIGRATE,
-                                            {"from": "test", "items": [item_to_wire(late)]})
-        assert reply["ok"]
-        ch = new.chat.primary.get("channel", "union")
-        assert sorted(m.nick for m in ch.present()) == ["ann", "bo", "cy", "dan", "zoe"]
-    finally:
-        await stop_chat(nodes)
+@sim_test()
+async def test_send__the_same_message_id_is_stored_and_shown_once():
+    async with sim_ring(["ann", "bo", "cy"]) as ring:
+        ann, bo, _ = ring.nodes
+        await bo.user.join("dup")
+        key = channel_key("dup")
+        payload = {"key": f"{key:x}", "channel": "dup", "nick": "ann", "msg_id": "d" * 32,
+                   "text": "retried"}
+        replies = [await ann.node.user_command(ring.owner(key).node.address, p.SEND.type,
+                                               payload) for _ in range(3)]
+        assert len({r["seq"] for r in replies}) == 1
+        await ann.user.send("dup", "marker")
+        await wait_until(lambda: "marker" in bo.texts("dup"))
+        assert bo.texts("dup") == ["retried", "marker"]
 
 
-@async_test()
-async def test_migration__repeated_is_idempotent_and_a_non_owner_defers_it():
-    nodes = await start_chat_ring(["ann", "bo"])
-    try:
-        await settle(nodes)
-        await nodes[0].chat.join("idem")
-        await nodes[1].chat.send("idem", "one")
-        key = channel_key("idem")
-        holder = owner(nodes, key)
-        other = next(n for n in nodes if n is not holder)
-        ch = holder.chat.primary.get("channel", "idem")
-        before = ch.to_wire()
-        for _ in range(3):
-            reply = await other.node.user_command(holder.node.address, p.MIGRATE,
-                                                  {"from": "t", "items": [item_to_wire(ch)]})
-            assert reply["ok"]
-        assert holder.chat.primary.get("channel", "idem").to_wire() == before
-        reply = await holder.node.user_command(other.node.address, p.MIGRATE,
-                                               {"from": "t", "items": [item_to_wire(ch)]})
-        assert reply == {"moved": True}
-        assert other.chat.primary.get("channel", "idem") is None
-    finally:
-        await stop_chat(nodes)
+@sim_test()
+async def test_send__same_text_twice_is_two_messages_and_a_non_member_may_send():
+    async with sim_ring(["ann", "bo"]) as ring:
+        ann, bo = ring.nodes
+        await bo.user.join("chat")
+        first = await ann.user.send("chat", "again")
+        second = await ann.user.send("chat", "again")
+        assert first[0] != second[0] and first[1] < second[1]
+        await wait_until(lambda: bo.texts("chat") == ["again", "again"])
+        assert ann.texts("chat") == []
 
 
-@async_test()
-async def test_names__taken_by_live_node_is_refused_dead_holders_name_is_claimable():
-    nodes = await start_chat_ring(["ann", "bo", "cy"])
-    try:
-        try:
-            thief = await start_chat("Bo", nodes[0])
-        except NickTaken as e:
-            assert "already taken" in str(e)
-        else:
-            nodes.append(thief)
-            pytest.fail(f"a live holder's nick was handed out:\n{where(nodes, 'name', 'bo')}")
-        # the refused node is still running: clean it up through the ring
-        victim = nodes[1]
-        await victim.chat.stop()
-        await victim.node.stop()          # a crash: no exit sequence, the name map stays
-        nodes.remove(victim)
-        await settle(nodes)
-        claimer = await start_chat("bo", nodes[0])
-        nodes.append(claimer)
-        await nodes[0].chat.msg("bo", "you are the new bo")
+@sim_test()
+async def test_channel__joins_and_leaves_are_announced_to_the_other_members():
+    async with sim_ring(["ann", "bo", "cy"]) as ring:
+        ann, bo, _ = ring.nodes
+        await ann.user.join("news")
+        assert sorted(await bo.user.join("news")) == ["ann", "bo"]
+        await wait_until(lambda: ann.of(ev.MemberJoined, channel="news", nick="bo"))
+        await bo.user.leave("news")
+        assert bo.of(ev.Left, channel="news")
+        await wait_until(lambda: ann.of(ev.MemberLeft, channel="news", nick="bo",
+                                        reason="left"))
+        assert not bo.of(ev.MemberJoined) and not ann.of(ev.MemberJoined, nick="ann")
+        with pytest.raises(ChatError, match="not in #news"):
+            await bo.user.leave("news")
+        await ann.user.join("other")
+        with pytest.raises(ChatError, match="already in #other"):
+            await ann.user.join("other")
+
+
+@sim_test()
+async def test_names__taken_by_a_live_node_is_refused_a_dead_holders_nick_is_claimable():
+    async with sim_ring(["ann", "bo", "cy"]) as ring:
+        with pytest.raises(NickTaken, match="already taken"):
+            await ring.add("Bo", ring.nodes[0])
+        victim = ring.nodes[1]
+        await ring.crash(victim)          # no exit sequence: the name record stays
+        await ring.settle()
+        claimer = await ring.add("bo", ring.nodes[0])
+        await ring.nodes[0].user.msg("bo", "you are the new bo")
         assert claimer.of(ev.PrivateMessage, text="you are the new bo")
-    finally:
-        await stop_chat(nodes)
 
 
-@async_test()
-async def test_msg__unknown_nick_and_unknown_id_raise_chat_errors():
-    nodes = await start_chat_ring(["ann", "bo"])
-    try:
+@sim_test()
+async def test_names__two_claims_of_one_nick_at_once_exactly_one_wins():
+    async with sim_ring(["ann", "bo", "cy"]) as ring:
+        claims = await asyncio.gather(ring.add("zed", ring.nodes[0]),
+                                      ring.add("zed", ring.nodes[2]), return_exceptions=True)
+        winners = [c for c in claims if not isinstance(c, Exception)]
+        losers = [c for c in claims if isinstance(c, Exception)]
+        assert len(winners) == 1 and len(losers) == 1, claims
+        assert isinstance(losers[0], NickTaken) and "zed" in str(losers[0])
+        await ring.nodes[0].user.msg("zed", "hi zed")
+        assert winners[0].of(ev.PrivateMessage, text="hi zed")
+
+
+@sim_test()
+async def test_msg__unknown_nick_and_unknown_id_raise_chat_errors_a_full_id_reaches():
+    async with sim_ring(["ann", "bo"]) as ring:
+        ann, bo = ring.nodes
         with pytest.raises(ChatError, match="unknown nick 'nobody'"):
-            await nodes[0].chat.msg("nobody", "hi")
-        ids = sorted(n.node.id for n in nodes)
+            await ann.user.msg("nobody", "hi")
+        ids = sorted(n.node.id for n in ring.nodes)
         gap = next(f"{i:040x}"[:8] for i in range(0, RING, RING // 256)
                    if not any(f"{x:040x}".startswith(f"{i:040x}"[:8]) for x in ids))
         with pytest.raises(ChatError, match="no node has an id starting with"):
-            await nodes[0].chat.msg("@" + gap, "hi")
-        await nodes[0].chat.msg("@" + nodes[1].chat.id_hex, "full id")
-        await wait_until(lambda: nodes[1].of(ev.PrivateMessage, text="full id"), 10)
-    finally:
-        await stop_chat(nodes)
+            await ann.user.msg("@" + gap, "hi")
+        await ann.user.msg("@" + bo.user.id_hex, "full id")
+        await ann.user.msg("@" + bo.user.id_hex[:10], "by prefix")
+        await wait_until(lambda: bo.of(ev.PrivateMessage, text="by prefix"))
+        got = bo.of(ev.PrivateMessage, text="full id")
+        assert got and got[0].from_ == "ann" and not got[0].outgoing
+        assert ann.of(ev.PrivateMessage, text="full id", outgoing=True)
 
 
-@async_test()
-async def test_exit__sequence_steps_are_events_and_bye_is_last():
-    nodes = await start_chat_ring(["ann", "bo", "cy"])
-    try:
-        await settle(nodes)
-        leaver = owner(nodes, name_key("ann"))
-        await leaver.chat.join("x")
-        await leaver.chat.exit()
-        kinds = [type(e).__name__ for e in leaver.events]
-        assert kinds[-1] == "Bye"
+@sim_test()
+async def test_user__execute_runs_commands_and_turns_errors_into_events():
+    async with sim_ring(["ann", "bo"]) as ring:
+        ann, bo = ring.nodes
+        await bo.user.execute(Command("join", ("lobby",)))
+        await ann.user.execute(Command("send", ("lobby", "hello")))
+        await wait_until(lambda: bo.texts("lobby") == ["hello"])
+        await ann.user.execute(Command("msg", ("nobody", "hi")))
+        assert "unknown nick 'nobody'" in ann.of(ev.Error)[-1].message
+        await ann.user.execute(Command("status"))
+        assert ann.of(ev.Info)[-1].text.startswith("ann id ")
+        await ann.user.execute(Command("whois", ("bo",)))
+        assert str(bo.node.address) in ann.of(ev.Info)[-1].text
+        await ann.user.execute(Command("search", ("x",)))
+        assert "not run by the chat service" in ann.of(ev.Error)[-1].message
+
+
+@sim_test()
+async def test_users__two_users_on_one_node_chat_with_a_user_on_another():
+    async with sim_ring(["ann", "bo"]) as ring:
+        home, away = ring.nodes
+        cy = await ring.add_user(home, "cy")
+        with pytest.raises(NickTaken, match="already served by this node"):
+            await ring.add_user(home, "CY")
+        assert sorted(home.service.users) == ["ann", "cy"]
+        for user in (home.user, cy, away.user):
+            await user.join("trio")
+        await cy.send("trio", "from cy")
+        await away.user.send("trio", "from bo")
+        for nick, n in (("ann", home), ("cy", home), ("bo", away)):
+            await wait_until(lambda n=n, nick=nick: n.texts("trio", nick) ==
+                             ["from cy", "from bo"], what=f"both messages at {nick}")
+        # private messages name the recipient: each reaches the one user it is for
+        await away.user.msg("cy", "to cy")
+        await away.user.msg("ann", "to ann")
+        await cy.msg("ann", "next door")
+
+        def private(nick):
+            return [e.text for e in home.by_user[nick]
+                    if isinstance(e, ev.PrivateMessage) and not e.outgoing]
+        await wait_until(lambda: private("cy") == ["to cy"]
+                         and sorted(private("ann")) == ["next door", "to ann"])
+        # one quits: it leaves its channels and its nick; the node and the other user stay
+        await home.service.remove_user(cy)
+        await wait_until(lambda: away.of(ev.MemberLeft, channel="trio", nick="cy"))
+        with pytest.raises(ChatError, match="unknown nick 'cy'"):
+            await away.user.msg("cy", "gone?")
+        await away.user.send("trio", "still here")
+        await wait_until(lambda: home.texts("trio", "ann")[-1:] == ["still here"])
+        assert home.texts("trio", "cy") == ["from cy", "from bo"]
+
+
+@sim_test()
+async def test_exit__steps_are_events_and_bye_is_last():
+    async with sim_ring(["ann", "bo", "cy"]) as ring:
+        leaver = ring.owner(name_key("ann"))
+        await leaver.user.join("x")
+        await leaver.service.exit()
+        assert type(leaver.events[-1]) is ev.Bye
         steps = [e.step for e in leaver.of(ev.Migration)]
         assert steps.index("leave") < steps.index("unname") < steps.index("leave-ring")
         assert not leaver.node.running
-        rest = [n for n in nodes if n is not leaver]
-        await settle(rest)
-        holder = owner(rest, name_key("ann"))
+        rest = [n for n in ring.nodes if n is not leaver]
+        await ring.settle()
         if leaver.nick != "ann":
-            assert holder.chat.primary.get("name", "ann").present
+            assert ring.owner(name_key("ann")).holdings.name("ann").present
         with pytest.raises(ChatError, match="unknown nick"):
-            await rest[0].chat.msg(leaver.nick, "gone?")
-    finally:
-        await stop_chat(nodes)
+            await rest[0].user.msg(leaver.nick, "gone?")
 
 
-def test_ids__a_port_picked_by_id_lands_in_the_asked_range():
-    lo, hi = hash_string("a"), hash_string("b")
-    port = port_with_id_in(lo, hi)
-    assert in_half_open(Address("127.0.0.1", port).id, lo, hi)
-
-
-@async_test()
-async def test_exit__neighbours_exiting_together_leave_nothing_behind():
-    nodes = await start_chat_ring(["ann", "bo", "cy", "di"])
-    try:
-        await settle(nodes)
-        for n in nodes:
-            await n.chat.join("keep")
-        ordered = sorted(nodes, key=lambda n: n.node.id)
-        leavers = ordered[:2]                      # two neighbours on the ring
-        stay = ordered[2:]
-        import asyncio
-        await asyncio.gather(*(n.chat.exit() for n in leavers))
-        await settle(stay)
-        names = {n.nick.lower() for n in stay}
-        held = {e.name for s in stay for e in s.chat.primary.names() if e.present}
-        assert held == names, f"name maps kept: {held}, wanted {names}"
-        channels = [s.chat.primary.get("channel", "keep") for s in stay]
-        ch = next(c for c in channels if c is not None)
-        assert sorted(m.nick for m in ch.present()) == sorted(n.nick for n in stay)
-        assert not any(e.step == "drop" for n in leavers for e in n.of(ev.Migration))
-    finally:
-        await stop_chat(nodes)
-
-
-@async_test()
+@sim_test()
 async def test_maintainer__member_counts_in_its_log_are_singular_for_one():
-    nodes = await start_chat_ring(["ann"])
-    try:
-        await nodes[0].chat.join("room")
-        await nodes[0].chat.leave("room")
-        logs = [e.text for e in nodes[0].of(ev.Log) if e.text.startswith("#room: ")]
+    async with sim_ring(["ann"]) as ring:
+        ann = ring.nodes[0]
+        await ann.user.join("room")
+        await ann.user.leave("room")
+        logs = [e.text for e in ann.of(ev.Log) if e.text.startswith("#room: ")]
         assert logs == ["#room: ann joined (1 member)", "#room: ann left (0 members)"]
-    finally:
-        await stop_chat(nodes)
 
 
-@async_test()
+@sim_test()
 async def test_service__ring_changes_are_posted_as_fields_not_text():
-    nodes = await start_chat_ring(["ann"])
-    try:
-        ann = nodes[0]
+    async with sim_ring(["ann"]) as ring:
+        ann = ring.nodes[0]
         me = str(ann.node.address)
         assert ann.of(ev.RingChange, kind="started", new=me, bootstrap=None)
-        nodes.append(await start_chat("bo", ann))
-        bo = str(nodes[1].node.address)
+        bo_node = await ring.add("bo", ann)
+        bo = str(bo_node.node.address)
         await wait_until(lambda: ann.of(ev.RingChange, kind="predecessor", old=None, new=bo),
-                         20, what="ann's predecessor change to bo")
-        assert nodes[1].of(ev.RingChange, kind="started", new=bo, bootstrap=me)
+                         what="ann's predecessor change to bo")
+        assert bo_node.of(ev.RingChange, kind="started", new=bo, bootstrap=me)
         await wait_until(lambda: ann.of(ev.RingChange, kind="successor", old=me, new=bo),
-                         20, what="ann's successor change to bo")
+                         what="ann's successor change to bo")
         change = ann.of(ev.RingChange, kind="predecessor")[0]
         assert change.to_json() == {"event": "ring_change", "kind": "predecessor", "old": None,
                                     "new": bo, "bootstrap": None, "count": None}
         # no log line says the same in words
         assert not [e for e in ann.events if isinstance(e, ev.Log) and "predecessor" in e.text]
-    finally:
-        await stop_chat(nodes)
-
-
-@async_test()
-async def test_migration__a_late_copy_numbered_like_ours_still_reaches_every_member():
-    # While a ring settles, two nodes may each number entries of one channel from 1; when
-    # the copies meet, what the late one brings sorts below what members have confirmed.
-    nodes = await start_chat_ring(["ann", "bo", "cy"])
-    try:
-        await settle(nodes)
-        key = channel_key("late")
-        holder = owner(nodes, key)
-        member = next(n for n in nodes if n is not holder)
-        await member.chat.join("late")
-        for i in range(3):
-            await holder.chat.send("late", f"ours {i}")
-        await wait_until(lambda: len(member.texts("late")) == 3, 20, what="our three messages")
-        late = Channel("late")
-        late.set_member(Member("zoe", "127.0.0.1:9", 1.0))
-        late.append("join", "zoe")
-        late.append("msg", "zoe", "theirs")  # seq 2: below the member's confirmed cursor
-        reply = await member.node.user_command(holder.node.address, p.MIGRATE,
-                                               {"from": "test", "items": [item_to_wire(late)]})
-        assert reply["ok"]
-        await wait_until(lambda: "theirs" in member.texts("late"), 20,
-                         what="the late copy's message at the member")
-        await wait_until(lambda: member.of(ev.MemberJoined, channel="late", nick="zoe"), 20,
-                         what="the late copy's join notice at the member")
-        assert member.texts("late").count("theirs") == 1
-        assert member.texts("late")[:3] == ["ours 0", "ours 1", "ours 2"]
-    finally:
-        await stop_chat(nodes)
+        assert ann.of(ev.RingStatus)[-1].predecessor == bo

@@ -12,6 +12,7 @@ from core.chat.state import (
     Channel,
     Member,
     NameMap,
+    Seen,
     Store,
     channel_key,
     item_from_wire,
@@ -51,7 +52,7 @@ def test_channel__join_leave_and_rejoin_by_stamp():
     assert ch.set_member(Member("ann", "a:1", 1.0))
     assert not ch.set_member(Member("ann", "a:1", 2.0))       # still present: no change
     assert ch.set_member(Member("ann", "a:1", 3.0, present=False))
-    assert not ch.is_member("a:1")
+    assert not ch.is_member(("ann", "a:1"))
     assert not ch.set_member(Member("ann", "a:1", 2.5))       # an older join loses
     assert ch.set_member(Member("ann", "a:1", 4.0))
     assert [m.nick for m in ch.present()] == ["ann"]
@@ -61,7 +62,16 @@ def test_channel__leave_wins_a_tie_with_join():
     ch = Channel("c")
     ch.set_member(Member("ann", "a:1", 5.0))
     ch.set_member(Member("ann", "a:1", 5.0, present=False))
-    assert not ch.is_member("a:1")
+    assert not ch.is_member(("ann", "a:1"))
+
+
+def test_channel__two_users_of_one_node_are_two_members():
+    ch = Channel("c")
+    assert ch.set_member(Member("ann", "a:1", 1.0))
+    assert ch.set_member(Member("cy", "a:1", 1.0))
+    assert ch.set_member(Member("Cy", "a:1", 2.0, present=False))   # nicks ignore case
+    assert [m.nick for m in ch.present()] == ["ann"]
+    assert ch.is_member(("ann", "a:1")) and not ch.is_member(("cy", "a:1"))
 
 
 def test_channel__append_assigns_sequence_and_drops_known_ids():
@@ -191,3 +201,9 @@ def test_store__put_merges_and_indexes_by_kind_and_name():
     store.put(NameMap("c", "a:1", "ab" * 20, 1.0))   # a nick named like a channel: no clash
     assert len(store) == 2 and len(store.channels()) == 1 and len(store.names()) == 1
     assert store.pop("channel", "c") is merged and store.get("channel", "c") is None
+
+
+def test_seen__drops_a_repeat_and_forgets_the_oldest_past_its_limit():
+    seen = Seen(limit=3)
+    assert [seen.first(i) for i in ("a", "b", "a", "c", "d")] == [True, True, False, True, True]
+    assert seen.first("a") and not seen.first("d")     # "a" was forgotten, "d" was not

@@ -1,0 +1,203 @@
+"""What one node holds for the ring: the items it maintains and the replicas it keeps for
+its predecessors, with the rules that make "replicate before deliver" hold. No I/O here.
+
+For every maintained channel the holdings keep:
+- the *replicated mark*: every entry with a sequence number at or below it is on the
+  replicas. It starts at 0, rises only when a copy is known to be replicated
+  (``replicated``), and falls when a merge brings entries at or below it that the replicas
+  have not seen. Feeds deliver nothing above it, so a successor that takes over from a
+  replica never hands out a sequence number a member has already seen;
+- a *cursor* per member: the last sequence number sent to that member and acknowledged
+  (None: unknown, send it the log). A merge that brings entries below a cursor moves the
+  cursor back, so those entries still reach the member (members drop repeats by id).
+
+Time is whatever the caller passes (``now``): the holdings have no clock of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from core.chord.ids import in_half_open
+
+from .state import Channel, Entry, Item, MemberKey, NameMap, Store, item_ref
+
+Ref = tuple[str, str]
+
+
+class Holdings:
+    """Maintained items (with replicated marks and member cursors) and replicas."""
+
+    def __init__(self) -> None:
+        self.maintained = Store()
+        self.replicas = Store()
+        self._refreshed: dict[Ref, float] = {}       # replica -> when its owner last sent it
+        self._replicated: dict[str, int] = {}        # maintained channel -> replicated mark
+        self._cursors: dict[tuple[str, MemberKey], int | None] = {}
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def channel(self, name: str) -> Channel | None:
+        ch = self.maintained.get("channel", name)
+        return ch if isinstance(ch, Channel) else None
+
+    def name(self, nick: str) -> NameMap | None:
+        entry = self.maintained.get("name", nick.lower())
+        return entry if isinstance(entry, NameMap) else None
+
+    def mark(self, name: str) -> int:
+        """The replicated mark of a maintained channel (0 if none)."""
+        return self._replicated.get(name, 0)
+
+    def cursor(self, name: str, member: MemberKey) -> int | None:
+        return self._cursors.get((name, member))
+
+    def deliverable(self, name: str, member: MemberKey) -> list[Entry]:
+        """What ``member`` may be sent now: after its cursor, up to the replicated mark."""
+        ch = self.channel(name)
+        if ch is None:
+            return []
+        cursor, mark = self.cursor(name, member), self.mark(name)
+        return [e for e in ch.log if (cursor is None or e.seq > cursor) and e.seq <= mark]
+
+    def unreplicated(self, name: str) -> Channel | None:
+        """A copy of a maintained channel that is enough to replicate it: all members and
+        the entries above the mark (merging is a union, so a delta suffices)."""
+        ch = self.channel(name)
+        if ch is None:
+            return None
+        return Channel(ch.name, dict(ch.members), ch.after(self.mark(name)), ch.last_seq)
+
+    def not_ours(self, is_ours: Callable[[int], bool]) -> list[Item]:
+        """The maintained items whose keys are no longer ours (to migrate)."""
+        return [item for item in self.maintained if not is_ours(item.key)]
+
+    def replicas_in(self, start: int, end: int) -> list[Item]:
+        """Our replicas of items whose keys lie in (start, end]."""
+        return [item for item in self.replicas if in_half_open(item.key, start, end)]
+
+    # -- changing what we maintain ---------------------------------------------------------
+
+    def open_channel(self, name: str) -> Channel:
+        """The maintained channel ``name``, created empty if we had none."""
+        ch = self.channel(name)
+        if ch is None:
+            ch = Channel(name)
+            self.maintained.put(ch)
+        return ch
+
+    def put_name(self, entry: NameMap) -> NameMap:
+        merged = self.maintained.put(entry)
+        assert isinstance(merged, NameMap)
+        return merged
+
+    def maintain(self, item: Item) -> Item:
+        """Merge a copy into what we maintain (a migration, a successor's replica).
+
+        Entries the copy brings that sort at or below the replicated mark lower it (the
+        replicas do not have them yet), and move back the cursors above them; so does an
+        entry the merge moved to a lower seq (two copies numbered it differently).
+        """
+        ref = item_ref(item)
+        before = self.maintained.get(*ref)
+        merged = self.maintained.put(item)
+        if isinstance(merged, Channel):
+            known = ({(e.msg_id, e.seq) for e in before.log} if isinstance(before, Channel)
+                     else set())
+            new = [e.seq for e in merged.log if (e.msg_id, e.seq) not in known]
+            if new:
+                below = min(new) - 1
+                if self.mark(merged.name) > below:
+                    self._replicated[merged.name] = below
+                for ref_, cursor in self._cursors.items():
+                    if ref_[0] == merged.name and cursor is not None and cursor > below:
+                        self._cursors[ref_] = below
+        return merged
+
+    def replicated(self, copy: Channel) -> bool:
+        """``copy`` is now on the replicas: raise the mark over the entries, in order, that
+        it holds. True if the mark rose."""
+        ch = self.channel(copy.name)
+        if ch is None:
+            return False
+        ids = {e.msg_id for e in copy.log}
+        mark = old = self.mark(ch.name)
+        for e in ch.after(old):
+            if e.msg_id not in ids:   # (another entry of its seq may be in the copy)
+                mark = min(mark, e.seq - 1)
+                break
+            mark = e.seq
+        if mark == old:
+            return False
+        self._replicated[ch.name] = mark
+        return True
+
+    def promote(self, is_ours: Callable[[int], bool]) -> list[Item]:
+        """Take over the replicas whose keys are now ours (a predecessor died or left).
+
+        A replica is replicated by definition: its entries may be delivered at once.
+        """
+        taken = []
+        for replica in self.replicas:
+            if is_ours(replica.key):
+                ref = item_ref(replica)
+                self.replicas.pop(*ref)
+                self._refreshed.pop(ref, None)
+                merged = self.maintain(replica)
+                if isinstance(replica, Channel):
+                    self.replicated(replica)
+                taken.append(merged)
+        return taken
+
+    def release(self, kind: str, name: str, now: float | None = None) -> Item | None:
+        """Stop maintaining an item (handed over); keep it as a replica if ``now`` is given."""
+        item = self.maintained.pop(kind, name)
+        if kind == "channel":
+            self._replicated.pop(name, None)
+            for ref in [r for r in self._cursors if r[0] == name]:
+                del self._cursors[ref]
+        if item is not None and now is not None:
+            self.keep_replica(item, now)
+        return item
+
+    # -- members' cursors ------------------------------------------------------------------
+
+    def confirm(self, name: str, member: MemberKey, last_seq: int | None) -> None:
+        """The member has everything up to ``last_seq`` (None: unknown, send it the log)."""
+        self._cursors[(name, member)] = last_seq
+
+    def forget(self, name: str, member: MemberKey) -> None:
+        self._cursors.pop((name, member), None)
+
+    # -- replicas --------------------------------------------------------------------------
+
+    def keep_replica(self, item: Item, now: float) -> bool:
+        """Merge a predecessor's copy into our replicas; False if we maintain it ourselves
+        (a migration raced the copy)."""
+        ref = item_ref(item)
+        if self.maintained.get(*ref) is not None:
+            return False
+        self.replicas.put(item)
+        self._refreshed[ref] = now
+        return True
+
+    def drop_stale(self, now: float, ttl: float) -> list[Ref]:
+        """Forget the replicas nobody refreshed for ``ttl``."""
+        stale = [ref for ref, at in self._refreshed.items() if now - at > ttl]
+        for ref in stale:
+            self.replicas.pop(*ref)
+            del self._refreshed[ref]
+        return stale
+
+
+class Range:
+    """Whether this node serves a key: it owns it, is not leaving, and is not waiting for a
+    hand-over of its range (a join, a predecessor that died or left)."""
+
+    def __init__(self, is_ours: Callable[[int], bool]) -> None:
+        self.is_ours = is_ours
+        self.leaving = False
+        self.pulls = 0     # hand-off requests to the successors still running
+
+    def serves(self, key: int) -> bool:
+        return self.is_ours(key) and not self.pulls and not self.leaving

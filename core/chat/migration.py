@@ -1,0 +1,151 @@
+"""Migration: handing maintained items to the node that owns their keys now — copy, wait
+for the acknowledgement, then delete here (assignment item 6) — on a rebalance, when asked
+by a new owner, and all at once when this node exits (item 7)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from core.chord import Local, Remote, RpcError, in_half_open
+
+from . import protocol as p
+from .calls import now
+from .feeds import Feeds
+from .holdings import Holdings, Range
+from .journal import Journal
+from .replication import Replication
+from .state import Item, item_from_wire, item_ref, item_to_wire
+from .tasks import TaskSet
+
+
+class Migration:
+    """Moves maintained items to their owners, one at a time under one lock."""
+
+    def __init__(self, node: Local, holdings: Holdings, range_: Range,
+                 replication: Replication, feeds: Feeds, journal: Journal,
+                 tasks: TaskSet) -> None:
+        self.node = node
+        self.holdings = holdings
+        self.range = range_
+        self.replication = replication
+        self.feeds = feeds
+        self.journal = journal
+        self.tasks = tasks
+        self.lock = asyncio.Lock()
+        self._deferred: set[tuple[str, str]] = set()   # hand-overs the receiver put off
+
+    def handlers(self) -> dict[p.Verb, p.Handler]:
+        return {p.MIGRATE: self.rpc_migrate}
+
+    @property
+    def deferred(self) -> int:
+        """How many hand-overs wait for their receiver to own the key."""
+        return len(self._deferred)
+
+    async def hand_over(self, item: Item, to: Remote, keep_replica: bool = True,
+                        exiting: bool = False) -> bool:
+        """Migrate one item: copy it to ``to``, wait for its ack, then delete it here.
+
+        The receiver accepts only keys it owns (unless we are exiting and it is our
+        successor); one that does not own the key yet answers ``not_owner`` and the item
+        stays here until a later rebalance or the receiver's hand-off request.
+        """
+        ref = item_ref(item)
+        while True:
+            wire = item_to_wire(item)
+            if not await self._offer(item, wire, to, exiting):
+                return False
+            current = self.holdings.maintained.get(*ref)
+            if current is None or item_to_wire(current) == wire:
+                break
+            item = current  # it changed while in flight (a merge): send the union again
+        self.holdings.release(*ref, now=now() if keep_replica else None)
+        if ref[0] == "channel":
+            self.feeds.stop(ref[1])
+        self.journal.migration("delete", item, self.journal.me, str(to.address))
+        self.journal.status()
+        return True
+
+    async def _offer(self, item: Item, wire: dict, to: Remote, exiting: bool) -> bool:
+        """Send one copy of ``item``; True once the receiver has acknowledged it."""
+        me, there, ref = self.journal.me, str(to.address), item_ref(item)
+        if ref not in self._deferred:
+            self.journal.migration("send", item, me, there)
+        try:
+            reply = await self.call_migrate(to, wire, exiting)
+        except RpcError as e:
+            self.journal.migration("failed", item, me, there, str(e))
+            return False
+        if reply.get("not_owner") and exiting:
+            self.journal.migration("failed", item, me, there, "the successor is leaving too")
+        elif reply.get("not_owner"):
+            if ref not in self._deferred:
+                self._deferred.add(ref)
+                self.journal.migration("deferred", item, me, there, "the receiver does not "
+                                       "own it yet; kept here meanwhile")
+        elif not reply.get("ok"):
+            self.journal.migration("failed", item, me, there, f"refused: {reply!r}")
+        else:
+            self._deferred.discard(ref)
+            self.journal.migration("ack", item, me, there)
+            return True
+        return False
+
+    async def call_migrate(self, to: Remote, wire: dict, exiting: bool) -> dict:
+        reply = await self.node.user_command(
+            to, p.MIGRATE.type, {"from": self.journal.me, "items": [wire], "exit": exiting},
+            timeout=max(self.node.timeout, 5.0))
+        return reply if isinstance(reply, dict) else {}
+
+    async def rpc_migrate(self, d: dict) -> dict:
+        items = [item_from_wire(p.need(wire, kind=str, state=dict)) for wire in d["items"]]
+        if self.range.leaving:
+            return p.NOT_OWNER  # leaving too: the sender tries its next successor
+        if not d.get("exit") and not all(self.node.is_ours(item.key) for item in items):
+            return p.NOT_OWNER  # only the owner takes state over: no copy on a bystander
+        self.holdings.promote(lambda key: key in {item.key for item in items})
+        accepted = [self.holdings.maintain(item) for item in items]
+        for item in accepted:
+            self.journal.migration("receive", item, str(d.get("from", "?")), self.journal.me)
+        self.feeds.ensure()
+        self.tasks.spawn(self.replication.call_replicate(accepted))
+        self.journal.status()
+        return {"ok": True, "accepted": len(accepted)}
+
+    async def rebalance(self) -> None:
+        """Migrate away what is no longer ours, each item to the owner of its key."""
+        if self.range.leaving:
+            return
+        async with self.lock:
+            for item in self.holdings.not_ours(self.node.is_ours):
+                if self.range.leaving:
+                    return
+                try:
+                    owner, _ = await self.node.find_successor(item.key)
+                except RpcError:
+                    continue
+                if owner.address != self.node.address:   # else: not settled; next round
+                    await self.hand_over(item, owner)
+
+    async def hand_over_in(self, start: int, end: int, to: Remote) -> int:
+        """Migrate to ``to`` what we maintain in (start, end] but no longer own."""
+        count = 0
+        async with self.lock:
+            for item in self.holdings.not_ours(self.node.is_ours):
+                if in_half_open(item.key, start, end):
+                    count += await self.hand_over(item, to)
+        return count
+
+    async def hand_all_over(self) -> None:
+        """On exit: every item to the first live successor (none: dropped, said so)."""
+        me = self.journal.me
+        async with self.lock:
+            for item in list(self.holdings.maintained):
+                for successor in self.node.successors():
+                    if successor.address != self.node.address and await self.hand_over(
+                            item, successor, keep_replica=False, exiting=True):
+                        break
+                else:
+                    self.holdings.release(*item_ref(item))
+                    self.journal.migration("drop", item, me, "-",
+                                           "no live successor to hand it to")

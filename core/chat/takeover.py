@@ -1,0 +1,141 @@
+"""When this node's range changes (the notify handler): promote the replicas that are now
+ours, ask the successors to hand over what they still hold of a grown range (``handoff``),
+and rebalance what is no longer ours."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from core.chord import Local, Remote, RpcError, in_open
+
+from . import protocol as p
+from .feeds import Feeds
+from .holdings import Holdings, Range
+from .journal import Journal
+from .migration import Migration
+from .replication import Replication, weight
+from .state import Item, item_from_wire, item_ref, item_to_wire
+from .tasks import TaskSet
+
+COPIES_BYTES = 600_000  # rough size of the replicas one hand-off reply carries at most
+
+
+class Takeover:
+    """Keeps what this node maintains in step with the range it owns."""
+
+    def __init__(self, node: Local, holdings: Holdings, range_: Range,
+                 replication: Replication, feeds: Feeds, migration: Migration,
+                 journal: Journal, tasks: TaskSet) -> None:
+        self.node = node
+        self.holdings = holdings
+        self.range = range_
+        self.replication = replication
+        self.feeds = feeds
+        self.migration = migration
+        self.journal = journal
+        self.tasks = tasks
+        self._joined_via_bootstrap = node.bootstrap is not None
+        self._had_predecessor = False
+
+    def handlers(self) -> dict[p.Verb, p.Handler]:
+        return {p.HANDOFF: self.rpc_handoff}
+
+    def on_predecessor(self, old: Remote | None, new: Remote | None) -> None:
+        """Notify handler (assignment item 6): the range we own changed.
+
+        If it grew (we joined, or the predecessor died or left), we promote our replicas
+        of it at once, and until the successors have handed over anything of it that they
+        hold (a joiner's range; a leaver's state sent to a stale successor) we answer
+        ``not_owner`` rather than serve from a partial copy.
+        """
+        if new is None:
+            grew = True                  # alone: everything is ours
+        elif old is None:                # a joiner's first predecessor (else: we were alone)
+            grew = not self._had_predecessor and self._joined_via_bootstrap
+        else:
+            grew = in_open(old.id, new.id, self.node.id)
+        if new is not None:
+            self._had_predecessor = True
+        if grew and new is not None:
+            self.range.pulls += 1
+            # after a failure our replica may lack what only the dead had: ask for copies
+            self.tasks.spawn(self._pull(new, copies=old is not None))
+        self.promote(f"predecessor {old.address if old else '-'} gone")
+        self.tasks.spawn(self.migration.rebalance())
+        self.journal.status()
+
+    def promote(self, why: str) -> list[Item]:
+        """Maintain the replicas whose keys are now ours, and replicate them.
+
+        Synchronous, so that it happens in the same step as the change of predecessor:
+        no request for the new range is served before its state is here.
+        """
+        if self.range.leaving:
+            return []
+        taken = self.holdings.promote(self.node.is_ours)
+        for item in taken:
+            self.journal.migration("takeover", item, "replica", self.journal.me, why)
+        if taken:
+            self.feeds.ensure()
+            self.tasks.spawn(self.replication.call_replicate(taken))
+            self.journal.status()
+        return taken
+
+    async def _pull(self, predecessor: Remote, copies: bool) -> None:
+        """Ask the nodes of our successor list to hand over what they hold of our range.
+
+        Not only the first: while the ring settles, the node that maintained the range
+        may already sit further along (another node joined between us meanwhile).
+        """
+        try:
+            await asyncio.gather(*(self.call_handoff(s, predecessor, copies)
+                                   for s in self.node.successors()
+                                   if s.address != self.node.address))
+        finally:
+            self.range.pulls -= 1
+            self.feeds.ensure()
+            self.journal.status()
+
+    async def call_handoff(self, successor: Remote, predecessor: Remote, copies: bool) -> None:
+        args = {"to": self.journal.me, "start": f"{predecessor.id:x}",
+                "end": f"{self.node.id:x}", "copies": copies}
+        with contextlib.suppress(RpcError):
+            reply = await self.node.user_command(successor, p.HANDOFF.type, args,
+                                                 timeout=max(self.node.timeout, 5.0))
+            if isinstance(reply, dict):
+                self._merge_copies(reply.get("copies", []), str(successor.address))
+
+    async def rpc_handoff(self, d: dict) -> dict:
+        to = Remote(p.need_address(d, "to"), self.node.transport)
+        start, end = int(d["start"], 16), int(d["end"], 16)
+        count = await self.migration.hand_over_in(start, end, to)
+        # our replicas of that range too: after a double failure the asker's own replica
+        # may miss what only the dead ones had; merging ours in loses nothing
+        copies, size = [], 0
+        for item in self.holdings.replicas_in(start, end) if d.get("copies") else []:
+            if size < COPIES_BYTES:
+                copies.append(item_to_wire(item))
+                size += weight(item)
+        return {"ok": True, "count": count, "copies": copies}
+
+    def _merge_copies(self, wires: list, source: str) -> None:
+        """Merge a successor's replicas of our range into what we maintain (a union)."""
+        changed = []
+        for wire in wires:
+            try:
+                item = item_from_wire(wire)
+            except (KeyError, TypeError, ValueError):
+                continue
+            if not self.node.is_ours(item.key):
+                continue
+            before = self.holdings.maintained.get(*item_ref(item))
+            merged = self.holdings.maintain(item)
+            if before is None or item_to_wire(before) != item_to_wire(merged):
+                changed.append(merged)
+                self.journal.migration("takeover", merged, source, self.journal.me,
+                                       "merged a successor's replica")
+        if changed:
+            self.feeds.ensure()
+            self.tasks.spawn(self.replication.call_replicate(changed))
+            self.journal.status()

@@ -1,0 +1,203 @@
+"""What a node holds: the replicated mark, members' cursors, promotion of replicas, what
+is no longer ours — pure, checked exhaustively (hypothesis), no sockets."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from core.chat.holdings import Holdings, Range
+from core.chat.state import Channel, Member, NameMap, channel_key, name_key
+
+MEMBERS = [("ann", "h:1"), ("bo", "h:2"), ("cy", "h:1")]
+foreign_ids = st.sampled_from([f"f{i:031x}" for i in range(8)])
+
+
+@st.composite
+def foreign_copies(draw):
+    """Another node's copy of channel "c": its own numbering, maybe shared ids."""
+    ch = Channel("c")
+    for msg_id in draw(st.lists(foreign_ids, max_size=5)):
+        ch.append("msg", "zoe", "theirs", msg_id)
+    return ch
+
+
+class MaintainerMachine(RuleBasedStateMachine):
+    """A maintainer of channel "c": sends, copies to the replicas that complete in any
+    order, merges of other copies, deliveries to three members. What a member is sent is
+    always on the replicas, and once all is replicated every member gets every entry."""
+
+    @initialize()
+    def start(self):
+        self.h = Holdings()
+        ch = self.h.open_channel("c")
+        for nick, address in MEMBERS:
+            ch.set_member(Member(nick, address, 1.0))
+            self.h.confirm("c", (nick, address), None)
+        self.on_replicas: set[str] = set()      # the model: ids the replicas hold
+        self.in_flight: list[Channel] = []      # copies sent, not yet acknowledged
+        self.shown = {m: set() for m in MEMBERS}
+        self.ids = itertools.count()
+
+    @rule()
+    def send(self):
+        self.h.channel("c").append("msg", "ann", "ours", f"o{next(self.ids):031x}")
+
+    @rule()
+    def copy(self):
+        self.in_flight.append(self.h.unreplicated("c"))
+
+    @rule(data=st.data())
+    def copy_acknowledged(self, data):
+        if self.in_flight:
+            copy = self.in_flight.pop(data.draw(st.integers(0, len(self.in_flight) - 1)))
+            self.on_replicas |= {e.msg_id for e in copy.log}
+            self.h.replicated(copy)
+
+    @rule(copy=foreign_copies())
+    def merge(self, copy):
+        self.h.maintain(copy)
+
+    @rule(member=st.sampled_from(MEMBERS))
+    def deliver(self, member):
+        entries = self.h.deliverable("c", member)
+        assert {e.msg_id for e in entries} <= self.on_replicas, "sent before replicated"
+        # as a feed does: the cursor moves over what was sent and acknowledged
+        self.shown[member] |= {e.msg_id for e in entries}
+        if entries:
+            self.h.confirm("c", member, entries[-1].seq)
+
+    @invariant()
+    def nothing_unreplicated_is_deliverable(self):
+        if hasattr(self, "h"):
+            for member in MEMBERS:
+                ids = {e.msg_id for e in self.h.deliverable("c", member)}
+                assert ids <= self.on_replicas
+
+    @rule()
+    def all_replicated_then_every_member_gets_everything(self):
+        full = self.h.channel("c")
+        self.on_replicas |= {e.msg_id for e in full.log}
+        self.h.replicated(full)
+        assert not full.log or self.h.mark("c") >= full.log[-1].seq
+        for member in MEMBERS:
+            for _ in range(3):
+                self.deliver(member)
+            assert self.shown[member] >= {e.msg_id for e in full.log}, member
+
+
+TestMaintainer = MaintainerMachine.TestCase
+TestMaintainer.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
+
+
+def test_holdings__a_new_channel_delivers_nothing_until_replicated():
+    h = Holdings()
+    ch = h.open_channel("c")
+    ch.set_member(Member("ann", "h:1", 1.0))
+    ch.append("msg", "bo", "hi")
+    h.confirm("c", ("ann", "h:1"), None)
+    assert h.mark("c") == 0 and h.deliverable("c", ("ann", "h:1")) == []
+    assert h.replicated(h.unreplicated("c"))
+    assert [e.text for e in h.deliverable("c", ("ann", "h:1"))] == ["hi"]
+    assert not h.replicated(h.unreplicated("c"))       # nothing new: the mark stays
+
+
+def test_holdings__a_merge_below_a_cursor_moves_it_back_and_lowers_the_mark():
+    h = Holdings()
+    ch = h.open_channel("c")
+    for i in range(3):
+        ch.append("msg", "ann", f"ours {i}")
+    h.replicated(h.channel("c"))
+    h.confirm("c", ("bo", "h:2"), 3)
+    theirs = Channel("c")
+    theirs.append("msg", "zoe", "theirs")              # seq 1 in their numbering
+    h.maintain(theirs)
+    assert h.cursor("c", ("bo", "h:2")) == 0 and h.mark("c") == 0
+    h.replicated(h.unreplicated("c"))
+    assert "theirs" in [e.text for e in h.deliverable("c", ("bo", "h:2"))]
+
+
+def test_holdings__a_merge_that_renumbers_an_undelivered_entry_below_a_cursor_resends_it():
+    h = Holdings()
+    first, second = Channel("c"), Channel("c")
+    first.append("msg", "ann", "a", "a" * 32)
+    h.maintain(first)
+    h.replicated(h.channel("c"))
+    h.confirm("c", ("bo", "h:2"), 1)                   # bo has "a" (seq 1)
+    second.append("msg", "ann", "a", "a" * 32)
+    second.append("msg", "cy", "b", "b" * 32)          # "b" at seq 2, not yet replicated
+    h.maintain(second)
+    third = Channel("c")
+    third.append("msg", "cy", "b", "b" * 32)           # another copy numbered "b" 1
+    h.maintain(third)
+    assert h.channel("c").find("b" * 32).seq == 1
+    h.replicated(h.unreplicated("c"))
+    assert "b" in [e.text for e in h.deliverable("c", ("bo", "h:2"))]
+
+
+def test_holdings__promotion_takes_only_replicas_now_ours_and_they_are_replicated():
+    h = Holdings()
+    ours, theirs = Channel("mine"), Channel("yours")
+    for ch in (ours, theirs):
+        ch.set_member(Member("ann", "h:1", 1.0))
+        ch.append("msg", "ann", "hello")
+    h.keep_replica(ours, now=0.0)
+    h.keep_replica(theirs, now=0.0)
+    h.keep_replica(NameMap("zed", "h:3", "ab" * 20, 1.0), now=0.0)
+    taken = h.promote(lambda key: key in (channel_key("mine"), name_key("zed")))
+    assert sorted(i.name for i in taken) == ["mine", "zed"]
+    assert h.mark("mine") == 1 and h.channel("yours") is None
+    assert [i.name for i in h.replicas] == ["yours"]
+    h.confirm("mine", ("ann", "h:1"), None)
+    assert [e.text for e in h.deliverable("mine", ("ann", "h:1"))] == ["hello"]
+
+
+def test_holdings__what_is_no_longer_ours_and_its_release_as_a_replica():
+    h = Holdings()
+    for name in ("a", "b", "c"):
+        h.open_channel(name)
+    h.confirm("b", ("ann", "h:1"), 0)
+    gone = h.not_ours(lambda key: key != channel_key("b"))
+    assert [i.name for i in gone] == ["b"]
+    h.release("channel", "b", now=5.0)
+    assert h.channel("b") is None and h.cursor("b", ("ann", "h:1")) is None
+    assert h.replicas.get("channel", "b") is not None
+    assert not h.keep_replica(Channel("a"), now=6.0)   # we maintain it: no replica
+    assert h.drop_stale(now=20.0, ttl=30.0) == []
+    assert h.drop_stale(now=40.0, ttl=30.0) == [("channel", "b")]
+    h.release("channel", "a")                          # without a time: not kept
+    assert h.replicas.get("channel", "a") is None
+
+
+def test_holdings__replicas_in_a_range():
+    h = Holdings()
+    for name in ("a", "b", "c"):
+        h.keep_replica(Channel(name), now=0.0)
+    key = channel_key("b")
+    assert [i.name for i in h.replicas_in(key - 1, key)] == ["b"]
+
+
+@settings(max_examples=100)
+@given(st.lists(foreign_copies(), min_size=1, max_size=4), st.randoms())
+def test_holdings__copies_merged_in_any_order_give_the_same_channel(copies, rnd):
+    a, b = Holdings(), Holdings()
+    for ch in copies:
+        a.maintain(Channel.from_wire(ch.to_wire()))
+    shuffled = list(copies)
+    rnd.shuffle(shuffled)
+    for ch in shuffled + shuffled[:1]:                # and once more: idempotent
+        b.maintain(Channel.from_wire(ch.to_wire()))
+    assert a.channel("c").to_wire() == b.channel("c").to_wire()
+
+
+def test_range__serves_only_its_own_keys_and_not_while_pulling_or_leaving():
+    r = Range(lambda key: key < 10)
+    assert r.serves(5) and not r.serves(15)
+    r.pulls += 1
+    assert not r.serves(5)
+    r.pulls -= 1
+    r.leaving = True
+    assert not r.serves(5)

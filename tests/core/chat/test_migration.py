@@ -1,0 +1,204 @@
+"""Migration on the simulated ring: to a node that joins before a key, repeated copies,
+late copies that merge as a union, concurrent joins, and the hand-over on exit."""
+
+from __future__ import annotations
+
+import asyncio
+
+from core import events as ev
+from core.chat import protocol as p
+from core.chat.state import Channel, Member, channel_key, item_to_wire, name_key
+from core.chord import in_half_open
+from core.chord.ids import RING
+from tests.core.chat.simring import sim_ring, sim_test, wait_until
+
+
+def address_before(ring, key: int):
+    """An address whose id falls at ``key``, before its owner: it becomes the key's owner."""
+    old = ring.owner(key)
+    return ring.next_address(within=((key - 1) % RING, (old.node.id - 1) % RING))
+
+
+@sim_test()
+async def test_migration__a_new_node_before_a_key_takes_the_channel_and_the_names():
+    async with sim_ring(["alice", "bob", "carol", "dave", "erin"], prune_grace=120) as ring:
+        for n in ring.nodes[1:4]:
+            await n.user.join("general")
+        key = channel_key("general")
+        old = ring.owner(key)
+        lo = ring.owner(key).node.predecessor().id
+        # frank joins before the key while erin joins the channel
+        frank, _ = await asyncio.gather(
+            ring.add("frank", ring.nodes[0], address=address_before(ring, key)),
+            ring.nodes[4].user.join("general"))
+        await wait_until(lambda: old.holdings.channel("general") is None
+                         and frank.holdings.channel("general") is not None,
+                         what=f"the channel at frank:\n{ring.where('channel', 'general')}")
+        steps = [e.step for e in old.of(ev.Migration, key="general")]
+        assert steps[:3] == ["send", "ack", "delete"], steps
+        got = frank.of(ev.Migration, step="receive", kind="channel", key="general")
+        assert got[0].from_ == str(old.node.address) and got[0].members >= 3
+        for n in ring.nodes[:5]:   # name records in (lo, frank] moved to frank as well
+            if in_half_open(name_key(n.nick), lo, frank.node.id):
+                await wait_until(lambda n=n: frank.of(ev.Migration, step="receive",
+                                                      kind="name", key=n.nick.lower()))
+        await ring.nodes[0].user.send("general", "after the move")
+        for n in ring.nodes[1:5]:
+            await wait_until(lambda n=n: "after the move" in n.texts("general"))
+        members = await frank.user.join("general")
+        assert sorted(members) == ["bob", "carol", "dave", "erin", "frank"]
+
+
+@sim_test()
+async def test_migration__a_late_copy_merges_as_a_union_at_the_new_maintainer():
+    async with sim_ring(["ann", "bo", "cy"], prune_grace=120) as ring:
+        for n in ring.nodes:
+            await n.user.join("union")
+        key = channel_key("union")
+        old = ring.owner(key)
+        new = await ring.add("dan", ring.nodes[0], address=address_before(ring, key))
+        await ring.settle()
+        await wait_until(lambda: old.holdings.channel("union") is None
+                         and new.holdings.channel("union") is not None,
+                         what="the channel at the new maintainer")
+        assert [e.step for e in new.of(ev.Migration, key="union")] == ["receive"]
+        await new.user.join("union")          # a join served by the new maintainer
+        late = Channel("union")               # a late copy (a second old maintainer's)
+        late.set_member(Member("zoe", "10.9.9.9:9", 1.0))
+        reply = await old.node.user_command(new.node.address, p.MIGRATE.type,
+                                            {"from": "test", "items": [item_to_wire(late)]})
+        assert reply["ok"]
+        ch = new.holdings.channel("union")
+        assert sorted(m.nick for m in ch.present()) == ["ann", "bo", "cy", "dan", "zoe"]
+
+
+@sim_test()
+async def test_migration__repeated_is_idempotent_and_a_non_owner_refuses_it():
+    async with sim_ring(["ann", "bo"]) as ring:
+        await ring.nodes[0].user.join("idem")
+        await ring.nodes[1].user.send("idem", "one")
+        holder = ring.owner(channel_key("idem"))
+        other = next(n for n in ring.nodes if n is not holder)
+        wire = item_to_wire(holder.holdings.channel("idem"))
+        before = holder.holdings.channel("idem").to_wire()
+        for _ in range(3):
+            reply = await other.node.user_command(holder.node.address, p.MIGRATE.type,
+                                                  {"from": "t", "items": [wire]})
+            assert reply["ok"]
+        assert holder.holdings.channel("idem").to_wire() == before
+        reply = await holder.node.user_command(other.node.address, p.MIGRATE.type,
+                                               {"from": "t", "items": [wire]})
+        assert reply == p.NOT_OWNER
+        assert other.holdings.channel("idem") is None
+
+
+@sim_test()
+async def test_migration__a_late_copy_numbered_like_ours_still_reaches_every_member():
+    # While a ring settles, two nodes may each number entries of one channel from 1; when
+    # the copies meet, what the late one brings sorts below what members have confirmed.
+    async with sim_ring(["ann", "bo", "cy"]) as ring:
+        holder = ring.owner(channel_key("late"))
+        member = next(n for n in ring.nodes if n is not holder)
+        await member.user.join("late")
+        for i in range(3):
+            await holder.user.send("late", f"ours {i}")
+        await wait_until(lambda: len(member.texts("late")) == 3, what="our three messages")
+        late = Channel("late")
+        late.set_member(Member("zoe", "10.9.9.9:9", 1.0))
+        late.append("join", "zoe")
+        late.append("msg", "zoe", "theirs")  # seq 2: below the member's confirmed cursor
+        reply = await member.node.user_command(holder.node.address, p.MIGRATE.type,
+                                               {"from": "test", "items": [item_to_wire(late)]})
+        assert reply["ok"]
+        await wait_until(lambda: "theirs" in member.texts("late"),
+                         what="the late copy's message at the member")
+        await wait_until(lambda: member.of(ev.MemberJoined, channel="late", nick="zoe"),
+                         what="the late copy's join notice at the member")
+        assert member.texts("late").count("theirs") == 1
+        assert member.texts("late")[:3] == ["ours 0", "ours 1", "ours 2"]
+
+
+@sim_test()
+async def test_concurrent_joins__eight_nodes_join_at_once_while_messages_flow():
+    async with sim_ring(["ann", "bo", "cy"]) as ring:
+        first = list(ring.nodes)
+        for n in first:
+            await n.user.join("crowd")
+
+        async def sender() -> list[str]:
+            acked = []
+            for i in range(150):
+                msg_id, _ = await first[0].user.send("crowd", f"m{i}")
+                acked.append(msg_id)
+                await asyncio.sleep(0.01)  # pacing the traffic
+            return acked
+
+        sending = asyncio.create_task(sender())
+        await asyncio.gather(*(ring.add(f"new{i}", first[i % 3]) for i in range(8)))
+        acked = await sending
+        for n in first:
+            await wait_until(lambda n=n: len(n.texts("crowd")) >= 150, what=n.nick)
+            shown = [e.msg_id for e in n.of(ev.ChannelMessage, channel="crowd")]
+            assert shown == acked, f"{n.nick}: {len(shown)} shown, {len(set(shown))} distinct"
+        await ring.settle()
+        await wait_until(lambda: [n for n in ring.nodes if n.holdings.channel("crowd")]
+                         == [ring.owner(channel_key("crowd"))],
+                         what="the channel at its owner only")
+
+
+@sim_test()
+async def test_exit__the_maintainer_hands_channels_and_names_to_its_successor():
+    async with sim_ring(["alice", "bob", "carol", "dave", "erin"]) as ring:
+        key = channel_key("lobby")
+        m = ring.owner(key)
+        others = [n for n in ring.nodes if n is not m]
+        for n in [m, *others[:3]]:
+            await n.user.join("lobby")
+        await m.service.exit()
+        steps = [(e.step, e.kind, e.key) for e in m.of(ev.Migration)]
+        assert ("leave", "channel", "lobby") in steps
+        assert ("unname", "name", m.nick) in steps
+        assert ("send", "channel", "lobby") in steps and ("delete", "channel", "lobby") in steps
+        assert steps[-1][0] == "leave-ring" and type(m.events[-1]) is ev.Bye
+        assert ring.owner(key).of(ev.Migration, step="receive", kind="channel", key="lobby")
+        stay = others[:3]
+        for n in stay:
+            await wait_until(lambda n=n: n.of(ev.MemberLeft, channel="lobby", nick=m.nick,
+                                              reason="exit"))
+        await stay[0].user.send("lobby", "still here")
+        for n in stay:
+            await wait_until(lambda n=n: "still here" in n.texts("lobby"))
+
+
+@sim_test()
+async def test_exit__one_at_a_time_until_one_is_left_everything_keeps_working():
+    async with sim_ring(["n1", "n2", "n3", "n4", "n5"]) as ring:
+        for n in ring.nodes:
+            await n.user.join("room")
+        live = list(ring.nodes)
+        round_ = 0
+        while len(live) > 1:
+            await live.pop(round_ % len(live)).service.exit()
+            round_ += 1
+            await live[0].user.send("room", f"after exit {round_}")
+            for n in live:
+                await wait_until(lambda n=n, t=f"after exit {round_}": t in n.texts("room"))
+            await live[-1].user.msg(live[0].nick, f"private {round_}")
+            assert live[0].of(ev.PrivateMessage, text=f"private {round_}")
+
+
+@sim_test()
+async def test_exit__neighbours_exiting_together_leave_nothing_behind():
+    async with sim_ring(["ann", "bo", "cy", "di"]) as ring:
+        for n in ring.nodes:
+            await n.user.join("keep")
+        ordered = sorted(ring.nodes, key=lambda n: n.node.id)
+        leavers, stay = ordered[:2], ordered[2:]       # two neighbours on the ring
+        await asyncio.gather(*(n.service.exit() for n in leavers))
+        await ring.settle()
+        names = {n.nick.lower() for n in stay}
+        held = {e.name for s in stay for e in s.holdings.maintained.names() if e.present}
+        assert held == names, f"name records kept: {held}, wanted {names}"
+        ch = next(c for c in (s.holdings.channel("keep") for s in stay) if c is not None)
+        assert sorted(m.nick for m in ch.present()) == sorted(n.nick for n in stay)
+        assert not any(e.step == "drop" for n in leavers for e in n.of(ev.Migration))
