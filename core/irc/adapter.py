@@ -15,13 +15,14 @@ from .session import Whois
 class IrcUser:
     """One registered IRC client as a ``LocalUser`` of this node's chat service."""
 
-    def __init__(self, user) -> None:
+    def __init__(self, service, user) -> None:
+        self.service = service
         self.user = user
 
     @classmethod
     async def add(cls, service, nick: str, post: Callable[[ev.Event], None]) -> IrcUser:
         """Claim ``nick`` on the ring for a new user (NickTaken, ChatError)."""
-        return cls(await service.add_user(nick, post))
+        return cls(service, await service.add_user(nick, post))
 
     async def run(self, command: Command) -> None:
         """Carry out a session's command; ChatError says why it could not be done."""
@@ -42,4 +43,5 @@ class IrcUser:
                      record.get("fingerprint"))
 
     async def quit(self, reason: str) -> None:
-        await self.user.quit(reason)
+        """Leave every channel, give the nick back to the ring and to this node."""
+        await self.service.remove_user(self.user, reason)

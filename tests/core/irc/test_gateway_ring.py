@@ -21,11 +21,7 @@ from core.irc import IrcGateway  # noqa: E402
 from core.irc.message import parse  # noqa: E402
 from tests.ring import FAST, converged, stop_all, wait_until  # noqa: E402
 
-pytestmark = [
-    pytest.mark.timeout(120),
-    pytest.mark.skipif(not hasattr(ChatService, "add_user"),
-                       reason="needs ChatService.add_user (the chat branch, not merged yet)"),
-]
+pytestmark = pytest.mark.timeout(120)
 
 
 @dataclass
