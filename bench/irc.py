@@ -7,8 +7,10 @@
 2. How many IRC clients one node serves before the p99 delivery latency doubles: K clients
    on node A's gateway (in a worker process, so they do not share the node's event loop)
    in one channel, an in-process user on node B sending at a steady rate; K grows
-   1, 10, 25, 50, 100, 200 until the p99 is twice that with one client, or the time
-   budget (60 s) is spent.
+   1, 2, 5, 10, 25, 50, 100, 200 until the p99 is twice that with one client, or the time
+   budget (60 s) is spent. Each step also measures K in-process users of node A in a
+   channel of their own, so the growth the gateway causes stands apart from the growth
+   of the channel's fan-out itself.
 
 Message texts carry the send time on the machine's monotonic clock (one clock for every
 process on Linux), so receivers measure end-to-end latency.
@@ -35,7 +37,8 @@ from .stats import percentile
 ROOT = Path(__file__).resolve().parent.parent
 CHORD = dict(stabilize_interval=0.2, fix_fingers_interval=1.0, check_predecessor_interval=1.0,
              timeout=3.0)
-STEPS = (1, 10, 25, 50, 100, 200)
+STEPS = (1, 2, 5, 10, 25, 50, 100, 200)
+MESSAGES, RATE = 60, 30.0   # per step of the fan-out: 60 messages at 30 per second
 
 
 class RawClient:
@@ -168,43 +171,80 @@ async def added_latency(a: Box, b: Box, messages: int) -> dict:
             "added_p50": percentile(via_irc, 50) - percentile(base, 50)}
 
 
-async def fan_out(a: Box, b: Box, budget: float, max_clients: int, say) -> list[dict]:
-    """p99 delivery latency to K IRC clients of node A, K growing until it doubles."""
-    sender = await b.service.add_user("fansender", lambda e: None)
+async def send_steadily(sender, channel: str) -> None:
+    sends = []
+    for i in range(MESSAGES):
+        sends.append(asyncio.create_task(sender.send(channel, stamp(i))))
+        await asyncio.sleep(1 / RATE)
+    await asyncio.gather(*sends)
+
+
+async def in_process(a: Box, sender, k: int, tag: str) -> list[float]:
+    """Delivery latencies to K in-process users of node A in one channel."""
+    latencies: list[float] = []
+
+    def on_event(e: ev.Event) -> None:
+        if isinstance(e, ev.ChannelMessage) and e.text.startswith("b "):
+            latencies.append(latency_of(e.text))
+
+    channel = f"fanin{tag}"
+    users = [await a.service.add_user(f"in{tag}u{i}", on_event) for i in range(k)]
+    await asyncio.gather(*(u.join(channel) for u in users))
+    await send_steadily(sender, channel)
+    await wait_for(lambda: len(latencies) >= k * MESSAGES, 10, "in-process deliveries")
+    await asyncio.gather(*(a.service.remove_user(u) for u in users))
+    return latencies
+
+
+async def fan_out_step(a: Box, sender, k: int, tag: str) -> dict:
+    """One step: K IRC clients of node A (in a worker process), then K in-process users."""
     host, port = a.gateway.address
+    channel = f"fan{tag}"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.irc", "--worker", f"{host}:{port}", str(k), channel,
+        cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    try:
+        ready = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
+        assert ready == {"ready": k}, ready
+        await send_steadily(sender, channel)
+        await asyncio.sleep(1.0)   # the last deliveries
+        proc.stdin.write(b"done\n")
+        result = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+    finally:
+        if proc.returncode is None:
+            proc.stdin.close()
+            await asyncio.wait_for(proc.wait(), 30)
+    lat = result["latencies"]
+    inproc = await in_process(a, sender, k, tag)
+    return {"clients": k, "deliveries": len(lat), "expected": k * MESSAGES,
+            "p50": percentile(lat, 50), "p99": percentile(lat, 99),
+            "inproc_p50": percentile(inproc, 50), "inproc_p99": percentile(inproc, 99)}
+
+
+async def fan_out(a: Box, b: Box, budget: float, max_clients: int, say) -> list[dict]:
+    """p99 delivery latency to K IRC clients of node A, K growing until it doubles. A step
+    whose p99 doubled is run once more (the machine is shared: one stall is not a trend),
+    and only a second doubling ends the growth."""
+    sender = await b.service.add_user("fansender", lambda e: None)
     rows: list[dict] = []
     deadline = time.monotonic() + budget
     for k in (s for s in STEPS if s <= max_clients):
         if time.monotonic() > deadline:
             say(f"    stopped before {k} clients: the {budget:.0f} s budget is spent")
             break
-        channel = f"fan{k}"
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.irc", "--worker", f"{host}:{port}", str(k), channel,
-            cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
-        try:
-            ready = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
-            assert ready == {"ready": k}, ready
-            messages, rate = 40, 20.0
-            sends = []
-            for i in range(messages):
-                sends.append(asyncio.create_task(sender.send(channel, stamp(i))))
-                await asyncio.sleep(1 / rate)
-            await asyncio.gather(*sends)
-            await asyncio.sleep(1.0)   # the last deliveries
-            proc.stdin.write(b"done\n")
-            result = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
-        finally:
-            if proc.returncode is None:
-                proc.stdin.close()
-                await asyncio.wait_for(proc.wait(), 30)
-        lat = result["latencies"]
-        row = {"clients": k, "deliveries": len(lat), "expected": k * messages,
-               "p50": percentile(lat, 50), "p99": percentile(lat, 99)}
+        for attempt in range(2):
+            row = await fan_out_step(a, sender, k, f"{k}x{attempt}")
+            say(f"    {k:>4} IRC clients: {row['deliveries']}/{row['expected']} delivered, "
+                f"p50 {row['p50'] * 1000:.1f} ms, p99 {row['p99'] * 1000:.1f} ms "
+                f"(as many in-process users: p50 {row['inproc_p50'] * 1000:.1f} ms, "
+                f"p99 {row['inproc_p99'] * 1000:.1f} ms)")
+            doubled = bool(rows) and row["p99"] >= 2 * rows[0]["p99"]
+            if not doubled:
+                break
         rows.append(row)
-        say(f"    {k:>4} clients: {row['deliveries']}/{row['expected']} delivered, "
-            f"p50 {row['p50'] * 1000:.1f} ms, p99 {row['p99'] * 1000:.1f} ms")
-        if row["p99"] >= 2 * rows[0]["p99"] and k > 1:
+        if doubled:
+            say(f"    p99 doubled (from {rows[0]['p99'] * 1000:.1f} ms with one client) "
+                f"at {k} clients, twice in a row")
             break
     return rows
 
