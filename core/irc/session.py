@@ -550,6 +550,18 @@ class Session:
         if changed:
             self._send(Message("MODE", (self.nick, changed), self.mask))
 
+    def _userhost(self, m: Message) -> None:
+        """302 for the nicks this session knows (itself, members of its channels); irssi
+        asks for its own at connect to learn its host."""
+        found = []
+        for nick in m.params[:5]:
+            known = self._known(nick)
+            if known is not None:
+                user, host = (self.user, self.host) if self._is_me(known) else (known, REMOTE_HOST)
+                away = "-" if self._is_me(known) and self.away else "+"
+                found.append(f"{known}={away}{user}@{host}")
+        self.reply(n.RPL_USERHOST, " ".join(found))
+
     def _away(self, m: Message) -> None:
         self.away = m.param(0) or None
         if self.away:
@@ -654,6 +666,7 @@ _HANDLERS: dict[str, tuple[Callable, int, bool]] = {
     "LIST": (Session._list, 0, False),
     "MODE": (Session._mode, 1, False),
     "AWAY": (Session._away, 0, False),
+    "USERHOST": (Session._userhost, 1, False),
 }
 
 _EVENTS: dict[type, Callable] = {

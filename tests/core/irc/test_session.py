@@ -527,6 +527,11 @@ class TestQueries:
             f":{SERVER} 502 alice :Can't change mode for other users",
         ]
 
+    def test_userhost__known_nicks_only(self):
+        c = Client().register().joined("a", "bob")
+        c.line(b"USERHOST alice bob nobody")
+        assert c.read() == [f":{SERVER} 302 alice :alice=+al@127.0.0.1 bob=+bob@ring"]
+
     def test_away__set_and_unset(self):
         c = Client().register()
         c.line(b"AWAY :lunch")
