@@ -344,7 +344,7 @@ def write_report(results: dict, cfg: dict, mode: str, images: dict) -> str:
         "## Simulated rings: path length against N",
         "",
         "The same node code over `core.chord.sim` (in memory, zero latency, virtual clock). "
-        "Large rings are built converged directly (`sim.converged_ring` writes the state a "
+        "Large rings are built converged directly (`sim.converged_ring` adopts the state a "
         "converged ring reaches, checked by a test against rings converged by the real "
         "protocol); every lookup is the real `Local.find_successor`, checked against the "
         f"true owner. {cfg['sim_lookups']} lookups per N.",

@@ -24,12 +24,12 @@ def fingers_only_hops(state: dict, start: Address, key: int) -> int:
     the path length of the paper's Figure 10 (½·log2 N on average)."""
     hops, node = 0, start
     while True:
-        successors, _, fingers = state[node]
-        successor = successors[0]
+        routing = state[node]
+        successor = routing.successor
         if in_half_open(key, node.id, successor.id):
             return hops
         nxt = node
-        for finger in reversed(fingers):
+        for finger in reversed(routing.fingers):
             if in_open(finger.id, node.id, key):
                 nxt = finger
                 break

@@ -1,5 +1,8 @@
 """The headless front end: commands on stdin, events on stdout (plain lines or JSON lines).
 
+Each stdin line is parsed as in the UI's home pane (``core.chat.commands.parse``): bare
+command words are commands, and the runtime gets the parsed ``Command``.
+
 End of input, ``exit``, Ctrl+C and SIGTERM all run the graceful exit sequence. A start-up
 failure (nick taken, port in use, unreachable bootstrap) prints an error and returns 2.
 """
@@ -11,9 +14,11 @@ import queue
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import TextIO
 
 from core import events as ev
+from core.chat.commands import Command, CommandError, Where, help_text, parse
 from core.counts import counted
 from core.runtime import Options, Runtime, StartupError
 
@@ -86,6 +91,14 @@ def _ring_change(e: ev.RingChange) -> str:
     return e.kind
 
 
+# the commands a front end answers itself, as headless answers them: with one event
+FRONT_END: dict[str, Callable[[Command], ev.Event]] = {
+    "help": lambda _command: ev.Info(text=help_text()),
+    "bell": lambda _command: ev.Error(message="bell is a setting of the full-screen UI; "
+                                              "headless output has no bell"),
+}
+
+
 class _Printer:
     """Writes events from a queue on its own thread, so the core never waits on stdout."""
 
@@ -147,9 +160,17 @@ def run(options: Options, as_json: bool = False, quiet_logs: bool = False,
         for line in stdin:
             if not line.strip():
                 continue
-            if line.strip().lower() in ("exit", "/exit", "/quit", "quit"):
+            try:
+                command = parse(line)
+            except CommandError as e:
+                printer.post(ev.Error(message=str(e)))
+                continue
+            if command.where is Where.FRONT_END:
+                printer.post(FRONT_END[command.name](command))
+                continue
+            runtime.execute(command)
+            if runtime.stopping:  # exit: the lines after it are not run
                 break
-            runtime.execute(line)
         stop.set()
 
     threading.Thread(target=read_input, name="headless-input", daemon=True).start()

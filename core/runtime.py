@@ -1,6 +1,6 @@
 """The core's runtime: the asyncio loop in one background thread, and the two crossings.
 
-Front end -> core: ``start``, ``execute(line)``, ``submit(coro)`` and ``shutdown`` return
+Front end -> core: ``start``, ``execute(command)``, ``submit(coro)`` and ``shutdown`` return
 ``concurrent.futures.Future`` objects and never block. Commands run at once, except that
 those to one channel or one nick wait for each other and keep the order given. Core ->
 front end: ``post(event)``, called on the core thread; the front end makes it thread-safe
@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from typing import NamedTuple
 
 from core import events as ev
-from core.chat.commands import CommandError, check_nick, help_text, parse
+from core.chat.commands import Command, CommandError, Where, check_nick
 from core.chat.service import ChatError, ChatService, LocalUser, NickTaken
 from core.chord import Address, JoinError, ListenError, Local
 from core.irc import GatewayError, IrcGateway
@@ -114,17 +114,17 @@ class Runtime:
                 self._start_future = self.submit(self._start())
             return self._start_future
 
-    def execute(self, line: str) -> concurrent.futures.Future:
-        """Run one command line; outcomes and errors are posted as events."""
-        try:
-            command = parse(line)
-        except CommandError as e:
-            return self.submit(self._post(ev.Error(message=str(e))))
-        if command.name == "exit":
-            return self.shutdown()
-        if command.name == "help":
-            return self.submit(self._post(ev.Info(text=help_text())))
-        return self.submit(self._execute(command))
+    def execute(self, command: Command) -> concurrent.futures.Future:
+        """Run a parsed command where the COMMANDS table says: the runtime's own (exit) at
+        once, the chat's once the node is in the ring. Outcomes and errors are posted as
+        events; a front end's own command (help, bell) is refused with an Error."""
+        match command.where:
+            case Where.RUNTIME:
+                return self.RUNTIME_COMMANDS[command.name](self)
+            case Where.CHAT:
+                return self.submit(self._execute(command))
+        return self.submit(self._post(ev.Error(
+            message=f"{command.name} is answered by the front end, not by the core")))
 
     def submit(self, coro: Coroutine) -> concurrent.futures.Future:
         """Run ``coro`` on the core loop (``asyncio.run_coroutine_threadsafe``)."""
@@ -145,6 +145,15 @@ class Runtime:
                 else:
                     self._shutdown_future = self.submit(self._shutdown())
             return self._shutdown_future
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the exit sequence has been asked for (by ``exit`` or ``shutdown``)."""
+        return self._shutdown_future is not None
+
+    RUNTIME_COMMANDS: dict[str, Callable[[Runtime], concurrent.futures.Future]] = {
+        "exit": shutdown,
+    }
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the core thread to end; True if it did."""
@@ -213,8 +222,20 @@ class Runtime:
         if self.gateway is not None:
             self.gateway.node_event(event)
 
-    async def _execute(self, command) -> object:
-        if self.service is None or not self.service.ready:
+    def _started(self) -> bool:
+        """Whether the start finished well: the node is in the ring and the nick is ours."""
+        started = self._start_future
+        return (started is not None and started.done() and not started.cancelled()
+                and started.exception() is None)
+
+    async def _execute(self, command: Command) -> object:
+        started = self._start_future
+        if started is not None and not started.done():
+            # Ready is posted just before the start returns: a command sent on seeing it
+            # may arrive first. (Once started, no await comes before the lane is taken.)
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(started)
+        if not self._started():
             self.post(ev.Error(message="the node has not started yet"))
             return None
         task = asyncio.current_task()
@@ -222,7 +243,7 @@ class Runtime:
         try:
             # no await before this: the lane is taken in the order the commands were given
             async with self._lanes.turn(command.destination):
-                return await self.service.execute(command)
+                return await self.user.execute(command)
         except Exception as e:
             log.exception("the command %s failed", command)
             self.post(ev.Error(message=f"{command.name} failed: {type(e).__name__}: {e}"))
@@ -243,7 +264,7 @@ class Runtime:
         try:
             if self.gateway is not None:
                 await self.gateway.stop("the node is leaving the ring")
-            if self.service is not None and self.service.ready:
+            if self.service is not None and self._started():
                 await self.service.exit()
             else:
                 if self.node is not None and self.node.running:

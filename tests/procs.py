@@ -18,7 +18,9 @@ when a wait fails. Everything that waits has a deadline.
 
 ``Cluster.start`` passes fast ring settings (``FAST_ARGS``) unless ``fast=False``;
 ``port_with_id_in(lo, hi)`` picks a free loopback port whose node id lies in (lo, hi],
-to place a node exactly on the ring. On leaving the ``with`` block every process still
+to place a node exactly on the ring. ``wrapper`` is an argv put before the node's own (e.g.
+``ip netns exec NS``, to run it inside a network namespace: see tests/hosts.py; it must
+exec the node, so that signals reach it). On leaving the ``with`` block every process still
 running is killed.
 """
 
@@ -32,7 +34,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from core.chord.ids import hash_string, in_half_open
@@ -57,7 +59,8 @@ def kind(name: str, **fields) -> Predicate:
 class Proc:
     """One chordchat node process and the events it printed."""
 
-    def __init__(self, nick: str, args: list[str], log_dir: Path) -> None:
+    def __init__(self, nick: str, args: list[str], log_dir: Path,
+                 wrapper: Sequence[str] = ()) -> None:
         self.nick = nick
         self.args = args
         self.stderr_path = log_dir / f"{nick}-{os.getpid()}-{time.monotonic_ns()}.stderr"
@@ -66,7 +69,7 @@ class Proc:
         self._changed = threading.Condition()
         with open(self.stderr_path, "wb") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tui", *args], stdin=subprocess.PIPE,
+                [*wrapper, sys.executable, "-m", "tui", *args], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=err, cwd=ROOT, text=True, bufsize=1,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -190,12 +193,12 @@ class Cluster:
 
     def start(self, nick: str, bootstrap: Proc | str | None = None, listen: str = f"{HOST}:0",
               args: tuple[str, ...] = (), fast: bool = True, wait_ready: bool = True,
-              timeout: float = 30.0) -> Proc:
+              timeout: float = 30.0, wrapper: Sequence[str] = ()) -> Proc:
         argv = ["--nick", nick, "--listen", listen, "--headless", "--json"]
         if bootstrap is not None:
             argv += ["--bootstrap", bootstrap if isinstance(bootstrap, str) else bootstrap.address]
         argv += [*(FAST_ARGS if fast else ()), *self.extra_args, *args]
-        proc = Proc(nick, argv, self.log_dir)
+        proc = Proc(nick, argv, self.log_dir, wrapper)
         self.procs.append(proc)
         if wait_ready:
             ready = proc.wait_for(kind("ready"), timeout=timeout, what="ready")

@@ -18,6 +18,7 @@ import urwid
 
 from core import events as ev
 from core.chat import commands
+from core.chat.commands import Command, Where
 from core.chord import hash_string, short_id
 from core.counts import counted
 from tui import keys
@@ -25,8 +26,6 @@ from tui.bridge import FromCore
 from tui.completion import Completer, Sources
 from tui.conversations import HOME, Conversation, Conversations, mention_spans
 from tui.history import History
-from tui.local_commands import all_commands, local_command, parse_bell
-from tui.local_commands import help_rows as command_help_rows
 from tui.logfile import setup_logging
 from tui.ringlog import LogLine, RingLog
 from tui.widgets.conversation import MessageLine, MessageList
@@ -43,7 +42,7 @@ LEAVE_TIMEOUT = 60.0  # seconds the graceful exit may take before the UI closes 
 @dataclass(frozen=True)
 class Done:
     """A runtime future finished (posted by its done-callback on the core thread)."""
-    what: str  # "start", "shutdown" or the command line
+    what: str  # "start", "shutdown" or the command
     future: concurrent.futures.Future
 
 
@@ -93,10 +92,11 @@ class ChatApp:
         self.nicks: set[str] = set()
         self.history = History()
         self.completer = Completer(Sources(
-            commands=_command_words,
-            arguments=_argument_kinds,
+            commands=commands.command_words,
+            arguments=commands.argument_kinds,
             channels=self.conversations.channels,
             nicks=lambda: sorted(self.nicks),
+            bare_commands=lambda: self.conversations.shown.kind == "home",
         ))
         self.bridge = FromCore(self._dispatch, on_error=self._handler_failed,
                                settle=self._show_current)
@@ -105,7 +105,7 @@ class ChatApp:
         self.loop: urwid.MainLoop | None = None
         self.quitting = False
         self.ready = False
-        self._waiting: list[str] = []  # lines typed before the node was in the ring
+        self._waiting: list[Command] = []  # chat commands typed before the node was ready
         self.failure: str | None = None  # why the UI ended early (a start-up error)
         self.exit_code = 0
         urwid.connect_signal(self.screen, "action", self._on_action)
@@ -124,14 +124,18 @@ class ChatApp:
         return self.loop
 
     def quit(self) -> None:
-        """The graceful exit (``exit``, Ctrl+C): leave the ring, then close. Twice: close now."""
+        """Ctrl+C or a signal: the same graceful exit as ``exit``. Twice: close now."""
         if self.quitting:
             raise urwid.ExitMainLoop
+        self.run_command(Command("exit"))
+
+    def _leaving(self, shutdown: concurrent.futures.Future) -> None:
+        """The runtime runs its exit sequence: say so, and close when it is done."""
         self.quitting = True
         self._set_status(state="leaving")
         self.log_line("leaving the ring: leaving channels, handing over what this node keeps",
                       "log ring")
-        self._track("shutdown", self.runtime.shutdown())
+        self._track("shutdown", shutdown)
         if self.loop is not None:
             self.loop.set_alarm_in(LEAVE_TIMEOUT, self._leave_timed_out)
 
@@ -169,8 +173,8 @@ class ChatApp:
         self.show_log(self.ring_log.ready(e), e.at)
         self.notice(HOME, f"You are {e.nick}, node {_short(e.id)} at {e.address}.")
         waiting, self._waiting = self._waiting, []
-        for line in waiting:
-            self._execute(line)
+        for command in waiting:
+            self.run_command(command)
 
     def _on_private(self, e: ev.PrivateMessage) -> None:
         other = e.to if e.outgoing else e.from_
@@ -339,56 +343,51 @@ class ChatApp:
         self.quit()
 
     def submit_line(self, line: str) -> None:
-        """Run a typed line: a command, or plain text for the shown conversation."""
+        """Run a typed line: parsed once, for the shown conversation (where a line is chat
+        text unless it starts with "/"), then run where the COMMANDS table says."""
         if not line.strip():
             return
-        local = local_command(line)
-        if local is not None:  # answered here, never sent to the core
-            try:
-                getattr(self, "cmd_" + local.name)(line)
-            except commands.CommandError as exc:
-                self.error(str(exc))
-            return
-        if is_command(line):
-            try:
-                command = commands.parse(line)
-            except commands.CommandError as exc:
-                self.error(str(exc))
-                return
-            if command.name == "help":
-                self.show_help()
-            elif command.name == "exit":
-                self.quit()
-            else:
-                self._execute(line.strip())
-            return
         conv = self.conversations.shown
-        if conv.kind == "channel":
-            self._execute(f"send {conv.target} {line}")
-        elif conv.kind == "private":
-            self._execute(f"msg {conv.target} {line}")
-        else:
+        try:
+            command = commands.parse(line, None if conv.kind == "home" else conv.title)
+        except commands.CommandError as exc:
+            home_text = isinstance(exc, commands.UnknownCommand) and conv.kind == "home" \
+                and not line.lstrip().startswith("/")
             self.error("this is the home pane: join a channel first (join <channel>), "
-                       "or msg <nick> <text>")
+                       "or msg <nick> <text>" if home_text else str(exc))
+            return
+        self.run_command(command)
 
-    def _execute(self, line: str) -> None:
+    def run_command(self, command: Command) -> None:
+        """Run a parsed command: the UI's own here, the rest in the runtime (the chat's once
+        the node is in the ring), never waiting for it."""
+        if command.where is Where.FRONT_END:
+            FRONT_END[command.name](self, command)
+            return
         if self.quitting:
-            self.error("leaving the ring; no more commands")
+            self.error("leaving the ring; no more commands (Ctrl+C again closes at once)")
             return
-        if not self.ready:
-            self._waiting.append(line)
-            self.notice(HOME, f"still joining the ring; will run when ready: {line}")
+        if command.where is Where.CHAT and not self.ready:
+            self._waiting.append(command)
+            self.notice(HOME, f"still joining the ring; will run when ready: {command}")
             return
-        self._track(line, self.runtime.execute(line))
+        future = self.runtime.execute(command)
+        if self.runtime.stopping:
+            self._leaving(future)
+        else:
+            self._track(str(command), future)
 
-    def cmd_bell(self, line: str) -> None:
-        self.set_bell(parse_bell(line, self.bell))
+    def cmd_bell(self, command: Command) -> None:
+        self.set_bell(command.args[0] == "on" if command.args else not self.bell)
+
+    def cmd_help(self, _command: Command) -> None:
+        self.show_help()
 
     def show_help(self) -> None:
         """The commands and keys, from their tables; a long help wraps under itself."""
         conv = self.conversations.shown
-        for title, rows in (("Commands (plain text goes to the shown conversation):",
-                             command_help_rows()), ("Keys:", keys.help_rows())):
+        self._append(conv, [("info", commands.HELP_INTRO)])
+        for title, rows in (("Commands:", commands.help_rows()), ("Keys:", keys.help_rows())):
             self._append(conv, [("info", title)])
             width = max(len(name) for name, _ in rows)
             for name, text in rows:
@@ -479,25 +478,11 @@ def _highlight(text: str, spans, base: str | None = None) -> list:
     return markup
 
 
-def _command_words() -> list[str]:
-    """Every spelling of every command (the core's and the UI's), without the IRC "/"
-    (completion adds it back)."""
-    return sorted({s.lstrip("/") for spec in all_commands() for s in (spec.name, *spec.aliases)})
-
-
-def _argument_kinds(command: str) -> list[str]:
-    """What each argument of ``command`` is, read from its usage in the command tables."""
-    for spec in all_commands():
-        if command == spec.name or command in (a.lstrip("/") for a in spec.aliases):
-            return [word.strip("<>[]") for word in spec.usage.split()[1:]]
-    return []
-
-
-def is_command(line: str) -> bool:
-    """Whether a typed line is a command (its first word is one, or it starts with "/")."""
-    word = line.strip().split(" ", 1)[0].lower()
-    return word.startswith("/") or any(word == spec.name or word in spec.aliases
-                                       for spec in commands.COMMANDS)
+# the commands the COMMANDS table gives to the front end, as this UI answers them
+FRONT_END: dict[str, Callable[[ChatApp, Command], None]] = {
+    "help": ChatApp.cmd_help,
+    "bell": ChatApp.cmd_bell,
+}
 
 
 HANDLERS: dict[type, Callable[[ChatApp, object], None]] = {

@@ -12,12 +12,14 @@ class Sources:
 
     ``commands``: command words (without "/"); ``arguments``: for a command word, what its
     arguments are ("channel", "nick", a choice such as "on|off", or anything else for free
-    text), in order.
+    text), in order. ``bare_commands``: whether a command word without "/" is a command
+    where the line is typed (not in a conversation, where such a line is chat text).
     """
     commands: Callable[[], Sequence[str]]
     arguments: Callable[[str], Sequence[str]]
     channels: Callable[[], Sequence[str]]
     nicks: Callable[[], Sequence[str]]
+    bare_commands: Callable[[], bool] = lambda: True
 
 
 @dataclass
@@ -69,11 +71,13 @@ class Completer:
         src = self.sources
         if not before:
             slash = word.startswith("/")
-            names = [("/" if slash else "") + c for c in src.commands()]
-            found = _matching(names, word)
+            found = []
+            if slash or src.bare_commands():
+                found = _matching([("/" if slash else "") + c for c in src.commands()], word)
             # a plain-text line may start with a nick ("bob: hi")
             return found or _matching(src.nicks(), word)
-        kinds = src.arguments(before[0].lstrip("/").lower())
+        command = before[0].startswith("/") or src.bare_commands()
+        kinds = src.arguments(before[0].lstrip("/").lower()) if command else []
         position = len(before) - 1
         kind = kinds[position] if position < len(kinds) else None
         if kind is not None and "|" in kind:  # a choice of words, e.g. "on|off"

@@ -21,17 +21,13 @@ def private_key(nick: str) -> str:
 @dataclass
 class Conversation:
     key: str
-    title: str           # as shown: "chordchat", "#general", "bob"
+    title: str           # as shown: "chordchat", "#general", "bob"; where a line typed
+    #                      in a channel or private conversation goes (commands.parse)
     kind: str            # "home", "channel" or "private"
     unread: int = 0
     mention: bool = False
     joined: bool = True  # channels: whether the user is a member (Joined, not yet Left)
     members: set[str] = field(default_factory=set)
-
-    @property
-    def target(self) -> str:
-        """What plain text typed here is sent to: the channel name or the nick."""
-        return self.title.lstrip("#")
 
 
 class Conversations:
@@ -99,9 +95,3 @@ def mention_spans(text: str, nick: str) -> list[tuple[int, int]]:
         return []
     pattern = r"(?<![A-Za-z0-9_-])" + re.escape(nick) + r"(?![A-Za-z0-9_-])"
     return [m.span() for m in re.finditer(pattern, text, re.IGNORECASE)]
-
-
-def mentions(text: str, nick: str) -> bool:
-    """Whether ``text`` names ``nick`` as a word."""
-    return bool(mention_spans(text, nick))
-

@@ -1,7 +1,7 @@
 """`make demo`: four headless peers that chat on #general, and the UI as the fifth node.
 
 The peers are real ``chordchat --headless`` processes on free loopback ports; their output
-goes to log files. Leaving the UI (``exit`` or Ctrl+C) sends each peer ``exit`` too.
+goes to log files. Leaving the UI (``/exit`` or Ctrl+C) sends each peer ``exit`` too.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ SCRIPT = (
     ("linus", "@", "psst {you}, press F2 to watch channels migrate in the ring log"),
     ("ken", "#", "who owns #general right now? the status bar says what each node keeps"),
     ("ada", "#", "not me, I only keep two name maps"),
-    ("grace", "#", "leaving with exit hands everything to the successor, nothing is lost"),
+    ("grace", "#", "leaving with /exit hands everything to the successor, nothing is lost"),
     ("linus", "#", "unlike my last laptop"),
     ("ken", "@", "{you}, Alt+1..9 switches conversations, PgUp scrolls back"),
 )

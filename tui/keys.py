@@ -54,9 +54,3 @@ def label_of(action: str) -> str:
 def help_rows() -> list[tuple[str, str]]:
     """(label, help) of every binding, for the help text."""
     return [(b.label, b.help) for b in BINDINGS]
-
-
-def help_lines() -> list[str]:
-    """One line per binding, the labels in one column."""
-    width = max(len(b.label) for b in BINDINGS)
-    return [f"{label.ljust(width)}  {text}" for label, text in help_rows()]

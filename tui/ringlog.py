@@ -69,8 +69,7 @@ class RingLog:
 
     def log(self, e: ev.Log) -> LogLine:
         """A free-text line of the core, shown as it is: what it says is not read here."""
-        attr = "log error" if e.level in ("error", "warning") else "log"
-        return LogLine(e.text, attr)
+        return LogLine(e.text, "log")
 
     # -- ring changes ------------------------------------------------------------------------
 

@@ -1,16 +1,22 @@
-"""The one command parser of every front end, and the COMMANDS table behind help and completion.
+"""The one command parser of every front end, and the COMMANDS table that says where each
+command is handled and drives help, completion and dispatch.
 
-A line such as ``send #general hello`` becomes a ``Command(name="send", args=("general",
-"hello"))``; anything wrong with it raises ``CommandError`` saying exactly what.
-IRC forms (``/msg``, ``/join``, ``/part``, ``/quit``) and a leading ``/`` on any command are
-accepted. A private message by node id uses ``msg @<hex id>``: a nick starts with a letter,
-so ``@`` can never be read as one.
+``parse(line)`` reads a line typed in the home pane or on headless stdin: ``send #general
+hello`` becomes ``Command("send", ("general", "hello"))``. ``parse(line, "#general")`` reads
+a line typed in a conversation: there a line is chat text unless it starts with ``/``
+(``//text`` sends "/text"), so ``exit strategy is clear`` is a message, not an exit.
+Anything wrong raises ``CommandError`` saying exactly what. IRC forms (``/msg``, ``/join``,
+``/part``, ``/quit``) and a leading ``/`` on any command are accepted everywhere. A private
+message by node id uses ``msg @<hex id>``: a nick starts with a letter, so ``@`` can never
+be read as one.
 """
 
 from __future__ import annotations
 
+import enum
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 MAX_TEXT = 4000
@@ -23,31 +29,118 @@ class CommandError(ValueError):
     """A command line that cannot be run; the message says what is wrong with it."""
 
 
+class UnknownCommand(CommandError):
+    """The first word of a line is no command (a front end may add a hint of its own)."""
+
+
+class Where(enum.Enum):
+    """Who runs a command: every front end dispatches on this and nothing else."""
+    FRONT_END = "front end"  # answered by the UI or headless itself, never sent to the core
+    RUNTIME = "runtime"      # the runtime's lifecycle (exit: the graceful exit sequence)
+    CHAT = "chat"            # the chat on the ring; waits until the node is in the ring
+
+
 @dataclass(frozen=True)
 class CommandSpec:
-    """One row of the command table: its name, other spellings, usage and one-line help."""
+    """One row of the command table.
+
+    ``usage`` names the arguments as ``<kind>`` (channel, nick, text) or ``[a|b]`` (an
+    optional choice); completion reads the kinds from it.
+    """
     name: str
     usage: str
     help: str
-    aliases: tuple[str, ...] = ()
+    where: Where
+    read: Callable[[CommandSpec, str, str | None], Command]  # (spec, arguments, conversation)
+    aliases: tuple[str, ...] = ()  # other spellings (IRC's), with or without the "/"
+
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+    @property
+    def argument_kinds(self) -> list[str]:
+        """What each argument is, in order: "channel", "nick", "text" or "on|off"."""
+        return [word.strip("<>[]") for word in self.usage.split()[1:]]
+
+
+# -- reading each command's arguments (the table below names one reader per command)
+
+def _text_after_target(spec: CommandSpec, rest: str) -> tuple[str, str]:
+    """msg and send: the first word, then the text (stripped, checked)."""
+    parts = rest.split(None, 1)
+    if len(parts) < 2:
+        what = "a nick (or @id)" if spec.name == "msg" else "a channel"
+        if not parts:
+            raise CommandError(f"{spec.name} needs {what} and a text; usage: {spec.usage}")
+        raise CommandError(f"{spec.name} needs a text after {parts[0]!r}; usage: {spec.usage}")
+    return parts[0], check_text(parts[1].strip())
+
+
+def _msg(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
+    target, text = _text_after_target(spec, rest)
+    return Command("msg", (_recipient(target), text))
+
+
+def _send(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
+    target, text = _text_after_target(spec, rest)
+    return Command("send", (channel_name(target), text))
+
+
+def _one_channel(spec: CommandSpec, rest: str, conversation: str | None) -> Command:
+    words = rest.split()
+    if not words and spec.name == "leave" and conversation and conversation.startswith("#"):
+        words = [conversation]  # IRC's /part: the channel shown
+    if not words:
+        raise CommandError(f"{spec.name} needs a channel; usage: {spec.usage}")
+    if len(words) > 1:
+        raise CommandError(f"{spec.name} takes one channel, not {len(words)} words; "
+                           f"usage: {spec.usage}")
+    return Command(spec.name, (channel_name(words[0]),))
+
+
+def _bell(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
+    if rest and rest.lower() not in ("on", "off"):
+        raise CommandError(f"bell takes on or off, not {rest!r}; usage: {spec.usage}")
+    return Command("bell", (rest.lower(),) if rest else ())
+
+
+def _no_arguments(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
+    if rest:
+        raise CommandError(f"{spec.name} takes no arguments; usage: {spec.usage}")
+    return Command(spec.name)
 
 
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("msg", "msg <nick> <text>",
                 "send a private message to a nick (or msg @<8-40 hex id> <text> by node id)",
-                ("/msg",)),
-    CommandSpec("join", "join <channel>", "join a channel (#name or name)", ("/join",)),
-    CommandSpec("leave", "leave <channel>", "leave a channel you joined", ("/leave", "/part")),
+                Where.CHAT, _msg),
+    CommandSpec("join", "join <channel>", "join a channel (#name or name)", Where.CHAT,
+                _one_channel),
+    CommandSpec("leave", "leave <channel>",
+                "leave a channel you joined (in a channel, /leave alone leaves it)",
+                Where.CHAT, _one_channel, ("part",)),
     CommandSpec("send", "send <channel> <text>",
-                "send a message to a channel (you need not be a member)", ("/send",)),
+                "send a message to a channel (you need not be a member)", Where.CHAT, _send),
     CommandSpec("status", "status", "show this node's id, neighbours and what it maintains",
-                ("/status",)),
-    CommandSpec("help", "help", "list the commands", ("/help",)),
+                Where.CHAT, _no_arguments),
+    CommandSpec("help", "help", "list the commands", Where.FRONT_END, _no_arguments),
+    CommandSpec("bell", "bell [on|off]",
+                "the terminal bell for mentions and private messages: on, off, or toggle",
+                Where.FRONT_END, _bell),
     CommandSpec("exit", "exit", "leave every channel, hand over what this node keeps, quit",
-                ("/exit", "/quit", "quit")),
+                Where.RUNTIME, _no_arguments, ("quit",)),
 )
 
-_BY_NAME = {spelling: spec for spec in COMMANDS for spelling in (spec.name, *spec.aliases)}
+HELP_INTRO = ("In a channel or private conversation a line is chat text unless it starts "
+              "with /  (//text sends /text); in the home pane the / is optional.")
+
+_BY_SPELLING = {spelling: spec for spec in COMMANDS for spelling in spec.spellings}
+
+
+def spec_of(name: str) -> CommandSpec:
+    """The table's row for a command name or any other spelling of it (KeyError if none)."""
+    return _BY_SPELLING[name.lower().removeprefix("/")]
 
 
 @dataclass(frozen=True)
@@ -61,6 +154,14 @@ class Command:
     args: tuple[str, ...] = ()
 
     @property
+    def spec(self) -> CommandSpec:
+        return spec_of(self.name)
+
+    @property
+    def where(self) -> Where:
+        return self.spec.where
+
+    @property
     def destination(self) -> str | None:
         """Where the command goes: ``#channel`` (join, leave, send), a nick in lower case or
         ``@id`` (msg); None for the rest. Commands to one destination keep their order."""
@@ -69,6 +170,13 @@ class Command:
         if self.name == "msg":
             return self.args[0].lower()
         return None
+
+    def __str__(self) -> str:
+        """The command as a line that parses back to it (for notices and logs)."""
+        args = list(self.args)
+        if self.name in ("join", "leave", "send"):
+            args[0] = "#" + args[0]
+        return " ".join((self.name, *args))
 
 
 def check_nick(nick: str) -> str:
@@ -97,67 +205,77 @@ def check_text(text: str) -> str:
     if len(text) > MAX_TEXT:
         raise CommandError(
             f"the message has {len(text)} characters; at most {MAX_TEXT} are allowed")
+    if "\n" in text or "\r" in text:
+        raise CommandError("the message has more than one line; send each line on its own")
     for ch in text:
         if unicodedata.category(ch) == "Cc":
             raise CommandError(f"the message contains a control character ({ord(ch):#04x})")
     return text
 
 
-def _split(rest: str, count: int) -> list[str]:
-    """The first ``count - 1`` words of ``rest`` and then everything after them."""
-    parts = rest.split(None, count - 1)
-    if len(parts) == count:
-        parts[-1] = parts[-1].strip()
-    return parts
+def _recipient(target: str) -> str:
+    """A nick, or ``@`` and a node id prefix (lower-cased), else CommandError."""
+    if target.startswith("@"):
+        node_id = target[1:].lower()
+        if not ID_RE.fullmatch(node_id):
+            raise CommandError(f"invalid node id {target!r}: '@' and then 8 to 40 hex digits")
+        return "@" + node_id
+    return check_nick(target)
 
 
-def parse(line: str) -> Command:
-    """Parse one command line; raise CommandError with a specific message if it is wrong."""
-    line = line.rstrip("\r\n")
-    if not line.strip():
+def parse(line: str, conversation: str | None = None) -> Command:
+    """Parse one typed line into a Command; raise CommandError with a specific message.
+
+    Args:
+        line: the line as typed (a trailing newline is ignored).
+        conversation: where it was typed: "#channel", a nick, or None for the home pane
+            and headless stdin. In a conversation a line is chat text to it unless it
+            starts with "/"; "//" sends the text from the second "/" on.
+    """
+    line = line.strip()
+    if line.startswith("//") or (conversation is not None and not line.startswith("/")):
+        if conversation is None:
+            raise UnknownCommand(f"unknown command {line.split()[0]!r}; // sends text "
+                                 "starting with / in a channel or private conversation")
+        text = check_text(line[1:] if line.startswith("//") else line)
+        if conversation.startswith("#"):
+            return Command("send", (channel_name(conversation), text))
+        return Command("msg", (_recipient(conversation), text))
+    if not line:
         raise CommandError("empty command; type help for the list of commands")
-    word, _, rest = line.strip().partition(" ")
-    spec = _BY_NAME.get(word.lower())
-    if spec is None:
-        raise CommandError(f"unknown command {word!r}; type help for the list of commands")
-    name = spec.name
-    if name in ("msg", "send"):
-        parts = _split(rest.strip(), 2)
-        if len(parts) < 2 or not parts[1]:
-            what = "a nick (or @id)" if name == "msg" else "a channel"
-            if not parts:
-                raise CommandError(f"{name} needs {what} and a text; usage: {spec.usage}")
-            raise CommandError(f"{name} needs a text after {parts[0]!r}; usage: {spec.usage}")
-        target, text = parts
-        check_text(text)
-        if name == "send":
-            return Command(name, (channel_name(target), text))
-        if target.startswith("@"):
-            node_id = target[1:].lower()
-            if not ID_RE.fullmatch(node_id):
-                raise CommandError(f"invalid node id {target!r}: '@' and then 8 to 40 hex digits")
-            return Command(name, ("@" + node_id, text))
-        return Command(name, (check_nick(target), text))
-    if name in ("join", "leave"):
-        words = rest.split()
-        if not words:
-            raise CommandError(f"{name} needs a channel; usage: {spec.usage}")
-        if len(words) > 1:
-            raise CommandError(f"{name} takes one channel, not {len(words)} words; "
-                               f"usage: {spec.usage}")
-        return Command(name, (channel_name(words[0]),))
-    if rest.strip():
-        raise CommandError(f"{name} takes no arguments; usage: {spec.usage}")
-    return Command(name)
+    word, _, rest = line.partition(" ")
+    try:
+        spec = spec_of(word)
+    except KeyError:
+        raise UnknownCommand(f"unknown command {word!r}; type help for the list of commands") \
+            from None
+    return spec.read(spec, rest.strip(), conversation)
+
+
+def help_rows() -> list[tuple[str, str]]:
+    """(usage, help) of every command, with its other spellings, in table order."""
+    rows = []
+    for spec in COMMANDS:
+        also = f" (also /{', /'.join(spec.aliases)})" if spec.aliases else ""
+        rows.append((spec.usage, spec.help + also))
+    return rows
 
 
 def help_text() -> str:
-    """The help listing, one command per line, from the COMMANDS table."""
-    width = max(len(spec.usage) for spec in COMMANDS)
-    return "\n".join(f"{spec.usage:<{width}}  {spec.help}" for spec in COMMANDS)
+    """The help listing for a line-mode front end: the rule for "/", then one command a line."""
+    rows = help_rows()
+    width = max(len(usage) for usage, _ in rows)
+    return "\n".join([HELP_INTRO, *(f"{usage:<{width}}  {text}" for usage, text in rows)])
 
 
-def completions(prefix: str) -> list[str]:
-    """Command names (and IRC forms) that start with ``prefix``, for Tab completion."""
-    spellings = [s for spec in COMMANDS for s in (spec.name, *spec.aliases)]
-    return sorted(s for s in spellings if s.startswith(prefix.lower()))
+def command_words() -> list[str]:
+    """Every spelling of every command, without "/", for Tab completion."""
+    return sorted(s for spec in COMMANDS for s in spec.spellings)
+
+
+def argument_kinds(word: str) -> list[str]:
+    """What the arguments of the command spelled ``word`` are ([] if it is none)."""
+    try:
+        return spec_of(word).argument_kinds
+    except KeyError:
+        return []

@@ -9,13 +9,12 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from core.chord import Address, Local, RpcError
+from core.chord import Address, Local, RpcError, TaskSet
 
 from . import protocol as p
 from .calls import Backoff, now
 from .holdings import Holdings, Range
 from .state import MemberKey
-from .tasks import TaskSet
 
 Prune = Callable[[str, MemberKey, str], Awaitable[None]]
 
@@ -76,7 +75,7 @@ class Feeds:
 
     async def close(self) -> None:
         self._feeds.clear()
-        await self._tasks.cancel()
+        await self._tasks.cancel_all()
 
     def _feed(self, channel: str, member: MemberKey) -> Feed:
         feed = self._feeds.get((channel, member))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from core.chord import Local, Remote, RpcError, in_half_open
+from core.chord import Local, Remote, RpcError, TaskSet, in_half_open
 
 from . import protocol as p
 from .calls import now
@@ -15,7 +15,6 @@ from .holdings import Holdings, Range
 from .journal import Journal
 from .replication import Replication
 from .state import Item, item_from_wire, item_ref, item_to_wire
-from .tasks import TaskSet
 
 
 class Migration:

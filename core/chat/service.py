@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core import events as ev
-from core.chord import Local, hex_id
+from core.chord import Local, TaskSet, hex_id
 
 from . import protocol as p
 from .calls import Caller, now
@@ -32,7 +32,6 @@ from .names import Names
 from .replication import Replication
 from .state import Entry
 from .takeover import Takeover
-from .tasks import TaskSet
 from .users import LocalUser
 
 __all__ = ["ChatError", "ChatService", "LocalUser", "NickTaken", "Settings"]
@@ -132,14 +131,6 @@ class ChatService:
         await user.quit(reason)
         self.users.pop(user.nick.lower(), None)
 
-    async def execute(self, command) -> object:
-        """Run a command as the node's first user (until the runtime calls user.execute)."""
-        user = next(iter(self.users.values()), None)
-        if user is None:
-            self.post(ev.Error(message="no user is served by this node yet"))
-            return None
-        return await user.execute(command)
-
     async def exit(self) -> None:
         """Every user quits, then hand everything over and leave the ring; posts Bye."""
         if self._exit_task is None:
@@ -170,7 +161,7 @@ class ChatService:
         await self._stop_tasks()
 
     async def _stop_tasks(self) -> None:
-        await self._tasks.cancel()
+        await self._tasks.cancel_all()
         await self.feeds.close()
 
     def status(self) -> ev.RingStatus:

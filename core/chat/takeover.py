@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from core.chord import Local, Remote, RpcError, in_open
+from core.chord import Local, Remote, RpcError, TaskSet, in_open
 
 from . import protocol as p
 from .feeds import Feeds
@@ -16,7 +16,6 @@ from .journal import Journal
 from .migration import Migration
 from .replication import Replication, weight
 from .state import Item, item_from_wire, item_ref, item_to_wire
-from .tasks import TaskSet
 
 COPIES_BYTES = 600_000  # rough size of the replicas one hand-off reply carries at most
 

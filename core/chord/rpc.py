@@ -12,34 +12,21 @@ import asyncio
 import errno
 import itertools
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from . import wire
 from .address import Address
+from .errors import ListenError, PeerUnreachable, RemoteError, RpcError
+
+__all__ = ["DEFAULT_TIMEOUT", "ListenError", "PeerUnreachable", "RemoteError", "RpcError",
+           "Serve", "Suspicion", "TcpTransport", "Transport", "guarded_call", "serve_one"]
 
 log = logging.getLogger(__name__)
 
 Serve = Callable[[str, dict], Awaitable[object]]
 
 DEFAULT_TIMEOUT = 3.0
-
-
-class RpcError(Exception):
-    """A call that did not produce a result."""
-
-
-class PeerUnreachable(RpcError):
-    """The peer could not be reached or did not answer in time; it is now suspected."""
-
-
-class RemoteError(RpcError):
-    """The peer answered with an error (its handler raised, or the call was refused)."""
-
-
-class ListenError(OSError):
-    """The node cannot listen on its address (in use, not local, not permitted)."""
 
 
 class Transport(Protocol):
@@ -68,10 +55,7 @@ class Suspicion:
 
     @staticmethod
     def _now() -> float:
-        try:
-            return asyncio.get_running_loop().time()
-        except RuntimeError:
-            return time.monotonic()
+        return asyncio.get_running_loop().time()
 
     def suspect(self, address: Address) -> None:
         self._since[address] = self._now()
@@ -87,6 +71,33 @@ class Suspicion:
             del self._since[address]
             return False
         return True
+
+
+async def guarded_call(suspects: Suspicion, address: Address, method: str, timeout: float,
+                       request: Callable[[], Awaitable[object]],
+                       broken: Callable[[], None] | None = None) -> object:
+    """Await ``request()`` within ``timeout``; what any transport's ``call`` does around it.
+
+    A reply clears suspicion of ``address`` (an error reply too: the peer is alive); no
+    reply in time, or a broken connection, suspects it and becomes ``PeerUnreachable``
+    (``broken`` runs first on a broken connection, to forget it).
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            result = await request()
+    except RemoteError:
+        suspects.clear(address)
+        raise
+    except TimeoutError:
+        suspects.suspect(address)
+        raise PeerUnreachable(f"{address} did not answer {method} within {timeout:g} s") from None
+    except (OSError, asyncio.IncompleteReadError) as e:
+        suspects.suspect(address)
+        if broken is not None:
+            broken()
+        raise PeerUnreachable(f"{address} is unreachable: {e}") from None
+    suspects.clear(address)
+    return result
 
 
 async def serve_one(serve: Serve, rid: int, method: str, args: dict) -> bytes:
@@ -235,25 +246,15 @@ class TcpTransport:
 
     async def call(self, address: Address, method: str, args: dict,
                    timeout: float | None = None) -> object:
-        timeout = self.timeout if timeout is None else timeout
         self.calls += 1
-        try:
-            async with asyncio.timeout(timeout):
-                connection = await self._connection(address)
-                result = await connection.request(method, args)
-        except RemoteError:
-            self._suspects.clear(address)
-            raise
-        except TimeoutError:
-            self._suspects.suspect(address)
-            raise PeerUnreachable(
-                f"{address} did not answer {method} within {timeout:g} s") from None
-        except (OSError, asyncio.IncompleteReadError) as e:
-            self._suspects.suspect(address)
-            self._drop(address)
-            raise PeerUnreachable(f"{address} is unreachable: {e}") from None
-        self._suspects.clear(address)
-        return result
+
+        async def request() -> object:
+            connection = await self._connection(address)
+            return await connection.request(method, args)
+
+        return await guarded_call(self._suspects, address, method,
+                                  self.timeout if timeout is None else timeout, request,
+                                  broken=lambda: self._drop(address))
 
     async def _connection(self, address: Address) -> _Connection:
         connection = self._connections.get(address)

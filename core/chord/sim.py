@@ -6,8 +6,8 @@ and loss; ``network.transport()`` gives each node its own endpoint, so
 TCP. Messages go through the wire codec both ways, so a node sees exactly what the wire
 would give it (and an oversized or unencodable payload fails the same way).
 
-``VirtualClockLoop`` is an asyncio loop whose clock jumps to the next timer whenever
-nothing is ready, so stabilization rounds, latencies and timeouts cost no wall time.
+``run`` runs a simulation on ``virtualtime.VirtualClockLoop``, whose clock jumps to the
+next timer whenever nothing is ready: rounds, latencies and timeouts cost no wall time.
 ``converged_ring`` builds, directly, the state that a converged ring would have, so the
 large simulations need not run thousands of stabilization rounds first.
 """
@@ -19,68 +19,27 @@ import bisect
 import errno
 import itertools
 import random
-import selectors
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 from . import wire
 from .address import Address
-from .ids import M, finger_start, in_half_open
+from .routing import FingerTable, Routing
 from .rpc import (
     DEFAULT_TIMEOUT,
     ListenError,
-    PeerUnreachable,
     RemoteError,
     Serve,
     Suspicion,
+    guarded_call,
     serve_one,
 )
+from .virtualtime import VirtualClockLoop, run
+
+__all__ = ["Latency", "SimNetwork", "SimTransport", "VirtualClockLoop", "converged_ring",
+           "ideal_state", "run", "sim_addresses"]
 
 Latency = float | Callable[[Address | None, Address | None], float]
-
-
-# -- virtual time ------------------------------------------------------------------------
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-
-class _VirtualSelector(selectors.DefaultSelector):
-    """Polls the real selector without waiting; instead of sleeping, moves the clock on."""
-
-    def __init__(self, clock: _Clock) -> None:
-        super().__init__()
-        self._clock = clock
-
-    def select(self, timeout: float | None = None):
-        if timeout is None:  # nothing scheduled at all: only another thread can wake us
-            return super().select(None)
-        events = super().select(0)
-        if not events and timeout > 0:
-            self._clock.now += timeout
-        return events
-
-
-class VirtualClockLoop(asyncio.SelectorEventLoop):
-    """An event loop on simulated time: sleeping and timeouts take no wall-clock time.
-
-    Meant for the simulator only: real sockets would see their timeouts fire early.
-    """
-
-    def __init__(self) -> None:
-        self._clock = _Clock()
-        super().__init__(_VirtualSelector(self._clock))
-
-    def time(self) -> float:
-        return self._clock.now
-
-
-def run(main: Coroutine[Any, Any, Any], virtual_time: bool = True) -> Any:
-    """Run ``main`` to completion, on a ``VirtualClockLoop`` unless told otherwise."""
-    factory = VirtualClockLoop if virtual_time else None
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(main)
 
 
 # -- the network -------------------------------------------------------------------------
@@ -256,26 +215,12 @@ class SimTransport:
 
     async def call(self, address: Address, method: str, args: dict,
                    timeout: float | None = None) -> object:
-        timeout = self.timeout if timeout is None else timeout
         self.calls += 1
         frame = wire.encode({"id": next(self._ids), "method": method, "args": args})
         reply = asyncio.get_running_loop().create_future()
         self.network._send_request(self.address, address, frame, reply)
-        try:
-            async with asyncio.timeout(timeout):
-                result = await reply
-        except RemoteError:
-            self._suspects.clear(address)
-            raise
-        except TimeoutError:
-            self._suspects.suspect(address)
-            raise PeerUnreachable(
-                f"{address} did not answer {method} within {timeout:g} s") from None
-        except OSError as e:
-            self._suspects.suspect(address)
-            raise PeerUnreachable(f"{address} is unreachable: {e}") from None
-        self._suspects.clear(address)
-        return result
+        return await guarded_call(self._suspects, address, method,
+                                  self.timeout if timeout is None else timeout, lambda: reply)
 
     # -- ending ----------------------------------------------------------------------------
 
@@ -304,12 +249,9 @@ def sim_addresses(n: int, port: int = 4000) -> list[Address]:
             for i in range(1, n + 1)]
 
 
-def ideal_state(addresses: list[Address], r: int) -> dict[Address, tuple]:
-    """For each address, (successor list, predecessor, fingers) of a converged ring.
-
-    Fingers are listed as ``Local.fix_fingers`` lists them: the distinct successors of
-    n + 2**i for rising i, stopping where the answer comes back to n (Chord §4.2).
-    """
+def ideal_state(addresses: list[Address], r: int) -> dict[Address, Routing]:
+    """For each address, the routing state of a converged ring: successor list,
+    predecessor, and fingers as ``Local.fix_fingers`` finds them (``FingerTable``)."""
     ring = sorted(addresses, key=lambda a: a.id)
     ids = [a.id for a in ring]
     count = len(ring)
@@ -317,35 +259,24 @@ def ideal_state(addresses: list[Address], r: int) -> dict[Address, tuple]:
     def successor_of(key: int) -> Address:
         return ring[bisect.bisect_left(ids, key) % count]
 
-    state = {}
-    for i, node in enumerate(ring):
-        successors = [ring[(i + k) % count] for k in range(1, min(r, count - 1) + 1)]
-        predecessor = ring[i - 1] if count > 1 else None
-        fingers: list[Address] = []
-        owner: Address | None = None
-        for bit in range(M):
-            start = finger_start(node.id, bit)
-            if owner is not None and in_half_open(start, node.id, owner.id):
-                continue
-            owner = successor_of(start)
-            if owner == node:
-                break
-            if owner not in fingers:
-                fingers.append(owner)
-        state[node] = (successors or [node], predecessor, fingers)
-    return state
+    return {node: Routing(node, r,
+                          successors=[ring[(i + k) % count]
+                                      for k in range(1, min(r, count - 1) + 1)],
+                          predecessor=ring[i - 1] if count > 1 else None,
+                          fingers=FingerTable.build(node, successor_of))
+            for i, node in enumerate(ring)}
 
 
 async def converged_ring(network: SimNetwork, addresses: list[Address], r: int = 8,
-                         state: dict | None = None, **settings: Any):
+                         state: dict[Address, Routing] | None = None, **settings: Any):
     """Nodes with the state of a converged ring, listening on ``network``, no maintenance.
 
-    The large simulations use this instead of thousands of stabilization rounds. It
-    writes the state a converged ring reaches (``ideal_state``) straight into each
-    ``Local``'s private fields: the routing itself is then the real node code. The
-    maintenance tasks are not started, so the state stays as built until the caller
-    changes it (``tests/core/chord/test_sim.py`` checks it matches a ring converged by
-    the real protocol). ``state`` may pass a precomputed ``ideal_state(addresses, r)``.
+    The large simulations use this instead of thousands of stabilization rounds: each
+    ``Local`` starts without maintenance and adopts the state a converged ring reaches
+    (``ideal_state``); the routing itself is then the real node code. The state stays as
+    built until the caller changes it (``tests/core/chord/test_sim.py`` checks it matches
+    a ring converged by the real protocol). ``state`` may pass a precomputed
+    ``ideal_state(addresses, r)``; nodes take copies of it.
     """
     from .node import Local  # node imports rpc, not us; keep it that way
 
@@ -353,9 +284,7 @@ async def converged_ring(network: SimNetwork, addresses: list[Address], r: int =
     nodes = []
     for address in addresses:
         node = Local(address, successors=r, transport=network.transport(), **settings)
-        node.address = await node.transport.listen(address, node._serve)
-        successors, predecessor, fingers = state[address]
-        node._successors, node._predecessor, node._fingers = list(successors), predecessor, fingers
-        node._running = True
+        await node.start(maintain=False)
+        node.adopt(state[address])
         nodes.append(node)
     return nodes

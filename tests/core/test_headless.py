@@ -9,7 +9,8 @@ import subprocess
 import sys
 
 from core import events as ev
-from core.headless import render
+from core.chat.commands import COMMANDS, Command, Where
+from core.headless import FRONT_END, render
 from tests.procs import ROOT, Cluster, kind
 
 
@@ -18,15 +19,19 @@ def chordchat(*args: str, input: str = "", timeout: float = 60) -> subprocess.Co
                           capture_output=True, timeout=timeout, cwd=ROOT)
 
 
-def test_headless__plain_mode_prints_id_on_start_and_errors_as_lines():
+def test_headless__plain_mode_parses_bare_commands_prints_errors_and_stops_at_exit():
     done = chordchat("--nick", "ann", "--listen", "127.0.0.1:0", "--headless",
                      "--ring-interval", "0.1", "--quiet",
-                     input="join #x\nfrobnicate\nsend x hello\n")
+                     input="join #x\nfrobnicate\nhelp\nbell\nsend x hello\nexit\n"
+                           "send x not after exit\n")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert re.fullmatch(r"ready: ann id [0-9a-f]{40} at 127\.0\.0\.1:\d+", lines[0])
     assert "error: unknown command 'frobnicate'; type help for the list of commands" in lines
-    assert any(re.fullmatch(r"sent to #x \(seq \d+, 1 member\)", x) for x in lines)
+    assert "error: bell is a setting of the full-screen UI; headless output has no bell" in lines
+    assert any(line.startswith("send <channel> <text>") for line in lines)  # help
+    sent = [x for x in lines if x.startswith("sent to")]
+    assert len(sent) == 1 and re.fullmatch(r"sent to #x \(seq \d+, 1 member\)", sent[0])
     assert lines[-1] == "bye"
 
 
@@ -69,7 +74,6 @@ def test_cli__usage_errors_exit_2_with_a_clear_message():
         assert flag in done.stdout
 
 
-
 def test_headless__ring_changes_render_from_their_fields():
     assert render(ev.RingChange("predecessor", old=None, new="127.0.0.1:4002")) == \
         "ring: predecessor now 127.0.0.1:4002 (was none)"
@@ -101,4 +105,11 @@ def test_headless__json_mode_prints_ring_changes_unless_quiet():
     assert not any(e["event"] == "log" and e["text"].startswith("ring:") for e in events)
     done = chordchat("--nick", "ann", "--listen", "127.0.0.1:0", "--headless", "--json",
                      "--ring-interval", "0.1", "--quiet", input="")
-    assert not any(json.loads(x)["event"] == "ring_change" for x in done.stdout.splitlines())
+    events = [json.loads(x)["event"] for x in done.stdout.splitlines()]
+    assert done.returncode == 0 and events[0] == "ready" and events[-1] == "bye", done.stderr
+    assert "ring_change" not in events
+
+
+def test_headless__answers_every_front_end_command_of_the_table_with_one_event():
+    assert set(FRONT_END) == {s.name for s in COMMANDS if s.where is Where.FRONT_END}
+    assert "//text sends /text" in FRONT_END["help"](Command("help")).text

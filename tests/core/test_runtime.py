@@ -13,6 +13,7 @@ import time
 import pytest
 
 from core import events as ev
+from core.chat.commands import COMMANDS, Command, Where, parse
 from core.chat.state import channel_key, name_key
 from core.chord import Address, hash_string, in_half_open
 from core.runtime import Options, Runtime, StartupError, _Lanes
@@ -30,6 +31,12 @@ class Collector:
     def post(self, event) -> None:
         self.threads.add(threading.current_thread().name)
         self.queue.put(event)
+
+    def drain(self) -> list:
+        """Take every event posted so far (all of them, once the core thread has ended)."""
+        while not self.queue.empty():
+            self.events.append(self.queue.get_nowait())
+        return self.events
 
     def wait(self, cls, timeout: float = 20.0, **fields):
         deadline = time.monotonic() + timeout
@@ -58,23 +65,25 @@ def test_runtime__start_execute_shutdown_posts_on_the_core_thread():
     assert isinstance(ready, ev.Ready) and ready.nick == "ann" and len(ready.id) == 40
     b = Runtime(options("bo", Address.parse(ready.address)), second.post)
     b.start().result(20)
-    b.execute("join #lobby").result(20)
+    b.execute(parse("join #lobby")).result(20)
     second.wait(ev.Joined, channel="lobby")
-    a.execute("send lobby hello").result(20)
+    a.execute(parse("send lobby hello")).result(20)
     second.wait(ev.ChannelMessage, channel="lobby", text="hello")
-    a.execute("msg bo hi bo").result(20)
+    a.execute(parse("msg bo hi bo")).result(20)
     second.wait(ev.PrivateMessage, text="hi bo")
-    a.execute("frobnicate").result(20)
-    assert "unknown command" in first.wait(ev.Error).message
-    a.execute("help").result(20)
-    assert "join <channel>" in first.wait(ev.Info).text
+    a.execute(Command("help")).result(20)
+    assert "answered by the front end" in first.wait(ev.Error).message
+    assert a.execute(Command("status")).result(20) is not None
+    first.wait(ev.Info)
+    assert not a.stopping
     b.shutdown().result(30)
-    second.wait(ev.Bye)
-    assert isinstance(second.events[-1], ev.Bye) or second.queue.empty()
     assert b.join(10)
-    a.execute("exit").result(30)
-    first.wait(ev.Bye)
-    assert a.join(10)
+    byes = [isinstance(e, ev.Bye) for e in second.drain()]
+    assert byes[-1] and byes.count(True) == 1, second.events[-5:]  # Bye once, and last
+    a.execute(Command("exit")).result(30)
+    assert a.stopping and a.join(10)
+    byes = [isinstance(e, ev.Bye) for e in first.drain()]
+    assert byes[-1] and byes.count(True) == 1, first.events[-5:]
     assert first.threads == {"chordchat-core"} and second.threads == {"chordchat-core"}
     assert a.shutdown().done()  # a second shutdown is harmless
 
@@ -145,9 +154,9 @@ def test_runtime__a_message_retried_to_a_crashed_node_holds_up_no_other_destinat
                              port=bo_port), Collector().post)
         bo.start().result(20)
         crash(bo)
-        message = ann.execute(f"msg {nick} are you there")
-        joined = ann.execute(f"join {room}")
-        sent = ann.execute(f"send {room} hello")
+        message = ann.execute(parse(f"msg {nick} are you there"))
+        joined = ann.execute(parse(f"join {room}"))
+        sent = ann.execute(parse(f"send {room} hello"))
         ann_events.wait(ev.ChannelMessage, channel=room, text="hello")
         assert joined.done() and sent.done()
         assert not message.done(), "the send waited for the message to the dead node"
@@ -168,8 +177,8 @@ def test_runtime__a_burst_of_sends_keeps_its_order_in_each_channel():
         bo = Runtime(options("bo", Address.parse(ready.address)), bo_events.post)
         bo.start().result(20)
         for room in ("one", "two"):
-            bo.execute(f"join {room}").result(20)
-        futures = [ann.execute(f"send {room} {room}{i}") for i in range(30)
+            bo.execute(parse(f"join {room}")).result(20)
+        futures = [ann.execute(parse(f"send {room} {room}{i}")) for i in range(30)
                    for room in ("one", "two")]
         for f in futures:
             f.result(60)
@@ -194,11 +203,11 @@ def test_runtime__commands_typed_before_exit_finish_first():
         ready = ann.start().result(20)
         bo = Runtime(options("bo", Address.parse(ready.address)), bo_events.post)
         bo.start().result(20)
-        bo.execute("join room").result(20)
+        bo.execute(parse("join room")).result(20)
         for i in range(5):
-            ann.execute(f"send room last{i}")
-        ann.execute("msg bo bye bo")
-        ann.execute("exit").result(30)
+            ann.execute(parse(f"send room last{i}"))
+        ann.execute(parse("msg bo bye bo"))
+        ann.execute(parse("exit")).result(30)
         ann_events.wait(ev.Bye)
         for i in range(5):
             bo_events.wait(ev.ChannelMessage, channel="room", text=f"last{i}")
@@ -237,3 +246,20 @@ def test_lanes__one_destination_in_order_others_alongside():
         return done
 
     assert asyncio.run(scenario())[2:] == ["a1", "a2", "a3"]
+
+
+def test_runtime__a_chat_command_sent_as_the_start_begins_waits_for_it():
+    events = Collector()
+    runtime = Runtime(options("ann"), events.post)
+    try:
+        runtime.start()
+        runtime.execute(parse("join lobby")).result(20)  # not waiting for the start first
+        events.wait(ev.Joined, channel="lobby")
+        assert not [e for e in events.drain() if isinstance(e, ev.Error)], events.events
+    finally:
+        runtime.shutdown().result(30)
+
+
+def test_runtime__runs_every_command_the_table_gives_the_runtime():
+    assert set(Runtime.RUNTIME_COMMANDS) == {
+        spec.name for spec in COMMANDS if spec.where is Where.RUNTIME}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import concurrent.futures
 
+from core.chat.commands import Command, Where
+
 
 def _done(value=None) -> concurrent.futures.Future:
     f: concurrent.futures.Future = concurrent.futures.Future()
@@ -16,14 +18,20 @@ def _done(value=None) -> concurrent.futures.Future:
 
 
 class RecordingRuntime:
-    """Answers execute/submit/shutdown with finished futures and remembers the calls."""
+    """Answers execute/submit/shutdown with finished futures and remembers the calls.
+
+    ``executed`` holds the chat's commands; the runtime's own (exit) count as shutdowns,
+    as in the real runtime."""
 
     def __init__(self) -> None:
-        self.executed: list[str] = []
+        self.executed: list[Command] = []
         self.shutdowns = 0
 
-    def execute(self, line: str) -> concurrent.futures.Future:
-        self.executed.append(line)
+    def execute(self, command: Command) -> concurrent.futures.Future:
+        assert command.where is not Where.FRONT_END, f"{command} sent to the runtime"
+        if command.where is Where.RUNTIME:
+            return self.shutdown()
+        self.executed.append(command)
         return _done()
 
     def submit(self, coro) -> concurrent.futures.Future:
@@ -33,3 +41,7 @@ class RecordingRuntime:
     def shutdown(self) -> concurrent.futures.Future:
         self.shutdowns += 1
         return _done()
+
+    @property
+    def stopping(self) -> bool:
+        return self.shutdowns > 0

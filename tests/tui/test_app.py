@@ -4,11 +4,11 @@ import pytest
 import urwid
 
 from core import events as ev
+from core.chat.commands import COMMANDS, Command, Where
 from core.chord import hash_string, hex_id
 from tests.tui.doubles import RecordingRuntime
 from tui import keys
-from tui.app import ChatApp, Done, is_command
-from tui.local_commands import LOCAL_COMMANDS
+from tui.app import FRONT_END, ChatApp, Done
 from tui.widgets.screen import ChatScreen
 
 SIZE = (80, 24)
@@ -44,53 +44,91 @@ class TestTypedLines:
     def test_app__plain_text_goes_to_the_shown_channel(self, app):
         app.handle(ev.Joined("general", ("alice", "bob")))
         type_line(app, "hello there")
-        assert app.runtime.executed == ["send general hello there"]
+        assert app.runtime.executed == [Command("send", ("general", "hello there"))]
 
     def test_app__plain_text_goes_to_the_shown_private_conversation(self, app):
         app.handle(ev.PrivateMessage("Bob", "alice", "hi", "m1"))
         app.conversations.select_key("@bob")
         type_line(app, "hi bob")
-        assert app.runtime.executed == ["msg Bob hi bob"]
+        assert app.runtime.executed == [Command("msg", ("Bob", "hi bob"))]
+
+    def test_app__lines_starting_with_command_words_are_chat_text_in_a_conversation(self, app):
+        app.handle(ev.Joined("general", ("alice", "bob")))
+        lines = ["exit strategy is clear", "leave it to me", "send it later", "join the fun",
+                 "msg me later", "help me", "bell the cat", "status report: fine", "quit it"]
+        for line in lines:
+            type_line(app, line)
+        assert app.runtime.executed == [Command("send", ("general", line)) for line in lines]
+        assert app.runtime.shutdowns == 0 and not app.quitting
+        assert not [t for t in shown_texts(app) if t.startswith("! ")]
+
+    def test_app__a_slash_makes_a_command_in_a_conversation_and_two_send_one(self, app):
+        app.handle(ev.Joined("general", ("alice", "bob")))
+        for line in ("/join rust", "/msg bob hi", "//join is a command", "/leave"):
+            type_line(app, line)
+        assert app.runtime.executed == [
+            Command("join", ("rust",)), Command("msg", ("bob", "hi")),
+            Command("send", ("general", "/join is a command")), Command("leave", ("general",))]
+        type_line(app, "/exit")
+        assert app.runtime.shutdowns == 1 and app.quitting
 
     def test_app__plain_text_in_home_is_an_error_not_a_send(self, app):
         type_line(app, "hello")
+        type_line(app, "//hello")
         assert app.runtime.executed == []
-        assert "join a channel first" in shown_texts(app)[-1]
+        assert "join a channel first" in shown_texts(app)[-2]
+        assert "// sends text starting with / in a channel" in shown_texts(app)[-1]
 
-    def test_app__commands_and_irc_forms_go_to_the_runtime(self, app):
+    def test_app__commands_and_irc_forms_go_to_the_runtime_parsed(self, app):
         for line in ("join #rust", "/join games", "msg bob hi", "/part games", "status"):
             type_line(app, line)
-        assert app.runtime.executed == ["join #rust", "/join games", "msg bob hi",
-                                        "/part games", "status"]
+        assert app.runtime.executed == [
+            Command("join", ("rust",)), Command("join", ("games",)),
+            Command("msg", ("bob", "hi")), Command("leave", ("games",)), Command("status")]
 
     def test_app__a_bad_command_shows_the_parsers_message(self, app):
-        type_line(app, "join")
-        type_line(app, "/frobnicate")
-        assert app.runtime.executed == []
-        errors = [t for t in shown_texts(app) if t.startswith("! ")]
-        assert "join needs a channel" in errors[0]
-        assert "unknown command '/frobnicate'" in errors[1]
+        def error_after(line):
+            type_line(app, line)
+            assert shown_texts(app)[-1].startswith("! ")
+            return shown_texts(app)[-1]
+
+        assert "join needs a channel" in error_after("join")
+        assert "unknown command '/frobnicate'" in error_after("/frobnicate")
+        app.handle(ev.Joined("general", ()))
+        assert "exit takes no arguments" in error_after("/exit now")
+        assert "at most 4000 are allowed" in error_after("x" * 4001)
+        assert app.runtime.executed == [] and app.runtime.shutdowns == 0
 
     def test_app__exit_runs_the_graceful_shutdown_once_and_then_ends(self, app):
         type_line(app, "exit")
         assert app.runtime.shutdowns == 1 and app.quitting
+        assert app.status.state == "leaving"
         type_line(app, "join general")  # no commands while leaving
-        assert app.runtime.executed == []
+        type_line(app, "exit")
+        assert app.runtime.executed == [] and app.runtime.shutdowns == 1
+        assert "no more commands" in shown_texts(app)[-1]
         with pytest.raises(urwid.ExitMainLoop):
             drain(app)  # the shutdown future is done: the UI ends
 
-    def test_app__ctrl_c_is_the_same_graceful_exit(self, app):
+    def test_app__ctrl_c_is_the_same_graceful_exit_and_twice_closes_at_once(self, app):
         app.screen.keypress(SIZE, "ctrl c")
-        assert app.runtime.shutdowns == 1
+        assert app.runtime.shutdowns == 1 and app.quitting
+        with pytest.raises(urwid.ExitMainLoop):
+            app.screen.keypress(SIZE, "ctrl c")
 
-    def test_app__help_lists_every_command_and_key(self, app):
+    def test_app__exit_before_the_node_is_ready_is_not_held_back(self):
+        app = ChatApp(RecordingRuntime(), "alice", bell=False)
+        type_line(app, "exit")
+        assert app.runtime.shutdowns == 1 and app.quitting
+
+    def test_app__help_lists_every_command_and_key_and_the_slash_rule(self, app):
         type_line(app, "help")
         text = "\n".join(shown_texts(app))
-        for usage in ("msg <nick> <text>", "join <channel>", "leave <channel>",
-                      "send <channel> <text>", "exit"):
-            assert usage in text
+        for spec in COMMANDS:
+            assert spec.usage in text and spec.help in text
         for binding in keys.BINDINGS:
             assert binding.label in text and binding.help in text
+        assert "//text sends /text" in text
         assert app.runtime.executed == []
 
     def test_app__f1_shows_the_same_help(self, app):
@@ -111,10 +149,6 @@ class TestTypedLines:
         assert "could not show a Joined event" in shown_texts(app)[-2]
         assert shown_texts(app)[-1] == "still here"
 
-    def test_is_command__first_word_or_slash(self):
-        assert is_command("join x") and is_command("/anything") and is_command("EXIT")
-        assert not is_command("hello join") and not is_command("joined the club")
-
 
 class TestHistoryAndCompletionKeys:
     def test_app__up_and_down_recall_typed_lines(self, app):
@@ -131,11 +165,20 @@ class TestHistoryAndCompletionKeys:
     def test_app__tab_completes_commands_channels_and_nicks_seen(self, app):
         app.handle(ev.Joined("general", ("alice", "bob")))
         app.handle(ev.MemberJoined("general", "Carol"))
+        app.conversations.select(0)  # home: command words complete bare
         for typed, want in (("jo", "join "), ("leave ge", "leave general "),
                             ("msg ca", "msg Carol "), ("/pa", "/part ")):
             app.screen.input.replace(typed)
             app.screen.keypress(SIZE, "tab")
             assert app.screen.input.edit_text == want
+
+    def test_app__in_a_conversation_tab_completes_commands_only_after_a_slash(self, app):
+        app.handle(ev.Joined("general", ("alice", "bob", "Lena")))
+        for typed, want in (("jo", "jo"), ("/jo", "/join "), ("le", "Lena "),
+                            ("leave ge", "leave ge"), ("/leave ge", "/leave general ")):
+            app.screen.input.replace(typed)
+            app.screen.keypress(SIZE, "tab")
+            assert app.screen.input.edit_text == want, typed
 
 
 class TestConversations:
@@ -241,8 +284,9 @@ class TestConversations:
         app = ChatApp(RecordingRuntime(), "alice", bell=False)
         type_line(app, "join general")
         assert app.runtime.executed == []
+        assert "will run when ready: join #general" in shown_texts(app)[-1]
         app.handle(ev.Ready("alice", "ab" * 20, "127.0.0.1:4000"))
-        assert app.runtime.executed == ["join general"]
+        assert app.runtime.executed == [Command("join", ("general",))]
 
     def test_app__the_log_pane_toggles(self, app):
         assert any("ring log" in r for r in rows(app))
@@ -369,9 +413,8 @@ class TestMentionsAndBell:
         assert app.bell is False and "bell takes on or off" in shown_texts(app)[-1]
         assert app.runtime.executed == []
 
-    def test_app__every_ui_command_has_its_method(self):
-        assert all(callable(getattr(ChatApp, "cmd_" + spec.name, None))
-                   for spec in LOCAL_COMMANDS)
+    def test_app__the_ui_answers_every_front_end_command_of_the_table(self):
+        assert set(FRONT_END) == {s.name for s in COMMANDS if s.where is Where.FRONT_END}
 
     def test_app__alt_b_toggles_the_bell(self, app):
         app.screen.keypress(SIZE, "meta b")

@@ -1,6 +1,6 @@
 """The conversation list: unread counts, mention marks, selection."""
 
-from tui.conversations import Conversations, mentions
+from tui.conversations import Conversations, mention_spans
 
 
 class TestConversations:
@@ -13,7 +13,7 @@ class TestConversations:
         c = Conversations()
         a = c.channel("#General")
         assert c.channel("general") is a
-        assert a.target == "General"
+        assert a.title == "#General"
         assert c.channels() == ["General"]
 
     def test_conversations__private_nicks_compare_case_insensitively(self):
@@ -48,8 +48,8 @@ class TestConversations:
 
 class TestMentions:
     def test_mentions__whole_word_any_case(self):
-        assert mentions("hi Alice, look", "alice")
-        assert mentions("ALICE: ping", "alice")
-        assert not mentions("malice aforethought", "alice")
-        assert not mentions("alice_2 is not her", "alice")
-        assert not mentions("anything", "")
+        assert mention_spans("hi Alice, look", "alice") == [(3, 8)]
+        assert mention_spans("ALICE: ping", "alice") == [(0, 5)]
+        assert not mention_spans("malice aforethought", "alice")
+        assert not mention_spans("alice_2 is not her", "alice")
+        assert not mention_spans("anything", "")

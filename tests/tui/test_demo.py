@@ -29,7 +29,7 @@ def test_demo__peers_chat_send_privates_and_leave_with_the_ui(tmp_path):
                                      for s in ls) >= 3, timeout=90, what="three peer lines")
         demo.wait_for(lambda ls: any(re.match(r"\d (ada|linus|grace|ken) +\d+!", s[:18])
                                      for s in ls[:16]), timeout=90, what="a private message")
-        demo.enter("exit")
+        demo.enter("/exit")  # #general is shown: without "/" it would be text
         assert demo.wait_exit(timeout=180) == 0
     finally:
         demo.close()

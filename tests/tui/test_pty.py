@@ -115,19 +115,50 @@ class TestUiInTerminal:
         bob_id, ui_id = int(bob.id, 16), hash_string(f"127.0.0.1:{ui_port}")
         newcomer_port = port_with_id_in(bob_id, ui_id - 1)
         room = channel_between(bob_id, hash_string(f"127.0.0.1:{newcomer_port}"))
-        ui.enter(f"join {room}")
+        ui.enter(f"/join {room}")  # #general is shown: without "/" it would be text
         ui.wait_for(f"you joined #{room}")
         cluster.start("carol", bootstrap=bob, listen=f"127.0.0.1:{newcomer_port}")
         ui.wait_for(lambda ls: any(f"migration  moved #{room} (1 member) to " in s
                                    for s in log_pane(ls)),
                     what=f"the migration of #{room} in the log pane")
 
-        # exit: the graceful sequence, the terminal restored, exit code 0
-        ui.enter("exit")
+        # exit (in a channel, with its "/"): the graceful sequence, the terminal restored
+        ui.enter("/exit")
         assert ui.wait_exit(timeout=60) == 0
         assert_terminal_restored(ui)
         bob.wait_for(kind("member_left", channel="general", nick="alice"),
                      what="alice leaving #general")
+
+    def test_ui__lines_beginning_with_command_words_are_chat_text_in_a_channel(
+            self, cluster, start_ui):
+        bob = cluster.start("bob")
+        (port,) = free_ports(1)
+        ui = start_ui("alice", port, bob.address)
+        ui.wait_for("You are alice")
+        bob.send("join general")
+        bob.wait_for(kind("joined", channel="general"))
+        ui.enter("join general")
+        ui.wait_for("│ #general  (2 members)", what="#general shown with bob in it")
+        lines = ["exit strategy is clear", "leave it to me", "send it later", "join the fun",
+                 "msg me later", "//help is on the way"]
+        for line in lines:
+            ui.enter(line)
+        for text in [*lines[:-1], "/help is on the way"]:
+            bob.wait_for(kind("channel", channel="general", text=text), what=repr(text))
+        got = [e["text"] for e in bob.matching(kind("channel", channel="general"))]
+        assert got == [*lines[:-1], "/help is on the way"]  # each once, in order
+        # the UI is still running, still in #general, and bob never saw alice leave
+        screen = ui.wait_for("<alice> msg me later")
+        assert "│ #general  (2 members)" in "\n".join(screen) and ui.proc.poll() is None
+        assert not bob.matching(kind("member_left"))
+        assert not any(s.startswith("3 ") for s in side_pane(screen))  # no #it, no #the
+        # with a "/" they are commands again
+        ui.enter("/leave")
+        ui.wait_for("you left #general")
+        bob.wait_for(kind("member_left", channel="general", nick="alice"))
+        ui.enter("/exit")
+        assert ui.wait_exit(timeout=60) == 0
+        assert_terminal_restored(ui)
 
     def test_ui__ctrl_c_runs_the_graceful_exit(self, start_ui):
         (port,) = free_ports(1)
@@ -173,7 +204,7 @@ class TestUiInTerminal:
         lines = ui.wait_for("at most 4000 are allowed", timeout=30,
                             what="the over-long message error on #general")
         assert lines[-1].startswith("#general> ") and "x" not in lines[-1]  # input emptied
-        ui.enter("exit")
+        ui.enter("/exit")
         assert ui.wait_exit(timeout=60) == 0
 
     def test_ui__bell_off_and_alt_b_turn_the_bell_off_and_on_from_the_ui(self, cluster, start_ui):

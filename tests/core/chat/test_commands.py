@@ -1,17 +1,23 @@
-"""The one command parser: every command, its IRC forms, and a specific error for bad input."""
+"""The one command parser: every command, its IRC forms, a specific error for bad input, and
+in a conversation, text that stays text unless it starts with "/"."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.chat.commands import (
     COMMANDS,
     MAX_TEXT,
     Command,
     CommandError,
+    UnknownCommand,
+    Where,
+    argument_kinds,
     channel_name,
     check_nick,
-    completions,
+    command_words,
     help_text,
     parse,
 )
@@ -29,8 +35,12 @@ from core.chat.commands import (
     ("send #Dev-Talk hi all", Command("send", ("dev-talk", "hi all"))),
     ("exit", Command("exit")),
     ("/quit", Command("exit")),
+    ("quit", Command("exit")),
     ("HELP", Command("help")),
     ("status", Command("status")),
+    ("bell", Command("bell")),
+    ("/bell OFF", Command("bell", ("off",))),
+    ("  join general \n", Command("join", ("general",))),
 ])
 def test_parse__accepts_every_command_and_its_irc_form(line, expected):
     assert parse(line) == expected
@@ -58,11 +68,67 @@ def test_parse__accepts_every_command_and_its_irc_form(line, expected):
     ("send general " + "x" * (MAX_TEXT + 1), f"at most {MAX_TEXT}"),
     ("send general bell\x07", "control character (0x07)"),
     ("msg bob tab\there", "control character (0x09)"),
+    ("send general two\nlines", "more than one line"),
+    ("bell loud", "bell takes on or off, not 'loud'"),
+    ("leave", "leave needs a channel"),
+    ("hello there", "unknown command 'hello'"),
+    ("//hello", "// sends text starting with / in a channel"),
 ])
 def test_parse__bad_input_gets_a_specific_error(line, message):
     with pytest.raises(CommandError) as e:
         parse(line)
     assert message in str(e.value)
+    assert isinstance(e.value, UnknownCommand) == message.startswith(("unknown", "//"))
+
+
+@pytest.mark.parametrize("line", [
+    "exit strategy is clear", "leave it to me", "send it later", "join the fun",
+    "msg me later", "help me out", "quit it", "status: fine", "bell", "exit", "hello"])
+def test_parse__in_a_channel_a_line_without_a_slash_is_text(line):
+    assert parse(line, "#General") == Command("send", ("general", line))
+    assert parse(line, "Bob") == Command("msg", ("Bob", line))
+    assert parse(line, "@ABCDEF12") == Command("msg", ("@abcdef12", line))
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("/exit", Command("exit")),
+    ("/quit", Command("exit")),
+    ("/leave", Command("leave", ("general",))),
+    ("/part", Command("leave", ("general",))),
+    ("/leave other", Command("leave", ("other",))),
+    ("/join the-fun", Command("join", ("the-fun",))),
+    ("/msg bob later", Command("msg", ("bob", "later"))),
+    ("/send #other hi", Command("send", ("other", "hi"))),
+    ("//shrug", Command("send", ("general", "/shrug"))),
+    ("  //  spaced ", Command("send", ("general", "/  spaced"))),
+    ("///", Command("send", ("general", "//"))),
+])
+def test_parse__in_a_channel_a_slash_makes_a_command_and_two_send_one(line, expected):
+    assert parse(line, "#general") == expected
+
+
+@pytest.mark.parametrize("line, conversation, message", [
+    ("/exit now", "#general", "exit takes no arguments"),
+    ("/frobnicate", "#general", "unknown command '/frobnicate'"),
+    ("/leave", "bob", "leave needs a channel"),
+    ("x" * (MAX_TEXT + 1), "#general", f"at most {MAX_TEXT}"),
+    ("bell\x07", "bob", "control character (0x07)"),
+    ("   ", "#general", "the message is empty"),
+    ("hi", "#a/b", "invalid channel name"),
+    ("hi", "9bob", "invalid nick"),
+])
+def test_parse__in_a_conversation_bad_input_gets_a_specific_error(line, conversation, message):
+    with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse(line, conversation)
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), min_size=1,
+               max_size=200).filter(lambda t: t.strip() and not t.strip().startswith("/")))
+def test_parse__any_text_in_a_conversation_is_sent_as_typed_up_to_outer_spaces(text):
+    assert parse(text, "#general") == Command("send", ("general", text.strip()))
+    assert parse(text, "bob") == Command("msg", ("bob", text.strip()))
+    assert parse("//" + text.strip(), "#general") == Command("send", ("general",
+                                                                     "/" + text.strip()))
 
 
 def test_parse__text_of_exactly_the_limit_is_fine():
@@ -77,17 +143,36 @@ def test_nick_and_channel__rules():
             check_nick(bad)
 
 
-def test_commands__table_drives_help_and_completion():
+def test_commands__table_drives_help_completion_and_dispatch():
     text = help_text()
+    assert "//text sends /text" in text
     for spec in COMMANDS:
-        assert spec.usage in text
-    assert completions("/j") == ["/join"]
-    assert "leave" in completions("le") and completions("zz") == []
-    names = [spec.name for spec in COMMANDS]
-    assert names == sorted(set(names), key=names.index)  # no duplicates
+        assert spec.usage in text and spec.help in text
+    spellings = command_words()
+    assert len(spellings) == len(set(spellings))  # no spelling names two commands
+    assert {"part", "quit", "bell"} <= set(spellings)
+    assert argument_kinds("/part") == ["channel"] and argument_kinds("msg") == ["nick", "text"]
+    assert argument_kinds("bell") == ["on|off"] and argument_kinds("zz") == []
     for spec in COMMANDS:
-        parse(spec.usage.replace("<nick>", "bob").replace("<channel>", "c").replace(
-            "<text>", "t"))  # every usage line parses as written
+        line = spec.usage.replace("<nick>", "bob").replace("<channel>", "c").replace(
+            "<text>", "t").replace("[on|off]", "on")
+        command = parse(line)  # every usage line parses as written, as the row's command
+        assert command.name == spec.name and command.spec is spec
+        assert parse("/" + line, "#c") == command  # and with a "/" in a conversation
+
+
+def test_commands__each_is_handled_where_the_contract_says():
+    where = {spec.name: spec.where for spec in COMMANDS}
+    assert where == {"help": Where.FRONT_END, "bell": Where.FRONT_END, "exit": Where.RUNTIME,
+                     "msg": Where.CHAT, "join": Where.CHAT, "leave": Where.CHAT,
+                     "send": Where.CHAT, "status": Where.CHAT}
+
+
+def test_command__prints_as_a_line_that_parses_back_to_it():
+    for line in ("send #general hi  there", "msg @abcdef12 x", "join #a", "leave #a", "exit",
+                 "bell on", "status"):
+        command = parse(line)
+        assert str(command) == line and parse(str(command)) == command
 
 
 def test_command__destination_names_the_channel_or_the_nick():

@@ -42,7 +42,13 @@ def test_in_half_open__is_open_interval_plus_its_end(x, a, b):
 @given(ids, ids)
 def test_in_open__endpoints_never_inside(a, b):
     assert not in_open(a, a, b)
-    assert not in_open(b, a, b) or a == b and b != a
+    assert not in_open(b, a, b)
+
+
+@given(ids, ids)
+def test_in_open__from_a_to_itself_is_the_whole_ring_but_a(a, x):
+    assert in_open(x, a, a) == (x != a)
+    assert in_open((a + 1) % RING, a, a)
 
 
 @given(ids, ids, ids)

@@ -17,16 +17,11 @@ from core.chord.sim import (
     run,
     sim_addresses,
 )
+from tests.core.chord.simring import sim_node
 from tests.ring import ring_problems, true_owner, wait_until
 
 SLOW_FINGERS = dict(stabilize_interval=0.5, fix_fingers_interval=5.0,
                     check_predecessor_interval=2.0)
-
-
-def sim_node(network: SimNetwork, host: str, bootstrap: Local | None = None,
-             **settings) -> Local:
-    return Local(Address(host, 0), bootstrap.address if bootstrap else None,
-                 transport=network.transport(), **settings)
 
 
 async def grow_ring(network: SimNetwork, n: int, rng: random.Random, **settings) -> list[Local]:
@@ -44,6 +39,10 @@ async def grow_ring(network: SimNetwork, n: int, rng: random.Random, **settings)
         await wait_until(lambda ring=nodes: not ring_problems(ring), 60, 0.25,
                          what=f"a ring of {len(nodes)} to converge")
     return nodes
+
+
+def fingers(node: Local) -> list[Address]:
+    return [finger.address for finger in node.fingers()]
 
 
 async def lookup_live(node: Local, key: int) -> tuple[Address, int]:
@@ -120,12 +119,11 @@ class TestSimRing:
             nodes = await grow_ring(network, 20, random.Random(4), stabilize_interval=0.5,
                                     fix_fingers_interval=1.0, check_predecessor_interval=1.0)
             want = ideal_state([n.address for n in nodes], 8)
-            await wait_until(lambda: all(n._fingers == want[n.address][2] for n in nodes), 30,
+            await wait_until(lambda: all(fingers(n) == want[n.address].fingers for n in nodes), 30,
                              0.5, what="fingers to settle")
             for node in nodes:
-                successors, predecessor, _ = want[node.address]
-                assert [s.address for s in node.successors()] == successors
-                assert node.predecessor().address == predecessor
+                assert [s.address for s in node.successors()] == want[node.address].successors
+                assert node.predecessor().address == want[node.address].predecessor
             await asyncio.gather(*(node.stop() for node in nodes))
 
             built = await converged_ring(SimNetwork(), [n.address for n in nodes])
@@ -134,7 +132,7 @@ class TestSimRing:
                 assert a.address == b.address
                 assert [s.address for s in a.successors()] == [s.address for s in b.successors()]
                 assert a.predecessor() == b.predecessor()
-                assert a._fingers == b._fingers
+                assert fingers(a) == fingers(b)
             assert not ring_problems(built)
 
         run(main())
@@ -146,7 +144,7 @@ class TestSimRing:
             # the node that appears most often in others' fingers: many routes pass it
             counts: dict[Address, int] = {}
             for node in nodes:
-                for finger in node._fingers:
+                for finger in fingers(node):
                     counts[finger] = counts.get(finger, 0) + 1
             dead_address = max(counts, key=counts.get)
             dead = next(n for n in nodes if n.address == dead_address)
@@ -161,6 +159,29 @@ class TestSimRing:
                     assert owner.id == true_owner(ids, key)
             assert network.refused > 0  # routes did run into the dead node, and got past it
             await asyncio.gather(*(n.stop() for n in live))
+
+        run(main())
+
+
+class TestDrivenRounds:
+    def test_start__without_maintenance_runs_no_rounds_until_the_caller_does(self):
+        async def main():
+            network = SimNetwork(latency=0.001, timeout=1.0)
+            a = sim_node(network, "10.0.0.1")
+            await a.start(maintain=False)
+            b = sim_node(network, "10.0.0.2", a)
+            await b.start(maintain=False)
+            # the join itself: b knows its successor, a hears of b by b's notify
+            assert b.successor().address == a.address
+            assert a.predecessor().address == b.address
+            await asyncio.sleep(60)
+            assert a.successor().address == a.address  # nobody ran stabilize
+            await a.stabilize()
+            await b.stabilize()
+            await asyncio.gather(a.fix_fingers(), b.fix_fingers())
+            assert not ring_problems([a, b])
+            assert [f.address for f in a.fingers()] == [b.address]
+            await asyncio.gather(a.stop(), b.stop())
 
         run(main())
 

@@ -1,0 +1,170 @@
+"""Keeping a node's place in the ring: join, stabilize, fix_fingers, check_predecessor, leave.
+
+Stoica et al. (SIGCOMM 2001, §4.4) with P. Zave's corrections ("Reasoning about
+identifier spaces: how to make Chord correct", TSE 2017): a successor list of length r,
+nothing adopted without checking it is alive, and the graceful leave of ToN'03 §IV.E.4.
+Rectify, the answer to notify, is in ``protocol`` beside ``rpc_notify``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+
+from .address import Address, AddressError
+from .errors import JoinError, PeerUnreachable, RpcError
+from .ids import in_open
+from .protocol import RingProtocol
+from .routing import FingerTable, Routing
+from .tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+Lookup = Callable[[Address, int, set[Address]], Awaitable[tuple[Address, int]]]
+
+
+class Maintenance:
+    """The node's part in keeping the ring: changes ``routing`` from what ``calls`` learn.
+
+    ``lookup(start, key, avoid)`` is the node's iterative find_successor.
+    """
+
+    def __init__(self, routing: Routing, calls: RingProtocol, lookup: Lookup) -> None:
+        self.routing = routing
+        self.calls = calls
+        self.lookup = lookup
+        self._rounds = TaskSet()
+
+    # -- join and leave --------------------------------------------------------------------
+
+    async def join(self, bootstrap: Address) -> None:
+        """Join(n) (Zave 2017): find our successor s through ``bootstrap``, take
+        ``L := ([s] + s.L)[:r]`` and notify s; our predecessor comes by being notified."""
+        me = self.routing.me
+        avoid: set[Address] = set()
+        for _ in range(self.routing.r + 1):
+            successor, _ = await self.lookup(bootstrap, me.id, avoid)
+            if successor == me:
+                raise JoinError(f"{bootstrap} says this address is already in the ring")
+            try:
+                _, their_list = await self.calls.call_state(successor)
+                break
+            except PeerUnreachable:
+                avoid.add(successor)  # the ring has not noticed this crash yet: route around it
+        else:
+            raise JoinError(f"every successor {bootstrap} named for us was dead")
+        self.routing.take_successors(successor, their_list)
+        with contextlib.suppress(RpcError):
+            await self.calls.call_notify(successor)
+
+    async def leave(self) -> None:
+        """Splice predecessor and successor together (ToN'03 §IV.E.4): the successor
+        adopts our predecessor, the predecessor takes our successor list."""
+        me = self.routing.me
+        predecessor, successors = self.routing.predecessor, list(self.routing.successors)
+        successor = next((s for s in successors if s != me), None)
+        calls = []
+        if successor is not None:
+            calls.append(self.calls.call_predecessor_leaving(successor, predecessor))
+        if predecessor is not None and predecessor != me:
+            calls.append(self.calls.call_successor_leaving(predecessor, successors))
+        for result in await asyncio.gather(*calls, return_exceptions=True):
+            if isinstance(result, Exception):
+                log.info("%s: a neighbour missed our leave: %s", me, result)
+
+    # -- the periodic rounds ---------------------------------------------------------------
+
+    def start(self, stabilize_interval: float, fix_fingers_interval: float,
+              check_predecessor_interval: float) -> None:
+        """Run stabilize, fix_fingers and check_predecessor, each on its interval."""
+        for interval, step in ((stabilize_interval, self.stabilize),
+                               (fix_fingers_interval, self.fix_fingers),
+                               (check_predecessor_interval, self.check_predecessor)):
+            self._rounds.spawn(self._every(interval, step))
+
+    async def stop(self) -> None:
+        await self._rounds.cancel_all()
+
+    async def _every(self, interval: float, step: Callable[[], Awaitable[None]]) -> None:
+        await asyncio.sleep(random.uniform(0, interval))  # spread the nodes' rounds
+        while True:
+            try:
+                await step()
+            except (RpcError, AddressError, ValueError, KeyError, TypeError) as e:
+                log.debug("%s: %s failed: %s", self.routing.me, step.__name__, e)
+            except Exception:
+                log.exception("%s: %s failed", self.routing.me, step.__name__)
+            await asyncio.sleep(interval)
+
+    async def stabilize(self) -> None:
+        """Refresh the successor list from the first live successor and notify it.
+
+        When that turns up a closer successor, go on from it at once rather than a round
+        later: after a flash crowd of joins, a node walks the chain of new predecessors in
+        one round instead of one link per round.
+        """
+        routing = self.routing
+        for _ in range(routing.r):
+            before = routing.successor
+            await self.stabilize_from_successor()
+            after = routing.successor
+            if after in (before, routing.me) or not in_open(after.id, routing.me.id, before.id):
+                return
+
+    async def stabilize_from_successor(self) -> None:
+        """Zave 2017: ask s1 for (its predecessor p, its list); a dead s1 is dropped and
+        the next one asked. ``L := ([s1] + s1.L)[:r]``; if p lies in (me, s1) and is alive,
+        ``L := ([p] + p.L)[:r]``. Then notify the first successor."""
+        routing, me = self.routing, self.routing.me
+        for _ in range(len(routing.successors) + 1):
+            s1 = routing.successor
+            if s1 == me:
+                predecessor, new_list = routing.predecessor, [me]
+            else:
+                try:
+                    predecessor, their_list = await self.calls.call_state(s1)
+                except PeerUnreachable:
+                    routing.drop(s1)
+                    continue
+                new_list = routing.successor_list(s1, their_list)
+            if predecessor is not None and predecessor != me and in_open(predecessor.id,
+                                                                            me.id, s1.id):
+                with contextlib.suppress(PeerUnreachable):
+                    _, their_list = await self.calls.call_state(predecessor)
+                    new_list = routing.successor_list(predecessor, their_list)
+            routing.set_successors(new_list)
+            if routing.successor != me:
+                with contextlib.suppress(RpcError):
+                    await self.calls.call_notify(routing.successor)
+            return
+
+    async def fix_fingers(self) -> None:
+        """Recompute the distinct fingers: finger i is successor(n + 2**i) (§4.2)."""
+        me = self.routing.me
+        table = FingerTable(me)
+        while (start := table.next_start()) is not None:
+            try:
+                owner, _ = await self.lookup(me, start, set())
+            except RpcError:
+                break
+            table.found(owner)
+        self.routing.set_fingers(table.fingers)
+
+    async def check_predecessor(self) -> None:
+        """Ping the predecessor; a dead one is suspected, so the next notifier replaces it."""
+        routing = self.routing
+        predecessor = routing.predecessor
+        if predecessor is None or predecessor == routing.me:
+            return
+        was_suspected = routing.predecessor_suspected
+        alive = await self.calls.call_ping(predecessor)
+        routing.predecessor_answered(predecessor, alive)
+        if (not alive and was_suspected and predecessor == routing.predecessor
+                and routing.successors == [routing.me]):
+            # alone in the ring: nobody will ever notify us, so a dead predecessor would
+            # keep part of the ring owned by no one; a node alone owns everything. (Only
+            # after a second failed ping: a slow new joiner must not be dropped.)
+            routing.set_predecessor(None)

@@ -1,0 +1,178 @@
+"""The ring's calls, each as a pair: what a node serves beside how it calls another.
+
+For every verb, ``rpc_<verb>`` runs on the node that is called and ``call_<verb>`` makes
+that call on another node: it encodes the arguments and decodes the reply, so the wire's
+shape of each call is written in one place. On the wire, addresses are "host:port" and
+keys hex strings. Rectify (Zave 2017), the decision a notification asks for, sits beside
+``rpc_notify``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+
+from .address import Address
+from .errors import RemoteError, RpcError
+from .ids import in_open
+from .routing import Routing
+from .rpc import Transport
+from .tasks import TaskSet
+
+
+class RingProtocol:
+    """The calls between nodes of the ring, served from ``routing`` and ``commands``.
+
+    Made with a transport only, it can call but not serve (``Remote`` does that).
+    """
+
+    SERVED = frozenset({"ping", "state", "next_hop", "notify", "predecessor_leaving",
+                        "successor_leaving", "user"})
+
+    def __init__(self, transport: Transport, routing: Routing | None = None,
+                 commands: dict[str, Callable] | None = None, tasks: TaskSet | None = None
+                 ) -> None:
+        self.transport = transport
+        self.routing = routing
+        self.commands = {} if commands is None else commands
+        self.tasks = tasks or TaskSet()
+
+    async def serve(self, method: str, args: dict) -> object:
+        """Answer a call from another node (the ``Serve`` a transport listens with)."""
+        if method not in self.SERVED or self.routing is None:
+            raise RemoteError(f"unknown method {method!r}")
+        return await getattr(self, "rpc_" + method)(**args)
+
+    async def _call(self, address: Address, method: str, args: dict,
+                    timeout: float | None = None) -> object:
+        return await self.transport.call(address, method, args, timeout)
+
+    # -- ping: are you alive? (always answered at once: Zave's rule 2) ----------------------
+
+    async def rpc_ping(self) -> dict:
+        return {}
+
+    async def call_ping(self, address: Address, timeout: float | None = None) -> bool:
+        try:
+            await self._call(address, "ping", {}, timeout)
+        except RpcError:
+            return False
+        return True
+
+    # -- state: your predecessor and successor list (join, stabilize) ----------------------
+
+    async def rpc_state(self) -> dict:
+        routing = self.routing
+        return {"predecessor": _text(routing.predecessor),
+                "successors": [str(s) for s in routing.successors],
+                "id": f"{routing.me.id:x}"}
+
+    async def call_state(self, address: Address) -> tuple[Address | None, list[Address]]:
+        state = await self._call(address, "state", {})
+        return _optional_address(state["predecessor"]), _addresses(state["successors"])
+
+    # -- next_hop: one step of an iterative lookup (§4.3) ----------------------------------
+
+    async def rpc_next_hop(self, key: str, avoid: list | None = None) -> dict:
+        done, node = self.routing.next_hop(_key(key), set(_addresses(avoid or [])),
+                                           self.transport.is_suspected)
+        return {"done": done, "node": str(node)}
+
+    async def call_next_hop(self, address: Address, key: int,
+                            avoid: Iterable[Address]) -> tuple[bool, Address]:
+        reply = await self._call(address, "next_hop",
+                                 {"key": f"{key:x}", "avoid": [str(a) for a in avoid]})
+        return bool(reply["done"]), _address(reply["node"])
+
+    # -- notify: "I might be your predecessor" (§4.4), answered by rectify -----------------
+
+    async def rpc_notify(self, node: str) -> dict:
+        candidate = _address(node)
+        predecessor, me = self.routing.predecessor, self.routing.me
+        if predecessor is None or in_open(candidate.id, predecessor.id, me.id):
+            await self.rectify(candidate)
+        elif candidate != predecessor:
+            self.tasks.spawn(self.rectify(candidate))  # needs a ping: answer now, decide later
+        return {}
+
+    async def call_notify(self, address: Address) -> None:
+        await self._call(address, "notify", {"node": str(self.routing.me)})
+
+    async def rectify(self, node: Address) -> None:
+        """Zave 2017: adopt ``node`` as predecessor if it lies in (predecessor, me);
+        otherwise only if the current predecessor is dead (suspected, or silent to a ping).
+        Rectify replaces the paper's notify, check_predecessor's reset, and flush."""
+        routing = self.routing
+        predecessor = routing.predecessor
+        if node == routing.me or node == predecessor:
+            return
+        if predecessor is None or in_open(node.id, predecessor.id, routing.me.id):
+            routing.set_predecessor(node)
+            return
+        if routing.predecessor_suspected or not await self.call_ping(predecessor):
+            if routing.predecessor == predecessor:
+                routing.set_predecessor(node)
+
+    # -- a graceful leave (ToN'03 §IV.E.4): each neighbour hears of the other --------------
+
+    async def rpc_predecessor_leaving(self, leaver: str, predecessor: str | None) -> dict:
+        if self.routing.predecessor == _address(leaver):
+            self.routing.set_predecessor(_optional_address(predecessor))
+        return {}
+
+    async def call_predecessor_leaving(self, successor: Address,
+                                       predecessor: Address | None) -> None:
+        """Tell our ``successor`` we leave, and that ``predecessor`` takes our place."""
+        await self._call(successor, "predecessor_leaving",
+                         {"leaver": str(self.routing.me), "predecessor": _text(predecessor)})
+
+    async def rpc_successor_leaving(self, leaver: str, successors: list) -> dict:
+        self.routing.splice(_address(leaver), _addresses(successors))
+        return {}
+
+    async def call_successor_leaving(self, predecessor: Address,
+                                     successors: list[Address]) -> None:
+        """Tell our ``predecessor`` we leave, and that our ``successors`` take our place."""
+        await self._call(predecessor, "successor_leaving",
+                         {"leaver": str(self.routing.me),
+                          "successors": [str(s) for s in successors]})
+
+    # -- user: a command for the layer above (the chat) ------------------------------------
+
+    async def rpc_user(self, type: str, payload: object = None) -> object:
+        return await self.run_command(type, payload)
+
+    async def call_user(self, address: Address, type: str, payload: object = None,
+                        timeout: float | None = None) -> object:
+        return await self._call(address, "user", {"type": type, "payload": payload}, timeout)
+
+    async def run_command(self, type: str, payload: object) -> object:
+        handler = self.commands.get(type)
+        if handler is None:
+            raise RemoteError(f"no handler for user command {type!r}")
+        result = handler(payload)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+
+def _text(address: Address | None) -> str | None:
+    return None if address is None else str(address)
+
+
+def _address(value: object) -> Address:
+    return Address.from_wire(value)
+
+
+def _optional_address(value: object) -> Address | None:
+    return None if value is None else _address(value)
+
+
+def _addresses(values: Iterable[object]) -> list[Address]:
+    return [_address(v) for v in values]
+
+
+def _key(value: object) -> int:
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValueError("a key on the wire is a hex string of at most 40 digits")
+    return int(value, 16)
