@@ -8,8 +8,22 @@ from collections.abc import Callable
 from core import events as ev
 from core.chat.commands import Command
 from core.chat.errors import ChatError
+from core.chat.identity import fingerprint
 
 from .session import Whois
+
+
+def whois_of(record: dict, nick: str) -> Whois:
+    """A name record as the chat returns it, as WHOIS shows it: the key's fingerprint when
+    the record carries a key (signed records do), the node id under either of its names."""
+    shown = record.get("fingerprint")
+    if shown is None and record.get("key"):
+        try:
+            shown = fingerprint(record["key"])
+        except ValueError:
+            shown = None
+    return Whois(record.get("nick", nick), record.get("id") or record.get("node_id"),
+                 record.get("address"), shown)
 
 
 class IrcUser:
@@ -39,8 +53,7 @@ class IrcUser:
             record = await self.user.whois(nick)
         except ChatError:
             return None
-        return Whois(record.get("nick", nick), record.get("id"), record.get("address"),
-                     record.get("fingerprint"))
+        return whois_of(record, nick)
 
     async def quit(self, reason: str) -> None:
         """Leave every channel, give the nick back to the ring and to this node."""
