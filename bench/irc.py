@@ -130,8 +130,9 @@ async def wait_for(condition, timeout: float, what: str) -> None:
         await asyncio.sleep(0.005)
 
 
-async def added_latency(a: Box, b: Box, messages: int) -> dict:
-    """p50/p99 of in-process user to user, and of IRC client to IRC client, A -> B."""
+async def added_latency(a: Box, b: Box, messages: int, warm_up: int = 10) -> dict:
+    """p50/p99 of in-process user to user, and of IRC client to IRC client, A -> B; the two
+    paths take turns message by message, so a slower moment of the machine hits both."""
     got: dict[str, float] = {}
 
     def on_event(e: ev.Event) -> None:
@@ -142,13 +143,6 @@ async def added_latency(a: Box, b: Box, messages: int) -> dict:
     ub = await b.service.add_user("benchreader", on_event)
     await ua.join("lat-inproc")
     await ub.join("lat-inproc")
-    base = []
-    for i in range(messages):
-        text = stamp(i)
-        await ua.send("lat-inproc", text)
-        await wait_for(lambda t=text: t in got, 10, "an in-process delivery")
-        base.append(got[text])
-
     ca, cb = RawClient("ircsender"), RawClient("ircreader")
     await ca.connect(*a.gateway.address)
     await cb.connect(*b.gateway.address)
@@ -156,12 +150,18 @@ async def added_latency(a: Box, b: Box, messages: int) -> dict:
     await cb.join("#lat-irc")
     seen: dict[str, float] = {}
     reader = asyncio.create_task(cb.messages(lambda t: seen.setdefault(t, latency_of(t))))
-    via_irc = []
-    for i in range(messages):
+    base, via_irc = [], []
+    for i in range(warm_up + messages):
+        text = stamp(i)
+        await ua.send("lat-inproc", text)
+        await wait_for(lambda t=text: t in got, 10, "an in-process delivery")
+        if i >= warm_up:
+            base.append(got[text])
         text = stamp(i)
         ca.send("PRIVMSG", "#lat-irc", text)
         await wait_for(lambda t=text: t in seen, 10, "an IRC delivery")
-        via_irc.append(seen[text])
+        if i >= warm_up:
+            via_irc.append(seen[text])
     reader.cancel()
     ca.close()
     cb.close()
@@ -172,6 +172,10 @@ async def added_latency(a: Box, b: Box, messages: int) -> dict:
 
 
 async def send_steadily(sender, channel: str) -> None:
+    """A few unmeasured messages (the channel's feeds start), then MESSAGES at RATE."""
+    for i in range(5):
+        await sender.send(channel, f"warm-up {i}")
+    await asyncio.sleep(0.5)
     sends = []
     for i in range(MESSAGES):
         sends.append(asyncio.create_task(sender.send(channel, stamp(i))))
@@ -202,7 +206,8 @@ async def fan_out_step(a: Box, sender, k: int, tag: str) -> dict:
     channel = f"fan{tag}"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.irc", "--worker", f"{host}:{port}", str(k), channel,
-        cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        limit=1 << 24)   # the latencies come back as one long JSON line
     try:
         ready = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
         assert ready == {"ready": k}, ready
@@ -221,10 +226,12 @@ async def fan_out_step(a: Box, sender, k: int, tag: str) -> dict:
             "inproc_p50": percentile(inproc, 50), "inproc_p99": percentile(inproc, 99)}
 
 
-async def fan_out(a: Box, b: Box, budget: float, max_clients: int, say) -> list[dict]:
-    """p99 delivery latency to K IRC clients of node A, K growing until it doubles. A step
-    whose p99 doubled is run once more (the machine is shared: one stall is not a trend),
-    and only a second doubling ends the growth."""
+async def fan_out(a: Box, b: Box, budget: float, max_clients: int, say,
+                  whole_curve: bool = False) -> list[dict]:
+    """p99 delivery latency to K IRC clients of node A, K growing until it doubles. The
+    baseline is the quieter of two runs with one client; a step whose p99 doubled is run
+    once more (the machine is shared: one stall is not a trend),
+    and only a second doubling ends the growth (unless ``whole_curve``)."""
     sender = await b.service.add_user("fansender", lambda e: None)
     rows: list[dict] = []
     deadline = time.monotonic() + budget
@@ -234,18 +241,26 @@ async def fan_out(a: Box, b: Box, budget: float, max_clients: int, say) -> list[
             break
         for attempt in range(2):
             row = await fan_out_step(a, sender, k, f"{k}x{attempt}")
+            if attempt == 0:
+                first = row
             say(f"    {k:>4} IRC clients: {row['deliveries']}/{row['expected']} delivered, "
                 f"p50 {row['p50'] * 1000:.1f} ms, p99 {row['p99'] * 1000:.1f} ms "
                 f"(as many in-process users: p50 {row['inproc_p50'] * 1000:.1f} ms, "
                 f"p99 {row['inproc_p99'] * 1000:.1f} ms)")
+            if not rows and attempt == 0:
+                continue   # the baseline: the quieter of two runs with one client
+            if not rows:
+                row = min(row, first, key=lambda r: r["p99"])
             doubled = bool(rows) and row["p99"] >= 2 * rows[0]["p99"]
             if not doubled:
                 break
         rows.append(row)
-        if doubled:
+        if doubled and not any(r.get("doubled") for r in rows):
+            row["doubled"] = True
             say(f"    p99 doubled (from {rows[0]['p99'] * 1000:.1f} ms with one client) "
                 f"at {k} clients, twice in a row")
-            break
+            if not whole_curve:
+                break
     return rows
 
 
@@ -256,11 +271,16 @@ async def worker(address: str, k: int, channel: str) -> None:
     await asyncio.gather(*(c.connect(host, int(port)) for c in clients))
     await asyncio.gather(*(c.join(f"#{channel}") for c in clients))
     latencies: list[float] = []
-    readers = [asyncio.create_task(c.messages(lambda t: latencies.append(latency_of(t))))
-               for c in clients]
+    def on_text(text: str) -> None:
+        if text.startswith("b "):
+            latencies.append(latency_of(text))
+
+    readers = [asyncio.create_task(c.messages(on_text)) for c in clients]
     print(json.dumps({"ready": k}), flush=True)
+    stdin = asyncio.StreamReader()   # read on the loop: no thread beside the clients
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, sys.stdin.readline)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    await stdin.readline()
     print(json.dumps({"latencies": latencies}), flush=True)
     for c in clients:
         c.close()
@@ -285,7 +305,7 @@ async def run(args) -> dict:
             f"p99 {lat['irc_p99'] * 1000:.2f} ms")
         say(f"    added by the two gateways: {lat['added_p50'] * 1000:.2f} ms per message (p50)")
         say("IRC gateway: clients of one node before p99 delivery latency doubles")
-        rows = await fan_out(a, b, args.budget, args.max_clients, say)
+        rows = await fan_out(a, b, args.budget, args.max_clients, say, args.whole_curve)
         return {"latency": lat, "fan_out": rows}
     finally:
         await b.stop()
@@ -298,6 +318,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-clients", type=int, default=200)
     parser.add_argument("--budget", type=float, default=60.0, help="seconds for the fan-out")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--whole-curve", action="store_true",
+                        help="go on past the doubling, up to --max-clients or the budget")
     parser.add_argument("--worker", nargs=3, metavar=("ADDRESS", "K", "CHANNEL"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
