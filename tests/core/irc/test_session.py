@@ -598,7 +598,8 @@ class TestRobustness:
     @settings(max_examples=200, deadline=None)
     @given(st.sampled_from(["PRIVMSG", "NOTICE", "JOIN", "PART", "WHO", "WHOIS", "NAMES",
                             "MODE", "TOPIC", "NICK", "USER", "CAP", "PING", "LIST", "AWAY"]),
-           st.lists(st.text(st.characters(blacklist_characters="\r\n\0 "), max_size=40),
+           st.lists(st.text(st.characters(codec="utf-8", blacklist_characters="\r\n\0 "),
+                            max_size=40),
                     max_size=6), st.text(max_size=300))
     def test_session__any_command_with_any_params_never_raises(self, command, middles, text):
         c = Client().register().joined("a", "bob")
