@@ -25,6 +25,7 @@ from core.chat.keys import KeysError, UserKeys, open_user
 from core.chat.service import ChatError, ChatService, LocalUser, NickTaken
 from core.chord import Address, JoinError, ListenError, Local
 from core.datadir import DataDir, DataDirError
+from core.irc import GatewayError, IrcGateway
 from core.store import FILENAME, AsyncStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ class Options(NamedTuple):
     chord: dict = {}            # keyword settings for Local (intervals, successors, timeout)
     replicas: int = 3
     chat: dict = {}             # keyword settings for ChatService (see core.chat.Settings)
+    irc: Address | None = None  # serve IRC clients here (core.irc)
+    irc_password: str | None = None
     data_dir: str | None = None  # the user's keys and pins; None: DataDir.default()
 
 
@@ -72,6 +75,7 @@ class Runtime:
         self.service: ChatService | None = None
         self.user: LocalUser | None = None
         self.store: AsyncStore | None = None
+        self.gateway: IrcGateway | None = None
         self._thread = threading.Thread(target=self._run, name="chordchat-core", daemon=True)
         self._lock = threading.Lock()
         self._start_future: concurrent.futures.Future | None = None
@@ -181,6 +185,16 @@ class Runtime:
             if isinstance(e, NickTaken):
                 raise StartupError(str(e)) from None
             raise StartupError(f"could not register the nick {o.nick!r}: {e}") from None
+        if o.irc is not None:
+            try:
+                self.gateway = IrcGateway(self.service, o.irc.host, o.irc.port,
+                                          password=o.irc_password)
+                await self.gateway.start()
+            except GatewayError as e:
+                self.gateway = None
+                await self.service.remove_user(self.user)
+                await self.service.depart()
+                raise StartupError(str(e)) from None
         return ev.Ready(nick=self.user.nick, id=self.user.id_hex, address=self.user.address,
                         fingerprint=self.user.fingerprint)
 
@@ -246,12 +260,15 @@ class Runtime:
                               "ring" if peers else "no known peers: started a new ring"))
 
     def _from_node(self, event: ev.Event) -> None:
-        """The node's events go to the front end; the neighbours they name are remembered."""
+        """The node-wide events: to the front end, and to the IRC clients as ring news; the
+        neighbours they name are remembered (known peers for the next start)."""
         if isinstance(event, ev.RingStatus) and self.store is not None:
             for address in (event.predecessor, event.successor):
                 if address and address != event.address:
                     self.store.saw_peer(address, time.time()).add_done_callback(_logged)
         self.post(event)
+        if self.gateway is not None:
+            self.gateway.node_event(event)
 
     async def _search(self, text: str) -> None:
         if not self._started():
@@ -302,6 +319,8 @@ class Runtime:
             # let the commands typed before exit finish (a script's last send), within reason
             await asyncio.wait(set(self._running), timeout=COMMANDS_BEFORE_EXIT)
         try:
+            if self.gateway is not None:
+                await self.gateway.stop("the node is leaving the ring")
             if self.service is not None and self._started():
                 await self.service.exit()
             else:
