@@ -161,9 +161,9 @@ class LocalUser:
         members = tuple(m for m in reply.get("members", []) if valid_nick(m))
         self.post(ev.Joined(channel=channel, members=members))
         history = [e for e in self._entries(channel, reply.get("history", []))
-                   if e.kind == "msg" and membership.seen.first(e.msg_id)]
+                   if e.kind == "msg" and e.msg_id not in membership.seen]
         for e, status in zip(history, await self._vouch_all(history), strict=True):
-            if status != FORGED:
+            if status != FORGED and membership.seen.first(e.msg_id):
                 self.post(ev.ChannelMessage(channel=channel, from_=e.nick, text=e.text,
                                             msg_id=e.msg_id, seq=e.seq, history=True,
                                             verified=status == VERIFIED))
@@ -216,14 +216,17 @@ class LocalUser:
             return {"member": False}
         if membership.joining:
             return {"member": True, "last_seq": None}
-        fresh = []
-        for e in sorted(self._entries(channel, wires), key=lambda e: e.seq):
-            # By message id, not by seq: after two copies of a channel were merged, an entry
-            # may arrive with a seq below one already shown (the maintainer resends it).
-            if membership.seen.first(e.msg_id):
-                membership.last_seq = max(membership.last_seq, e.seq)
-                fresh.append(e)
-        for e, status in zip(fresh, await self._vouch_all(fresh), strict=True):
+        # By message id, not by seq: after two copies of a channel were merged, an entry
+        # may arrive with a seq below one already shown (the maintainer resends it).
+        fresh = [e for e in sorted(self._entries(channel, wires), key=lambda e: e.seq)
+                 if e.msg_id not in membership.seen]
+        statuses = await self._vouch_all(fresh)
+        # marked seen only now: a call cancelled while vouching (the maintainer went away)
+        # leaves them to be shown when they are delivered again
+        for e, status in zip(fresh, statuses, strict=True):
+            if not membership.seen.first(e.msg_id):
+                continue     # another delivery showed it meanwhile
+            membership.last_seq = max(membership.last_seq, e.seq)
             mine = e.nick.lower() == self.nick.lower()
             if status == FORGED:
                 log.warning("%s: not shown: a %s in #%s as %s under a key the ring does "
@@ -289,7 +292,8 @@ class LocalUser:
             self._asked.clear()
         self._asked[(name, key)] = now()
         try:
-            record = await self.names.lookup(nick, retry_for=min(2.0, self.caller.retry_for))
+            # briefly: a member answers its maintainer's delivery only after this
+            record = await self.names.lookup(nick, retry_for=min(1.0, self.caller.retry_for))
         except ChatError:
             return None   # not remembered: asked again next time
         key = None if record is None else record.key
