@@ -227,6 +227,11 @@ class ChatService:
     def _on_ring_event(self, kind: str, detail: dict) -> None:
         self.journal.ring_event(kind, detail)
         if kind == "successor" and self.started and not self.range.leaving:
+            if self.node.successor().address == self.node.address:
+                # alone now: every replica is ours. Promote at once, not at the next
+                # maintenance round: a node joining meanwhile would find the range held
+                # only as replicas, which its hand-off does not ask for
+                self.takeover.promote("alone in the ring")
             self._tasks.spawn(self.replication.replicate_all())
 
     # -- what the node serves for its users ------------------------------------------------

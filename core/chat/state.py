@@ -68,6 +68,9 @@ class Seen:
         self._ids: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._limit = limit
 
+    def __contains__(self, msg_id: str) -> bool:
+        return msg_id in self._ids
+
     def first(self, msg_id: str) -> bool:
         """True the first time ``msg_id`` is offered, and remember it."""
         if msg_id in self._ids:

@@ -58,8 +58,11 @@ class Takeover:
             self._had_predecessor = True
         if grew and new is not None:
             self.range.pulls += 1
-            # after a failure our replica may lack what only the dead had: ask for copies
-            self.tasks.spawn(self._pull(new, copies=old is not None))
+            # after a failure our replica may lack what only the dead had: ask for copies.
+            # A joiner asks too: when the node it replaces died and it joined before the
+            # successor noticed, the successor never owned that range, so it holds it only
+            # as replicas, which nobody would promote
+            self.tasks.spawn(self._pull(new, copies=True))
         self.promote(f"predecessor {old.address if old else '-'} gone")
         self.tasks.spawn(self.migration.rebalance())
         self.journal.status()

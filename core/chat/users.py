@@ -532,7 +532,8 @@ class LocalUser:
             self._asked.clear()
         self._asked[(name, key)] = now()
         try:
-            record = await self.names.lookup(nick, retry_for=min(2.0, self.caller.retry_for))
+            # briefly: a member answers its maintainer's delivery only after this
+            record = await self.names.lookup(nick, retry_for=min(1.0, self.caller.retry_for))
         except ChatError:
             return None   # not remembered: asked again next time
         key = None if record is None else record.key

@@ -55,6 +55,8 @@ class IrcUser:
             record = await self.user.whois(nick)
         except ChatError:
             return None
+        if isinstance(record, ev.Event):      # the chat's Whois event: its fields
+            record = record.to_json()
         return whois_of(record, nick)
 
     async def quit(self, reason: str) -> None:

@@ -618,12 +618,17 @@ class Session:
         if self._is_me(e.from_) and not e.history:
             return   # IRC does not echo a client's own message back
         prefix = self.mask if self._is_me(e.from_) else self._remote(e.from_)
-        self._from(prefix, "PRIVMSG", f"#{e.channel}", t.to_irc(e.text))
+        self._from(prefix, "PRIVMSG", f"#{e.channel}", t.to_irc(_marked(e.text, e.verified)))
 
     def _on_private_message(self, e: ev.PrivateMessage) -> None:
         if e.outgoing:
             return
-        self._from(self._remote(e.from_), "PRIVMSG", self.nick, t.to_irc(e.text))
+        self._from(self._remote(e.from_), "PRIVMSG", self.nick,
+                   t.to_irc(_marked(e.text, e.verified)))
+
+    def _on_key_changed(self, e: ev.KeyChanged) -> None:
+        self.notice(f"warning: the key of {e.nick} changed from {e.old} to {e.new}; its "
+                    f"messages are marked [unverified] until you trust it (WHOIS shows it)")
 
     def _on_info(self, e: ev.Info) -> None:
         for line in e.text.splitlines() or [""]:
@@ -678,4 +683,10 @@ _EVENTS: dict[type, Callable] = {
     ev.PrivateMessage: Session._on_private_message,
     ev.Info: Session._on_info,
     ev.Error: Session._on_error,
+    ev.KeyChanged: Session._on_key_changed,
 }
+
+
+def _marked(text: str, verified: bool) -> str:
+    """A message not signed by the key pinned for its sender says so in front."""
+    return text if verified else f"[unverified] {text}"

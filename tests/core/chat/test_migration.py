@@ -63,7 +63,10 @@ async def test_migration__a_late_copy_merges_as_a_union_at_the_new_maintainer():
         await wait_until(lambda: old.holdings.channel("union") is None
                          and new.holdings.channel("union") is not None,
                          what="the channel at the new maintainer")
-        assert [e.step for e in new.of(ev.Migration, key="union")] == ["receive"]
+        # migrated by the old maintainer (the joiner may also have merged in its
+        # successors' replicas of its range first: the same state, a union)
+        steps = [e.step for e in new.of(ev.Migration, key="union")]
+        assert steps[-1] == "receive" and set(steps) <= {"takeover", "receive"}
         await new.user.join("union")          # a join served by the new maintainer
         late = Channel("union")               # a late copy (a second old maintainer's)
         late.set_member(signed_member("zoe", "10.9.9.9:9", 1.0, channel="union"))

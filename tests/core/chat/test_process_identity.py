@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 import pytest
 
@@ -71,6 +72,18 @@ def test_forger__a_private_message_as_alice_over_tcp_is_not_shown(cluster):
     assert not bob.matching(kind("private", text="it is me"))
 
 
+def _until_successor(proc, successor, timeout: float = 30.0) -> None:
+    """Ask ``proc`` for its status until it names ``successor`` (then it replicates to it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        since = proc.mark()
+        proc.send("status")
+        info = proc.wait_for(kind("info"), since=since)
+        if f"successor {successor.address}" in info["text"]:
+            return
+        assert time.monotonic() < deadline, f"{proc.nick}: successor never {successor}"
+
+
 def _key_of(proc) -> str:
     """The public key behind the fingerprint a process printed (read from its key file)."""
     args = proc.args
@@ -84,11 +97,13 @@ def test_keys__a_changed_key_is_warned_then_whois_and_trust(cluster):
     alice.send("msg bob first")
     assert bob.wait_for(kind("private", text="first"))["verified"] is True
     old = alice.wait_for(kind("ready"))["fingerprint"]
+    _until_successor(alice, bob)   # else bob's name record may be on alice alone (no replica)
     alice.kill()                                   # alice comes back with a new key
     again = cluster.start("alice", bootstrap=bob, timeout=60)
     new = again.wait_for(kind("ready"))["fingerprint"]
     assert new != old
     again.send("msg bob new laptop")
+    again.wait_for(kind("private", text="new laptop", outgoing=True))
     changed = bob.wait_for(kind("key_changed"), timeout=30)
     assert (changed["nick"], changed["old"], changed["new"]) == ("alice", old, new)
     assert bob.wait_for(kind("private", text="new laptop"))["verified"] is False
