@@ -282,6 +282,8 @@ class LocalUser:
         runs.append(self._collect_mail_once())
         for row in rows:
             item = Outgoing.from_row(row)
+            if item.msg_id in self._mine:
+                continue   # typed in this run (the read came after it): its command sends it
             self._mine.add(item.msg_id)
             runs.append(self._resend(item, self.lanes.turn(item.destination)))
         await asyncio.gather(*runs)

@@ -35,6 +35,18 @@ class TestOutbox:
             assert await store.outbox() == []
 
     @sim_test()
+    async def test_user__a_line_typed_before_the_outbox_is_read_at_start_goes_once(self):
+        async with sim_ring(["bo", "cy"]) as ring:
+            ann = await ring.add("ann", keep=True)
+            await ring.settle()
+            item = ann.user.accept(Command("send", ("room", "early")))
+            await item.committed                 # on disk, not yet sent: in the outbox
+            await ann.user.resume()              # the start's read of the outbox comes after
+            assert not ann.of(ev.Sent)           # not resent: its own command sends it
+            await ann.user.deliver(item)
+            assert [e.msg_id for e in ann.of(ev.Sent)] == [item.msg_id]
+
+    @sim_test()
     async def test_user__killed_mid_burst_then_restarted_every_line_once(self):
         async with sim_ring(["bo", "cy", "di"]) as ring:
             ann = await ring.add("ann", keep=True)
