@@ -59,7 +59,7 @@ class Takeover:
         if grew and new is not None:
             self.range.pulls += 1
             # after a failure our replica may lack what only the dead had: ask for copies
-            self.tasks.spawn(self._pull(new, copies=old is not None))
+            self.tasks.spawn(self._pull(new, copies=old is not None, gone=old))
         self.promote(f"predecessor {old.address if old else '-'} gone")
         self.tasks.spawn(self.migration.rebalance())
         self.journal.status()
@@ -81,16 +81,21 @@ class Takeover:
             self.journal.status()
         return taken
 
-    async def _pull(self, predecessor: Remote, copies: bool) -> None:
+    async def _pull(self, predecessor: Remote, copies: bool, gone: Remote | None) -> None:
         """Ask the nodes of our successor list to hand over what they hold of our range.
 
         Not only the first: while the ring settles, the node that maintained the range
-        may already sit further along (another node joined between us meanwhile).
+        may already sit further along (another node joined between us meanwhile). Not the
+        predecessor we just lost (in a small ring our list comes round to it), nor a node
+        our transport saw fail: waiting on a dead node would hold the range unserved
+        until the call gives up.
         """
+        transport = self.node.transport
         try:
             await asyncio.gather(*(self.call_handoff(s, predecessor, copies)
                                    for s in self.node.successors()
-                                   if s.address != self.node.address))
+                                   if s.address != self.node.address and s != gone
+                                   and not transport.is_suspected(s.address)))
         finally:
             self.range.pulls -= 1
             self.feeds.ensure()

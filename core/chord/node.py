@@ -41,7 +41,7 @@ class Local:
 
     def __init__(self, address: Address, bootstrap: Address | None = None, *,
                  successors: int = 8, stabilize_interval: float = 0.5,
-                 fix_fingers_interval: float = 1.0, check_predecessor_interval: float = 1.0,
+                 fix_fingers_interval: float = 1.0, check_predecessor_interval: float = 0.5,
                  timeout: float = DEFAULT_TIMEOUT, transport: Transport | None = None) -> None:
         if successors < 1:
             raise ValueError("the successor list needs at least one entry")

@@ -131,7 +131,10 @@ class RingProtocol:
         if predecessor is None or in_open(node.id, predecessor.id, routing.me.id):
             routing.set_predecessor(node)
             return
-        if routing.predecessor_suspected or not await self.call_ping(predecessor):
+        # a predecessor our transport already saw fail (a call timed out, the failure
+        # detector gave up on it) is not pinged again: that would cost another timeout
+        if (routing.predecessor_suspected or self.transport.is_suspected(predecessor)
+                or not await self.call_ping(predecessor)):
             if routing.predecessor == predecessor:
                 routing.set_predecessor(node)
 

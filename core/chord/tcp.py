@@ -33,6 +33,8 @@ from .tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
+SILENT_AFTER = 0.5
+
 
 class _Link(asyncio.Protocol):
     """One TCP connection, either end: frames in, replies matched to calls, requests served."""
@@ -47,12 +49,17 @@ class _Link(asyncio.Protocol):
         self._tasks: set[asyncio.Task] = set()
         self._body_timer: asyncio.TimerHandle | None = None
         self._paused: asyncio.Future | None = None
+        self._heard = 0.0                      # when the peer last sent us anything
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._probed_at: float | None = None
         self.closed = False
 
     # -- the connection's life -------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        self._loop = asyncio.get_running_loop()
+        self._heard = self._loop.time()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost(ConnectionResetError(f"connection to {self.name} closed")
@@ -61,8 +68,9 @@ class _Link(asyncio.Protocol):
     def _lost(self, error: Exception) -> None:
         self.closed = True
         self._owner._forget(self)
-        if self._body_timer is not None:
-            self._body_timer.cancel()
+        for timer in (self._body_timer, self._watchdog):
+            if timer is not None:
+                timer.cancel()
         pending, self._pending = self._pending, {}
         for future in pending.values():
             if not future.done():
@@ -88,6 +96,7 @@ class _Link(asyncio.Protocol):
     # -- bytes in --------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        self._heard = self._loop.time()
         try:
             for body in self._frames.feed(data):
                 message = wire.decode_body(body)
@@ -123,6 +132,39 @@ class _Link(asyncio.Protocol):
             log.warning("closing the connection with %s: frame body not received within %s s",
                         self.name, self._owner.body_timeout)
             self.close(ConnectionResetError(f"frame body from {self.name} not received"))
+
+    # -- the failure detector: a peer silent while we wait for it is probed, then dropped --
+
+    def _watch_peer(self) -> None:
+        """Start watching: silence counts from now (or from the peer's last frame)."""
+        if self._watchdog is None and not self.closed:
+            self._heard = max(self._heard, self._loop.time())
+            self._watchdog = self._loop.call_at(self._heard + self._owner.silent_after,
+                                                self._check_peer)
+
+    def _check_peer(self) -> None:
+        """Calls are pending: has the peer said anything lately? If it has been silent for
+        ``silent_after``, ping it; silent as long again, it is gone (frozen, or its host
+        vanished: no reset ever comes). A slow handler does not count: the ping is
+        answered as it arrives, and any frame from the peer counts as a sign of life."""
+        self._watchdog = None
+        if self.closed or not self._pending:
+            self._probed_at = None
+            return
+        now, silent_after = self._loop.time(), self._owner.silent_after
+        if self._probed_at is not None and self._heard >= self._probed_at:
+            self._probed_at = None  # it answered the probe: alive, only slow to reply
+        if now - self._heard < silent_after:
+            self._watchdog = self._loop.call_at(self._heard + silent_after, self._check_peer)
+        elif self._probed_at is None:
+            self._probed_at = now
+            self._transport.write(wire.encode({"id": 0, "method": "ping", "args": {}}))
+            self._watchdog = self._loop.call_at(now + silent_after, self._check_peer)
+        else:
+            silence = now - self._heard
+            log.info("%s silent for %.2f s with calls pending: dropping the connection",
+                     self.name, silence)
+            self.close(ConnectionAbortedError(f"silent for {silence:.2f} s"))
 
     def _reply(self, rid: int, ok: bool, value: object) -> None:
         future = self._pending.pop(rid, None)
@@ -198,6 +240,8 @@ class _Link(asyncio.Protocol):
         timer = loop.call_later(timeout, _expire, future)
         try:
             self._transport.write(frame)
+            if self._watchdog is None:
+                self._watch_peer()
             if self._paused is not None:  # the kernel's buffer is full: let it drain first
                 await asyncio.wait((self._paused, future), return_when=asyncio.FIRST_COMPLETED)
             return await future
@@ -212,11 +256,22 @@ def _expire(future: asyncio.Future) -> None:
 
 
 class TcpTransport:
-    """The default transport: framed JSON over TCP, one reused connection per peer."""
+    """The default transport: framed JSON over TCP, one reused connection per peer.
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT, body_timeout: float = 10.0) -> None:
+    Args:
+        timeout: the default time a call may take, in seconds.
+        body_timeout: how long the rest of a frame may take once its length has come.
+        silent_after: the failure detector (docs/performance.md, "Failover"): a peer that
+            sends nothing for this long while calls to it are pending is pinged, and
+            declared unreachable (its calls fail at once) after as long again; a peer
+            that answers the ping keeps its calls waiting until their own timeouts.
+    """
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, body_timeout: float = 10.0,
+                 silent_after: float = SILENT_AFTER) -> None:
         self.timeout = timeout
         self.body_timeout = body_timeout
+        self.silent_after = silent_after
         self.calls = 0
         self._suspects = Suspicion()
         self._connections: dict[Address, _Link] = {}
