@@ -16,6 +16,7 @@ import sys
 import time
 
 from core import events as ev
+from core import loops
 from core.chat.service import ChatService
 from core.chord import Address, Local, hex_id
 
@@ -109,4 +110,4 @@ async def main(bootstrap: str, nick: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    loops.run(main(sys.argv[1], sys.argv[2]))
