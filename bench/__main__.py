@@ -29,14 +29,14 @@ QUICK = dict(lookup_ns=[16, 64, 128, 256], lookups=400, converge_ns=[16, 64],
              fail_n=1000, fail_fractions=[0.05, 0.1, 0.2, 0.3, 0.4, 0.5], fail_lookups=1000,
              kad_keys=50, kad_gets=300, rtt_samples=3000, profile_lookups=200,
              chat_latency_msgs=200, chat_tput_msgs=1000, sim_converge_ns=[16, 64, 128],
-             kad_rounds=3, failover_trials=3, ready_ns=[16, 64], ready_joins=5,
+             kad_rounds=3, failover_trials=3, failover_load=0, ready_ns=[16, 64], ready_joins=5,
              memory=(1000, 10, 100, [100, 300]))
 FULL = dict(QUICK, lookups=2000, converge_ns=[16, 64, 128], converge_limit=300.0,
             sim_converge_ns=[16, 64, 128, 256],
             sim_ns=[1000, 1500, 2000, 3000, 4000, 5000, 7000, 10000], sim_lookups=5000,
             fail_n=10000, fail_lookups=3000, kad_gets=2000, rtt_samples=10000,
             profile_lookups=500, chat_latency_msgs=500, chat_tput_msgs=5000,
-            failover_trials=10, ready_ns=[16, 64, 128], ready_joins=10)
+            failover_trials=10, failover_load=2, ready_ns=[16, 64, 128], ready_joins=10)
 
 
 def say(text: str) -> None:
@@ -422,7 +422,9 @@ def failover_section(results: dict) -> list[str]:
         "longest gap between two arrivals at a listening member from 1 s before the "
         "failure until the sender stops; *lost* counts acknowledged messages that did not "
         "reach both listeners. The victim is then killed for good and a fresh node joins. "
-        f"{fo['trials']} trials of each, two listeners each.",
+        f"{fo['trials']} trials of each, two listeners each"
+        + (f"; {fo['load']} processes spinning on the CPU throughout (the machine has "
+           f"{os.cpu_count()} cores)." if fo.get("load") else "."),
         "",
         "| failure | silence p50 | p99 | max | samples | lost |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -597,7 +599,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             say("  failover: the maintainer stopped (SIGSTOP) or killed, 8 processes ...")
             from . import failover
-            results["chat"]["failover"] = loops.run(failover.run(cfg["failover_trials"], say))
+            results["chat"]["failover"] = loops.run(failover.run(
+                cfg["failover_trials"], say, load=cfg["failover_load"]))
     say("a node's footprint ...")
     loops.run(footprint_phase(cfg, results))
     results["seconds"] = time.perf_counter() - started

@@ -102,8 +102,11 @@ async def trial(members: list[Proc], victim: Proc, how: str, number: int,
     return {"how": how, "gaps": gaps, "lost": lost, "acked": len(acked)}
 
 
-async def run(trials: int, say, settle: float = 6.0, others: int = 5) -> dict:
-    """``trials`` failures of each kind on a ring of 3 members and ``others`` spare nodes."""
+async def run(trials: int, say, settle: float = 6.0, others: int = 5, load: int = 0) -> dict:
+    """``trials`` failures of each kind on a ring of 3 members and ``others`` spare nodes;
+    ``load`` processes spin on the CPU meanwhile (2: both cores of this machine busy)."""
+    hogs = [await asyncio.create_subprocess_exec(sys.executable, "-c", "while True: pass")
+            for _ in range(load)]
     first = await Proc.start("-", "n0")
     procs = [first]
     for i in range(2 + others):
@@ -137,7 +140,10 @@ async def run(trials: int, say, settle: float = 6.0, others: int = 5) -> dict:
             if p.address in victims:
                 p.kill()
         await asyncio.gather(*(p.end() for p in procs))
-    out: dict = {"trials": trials, "send_every": SEND_EVERY, "ring": 3 + others,
+        for hog in hogs:
+            hog.kill()
+            await hog.wait()
+    out: dict = {"trials": trials, "send_every": SEND_EVERY, "ring": 3 + others, "load": load,
                  "false_suspicions": len(wrong), "rows": results}
     for how in ("stop", "kill"):
         gaps = [g for r in results if r["how"] == how for g in r["gaps"]]
