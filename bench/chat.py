@@ -84,9 +84,12 @@ async def fanout(cfg: dict, say) -> dict:
                 and node.is_ours(channel_key(channel))):
             raise RuntimeError("the maintainer does not hold the 50-member channel")
 
-        async def phase(name: str, count: int, window: int, profile: bool = False) -> dict:
+        async def phase(name: str, count: int, window: int, profile: bool = False,
+                        verify: str | None = None) -> dict:
+            from .chat_worker import sample_entry
+            checked = sample_entry() if verify else None
             for w in workers:
-                w.write({"phase": name, "count": count})
+                w.write({"phase": name, "count": count, "verify": verify == "all"})
             for w in workers:
                 assert (await w.read(60))["armed"]
             slots = asyncio.Semaphore(window)
@@ -94,6 +97,8 @@ async def fanout(cfg: dict, say) -> dict:
 
             async def one(i: int) -> None:
                 async with slots:
+                    if checked is not None and not checked.valid():  # the maintainer's check
+                        raise RuntimeError("a good signature did not verify")
                     t = time.time()
                     await chat.send(channel, f"{name} {t!r} message {i}")
                     acks.append(time.time() - t)
@@ -117,7 +122,8 @@ async def fanout(cfg: dict, say) -> dict:
                    "seconds": last - t0, "send_seconds": sent - t0,
                    "deliveries_per_s": len(latencies) / (last - t0),
                    "p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
-                   "mean": mean(latencies), "ack_p50": percentile(acks, 50)}
+                   "mean": mean(latencies), "ack_p50": percentile(acks, 50),
+                   "signed": False, "verified": verify}
             if profiler:
                 text = io.StringIO()
                 pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(18)
@@ -129,9 +135,15 @@ async def fanout(cfg: dict, say) -> dict:
             return out
 
         results = {"latency": await phase("lat", cfg.get("chat_latency_msgs", 200), 1),
-                   "throughput": await phase("tput", cfg.get("chat_tput_msgs", 1000), 64)}
+                   "throughput": await phase("tput", cfg.get("chat_tput_msgs", 1000), 64),
+                   "throughput_verified": await phase("vput", cfg.get("chat_tput_msgs", 1000),
+                                                      64, verify="all"),
+                   "throughput_maintainer_verifies": await phase(
+                       "mput", cfg.get("chat_tput_msgs", 1000), 64, verify="maintainer")}
         say(f"    one at a time: p50 {ms(results['latency']['p50'])}; loaded: "
-            f"{results['throughput']['deliveries_per_s']:,.0f} deliveries/s")
+            f"{results['throughput']['deliveries_per_s']:,.0f} deliveries/s unsigned, "
+            f"{results['throughput_verified']['deliveries_per_s']:,.0f}/s with an ed25519 "
+            "check per send and per delivery")
         results["profiled"] = await phase("prof", 300, 64, profile=True)
         return results
     finally:
@@ -267,16 +279,34 @@ def report_lines(chat: dict, raw_rtt: float) -> list[str]:
         "| load | messages | deliveries | deliveries/s | p50 | p99 | mean | send ack p50 |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for label, r in (("one message at a time", lat),
-                     (f"{tput['window']} sends in flight", tput)):
+    rows = [("one message at a time", lat), (f"{tput['window']} sends in flight", tput)]
+    if "throughput_verified" in f:
+        rows.append((f"{tput['window']} in flight, an ed25519 check per send and per "
+                     "delivery", f["throughput_verified"]))
+    if "throughput_maintainer_verifies" in f:
+        rows.append((f"{tput['window']} in flight, an ed25519 check per send only",
+                     f["throughput_maintainer_verifies"]))
+    for label, r in rows:
         lines.append(
             f"| {label} | {r['messages']} | {r['deliveries']:,} | {r['deliveries_per_s']:,.0f} "
             f"| {ms(r['p50'])} | {ms(r['p99'])} | {ms(r['mean'])} | {ms(r['ack_p50'])} |")
-    ok = tput["deliveries_per_s"] >= 5000
+    ok = tput["deliveries_per_s"] >= 20000
+    verified = f.get("throughput_verified")
     lines += [
         "",
-        f"Target \"≥ 5,000 deliveries/s from one maintainer\": "
-        f"{'met' if ok else '**missed**'} ({tput['deliveries_per_s']:,.0f}/s). Unloaded p50 "
+        f"Target \"≥ 20,000 deliveries/s from one maintainer\": "
+        f"{'met' if ok else '**missed**'} without signatures "
+        f"({tput['deliveries_per_s']:,.0f}/s)"
+        + (f"; with the cost of signatures checked "
+           f"{'met' if verified['deliveries_per_s'] >= 20000 else '**missed**'} "
+           f"({verified['deliveries_per_s']:,.0f}/s)" if verified else "")
+        + ". Channel entries do not carry signatures on this branch yet (helper ident2 "
+        "adds them); the checked row measures their cost: the maintainer verifies one "
+        "signed entry of a message's size before each send and every member verifies one "
+        "per delivery (`SignedEntry.valid()`, core/chat/entries.py), on top of the "
+        "unsigned path. The members' checks run in the 10 worker processes on the same 2 "
+        "cores as the maintainer (50 checks of ~70 µs per message); the last row leaves "
+        "them out to show what the maintainer's own check costs it. Unloaded p50 "
         f"is {lat['p50'] / raw_rtt:,.0f} × the raw loopback frame RTT: a message takes "
         "a local route, the copy to the replicas (in other processes) and then one "
         "delivery per member, on a machine with 2 cores for 11 busy processes.",

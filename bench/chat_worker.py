@@ -16,6 +16,7 @@ import sys
 import time
 
 from core import events as ev
+from core import loops
 from core.chat.service import ChatService
 from core.chord import Address, Local
 
@@ -30,14 +31,26 @@ class Member:
         self.phase: str | None = None
         self.latencies: list[float] = []
         self.last = 0.0
+        self.verify: object = None   # a signed entry to check per delivery, or None
 
     def post(self, event: ev.Event) -> None:
         if isinstance(event, ev.ChannelMessage) and not event.history and self.phase:
             now = time.time()
             words = event.text.split(" ", 2)
             if words[0] == self.phase:
+                if self.verify is not None and not self.verify.valid():
+                    raise RuntimeError("a good signature did not verify")
                 self.latencies.append(now - float(words[1]))
                 self.last = now
+
+
+def sample_entry():
+    """A signed channel message of a bench message's size: what a member checks per
+    delivery once channel entries carry signatures (core/chat/entries.py)."""
+    from core.chat.entries import sign_entry
+    from core.chat.identity import Identity
+    return sign_entry(Identity.generate("bench"), "fanout", "msg", "0" * 32,
+                      address="127.0.0.1:40000", text="tput 1764000000.123456 message 1000")
 
 
 def emit(obj: dict) -> None:
@@ -63,8 +76,9 @@ async def main(bootstrap: str, count: int, channel: str, tag: str) -> None:
                 break
             order = json.loads(line)
             phase, expect = order["phase"], int(order["count"])
+            signed = sample_entry() if order.get("verify") else None
             for m in members:
-                m.phase, m.latencies, m.last = phase, [], 0.0
+                m.phase, m.latencies, m.last, m.verify = phase, [], 0.0, signed
             emit({"phase": phase, "armed": True})
             while any(len(m.latencies) < expect for m in members):
                 await asyncio.sleep(0.01)
@@ -77,4 +91,4 @@ async def main(bootstrap: str, count: int, channel: str, tag: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]))
+    loops.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]))

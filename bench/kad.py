@@ -34,85 +34,129 @@ def _counting_server():
     return CountingServer, CountingProtocol
 
 
-async def kademlia_gets(n: int, keys: int, gets: int, rng: random.Random) -> dict:
-    from kademlia.utils import digest
-
+async def _kademlia_ring(n: int, keys: list[str], rng: random.Random):
+    """``n`` kademlia servers on loopback holding ``keys``; the set times, the counter."""
     server_class, protocol = _counting_server()
     servers, ports = [], []
-    try:
-        for _ in range(n):
-            server = server_class()
-            await server.listen(0, "127.0.0.1")
-            port = server.transport.get_extra_info("sockname")[1]
-            if servers:
-                await server.bootstrap([("127.0.0.1", rng.choice(ports))])
-            servers.append(server)
-            ports.append(port)
-        names = [f"key-{i}" for i in range(keys)]
-        set_times = []
-        for name in names:
-            start = time.perf_counter()
-            if not await rng.choice(servers).set(name, f"value of {name}"):
-                raise RuntimeError(f"kademlia could not store {name}")
-            set_times.append(time.perf_counter() - start)
-        plan = []
-        while len(plan) < gets:
-            server, name = rng.choice(servers), rng.choice(names)
-            if server.storage.get(digest(name)) is None:  # held locally: no lookup at all
-                plan.append((server, name))
-        for server, name in plan:  # a first pass, as for ours (which opens connections)
-            await server.get(name)
-        latency, messages = [], []
-        for server, name in plan:
-            before = protocol.requests
-            start = time.perf_counter()
-            value = await server.get(name)
-            latency.append(time.perf_counter() - start)
-            messages.append(protocol.requests - before)
-            if value != f"value of {name}":
-                raise RuntimeError(f"kademlia returned {value!r} for {name}")
-    finally:
-        for server in servers:
-            server.stop()
-    return {"system": "kademlia 2.2.3", "n": n, "gets": gets,
-            "p50": percentile(latency, 50), "p99": percentile(latency, 99),
-            "mean": mean(latency), "messages": mean(messages),
-            "set_p50": percentile(set_times, 50)}
+    for _ in range(n):
+        server = server_class()
+        await server.listen(0, "127.0.0.1")
+        port = server.transport.get_extra_info("sockname")[1]
+        if servers:
+            await server.bootstrap([("127.0.0.1", rng.choice(ports))])
+        servers.append(server)
+        ports.append(port)
+    set_times = []
+    for name in keys:
+        start = time.perf_counter()
+        if not await rng.choice(servers).set(name, f"value of {name}"):
+            raise RuntimeError(f"kademlia could not store {name}")
+        set_times.append(time.perf_counter() - start)
+    return servers, protocol, set_times
 
 
-async def chord_gets(nodes: list[Local], keys: int, gets: int, rng: random.Random) -> dict:
-    """The same on our ring: a tiny key-value service as user commands, one copy per key."""
+def _our_store(nodes: list[Local]) -> dict:
+    """A tiny key-value service as user commands on every node: one copy per key."""
     stores: dict = {}
     for node in nodes:
         store = stores.setdefault(node.address, {})
         node.register_command("bench.put", lambda p, s=store: s.__setitem__(p["k"], p["v"]))
         node.register_command("bench.get", lambda p, s=store: s.get(p["k"]))
+    return stores
+
+
+async def side_by_side(nodes: list[Local], keys: int, gets: int, rng: random.Random) -> dict:
+    """Gets on our ring and on kademlia's (N = len(nodes)), interleaved one by one.
+
+    Both systems live on this one loop; each timed get of ours is followed by one of
+    kademlia's (then the other way round), so a burst of load on the machine hits both.
+    A get is from a node that does not hold the key. A first pass over the same gets
+    opens the connections (ours) and fills kademlia's routing tables.
+    """
+    from kademlia.utils import digest
+
     names = [f"key-{i}" for i in range(keys)]
+    stores = _our_store(nodes)
     for name in names:
         writer = rng.choice(nodes)
         owner, _ = await writer.find_successor(hash_string(name))
         await writer.user_command(owner, "bench.put", {"k": name, "v": f"value of {name}"})
-    plan = []
-    while len(plan) < gets:
-        node, name = rng.choice(nodes), rng.choice(names)
-        if name not in stores[node.address]:  # held locally: no lookup at all
-            plan.append((node, name))
-    for node, name in plan:  # a first pass opens the connections each path needs
-        owner, _ = await node.find_successor(hash_string(name))
-        await node.user_command(owner, "bench.get", {"k": name})
-    latency, messages, lookup_only = [], [], []
-    for node, name in plan:
-        before = node.transport.calls
-        start = time.perf_counter()
-        owner, _ = await node.find_successor(hash_string(name))
-        found = time.perf_counter()
-        value = await node.user_command(owner, "bench.get", {"k": name})
-        latency.append(time.perf_counter() - start)
-        lookup_only.append(found - start)
-        messages.append(node.transport.calls - before)
-        if value != f"value of {name}":
-            raise RuntimeError(f"our ring returned {value!r} for {name}")
-    return {"system": "chordchat", "n": len(nodes), "gets": gets,
-            "p50": percentile(latency, 50), "p99": percentile(latency, 99),
-            "mean": mean(latency), "messages": mean(messages),
-            "lookup_p50": percentile(lookup_only, 50)}
+    servers, protocol, set_times = await _kademlia_ring(len(nodes), names, rng)
+    try:
+        ours_plan, theirs_plan = [], []
+        while len(ours_plan) < gets:
+            node, name = rng.choice(nodes), rng.choice(names)
+            if name not in stores[node.address]:  # held locally: no lookup at all
+                ours_plan.append((node, name))
+        while len(theirs_plan) < gets:
+            server, name = rng.choice(servers), rng.choice(names)
+            if server.storage.get(digest(name)) is None:
+                theirs_plan.append((server, name))
+
+        def sent() -> int:
+            return sum(node.transport.calls for node in nodes)
+
+        async def ours(node: Local, name: str, out: dict | None) -> None:
+            before = sent()
+            start = time.perf_counter()
+            value, _, _ = await node.route(hash_string(name), "bench.get", {"k": name})
+            end = time.perf_counter()
+            if value != f"value of {name}":
+                raise RuntimeError(f"our ring returned {value!r} for {name}")
+            if out is not None:
+                out["latency"].append(end - start)
+                out["messages"].append(sent() - before)
+
+        async def iterative(node: Local, name: str, out: dict | None) -> None:
+            before = sent()
+            start = time.perf_counter()
+            owner, _ = await node.find_successor(hash_string(name))
+            found = time.perf_counter()
+            value = await node.user_command(owner, "bench.get", {"k": name})
+            end = time.perf_counter()
+            if value != f"value of {name}":
+                raise RuntimeError(f"our ring returned {value!r} for {name}")
+            if out is not None:
+                out["latency"].append(end - start)
+                out["lookup"].append(found - start)
+                out["messages"].append(sent() - before)
+
+        async def theirs(server, name: str, out: dict | None) -> None:
+            before = protocol.requests
+            start = time.perf_counter()
+            value = await server.get(name)
+            end = time.perf_counter()
+            if value != f"value of {name}":
+                raise RuntimeError(f"kademlia returned {value!r} for {name}")
+            if out is not None:
+                out["latency"].append(end - start)
+                out["messages"].append(protocol.requests - before)
+
+        for (node, a), (server, b) in zip(ours_plan, theirs_plan, strict=True):  # the first pass
+            await ours(node, a, None)
+            await iterative(node, a, None)
+            await theirs(server, b, None)
+        mine = {"latency": [], "messages": []}
+        steps = {"latency": [], "lookup": [], "messages": []}
+        kad = {"latency": [], "messages": []}
+        for i, ((node, a), (server, b)) in enumerate(zip(ours_plan, theirs_plan, strict=True)):
+            runs = [ours(node, a, mine), iterative(node, a, steps), theirs(server, b, kad)]
+            for run in runs[i % 3:] + runs[:i % 3]:  # each goes first, second, third in turn
+                await run
+    finally:
+        for server in servers:
+            server.stop()
+    return {"ours": {"system": "chordchat", "n": len(nodes), "gets": gets,
+                     "p50": percentile(mine["latency"], 50),
+                     "p99": percentile(mine["latency"], 99), "mean": mean(mine["latency"]),
+                     "messages": mean(mine["messages"]),
+                     "iterative_p50": percentile(steps["latency"], 50),
+                     "iterative_p99": percentile(steps["latency"], 99),
+                     "iterative_messages": mean(steps["messages"]),
+                     "lookup_p50": percentile(steps["lookup"], 50)},
+            "theirs": {"system": "kademlia 2.2.3", "n": len(nodes), "gets": gets,
+                       "p50": percentile(kad["latency"], 50),
+                       "p99": percentile(kad["latency"], 99), "mean": mean(kad["latency"]),
+                       "messages": mean(kad["messages"]),
+                       "set_p50": percentile(set_times, 50)},
+            "interleaved": True}

@@ -20,6 +20,7 @@ from collections.abc import Callable, Coroutine
 from typing import NamedTuple
 
 from core import events as ev
+from core import loops
 from core.chat.commands import Command, CommandError, Where, check_nick
 from core.chat.keys import KeysError, UserKeys, open_user
 from core.chat.service import ChatError, ChatService, LocalUser, NickTaken
@@ -70,7 +71,7 @@ class Runtime:
     def __init__(self, options: Options, post: Callable[[ev.Event], None]) -> None:
         self.options = options
         self.post = post
-        self.loop = asyncio.new_event_loop()
+        self.loop = loops.new_event_loop()   # uvloop if installed (docs/performance.md)
         self.node: Local | None = None
         self.service: ChatService | None = None
         self.user: LocalUser | None = None

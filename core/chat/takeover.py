@@ -62,7 +62,7 @@ class Takeover:
             # A joiner asks too: when the node it replaces died and it joined before the
             # successor noticed, the successor never owned that range, so it holds it only
             # as replicas, which nobody would promote
-            self.tasks.spawn(self._pull(new, copies=True))
+            self.tasks.spawn(self._pull(new, copies=True, gone=old))
         self.promote(f"predecessor {old.address if old else '-'} gone")
         self.tasks.spawn(self.migration.rebalance())
         self.journal.status()
@@ -84,16 +84,21 @@ class Takeover:
             self.journal.status()
         return taken
 
-    async def _pull(self, predecessor: Remote, copies: bool) -> None:
+    async def _pull(self, predecessor: Remote, copies: bool, gone: Remote | None) -> None:
         """Ask the nodes of our successor list to hand over what they hold of our range.
 
         Not only the first: while the ring settles, the node that maintained the range
-        may already sit further along (another node joined between us meanwhile).
+        may already sit further along (another node joined between us meanwhile). Not the
+        predecessor we just lost (in a small ring our list comes round to it), nor a node
+        our transport saw fail: waiting on a dead node would hold the range unserved
+        until the call gives up.
         """
+        transport = self.node.transport
         try:
             await asyncio.gather(*(self.call_handoff(s, predecessor, copies)
                                    for s in self.node.successors()
-                                   if s.address != self.node.address))
+                                   if s.address != self.node.address and s != gone
+                                   and not transport.is_suspected(s.address)))
         finally:
             self.range.pulls -= 1
             self.feeds.ensure()

@@ -130,8 +130,11 @@ class Maintenance:
                     routing.drop(s1)
                     continue
                 new_list = routing.successor_list(s1, their_list)
-            if predecessor is not None and predecessor != me and in_open(predecessor.id,
-                                                                            me.id, s1.id):
+            # (a p our transport saw fail is taken as dead, not asked again: after a
+            # crash s1 still names the dead node, and asking it would cost a timeout)
+            if (predecessor is not None and predecessor != me
+                    and in_open(predecessor.id, me.id, s1.id)
+                    and not self.calls.transport.is_suspected(predecessor)):
                 with contextlib.suppress(PeerUnreachable):
                     _, their_list = await self.calls.call_state(predecessor)
                     new_list = routing.successor_list(predecessor, their_list)

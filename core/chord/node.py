@@ -16,7 +16,7 @@ from .address import Address, AddressError
 from .errors import JoinError, LookupFailed, PeerUnreachable, RemoteError, RpcError
 from .ids import M, short_id
 from .maintenance import Maintenance
-from .protocol import RingProtocol
+from .protocol import RingProtocol, RouteFailed
 from .remote import Remote
 from .routing import Routing
 from .rpc import DEFAULT_TIMEOUT, TcpTransport, Transport
@@ -41,7 +41,7 @@ class Local:
 
     def __init__(self, address: Address, bootstrap: Address | None = None, *,
                  successors: int = 8, stabilize_interval: float = 0.5,
-                 fix_fingers_interval: float = 1.0, check_predecessor_interval: float = 1.0,
+                 fix_fingers_interval: float = 1.0, check_predecessor_interval: float = 0.5,
                  timeout: float = DEFAULT_TIMEOUT, transport: Transport | None = None) -> None:
         if successors < 1:
             raise ValueError("the successor list needs at least one entry")
@@ -121,6 +121,25 @@ class Local:
             return await self._calls.run_command(type, payload)
         return await self._calls.call_user(address, type, payload, timeout)
 
+    async def route(self, key: int, type: str, payload: object = None,
+                    timeout: float | None = None) -> tuple[object, Remote, int]:
+        """Run user command ``type`` at the owner of ``key``; (its reply, the owner, hops).
+
+        Recursive: the command travels from node to node to the owner, which answers us
+        directly (one message per hop and one back, half the messages of
+        ``find_successor`` followed by ``user_command``). If the route breaks (a node on
+        it unreachable, no answer within ``timeout``), falls back to exactly that:
+        an iterative lookup, which routes around dead nodes, and a call.
+        """
+        timeout = self.timeout if timeout is None else timeout
+        try:
+            result, owner, hops = await self._calls.call_route(key, type, payload, timeout)
+            return result, self._remote(owner), hops
+        except RouteFailed as e:
+            log.debug("%s: route to %x failed (%s); looking up instead", self, key, e)
+        owner, hops = await self.find_successor(key)
+        return await self.user_command(owner, type, payload, timeout), owner, hops
+
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self, *, maintain: bool = True) -> None:
@@ -134,7 +153,7 @@ class Local:
         Raises ListenError if the address cannot be bound, JoinError if the bootstrap
         cannot be reached or answers nonsense.
         """
-        self.address = await self.transport.listen(self.address, self._serve)
+        self.address = await self.transport.listen(self.address, self._serve, self._serve_now)
         self._build(self.address)
         self._running = True
         if self.bootstrap is not None:
@@ -232,6 +251,9 @@ class Local:
 
     async def _serve(self, method: str, args: dict) -> object:
         return await self._calls.serve(method, args)
+
+    def _serve_now(self, method: str, args: dict) -> object:
+        return self._calls.serve_now(method, args)
 
     def _remote(self, address: Address) -> Remote:
         return Remote(address, self.transport)

@@ -9,14 +9,16 @@ keys hex strings. Rectify (Zave 2017), the decision a notification asks for, sit
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import random
 from collections.abc import Callable, Iterable
 
 from .address import Address
-from .errors import RemoteError, RpcError
-from .ids import in_open
+from .errors import LookupFailed, PeerUnreachable, RemoteError, RpcError
+from .ids import M, in_open
 from .routing import Routing
-from .rpc import Transport
+from .rpc import LATER, Transport
 from .tasks import TaskSet
 
 
@@ -27,7 +29,7 @@ class RingProtocol:
     """
 
     SERVED = frozenset({"ping", "state", "next_hop", "notify", "predecessor_leaving",
-                        "successor_leaving", "user"})
+                        "successor_leaving", "user", "route", "routed"})
 
     def __init__(self, transport: Transport, routing: Routing | None = None,
                  commands: dict[str, Callable] | None = None, tasks: TaskSet | None = None
@@ -36,12 +38,23 @@ class RingProtocol:
         self.routing = routing
         self.commands = {} if commands is None else commands
         self.tasks = tasks or TaskSet()
+        self._routes: dict[int, asyncio.Future] = {}  # our routed commands awaiting answers
+
+    # answered without waiting for anything: a transport may answer them as they arrive
+    IMMEDIATE = frozenset({"ping", "state", "next_hop", "route", "routed"})
 
     async def serve(self, method: str, args: dict) -> object:
         """Answer a call from another node (the ``Serve`` a transport listens with)."""
         if method not in self.SERVED or self.routing is None:
             raise RemoteError(f"unknown method {method!r}")
         return await getattr(self, "rpc_" + method)(**args)
+
+    def serve_now(self, method: str, args: dict) -> object:
+        """The answer to a call that needs no waiting, or ``LATER`` (the transport's
+        ``Immediate``): ping, state and next_hop never await, so no task is needed."""
+        if method not in self.IMMEDIATE or self.routing is None:
+            return LATER
+        return getattr(self, "answer_" + method)(**args)
 
     async def _call(self, address: Address, method: str, args: dict,
                     timeout: float | None = None) -> object:
@@ -50,6 +63,9 @@ class RingProtocol:
     # -- ping: are you alive? (always answered at once: Zave's rule 2) ----------------------
 
     async def rpc_ping(self) -> dict:
+        return self.answer_ping()
+
+    def answer_ping(self) -> dict:
         return {}
 
     async def call_ping(self, address: Address, timeout: float | None = None) -> bool:
@@ -62,6 +78,9 @@ class RingProtocol:
     # -- state: your predecessor and successor list (join, stabilize) ----------------------
 
     async def rpc_state(self) -> dict:
+        return self.answer_state()
+
+    def answer_state(self) -> dict:
         routing = self.routing
         return {"predecessor": _text(routing.predecessor),
                 "successors": [str(s) for s in routing.successors],
@@ -74,6 +93,9 @@ class RingProtocol:
     # -- next_hop: one step of an iterative lookup (§4.3) ----------------------------------
 
     async def rpc_next_hop(self, key: str, avoid: list | None = None) -> dict:
+        return self.answer_next_hop(key, avoid)
+
+    def answer_next_hop(self, key: str, avoid: list | None = None) -> dict:
         done, node = self.routing.next_hop(_key(key), set(_addresses(avoid or [])),
                                            self.transport.is_suspected)
         return {"done": done, "node": str(node)}
@@ -109,7 +131,10 @@ class RingProtocol:
         if predecessor is None or in_open(node.id, predecessor.id, routing.me.id):
             routing.set_predecessor(node)
             return
-        if routing.predecessor_suspected or not await self.call_ping(predecessor):
+        # a predecessor our transport already saw fail (a call timed out, the failure
+        # detector gave up on it) is not pinged again: that would cost another timeout
+        if (routing.predecessor_suspected or self.transport.is_suspected(predecessor)
+                or not await self.call_ping(predecessor)):
             if routing.predecessor == predecessor:
                 routing.set_predecessor(node)
 
@@ -146,6 +171,104 @@ class RingProtocol:
                         timeout: float | None = None) -> object:
         return await self._call(address, "user", {"type": type, "payload": payload}, timeout)
 
+    # -- route: a user command carried hop by hop to the key's owner (recursive, §4.3's
+    # alternative to iterative lookups); the owner answers the origin directly -----------
+
+    async def call_route(self, key: int, type: str, payload: object,
+                         timeout: float) -> tuple[object, Address, int]:
+        """Run user command ``type`` at the owner of ``key``: (its reply, owner, hops).
+
+        One message per hop and one back, half of an iterative lookup and a call. Raises
+        RemoteError for the handler's own error, RouteFailed if the route broke (a hop
+        unreachable, no owner found) or no answer came within ``timeout``.
+        """
+        rid = random.getrandbits(62)   # not guessable: only the owner's answer resolves it
+        loop = asyncio.get_running_loop()
+        future = self._routes[rid] = loop.create_future()
+        timer = loop.call_later(timeout, self.answer_routed, rid, "",
+                                None, None, f"no answer to a routed {type!r} within {timeout:g} s")
+        try:
+            self.answer_route(f"{key:x}", type, payload, str(self.routing.me), rid, 0)
+            return await future
+        finally:
+            timer.cancel()
+            self._routes.pop(rid, None)
+
+    async def rpc_route(self, **args: object) -> None:
+        self.answer_route(**args)
+
+    def answer_route(self, key: str, type: str, payload: object, origin: str, rid: int,
+                     hops: int, owner: bool = False) -> None:
+        """One step of a route: run it here if we are the owner (or our predecessor named
+        us, as a lookup's answer would), else send it on to the next hop."""
+        routing = self.routing
+        try:
+            if owner:
+                done, node = True, routing.me
+            else:
+                done, node = routing.next_hop(_key(key), (), self.transport.is_suspected)
+        except LookupFailed as e:
+            self._answer_origin(origin, rid, failed=str(e))
+            return
+        if node == routing.me:
+            self._run_routed(type, payload, origin, rid, hops)
+        elif hops >= 2 * M:
+            self._answer_origin(origin, rid, failed=f"no owner of {key} within {hops} hops")
+        else:
+            self.transport.send(node, "route",
+                                {"key": key, "type": type, "payload": payload,
+                                 "origin": origin, "rid": rid, "hops": hops + 1,
+                                 "owner": done},
+                                failed=lambda e: self._answer_origin(origin, rid,
+                                                                     failed=str(e)))
+
+    def _run_routed(self, type: str, payload: object, origin: str, rid: int,
+                    hops: int) -> None:
+        handler = self.commands.get(type)
+        try:
+            if handler is None:
+                raise RemoteError(f"no handler for user command {type!r}")
+            result = handler(payload)
+        except Exception as e:
+            self._answer_origin(origin, rid, error=_error_text(e), hops=hops)
+            return
+        if inspect.isawaitable(result):
+            self.tasks.spawn(self._finish_routed(result, origin, rid, hops))
+        else:
+            self._answer_origin(origin, rid, result=result, hops=hops)
+
+    async def _finish_routed(self, result, origin: str, rid: int, hops: int) -> None:
+        try:
+            value = await result
+        except Exception as e:
+            self._answer_origin(origin, rid, error=_error_text(e), hops=hops)
+        else:
+            self._answer_origin(origin, rid, result=value, hops=hops)
+
+    def _answer_origin(self, origin: str, rid: int, **answer: object) -> None:
+        answer = {"rid": rid, "owner": str(self.routing.me), **answer}
+        if origin == str(self.routing.me):
+            self.answer_routed(**answer)
+        else:
+            self.transport.send(_address(origin), "routed", answer)
+
+    async def rpc_routed(self, **answer: object) -> None:
+        self.answer_routed(**answer)
+
+    def answer_routed(self, rid: int, owner: str, result: object = None,
+                      error: str | None = None, failed: str | None = None,
+                      hops: int = 0) -> None:
+        """The answer to one of our routes, from its owner (or from where it broke)."""
+        future = self._routes.get(rid)
+        if future is None or future.done():
+            return  # we gave up on it
+        if failed is not None:
+            future.set_exception(RouteFailed(failed))
+        elif error is not None:
+            future.set_exception(RemoteError(error))
+        else:
+            future.set_result((result, _address(owner), hops))
+
     async def run_command(self, type: str, payload: object) -> object:
         handler = self.commands.get(type)
         if handler is None:
@@ -154,6 +277,14 @@ class RingProtocol:
         if inspect.isawaitable(result):
             result = await result
         return result
+
+
+class RouteFailed(PeerUnreachable):
+    """A routed command found no owner, or met a node it could not reach."""
+
+
+def _error_text(error: Exception) -> str:
+    return str(error) if isinstance(error, RpcError) else f"{type(error).__name__}: {error}"
 
 
 def _text(address: Address | None) -> str | None:

@@ -27,7 +27,10 @@ from .address import Address
 from .routing import FingerTable, Routing
 from .rpc import (
     DEFAULT_TIMEOUT,
+    Failed,
+    Immediate,
     ListenError,
+    PeerUnreachable,
     RemoteError,
     Serve,
     Suspicion,
@@ -176,7 +179,9 @@ class SimTransport:
 
     # -- serving ---------------------------------------------------------------------------
 
-    async def listen(self, address: Address, serve: Serve) -> Address:
+    async def listen(self, address: Address, serve: Serve,
+                     immediate: Immediate | None = None) -> Address:
+        # ``immediate`` is TCP's shortcut past a task; in memory every request gets one.
         network = self.network
         if address.port == 0:
             address = Address(address.host, network._free_port(address.host))
@@ -189,14 +194,30 @@ class SimTransport:
 
     def _accept(self, source: Address | None, frame: bytes, reply: asyncio.Future) -> None:
         try:
-            rid, method, args = wire.check_request(wire.decode_body(frame[4:]))
+            message = wire.decode_body(frame[4:])
+            if "id" not in message:  # one-way: served in a task, nothing sent back
+                method, args = wire.check_oneway(message)
+                reply.set_result(None)
+                self._spawn(self._serve_oneway(method, args))
+                return
+            rid, method, args = wire.check_request(message)
         except wire.FrameError as e:  # TCP would close the connection: the call fails
             _fail(reply, ConnectionResetError(f"{self.address} closed the connection: {e}"))
             return
         self._replies.add(reply)
-        task = asyncio.ensure_future(self._answer(source, rid, method, args, reply))
+        self._spawn(self._answer(source, rid, method, args, reply))
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _serve_oneway(self, method: str, args: dict) -> None:
+        assert self._serve is not None
+        try:
+            await self._serve(method, args)
+        except Exception:
+            pass  # nobody waits for an answer
 
     async def _answer(self, source: Address | None, rid: int, method: str, args: dict,
                       reply: asyncio.Future) -> None:
@@ -221,6 +242,22 @@ class SimTransport:
         self.network._send_request(self.address, address, frame, reply)
         return await guarded_call(self._suspects, address, method,
                                   self.timeout if timeout is None else timeout, lambda: reply)
+
+    def send(self, address: Address, method: str, args: dict,
+             failed: Failed | None = None) -> None:
+        """A one-way message; ``failed(error)`` if nobody listens at ``address``."""
+        self.calls += 1
+        frame = wire.encode({"method": method, "args": args})
+        sent = asyncio.get_running_loop().create_future()
+
+        def done(future: asyncio.Future) -> None:
+            if not future.cancelled() and future.exception() is not None:
+                self._suspects.suspect(address)
+                if failed is not None:
+                    failed(PeerUnreachable(f"{address} is unreachable: {future.exception()}"))
+
+        sent.add_done_callback(done)
+        self.network._send_request(self.address, address, frame, sent)
 
     # -- ending ----------------------------------------------------------------------------
 

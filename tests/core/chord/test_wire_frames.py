@@ -73,3 +73,23 @@ class TestReadFrame:
             assert await wire.read_frame(reader, None) == {"k": "v"}
 
         asyncio.run(main())
+
+
+class TestFrames:
+    def test_frames__cut_whole_bodies_out_of_any_split_of_the_stream(self):
+        stream = b"".join(wire.encode({"n": i, "text": "ü" * i}) for i in range(20))
+        for step in (1, 3, 7, 64, len(stream)):
+            frames = wire.Frames()
+            bodies = []
+            for at in range(0, len(stream), step):
+                bodies += frames.feed(stream[at:at + step])
+            assert [wire.decode_body(b)["n"] for b in bodies] == list(range(20))
+            assert not frames.partial
+
+    def test_frames__a_length_over_the_limit_is_refused(self):
+        with pytest.raises(wire.FrameError, match="exceeds"):
+            wire.Frames().feed((wire.MAX_FRAME + 1).to_bytes(4, "big"))
+
+    def test_codec__integers_beyond_64_bits_survive_the_fast_codec(self):
+        message = {"big": 2**100, "small": -(2**63) - 1, "text": "1234567890123456789012"}
+        assert wire.decode_body(wire.encode(message)[4:]) == message
