@@ -1,4 +1,5 @@
-"""The command line: ``chordchat --nick N --listen H:P [--bootstrap H:P] [--headless [--json]]``."""
+"""The command line: ``chordchat --nick N --listen H:P [--advertise H:P] [--bootstrap H:P]
+[--headless [--json]]``."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--listen", required=True, metavar="HOST:PORT",
                         help="the address this node listens on (its id is the hash of it); "
                              "port 0 picks a free port")
+    parser.add_argument("--advertise", metavar="HOST:PORT",
+                        help="the address other nodes dial (the node id is its hash), for a "
+                             "node listening on 0.0.0.0 or [::] or behind a port mapping; a "
+                             "wildcard listen without it learns its address from the bootstrap")
     parser.add_argument("--bootstrap", metavar="HOST:PORT",
                         help="any node of an existing ring to join through; omit to start one")
     parser.add_argument("--headless", action="store_true",
@@ -70,6 +75,19 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, argparse.Name
     except AddressError as e:
         raise ValueError(f"--bootstrap: {e}") from None
     chord: dict = {}
+    try:
+        advertise = Address.parse(args.advertise) if args.advertise else None
+    except AddressError as e:
+        raise ValueError(f"--advertise: {e}") from None
+    if advertise is not None:
+        if advertise.is_wildcard:
+            raise ValueError(f"--advertise {advertise}: other nodes cannot dial a wildcard "
+                             "address; name this host's address")
+        chord["advertise"] = advertise
+    elif listen.is_wildcard and bootstrap is None:
+        raise ValueError(f"--listen {listen} is a wildcard address that no other node can "
+                         "dial: add --advertise HOST:PORT (the address others reach this "
+                         "node at), or --bootstrap, to learn the address from the ring")
     if args.ring_interval is not None:
         chord.update(stabilize_interval=args.ring_interval,
                      fix_fingers_interval=2 * args.ring_interval,

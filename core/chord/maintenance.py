@@ -55,7 +55,8 @@ class Maintenance:
             except PeerUnreachable:
                 avoid.add(successor)  # the ring has not noticed this crash yet: route around it
         else:
-            raise JoinError(f"every successor {bootstrap} named for us was dead")
+            raise JoinError(f"every successor {bootstrap} named for us was dead "
+                            f"({', '.join(sorted(map(str, avoid)))})")
         self.routing.take_successors(successor, their_list)
         with contextlib.suppress(RpcError):
             await self.calls.call_notify(successor)

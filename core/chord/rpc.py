@@ -9,6 +9,7 @@ fail. ``core.chord.sim`` provides the same interface in memory.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import errno
 import itertools
 import logging
@@ -19,14 +20,20 @@ from . import wire
 from .address import Address
 from .errors import ListenError, PeerUnreachable, RemoteError, RpcError
 
-__all__ = ["DEFAULT_TIMEOUT", "ListenError", "PeerUnreachable", "RemoteError", "RpcError",
-           "Serve", "Suspicion", "TcpTransport", "Transport", "guarded_call", "serve_one"]
+__all__ = ["CALLER_HOST", "DEFAULT_TIMEOUT", "ListenError", "PeerUnreachable", "RemoteError",
+           "RpcError", "Serve", "Suspicion", "TcpTransport", "Transport", "guarded_call",
+           "serve_one"]
 
 log = logging.getLogger(__name__)
 
 Serve = Callable[[str, dict], Awaitable[object]]
 
 DEFAULT_TIMEOUT = 3.0
+
+CALLER_HOST: contextvars.ContextVar[str | None] = contextvars.ContextVar("caller_host",
+                                                                         default=None)
+"""While a request is served: the host it came from, as this node saw it (the source
+address of the connection), so a node behind a wildcard listen can learn its address."""
 
 
 class Transport(Protocol):
@@ -207,6 +214,8 @@ class TcpTransport:
     async def _on_connection(self, reader: asyncio.StreamReader,
                              writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
+        if peer:
+            CALLER_HOST.set(peer[0])  # the tasks made below for its requests inherit it
         self._served.add(writer)
         tasks: set[asyncio.Task] = set()
         try:

@@ -26,6 +26,7 @@ from . import wire
 from .address import Address
 from .routing import FingerTable, Routing
 from .rpc import (
+    CALLER_HOST,
     DEFAULT_TIMEOUT,
     ListenError,
     RemoteError,
@@ -201,6 +202,7 @@ class SimTransport:
     async def _answer(self, source: Address | None, rid: int, method: str, args: dict,
                       reply: asyncio.Future) -> None:
         assert self._serve is not None and self.address is not None
+        CALLER_HOST.set(source.host if source is not None else None)
         try:
             frame = await serve_one(self._serve, rid, method, args)
         finally:
