@@ -6,6 +6,7 @@ listens on that host's address, so every ring and chat message crosses the bridg
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -92,18 +93,25 @@ class TestNetwork:
         net.close()
         assert not [n for n in hosts.namespaces() if n.startswith(net.prefix)]
         # a run killed before its clean-up: namespaces named for a pid that is gone, with a
-        # process still inside one
-        dead = subprocess.Popen(["true"])
-        dead.wait()
-        leftover = f"{hosts.BASE}-{dead.pid}-1-h1"
+        # process still inside one. The pid is above pid_max, so no process can have it
+        # (a pid of a process that just ended may be reused at once on a busy machine).
+        with open("/proc/sys/kernel/pid_max") as f:
+            gone = int(f.read()) + 1 + os.getpid() % 1000   # other sessions pick others
+        leftover = f"{hosts.BASE}-{gone}-1-h1"
         hosts.ip("netns", "add", leftover)
+        stray = None
         try:
             stray = subprocess.Popen(["ip", "netns", "exec", leftover, "sleep", "600"])
-            assert leftover in hosts.remove_leftovers()
+            # wait until the stray is inside: a process still on its way in would escape
+            # the clean-up (nothing to kill yet) and then fail to enter a deleted namespace
+            _wait(lambda: stray.pid in hosts.pids_in(leftover), "the stray in its namespace")
+            hosts.remove_leftovers()   # (another session's clean-up may remove it first)
             assert leftover not in hosts.namespaces()
-            assert stray.wait(10) == -9
+            assert stray.wait(20) == -9
         finally:
             hosts.ip("netns", "del", leftover, check=False)
+            if stray is not None and stray.poll() is None:
+                stray.kill()
 
 
 class TestProxy:
@@ -139,8 +147,7 @@ class TestProxy:
             assert proxy.drop() == 1
             assert _closed(conn)
         proxy.refuse = True
-        with a.connect(host, int(proxy_port), timeout=10) as conn:
-            assert _closed(conn)
+        assert _connect_and_closed(a, host, int(proxy_port))
         proxy.refuse, proxy.reset_rate = False, 1.0  # every chunk is lost with its link
         with a.connect(host, int(proxy_port), timeout=10) as conn:
             conn.sendall(b"lost\n")
@@ -177,6 +184,25 @@ class TestProxy:
         a.wait_reachable(host, int(proxy_port))
         network.detach(c)  # the proxy's upstream is gone: the client's link is reset
         assert not a.tcp_ping(host, int(proxy_port), timeout=10)
+
+
+def _connect_and_closed(host: hosts.Host, address: str, port: int) -> bool:
+    """True if a new connection is closed or reset by the peer, even before ``connect``
+    returns (on a loaded machine the reset can arrive before this thread runs again)."""
+    try:
+        conn = host.connect(address, port, timeout=10)
+    except ConnectionResetError:
+        return True
+    with conn:
+        return _closed(conn)
+
+
+def _wait(condition, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {timeout} s")
+        time.sleep(0.02)
 
 
 def _closed(conn: socket.socket) -> bool:
