@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     tuning = parser.add_argument_group("tuning (tests and demos)")
     tuning.add_argument("--ring-interval", type=float, metavar="S",
                         help="stabilize every S seconds; fix fingers and check the "
-                             "predecessor every 2*S (default 0.5)")
+                             "predecessor every 2*S, probe remembered peers of another ring "
+                             "every 10*S (default 0.5)")
     tuning.add_argument("--timeout", type=float, metavar="S",
                         help="timeout of each call to another node (default 3)")
     tuning.add_argument("--successors", type=int, metavar="N",
@@ -91,7 +92,8 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, argparse.Name
     if args.ring_interval is not None:
         chord.update(stabilize_interval=args.ring_interval,
                      fix_fingers_interval=2 * args.ring_interval,
-                     check_predecessor_interval=2 * args.ring_interval)
+                     check_predecessor_interval=2 * args.ring_interval,
+                     probe_interval=10 * args.ring_interval)
     if args.timeout is not None:
         chord["timeout"] = args.timeout
     if args.successors is not None:

@@ -8,6 +8,7 @@ iterative and count hops. The node reaches the network only through its ``Transp
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import secrets
@@ -17,6 +18,7 @@ from .address import Address, AddressError
 from .errors import JoinError, LookupFailed, PeerUnreachable, RemoteError, RpcError
 from .ids import M, short_id
 from .maintenance import Maintenance
+from .peers import Peers
 from .protocol import RingProtocol
 from .remote import Remote
 from .routing import Routing
@@ -40,6 +42,9 @@ class Local:
             the bootstrap sees it call from, once a call back there reached it).
         successors: r, the length of the successor list.
         stabilize_interval, fix_fingers_interval, check_predecessor_interval: seconds.
+        probe_interval: seconds between probes of remembered peers outside our ring (for
+            a merge after a partition); None: never probe.
+        probes: remembered peers probed per round.
         timeout: the default timeout of every call to another node, in seconds.
         transport: the network; TCP unless given (the simulator passes its own).
     """
@@ -48,6 +53,7 @@ class Local:
                  advertise: Address | None = None, successors: int = 8,
                  stabilize_interval: float = 0.5,
                  fix_fingers_interval: float = 1.0, check_predecessor_interval: float = 1.0,
+                 probe_interval: float | None = 5.0, probes: int = 2,
                  timeout: float = DEFAULT_TIMEOUT, transport: Transport | None = None) -> None:
         if successors < 1:
             raise ValueError("the successor list needs at least one entry")
@@ -62,6 +68,8 @@ class Local:
         self.stabilize_interval = stabilize_interval
         self.fix_fingers_interval = fix_fingers_interval
         self.check_predecessor_interval = check_predecessor_interval
+        self.probe_interval = probe_interval
+        self.probes = probes
         self.timeout = timeout
         self.transport: Transport = transport or TcpTransport(timeout=timeout)
         self._commands: dict[str, Callable] = {}
@@ -78,7 +86,9 @@ class Local:
         self._calls = RingProtocol(self.transport, self._routing, self._commands,
                                    self._background)
         self._calls.token = self._token
-        self._maintenance = Maintenance(self._routing, self._calls, self._lookup)
+        self._maintenance = Maintenance(self._routing, self._calls, self._lookup,
+                                        Peers(address), self._changed, self.probes)
+        self._calls.on_merge = self._maintenance.start_merge
 
     # -- what it knows ---------------------------------------------------------------------
 
@@ -168,11 +178,26 @@ class Local:
             except (RpcError, AddressError, ValueError, KeyError, TypeError) as e:
                 await self._shutdown()
                 raise JoinError(f"cannot join the ring through {self.bootstrap}: {e}") from None
+            self._maintenance.peers.saw([self.bootstrap], self._loop_time())
         if maintain:
-            self._maintenance.start(self.stabilize_interval, self.fix_fingers_interval,
-                                    self.check_predecessor_interval)
+            self.start_maintenance()
         self._emit("started", {"address": str(self.address), "id": self.id,
                                "bootstrap": str(self.bootstrap) if self.bootstrap else None})
+
+    def start_maintenance(self) -> None:
+        """Run the maintenance rounds on their intervals (``start`` does, unless told not
+        to; a simulation that adopted a converged state starts them here)."""
+        self._maintenance.start(self.stabilize_interval, self.fix_fingers_interval,
+                                self.check_predecessor_interval, self.probe_interval)
+
+    @property
+    def peers(self) -> Peers:
+        """The peers this node remembers (successors, fingers, and the lost ones)."""
+        return self._maintenance.peers
+
+    @staticmethod
+    def _loop_time() -> float:
+        return asyncio.get_running_loop().time()
 
     async def _learn_address(self, listening: Address) -> Address:
         """Ask the bootstrap where it sees us; it calls back there to confirm it is us."""
@@ -227,6 +252,10 @@ class Local:
     async def check_predecessor(self) -> None:
         """Ping the predecessor; a dead one is suspected, so the next notifier replaces it."""
         await self._maintenance.check_predecessor()
+
+    async def probe(self) -> None:
+        """Probe remembered peers outside our ring; one of another ring starts a merge."""
+        await self._maintenance.probe()
 
     # -- lookups (§4.3, iterative) ---------------------------------------------------------
 

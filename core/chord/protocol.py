@@ -28,7 +28,7 @@ class RingProtocol:
     """
 
     SERVED = frozenset({"ping", "state", "next_hop", "notify", "predecessor_leaving",
-                        "successor_leaving", "user", "observe", "confirm"})
+                        "successor_leaving", "user", "observe", "confirm", "merge"})
 
     def __init__(self, transport: Transport, routing: Routing | None = None,
                  commands: dict[str, Callable] | None = None, tasks: TaskSet | None = None
@@ -38,6 +38,7 @@ class RingProtocol:
         self.commands = {} if commands is None else commands
         self.tasks = tasks or TaskSet()
         self.token = ""   # what ``confirm`` answers to: set by a node learning its address
+        self.on_merge: Callable[[Address, int], None] | None = None   # the maintenance's
 
     async def serve(self, method: str, args: dict) -> object:
         """Answer a call from another node (the ``Serve`` a transport listens with)."""
@@ -173,6 +174,16 @@ class RingProtocol:
     async def call_confirm(self, address: Address, token: str) -> bool:
         reply = await self._call(address, "confirm", {"token": token})
         return bool(reply.get("ok"))
+
+    # -- merge: "this node of another ring may belong after you" (ring unification) -------
+
+    async def rpc_merge(self, candidate: str, steps: int = 0) -> dict:
+        if self.on_merge is not None:
+            self.on_merge(_address(candidate), int(steps))   # runs on; answered at once
+        return {}
+
+    async def call_merge(self, address: Address, candidate: Address, steps: int) -> None:
+        await self._call(address, "merge", {"candidate": str(candidate), "steps": steps})
 
     # -- user: a command for the layer above (the chat) ------------------------------------
 
