@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from core.chord import RpcError
 from core.counts import counted
 
 from . import protocol as p
@@ -42,9 +43,15 @@ class Channels:
 
     # -- join ------------------------------------------------------------------------------
 
-    async def call_join(self, channel: str, nick: str, address: str) -> dict:
-        return await self.caller.route(p.JOIN, channel_key(channel),
-                                       {"channel": channel, "nick": nick, "address": address},
+    async def call_join(self, channel: str, nick: str, address: str,
+                        resume: bool = False) -> dict:
+        """Join; with ``resume``, a member that thinks it is in already says so again (the
+        maintainer may be a copy that does not know it, or pruned it): no notice if present,
+        and its feed resends the log (the member drops what it has shown, by id)."""
+        payload = {"channel": channel, "nick": nick, "address": address}
+        if resume:
+            payload["resume"] = True
+        return await self.caller.route(p.JOIN, channel_key(channel), payload,
                                        f"joining #{channel}")
 
     async def rpc_join(self, d: dict) -> dict:
@@ -55,9 +62,9 @@ class Channels:
             self.journal.log(f"#{ch.name}: {member.nick} joined "
                              f"({counted(len(ch.present()), 'member')})")
             self.journal.status()
-        # the history comes in this reply: the feed starts after it
+        # the history comes in this reply: the feed starts after it (a resume: from the start)
         seq = ch.last_seq
-        self.holdings.confirm(ch.name, member.key, seq)
+        self.holdings.confirm(ch.name, member.key, None if d.get("resume") else seq)
         await self.replication.commit(ch)
         if self.holdings.mark(ch.name) < seq:
             return p.retry("the replica did not answer")   # asked again: joins only once
@@ -88,6 +95,30 @@ class Channels:
         if ch is not None and ch.is_member(member):
             self._remove(ch, member, reason)
             await self.replication.commit(ch)
+
+    async def readmit(self, channel: str, member: MemberKey) -> bool:
+        """A doubted member (a merge of two copies left it out: the other copy pruned it)
+        is asked; if its node says it is in the channel, it is a member again. A prune is
+        the maintainer's guess, the member's own word decides."""
+        ch = self.holdings.channel(channel)
+        if ch is None or ch.is_member(member) or member not in ch.members:
+            return False
+        try:
+            reply = await self.feeds.ask(channel, member)
+        except RpcError:
+            return False
+        ch = self.holdings.channel(channel)   # looked up again: a merge may have replaced it
+        if reply.get("member") is not True or ch is None or ch.is_member(member):
+            return False
+        nick = ch.members[member].nick
+        ch.set_member(Member(nick, member[1], self._member_stamp(ch)))
+        ch.append("join", nick, text="back", at=self.stamp())
+        self.holdings.confirm(ch.name, member, None)   # its feed resends; it drops by id
+        self.journal.log(f"#{ch.name}: {nick} is back after a merge "
+                         f"({counted(len(ch.present()), 'member')})")
+        await self.replication.commit(ch)
+        self.feeds.ensure()
+        return True
 
     def _remove(self, ch: Channel, member: MemberKey, reason: str) -> None:
         nick = ch.members[member].nick

@@ -125,6 +125,10 @@ class Feeds:
                     and self.holdings.cursor(feed.channel, feed.member) == cursor):
                 self.holdings.confirm(feed.channel, feed.member, entries[-1].seq)
 
+    async def ask(self, channel: str, member: MemberKey) -> dict:
+        """Ask a member's node whether the member is in ``channel`` (a delivery of nothing)."""
+        return await self.call_deliver(Feed(channel, member), [])
+
     async def call_deliver(self, feed: Feed, entries: list[dict]) -> dict:
         nick, address = feed.member
         reply = await self.node.user_command(

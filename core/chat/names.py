@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from core.chord import Address, Local, Remote
+from core.chord import Address, Local, Remote, RpcError
 
 from . import protocol as p
 from .calls import Caller
@@ -79,6 +79,25 @@ class Names:
 
     def _stamp(self, current: NameMap | None) -> float:
         return max(self.stamp(), current.stamp + 1e-6 if current else 0.0)
+
+    # -- two holders met (a healed partition) ----------------------------------------------
+
+    async def tell_conflict(self, kept: NameMap, lost: NameMap) -> None:
+        """Tell both holders' nodes that the nick was held by two nodes and which keeps it
+        (``NameMap.merge``: the later claim). Said only if the loser is alive: a record of a
+        dead holder losing to a new claim is the normal passing of a nick."""
+        if not await Remote(Address.from_wire(lost.address), self.node.transport).ping():
+            return
+        self.journal.log(f"the nick {kept.nick} was held by {kept.address} and {lost.address}: "
+                         f"{kept.address} keeps it (the later claim)")
+        payload = {"nick": kept.nick, "kept": {"address": kept.address, "id": kept.node_id},
+                   "lost": {"address": lost.address, "id": lost.node_id}}
+        for record in (kept, lost):
+            try:
+                await self.node.user_command(Address.from_wire(record.address),
+                                             p.NAME_CONFLICT.type, payload)
+            except RpcError as e:
+                self.journal.log(f"could not tell {record.address} of the conflict: {e}")
 
     # -- get -------------------------------------------------------------------------------
 

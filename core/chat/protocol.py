@@ -39,6 +39,7 @@ PRIVATE = Verb("chat.private", {"msg_id": str, "from": str, "to_id": str, "text"
 MIGRATE = Verb("chat.migrate", {"items": list})
 REPLICATE = Verb("chat.replicate", {"items": list})
 HANDOFF = Verb("chat.handoff", {"to": str, "start": str, "end": str})
+NAME_CONFLICT = Verb("chat.name.conflict", {"nick": str, "kept": dict, "lost": dict})
 
 # replies: one word per meaning
 OK = {"ok": True}

@@ -90,7 +90,8 @@ class ChatService:
         p.serve(node, {**self.names.handlers(), **self.channels.handlers(),
                        **self.migration.handlers(), **self.takeover.handlers(),
                        p.REPLICATE: self.replication.rpc_replicate,
-                       p.DELIVER: self.rpc_deliver, p.PRIVATE: self.rpc_private},
+                       p.DELIVER: self.rpc_deliver, p.PRIVATE: self.rpc_private,
+                       p.NAME_CONFLICT: self.rpc_name_conflict},
                 self.range.serves)
         node.set_notify_handler(self.takeover.on_predecessor)
         node.add_listener(self._on_ring_event)
@@ -178,6 +179,7 @@ class ChatService:
                 self.takeover.promote("maintenance")
                 await self.migration.rebalance()
                 self.feeds.ensure()
+                self._after_merges()
                 if rounds % 2 == 0:
                     await self.replication.replicate_all()
                 self.holdings.drop_stale(now(), self.settings.replica_ttl)
@@ -186,6 +188,17 @@ class ChatService:
                 raise
             except Exception:
                 log.exception("chat maintenance failed")
+
+    def _after_merges(self) -> None:
+        """What copies that met leave to decide (a healed partition, a takeover): doubted
+        members are asked, holders of one nick told; and each user says again that it is in
+        the channels whose maintainer has gone quiet."""
+        for channel, member in self.holdings.take_doubts():
+            self._tasks.spawn(self.channels.readmit(channel, member))
+        for kept, lost in self.holdings.take_conflicts():
+            self._tasks.spawn(self.names.tell_conflict(kept, lost))
+        for user in list(self.users.values()):
+            self._tasks.spawn(user.keep_memberships(2 * self.settings.prune_grace))
 
     def _on_ring_event(self, kind: str, detail: dict) -> None:
         self.journal.ring_event(kind, detail)
@@ -199,6 +212,10 @@ class ChatService:
         if user is None:
             return {"member": False}
         return user.receive(d["channel"], [Entry.from_wire(x) for x in d["entries"]])
+
+    async def rpc_name_conflict(self, d: dict) -> dict:
+        user = self.users.get(d["nick"].lower())
+        return user.name_conflict(d["kept"], d["lost"]) if user is not None else p.OK
 
     async def rpc_private(self, d: dict) -> dict:
         me, to_id = hex_id(self.node.id), d["to_id"].lower()

@@ -14,7 +14,7 @@ from core.chord.ids import hex_id
 from core.counts import counted
 
 from . import protocol as p
-from .calls import Backoff, Caller
+from .calls import Backoff, Caller, now
 from .channels import Channels
 from .commands import Command, check_nick
 from .errors import ChatError
@@ -32,6 +32,8 @@ class Membership:
     joining: bool = True
     last_seq: int = 0
     seen: Seen = field(default_factory=Seen)
+    heard: float = 0.0          # when its maintainer last reached us (the loop's clock)
+    resuming: bool = False
 
 
 class LocalUser:
@@ -95,6 +97,7 @@ class LocalUser:
             self.joined.pop(channel, None)
             raise
         membership.joining = False
+        membership.heard = now()
         membership.last_seq = max(membership.last_seq, int(reply.get("last_seq", 0)))
         members = tuple(reply.get("members", []))
         self.post(ev.Joined(channel=channel, members=members))
@@ -138,6 +141,7 @@ class LocalUser:
             return {"member": False}
         if membership.joining:
             return {"member": True, "last_seq": None}
+        membership.heard = now()
         for e in sorted(entries, key=lambda e: e.seq):
             # By message id, not by seq: after two copies of a channel were merged, an entry
             # may arrive with a seq below one already shown (the maintainer resends it).
@@ -152,6 +156,40 @@ class LocalUser:
             elif e.nick.lower() != self.nick.lower() and e.kind == "leave":
                 self.post(ev.MemberLeft(channel=channel, nick=e.nick, reason=e.text or "left"))
         return {"member": True, "last_seq": membership.last_seq}
+
+    async def keep_memberships(self, silence: float) -> None:
+        """Say again that we are in each channel whose maintainer has not reached us for
+        ``silence`` seconds (its feed asks a quiet member every few seconds): after a
+        partition or a takeover the maintainer may be a copy that never knew us, or that
+        pruned us. Silent when we are still a member; missed entries follow by the feed."""
+        async def resume(membership: Membership) -> None:
+            membership.resuming = True
+            try:
+                await self.channels.call_join(membership.channel, self.nick, self.address,
+                                              resume=True)
+                membership.heard = now()
+            except ChatError:
+                pass   # unreachable meanwhile: asked again after the next silence
+            finally:
+                membership.resuming = False
+
+        quiet = [m for m in self.joined.values() if not (m.joining or m.resuming)
+                 and now() - m.heard > silence]
+        await asyncio.gather(*(resume(m) for m in quiet))
+
+    def name_conflict(self, kept: dict, lost: dict) -> dict:
+        """The nick was held on both sides of a partition; the later claim kept it."""
+        if kept.get("address") == self.address:
+            self.post(ev.Info(text=f"your nick {self.nick} was also claimed, by the node "
+                                   f"{str(lost.get('id'))[:8]} at {lost.get('address')}, while "
+                                   "the network was split; you keep it (the later claim wins)"))
+        elif lost.get("address") == self.address:
+            self.registered = False
+            self.post(ev.Error(message=(
+                f"you lost the nick {self.nick} to the node {str(kept.get('id'))[:8]} at "
+                f"{kept.get('address')}: both claimed it while the network was split, and "
+                "the later claim wins; restart under another nick to be reachable by name")))
+        return p.OK
 
     # -- private messages ------------------------------------------------------------------
 

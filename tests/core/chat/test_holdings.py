@@ -201,3 +201,30 @@ def test_range__serves_only_its_own_keys_and_not_while_pulling_or_leaving():
     r.pulls -= 1
     r.leaving = True
     assert not r.serves(5)
+
+
+class TestMergeDoubts:
+    def test_maintain__a_member_pruned_by_the_other_copy_is_doubted_once(self):
+        h = Holdings()
+        ours = Channel("c")
+        ours.set_member(Member("ann", "h:1", 1.0))
+        ours.set_member(Member("bo", "h:2", 1.0))
+        h.maintain(ours)
+        theirs = Channel("c")   # the other side of a partition pruned bo at 5.0
+        theirs.set_member(Member("ann", "h:1", 1.0))
+        theirs.set_member(Member("bo", "h:2", 5.0, present=False))
+        merged = h.maintain(theirs)
+        assert not merged.is_member(("bo", "h:2"))     # last writer wins, as ever…
+        assert h.take_doubts() == [("c", ("bo", "h:2"))]   # …but bo is asked
+        assert h.take_doubts() == []
+        h.maintain(theirs)   # the same copy again: nothing new to doubt
+        assert h.take_doubts() == []
+
+    def test_maintain__two_holders_of_one_nick_are_a_conflict_the_later_claim_keeps(self):
+        h = Holdings()
+        h.maintain(NameMap("ann", "h:1", "1" * 40, 1.0))
+        later = NameMap("ann", "h:2", "2" * 40, 2.0)
+        assert h.maintain(later) is later
+        assert h.take_conflicts() == [(later, NameMap("ann", "h:1", "1" * 40, 1.0))]
+        h.maintain(NameMap("ann", "h:2", "2" * 40, 3.0))   # the same holder again: no conflict
+        assert h.take_conflicts() == []
