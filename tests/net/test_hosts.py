@@ -319,27 +319,59 @@ def test_ring__six_hosts_on_ipv6_addresses(network, tmp_path):
             assert p.stop() == 0
 
 
-@pytest.mark.xfail(reason="issue 12: a wildcard listen advertises the wildcard itself, which "
-                          "no other host can dial, and every host on 0.0.0.0:4000 gets the "
-                          "same id (the second is refused: 'already in the ring'); "
-                          "--advertise is not built yet", strict=False)
+def start_ring_advertised(cluster: Cluster, hosts_: list[hosts.Host], wildcard: str,
+                          ipv6: bool = False) -> list[Proc]:
+    """As ``start_ring_on``, but every node listens on the wildcard and advertises its
+    host's address."""
+    procs: list[Proc] = []
+    for i, (host, nick) in enumerate(zip(hosts_, NICKS, strict=False)):
+        bootstrap = procs[(i - 1) // 2] if i else None
+        procs.append(cluster.start(nick, bootstrap=bootstrap, wrapper=host.wrapper,
+                                   listen=f"{wildcard}:{PORT}", fast=False, timeout=60,
+                                   args=(*RING_ARGS, "--advertise", host.address(PORT, ipv6))))
+    return procs
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("wildcard", ["0.0.0.0", "[::]"])
-def test_ring__wildcard_listen_without_advertise_works_or_refuses_clearly(network, tmp_path,
-                                                                         wildcard):
-    a, b = network.add_hosts(2)
+def test_ring__six_hosts_on_wildcard_listens_with_advertise(network, tmp_path, wildcard):
+    six = network.add_hosts(6)
     ipv6 = wildcard.startswith("[")
     if ipv6 and not network.ipv6:
         pytest.skip("this kernel does not take IPv6 addresses in a namespace")
     with Cluster(tmp_path) as cluster:
+        procs = start_ring_advertised(cluster, six, wildcard, ipv6)
+        # every host listens on the same wildcard address and port, each under its own name
+        assert [p.address for p in procs] == [h.address(PORT, ipv6) for h in six]
+        assert len({p.id for p in procs}) == 6
+        wait_one_ring(procs)
+        chat_across_hosts(procs)
+        for p in procs:
+            assert p.stop() == 0
+
+
+@pytest.mark.parametrize("wildcard", ["0.0.0.0", "[::]"])
+def test_ring__wildcard_listen_without_advertise_learns_its_address_or_refuses_clearly(
+        network, tmp_path, wildcard):
+    a, b, c = network.add_hosts(3)
+    ipv6 = wildcard.startswith("[")
+    if ipv6 and not network.ipv6:
+        pytest.skip("this kernel does not take IPv6 addresses in a namespace")
+    with Cluster(tmp_path) as cluster:
+        # a first node has nobody to learn its address from: refused, naming --advertise
+        lone = cluster.start("lone", listen=f"{wildcard}:{PORT}", wrapper=a.wrapper,
+                             wait_ready=False)
+        assert lone.wait_exit() == 2 and "--advertise" in lone.stderr()
         alice = cluster.start("alice", listen=f"{wildcard}:{PORT}", wrapper=a.wrapper,
-                              wait_ready=False)
-        alice.wait_for(lambda e: e.get("event") in ("ready", "bye"), what="ready or refusal")
-        if not alice.alive or alice.matching(kind("bye")):
-            assert alice.wait_exit() == 2 and "--advertise" in alice.stderr()
-            return
-        bob = cluster.start("bob", bootstrap=a.address(PORT, ipv6), wrapper=b.wrapper,
-                            listen=f"{wildcard}:{PORT}", wait_ready=False)
-        bob.wait_for(lambda e: e.get("event") in ("ready", "bye"), what="ready or refusal")
-        assert bob.matching(kind("ready")), f"bob: {bob.events[-3:]} {bob.stderr()}"
+                              args=("--advertise", a.address(PORT, ipv6)))
+        # the others learn theirs from the bootstrap (the address it sees them call from)
+        bob = cluster.start("bob", bootstrap=alice, wrapper=b.wrapper,
+                            listen=f"{wildcard}:{PORT}")
+        carol = cluster.start("carol", bootstrap=bob, wrapper=c.wrapper,
+                              listen=f"{wildcard}:{PORT}")
+        assert bob.address == b.address(PORT, ipv6)
+        assert carol.address == c.address(PORT, ipv6)
         bob.send("msg alice across")
         alice.wait_for(kind("private", text="across"), what="bob's message")
+        carol.send("msg bob and back")
+        bob.wait_for(kind("private", text="and back"), what="carol's message")
