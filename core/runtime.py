@@ -21,6 +21,7 @@ from core import events as ev
 from core.chat.commands import Command, CommandError, Where, check_nick
 from core.chat.service import ChatError, ChatService, LocalUser, NickTaken
 from core.chord import Address, JoinError, ListenError, Local
+from core.irc import GatewayError, IrcGateway
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ class Options(NamedTuple):
     chord: dict = {}            # keyword settings for Local (intervals, successors, timeout)
     replicas: int = 3
     chat: dict = {}             # keyword settings for ChatService (see core.chat.Settings)
+    irc: Address | None = None  # serve IRC clients here (core.irc)
+    irc_password: str | None = None
 
 
 class StartupError(Exception):
@@ -93,6 +96,7 @@ class Runtime:
         self.node: Local | None = None
         self.service: ChatService | None = None
         self.user: LocalUser | None = None
+        self.gateway: IrcGateway | None = None
         self._thread = threading.Thread(target=self._run, name="chordchat-core", daemon=True)
         self._lock = threading.Lock()
         self._start_future: concurrent.futures.Future | None = None
@@ -183,7 +187,7 @@ class Runtime:
         settings = {"replicas": o.replicas, **o.chat}
         self.node = Local(o.listen, o.bootstrap, **o.chord)
         try:
-            self.service = ChatService(self.node, self.post, **settings)
+            self.service = ChatService(self.node, self._post_node, **settings)
         except TypeError as e:
             raise StartupError(f"bad chat settings: {e}") from None
         try:
@@ -200,7 +204,23 @@ class Runtime:
             if isinstance(e, NickTaken):
                 raise StartupError(str(e)) from None
             raise StartupError(f"could not register the nick {o.nick!r}: {e}") from None
+        if o.irc is not None:
+            try:
+                self.gateway = IrcGateway(self.service, o.irc.host, o.irc.port,
+                                          password=o.irc_password)
+                await self.gateway.start()
+            except GatewayError as e:
+                self.gateway = None
+                await self.service.remove_user(self.user)
+                await self.service.depart()
+                raise StartupError(str(e)) from None
         return ev.Ready(nick=self.user.nick, id=self.user.id_hex, address=self.user.address)
+
+    def _post_node(self, event: ev.Event) -> None:
+        """The node-wide events: to the front end, and to the IRC clients as ring news."""
+        self.post(event)
+        if self.gateway is not None:
+            self.gateway.node_event(event)
 
     def _started(self) -> bool:
         """Whether the start finished well: the node is in the ring and the nick is ours."""
@@ -242,6 +262,8 @@ class Runtime:
             # let the commands typed before exit finish (a script's last send), within reason
             await asyncio.wait(set(self._running), timeout=COMMANDS_BEFORE_EXIT)
         try:
+            if self.gateway is not None:
+                await self.gateway.stop("the node is leaving the ring")
             if self.service is not None and self._started():
                 await self.service.exit()
             else:

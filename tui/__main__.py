@@ -9,6 +9,7 @@ import sys
 
 from core.chat.commands import CommandError, check_nick
 from core.chord import Address, AddressError
+from core.irc import is_loopback
 from core.runtime import Options
 
 EXIT_USAGE = 2
@@ -34,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="no full-screen UI: commands on stdin, events on stdout")
     parser.add_argument("--json", action="store_true",
                         help="with --headless: one JSON object per event line")
+    parser.add_argument("--irc", metavar="HOST:PORT",
+                        help="serve IRC clients here, each one a chat user of this node "
+                             "(loopback unless --irc-password is given)")
+    parser.add_argument("--irc-password", metavar="PW",
+                        help="the password (PASS) IRC clients must give")
     tuning = parser.add_argument_group("tuning (tests and demos)")
     tuning.add_argument("--ring-interval", type=float, metavar="S",
                         help="stabilize every S seconds; fix fingers and check the "
@@ -75,6 +81,16 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, argparse.Name
         bootstrap = Address.parse(args.bootstrap) if args.bootstrap else None
     except AddressError as e:
         raise ValueError(f"--bootstrap: {e}") from None
+    irc = None
+    if args.irc:
+        try:
+            irc = Address.parse(args.irc, allow_any_port=True)
+        except AddressError as e:
+            raise ValueError(f"--irc: {e}") from None
+        if not is_loopback(irc.host) and not args.irc_password:
+            raise ValueError(f"--irc {args.irc} is not a loopback address: give --irc-password")
+    elif args.irc_password:
+        raise ValueError("--irc-password needs --irc")
     chord: dict = {}
     try:
         advertise = Address.parse(args.advertise) if args.advertise else None
@@ -110,7 +126,8 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, argparse.Name
             raise ValueError(f"{name} must be a positive number of seconds")
     if args.replicas < 0 or (args.successors is not None and args.successors < 1):
         raise ValueError("--replicas must be at least 0 and --successors at least 1")
-    return Options(args.nick, listen, bootstrap, chord, args.replicas, chat), args
+    return Options(args.nick, listen, bootstrap, chord, args.replicas, chat, irc,
+                   args.irc_password), args
 
 
 def main(argv: list[str] | None = None) -> int:

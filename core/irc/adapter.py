@@ -1,0 +1,60 @@
+"""The chat user behind one IRC connection: a thin layer over ``ChatService.add_user`` and
+the ``LocalUser`` it returns, speaking the session's ``Command`` and ``Whois`` data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from core import events as ev
+from core.chat.commands import Command
+from core.chat.errors import ChatError
+from core.chat.identity import fingerprint
+
+from .session import Whois
+
+
+def whois_of(record: dict, nick: str) -> Whois:
+    """A name record as the chat returns it, as WHOIS shows it: the key's fingerprint when
+    the record carries a key (signed records do), the node id under either of its names."""
+    shown = record.get("fingerprint")
+    if shown is None and record.get("key"):
+        try:
+            shown = fingerprint(record["key"])
+        except ValueError:
+            shown = None
+    return Whois(record.get("nick", nick), record.get("id") or record.get("node_id"),
+                 record.get("address"), shown)
+
+
+class IrcUser:
+    """One registered IRC client as a ``LocalUser`` of this node's chat service."""
+
+    def __init__(self, service, user) -> None:
+        self.service = service
+        self.user = user
+
+    @classmethod
+    async def add(cls, service, nick: str, post: Callable[[ev.Event], None]) -> IrcUser:
+        """Claim ``nick`` on the ring for a new user (NickTaken, ChatError)."""
+        return cls(service, await service.add_user(nick, post))
+
+    async def run(self, command: Command) -> None:
+        """Carry out a session's command; ChatError says why it could not be done."""
+        user = self.user
+        method = {"join": user.join, "leave": user.leave, "send": user.send,
+                  "msg": user.msg}.get(command.name)
+        if method is None:
+            raise ChatError(f"the gateway does not run {command.name!r}")
+        await method(*command.args)
+
+    async def whois(self, nick: str) -> Whois | None:
+        """Where ``nick`` is registered, or None if nobody holds it (or nobody answers)."""
+        try:
+            record = await self.user.whois(nick)
+        except ChatError:
+            return None
+        return whois_of(record, nick)
+
+    async def quit(self, reason: str) -> None:
+        """Leave every channel, give the nick back to the ring and to this node."""
+        await self.service.remove_user(self.user, reason)

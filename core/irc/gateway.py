@@ -1,0 +1,282 @@
+"""The IRC gateway: an asyncio server on the core's loop, one ``Session`` per connection,
+and the connection that carries out what the session asks of the chat.
+
+Each connection reads lines, feeds them to its session and does the session's actions:
+the nick is claimed on the ring (``add_user``) before the next line is read; chat
+commands run in one lane per destination (a channel or a nick), so a client's messages
+to one place keep their order while a slow one holds up nothing else. A client silent
+for ``ping_interval`` is sent a PING and closed if it stays silent as long again; a client
+that does not read its lines (over ``SENDQ`` bytes waiting) is closed, as IRC servers do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+
+from core import events as ev
+from core.chat.errors import ChatError, NickTaken
+from core.chord.ids import short_id
+
+from .adapter import IrcUser
+from .message import LineBuffer, Message, encode
+from .session import (
+    Close,
+    ListChannels,
+    Lookup,
+    Quit,
+    Register,
+    Run,
+    ServerInfo,
+    Session,
+)
+
+log = logging.getLogger(__name__)
+
+SENDQ = 1 << 20          # bytes a client may leave unread before it is dropped
+QUIT_WAIT = 5.0          # seconds a quit waits for the client's commands still running
+READ_SIZE = 4096
+
+
+class GatewayError(Exception):
+    """The gateway cannot start: a non-loopback address without a password, or the port."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for 'localhost' and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Connection:
+    """One IRC client: its socket, its session and, once registered, its chat user."""
+
+    def __init__(self, gateway: IrcGateway, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self.gateway = gateway
+        self.reader = reader
+        self.writer = writer
+        peer = writer.get_extra_info("peername")
+        host = peer[0] if isinstance(peer, tuple) else "localhost"
+        self.session = Session(gateway.info, self.write, host=host)
+        self.user: IrcUser | None = None
+        self.closing = False
+        self._lanes: dict[str | None, asyncio.Task] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    def write(self, message: Message) -> None:
+        if self.closing or self.writer.is_closing():
+            return
+        self.writer.write(encode(message))
+        if self.writer.transport.get_write_buffer_size() > SENDQ:
+            log.warning("IRC client %s does not read its lines: dropped", self.session.nick)
+            self.closing = True
+            self.writer.transport.abort()
+
+    async def serve(self) -> None:
+        buffer = LineBuffer()
+        loop = asyncio.get_running_loop()
+        pinged_at: float | None = None
+        try:
+            while not self.closing:
+                try:
+                    data = await asyncio.wait_for(self.reader.read(READ_SIZE),
+                                                  self.gateway.ping_interval)
+                except TimeoutError:
+                    if pinged_at is not None:
+                        self.write(Message("ERROR", ("Closing link: Ping timeout",)))
+                        await self.quit_user("Ping timeout")
+                        break
+                    pinged_at = loop.time()
+                    self.write(Message("PING", (self.gateway.info.name,)))
+                    continue
+                if not data:
+                    await self.quit_user("Connection closed")
+                    break
+                pinged_at = None
+                for line in buffer.feed(data):
+                    for action in self.session.receive(line):
+                        await self._do(action)
+                    if self.closing:
+                        break
+                await self.writer.drain()
+        except (ConnectionError, OSError) as e:
+            await self.quit_user(f"Connection error: {e.__class__.__name__}")
+        finally:
+            self.closing = True
+            for task in self._tasks:
+                task.cancel()
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await self.writer.wait_closed()
+
+    async def _do(self, action) -> None:
+        if isinstance(action, Register):
+            await self._register(action.nick)
+        elif isinstance(action, Run):
+            self._in_lane(action)
+        elif isinstance(action, Lookup):
+            self._spawn(self._lookup(self.user, action.nick))
+        elif isinstance(action, ListChannels):
+            self.session.listing(self.gateway.channels())
+        elif isinstance(action, Quit):
+            await self.quit_user(action.reason)
+        elif isinstance(action, Close):
+            self.closing = True
+
+    async def _register(self, nick: str) -> None:
+        try:
+            user = await IrcUser.add(self.gateway.service, nick, self._post)
+        except NickTaken as e:
+            actions = self.session.refused(nick, str(e), taken=True)
+        except ChatError as e:
+            actions = self.session.refused(nick, str(e), taken=False)
+        else:
+            self.user = user
+            self.session.registered()
+            log.info("IRC client %s registered as %s", self.session.host, nick)
+            return
+        for action in actions:
+            await self._do(action)
+
+    def _post(self, event: ev.Event) -> None:
+        self.session.event(event)
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _in_lane(self, run: Run) -> None:
+        destination = run.command.destination
+        task = self._spawn(self._run_after(self._lanes.get(destination), self.user, run))
+        self._lanes[destination] = task
+
+        def forget(done: asyncio.Task) -> None:
+            if self._lanes.get(destination) is done:
+                del self._lanes[destination]
+        task.add_done_callback(forget)
+
+    async def _run_after(self, before: asyncio.Task | None, user: IrcUser, run: Run) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        try:
+            await user.run(run.command)
+        except ChatError as e:
+            self.session.failed(run, str(e))
+        except Exception as e:
+            log.exception("IRC command %s failed", run.command)
+            self.session.failed(run, f"{type(e).__name__}: {e}")
+
+    async def _lookup(self, user: IrcUser, nick: str) -> None:
+        self.session.whois(nick, await user.whois(nick))
+
+    async def quit_user(self, reason: str) -> None:
+        """The user quits (once): commands still running may finish first, within reason."""
+        self.closing = True
+        user, self.user = self.user, None
+        if user is None:
+            return
+        running = set(self._lanes.values())
+        if running:
+            await asyncio.wait(running, timeout=QUIT_WAIT)
+        try:
+            await user.quit(reason)
+        except Exception:
+            log.exception("IRC user %s could not quit cleanly", self.session.nick)
+
+
+class IrcGateway:
+    """Serves IRC clients for one node's chat service.
+
+    Args:
+        service: the node's ``ChatService`` (``add_user``, ``node``).
+        host, port: where to listen; port 0 picks a free one (see ``address``).
+        password: required from clients (PASS); a must off loopback.
+        ping_interval: seconds of silence before the server PINGs, and then closes.
+    """
+
+    def __init__(self, service, host: str = "127.0.0.1", port: int = 6667, *,
+                 password: str | None = None, ping_interval: float = 120.0,
+                 motd: tuple[str, ...] | None = None) -> None:
+        if not is_loopback(host) and not password:
+            raise GatewayError(f"the IRC gateway on {host}:{port} is not on loopback: "
+                               "give it a password (--irc-password)")
+        self.service = service
+        self.host = host
+        self.port = port
+        self.ping_interval = ping_interval
+        node = service.node
+        name = f"{short_id(node.id)}.chordchat"
+        if motd is None:
+            motd = (f"chordchat: the IRC gateway of node {short_id(node.id)} at {node.address}.",
+                    "Channels are #name; every nick is registered on the ring.",
+                    "JOIN &ring to follow this node's ring changes and migration steps.")
+        self.info = ServerInfo(name=name, motd=motd, password=password)
+        self.connections: set[Connection] = set()
+        self._server: asyncio.Server | None = None
+        self._serving: set[asyncio.Task] = set()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The address it listens on (the real port when it was given 0)."""
+        if self._server is None or not self._server.sockets:
+            return self.host, self.port
+        return self._server.sockets[0].getsockname()[:2]
+
+    async def start(self) -> None:
+        try:
+            self._server = await asyncio.start_server(self._accept, self.host.strip("[]"),
+                                                      self.port)
+        except OSError as e:
+            raise GatewayError(f"cannot serve IRC on {self.host}:{self.port}: "
+                               f"{e.strerror or e}") from None
+        log.info("IRC gateway listening on %s:%s", *self.address)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = Connection(self, reader, writer)
+        self.connections.add(connection)
+        self._serving.add(asyncio.current_task())
+        try:
+            await connection.serve()
+        finally:
+            self.connections.discard(connection)
+            self._serving.discard(asyncio.current_task())
+
+    def node_event(self, event: ev.Event) -> None:
+        """A node-wide event (ring change, migration step) for every client."""
+        for connection in list(self.connections):
+            connection.session.node_event(event)
+
+    def channels(self) -> list[tuple[str, int]]:
+        """The channels this gateway's users are in, with the members they know of."""
+        counts: dict[str, int] = {}
+        for connection in self.connections:
+            for channel, members in connection.session.channels.items():
+                counts[channel] = max(counts.get(channel, 0), len(members))
+        return list(counts.items())
+
+    async def stop(self, reason: str = "the node is shutting down",
+                   quit_users: bool = True) -> None:
+        """Close every connection (its user quits unless ``quit_users`` is false: the chat
+        service's exit quits them itself) and stop listening."""
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self.connections):
+            connection.write(Message("ERROR", (f"Closing link: {reason}",)))
+            if quit_users:
+                await connection.quit_user(reason)
+            connection.user = None   # the chat service's exit quits it
+            connection.closing = True
+            connection.writer.close()
+        if self._serving:
+            await asyncio.wait(set(self._serving), timeout=QUIT_WAIT)
+        if self._server is not None:
+            await self._server.wait_closed()

@@ -1,0 +1,67 @@
+"""Message text between IRC and the chat: formatting codes, CTCP ACTION, ring notices.
+
+The chat refuses control characters in a message; IRC uses them for bold, colours and
+CTCP. Formatting is dropped on the way in (as a server with colours stripped does);
+``/me`` travels through the ring as text starting with ``/me `` and becomes a CTCP
+ACTION again at every IRC client, so UI users see what the sender meant.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from core import events as ev
+from core.counts import counted
+
+CTCP = "\x01"
+ACTION_PREFIX = "/me "
+# bold, colour (with its digits), hex colour, reset, monospace, reverse, italics,
+# strike-through, underline (modern.ircdocs.horse, "Formatting")
+_FORMATTING = re.compile(
+    r"\x02|\x03(?:\d{1,2}(?:,\d{1,2})?)?|\x04(?:[0-9A-Fa-f]{6}(?:,[0-9A-Fa-f]{6})?)?"
+    r"|[\x0f\x11\x16\x1d\x1e\x1f]")
+
+
+def from_irc(text: str) -> str | None:
+    """The chat text for the text of a PRIVMSG or NOTICE, or None for a CTCP query
+    (VERSION, PING, …) that has no place on the ring."""
+    if text.startswith(CTCP):
+        body = text.strip(CTCP)
+        verb, _, rest = body.partition(" ")
+        if verb.upper() != "ACTION":
+            return None
+        text = ACTION_PREFIX + rest
+    text = _FORMATTING.sub("", text).replace("\t", " ")
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cc")
+
+
+def to_irc(text: str) -> str:
+    """The IRC text for a chat message: ``/me`` becomes a CTCP ACTION."""
+    if text.startswith(ACTION_PREFIX):
+        return f"{CTCP}ACTION {text[len(ACTION_PREFIX):]}{CTCP}"
+    return text
+
+
+def describe(event: ev.Event) -> str | None:
+    """One line about a ring change or a migration step of this node, or None for events
+    that are not news to an IRC user."""
+    if isinstance(event, ev.RingChange):
+        if event.kind == "started":
+            via = f" through {event.bootstrap}" if event.bootstrap else " (a new ring)"
+            return f"ring: this node {event.new} joined{via}"
+        if event.kind in ("successor", "predecessor"):
+            return f"ring: {event.kind} {event.old or 'none'} -> {event.new or 'none'}"
+        if event.kind == "predecessor_suspected":
+            return f"ring: predecessor {event.old} is not answering"
+        if event.kind == "fingers":
+            return f"ring: fingers point at {event.count} distinct nodes"
+        return f"ring: {event.kind}"
+    if isinstance(event, ev.Migration):
+        members = f" ({counted(event.members, 'member')})" if event.members else ""
+        detail = f": {event.detail}" if event.detail else ""
+        return (f"migration: {event.step} {event.kind} {event.key} "
+                f"{event.from_} -> {event.to}{members}{detail}")
+    if isinstance(event, ev.Bye):
+        return "this node has left the ring"
+    return None

@@ -1,0 +1,82 @@
+"""``--irc`` and ``--irc-password`` on the command line, and a headless node serving IRC."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from core.chord import Address
+from tests.procs import HOST, Cluster, kind
+from tui.__main__ import parse_options
+
+from .test_gateway_ring import Client
+
+BASE = ["--nick", "anna", "--listen", "127.0.0.1:0"]
+
+
+def test_cli__irc_on_loopback():
+    options, _ = parse_options([*BASE, "--irc", "127.0.0.1:6667"])
+    assert (options.irc, options.irc_password) == (Address("127.0.0.1", 6667), None)
+
+
+def test_cli__no_irc_by_default():
+    options, _ = parse_options(BASE)
+    assert options.irc is None
+
+
+def test_cli__irc_off_loopback_needs_a_password():
+    with pytest.raises(ValueError, match="--irc-password"):
+        parse_options([*BASE, "--irc", "0.0.0.0:6667"])
+    options, _ = parse_options([*BASE, "--irc", "0.0.0.0:6667", "--irc-password", "pw"])
+    assert options.irc_password == "pw"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--irc-password", "pw"], "--irc-password needs --irc"),
+    (["--irc", "nonsense"], "--irc"),
+])
+def test_cli__irc_mistakes(argv, message):
+    with pytest.raises(ValueError, match=message):
+        parse_options([*BASE, *argv])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class _Gateway:
+    """Where a node process serves IRC, in the shape ``Client.connect`` takes."""
+
+    def __init__(self, port: int) -> None:
+        self.gateway = self
+        self.address = (HOST, port)
+
+
+@pytest.mark.timeout(120)
+async def test_cli__a_headless_user_and_an_irc_client_of_its_node_talk(tmp_path):
+    port = free_port()
+    with Cluster(tmp_path) as cluster:
+        hank = await asyncio.to_thread(cluster.start, "hank", args=("--irc", f"{HOST}:{port}"))
+        irc = await Client().connect(_Gateway(port), "ida")
+        try:
+            await irc.wait("welcome")
+            irc.conn.join("#porch")
+            await irc.wait("endofnames")
+            hank.send("join porch")
+            await irc.wait("join", nick="hank", target="#porch")
+            hank.send("send porch hello ida")
+            await irc.wait("pubmsg", nick="hank", text="hello ida")
+            irc.conn.privmsg("#porch", "hello hank")
+            await asyncio.to_thread(hank.wait_for, kind("channel", text="hello hank"))
+            irc.conn.privmsg("hank", "psst")
+            await asyncio.to_thread(hank.wait_for, kind("private", text="psst"))
+            hank.send("msg ida psst back")
+            await irc.wait("privmsg", nick="hank", text="psst back")
+            assert await asyncio.to_thread(hank.stop) == 0
+            await irc.wait_line("ERROR")   # the node closes its IRC connections on exit
+        finally:
+            irc.close()

@@ -1,0 +1,306 @@
+"""The IRC gateway against real nodes on loopback, driven by a real IRC client library (the
+``irc`` package's asyncio client): registration, channels and private messages across two
+nodes and with an in-process user, part, quit, the error numerics, bad lines, PASS."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+import pytest
+
+irc_client_aio = pytest.importorskip("irc.client_aio")
+
+from core import events as ev  # noqa: E402
+from core.chat.errors import NickTaken  # noqa: E402
+from core.chat.service import ChatService  # noqa: E402
+from core.chord import Address, Local  # noqa: E402
+from core.chord.ids import hex_id  # noqa: E402
+from core.irc import IrcGateway  # noqa: E402
+from core.irc.message import parse  # noqa: E402
+from tests.ring import FAST, converged, stop_all, wait_until  # noqa: E402
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@dataclass
+class Node:
+    """A node with its chat service and its IRC gateway, and the node-wide events."""
+    node: Local
+    service: ChatService
+    gateway: IrcGateway | None = None
+    events: list = field(default_factory=list)
+
+    def post(self, event: ev.Event) -> None:
+        self.events.append(event)
+        if self.gateway is not None:
+            self.gateway.node_event(event)
+
+
+async def start(bootstrap: Node | None = None, password: str | None = None) -> Node:
+    node = Local(Address("127.0.0.1", 0), bootstrap.node.address if bootstrap else None, **FAST)
+    box = Node(node, None)  # type: ignore[arg-type]
+    box.service = ChatService(node, box.post)
+    await node.start()
+    await box.service.start()
+    box.gateway = IrcGateway(box.service, "127.0.0.1", 0, password=password)
+    await box.gateway.start()
+    return box
+
+
+@contextlib.asynccontextmanager
+async def ring(n: int = 2, password: str | None = None):
+    nodes: list[Node] = []
+    clients: list[Client] = []
+    try:
+        for _ in range(n):
+            nodes.append(await start(nodes[0] if nodes else None, password))
+        await wait_until(lambda: converged([b.node for b in nodes]), what="the ring")
+        yield nodes, clients
+    finally:
+        for c in clients:
+            c.close()
+        for b in nodes:
+            if b.gateway is not None:
+                await b.gateway.stop(quit_users=False)
+            await b.service.stop()
+        await stop_all([b.node for b in nodes])
+
+
+class Client:
+    """A real IRC client and everything the server sent it (raw lines and library events)."""
+
+    def __init__(self) -> None:
+        self.reactor = irc_client_aio.AioReactor(loop=asyncio.get_running_loop())
+        self.reactor.add_global_handler("all_events", self._on, -20)
+        self.lines: list[str] = []
+        self.events: list = []
+        self.conn = None
+
+    def _on(self, conn, event) -> None:
+        if event.type == "all_raw_messages":
+            self.lines.append(event.arguments[0])
+        else:
+            self.events.append(event)
+
+    async def connect(self, box: Node, nick: str, password: str | None = None) -> Client:
+        host, port = box.gateway.address
+        self.conn = await self.reactor.server().connect(host, port, nick, password=password,
+                                                        username=nick.lower(), ircname=nick)
+        return self
+
+    def of(self, type_: str, **fields) -> list:
+        def match(e) -> bool:
+            return all((str(e.source.nick) if k == "nick" else getattr(e, k)) == v
+                       for k, v in fields.items() if k != "text") and (
+                "text" not in fields or (e.arguments and e.arguments[-1] == fields["text"]))
+        return [e for e in self.events if e.type == type_ and match(e)]
+
+    async def wait(self, type_: str, timeout: float = 30.0, **fields):
+        await wait_until(lambda: self.of(type_, **fields), timeout,
+                         what=f"{type_} {fields} (got {self.lines[-5:]})")
+        return self.of(type_, **fields)[-1]
+
+    def numerics(self) -> list[str]:
+        return [parse(line).command for line in self.lines]
+
+    async def wait_line(self, command: str, since: int = 0, timeout: float = 30.0):
+        """The first line with ``command`` after line ``since``, parsed."""
+        def found():
+            return [m for m in map(parse, self.lines[since:]) if m.command == command]
+        await wait_until(lambda: found(), timeout,
+                         what=f"{command} (got {self.lines[since:][-5:]})")
+        return found()[0]
+
+    def raw(self, data: bytes) -> int:
+        """Write bytes as they are (past the library's checks); returns the line count so far."""
+        mark = len(self.lines)
+        self.conn.transport.write(data)
+        return mark
+
+    def close(self) -> None:
+        if self.conn is not None and self.conn.connected:
+            self.conn.transport.close()
+
+
+async def client(clients: list, box: Node, nick: str, password: str | None = None) -> Client:
+    c = await Client().connect(box, nick, password)
+    clients.append(c)
+    return c
+
+
+async def registered(clients: list, box: Node, nick: str) -> Client:
+    c = await client(clients, box, nick)
+    await c.wait("welcome")
+    return c
+
+
+class TestRegistration:
+    async def test_gateway__registration_welcomes_and_claims_the_nick_on_the_ring(self):
+        async with ring() as ((a, b), clients):
+            alice = await registered(clients, a, "alice")
+            assert alice.numerics()[:5] == ["001", "002", "003", "004", "005"]
+            assert "376" in alice.numerics() or "422" in alice.numerics()
+            assert alice.conn.features.chantypes == "#&"
+            assert alice.conn.features.nicklen == 32
+            assert "alice" in a.service.users
+            with pytest.raises(NickTaken):   # the nick is held on the ring, for node b too
+                await b.service.add_user("Alice", lambda e: None)
+
+    async def test_gateway__a_nick_taken_on_the_ring_is_433(self):
+        async with ring() as ((a, b), clients):
+            await b.service.add_user("hank", lambda e: None)
+            c = await client(clients, a, "hank")
+            await c.wait("nicknameinuse")
+            c.conn.nick("hank2")
+            await c.wait("welcome")
+            assert "hank2" in a.service.users
+
+    async def test_gateway__password_wrong_is_464_right_registers(self):
+        async with ring(1, password="s3cret") as ((a,), clients):
+            bad = await client(clients, a, "mallory", password="guess")
+            await bad.wait("passwdmismatch")
+            await bad.wait_line("ERROR")
+            assert "mallory" not in a.service.users
+            good = await client(clients, a, "alice", password="s3cret")
+            await good.wait("welcome")
+
+
+class TestMessages:
+    async def test_gateway__channel_messages_between_irc_users_on_two_nodes(self):
+        async with ring() as ((a, b), clients):
+            alice = await registered(clients, a, "alice")
+            bob = await registered(clients, b, "bob")
+            alice.conn.join("#room")
+            await alice.wait("join", nick="alice", target="#room")
+            await alice.wait("endofnames")
+            bob.conn.join("#Room")
+            await bob.wait("join", nick="bob", target="#room")
+            names = " ".join(e.arguments[-1] for e in bob.of("namreply"))
+            assert set(names.split()) == {"alice", "bob"}
+            await alice.wait("join", nick="bob", target="#room")
+            alice.conn.privmsg("#room", "hello from node a")
+            await bob.wait("pubmsg", nick="alice", target="#room", text="hello from node a")
+            bob.conn.privmsg("#room", "and back from b")
+            await alice.wait("pubmsg", nick="bob", text="and back from b")
+            assert not alice.of("pubmsg", nick="alice")   # no echo of one's own message
+            alice.conn.action("#room", "waves")
+            await bob.wait("action", nick="alice", text="waves")
+
+    async def test_gateway__messages_between_irc_and_an_in_process_user(self):
+        async with ring() as ((a, b), clients):
+            hank_events: list = []
+            hank = await b.service.add_user("hank", hank_events.append)
+            alice = await registered(clients, a, "alice")
+            alice.conn.join("#mixed")
+            await alice.wait("endofnames")
+            await hank.join("mixed")
+            await alice.wait("join", nick="hank", target="#mixed")
+            alice.conn.privmsg("#mixed", "hi hank")
+            await wait_until(lambda: any(isinstance(e, ev.ChannelMessage) and e.text == "hi hank"
+                                         and e.from_ == "alice" for e in hank_events))
+            await hank.send("mixed", "hi alice")
+            await alice.wait("pubmsg", nick="hank", target="#mixed", text="hi alice")
+            alice.conn.privmsg("hank", "psst")
+            await wait_until(lambda: any(isinstance(e, ev.PrivateMessage) and e.text == "psst"
+                                         and e.from_ == "alice" for e in hank_events))
+            await hank.msg("alice", "psst back")
+            await alice.wait("privmsg", nick="hank", target="alice", text="psst back")
+
+    async def test_gateway__private_messages_between_irc_users_on_two_nodes(self):
+        async with ring() as ((a, b), clients):
+            alice = await registered(clients, a, "alice")
+            bob = await registered(clients, b, "bob")
+            alice.conn.privmsg("bob", "just you")
+            await bob.wait("privmsg", nick="alice", target="bob", text="just you")
+            bob.conn.notice("alice", "a notice")
+            await alice.wait("privmsg", nick="bob", text="a notice")
+
+    async def test_gateway__part_and_quit_are_shown_to_the_others(self):
+        async with ring() as ((a, b), clients):
+            alice = await registered(clients, a, "alice")
+            bob = await registered(clients, b, "bob")
+            carol = await registered(clients, b, "carol")
+            for c in (alice, bob, carol):
+                c.conn.join("#room")
+                await c.wait("endofnames")
+            await alice.wait("join", nick="carol")
+            bob.conn.part("#room", "later")
+            await bob.wait("part", nick="bob", target="#room")
+            await alice.wait("part", nick="bob", target="#room")
+            carol.conn.quit("bye all")
+            await alice.wait("quit", nick="carol")
+            await wait_until(lambda: "carol" not in b.service.users, what="carol's user gone")
+            again = await registered(clients, a, "carol")   # the nick is free again
+            assert again.of("welcome")
+
+
+class TestWhoisAndRing:
+    async def test_gateway__whois_names_the_node_and_its_address(self):
+        async with ring() as ((a, b), clients):
+            alice = await registered(clients, a, "alice")
+            await registered(clients, b, "bob")
+            mark = len(alice.lines)
+            alice.conn.whois("bob")
+            await alice.wait("endofwhois")
+            text = "\n".join(alice.lines[mark:])
+            assert hex_id(b.node.id) in text and str(b.node.address) in text
+            alice.conn.whois("nobody")
+            await alice.wait("nosuchnick")
+
+    async def test_gateway__ring_channel_shows_a_node_joining(self):
+        async with ring() as ((a, b), clients):
+            alice = await registered(clients, a, "alice")
+            alice.conn.join("&ring")
+            await alice.wait("join", target="&ring")
+            c = await start(a)
+            try:
+                await alice.wait("pubmsg", target="&ring")
+            finally:
+                await c.gateway.stop(quit_users=False)
+                await c.service.stop()
+                await c.node.stop()
+
+
+class TestErrors:
+    async def test_gateway__error_numerics(self):
+        async with ring() as ((a, b), clients):
+            alice = await registered(clients, a, "alice")
+            alice.conn.privmsg("nobody", "hello?")
+            await alice.wait("nosuchnick")                           # 401, after the lookup
+            alice.conn.join("#bad!name")
+            await alice.wait("nosuchchannel")                        # 403
+            alice.raw(b"PRIVMSG\r\n")
+            await alice.wait("norecipient")                          # 411
+            alice.raw(b"PRIVMSG #room\r\n")
+            await alice.wait("notexttosend")                         # 412
+            alice.raw(b"FROBNICATE\r\n")
+            await alice.wait("unknowncommand")                       # 421
+            alice.raw(b"JOIN\r\n")
+            await alice.wait("needmoreparams")                       # 461
+            alice.raw(b"PART #elsewhere\r\n")
+            await alice.wait("notonchannel")                         # 442
+
+    async def test_gateway__nick_errors_and_not_registered(self):
+        async with ring(1) as ((a,), clients):
+            host, port = a.gateway.address
+            reader, writer = await asyncio.open_connection(host, port)
+            try:
+                writer.write(b"JOIN #room\r\nNICK\r\nNICK 9lives\r\n")
+                got = []
+                while len(got) < 3:
+                    got.append(parse(await asyncio.wait_for(reader.readline(), 10)).command)
+                assert got == ["451", "431", "432"]
+            finally:
+                writer.close()
+
+    async def test_gateway__bad_lines_then_the_connection_still_answers_ping(self):
+        async with ring(1) as ((a,), clients):
+            alice = await registered(clients, a, "alice")
+            mark = alice.raw(b"PRIVMSG #room :" + b"x" * 600 + b"\r\n")
+            assert (await alice.wait_line("417", mark)).params[-1] == "Input line was too long"
+            mark = alice.raw(b"PRIVMSG #room :caf\xe9\r\n")
+            assert "INVALID_UTF8" in (await alice.wait_line("FAIL", mark)).params
+            mark = alice.raw(b"PING still-there\r\n")
+            assert (await alice.wait_line("PONG", mark)).params[-1] == "still-there"
