@@ -19,7 +19,7 @@ from pathlib import Path
 from core import loops
 from core.chord import sim, wire
 
-from . import footprint, kad, loopback, plots, rtt, simulated
+from . import footprint, kad, loopback, merge, plots, rtt, simulated
 from .stats import half_log2, ms, num, short_paths, us
 
 OUT = Path(__file__).resolve().parent
@@ -410,6 +410,8 @@ def write_report(results: dict, cfg: dict, mode: str, images: dict) -> str:
     if "outbox" in results:
         from . import outbox
         lines += outbox.lines(results["outbox"])
+    if "merge" in results:
+        lines += ["", *merge.report_lines(results["merge"])]
     return "\n".join(lines) + "\n"
 
 
@@ -591,6 +593,8 @@ def main(argv: list[str] | None = None) -> int:
     loops.run(loopback_phase(cfg, results, files))
     say("simulated rings ...")
     sim.run(simulated_phase(cfg, results))
+    say("ring merge after a partition (simulated) ...")
+    results["merge"] = merge.run(args.full, say)
     try:
         from . import chat
     except ImportError as e:

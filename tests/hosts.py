@@ -85,15 +85,15 @@ def namespaces() -> list[str]:
     return [line.split()[0] for line in out.splitlines() if line.strip()]
 
 
-def _pids_in(netns: str) -> list[int]:
+def pids_in(netns: str) -> list[int]:
     out = ip("netns", "pids", netns, check=False).stdout
     return [int(p) for p in out.split() if p.isdigit()]
 
 
-def _delete_namespace(netns: str, timeout: float = 10.0) -> None:
+def _delete_namespace(netns: str, timeout: float = 20.0) -> None:
     """Kill what still runs in ``netns``, then delete it (its links go with it)."""
     deadline = time.monotonic() + timeout
-    while (pids := _pids_in(netns)) and time.monotonic() < deadline:
+    while (pids := pids_in(netns)) and time.monotonic() < deadline:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

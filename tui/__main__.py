@@ -1,5 +1,5 @@
-"""The command line: ``chordchat --nick N --listen H:P [--bootstrap H:P] [--data-dir DIR]
-[--headless [--json]]``."""
+"""The command line: ``chordchat --nick N --listen H:P [--advertise H:P] [--bootstrap H:P]
+[--data-dir DIR] [--headless [--json]]``."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--listen", required=True, metavar="HOST:PORT",
                         help="the address this node listens on (its id is the hash of it); "
                              "port 0 picks a free port")
+    parser.add_argument("--advertise", metavar="HOST:PORT",
+                        help="the address other nodes dial (the node id is its hash), for a "
+                             "node listening on 0.0.0.0 or [::] or behind a port mapping; a "
+                             "wildcard listen without it learns its address from the bootstrap")
     parser.add_argument("--bootstrap", metavar="HOST:PORT",
                         help="any node of an existing ring to join through; omit to start one")
     parser.add_argument("--data-dir", metavar="DIR",
@@ -43,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     tuning = parser.add_argument_group("tuning (tests and demos)")
     tuning.add_argument("--ring-interval", type=float, metavar="S",
                         help="stabilize every S seconds; fix fingers and check the "
-                             "predecessor every 2*S (default 0.5)")
+                             "predecessor every 2*S, probe remembered peers of another ring "
+                             "every 10*S (default 0.5)")
     tuning.add_argument("--timeout", type=float, metavar="S",
                         help="timeout of each call to another node (default 3)")
     tuning.add_argument("--successors", type=int, metavar="N",
@@ -91,10 +96,24 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, argparse.Name
     elif args.irc_password:
         raise ValueError("--irc-password needs --irc")
     chord: dict = {}
+    try:
+        advertise = Address.parse(args.advertise) if args.advertise else None
+    except AddressError as e:
+        raise ValueError(f"--advertise: {e}") from None
+    if advertise is not None:
+        if advertise.is_wildcard:
+            raise ValueError(f"--advertise {advertise}: other nodes cannot dial a wildcard "
+                             "address; name this host's address")
+        chord["advertise"] = advertise
+    elif listen.is_wildcard and bootstrap is None:
+        raise ValueError(f"--listen {listen} is a wildcard address that no other node can "
+                         "dial: add --advertise HOST:PORT (the address others reach this "
+                         "node at), or --bootstrap, to learn the address from the ring")
     if args.ring_interval is not None:
         chord.update(stabilize_interval=args.ring_interval,
                      fix_fingers_interval=2 * args.ring_interval,
-                     check_predecessor_interval=2 * args.ring_interval)
+                     check_predecessor_interval=2 * args.ring_interval,
+                     probe_interval=10 * args.ring_interval)
     if args.timeout is not None:
         chord["timeout"] = args.timeout
     if args.successors is not None:

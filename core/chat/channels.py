@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable
 
+from core.chord import RpcError
 from core.counts import counted
 
 from . import protocol as p
@@ -95,9 +96,16 @@ class Channels:
 
     # -- join ------------------------------------------------------------------------------
 
-    async def call_join(self, entry: SignedEntry) -> dict:
-        return await self.caller.route(p.JOIN, channel_key(entry.channel),
-                                       {"entry": entry.to_wire()}, f"joining #{entry.channel}")
+    async def call_join(self, entry: SignedEntry, resume: bool = False) -> dict:
+        """Join; with ``resume``, a member that thinks it is in already says so again, with
+        a fresh signed join (the maintainer may be a copy that never knew it, or pruned it):
+        no notice if it is present, and its feed resends the log (the member drops what it
+        has shown, by id)."""
+        payload: dict = {"entry": entry.to_wire()}
+        if resume:
+            payload["resume"] = True
+        return await self.caller.route(p.JOIN, channel_key(entry.channel), payload,
+                                       f"joining #{entry.channel}")
 
     async def rpc_join(self, d: dict) -> dict:
         entry = entry_of(d, "join")
@@ -109,14 +117,16 @@ class Channels:
             raise p.Refused("taken", f"{entry.nick} at {entry.address} is a member under "
                                      "another key")
         ch = self.holdings.open_channel(entry.channel)
+        resume = d.get("resume") is True
         if ch.set_member(member):
             ch.append("join", member.nick, signed=entry)
-            self.journal.log(f"#{ch.name}: {member.nick} joined "
+            self.journal.log(f"#{ch.name}: {member.nick} "
+                             f"{'is back' if resume else 'joined'} "
                              f"({counted(len(ch.present()), 'member')})")
             self.journal.status()
-        # the history comes in this reply: the feed starts after it
+        # the history comes in this reply: the feed starts after it (a resume: from the start)
         seq = ch.last_seq
-        self.holdings.confirm(ch.name, member.key, seq)
+        self.holdings.confirm(ch.name, member.key, None if resume else seq)
         await self.replication.commit(ch)
         if self.holdings.mark(ch.name) < seq:
             return p.retry("the replica did not answer")   # asked again: joins only once
@@ -154,6 +164,20 @@ class Channels:
         if ch is not None and ch.is_member(member):
             self._remove(ch, ch.members[member].removed(), reason)
             await self.replication.commit(ch)
+
+    async def readmit(self, channel: str, member: MemberKey) -> bool:
+        """A doubted member (a merge of two copies left it out: the other copy pruned it)
+        is asked to say again that it is in; its node answers with a fresh signed join (a
+        resume), which readmits it. A prune is the maintainer's guess; the member's own
+        signed word decides. True if its node said it is in the channel."""
+        ch = self.holdings.channel(channel)
+        if ch is None or ch.is_member(member) or member not in ch.members:
+            return False
+        try:
+            reply = await self.feeds.ask(channel, member, rejoin=True)
+        except RpcError:
+            return False
+        return reply.get("member") is True
 
     def _remove(self, ch: Channel, member: Member, reason: str) -> None:
         """Apply a signed leave, or the maintainer's unsigned removal (pruned, gone)."""

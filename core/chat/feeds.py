@@ -128,10 +128,16 @@ class Feeds:
                     and self.holdings.cursor(feed.channel, feed.member) == cursor):
                 self.holdings.confirm(feed.channel, feed.member, entries[-1].seq)
 
-    async def call_deliver(self, feed: Feed, entries: list[dict]) -> dict:
+    async def ask(self, channel: str, member: MemberKey, rejoin: bool = False) -> dict:
+        """Ask a member's node whether the member is in ``channel`` (a delivery of nothing);
+        with ``rejoin``, a member that is says so again with a fresh signed join."""
+        return await self.call_deliver(Feed(channel, member), [], rejoin)
+
+    async def call_deliver(self, feed: Feed, entries: list[dict], rejoin: bool = False) -> dict:
         nick, address = feed.member
-        reply = await self.node.user_command(
-            Address.from_wire(address), p.DELIVER.type,
-            {"channel": feed.channel, "to": nick, "maintainer": str(self.node.address),
-             "entries": entries})
+        payload = {"channel": feed.channel, "to": nick, "maintainer": str(self.node.address),
+                   "entries": entries}
+        if rejoin:
+            payload["rejoin"] = True
+        reply = await self.node.user_command(Address.from_wire(address), p.DELIVER.type, payload)
         return reply if isinstance(reply, dict) else {}

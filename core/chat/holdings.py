@@ -11,6 +11,12 @@ For every maintained channel the holdings keep:
   (None: unknown, send it the log). A merge that brings entries below a cursor moves the
   cursor back, so those entries still reach the member (members drop repeats by id).
 
+When two copies meet (a migration, a takeover, a healed partition) the holdings also note
+what the merge cannot decide alone: *doubted members*, present in one copy but not in the
+union (the other copy's maintainer pruned them, perhaps only because a partition hid them:
+a prune is a guess, the member's own signed word decides, so the maintainer asks it), and
+*name conflicts*, one nick held under two keys (the later claim keeps it; both are told).
+
 Time is whatever the caller passes (``now``): the holdings have no clock of their own.
 """
 
@@ -35,6 +41,9 @@ class Holdings:
         self._refreshed: dict[Ref, float] = {}       # replica -> when its owner last sent it
         self._replicated: dict[str, int] = {}        # maintained channel -> replicated mark
         self._cursors: dict[tuple[str, MemberKey], int | None] = {}
+        self.doubted: set[tuple[str, MemberKey]] = set()   # to ask: still a member?
+        self.conflicts: list[tuple[NameRecord, NameRecord]] = []   # (kept, lost) records
+        self._noted: set[tuple[str, str, str, int]] = set()   # conflicts noted already
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -102,6 +111,7 @@ class Holdings:
         ref = item_ref(item)
         before = self.maintained.get(*ref)
         merged = self.maintained.put(item)
+        self._note_doubts(before, item, merged)
         if isinstance(merged, Channel):
             known = ({(e.msg_id, e.seq) for e in before.log} if isinstance(before, Channel)
                      else set())
@@ -114,6 +124,35 @@ class Holdings:
                     if ref_[0] == merged.name and cursor is not None and cursor > below:
                         self._cursors[ref_] = below
         return merged
+
+    def _note_doubts(self, before: Item | None, item: Item, merged: Item) -> None:
+        if before is None:
+            return
+        if isinstance(merged, Channel):
+            for copy in (before, item):
+                assert isinstance(copy, Channel)
+                for key, m in copy.members.items():
+                    if m.present and not merged.is_member(key):
+                        self.doubted.add((merged.name, key))
+        elif isinstance(merged, NameRecord) and isinstance(before, NameRecord):
+            other = before if merged is item else item
+            assert isinstance(other, NameRecord)
+            noted = (merged.name, merged.key, other.key, other.seq)
+            if (merged.present and other.present and other.key != merged.key
+                    and noted not in self._noted):
+                if len(self._noted) > 10_000:
+                    self._noted.clear()
+                self._noted.add(noted)   # a stale copy of the loser met again: said once
+                self.conflicts.append((merged, other))
+
+    def take_doubts(self) -> list[tuple[str, MemberKey]]:
+        """The doubted members to ask (each once), emptying the list."""
+        doubted, self.doubted = sorted(self.doubted), set()
+        return doubted
+
+    def take_conflicts(self) -> list[tuple[NameRecord, NameRecord]]:
+        conflicts, self.conflicts = self.conflicts, []
+        return conflicts
 
     def replicated(self, copy: Channel) -> bool:
         """``copy`` is now on the replicas: raise the mark over the entries, in order, that

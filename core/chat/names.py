@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from core.chord import Address, Local, Remote
+from core.chord import Address, Local, Remote, RpcError
 
 from . import protocol as p
 from .calls import Caller
@@ -125,6 +125,29 @@ class Names:
             if await holder.ping(timeout=max(3.0, 2 * self.node.timeout)):
                 return True
         return False
+
+    # -- two holders met (a healed partition) ----------------------------------------------
+
+    async def tell_conflict(self, kept: NameRecord, lost: NameRecord) -> None:
+        """Tell both holders' nodes that the nick was held under two keys and which keeps it
+        (``NameRecord.merge``: the later claim). The signed records go along, so each node
+        can check the news for itself. Said only if the loser is alive: a record of a dead
+        holder losing to a new claim is the normal passing of a nick."""
+        try:
+            loser = Remote(Address.from_wire(lost.address), self.node.transport)
+        except ValueError:
+            return
+        if not await loser.ping():
+            return
+        self.journal.log(f"the nick {kept.nick} was held by {lost.address} and {kept.address} "
+                         f"under two keys: {kept.address} keeps it (the later claim)")
+        payload = {"nick": kept.nick, "kept": kept.to_wire(), "lost": lost.to_wire()}
+        for record in (kept, lost):
+            try:
+                await self.node.user_command(Address.from_wire(record.address),
+                                             p.NAME_CONFLICT.type, payload)
+            except (RpcError, ValueError) as e:
+                self.journal.log(f"could not tell {record.address} of the conflict: {e}")
 
     # -- get -------------------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ USERS = Verb("chat.users", {"to_id": str})
 MIGRATE = Verb("chat.migrate", {"items": list})
 REPLICATE = Verb("chat.replicate", {"items": list})
 HANDOFF = Verb("chat.handoff", {"to": str, "start": str, "end": str})
+NAME_CONFLICT = Verb("chat.name.conflict", {"nick": str, "kept": dict, "lost": dict})
 
 # replies: one word per meaning
 OK = {"ok": True}

@@ -105,7 +105,7 @@ class ChatService:
                        **self.migration.handlers(), **self.takeover.handlers(),
                        p.REPLICATE: self.replication.rpc_replicate,
                        p.DELIVER: self.rpc_deliver, p.PRIVATE: self.rpc_private,
-                       p.USERS: self.rpc_users},
+                       p.USERS: self.rpc_users, p.NAME_CONFLICT: self.rpc_name_conflict},
                 self.range.serves)
         node.set_notify_handler(self.takeover.on_predecessor)
         node.add_listener(self._on_ring_event)
@@ -215,6 +215,7 @@ class ChatService:
                 self.takeover.promote("maintenance")
                 await self.migration.rebalance()
                 self.feeds.ensure()
+                self._after_merges()
                 if rounds % 2 == 0:
                     await self.replication.replicate_all()
                 self.holdings.drop_stale(now(), self.settings.replica_ttl)
@@ -223,6 +224,17 @@ class ChatService:
                 raise
             except Exception:
                 log.exception("chat maintenance failed")
+
+    def _after_merges(self) -> None:
+        """What copies that met leave to decide (a healed partition, a takeover): doubted
+        members are asked, holders of one nick told; and each user says again that it is in
+        the channels whose maintainer has gone quiet."""
+        for channel, member in self.holdings.take_doubts():
+            self._tasks.spawn(self.channels.readmit(channel, member))
+        for kept, lost in self.holdings.take_conflicts():
+            self._tasks.spawn(self.names.tell_conflict(kept, lost))
+        for user in list(self.users.values()):
+            self._tasks.spawn(user.keep_memberships(2 * self.settings.prune_grace))
 
     def _on_ring_event(self, kind: str, detail: dict) -> None:
         self.journal.ring_event(kind, detail)
@@ -240,7 +252,11 @@ class ChatService:
         user = self.users.get(d["to"].lower())
         if user is None:
             return {"member": False}
-        return await user.receive(d["channel"], d["entries"])
+        reply = await user.receive(d["channel"], d["entries"])
+        if d.get("rejoin") is True and reply.get("last_seq") is not None:
+            # its maintainer doubts it (a merge): say again, signed, that it is in
+            self._tasks.spawn(user.rejoin(d["channel"]))
+        return reply
 
     def _ours(self, to_id: str) -> str | None:
         """Why ``to_id`` (an id, or a prefix of 8+ hex digits) is not this node's; None if it is."""
@@ -248,6 +264,10 @@ class ChatService:
         if not me.startswith(to_id) or len(to_id) < 8:
             return f"this node's id is {me[:8]}, not {to_id[:8]}"
         return None
+
+    async def rpc_name_conflict(self, d: dict) -> dict:
+        user = self.users.get(d["nick"].lower())
+        return await user.name_conflict(d["kept"], d["lost"]) if user is not None else p.OK
 
     async def rpc_private(self, d: dict) -> dict:
         wrong = self._ours(d["to_id"])

@@ -38,7 +38,7 @@ from .lanes import Lanes, Turn
 from .mailboxes import MAX_IDS, Mailboxes
 from .names import Names, looked_up
 from .pins import PinsError
-from .records import NameRecord, next_seq
+from .records import NameRecord, RecordError, next_seq
 from .sealed import claimed_key, open_sealed, seal
 from .state import Entry, Letter, Seen, new_id
 
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 EXIT_RETRY = 5.0     # seconds a quit retries a leave or the name-record delete
 LOOKUP_TTL = 30.0    # seconds a name record looked up to vouch for a key is remembered
 LOOKUP_AGAIN = 2.0   # a key it does not name is looked up again at most this often
+REJOIN_GAP = 1.0     # seconds between two resumes of one channel at least
 VERIFIED, UNVERIFIED, FORGED = "verified", "unverified", "forged"
 HISTORY_CONVERSATIONS = 50   # conversations whose recent lines are shown at start
 HISTORY_LINES = 100          # lines of each
@@ -59,6 +60,9 @@ class Membership:
     joining: bool = True
     last_seq: int = 0
     seen: Seen = field(default_factory=Seen)
+    heard: float = 0.0          # when its maintainer last reached us (the loop's clock)
+    resuming: bool = False      # a resume (``rejoin``) is under way
+    resumed: float = float("-inf")
 
 
 @dataclass
@@ -362,6 +366,7 @@ class LocalUser:
             self.joined.pop(channel, None)
             raise
         membership.joining = False
+        membership.heard = now()
         last_seq = reply.get("last_seq", 0)
         membership.last_seq = max(membership.last_seq, last_seq if type(last_seq) is int else 0)
         members = tuple(m for m in reply.get("members", []) if valid_nick(m))
@@ -451,6 +456,7 @@ class LocalUser:
             return {"member": False}
         if membership.joining:
             return {"member": True, "last_seq": None}
+        membership.heard = now()
         fresh = []
         for e in sorted(self._entries(channel, wires), key=lambda e: e.seq):
             # By message id, not by seq: after two copies of a channel were merged, an entry
@@ -550,6 +556,67 @@ class LocalUser:
         if pinned is not None and (name, key) not in self._warned:
             self._warned.add((name, key))
             self.post(ev.KeyChanged(nick=nick, old=fingerprint(pinned), new=fingerprint(key)))
+
+    # -- after a partition ------------------------------------------------------------------
+
+    async def keep_memberships(self, silence: float) -> None:
+        """Say again that we are in each channel whose maintainer has not reached us for
+        ``silence`` seconds (its feed asks a quiet member every few seconds): after a
+        partition or a takeover the maintainer may be a copy that never knew us, or that
+        pruned us. Silent when we are still a member; missed entries follow by the feed."""
+        quiet = [m.channel for m in self.joined.values() if not (m.joining or m.resuming)
+                 and now() - m.heard > silence]
+        await asyncio.gather(*(self.rejoin(channel) for channel in quiet))
+
+    async def rejoin(self, channel: str) -> None:
+        """A resume: a fresh signed join of a channel we are in (a maintainer that doubts us
+        asked, or ours went quiet); the maintainer readmits us and resends its log."""
+        membership = self.joined.get(channel)
+        if (membership is None or membership.joining or membership.resuming
+                or now() - membership.resumed < REJOIN_GAP):
+            return
+        membership.resuming, membership.resumed = True, now()
+        try:
+            reply = await self.channels.call_join(self._sign(channel, "join"), resume=True)
+            if reply.get("ok"):
+                membership.heard = now()
+        except ChatError:
+            pass   # unreachable meanwhile: asked again after the next silence
+        finally:
+            membership.resuming = False
+
+    async def name_conflict(self, kept: object, lost: object) -> dict:
+        """Our nick was held under two keys (claimed on both sides of a partition); the
+        later claim kept it. Believed only from the two signed records themselves, and only
+        if the ring's record of the nick is now the one that kept it (a forger could sign a
+        claim of its own, but the nick's owner would not have stored it)."""
+        try:
+            won, beaten = NameRecord.from_wire(kept), NameRecord.from_wire(lost)
+        except RecordError as e:
+            raise p.Refused("bad_conflict",
+                            f"a name conflict with a malformed record: {e}") from None
+        if not (won.valid() and beaten.valid() and won.present and beaten.present
+                and won.name == beaten.name == self.nick.lower() and won.key != beaten.key
+                and won.merge(beaten) is won and self.identity.key in (won.key, beaten.key)):
+            raise p.Refused("bad_conflict", "a name conflict that its records do not show")
+        try:
+            on_ring = await self.names.lookup(self.nick,
+                                              retry_for=min(2.0, self.caller.retry_for))
+        except ChatError as e:
+            raise p.Refused("bad_conflict", f"cannot check the conflict: {e}") from None
+        if on_ring is None or on_ring.key != won.key:
+            raise p.Refused("bad_conflict", "the ring does not hold the record that won")
+        if won.key == self.identity.key:
+            self.post(ev.Info(text=f"your nick {self.nick} was also claimed, by the key "
+                                   f"{fingerprint(beaten.key)} at {beaten.address}, while the "
+                                   "network was split; you keep it (the later claim wins)"))
+        elif self.registered:
+            self.registered = False
+            self.post(ev.Error(message=(
+                f"you lost the nick {self.nick} to the key {fingerprint(won.key)} at "
+                f"{won.address}: both claimed it while the network was split, and the later "
+                "claim wins; restart under another nick to be reachable by name")))
+        return p.OK
 
     # -- private messages ------------------------------------------------------------------
 

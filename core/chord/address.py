@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 from dataclasses import dataclass, field
 
 from .ids import hash_string
 
-_HOST_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
+_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
+WILDCARDS = frozenset({"0.0.0.0", "::"})
 
 
 class AddressError(ValueError):
@@ -25,6 +27,10 @@ class Address:
     _hash: int = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        # one node, one spelling: "[FD00::0001]:4000" and "[fd00::1]:4000" are one address
+        # with one id (IP literals in their compressed form, names in lower case)
+        if ":" in self.host or self.host != self.host.lower():
+            object.__setattr__(self, "host", _canonical(self.host))
         object.__setattr__(self, "id", hash_string(str(self)))
         # Addresses are dict keys and set members on every hop (avoid sets, suspicion):
         # hash once.
@@ -38,6 +44,11 @@ class Address:
     def __hash__(self) -> int:
         return self._hash
 
+    @property
+    def is_wildcard(self) -> bool:
+        """True for 0.0.0.0 and ::, where a node listens but nobody can dial it."""
+        return self.host in WILDCARDS
+
     @classmethod
     def parse(cls, text: str, *, allow_any_port: bool = False) -> Address:
         """Read ``HOST:PORT`` (or ``[v6]:PORT``); raise AddressError saying what is wrong.
@@ -50,8 +61,12 @@ class Address:
             if not sep or not rest.startswith(":"):
                 raise AddressError(f"bad address {text!r}: expected [IPv6]:PORT")
             port_text = rest[1:]
+            if "%" in host:
+                raise AddressError(f"bad address {text!r}: a zone ({host[host.index('%'):]}) "
+                                   "means something on this host only; give a global or "
+                                   "unique-local IPv6 address")
             try:
-                ipaddress.IPv6Address(host)
+                host = ipaddress.IPv6Address(host).compressed
             except ValueError:
                 raise AddressError(
                     f"bad address {text!r}: {host!r} is not an IPv6 address") from None
@@ -59,9 +74,7 @@ class Address:
             host, sep, port_text = text.rpartition(":")
             if not sep or not host:
                 raise AddressError(f"bad address {text!r}: expected HOST:PORT, e.g. 127.0.0.1:4000")
-            if not set(host) <= _HOST_CHARS:
-                raise AddressError(
-                    f"bad address {text!r}: {host!r} is not a host name or IPv4 address")
+            host = _host_name_or_ipv4(text, host)
         if not port_text.isdigit():
             raise AddressError(f"bad address {text!r}: port {port_text!r} is not a number")
         port = int(port_text)
@@ -78,6 +91,27 @@ class Address:
             raise AddressError(
                 f"an address on the wire must be a string, not {type(value).__name__}")
         return _from_wire(value)
+
+
+def _canonical(host: str) -> str:
+    try:
+        return ipaddress.ip_address(host).compressed
+    except ValueError:
+        return host.lower()
+
+
+def _host_name_or_ipv4(text: str, host: str) -> str:
+    """The canonical spelling of a host name (lower case, RFC 1123 labels; ``_`` allowed,
+    as container names use it) or of an IPv4 address."""
+    if all(c.isdigit() or c == "." for c in host):
+        try:
+            return ipaddress.IPv4Address(host).compressed
+        except ValueError:
+            raise AddressError(f"bad address {text!r}: {host!r} is not an IPv4 address") from None
+    name = host.lower()
+    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
+        raise AddressError(f"bad address {text!r}: {host!r} is not a host name or IPv4 address")
+    return name
 
 
 @functools.lru_cache(maxsize=4096)

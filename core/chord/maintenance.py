@@ -1,9 +1,12 @@
-"""Keeping a node's place in the ring: join, stabilize, fix_fingers, check_predecessor, leave.
+"""Keeping a node's place in the ring: join, stabilize, fix_fingers, check_predecessor, leave,
+and probe / merge, which make two rings one again after a partition.
 
 Stoica et al. (SIGCOMM 2001, §4.4) with P. Zave's corrections ("Reasoning about
 identifier spaces: how to make Chord correct", TSE 2017): a successor list of length r,
 nothing adopted without checking it is alive, and the graceful leave of ToN'03 §IV.E.4.
-Rectify, the answer to notify, is in ``protocol`` beside ``rpc_notify``.
+Rectify, the answer to notify, is in ``protocol`` beside ``rpc_notify``. Ring unification
+after Shafaat, Ghodsi and Haridi (P2P 2007; PPNA 2009): remembered peers (``peers``) are
+probed now and then; one that answers from another ring starts a merge walk.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from .address import Address, AddressError
 from .errors import JoinError, PeerUnreachable, RpcError
 from .ids import in_open
+from .peers import Peers
 from .protocol import RingProtocol
 from .routing import FingerTable, Routing
 from .tasks import TaskSet
@@ -24,19 +28,39 @@ from .tasks import TaskSet
 log = logging.getLogger(__name__)
 
 Lookup = Callable[[Address, int, set[Address]], Awaitable[tuple[Address, int]]]
+Emit = Callable[[str, object, object], None]
+
+MERGE_STEPS = 4096   # a merge walk ends after this many steps (the next probe starts another)
+
+
+def _ignore(kind: str, old: object, new: object) -> None:
+    pass
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
 
 
 class Maintenance:
     """The node's part in keeping the ring: changes ``routing`` from what ``calls`` learn.
 
-    ``lookup(start, key, avoid)`` is the node's iterative find_successor.
+    ``lookup(start, key, avoid)`` is the node's iterative find_successor; ``peers`` the
+    remembered peers; ``emit(kind, old, new)`` hears a merge step ("merge": our successor
+    moved from ``old`` to ``new``, a node of another ring).
     """
 
-    def __init__(self, routing: Routing, calls: RingProtocol, lookup: Lookup) -> None:
+    def __init__(self, routing: Routing, calls: RingProtocol, lookup: Lookup,
+                 peers: Peers | None = None, emit: Emit = _ignore, probes: int = 2,
+                 seed: int | None = None) -> None:
         self.routing = routing
         self.calls = calls
         self.lookup = lookup
+        self.peers = peers if peers is not None else Peers(routing.me)
+        self.emit = emit
+        self.probes = probes
+        self.random = random.Random(seed if seed is not None else routing.me.id)
         self._rounds = TaskSet()
+        self._walks = TaskSet()
 
     # -- join and leave --------------------------------------------------------------------
 
@@ -55,7 +79,8 @@ class Maintenance:
             except PeerUnreachable:
                 avoid.add(successor)  # the ring has not noticed this crash yet: route around it
         else:
-            raise JoinError(f"every successor {bootstrap} named for us was dead")
+            raise JoinError(f"every successor {bootstrap} named for us was dead "
+                            f"({', '.join(sorted(map(str, avoid)))})")
         self.routing.take_successors(successor, their_list)
         with contextlib.suppress(RpcError):
             await self.calls.call_notify(successor)
@@ -78,15 +103,20 @@ class Maintenance:
     # -- the periodic rounds ---------------------------------------------------------------
 
     def start(self, stabilize_interval: float, fix_fingers_interval: float,
-              check_predecessor_interval: float) -> None:
-        """Run stabilize, fix_fingers and check_predecessor, each on its interval."""
-        for interval, step in ((stabilize_interval, self.stabilize),
-                               (fix_fingers_interval, self.fix_fingers),
-                               (check_predecessor_interval, self.check_predecessor)):
+              check_predecessor_interval: float, probe_interval: float | None = None) -> None:
+        """Run stabilize, fix_fingers, check_predecessor and probe, each on its interval
+        (no probes if ``probe_interval`` is None)."""
+        rounds = [(stabilize_interval, self.stabilize),
+                  (fix_fingers_interval, self.fix_fingers),
+                  (check_predecessor_interval, self.check_predecessor)]
+        if probe_interval is not None:
+            rounds.append((probe_interval, self.probe))
+        for interval, step in rounds:
             self._rounds.spawn(self._every(interval, step))
 
     async def stop(self) -> None:
         await self._rounds.cancel_all()
+        await self._walks.cancel_all()
 
     async def _every(self, interval: float, step: Callable[[], Awaitable[None]]) -> None:
         await asyncio.sleep(random.uniform(0, interval))  # spread the nodes' rounds
@@ -128,6 +158,7 @@ class Maintenance:
                     predecessor, their_list = await self.calls.call_state(s1)
                 except PeerUnreachable:
                     routing.drop(s1)
+                    self.peers.lost(s1, _now())
                     continue
                 new_list = routing.successor_list(s1, their_list)
             # (a p our transport saw fail is taken as dead, not asked again: after a
@@ -165,9 +196,91 @@ class Maintenance:
         was_suspected = routing.predecessor_suspected
         alive = await self.calls.call_ping(predecessor)
         routing.predecessor_answered(predecessor, alive)
+        if not alive:
+            self.peers.lost(predecessor, _now())
         if (not alive and was_suspected and predecessor == routing.predecessor
                 and routing.successors == [routing.me]):
             # alone in the ring: nobody will ever notify us, so a dead predecessor would
             # keep part of the ring owned by no one; a node alone owns everything. (Only
             # after a second failed ping: a slow new joiner must not be dropped.)
             routing.set_predecessor(None)
+
+    # -- ring unification (Shafaat, Ghodsi, Haridi) ----------------------------------------
+
+    def view(self) -> list[Address | None]:
+        routing = self.routing
+        return [*routing.successors, routing.predecessor, *routing.fingers]
+
+    async def probe(self) -> None:
+        """Ping a few remembered peers that are not in our view (lost ones first); one that
+        answers but is not the owner of its own id in our ring lives in another ring:
+        start a merge with it. (A probe of a node of our own ring costs a ping and a lookup
+        and clears it from the lost.)"""
+        me = self.routing.me
+        view = self.view()
+        self.peers.saw(view, _now())
+        for peer in self.peers.candidates(view, self.probes, self.random):
+            if not await self.calls.call_ping(peer):
+                self.peers.lost(peer, _now())
+                continue
+            try:
+                owner, _ = await self.lookup(me, peer.id, set())
+            except RpcError:
+                continue   # says nothing; the next round tries again
+            self.peers.saw([peer], _now())
+            if owner != peer:
+                log.info("%s: %s answers but is not in our ring (we route its id to %s): "
+                         "merging", me, peer, owner)
+                self.start_merge(peer)
+
+    def start_merge(self, candidate: Address, steps: int = 0) -> None:
+        """Run a merge walk from here (in the background) with ``candidate``."""
+        self._walks.spawn(self.merge(candidate, steps))
+
+    async def merge(self, candidate: Address, steps: int = 0) -> None:
+        """One node's part of a merge walk: splice ``candidate`` (a node of another ring)
+        in after us if it lies between us and our successor, then hand the walk on.
+
+        - ``candidate`` is us or our successor: the rings are zipped here; stop.
+        - it lies in (us, successor) and answers (Zave's rule 1): it becomes our successor,
+          we notify it, and the walk goes on at the candidate with our old successor, which
+          now has to find its place in the candidate's ring;
+        - else the walk goes on at the node that should precede the candidate (the
+          predecessor of its id's owner in our ring); if that owner is the candidate
+          itself, it is already in our ring: stop.
+        Each step only moves a successor closer, after a liveness check, so walks that
+        cross each other (every node that notices the other ring starts one) do no harm.
+        """
+        routing, me = self.routing, self.routing.me
+        if steps >= MERGE_STEPS or candidate == me:
+            return
+        s = routing.successor
+        if candidate == s:
+            return
+        if s == me or in_open(candidate.id, me.id, s.id):
+            try:
+                _, their_list = await self.calls.call_state(candidate)
+            except RpcError:
+                return
+            if routing.successor != s:      # changed meanwhile: decide again
+                return self.start_merge(candidate, steps + 1)
+            routing.take_successors(candidate, their_list)
+            self.peers.saw([candidate], _now())
+            self.emit("merge", s, candidate)
+            with contextlib.suppress(RpcError):
+                await self.calls.call_notify(candidate)
+            if s != me:
+                with contextlib.suppress(RpcError):
+                    await self.calls.call_merge(candidate, s, steps + 1)
+            return
+        try:
+            owner, _ = await self.lookup(me, candidate.id, set())
+            if owner == candidate:
+                return
+            predecessor, _ = await self.calls.call_state(owner)
+        except RpcError:
+            return
+        if predecessor is None or predecessor == me:
+            return   # our view is behind; stabilize catches up and the next probe retries
+        with contextlib.suppress(RpcError):
+            await self.calls.call_merge(predecessor, candidate, steps + 1)

@@ -8,14 +8,17 @@ iterative and count hops. The node reaches the network only through its ``Transp
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
+import secrets
 from collections.abc import Callable, Iterable
 
 from .address import Address, AddressError
 from .errors import JoinError, LookupFailed, PeerUnreachable, RemoteError, RpcError
 from .ids import M, short_id
 from .maintenance import Maintenance
+from .peers import Peers
 from .protocol import RingProtocol, RouteFailed
 from .remote import Remote
 from .routing import Routing
@@ -33,24 +36,40 @@ class Local:
     Args:
         address: where to listen; port 0 picks a free port (the id follows the real one).
         bootstrap: any member of the ring to join through; None creates a new ring.
+        advertise: the address other nodes dial (the id is its hash), for a node that
+            listens on a wildcard address or behind a port mapping. Without it, a node
+            listening on 0.0.0.0 or :: learns its address from the bootstrap (the address
+            the bootstrap sees it call from, once a call back there reached it).
         successors: r, the length of the successor list.
         stabilize_interval, fix_fingers_interval, check_predecessor_interval: seconds.
+        probe_interval: seconds between probes of remembered peers outside our ring (for
+            a merge after a partition); None: never probe.
+        probes: remembered peers probed per round.
         timeout: the default timeout of every call to another node, in seconds.
         transport: the network; TCP unless given (the simulator passes its own).
     """
 
     def __init__(self, address: Address, bootstrap: Address | None = None, *,
-                 successors: int = 8, stabilize_interval: float = 0.5,
+                 advertise: Address | None = None, successors: int = 8,
+                 stabilize_interval: float = 0.5,
                  fix_fingers_interval: float = 1.0, check_predecessor_interval: float = 0.5,
+                 probe_interval: float | None = 5.0, probes: int = 2,
                  timeout: float = DEFAULT_TIMEOUT, transport: Transport | None = None) -> None:
         if successors < 1:
             raise ValueError("the successor list needs at least one entry")
+        if advertise is not None and (advertise.is_wildcard or advertise.port == 0):
+            raise AddressError(f"cannot advertise {advertise}: other nodes must be able to "
+                               "dial it (a host address and a port)")
         self.address = address
+        self.listen_address = address
+        self.advertise = advertise
         self.bootstrap = bootstrap
         self.r = successors
         self.stabilize_interval = stabilize_interval
         self.fix_fingers_interval = fix_fingers_interval
         self.check_predecessor_interval = check_predecessor_interval
+        self.probe_interval = probe_interval
+        self.probes = probes
         self.timeout = timeout
         self.transport: Transport = transport or TcpTransport(timeout=timeout)
         self._commands: dict[str, Callable] = {}
@@ -58,6 +77,7 @@ class Local:
         self._listeners: list[Callable[[str, dict], None]] = []
         self._background = TaskSet()
         self._running = False
+        self._token = ""
         self._build(address)
 
     def _build(self, address: Address) -> None:
@@ -65,7 +85,10 @@ class Local:
         self._routing = Routing(address, self.r, self._changed)
         self._calls = RingProtocol(self.transport, self._routing, self._commands,
                                    self._background)
-        self._maintenance = Maintenance(self._routing, self._calls, self._lookup)
+        self._calls.token = self._token
+        self._maintenance = Maintenance(self._routing, self._calls, self._lookup,
+                                        Peers(address), self._changed, self.probes)
+        self._calls.on_merge = self._maintenance.start_merge
 
     # -- what it knows ---------------------------------------------------------------------
 
@@ -151,22 +174,61 @@ class Local:
                 itself, or a simulation that builds a converged ring with ``adopt``.
 
         Raises ListenError if the address cannot be bound, JoinError if the bootstrap
-        cannot be reached or answers nonsense.
+        cannot be reached or answers nonsense, or if a wildcard listen has neither an
+        address to advertise nor a bootstrap to learn one from.
         """
-        self.address = await self.transport.listen(self.address, self._serve, self._serve_now)
-        self._build(self.address)
+        if self.listen_address.is_wildcard and not (self.advertise or self.bootstrap):
+            raise JoinError(_needs_advertise(self.listen_address, "there is no bootstrap to "
+                                                                  "learn it from"))
+        listening = await self.transport.listen(self.listen_address, self._serve,
+                                                self._serve_now)
+        self.address = self.advertise or listening
         self._running = True
+        if self.address.is_wildcard:
+            try:
+                self.address = await self._learn_address(listening)
+            except (RpcError, AddressError, ValueError, KeyError, TypeError) as e:
+                await self._shutdown()
+                raise JoinError(_needs_advertise(listening, f"{self.bootstrap} could not tell "
+                                                            f"it: {e}")) from None
+        self._build(self.address)
         if self.bootstrap is not None:
             try:
                 await self._maintenance.join(self.bootstrap)
             except (RpcError, AddressError, ValueError, KeyError, TypeError) as e:
                 await self._shutdown()
                 raise JoinError(f"cannot join the ring through {self.bootstrap}: {e}") from None
+            self._maintenance.peers.saw([self.bootstrap], self._loop_time())
         if maintain:
-            self._maintenance.start(self.stabilize_interval, self.fix_fingers_interval,
-                                    self.check_predecessor_interval)
+            self.start_maintenance()
         self._emit("started", {"address": str(self.address), "id": self.id,
                                "bootstrap": str(self.bootstrap) if self.bootstrap else None})
+
+    def start_maintenance(self) -> None:
+        """Run the maintenance rounds on their intervals (``start`` does, unless told not
+        to; a simulation that adopted a converged state starts them here)."""
+        self._maintenance.start(self.stabilize_interval, self.fix_fingers_interval,
+                                self.check_predecessor_interval, self.probe_interval)
+
+    @property
+    def peers(self) -> Peers:
+        """The peers this node remembers (successors, fingers, and the lost ones)."""
+        return self._maintenance.peers
+
+    @staticmethod
+    def _loop_time() -> float:
+        return asyncio.get_running_loop().time()
+
+    async def _learn_address(self, listening: Address) -> Address:
+        """Ask the bootstrap where it sees us; it calls back there to confirm it is us."""
+        assert self.bootstrap is not None
+        self._token = self._calls.token = secrets.token_hex(16)
+        try:
+            seen = await self._calls.call_observe(self.bootstrap, listening.port, self._token)
+        finally:
+            self._token = self._calls.token = ""
+        log.info("%s: the bootstrap %s sees this node at %s", listening, self.bootstrap, seen)
+        return seen
 
     def adopt(self, state: Routing) -> None:
         """Take ``state``'s successor list, predecessor and fingers as this node's own.
@@ -210,6 +272,10 @@ class Local:
     async def check_predecessor(self) -> None:
         """Ping the predecessor; a dead one is suspected, so the next notifier replaces it."""
         await self._maintenance.check_predecessor()
+
+    async def probe(self) -> None:
+        """Probe remembered peers outside our ring; one of another ring starts a merge."""
+        await self._maintenance.probe()
 
     # -- lookups (§4.3, iterative) ---------------------------------------------------------
 
@@ -287,6 +353,11 @@ class Local:
 
     def __repr__(self) -> str:
         return f"Local({self.address}, {short_id(self.id)})"
+
+
+def _needs_advertise(listening: Address, why: str) -> str:
+    return (f"{listening} is a wildcard address that no other node can dial, and {why}: "
+            f"name the address others reach this node at with --advertise HOST:PORT")
 
 
 def _text(address: object) -> str | None:

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import ipaddress
 import random
 from collections.abc import Callable, Iterable
 
-from .address import Address
+from .address import Address, AddressError
 from .errors import LookupFailed, PeerUnreachable, RemoteError, RpcError
 from .ids import M, in_open
 from .routing import Routing
-from .rpc import LATER, Transport
+from .rpc import CALLER_HOST, LATER, Transport
 from .tasks import TaskSet
 
 
@@ -29,7 +30,8 @@ class RingProtocol:
     """
 
     SERVED = frozenset({"ping", "state", "next_hop", "notify", "predecessor_leaving",
-                        "successor_leaving", "user", "route", "routed"})
+                        "successor_leaving", "user", "route", "routed", "observe", "confirm",
+                        "merge"})
 
     def __init__(self, transport: Transport, routing: Routing | None = None,
                  commands: dict[str, Callable] | None = None, tasks: TaskSet | None = None
@@ -39,6 +41,8 @@ class RingProtocol:
         self.commands = {} if commands is None else commands
         self.tasks = tasks or TaskSet()
         self._routes: dict[int, asyncio.Future] = {}  # our routed commands awaiting answers
+        self.token = ""   # what ``confirm`` answers to: set by a node learning its address
+        self.on_merge: Callable[[Address, int], None] | None = None   # the maintenance's
 
     # answered without waiting for anything: a transport may answer them as they arrive
     IMMEDIATE = frozenset({"ping", "state", "next_hop", "route", "routed"})
@@ -161,6 +165,51 @@ class RingProtocol:
         await self._call(predecessor, "successor_leaving",
                          {"leaver": str(self.routing.me),
                           "successors": [str(s) for s in successors]})
+
+    # -- observe: "where do you see me?" (a node listening on a wildcard learns its address) --
+
+    async def rpc_observe(self, port: int, token: str) -> dict:
+        """The caller's address as we see it (the connection's source host, its listening
+        ``port``), once a call back there has reached the caller (it knows ``token``)."""
+        host = CALLER_HOST.get()
+        if host is None:
+            raise RemoteError("cannot tell where this call came from")
+        without_zone = host.partition("%")[0]
+        try:
+            ip = ipaddress.ip_address(without_zone)
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped   # an IPv4 caller on our dual-stack listen
+            seen = Address(ip.compressed, int(port))
+        except (ValueError, AddressError) as e:
+            raise RemoteError(f"cannot use {host}:{port} as an address: {e}") from None
+        try:
+            confirmed = await self.call_confirm(seen, token)
+        except RpcError as e:
+            raise RemoteError(f"you call from {seen}, but a call back there failed: {e}") from None
+        if not confirmed:
+            raise RemoteError(f"you call from {seen}, but another node answers there")
+        return {"address": str(seen)}
+
+    async def call_observe(self, bootstrap: Address, port: int, token: str) -> Address:
+        reply = await self._call(bootstrap, "observe", {"port": port, "token": token})
+        return _address(reply["address"])
+
+    async def rpc_confirm(self, token: str) -> dict:
+        return {"ok": bool(self.token) and token == self.token}
+
+    async def call_confirm(self, address: Address, token: str) -> bool:
+        reply = await self._call(address, "confirm", {"token": token})
+        return bool(reply.get("ok"))
+
+    # -- merge: "this node of another ring may belong after you" (ring unification) -------
+
+    async def rpc_merge(self, candidate: str, steps: int = 0) -> dict:
+        if self.on_merge is not None:
+            self.on_merge(_address(candidate), int(steps))   # runs on; answered at once
+        return {}
+
+    async def call_merge(self, address: Address, candidate: Address, steps: int) -> None:
+        await self._call(address, "merge", {"candidate": str(candidate), "steps": steps})
 
     # -- user: a command for the layer above (the chat) ------------------------------------
 

@@ -9,6 +9,7 @@ interface in memory. Both answer requests through ``serve_one``/``reply_frame``.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -17,9 +18,9 @@ from . import wire
 from .address import Address
 from .errors import ListenError, PeerUnreachable, RemoteError, RpcError
 
-__all__ = ["DEFAULT_TIMEOUT", "LATER", "Failed", "Immediate", "ListenError", "PeerUnreachable",
-           "RemoteError", "RpcError", "Serve", "Suspicion", "TcpTransport", "Transport",
-           "guarded_call", "reply_frame", "serve_one"]
+__all__ = ["CALLER_HOST", "DEFAULT_TIMEOUT", "LATER", "Failed", "Immediate", "ListenError",
+           "PeerUnreachable", "RemoteError", "RpcError", "Serve", "Suspicion", "TcpTransport",
+           "Transport", "guarded_call", "reply_frame", "serve_one"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,11 @@ LATER = object()
 Failed = Callable[[Exception], None]   # told that a one-way message could not be sent
 
 DEFAULT_TIMEOUT = 3.0
+
+CALLER_HOST: contextvars.ContextVar[str | None] = contextvars.ContextVar("caller_host",
+                                                                         default=None)
+"""While a request is served: the host it came from, as this node saw it (the source
+address of the connection), so a node behind a wildcard listen can learn its address."""
 
 
 class Transport(Protocol):

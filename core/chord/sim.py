@@ -1,7 +1,8 @@
 """An in-memory network for the node code: the ``Transport`` interface without sockets.
 
 ``SimNetwork`` delivers requests and replies in memory with a chosen one-way latency
-and loss; ``network.transport()`` gives each node its own endpoint, so
+and loss, and can be split into islands (``partition``) and made whole (``heal``);
+``network.transport()`` gives each node its own endpoint, so
 ``Local(address, transport=network.transport())`` runs the very same node code as over
 TCP. Messages go through the wire codec both ways, so a node sees exactly what the wire
 would give it (and an oversized or unencodable payload fails the same way).
@@ -26,6 +27,7 @@ from . import wire
 from .address import Address
 from .routing import FingerTable, Routing
 from .rpc import (
+    CALLER_HOST,
     DEFAULT_TIMEOUT,
     Failed,
     Immediate,
@@ -75,6 +77,7 @@ class SimNetwork:
         self.refused = 0    # requests that found nobody listening
         self._endpoints: dict[Address, SimTransport] = {}
         self._ports: dict[str, itertools.count] = {}
+        self._island: dict[str, int] = {}   # host -> island; empty: one network
 
     def transport(self, timeout: float | None = None) -> SimTransport:
         """A new endpoint on this network, for one node."""
@@ -85,6 +88,24 @@ class SimNetwork:
 
     def addresses(self) -> list[Address]:
         return list(self._endpoints)
+
+    def partition(self, *groups) -> None:
+        """Split the network into islands: the hosts (addresses or host names) of each
+        group reach only each other; hosts in no group are with the first. A message
+        across islands is lost, so its call times out, as over a cut cable."""
+        self._island = {}
+        for i, group in enumerate(groups):
+            for member in group:
+                self._island[member.host if isinstance(member, Address) else member] = i
+
+    def heal(self) -> None:
+        """One network again."""
+        self._island = {}
+
+    def reachable(self, source: Address | None, destination: Address | None) -> bool:
+        if not self._island or source is None or destination is None:
+            return True
+        return self._island.get(source.host, 0) == self._island.get(destination.host, 0)
 
     def kill(self, address: Address) -> None:
         """Make ``address`` vanish at once, as a crashed process would."""
@@ -106,6 +127,9 @@ class SimNetwork:
     def _delay(self, source: Address | None, destination: Address | None) -> float | None:
         """The one-way delay of a message, or None if it is lost."""
         self.messages += 1
+        if not self.reachable(source, destination):
+            self.dropped += 1
+            return None
         if self.loss and self.random.random() < self.loss:
             self.dropped += 1
             return None
@@ -222,6 +246,7 @@ class SimTransport:
     async def _answer(self, source: Address | None, rid: int, method: str, args: dict,
                       reply: asyncio.Future) -> None:
         assert self._serve is not None and self.address is not None
+        CALLER_HOST.set(source.host if source is not None else None)
         try:
             frame = await serve_one(self._serve, rid, method, args)
         finally:

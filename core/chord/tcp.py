@@ -20,6 +20,7 @@ from . import wire
 from .address import Address
 from .errors import ListenError, PeerUnreachable, RemoteError, RpcError
 from .rpc import (
+    CALLER_HOST,
     DEFAULT_TIMEOUT,
     LATER,
     Failed,
@@ -52,6 +53,7 @@ class _Link(asyncio.Protocol):
         self._heard = 0.0                      # when the peer last sent us anything
         self._watchdog: asyncio.TimerHandle | None = None
         self._probed_at: float | None = None
+        self.peer_host: str | None = None      # the source address the peer's frames come from
         self.closed = False
 
     # -- the connection's life -------------------------------------------------------------
@@ -59,6 +61,9 @@ class _Link(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         self._loop = asyncio.get_running_loop()
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.peer_host = peer[0]
         self._heard = self._loop.time()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -208,6 +213,7 @@ class _Link(asyncio.Protocol):
     async def _answer(self, rid: int | None, method: str, args: dict) -> None:
         serve = self._owner._serve
         assert serve is not None
+        CALLER_HOST.set(self.peer_host)   # this task's own context: seen by the handler only
         if rid is None:
             try:
                 await serve(method, args)

@@ -68,10 +68,15 @@ def test_cli__usage_errors_exit_2_with_a_clear_message():
     assert done.returncode == 2 and "port 70000 is outside 1-65535" in done.stderr
     done = chordchat("--nick", "ann")
     assert done.returncode == 2 and "--listen" in done.stderr
+    done = chordchat("--nick", "ann", "--listen", "0.0.0.0:0", "--headless")
+    assert done.returncode == 2 and "wildcard" in done.stderr and "--advertise" in done.stderr
+    done = chordchat("--nick", "ann", "--listen", "[::]:4000", "--advertise", "[::]:4000",
+                     "--headless")
+    assert done.returncode == 2 and "--advertise [::]:4000" in done.stderr
     done = chordchat("--help")
     assert done.returncode == 0
-    for flag in ("--bootstrap", "--headless", "--json", "--ring-interval", "--replicas",
-                 "--prune-grace", "--retry-for", "--quiet"):
+    for flag in ("--bootstrap", "--advertise", "--headless", "--json", "--ring-interval",
+                 "--replicas", "--prune-grace", "--retry-for", "--quiet"):
         assert flag in done.stdout
 
 

@@ -107,6 +107,33 @@ async def test_forgery__a_third_party_cannot_remove_bob_from_a_channel():
 
 
 @sim_test()
+async def test_forgery__alice_is_not_told_she_lost_her_nick_by_a_conflict_the_ring_does_not_hold():
+    async with sim_ring(["alice", "bob", "mallory"]) as ring:
+        alice, bob, mallory = ring.nodes
+        real = alice.user.record
+        # mallory signs a later claim of "alice" herself: both records verify
+        claim = NameRecord.create(impostor("alice"), str(mallory.node.address),
+                                  mallory.user.id_hex, next_seq(real.seq, int(now() * 1000)))
+
+        async def tell(kept, lost) -> dict:
+            return await mallory.node.user_command(
+                alice.node.address, p.NAME_CONFLICT.type,
+                {"nick": "alice", "kept": kept, "lost": lost})
+
+        reply = await tell(claim.to_wire(), real.to_wire())
+        assert reply["refused"] == "bad_conflict" and "ring" in reply["error"]
+        reply = await tell(real.to_wire(), claim.to_wire())   # the loser "wins": not so
+        assert reply["refused"] == "bad_conflict"
+        reply = await tell({"nick": "alice"}, real.to_wire())
+        assert reply["refused"] == "bad_conflict"
+        assert alice.user.registered
+        assert not alice.of(ev.Error)
+        assert not [e for e in alice.of(ev.Info) if "split" in e.text]
+        await bob.user.msg("alice", "still yours")
+        await wait_until(lambda: alice.of(ev.PrivateMessage, text="still yours"))
+
+
+@sim_test()
 async def test_forgery__a_channel_message_injected_into_bobs_screen_is_not_shown_as_alices():
     async with sim_ring(["alice", "bob", "mallory"]) as ring:
         alice, bob, mallory = ring.nodes

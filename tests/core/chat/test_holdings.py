@@ -10,7 +10,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from core.chat.holdings import Holdings, Range
+from core.chat.identity import Identity
+from core.chat.records import NameRecord
 from core.chat.state import Channel, Member, channel_key, name_key
+from tests.core.chat.signing import member as signed_member
 from tests.core.chat.signing import message, record
 
 MEMBERS = [("ann", "h:1"), ("bo", "h:2"), ("cy", "h:1")]
@@ -202,3 +205,53 @@ def test_range__serves_only_its_own_keys_and_not_while_pulling_or_leaving():
     r.pulls -= 1
     r.leaving = True
     assert not r.serves(5)
+
+
+class TestMergeDoubts:
+    def test_maintain__a_member_pruned_by_the_other_copy_is_doubted_once(self):
+        h = Holdings()
+        ours = Channel("c")
+        ours.set_member(signed_member("ann", "h:1", 1.0))
+        ours.set_member(signed_member("bo", "h:2", 1.0))
+        h.maintain(ours)
+        theirs = Channel("c")   # the other side of a partition pruned bo
+        theirs.set_member(signed_member("ann", "h:1", 1.0))
+        theirs.set_member(signed_member("bo", "h:2", 1.0).removed())
+        merged = h.maintain(theirs)
+        assert not merged.is_member(("bo", "h:2"))     # the removal wins, as ever…
+        assert h.take_doubts() == [("c", ("bo", "h:2"))]   # …but bo is asked
+        assert h.take_doubts() == []
+        h.maintain(theirs)   # the same copy again: nothing new to doubt
+        assert h.take_doubts() == []
+
+    def test_maintain__a_member_that_left_on_the_other_side_is_doubted_too(self):
+        # the member's node answers for it: one that really left says so and stays out
+        h = Holdings()
+        ours = Channel("c")
+        ours.set_member(signed_member("bo", "h:2", 1.0))
+        h.maintain(ours)
+        theirs = Channel("c")
+        theirs.set_member(signed_member("bo", "h:2", 2.0, present=False))
+        h.maintain(theirs)
+        assert h.take_doubts() == [("c", ("bo", "h:2"))]
+
+    def test_maintain__one_nick_under_two_keys_is_a_conflict_the_later_claim_keeps(self):
+        h = Holdings()
+        first = record("ann", "h:1", seq=1)
+        h.maintain(first)
+        rival = Identity.generate("ann")
+        later = NameRecord.create(rival, "h:2", "cd" * 20, 2)
+        assert h.maintain(later) is later
+        assert h.take_conflicts() == [(later, first)]
+        assert h.take_conflicts() == []
+        h.maintain(NameRecord.create(rival, "h:2", "cd" * 20, 3))   # the same key again
+        h.maintain(record("ann", "h:1", seq=1))   # a stale copy of the loser: loses again,
+        assert h.take_conflicts() == []           # and both were told once already
+
+    def test_maintain__one_key_on_both_sides_is_no_conflict(self):
+        h = Holdings()
+        h.maintain(record("ann", "h:1", seq=1))
+        h.maintain(record("ann", "h:3", seq=5))   # same key, moved: the higher seq stays
+        h.maintain(record("ann", "h:1", seq=1))
+        assert h.take_conflicts() == []
+        assert h.name("ann").address == "h:3"

@@ -55,3 +55,26 @@ class TestAddress:
         assert a.id == hash_string("127.0.0.1:4000")
         assert Address.parse("[::1]:5") == Address("::1", 5)
         assert Address.parse("127.0.0.1:0", allow_any_port=True).port == 0
+
+    @pytest.mark.parametrize("text, message", [
+        ("-:4000", "not a host name"),
+        ("...:4000", "not an IPv4 address"),
+        ("a..b:4000", "not a host name"),
+        ("-a.example:4000", "not a host name"),
+        ("198.018.0.1:4000", "not an IPv4 address"),
+        ("[fe80::1%eth0]:4000", "zone"),
+    ])
+    def test_parse__refuses_what_no_host_is_called(self, text, message):
+        with pytest.raises(AddressError, match=message):
+            Address.parse(text)
+
+    def test_parse__one_node_has_one_spelling_and_one_id(self):
+        spellings = ["[FD00:c0a7::0001]:4000", "[fd00:c0a7:0:0:0:0:0:1]:4000",
+                     "[fd00:c0a7::1]:4000"]
+        parsed = {Address.parse(t) for t in spellings}
+        assert len(parsed) == 1 and str(parsed.pop()) == "[fd00:c0a7::1]:4000"
+        assert Address.parse("Node-1.Example:4000") == Address("node-1.example", 4000)
+        assert Address("FD00::0001", 4000).id == Address.parse("[fd00::1]:4000").id
+        assert Address.parse("0.0.0.0:4000").is_wildcard
+        assert Address.parse("[::]:4000").is_wildcard
+        assert not Address.parse("198.18.0.1:4000").is_wildcard

@@ -1,0 +1,150 @@
+"""A partition that heals, on the simulated network: both sides chat while apart, the rings
+merge, and the channel, its members and name records merge with them."""
+
+from __future__ import annotations
+
+import asyncio
+
+from core import events as ev
+from core.chat.state import Channel, channel_key, name_key
+from tests.core.chat.simring import ChatNode, SimRing, now, sim_ring, sim_test, wait_until
+from tests.ring import ring_problems
+
+NICKS = ["ann", "bo", "cy", "di", "ed", "flo"]
+PROBE = dict(probe_interval=0.5)
+
+
+def split(ring: SimRing) -> tuple[list[ChatNode], list[ChatNode]]:
+    """Three and three, interleaved on the ring (every other node by id)."""
+    ordered = sorted(ring.nodes, key=lambda n: n.node.id)
+    return ordered[0::2], ordered[1::2]
+
+
+def cut(ring: SimRing, *sides: list[ChatNode]) -> None:
+    ring.network.partition(*[[n.node.address for n in side] for side in sides])
+
+
+async def chat(side: list[ChatNode], channel: str, count: int, every: float) -> list[str]:
+    """Each node of ``side`` sends ``count`` messages, one every ``every`` s; the acked ids."""
+    async def sender(n: ChatNode) -> list[str]:
+        acked = []
+        for i in range(count):
+            try:
+                msg_id, _ = await n.user.send(channel, f"{n.nick} {i}")
+                acked.append(msg_id)
+            except Exception:  # noqa: BLE001 - not acknowledged: not promised
+                pass
+            await asyncio.sleep(every)
+        return acked
+    return [i for ids in await asyncio.gather(*(sender(n) for n in side)) for i in ids]
+
+
+def shown(n: ChatNode, channel: str) -> list[str]:
+    return [e.msg_id for e in n.of(ev.ChannelMessage, channel=channel)]
+
+
+@sim_test()
+async def test_partition__both_sides_chat_apart_and_every_acked_message_reaches_everyone():
+    async with sim_ring(NICKS) as ring:
+        for n in ring.nodes:
+            await n.user.join("room")
+        before = await chat(ring.nodes, "room", 2, 0.05)
+        left, right = split(ring)
+        cut(ring, left, right)
+        apart = await asyncio.gather(chat(left, "room", 10, 2.5), chat(right, "room", 10, 2.5))
+        assert all(apart), "each side acknowledged messages while apart"
+        ring.network.heal()
+        started = asyncio.get_running_loop().time()
+        await wait_until(lambda: not ring_problems([n.node for n in ring.nodes]), 60,
+                         what="one ring of six")
+        merged_in = asyncio.get_running_loop().time() - started
+        acked = set(before) | set(apart[0]) | set(apart[1])
+        for n in ring.nodes:
+            await wait_until(lambda n=n: acked <= set(shown(n, "room")), 60,
+                             what=f"every acked message at {n.nick}")
+        after = await chat(ring.nodes[:2], "room", 3, 0.05)
+        for n in ring.nodes:
+            await wait_until(lambda n=n: set(after) <= set(shown(n, "room")), 30,
+                             what=f"the messages after the merge at {n.nick}")
+        orders = set()
+        for n in ring.nodes:
+            ids = shown(n, "room")
+            assert len(ids) == len(set(ids)), f"{n.nick} was shown a message twice"
+            orders.add(tuple(i for i in ids if i in set(after)))
+        assert len(orders) == 1, "one order at every member from the merge on"
+        assert merged_in < 60
+        maintainer = ring.owner(channel_key("room"))
+        members = maintainer.holdings.channel("room").present()
+        assert sorted(m.nick for m in members) == sorted(NICKS), "members are the union"
+        pruned = [e for n in ring.nodes for e in n.of(ev.Log) if "pruned" in e.text]
+        back = [e for n in ring.nodes for e in n.of(ev.Log) if "is back" in e.text]
+        print(f"merged in {merged_in:.1f} s; {len(pruned)} prunes, {len(back)} back")
+
+
+@sim_test()
+async def test_partition__a_nick_claimed_on_both_sides_goes_to_the_later_claim_and_both_are_told():
+    async with sim_ring(NICKS) as ring:
+        left, right = split(ring)
+        cut(ring, left, right)
+        first = left[0]
+        claimer = right[0]
+        # the other side cannot reach ann's holder: after the liveness check, it passes on
+        await ring.add_user(claimer, first.nick)
+        ring.network.heal()
+        await wait_until(lambda: not ring_problems([n.node for n in ring.nodes]), 60,
+                         what="one ring of six")
+
+        def told(n: ChatNode, cls) -> list:
+            return [e for e in n.by_user[first.nick] if isinstance(e, cls)
+                    and "while the network was split" in getattr(e, "text",
+                                                                 getattr(e, "message", ""))]
+
+        await wait_until(lambda: told(first, ev.Error) and told(claimer, ev.Info), 60,
+                         what="both holders told")
+        record = ring.owner(name_key(first.nick)).holdings.name(first.nick)
+        assert record.address == str(claimer.node.address)
+        assert not told(first, ev.Info) and not told(claimer, ev.Error)
+
+
+@sim_test()
+async def test_merge__a_member_the_other_copy_pruned_is_asked_and_rejoins_with_its_signature():
+    async with sim_ring(["ann", "bo", "cy"]) as ring:
+        for n in ring.nodes:
+            await n.user.join("room")
+        ann, bo = ring.nodes[0], ring.nodes[1]
+        owner = ring.owner(channel_key("room"))
+        bo_key = ("bo", str(bo.node.address))
+        joined = owner.holdings.channel("room").members[bo_key]
+        # the copy of the other side of a partition, whose maintainer pruned bo
+        owner.holdings.maintain(Channel("room", {bo_key: joined.removed()}))
+        assert not owner.holdings.channel("room").is_member(bo_key)
+        started = now()
+        await wait_until(lambda: owner.holdings.channel("room").is_member(bo_key), 30,
+                         what="bo readmitted")
+        # asked at the next maintenance round, well before bo's own quiet-maintainer resume
+        assert now() - started < owner.service.settings.prune_grace
+        back = owner.holdings.channel("room").members[bo_key]
+        assert back.signed is not None and back.signed.key == bo.user.identity.key
+        assert back.stamp > joined.stamp
+        msg_id, _ = await ann.user.send("room", "bo hears this again")
+        await wait_until(lambda: msg_id in shown(bo, "room"), 30, what="delivery to bo")
+        assert shown(bo, "room").count(msg_id) == 1
+
+
+@sim_test()
+async def test_merge__a_member_that_really_left_stays_out_when_asked():
+    async with sim_ring(["ann", "bo"]) as ring:
+        for n in ring.nodes:
+            await n.user.join("room")
+        bo = ring.nodes[1]
+        owner = ring.owner(channel_key("room"))
+        bo_key = ("bo", str(bo.node.address))
+        joined = owner.holdings.channel("room").members[bo_key]
+        await bo.user.leave("room")
+        await wait_until(lambda: not owner.holdings.channel("room").is_member(bo_key))
+        owner.holdings.maintain(Channel("room", {bo_key: joined}))   # a copy from before
+        assert ("room", bo_key) in owner.holdings.doubted
+        # asked, bo's node says no (and sends no join): the leave stands
+        assert not await owner.service.channels.readmit("room", bo_key)
+        assert not owner.holdings.channel("room").is_member(bo_key)
+        assert "room" not in bo.user.joined

@@ -1,0 +1,97 @@
+"""A partition between real hosts that heals: six chordchat processes in network namespaces,
+split 3 + 3 while both sides chat, then one network again (issue 12's must-show)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.net.test_hosts import PORT, RING_ARGS, successor, wait_one_ring
+from tests.procs import Cluster, kind
+
+pytestmark = pytest.mark.timeout(300)
+
+APART = 25.0    # seconds the network stays split
+MERGE = 60.0    # one ring of six within this after the heal
+
+
+def chat_for(procs, seconds: float, tag: str, every: float = 1.0) -> None:
+    """Every node sends to #room every ``every`` s for ``seconds``."""
+    deadline = time.monotonic() + seconds
+    i = 0
+    while time.monotonic() < deadline:
+        for p in procs:
+            p.send(f"send room {tag} {p.nick} {i}")
+        i += 1
+        time.sleep(every)
+
+
+@pytest.mark.slow
+def test_partition__three_and_three_chat_apart_then_heal_into_one_ring(network, tmp_path):
+    six = network.add_hosts(6)
+    with Cluster(tmp_path) as cluster:
+        procs = []
+        for i, (host, nick) in enumerate(zip(six, ["alice", "bob", "carol", "dave", "erin",
+                                                   "frank"], strict=True)):
+            # wildcard listens, each host advertising its own address
+            procs.append(cluster.start(nick, bootstrap=procs[(i - 1) // 2] if i else None,
+                                       wrapper=host.wrapper, listen=f"0.0.0.0:{PORT}",
+                                       fast=False, timeout=60,
+                                       args=(*RING_ARGS, "--advertise", host.address(PORT))))
+        wait_one_ring(procs)
+        for p in procs:
+            p.send("join #room")
+        for p in procs:
+            p.wait_for(kind("joined", channel="room"), what="joined #room")
+        for p in procs:
+            p.send(f"send room before {p.nick}")
+
+        left, right = six[:3], six[3:]
+        network.partition(left, right)
+        cut_at = time.monotonic()
+        chat_for(procs, APART, "apart")
+        network.heal()
+        healed_at = time.monotonic()
+        wait_one_ring(procs, timeout=MERGE)
+        one_ring = time.monotonic() - healed_at
+        for p in procs:
+            p.send(f"send room after {p.nick}")
+
+        def acked() -> set[str]:
+            return {e["msg_id"] for p in procs for e in p.matching(kind("sent", channel="room"))}
+
+        # every send is answered (acked, or an error after retry_for): then count
+        for p in procs:
+            p.wait_for(kind("sent", channel="room", text=f"after {p.nick}"),
+                       timeout=60, what="its message after the heal acknowledged")
+        wanted = acked()
+        deadline = time.monotonic() + 60
+        for p in procs:
+            while not wanted <= {e["msg_id"] for e in p.matching(kind("channel",
+                                                                        channel="room"))}:
+                missing = len(wanted - {e["msg_id"] for e in
+                                        p.matching(kind("channel", channel="room"))})
+                assert time.monotonic() < deadline, f"{p.nick} misses {missing} acked messages"
+                time.sleep(0.2)
+        apart = {e["msg_id"] for p in procs for e in p.matching(kind("sent", channel="room"))
+                 if e["text"].startswith("apart")}
+        senders = {e["text"].split()[1] for p in procs for e in
+                   p.matching(kind("sent", channel="room")) if e["text"].startswith("apart")}
+        # both sides kept chatting while apart
+        assert senders & {p.nick for p in procs[:3]} and senders & {p.nick for p in procs[3:]}
+        for p in procs:
+            shown = [e["msg_id"] for e in p.matching(kind("channel", channel="room"))]
+            assert len(shown) == len(set(shown)), f"{p.nick} was shown a message twice"
+        # the messages sent after the heal: one order at every member
+        after = {e["msg_id"] for p in procs for e in p.matching(kind("sent", channel="room"))
+                 if e["text"].startswith("after")}
+        orders = {tuple(e["msg_id"] for e in p.matching(kind("channel", channel="room"))
+                        if e["msg_id"] in after) for p in procs}
+        assert len(orders) == 1
+        print(f"\npartition: {len(wanted)} acked ({len(apart)} while apart, from "
+              f"{sorted(senders)}); one ring {one_ring:.1f} s after the heal "
+              f"(apart {healed_at - cut_at:.1f} s); successors "
+              f"{[(p.nick, successor(p)) for p in procs]}")
+        for p in procs:
+            assert p.stop() == 0
