@@ -11,13 +11,15 @@ too); the letters are then tombstones, so a sender can ask whether its letter wa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core.chord import Address, RpcError
 from core.datadir import valid_nick
 
 from . import protocol as p
-from .calls import Caller
+from .calls import Caller, now
 from .entries import REPLAY_WINDOW
 from .holdings import Holdings
 from .identity import Identity, verify
@@ -26,6 +28,7 @@ from .replication import Replication
 from .state import Letter, Mailbox, name_key
 
 MAX_IDS = 500   # message ids one done or status call may name
+NUDGE_EVERY = 5.0   # seconds between two reminders to one registered nick with letters
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Mailboxes:
         self.journal = journal
         self.stamp = stamp
         self.limits = limits
+        self._nudged: dict[str, float] = {}   # nick -> when its node was last reminded
 
     def handlers(self) -> dict[p.Verb, p.Handler]:
         return {p.MAIL_PUT: self.rpc_mail_put, p.MAIL_TAKE: self.rpc_mail_take,
@@ -106,6 +110,32 @@ class Mailboxes:
             self.journal.log(f"mailbox {nick}: a message from {letter.sender} "
                              f"({len(box.letters)} waiting)")
         return await self._commit(box)
+
+    # -- waiting: letters for a nick that is registered again --------------------------------
+
+    async def nudge_waiting(self, serves: Callable[[int], bool]) -> None:
+        """Remind the node of each registered nick that letters wait for it. A nick takes
+        its letters when it registers; letters that reach the mailbox's owner only after
+        that (a join moved the mailbox a moment late, or a healed partition merged the
+        other side's) would wait for its next start. The reminder only makes the nick's
+        node ask again (a signed take), so a false one costs a request, nothing more."""
+        calls = []
+        for box in self.holdings.maintained.mailboxes():
+            record = self.holdings.name(box.nick)
+            if (not box.waiting() or not serves(box.key) or record is None
+                    or not record.present
+                    or now() - self._nudged.get(box.name, float("-inf")) < NUDGE_EVERY):
+                continue
+            self._nudged[box.name] = now()
+            calls.append(self._nudge(record.address, record.nick))
+        await asyncio.gather(*calls)
+
+    async def _nudge(self, address: str, nick: str) -> None:
+        try:
+            await self.caller.node.user_command(Address.from_wire(address),
+                                                p.MAIL_WAITING.type, {"to": nick})
+        except (RpcError, ValueError):
+            pass   # reminded again after NUDGE_EVERY while the letters wait
 
     # -- take and done: the nick collects its letters --------------------------------------
 

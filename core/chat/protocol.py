@@ -41,6 +41,7 @@ MAIL_TAKE = Verb("chat.mail.take", {"nick": str, "at": float, "sig": str}, route
 MAIL_DONE = Verb("chat.mail.done", {"nick": str, "msg_ids": list, "at": float, "sig": str},
                  routed=True)
 MAIL_STATUS = Verb("chat.mail.status", {"nick": str, "msg_ids": list}, routed=True)
+MAIL_WAITING = Verb("chat.mail.waiting", {"to": str})   # owner -> the nick's node: collect
 # calls to one node
 DELIVER = Verb("chat.deliver", {"channel": str, "to": str, "entries": list})
 PRIVATE = Verb("chat.private", {"msg_id": str, "to": str, "to_id": str, "sealed": dict})

@@ -105,7 +105,8 @@ class ChatService:
                        **self.migration.handlers(), **self.takeover.handlers(),
                        p.REPLICATE: self.replication.rpc_replicate,
                        p.DELIVER: self.rpc_deliver, p.PRIVATE: self.rpc_private,
-                       p.USERS: self.rpc_users, p.NAME_CONFLICT: self.rpc_name_conflict},
+                       p.USERS: self.rpc_users, p.NAME_CONFLICT: self.rpc_name_conflict,
+                       p.MAIL_WAITING: self.rpc_mail_waiting},
                 self.range.serves)
         node.set_notify_handler(self.takeover.on_predecessor)
         node.add_listener(self._on_ring_event)
@@ -233,6 +234,7 @@ class ChatService:
             self._tasks.spawn(self.channels.readmit(channel, member))
         for kept, lost in self.holdings.take_conflicts():
             self._tasks.spawn(self.names.tell_conflict(kept, lost))
+        self._tasks.spawn(self.mailboxes.nudge_waiting(self.range.serves))
         for user in list(self.users.values()):
             self._tasks.spawn(user.keep_memberships(2 * self.settings.prune_grace))
 
@@ -264,6 +266,12 @@ class ChatService:
         if not me.startswith(to_id) or len(to_id) < 8:
             return f"this node's id is {me[:8]}, not {to_id[:8]}"
         return None
+
+    async def rpc_mail_waiting(self, d: dict) -> dict:
+        user = self.users.get(d["to"].lower())
+        if user is not None:
+            self._tasks.spawn(user.mail_waiting())
+        return p.OK
 
     async def rpc_name_conflict(self, d: dict) -> dict:
         user = self.users.get(d["nick"].lower())

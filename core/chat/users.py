@@ -123,6 +123,7 @@ class LocalUser:
         self.joined: dict[str, Membership] = {}
         self.seen_private = Seen()
         self.registered = False
+        self._collecting = False   # a mailbox take is under way (``mail_waiting``)
         self.record: NameRecord | None = None
         self._lookups: dict[str, tuple[float, str | None]] = {}  # nick -> (when, ring's key)
         self._asked: dict[tuple[str, str], float] = {}   # (nick, key) -> last looked up
@@ -298,6 +299,17 @@ class LocalUser:
             await self.collect_mail()
         except ChatError as e:
             self.post(ev.Error(message=f"could not collect the messages left for you: {e}"))
+
+    async def mail_waiting(self) -> None:
+        """The mailbox's owner says letters wait for us (they reached it after we took):
+        take them, if we hold the nick and are not taking already."""
+        if not self.registered or self._collecting:
+            return
+        self._collecting = True
+        try:
+            await self._collect_mail_once()
+        finally:
+            self._collecting = False
 
     async def _rejoin(self, channel: str, turn: Turn) -> None:
         async with turn:

@@ -5,11 +5,12 @@ restarts, search. (The store itself: tests/core/test_store.py.)"""
 from __future__ import annotations
 
 import asyncio
+import time
 
 from core import events as ev
 from core.chat.commands import Command
 from core.chat.sealed import seal
-from core.chat.state import name_key
+from core.chat.state import Letter, Mailbox, name_key
 from tests.core.chat.simring import sim_ring, sim_test, wait_until
 
 
@@ -196,3 +197,24 @@ class TestMailbox:
                 await ann.user.execute(Command("msg", ("bo", f"later {i}")))
             assert "the mailbox of bo is full" in ann.of(ev.Error)[-1].message
             assert len(ann.of(ev.Failed)) == 2
+
+    @sim_test()
+    async def test_mailbox__letters_that_reach_the_owner_after_the_nick_took_are_sent_on(self):
+        # a join that moved the mailbox a moment late, or a healed partition that merged
+        # the other side's: the owner reminds the registered nick, which takes them
+        async with sim_ring(["bo", "cy", "di"]) as ring:
+            ann = await ring.add("ann", keep=True)
+            await ring.settle()
+            bo = ring.nodes[0]
+            sealed = seal(bo.user.identity, ann.user.identity.key, "kept on the other side",
+                          "8" * 32, to="ann")
+            letter = Letter("8" * 32, "bo", time.time(), sealed)
+            box = Mailbox("ann")
+            box.add(letter)
+            owner = ring.owner(name_key("ann"))
+            owner.holdings.maintain(box)   # as a merge would bring it
+            await wait_until(lambda: ann.of(ev.PrivateMessage, text="kept on the other side"),
+                             what="the letter, taken after a reminder")
+            await wait_until(lambda: not owner.holdings.maintained.get("mailbox", "ann")
+                             .waiting(), what="the letter let go")
+            assert len(ann.of(ev.PrivateMessage, text="kept on the other side")) == 1
