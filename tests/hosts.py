@@ -670,15 +670,19 @@ NICKS = ["alice", "bob", "carol", "dave", "erin", "frank"]
 PORT = 4000
 
 
-def start_ring_on(cluster: Cluster, on: list[Host], ipv6: bool = False) -> list[Proc]:
-    """A node per host, listening on the host's own address; node i joins through node
-    (i - 1) // 2, as in ``Cluster.start_ring``."""
+def start_ring_on(cluster: Cluster, on: list[Host], ipv6: bool = False,
+                  wildcard: str | None = None) -> list[Proc]:
+    """A node per host, listening on the host's own address, or on ``wildcard`` and
+    advertising the host's address; node i joins through node (i - 1) // 2, as in
+    ``Cluster.start_ring``."""
     procs: list[Proc] = []
     for i, (host, nick) in enumerate(zip(on, NICKS, strict=False)):
         bootstrap = procs[(i - 1) // 2] if i else None
+        address = host.address(PORT, ipv6)
+        listen, args = ((address, RING_ARGS) if wildcard is None else
+                        (f"{wildcard}:{PORT}", (*RING_ARGS, "--advertise", address)))
         procs.append(cluster.start(nick, bootstrap=bootstrap, wrapper=host.wrapper,
-                                   listen=host.address(PORT, ipv6), fast=False,
-                                   args=RING_ARGS, timeout=60))
+                                   listen=listen, fast=False, args=args, timeout=60))
     return procs
 
 
@@ -702,19 +706,6 @@ def wait_one_ring(procs: list[Proc], timeout: float = 60.0) -> None:
             raise AssertionError(f"no single ring of {len(procs)} within {timeout} s: "
                                  f"successors {[(p.nick, successor(p)) for p in procs]}")
         time.sleep(0.1)
-
-
-def start_ring_advertised(cluster: Cluster, on: list[Host], wildcard: str,
-                          ipv6: bool = False) -> list[Proc]:
-    """As ``start_ring_on``, but every node listens on the wildcard and advertises its
-    host's address."""
-    procs: list[Proc] = []
-    for i, (host, nick) in enumerate(zip(on, NICKS, strict=False)):
-        bootstrap = procs[(i - 1) // 2] if i else None
-        procs.append(cluster.start(nick, bootstrap=bootstrap, wrapper=host.wrapper,
-                                   listen=f"{wildcard}:{PORT}", fast=False, timeout=60,
-                                   args=(*RING_ARGS, "--advertise", host.address(PORT, ipv6))))
-    return procs
 
 
 def join_all(procs: list[Proc], channel: str) -> None:

@@ -18,7 +18,6 @@ from tests import hosts
 from tests.hosts import (
     PORT,
     join_all,
-    start_ring_advertised,
     start_ring_on,
     wait_one_ring,
 )
@@ -291,7 +290,7 @@ def test_ring__six_hosts_on_wildcard_listens_with_advertise(network, tmp_path, w
     if ipv6 and not network.ipv6:
         pytest.skip("this kernel does not take IPv6 addresses in a namespace")
     with Cluster(tmp_path) as cluster:
-        procs = start_ring_advertised(cluster, six, wildcard, ipv6)
+        procs = start_ring_on(cluster, six, ipv6, wildcard=wildcard)
         # every host listens on the same wildcard address and port, each under its own name
         assert [p.address for p in procs] == [h.address(PORT, ipv6) for h in six]
         assert len({p.id for p in procs}) == 6

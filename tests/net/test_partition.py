@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.hosts import join_all, start_ring_advertised, successor, wait_one_ring
+from tests.hosts import join_all, start_ring_on, successor, wait_one_ring
 from tests.procs import Cluster, kind
 
 pytestmark = pytest.mark.timeout(300)
@@ -32,7 +32,7 @@ def test_partition__three_and_three_chat_apart_then_heal_into_one_ring(network, 
     six = network.add_hosts(6)
     with Cluster(tmp_path) as cluster:
         # wildcard listens, each host advertising its own address
-        procs = start_ring_advertised(cluster, six, "0.0.0.0")
+        procs = start_ring_on(cluster, six, wildcard="0.0.0.0")
         wait_one_ring(procs)
         join_all(procs, "room")
         for p in procs:
