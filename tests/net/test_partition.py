@@ -24,7 +24,7 @@ def chat_for(procs, seconds: float, tag: str, every: float = 1.0) -> None:
         for p in procs:
             p.send(f"send room {tag} {p.nick} {i}")
         i += 1
-        time.sleep(every)
+        time.sleep(every)  # paces the traffic, not a wait
 
 
 @pytest.mark.slow
