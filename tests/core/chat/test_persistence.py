@@ -68,7 +68,7 @@ class TestOutbox:
             await wait_until(lambda: ann.of(ev.Joined, channel="room"), what="rejoined")
             for n in ring.nodes[:3]:
                 await wait_until(lambda n=n: len(messages(n, "room")) >= 30, what="30 lines")
-            await asyncio.sleep(3)       # time for any repeat to arrive
+            await asyncio.sleep(3)       # time for any repeat to arrive, if one would
             for n in ring.nodes[:3]:
                 assert [e.text for e in messages(n, "room")] == texts   # once each, in order
             # the restarted sender shows each line it had accepted, from its history
@@ -126,7 +126,7 @@ class TestRestart:
             await ann.user.quit()
             ann = await ring.restart(ann)
             await wait_until(lambda: ann.of(ev.Joined), what="a rejoin")
-            await asyncio.sleep(1)
+            await asyncio.sleep(1)   # time for a wrong rejoin of #gone to show
             assert [e.channel for e in ann.of(ev.Joined)] == ["kept"]
 
 
@@ -170,7 +170,7 @@ class TestMailbox:
             await ring.settle()
             bo = await ring.up(bo)
             await wait_until(lambda: bo.of(ev.PrivateMessage, text="while you were away"))
-            await asyncio.sleep(3)
+            await asyncio.sleep(3)   # time for a repeat to arrive, if one would
             assert len(bo.of(ev.PrivateMessage, text="while you were away")) == 1
             assert not ring.owner(name_key("bo")).holdings.maintained.get(
                 "mailbox", "bo").letters
@@ -178,7 +178,7 @@ class TestMailbox:
             await wait_until(lambda: [e for e in ann.of(ev.Delivered)
                                       if e.msg_id == pending.msg_id], what="the receipt")
             bo = await ring.restart(bo)
-            await asyncio.sleep(3)
+            await asyncio.sleep(3)   # time for a repeat to arrive, if one would
             assert bo.of(ev.PrivateMessage) == []       # taken once: not again
 
     @sim_test()
