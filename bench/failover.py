@@ -27,7 +27,6 @@ SEND_EVERY = 0.05
 
 
 class Proc:
-    all: list = []
     def __init__(self, proc: asyncio.subprocess.Process, address: str, id_hex: str) -> None:
         self.proc, self.address, self.id = proc, address, int(id_hex, 16)
 
@@ -41,9 +40,7 @@ class Proc:
         if not line:
             raise RuntimeError(f"failover node {nick} ended before it was ready")
         ready = json.loads(line)
-        made = cls(proc, ready["ready"], ready["id"])
-        cls.all.append(made)
-        return made
+        return cls(proc, ready["ready"], ready["id"])
 
     async def ask(self, order: dict, timeout: float = 60) -> dict:
         self.proc.stdin.write((json.dumps(order) + "\n").encode())
@@ -89,16 +86,6 @@ async def trial(members: list[Proc], victim: Proc, how: str, number: int,
         gaps.append(longest_gap([t for _, t in received], failed_at - 1.0, stopped_at))
         lost += len(acked - {seq for seq, _ in received})
     victim.kill()
-    if os.environ.get("FAILOVER_DEBUG"):
-        for p in members + [q for q in Proc.all if q is not victim and q.proc.returncode is None]:
-            ev = await p.ask({"events": True})
-            for t, kind, d in ev["events"]:
-                if failed_at - 0.2 < t < failed_at + 4:
-                    print(f"      {t - failed_at:6.3f} {ev['address']} {kind} {d}")
-        for listener in listeners:
-            received = (await listener.ask({"report": channel}))["received"]
-            ts = sorted(t - failed_at for _, t in received if -0.2 < t - failed_at < 4)
-            print("      arrivals", [round(x, 2) for x in ts][:12])
     return {"how": how, "gaps": gaps, "lost": lost, "acked": len(acked)}
 
 

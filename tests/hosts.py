@@ -31,6 +31,10 @@ lossy link is needed (the kernel here has no netem).
 Names: every namespace is ``cch-<pid>-<n>-<name>`` (pid of the test session, n counts
 networks within it), so ``remove_leftovers()`` can tell the namespaces of a killed run
 (its pid is gone) from those of a session still running.
+
+The last part puts chordchat nodes (processes of tests/procs.py) on hosts: a ring with one
+node per host, a wait until the nodes' successors make one ring, every node joining a
+channel; tests/net/test_hosts.py and tests/net/test_partition.py share them.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from tests.procs import FAST_ARGS, Cluster, Proc, kind
 
 BASE = "cch"
 IPV4_NET = ipaddress.IPv4Network("198.18.0.0/15")
@@ -655,3 +661,56 @@ async def _make_event() -> asyncio.Event:
     event.set()
     return event
 
+
+# -- chordchat nodes on hosts (processes of tests/procs.py) -----------------------------------
+
+# the test settings of tests/procs.py, but with ring changes printed (for wait_one_ring)
+RING_ARGS = tuple(a for a in FAST_ARGS if a != "--quiet")
+NICKS = ["alice", "bob", "carol", "dave", "erin", "frank"]
+PORT = 4000
+
+
+def start_ring_on(cluster: Cluster, on: list[Host], ipv6: bool = False,
+                  wildcard: str | None = None) -> list[Proc]:
+    """A node per host, listening on the host's own address, or on ``wildcard`` and
+    advertising the host's address; node i joins through node (i - 1) // 2, as in
+    ``Cluster.start_ring``."""
+    procs: list[Proc] = []
+    for i, (host, nick) in enumerate(zip(on, NICKS, strict=False)):
+        bootstrap = procs[(i - 1) // 2] if i else None
+        address = host.address(PORT, ipv6)
+        listen, args = ((address, RING_ARGS) if wildcard is None else
+                        (f"{wildcard}:{PORT}", (*RING_ARGS, "--advertise", address)))
+        procs.append(cluster.start(nick, bootstrap=bootstrap, wrapper=host.wrapper,
+                                   listen=listen, fast=False, args=args, timeout=60))
+    return procs
+
+
+def successor(proc: Proc) -> str | None:
+    changes = proc.matching(kind("ring_change", kind="successor"))
+    return changes[-1]["new"] if changes else None
+
+
+def wait_one_ring(procs: list[Proc], timeout: float = 60.0) -> None:
+    """Wait until following successors from any node visits every node once."""
+    addresses = {p.address: p for p in procs}
+    deadline = time.monotonic() + timeout
+    while True:
+        walk, at = [], procs[0].address
+        while at in addresses and at not in walk:
+            walk.append(at)
+            at = successor(addresses[at])
+        if len(walk) == len(procs) and at == procs[0].address:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no single ring of {len(procs)} within {timeout} s: "
+                                 f"successors {[(p.nick, successor(p)) for p in procs]}")
+        time.sleep(0.1)
+
+
+def join_all(procs: list[Proc], channel: str) -> None:
+    """Every node joins ``#channel``; returns once each has been told it joined."""
+    for p in procs:
+        p.send(f"join #{channel}")
+    for p in procs:
+        p.wait_for(kind("joined", channel=channel), what=f"joined #{channel}")

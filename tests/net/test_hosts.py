@@ -15,7 +15,13 @@ import time
 import pytest
 
 from tests import hosts
-from tests.procs import FAST_ARGS, Cluster, Proc, kind
+from tests.hosts import (
+    PORT,
+    join_all,
+    start_ring_on,
+    wait_one_ring,
+)
+from tests.procs import Cluster, Proc, kind
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -216,46 +222,6 @@ def _closed(conn: socket.socket) -> bool:
 
 # -- chordchat on six hosts ----------------------------------------------------------------------
 
-# the test settings of tests/procs.py, but with ring changes printed (for wait_one_ring)
-RING_ARGS = tuple(a for a in FAST_ARGS if a != "--quiet")
-NICKS = ["alice", "bob", "carol", "dave", "erin", "frank"]
-PORT = 4000
-
-
-def start_ring_on(cluster: Cluster, hosts_: list[hosts.Host], ipv6: bool = False) -> list[Proc]:
-    """A node per host, listening on the host's own address; node i joins through node
-    (i - 1) // 2, as in ``Cluster.start_ring``."""
-    procs: list[Proc] = []
-    for i, (host, nick) in enumerate(zip(hosts_, NICKS, strict=False)):
-        bootstrap = procs[(i - 1) // 2] if i else None
-        procs.append(cluster.start(nick, bootstrap=bootstrap, wrapper=host.wrapper,
-                                   listen=host.address(PORT, ipv6), fast=False,
-                                   args=RING_ARGS, timeout=60))
-    return procs
-
-
-def successor(proc: Proc) -> str | None:
-    changes = proc.matching(kind("ring_change", kind="successor"))
-    return changes[-1]["new"] if changes else None
-
-
-def wait_one_ring(procs: list[Proc], timeout: float = 60.0) -> None:
-    """Wait until following successors from any node visits every node once."""
-    addresses = {p.address: p for p in procs}
-    deadline = time.monotonic() + timeout
-    while True:
-        walk, at = [], procs[0].address
-        while at in addresses and at not in walk:
-            walk.append(at)
-            at = successor(addresses[at])
-        if len(walk) == len(procs) and at == procs[0].address:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no single ring of {len(procs)} within {timeout} s: "
-                                 f"successors {[(p.nick, successor(p)) for p in procs]}")
-        time.sleep(0.1)
-
-
 def chat_across_hosts(procs: list[Proc]) -> None:
     """Every node messages every other privately; four members share a channel that a
     non-member sends to; each message is shown once, to the right nodes only."""
@@ -272,10 +238,7 @@ def chat_across_hosts(procs: list[Proc]) -> None:
                 assert got["from"] == sender.nick
         assert len(receiver.matching(kind("private", outgoing=False))) == len(procs) - 1
     members, outsider = procs[1:5], procs[0]
-    for p in members:
-        p.send("join #across")
-    for p in members:
-        p.wait_for(kind("joined", channel="across"), what="joined #across")
+    join_all(members, "across")
     for p in members:
         p.send(f"send across hello from {p.nick}")
     outsider.send("send #across from outside")
@@ -319,19 +282,6 @@ def test_ring__six_hosts_on_ipv6_addresses(network, tmp_path):
             assert p.stop() == 0
 
 
-def start_ring_advertised(cluster: Cluster, hosts_: list[hosts.Host], wildcard: str,
-                          ipv6: bool = False) -> list[Proc]:
-    """As ``start_ring_on``, but every node listens on the wildcard and advertises its
-    host's address."""
-    procs: list[Proc] = []
-    for i, (host, nick) in enumerate(zip(hosts_, NICKS, strict=False)):
-        bootstrap = procs[(i - 1) // 2] if i else None
-        procs.append(cluster.start(nick, bootstrap=bootstrap, wrapper=host.wrapper,
-                                   listen=f"{wildcard}:{PORT}", fast=False, timeout=60,
-                                   args=(*RING_ARGS, "--advertise", host.address(PORT, ipv6))))
-    return procs
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("wildcard", ["0.0.0.0", "[::]"])
 def test_ring__six_hosts_on_wildcard_listens_with_advertise(network, tmp_path, wildcard):
@@ -340,7 +290,7 @@ def test_ring__six_hosts_on_wildcard_listens_with_advertise(network, tmp_path, w
     if ipv6 and not network.ipv6:
         pytest.skip("this kernel does not take IPv6 addresses in a namespace")
     with Cluster(tmp_path) as cluster:
-        procs = start_ring_advertised(cluster, six, wildcard, ipv6)
+        procs = start_ring_on(cluster, six, ipv6, wildcard=wildcard)
         # every host listens on the same wildcard address and port, each under its own name
         assert [p.address for p in procs] == [h.address(PORT, ipv6) for h in six]
         assert len({p.id for p in procs}) == 6

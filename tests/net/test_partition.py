@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.net.test_hosts import PORT, RING_ARGS, successor, wait_one_ring
+from tests.hosts import join_all, start_ring_on, successor, wait_one_ring
 from tests.procs import Cluster, kind
 
 pytestmark = pytest.mark.timeout(300)
@@ -24,26 +24,17 @@ def chat_for(procs, seconds: float, tag: str, every: float = 1.0) -> None:
         for p in procs:
             p.send(f"send room {tag} {p.nick} {i}")
         i += 1
-        time.sleep(every)
+        time.sleep(every)  # paces the traffic, not a wait
 
 
 @pytest.mark.slow
 def test_partition__three_and_three_chat_apart_then_heal_into_one_ring(network, tmp_path):
     six = network.add_hosts(6)
     with Cluster(tmp_path) as cluster:
-        procs = []
-        for i, (host, nick) in enumerate(zip(six, ["alice", "bob", "carol", "dave", "erin",
-                                                   "frank"], strict=True)):
-            # wildcard listens, each host advertising its own address
-            procs.append(cluster.start(nick, bootstrap=procs[(i - 1) // 2] if i else None,
-                                       wrapper=host.wrapper, listen=f"0.0.0.0:{PORT}",
-                                       fast=False, timeout=60,
-                                       args=(*RING_ARGS, "--advertise", host.address(PORT))))
+        # wildcard listens, each host advertising its own address
+        procs = start_ring_on(cluster, six, wildcard="0.0.0.0")
         wait_one_ring(procs)
-        for p in procs:
-            p.send("join #room")
-        for p in procs:
-            p.wait_for(kind("joined", channel="room"), what="joined #room")
+        join_all(procs, "room")
         for p in procs:
             p.send(f"send room before {p.nick}")
 

@@ -10,7 +10,7 @@ import pytest
 
 from core import events as ev
 from core.chat import protocol as p
-from core.chat.entries import sign_entry
+from core.chat.entries import SignedEntry, sign_entry
 from core.chat.identity import Identity
 from core.chat.records import NameRecord, next_seq
 from core.chat.sealed import seal
@@ -31,24 +31,56 @@ async def routed(ring, sender, verb: p.Verb, key: int, payload: dict) -> dict:
                                           {"key": f"{key:x}", **payload})
 
 
+async def to_room(ring, sender, verb: p.Verb, entry: dict) -> dict:
+    """One frame carrying ``entry`` (as on the wire) to the maintainer of #room."""
+    return await routed(ring, sender, verb, channel_key("room"), {"entry": entry})
+
+
+def room_entry(identity: Identity, author, kind: str, msg_id: str, text: str,
+               at: float | None = None) -> SignedEntry:
+    """An entry of #room signed with ``identity``, from ``author``'s node, made now."""
+    return sign_entry(identity, "room", kind, msg_id, address=str(author.node.address),
+                      text=text, at=now() if at is None else at)
+
+
+async def deliver_to_bob(sender, bob, entries: list[dict]) -> dict:
+    """A delivery of #room ``entries`` straight to bob's node, ``sender`` as its maintainer."""
+    return await sender.node.user_command(
+        bob.node.address, p.DELIVER.type,
+        {"channel": "room", "to": "bob", "maintainer": str(sender.node.address),
+         "entries": entries})
+
+
+async def heard(sender, receiver, text: str) -> list[str]:
+    """``sender`` says ``text`` in #room: once ``receiver`` shows it, all it shows there."""
+    await sender.user.send("room", text)
+    await wait_until(lambda: text in receiver.texts("room"))
+    return receiver.texts("room")
+
+
+async def private(sender, receiver, text: str, **fields) -> None:
+    """``sender`` messages ``receiver``, who shows it (with ``fields``, as given)."""
+    await sender.user.msg(receiver.nick, text)
+    await wait_until(lambda: receiver.of(ev.PrivateMessage, text=text, **fields))
+
+
 @sim_test()
 async def test_forgery__a_private_message_as_alice_is_not_shown_to_bob():
     async with sim_ring(["alice", "bob", "mallory"]) as ring:
         alice, bob, mallory = ring.nodes
-        fake = seal(impostor("alice"), bob.user.identity.key, "send me your password",
-                    "f" * 32, to="bob", at=now())
-        reply = await mallory.node.user_command(
-            bob.node.address, p.PRIVATE.type,
-            {"msg_id": "f" * 32, "to": "bob", "to_id": bob.user.id_hex, "sealed": fake})
+
+        async def as_alice(text: str, msg_id: str) -> dict:
+            fake = seal(impostor("alice"), bob.user.identity.key, text, msg_id, to="bob",
+                        at=now())
+            return await mallory.node.user_command(
+                bob.node.address, p.PRIVATE.type,
+                {"msg_id": msg_id, "to": "bob", "to_id": bob.user.id_hex, "sealed": fake})
+
+        reply = await as_alice("send me your password", "f" * 32)
         assert not reply["ok"] and "refused" in reply["error"]
         # bob has pinned alice after a real message: the forgery fails the same way
-        await alice.user.msg("bob", "hello bob")
-        await wait_until(lambda: bob.of(ev.PrivateMessage, text="hello bob", verified=True))
-        fake = seal(impostor("alice"), bob.user.identity.key, "it's me, new key", "e" * 32,
-                    to="bob", at=now())
-        reply = await mallory.node.user_command(
-            bob.node.address, p.PRIVATE.type,
-            {"msg_id": "e" * 32, "to": "bob", "to_id": bob.user.id_hex, "sealed": fake})
+        await private(alice, bob, "hello bob", verified=True)
+        reply = await as_alice("it's me, new key", "e" * 32)
         assert not reply["ok"]
         assert [e.text for e in bob.of(ev.PrivateMessage)] == ["hello bob"]
         assert not bob.of(ev.KeyChanged)
@@ -72,8 +104,7 @@ async def test_forgery__alices_name_record_cannot_be_deleted_or_claimed_without_
         reply = await routed(ring, mallory, p.NAME_SET, key, {"record": moved.to_wire()})
         assert reply["refused"] == "bad_signature"
         assert ring.owner(key).holdings.name("alice") == alice.user.record
-        await bob.user.msg("alice", "still you?")
-        await wait_until(lambda: alice.of(ev.PrivateMessage, text="still you?"))
+        await private(bob, alice, "still you?")
 
 
 @sim_test()
@@ -95,15 +126,12 @@ async def test_forgery__a_third_party_cannot_remove_bob_from_a_channel():
     async with sim_ring(["alice", "bob", "mallory"]) as ring:
         alice, bob, mallory = ring.nodes
         await bob.user.join("room")
-        leave = sign_entry(impostor("bob"), "room", "leave", "l" * 32,
-                           address=str(bob.node.address), text="left", at=now())
-        reply = await routed(ring, mallory, p.LEAVE, channel_key("room"),
-                             {"entry": leave.to_wire()})
+        leave = room_entry(impostor("bob"), bob, "leave", "l" * 32, "left")
+        reply = await to_room(ring, mallory, p.LEAVE, leave.to_wire())
         assert reply["refused"] == "not_member"
         assert ring.owner(channel_key("room")).holdings.channel("room").is_member(
             ("bob", str(bob.node.address)))
-        await alice.user.send("room", "bob still hears this")
-        await wait_until(lambda: bob.texts("room") == ["bob still hears this"])
+        assert await heard(alice, bob, "bob still hears this") == ["bob still hears this"]
 
 
 @sim_test()
@@ -129,8 +157,7 @@ async def test_forgery__alice_is_not_told_she_lost_her_nick_by_a_conflict_the_ri
         assert alice.user.registered
         assert not alice.of(ev.Error)
         assert not [e for e in alice.of(ev.Info) if "split" in e.text]
-        await bob.user.msg("alice", "still yours")
-        await wait_until(lambda: alice.of(ev.PrivateMessage, text="still yours"))
+        await private(bob, alice, "still yours")
 
 
 @sim_test()
@@ -138,20 +165,13 @@ async def test_forgery__a_channel_message_injected_into_bobs_screen_is_not_shown
     async with sim_ring(["alice", "bob", "mallory"]) as ring:
         alice, bob, mallory = ring.nodes
         await bob.user.join("room")
-        await alice.user.send("room", "real")
-        await wait_until(lambda: bob.texts("room") == ["real"])
-        forged = sign_entry(impostor("alice"), "room", "msg", "i" * 32,
-                            address=str(alice.node.address), text="injected", at=now())
+        assert await heard(alice, bob, "real") == ["real"]
+        forged = room_entry(impostor("alice"), alice, "msg", "i" * 32, "injected")
         unsigned = {"seq": 91, "msg_id": "j" * 32, "kind": "msg", "nick": "alice",
                     "text": "unsigned", "at": now()}
-        reply = await mallory.node.user_command(
-            bob.node.address, p.DELIVER.type,
-            {"channel": "room", "to": "bob", "maintainer": str(mallory.node.address),
-             "entries": [{"seq": 90, **forged.to_wire()}, unsigned]})
+        reply = await deliver_to_bob(mallory, bob, [{"seq": 90, **forged.to_wire()}, unsigned])
         assert reply["member"] is True
-        await alice.user.send("room", "real again")
-        await wait_until(lambda: "real again" in bob.texts("room"))
-        assert bob.texts("room") == ["real", "real again"]
+        assert await heard(alice, bob, "real again") == ["real", "real again"]
 
 
 @sim_test()
@@ -159,21 +179,18 @@ async def test_forgery__the_maintainer_refuses_a_message_in_alices_name_without_
     async with sim_ring(["alice", "bob", "mallory"]) as ring:
         alice, bob, mallory = ring.nodes
         await bob.user.join("room")
-        honest = sign_entry(alice.user.identity, "room", "msg", "a" * 32,
-                            address=str(alice.node.address), text="real", at=now())
+        honest = room_entry(alice.user.identity, alice, "msg", "a" * 32, "real")
         # alice's key and nick, mallory's text: the signature does not cover it
         forged = dataclasses.replace(honest, msg_id="m" * 32, text="pay mallory")
-        reply = await routed(ring, mallory, p.SEND, channel_key("room"),
-                             {"entry": forged.to_wire()})
+        reply = await to_room(ring, mallory, p.SEND, forged.to_wire())
         assert reply["refused"] == "bad_signature"
         with pytest.raises((RemoteError, p.ProtocolError), match="lacks 'signature'"):
             wire = forged.to_wire()
             del wire["signature"]
-            await routed(ring, mallory, p.SEND, channel_key("room"), {"entry": wire})
+            await to_room(ring, mallory, p.SEND, wire)
         maintainer = ring.owner(channel_key("room"))
         assert not maintainer.holdings.channel("room").find("m" * 32)
-        await alice.user.send("room", "after")
-        await wait_until(lambda: bob.texts("room") == ["after"])
+        assert await heard(alice, bob, "after") == ["after"]
 
 
 @sim_test()
@@ -181,20 +198,14 @@ async def test_forgery__a_maintainer_that_alters_a_message_is_caught_by_the_memb
     async with sim_ring(["alice", "bob", "carol"]) as ring:
         alice, bob, carol = ring.nodes
         await bob.user.join("room")
-        await alice.user.send("room", "meet at 5")
-        await wait_until(lambda: bob.texts("room") == ["meet at 5"])
+        assert await heard(alice, bob, "meet at 5") == ["meet at 5"]
         maintainer = ring.owner(channel_key("room"))
         real = maintainer.holdings.channel("room").log[-1]
         altered = {**real.to_wire(), "msg_id": "z" * 32, "text": "meet at 6",
                    "seq": real.seq + 1}
-        reply = await maintainer.node.user_command(
-            bob.node.address, p.DELIVER.type,
-            {"channel": "room", "to": "bob", "maintainer": str(maintainer.node.address),
-             "entries": [altered]})
+        reply = await deliver_to_bob(maintainer, bob, [altered])
         assert reply["member"] is True
-        await alice.user.send("room", "see you")
-        await wait_until(lambda: "see you" in bob.texts("room"))
-        assert bob.texts("room") == ["meet at 5", "see you"]
+        assert await heard(alice, bob, "see you") == ["meet at 5", "see you"]
 
 
 @sim_test()
@@ -204,16 +215,12 @@ async def test_forgery__a_replayed_channel_message_is_stored_and_shown_once_an_o
         await bob.user.join("room")
         msg_id, seq = await alice.user.send("room", "once")
         signed = ring.owner(channel_key("room")).holdings.channel("room").find(msg_id).signed
-        reply = await routed(ring, mallory, p.SEND, channel_key("room"),
-                             {"entry": signed.to_wire()})
+        reply = await to_room(ring, mallory, p.SEND, signed.to_wire())
         assert reply["seq"] == seq                       # known: nothing new stored
-        old = sign_entry(alice.user.identity, "room", "msg", "o" * 32,
-                         address=str(alice.node.address), text="old", at=now() - 3600)
-        reply = await routed(ring, mallory, p.SEND, channel_key("room"),
-                             {"entry": old.to_wire()})
+        old = room_entry(alice.user.identity, alice, "msg", "o" * 32, "old", at=now() - 3600)
+        reply = await to_room(ring, mallory, p.SEND, old.to_wire())
         assert reply["refused"] == "stale"
-        await alice.user.send("room", "twice?")
-        await wait_until(lambda: bob.texts("room") == ["once", "twice?"])
+        assert await heard(alice, bob, "twice?") == ["once", "twice?"]
 
 
 @sim_test()
@@ -221,16 +228,14 @@ async def test_keys__a_changed_key_is_warned_marked_unverified_until_trusted():
     async with sim_ring(["alice", "bob", "cy"]) as ring:
         alice, bob, _ = ring.nodes
         await bob.user.join("room")
-        await alice.user.msg("bob", "first")
-        await wait_until(lambda: bob.of(ev.PrivateMessage, text="first", verified=True))
+        await private(alice, bob, "first", verified=True)
         old = alice.user.fingerprint
         await ring.crash(alice)                          # alice comes back with a new key
         await ring.settle()
         again = await ring.add("alice", bob)
         new = again.user.fingerprint
         assert new != old
-        await again.user.msg("bob", "new laptop")
-        await wait_until(lambda: bob.of(ev.PrivateMessage, text="new laptop"))
+        await private(again, bob, "new laptop")
         assert bob.of(ev.PrivateMessage, text="new laptop")[0].verified is False
         assert bob.of(ev.KeyChanged) == [ev.KeyChanged(nick="alice", old=old, new=new,
                                                        at=bob.of(ev.KeyChanged)[0].at)]
@@ -245,5 +250,4 @@ async def test_keys__a_changed_key_is_warned_marked_unverified_until_trusted():
         assert await bob.user.trust("alice") == new
         await again.user.send("room", "trusted now")
         await wait_until(lambda: bob.of(ev.ChannelMessage, text="trusted now", verified=True))
-        await bob.user.msg("alice", "welcome back")
-        await wait_until(lambda: again.of(ev.PrivateMessage, text="welcome back"))
+        await private(bob, again, "welcome back")

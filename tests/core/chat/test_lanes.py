@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from core.chat.lanes import Lanes
+from tests.core.chat.simring import wait_until
 
 
 def test_lanes__one_destination_in_order_others_alongside():
@@ -17,7 +18,8 @@ def test_lanes__one_destination_in_order_others_alongside():
             async with lanes.turn(destination):
                 if wait:
                     await slow.wait()
-                await asyncio.sleep(0.01 * (label == "a2"))  # a later one is quicker
+                # a2 is slower than a3: only the lane keeps them in order (not a wait)
+                await asyncio.sleep(0.01 * (label == "a2"))
                 done.append(label)
 
         tasks = [asyncio.create_task(command("#a", "a1", wait=True)),
@@ -25,12 +27,11 @@ def test_lanes__one_destination_in_order_others_alongside():
                  asyncio.create_task(command("#a", "a3")),
                  asyncio.create_task(command("#b", "b1")),
                  asyncio.create_task(command(None, "status"))]
-        async with asyncio.timeout(10):
-            while len(done) < 2:
-                await asyncio.sleep(0.01)
+        await wait_until(lambda: len(done) >= 2, timeout=10, what="two commands done")
         assert sorted(done) == ["b1", "status"] and len(lanes) == 1
         slow.set()
-        await asyncio.gather(*tasks)
+        async with asyncio.timeout(10):
+            await asyncio.gather(*tasks)
         assert len(lanes) == 0
         return done
 
@@ -41,24 +42,29 @@ def test_lanes__a_place_is_taken_when_asked_not_when_awaited():
     """A command may do something quick (commit a line) between taking its place and
     waiting for it; one cancelled while waiting still keeps the ones after it waiting."""
     async def scenario() -> list[str]:
-        lanes, done = Lanes(), []
+        lanes, done, waiting = Lanes(), [], []
         first = lanes.turn("#a")
         second = lanes.turn("#a")
         third = lanes.turn("#a")
 
         async def run(turn, label):
+            waiting.append(label)       # and, with no await in between, waits for its turn
             async with turn:
                 done.append(label)
 
         async with first:
             late = asyncio.create_task(run(third, "third"))
             cancelled = asyncio.create_task(run(second, "second"))
-            await asyncio.sleep(0.01)
+            await wait_until(lambda: len(waiting) == 2, timeout=10, what="both waiting")
             cancelled.cancel()
+            await wait_until(cancelled.done, timeout=10, what="the cancellation")
+            # the first turn is held a while longer, so that a lane that let "third" in
+            # early would show it here (not a wait)
             await asyncio.sleep(0.01)
             assert done == []
             done.append("first")
-        await late
+        async with asyncio.timeout(10):
+            await late
         return done
 
     assert asyncio.run(scenario()) == ["first", "third"]

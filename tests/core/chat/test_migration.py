@@ -136,7 +136,7 @@ async def test_concurrent_joins__eight_nodes_join_at_once_while_messages_flow():
             for i in range(150):
                 msg_id, _ = await first[0].user.send("crowd", f"m{i}")
                 acked.append(msg_id)
-                await asyncio.sleep(0.01)  # pacing the traffic
+                await asyncio.sleep(0.01)  # paces the traffic, not a wait
             return acked
 
         sending = asyncio.create_task(sender())

@@ -11,20 +11,26 @@ from core import events as ev
 from core.chat.commands import Command
 from core.chat.sealed import seal
 from core.chat.state import Letter, Mailbox, name_key
-from tests.core.chat.simring import sim_ring, sim_test, wait_until
+from tests.core.chat.simring import ChatNode, SimRing, sim_ring, sim_test, wait_until
 
 
 def messages(n, channel: str) -> list[ev.ChannelMessage]:
     return [e for e in n.events if isinstance(e, ev.ChannelMessage) and e.channel == channel]
 
 
+async def add_ann(ring: SimRing) -> ChatNode:
+    """ann, whose database is kept across her restarts, in the ring once it has settled."""
+    ann = await ring.add("ann", keep=True)
+    await ring.settle()
+    return ann
+
+
 class TestOutbox:
     @sim_test()
     async def test_user__a_line_is_on_disk_before_it_is_pending_and_delivered_after(self):
         async with sim_ring(["bo", "cy"]) as ring:
-            ann = await ring.add("ann", keep=True)
+            ann = await add_ann(ring)
             store = ann.user.store
-            await ring.settle()
             seen: list[tuple[str, object]] = []
             ann.user.post = lambda e: seen.append((type(e).__name__,
                                                    store._store.get(getattr(e, "msg_id", ""))))
@@ -38,8 +44,7 @@ class TestOutbox:
     @sim_test()
     async def test_user__a_line_typed_before_the_outbox_is_read_at_start_goes_once(self):
         async with sim_ring(["bo", "cy"]) as ring:
-            ann = await ring.add("ann", keep=True)
-            await ring.settle()
+            ann = await add_ann(ring)
             item = ann.user.accept(Command("send", ("room", "early")))
             await item.committed                 # on disk, not yet sent: in the outbox
             await ann.user.resume()              # the start's read of the outbox comes after
@@ -50,8 +55,7 @@ class TestOutbox:
     @sim_test()
     async def test_user__killed_mid_burst_then_restarted_every_line_once(self):
         async with sim_ring(["bo", "cy", "di"]) as ring:
-            ann = await ring.add("ann", keep=True)
-            await ring.settle()
+            ann = await add_ann(ring)
             for n in ring.nodes:
                 await n.user.join("room")
             texts = [f"line {i}" for i in range(30)]
@@ -65,7 +69,7 @@ class TestOutbox:
             await wait_until(lambda: ann.of(ev.Joined, channel="room"), what="rejoined")
             for n in ring.nodes[:3]:
                 await wait_until(lambda n=n: len(messages(n, "room")) >= 30, what="30 lines")
-            await asyncio.sleep(3)       # time for any repeat to arrive
+            await asyncio.sleep(3)       # time for any repeat to arrive, if one would
             for n in ring.nodes[:3]:
                 assert [e.text for e in messages(n, "room")] == texts   # once each, in order
             # the restarted sender shows each line it had accepted, from its history
@@ -80,8 +84,7 @@ class TestRestart:
     @sim_test()
     async def test_user__restart_shows_history_and_rejoins_without_a_command(self):
         async with sim_ring(["bo", "cy"]) as ring:
-            ann = await ring.add("ann", keep=True)
-            await ring.settle()
+            ann = await add_ann(ring)
             bo = ring.nodes[0]
             await ann.user.join("room")
             await bo.user.join("room")
@@ -104,8 +107,7 @@ class TestRestart:
     @sim_test()
     async def test_user__a_private_message_repeated_after_a_restart_is_dropped(self):
         async with sim_ring(["bo", "cy"]) as ring:
-            ann = await ring.add("ann", keep=True)
-            await ring.settle()
+            ann = await add_ann(ring)
             bo = ring.nodes[0]
             sealed = seal(bo.user.identity, ann.user.identity.key, "once", "9" * 32, to="ann")
             payload = {"msg_id": "9" * 32, "to": "ann", "sealed": sealed}
@@ -125,7 +127,7 @@ class TestRestart:
             await ann.user.quit()
             ann = await ring.restart(ann)
             await wait_until(lambda: ann.of(ev.Joined), what="a rejoin")
-            await asyncio.sleep(1)
+            await asyncio.sleep(1)   # time for a wrong rejoin of #gone to show
             assert [e.channel for e in ann.of(ev.Joined)] == ["kept"]
 
 
@@ -169,7 +171,7 @@ class TestMailbox:
             await ring.settle()
             bo = await ring.up(bo)
             await wait_until(lambda: bo.of(ev.PrivateMessage, text="while you were away"))
-            await asyncio.sleep(3)
+            await asyncio.sleep(3)   # time for a repeat to arrive, if one would
             assert len(bo.of(ev.PrivateMessage, text="while you were away")) == 1
             assert not ring.owner(name_key("bo")).holdings.maintained.get(
                 "mailbox", "bo").letters
@@ -177,7 +179,7 @@ class TestMailbox:
             await wait_until(lambda: [e for e in ann.of(ev.Delivered)
                                       if e.msg_id == pending.msg_id], what="the receipt")
             bo = await ring.restart(bo)
-            await asyncio.sleep(3)
+            await asyncio.sleep(3)   # time for a repeat to arrive, if one would
             assert bo.of(ev.PrivateMessage) == []       # taken once: not again
 
     @sim_test()

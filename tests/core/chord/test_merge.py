@@ -26,6 +26,17 @@ def halves(nodes, seed=1):
     return order[:len(order) // 2], order[len(order) // 2:]
 
 
+async def split(net, nodes) -> tuple[list, list]:
+    """Once ``nodes`` are one ring, cut it into two interleaved halves and wait until each
+    half is a ring of its own; returns the halves."""
+    await wait_converged(nodes)
+    left, right = halves(nodes)
+    net.partition([n.address for n in left], [n.address for n in right])
+    await wait_until(lambda: converged(left) and converged(right), 60,
+                     what="each side its own ring")
+    return left, right
+
+
 class TestPeers:
     def test_peers__lost_ones_come_first_and_outlive_the_live_when_full(self):
         me = Address("10.0.0.1", 1)
@@ -54,11 +65,7 @@ class TestMerge:
         net = network()
         nodes = await start_ring(net, 12, **MERGE)
         try:
-            await wait_converged(nodes)
-            left, right = halves(nodes)
-            net.partition([n.address for n in left], [n.address for n in right])
-            await wait_until(lambda: converged(left) and converged(right), 60,
-                             what="each side its own ring")
+            left, right = await split(net, nodes)
             # each node remembers nodes of the other side (some dropped as dead, others
             # just gone from its view when it took a successor's list)
             assert all(any(r.address in n.peers for r in right) for n in left)
@@ -77,11 +84,7 @@ class TestMerge:
         net = network()
         nodes = await start_ring(net, 8, probe_interval=None)
         try:
-            await wait_converged(nodes)
-            left, right = halves(nodes)
-            net.partition([n.address for n in left], [n.address for n in right])
-            await wait_until(lambda: converged(left) and converged(right), 60,
-                             what="each side its own ring")
+            left, right = await split(net, nodes)
             net.heal()
             for _ in range(100):
                 await asyncio.sleep(0.3)   # 30 s of virtual time: plenty of rounds

@@ -18,18 +18,25 @@ def where(node: Local):
 
 
 async def slowly(payload):
+    """A handler that really suspends: the reply must wait for it (not a wait on anything)."""
     await asyncio.sleep(0.01)
     return payload * 2
+
+
+async def where_ring(n: int, seed: int = 3) -> tuple[SimNetwork, list[Local]]:
+    """A converged simulated ring of ``n`` nodes, each serving "where"."""
+    net = SimNetwork(latency=0.001, seed=seed)
+    nodes = await converged_ring(net, sim_addresses(n))
+    for node in nodes:
+        node.register_command("where", where(node))
+    return net, nodes
 
 
 class TestRouteSim:
     @virtual_time
     async def test_route__runs_at_the_true_owner_of_every_key(self):
-        net = SimNetwork(latency=0.001, seed=3)
-        nodes = await converged_ring(net, sim_addresses(50))
+        _, nodes = await where_ring(50)
         ids = [n.id for n in nodes]
-        for node in nodes:
-            node.register_command("where", where(node))
         for i in range(200):
             key = (i * 7919 << 140) % (1 << 160)
             start = nodes[i % len(nodes)]
@@ -39,10 +46,7 @@ class TestRouteSim:
 
     @virtual_time
     async def test_route__takes_one_message_per_hop_and_one_back(self):
-        net = SimNetwork(latency=0.001, seed=3)
-        nodes = await converged_ring(net, sim_addresses(64))
-        for node in nodes:
-            node.register_command("where", where(node))
+        net, nodes = await where_ring(64)
         for i in range(50):
             key = (i * 104729 << 130) % (1 << 160)
             start = nodes[i]
@@ -71,10 +75,7 @@ class TestRouteSim:
 
     @virtual_time
     async def test_route__a_dead_hop_falls_back_to_a_lookup_that_routes_around_it(self):
-        net = SimNetwork(latency=0.001, seed=5)
-        nodes = await converged_ring(net, sim_addresses(40))
-        for node in nodes:
-            node.register_command("where", where(node))
+        net, nodes = await where_ring(40, seed=5)
         live = nodes[:]
         for dead in nodes[5:40:6]:
             net.kill(dead.address)
@@ -116,9 +117,7 @@ class TestRouteTcp:
             a.transport.send(b.address, "user", {"type": "note", "payload": None})
             await asyncio.wait_for(got.wait(), 5)
             a.transport.send(gone, "ping", {}, failed=failures.append)
-            async with asyncio.timeout(5):
-                while not failures:
-                    await asyncio.sleep(0.01)
+            await wait_until(lambda: failures, 5, what="the failure of the send to a dead address")
             assert str(gone.port) in str(failures[0])
         finally:
             await stop_all([a, b])

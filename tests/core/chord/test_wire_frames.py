@@ -56,7 +56,7 @@ class TestReadFrame:
 
             async def trickle():
                 for i in range(10, len(frame), 100):
-                    await asyncio.sleep(0.01)
+                    await asyncio.sleep(0.01)  # paces the pieces, not a wait
                     reader.feed_data(frame[i:i + 100])
 
             feeder = asyncio.ensure_future(trickle())
