@@ -20,18 +20,11 @@ from core import events as ev
 from core.chat.errors import ChatError, NickTaken
 from core.chord.ids import short_id
 
+from .actions import Close, ListChannels, Lookup, Quit, Register, Run
 from .adapter import IrcUser
 from .message import LineBuffer, Message, encode
-from .session import (
-    Close,
-    ListChannels,
-    Lookup,
-    Quit,
-    Register,
-    Run,
-    ServerInfo,
-    Session,
-)
+from .replies import ServerInfo
+from .session import Session
 
 log = logging.getLogger(__name__)
 

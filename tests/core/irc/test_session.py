@@ -7,18 +7,10 @@ from hypothesis import strategies as st
 
 from core import events as ev
 from core.chat.commands import Command
+from core.irc.actions import Close, ListChannels, Lookup, Quit, Register, Run, Whois
 from core.irc.message import TOO_LONG, LineBuffer, Message, encode, parse
-from core.irc.session import (
-    Close,
-    ListChannels,
-    Lookup,
-    Quit,
-    Register,
-    Run,
-    ServerInfo,
-    Session,
-    Whois,
-)
+from core.irc.replies import ServerInfo
+from core.irc.session import Session
 
 SERVER = "0a1b2c3d.chordchat"
 
