@@ -179,25 +179,37 @@ class Runtime:
             keys.release()
             raise
         await self.service.start()
+        if o.irc is not None:
+            # listen before the user registers, which posts Ready: "ready" means that every
+            # front end can connect. IRC nicks wait for admit(): the node's own user first.
+            await self._serve_irc(keys)
         try:
             self.user = await self.service.add_user(o.nick, self.post, keys, store=self.store)
         except ChatError as e:
+            if self.gateway is not None:
+                await self.gateway.stop("the node could not start")
+                self.gateway = None
             await self.service.depart()  # it may already keep state for others: hand it on
             if isinstance(e, NickTaken):
                 raise StartupError(str(e)) from None
             raise StartupError(f"could not register the nick {o.nick!r}: {e}") from None
-        if o.irc is not None:
-            try:
-                self.gateway = IrcGateway(self.service, o.irc.host, o.irc.port,
-                                          password=o.irc_password)
-                await self.gateway.start()
-            except GatewayError as e:
-                self.gateway = None
-                await self.service.remove_user(self.user)
-                await self.service.depart()
-                raise StartupError(str(e)) from None
+        if self.gateway is not None:
+            self.gateway.admit()
         return ev.Ready(nick=self.user.nick, id=self.user.id_hex, address=self.user.address,
                         fingerprint=self.user.fingerprint)
+
+    async def _serve_irc(self, keys: UserKeys) -> None:
+        """Open the IRC gateway's socket (not yet admitting nicks); a StartupError naming
+        the address if not, after the node has handed on what it keeps and left."""
+        o = self.options
+        try:
+            gateway = IrcGateway(self.service, o.irc.host, o.irc.port, password=o.irc_password)
+            await gateway.start(admit=False)
+        except GatewayError as e:
+            keys.release()
+            await self.service.depart()
+            raise StartupError(str(e)) from None
+        self.gateway = gateway
 
     @staticmethod
     def _open_keys(data_dir: DataDir, nick: str) -> UserKeys:

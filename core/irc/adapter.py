@@ -10,7 +10,7 @@ from core.chat.commands import Command
 from core.chat.errors import ChatError
 from core.chat.identity import fingerprint
 
-from .session import Whois
+from .actions import Whois
 
 
 def whois_of(record: dict | ev.Whois, nick: str) -> Whois:

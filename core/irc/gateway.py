@@ -20,18 +20,11 @@ from core import events as ev
 from core.chat.errors import ChatError, NickTaken
 from core.chord.ids import short_id
 
+from .actions import Close, ListChannels, Lookup, Quit, Register, Run
 from .adapter import IrcUser
 from .message import LineBuffer, Message, encode
-from .session import (
-    Close,
-    ListChannels,
-    Lookup,
-    Quit,
-    Register,
-    Run,
-    ServerInfo,
-    Session,
-)
+from .replies import ServerInfo
+from .session import Session
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +124,9 @@ class Connection:
             self.closing = True
 
     async def _register(self, nick: str) -> None:
+        await self.gateway.admitting.wait()
+        if self.closing:
+            return   # the gateway stopped before it admitted anyone
         try:
             user = await IrcUser.add(self.gateway.service, nick, self._post)
         except NickTaken as e:
@@ -223,6 +219,7 @@ class IrcGateway:
         self.connections: set[Connection] = set()
         self._server: asyncio.Server | None = None
         self._serving: set[asyncio.Task] = set()
+        self.admitting = asyncio.Event()   # set: nicks are claimed; clear: they wait
 
     @property
     def address(self) -> tuple[str, int]:
@@ -231,7 +228,9 @@ class IrcGateway:
             return self.host, self.port
         return self._server.sockets[0].getsockname()[:2]
 
-    async def start(self) -> None:
+    async def start(self, admit: bool = True) -> None:
+        """Listen. With ``admit`` false clients may connect, but their nicks wait for
+        ``admit()`` (the runtime lets the node's own user claim its nick first)."""
         try:
             self._server = await asyncio.start_server(self._accept, self.host.strip("[]"),
                                                       self.port)
@@ -239,6 +238,12 @@ class IrcGateway:
             raise GatewayError(f"cannot serve IRC on {self.host}:{self.port}: "
                                f"{e.strerror or e}") from None
         log.info("IRC gateway listening on %s:%s", *self.address)
+        if admit:
+            self.admit()
+
+    def admit(self) -> None:
+        """Claim the nicks of clients on the ring from now on (those waiting first)."""
+        self.admitting.set()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = Connection(self, reader, writer)
@@ -276,6 +281,7 @@ class IrcGateway:
             connection.user = None   # the chat service's exit quits it
             connection.closing = True
             connection.writer.close()
+        self.admitting.set()   # a registration still waiting sees its connection closing
         if self._serving:
             await asyncio.wait(set(self._serving), timeout=QUIT_WAIT)
         if self._server is not None:

@@ -4,8 +4,8 @@ import pytest
 
 from core.chat.identity import Identity
 from core.irc import GatewayError, IrcGateway, is_loopback
+from core.irc.actions import Whois
 from core.irc.adapter import whois_of
-from core.irc.session import Whois
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"])

@@ -166,6 +166,41 @@ class TestRegistration:
             good = await client(clients, a, "alice", password="s3cret")
             await good.wait("welcome")
 
+    async def test_gateway__nicks_wait_until_admitted(self):
+        """The runtime listens before its own user registers and admits the IRC nicks after:
+        a client as quick as that still finds the node's own nick taken."""
+        async with ring(1) as ((a,), clients):
+            box = await not_admitting(a)
+            try:
+                c = await client(clients, box, "ann")
+                await wait_until(lambda: waiting(box.gateway), what="ann's nick waiting")
+                await a.service.add_user("ann", lambda e: None)   # the node's own user
+                box.gateway.admit()
+                await c.wait("nicknameinuse")
+            finally:
+                await box.gateway.stop(quit_users=False)
+
+    async def test_gateway__stopped_before_admitting_closes_the_waiting_clients(self):
+        async with ring(1) as ((a,), clients):
+            box = await not_admitting(a)
+            c = await client(clients, box, "ann")
+            await wait_until(lambda: waiting(box.gateway), what="ann's nick waiting")
+            await box.gateway.stop()
+            await c.wait_line("ERROR")
+            assert not box.gateway.connections and "ann" not in a.service.users
+
+
+async def not_admitting(box: Node) -> Node:
+    """A second gateway of ``box``'s node, listening but not admitting nicks yet."""
+    gateway = IrcGateway(box.service, "127.0.0.1", 0)
+    await gateway.start(admit=False)
+    return Node(box.node, box.service, gateway)
+
+
+def waiting(gateway: IrcGateway) -> bool:
+    """Whether a client of ``gateway`` has sent its nick and waits for the ring's answer."""
+    return any(c.session.state == "registering" for c in gateway.connections)
+
 
 class TestMessages:
     async def test_gateway__channel_messages_between_irc_users_on_two_nodes(self):

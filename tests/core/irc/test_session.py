@@ -7,18 +7,10 @@ from hypothesis import strategies as st
 
 from core import events as ev
 from core.chat.commands import Command
+from core.irc.actions import Close, ListChannels, Lookup, Quit, Register, Run, Whois
 from core.irc.message import TOO_LONG, LineBuffer, Message, encode, parse
-from core.irc.session import (
-    Close,
-    ListChannels,
-    Lookup,
-    Quit,
-    Register,
-    Run,
-    ServerInfo,
-    Session,
-    Whois,
-)
+from core.irc.replies import ServerInfo
+from core.irc.session import Session
 
 SERVER = "0a1b2c3d.chordchat"
 
@@ -42,6 +34,13 @@ class Client:
 
     def numerics(self) -> list[str]:
         return [m.split()[1] for m in self.read()]
+
+    def answers(self, *lines: bytes) -> list[str]:
+        """Feed ``lines``; the numerics (or commands) of the lines the client got since
+        the last read."""
+        for line in lines:
+            self.line(line)
+        return self.numerics()
 
     def register(self, nick="alice") -> "Client":
         self.line(f"NICK {nick}".encode())
@@ -133,8 +132,7 @@ class TestRegistration:
     def test_nick__change_after_registration_is_refused_same_nick_ignored(self):
         c = Client().register()
         assert c.line(b"NICK alice") == [] and c.read() == []
-        c.line(b"NICK bob")
-        assert c.numerics() == ["447"]
+        assert c.answers(b"NICK bob") == ["447"]
 
     def test_user__missing_params_is_461(self):
         c = Client()
@@ -143,9 +141,7 @@ class TestRegistration:
 
     def test_user__again_after_registration_is_462(self):
         c = Client().register()
-        c.line(b"USER x 0 * :X")
-        c.line(b"PASS secret")
-        assert c.numerics() == ["462", "462"]
+        assert c.answers(b"USER x 0 * :X", b"PASS secret") == ["462", "462"]
 
     @pytest.mark.parametrize("line", [b"JOIN #a", b"PRIVMSG #a :hi", b"WHO #a", b"FROB x"])
     def test_before_registration__other_commands_are_451(self, line):
@@ -183,8 +179,7 @@ class TestPingAndBadLines:
 
     def test_ping__without_token_is_461(self):
         c = Client().register()
-        c.line(b"PING")
-        assert c.numerics() == ["461"]
+        assert c.answers(b"PING") == ["461"]
 
     def test_pong__is_silent(self):
         c = Client().register()
@@ -194,23 +189,20 @@ class TestPingAndBadLines:
         c = Client().register()
         c.line(b"FROBNICATE now")
         assert c.read() == [f":{SERVER} 421 alice FROBNICATE :Unknown command"]
-        c.line(b"PING x")
-        assert c.numerics() == ["PONG"]
+        assert c.answers(b"PING x") == ["PONG"]
 
     def test_too_long_line__417_and_the_session_goes_on(self):
         c = Client().register()
         assert c.line(TOO_LONG) == []
         assert c.read() == [f":{SERVER} 417 alice :Input line was too long"]
-        c.line(b"PING x")
-        assert c.numerics() == ["PONG"]
+        assert c.answers(b"PING x") == ["PONG"]
 
     def test_invalid_utf8__fail_and_nothing_is_sent_to_the_ring(self):
         c = Client().register().joined("chat")
         assert c.line(b"PRIVMSG #chat :caf\xe9") == []
         assert c.read() == [
             f":{SERVER} FAIL PRIVMSG INVALID_UTF8 :Message rejected: it is not UTF-8"]
-        c.line(b"PING x")
-        assert c.numerics() == ["PONG"]
+        assert c.answers(b"PING x") == ["PONG"]
 
     def test_empty_or_prefix_only_line__ignored(self):
         c = Client().register()
@@ -256,8 +248,7 @@ class TestJoinPart:
 
     def test_join__without_channel_is_461(self):
         c = Client().register()
-        c.line(b"JOIN")
-        assert c.numerics() == ["461"]
+        assert c.answers(b"JOIN") == ["461"]
 
     def test_join__refused_by_the_chat_is_403_with_the_reason(self):
         c = Client().register()
@@ -279,10 +270,7 @@ class TestJoinPart:
 
     def test_part__not_on_channel_is_442_invalid_is_403_missing_is_461(self):
         c = Client().register()
-        c.line(b"PART #a")
-        c.line(b"PART x")
-        c.line(b"PART")
-        assert c.numerics() == ["442", "403", "461"]
+        assert c.answers(b"PART #a", b"PART x", b"PART") == ["442", "403", "461"]
 
 
 class TestMessages:
@@ -462,9 +450,7 @@ class TestQueries:
 
     def test_who__a_known_nick_and_an_unknown_one(self):
         c = Client().register().joined("a", "bob")
-        c.line(b"WHO bob")
-        c.line(b"WHO nobody")
-        assert c.numerics() == ["352", "315", "315"]
+        assert c.answers(b"WHO bob", b"WHO nobody") == ["352", "315", "315"]
 
     def test_whois__asks_the_ring_and_shows_node_address_and_fingerprint(self):
         c = Client().register().joined("a", "bob")
@@ -484,16 +470,11 @@ class TestQueries:
 
     def test_whois__without_nick_is_461_bad_nick_is_401(self):
         c = Client().register()
-        c.line(b"WHOIS")
-        c.line(b"WHOIS b[o]b")
-        assert c.numerics() == ["461", "401", "318"]
+        assert c.answers(b"WHOIS", b"WHOIS b[o]b") == ["461", "401", "318"]
 
     def test_topic__none_is_set_and_none_can_be_set(self):
         c = Client().register().joined("a")
-        c.line(b"TOPIC #a")
-        c.line(b"TOPIC #a :new topic")
-        c.line(b"TOPIC")
-        assert c.numerics() == ["331", "482", "461"]
+        assert c.answers(b"TOPIC #a", b"TOPIC #a :new topic", b"TOPIC") == ["331", "482", "461"]
 
     def test_list__asks_the_node_and_lists_what_it_answers(self):
         c = Client().register()
@@ -508,10 +489,7 @@ class TestQueries:
 
     def test_mode__channel_query_bans_and_change(self):
         c = Client().register().joined("a")
-        c.line(b"MODE #a")
-        c.line(b"MODE #a b")
-        c.line(b"MODE #a +o bob")
-        assert c.numerics() == ["324", "368", "482"]
+        assert c.answers(b"MODE #a", b"MODE #a b", b"MODE #a +o bob") == ["324", "368", "482"]
 
     def test_mode__own_modes_other_users_and_unknown_flags(self):
         c = Client().register()
@@ -534,9 +512,7 @@ class TestQueries:
 
     def test_away__set_and_unset(self):
         c = Client().register()
-        c.line(b"AWAY :lunch")
-        c.line(b"AWAY")
-        assert c.numerics() == ["306", "305"]
+        assert c.answers(b"AWAY :lunch", b"AWAY") == ["306", "305"]
 
 
 class TestQuit:
@@ -565,9 +541,7 @@ class TestRingChannel:
         c.session.node_event(ev.Migration("send", "channel", "general", "a:1", "b:2", members=1))
         assert c.read() == [
             f":{SERVER} PRIVMSG &ring :migration: send channel general a:1 -> b:2 (1 member)"]
-        c.line(b"PRIVMSG &ring :hi")
-        c.line(b"PART &ring")
-        assert c.numerics() == ["404", "PART"]
+        assert c.answers(b"PRIVMSG &ring :hi", b"PART &ring") == ["404", "PART"]
 
     def test_ring_news__other_events_say_nothing(self):
         c = Client().register()

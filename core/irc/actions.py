@@ -1,0 +1,60 @@
+"""What a session asks its driver to do, and the data the driver answers with.
+
+The session cannot reach the ring itself; each ``Action`` names one thing only the chat can
+carry out, and the docstring says which of the session's methods takes the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.chat.commands import Command
+
+
+@dataclass(frozen=True)
+class Register:
+    """Claim ``nick`` on the ring; answer with ``registered()`` or ``refused()``."""
+    nick: str
+
+
+@dataclass(frozen=True)
+class Run:
+    """Run a chat command as this user; on ChatError answer ``failed(run, reason)``.
+    ``quiet`` (a NOTICE) means no error goes back to the client, as RFC 1459 asks."""
+    command: Command
+    quiet: bool = False
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Find where ``nick`` is; answer ``whois(nick, Whois | None)``."""
+    nick: str
+
+
+@dataclass(frozen=True)
+class ListChannels:
+    """Which channels this node's users are in; answer ``listing([(channel, members)])``."""
+
+
+@dataclass(frozen=True)
+class Quit:
+    """The user quits (its channels, its name on the ring); then close the connection."""
+    reason: str
+
+
+@dataclass(frozen=True)
+class Close:
+    """Close the connection after the lines sent so far; there is no user to quit."""
+    reason: str
+
+
+Action = Register | Run | Lookup | ListChannels | Quit | Close
+
+
+@dataclass(frozen=True)
+class Whois:
+    """What the ring knows about a nick, for WHOIS."""
+    nick: str
+    node_id: str | None = None
+    address: str | None = None
+    fingerprint: str | None = None

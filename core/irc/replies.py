@@ -1,0 +1,137 @@
+"""What the server says to one client, formatted: numerics addressed to it, notices, text
+cut to fit a line, and the multi-line replies (the welcome, NAMES, WHOIS, LIST).
+
+Numerics are named in ``numerics``; ``ISUPPORT`` (005) tells clients the limits the chat
+sets (modern.ircdocs.horse, "RPL_ISUPPORT Tokens").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from . import numerics as n
+from .actions import Whois
+from .message import MAX_LINE, Message, split_text
+
+NICKLEN = 32
+CHANNELLEN = 51          # '#' and the chat's 50 characters
+ISUPPORT = (
+    "CASEMAPPING=ascii", f"CHANNELLEN={CHANNELLEN}", "CHANTYPES=#&", "CHANMODES=,,,t",
+    f"LINELEN={MAX_LINE}", "NETWORK=chordchat", f"NICKLEN={NICKLEN}",
+    "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1", "TOPICLEN=0", "UTF8ONLY",
+)
+REMOTE_HOST = "ring"   # the host part of other users' masks: they are somewhere on the ring
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What the gateway says about itself; ``password`` set means PASS is required."""
+    name: str
+    version: str = "chordchat-0.1"
+    created: str = "when this node started"
+    motd: tuple[str, ...] = ()
+    password: str | None = None
+
+
+def remote(nick: str) -> str:
+    """The mask of another user: the nick as user name, somewhere on the ring."""
+    return f"{nick}!{nick}@{REMOTE_HOST}"
+
+
+class Replies:
+    """The lines from the server to one client.
+
+    Args:
+        server: the gateway's name, version and MOTD.
+        send: called with every ``Message`` for the client, in order.
+        to: the name numerics address: the client's nick once registered, else '*'.
+    """
+
+    def __init__(self, server: ServerInfo, send: Callable[[Message], None],
+                 to: Callable[[], str]) -> None:
+        self.server = server
+        self.send = send
+        self._to = to
+
+    def reply(self, numeric: str, *params: str) -> None:
+        """A numeric from the server to this client."""
+        self.send(Message(numeric, (self._to(), *params), self.server.name))
+
+    def notice(self, text: str) -> None:
+        self.send(Message("NOTICE", (self._to(), text), self.server.name))
+
+    def from_server(self, command: str, *params: str) -> None:
+        """A command (PONG, CAP, FAIL) with the server as its source."""
+        self.send(Message(command, params, self.server.name))
+
+    def text(self, prefix: str, command: str, target: str, text: str) -> None:
+        """PRIVMSG/NOTICE lines, the text cut so that each line fits in 512 bytes."""
+        room = MAX_LINE - 2 - len(f":{prefix} {command} {target} :".encode())
+        for piece in split_text(text, room):
+            self.send(Message(command, (target, piece), prefix))
+
+    def welcome(self, mask: str) -> None:
+        """001 to 005 and the MOTD: what a client waits for after NICK and USER."""
+        s = self.server
+        self.reply(n.RPL_WELCOME, f"Welcome to the chordchat network, {mask}")
+        self.reply(n.RPL_YOURHOST, f"Your host is {s.name}, running version {s.version}")
+        self.reply(n.RPL_CREATED, f"This server was created {s.created}")
+        self.reply(n.RPL_MYINFO, s.name, s.version, "i", "t")
+        self.reply(n.RPL_ISUPPORT, *ISUPPORT, "are supported by this server")
+        if s.motd:
+            self.reply(n.RPL_MOTDSTART, f"- {s.name} Message of the day -")
+            for line in s.motd:
+                self.reply(n.RPL_MOTD, f"- {line}")
+            self.reply(n.RPL_ENDOFMOTD, "End of /MOTD command.")
+        else:
+            self.reply(n.ERR_NOMOTD, "MOTD File is missing")
+
+    def names(self, channel: str, nicks: Iterable[str]) -> None:
+        """353 lines of at most 512 bytes, then 366."""
+        prefix = f":{self.server.name} {n.RPL_NAMREPLY} {self._to()} = {channel} :"
+        line: list[str] = []
+        for nick in nicks:
+            if len(prefix) + len(" ".join([*line, nick])) > MAX_LINE - 2:
+                self.reply(n.RPL_NAMREPLY, "=", channel, " ".join(line))
+                line = []
+            line.append(nick)
+        if line:
+            self.reply(n.RPL_NAMREPLY, "=", channel, " ".join(line))
+        self.end_of_names(channel)
+
+    def end_of_names(self, channel: str) -> None:
+        self.reply(n.RPL_ENDOFNAMES, channel, "End of /NAMES list")
+
+    def ring_topic(self, channel: str) -> None:
+        self.reply(n.RPL_TOPIC, channel, "This node's ring changes and migration steps")
+
+    def whois(self, found: Whois, user: str, host: str, realname: str,
+              channels: list[str]) -> None:
+        """311, 319, 312 and a 320 for each of node id, address and key fingerprint, then
+        318; ``channels`` are those the asker shares with the nick."""
+        nick = found.nick
+        self.reply(n.RPL_WHOISUSER, nick, user, host, "*", realname)
+        if channels:
+            self.reply(n.RPL_WHOISCHANNELS, nick, " ".join(channels))
+        where = f"node {found.node_id[:8]}" if found.node_id else "the ring"
+        self.reply(n.RPL_WHOISSERVER, nick, self.server.name,
+                   f"on {where} at {found.address or 'an unknown address'}")
+        for label, value in (("node id", found.node_id), ("address", found.address),
+                             ("key fingerprint", found.fingerprint)):
+            if value:
+                self.reply(n.RPL_WHOISSPECIAL, nick, f"{label} {value}")
+        self.end_of_whois(nick)
+
+    def no_such_nick(self, nick: str) -> None:
+        self.reply(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
+
+    def end_of_whois(self, nick: str) -> None:
+        self.reply(n.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+
+    def listing(self, channels: Iterable[tuple[str, int]]) -> None:
+        """321, a 322 for each channel (the chat's name) with its member count, 323."""
+        self.reply(n.RPL_LISTSTART, "Channel", "Users  Name")
+        for channel, members in sorted(channels):
+            self.reply(n.RPL_LIST, f"#{channel}", str(members), "")
+        self.reply(n.RPL_LISTEND, "End of /LIST (channels of this node's users only)")
