@@ -8,7 +8,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from core.chat import commands
 from core.chat.commands import Command, Where
 from core.chord import hash_string, short_id
 from core.counts import counted
-from tui import keys
+from tui import keys, terminal
 from tui.bridge import FromCore
 from tui.completion import Completer, Sources
 from tui.conversations import HOME, Conversation, Conversations, mention_spans
@@ -50,18 +49,6 @@ class Done:
 @dataclass(frozen=True)
 class Quit:
     """The user, or a signal, asked to leave."""
-
-
-class _Screen(urwid.display.raw.Screen):
-    """The terminal screen, with Ctrl+C and Ctrl+\\ delivered as keys, not signals.
-
-    Set in ``_start`` so that ``stop`` puts the original keys back with the rest of the tty.
-    """
-
-    def _start(self, *args, **kwargs):
-        result = super()._start(*args, **kwargs)
-        self.tty_signal_keys(intr="undefined", quit="undefined")
-        return result
 
 
 def _short(value: str | None) -> str:
@@ -120,7 +107,7 @@ class ChatApp:
 
     def create(self, screen: urwid.display.raw.Screen | None = None) -> urwid.MainLoop:
         """Build the MainLoop on the terminal and start taking events from the core."""
-        self.loop = urwid.MainLoop(self.screen, PALETTE, screen=screen or _Screen(),
+        self.loop = urwid.MainLoop(self.screen, PALETTE, screen=screen or terminal.Screen(),
                                    handle_mouse=True)
         self.bridge.attach(self.loop)
         return self.loop
@@ -618,33 +605,6 @@ HANDLERS: dict[type, Callable[[ChatApp, object], None]] = {
 }
 
 
-@contextlib.contextmanager
-def _signals_to(app: ChatApp):
-    """SIGINT/SIGTERM/SIGHUP run the graceful exit instead of killing the process."""
-    wanted = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
-    previous = {s: signal.signal(s, lambda *_: app.bridge.post(Quit())) for s in wanted}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-@contextlib.contextmanager
-def _stderr_to(path: str):
-    """Send fd 2 to the log file while the UI owns the terminal: nothing may print over it."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "a", encoding="utf-8") as target:
-        os.dup2(target.fileno(), 2)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def run_ui(options, bell: bool | None = None) -> int:
     """Run the full-screen UI for ``options`` (a core.runtime.Options) until the user leaves.
 
@@ -662,7 +622,8 @@ def run_ui(options, bell: bool | None = None) -> int:
         app.runtime = Runtime(options, app.bridge.post)
         app._track("start", app.runtime.start())
         loop = app.create()
-        with _signals_to(app), _stderr_to(log_path):
+        with (terminal.signals_to(lambda: app.bridge.post(Quit())),
+              terminal.stderr_to(log_path)):
             loop.run()
     except Exception:
         log.exception("the UI failed")
