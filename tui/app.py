@@ -19,24 +19,21 @@ from core import events as ev
 from core.chat import commands
 from core.chat.commands import Command, Where
 from core.chord import hash_string, short_id
-from core.counts import counted
-from tui import keys, terminal
+from tui import terminal
 from tui.bridge import FromCore
 from tui.completion import Completer, Sources
-from tui.conversations import HOME, Conversation, Conversations, mention_spans
+from tui.conversations import HOME, Conversations, mention_spans
 from tui.history import History
 from tui.logfile import setup_logging
 from tui.ringlog import LogLine, RingLog
-from tui.widgets.conversation import HitLine, MessageLine, MessageList
-from tui.widgets.palette import PALETTE, nick_attr
+from tui.view import UNVERIFIED, ConversationView, clock
+from tui.widgets.palette import PALETTE
 from tui.widgets.screen import ChatScreen
-from tui.widgets.side import Entry
 from tui.widgets.status import Status
 
 log = logging.getLogger(__name__)
 
 LEAVE_TIMEOUT = 60.0  # seconds the graceful exit may take before the UI closes anyway
-UNVERIFIED = "[unverified]"   # how a message not signed by the pinned key is marked
 
 
 @dataclass(frozen=True)
@@ -63,10 +60,6 @@ def _node(address: str | None) -> str:
     return short_id(hash_string(address)) if address else ""
 
 
-def _clock(at: float, seconds: bool = False) -> str:
-    return time.strftime("%H:%M:%S" if seconds else "%H:%M", time.localtime(at))
-
-
 class ChatApp:
     """The UI of one node. ``__init__`` builds widgets only; ``create`` makes the MainLoop."""
 
@@ -76,7 +69,7 @@ class ChatApp:
         self.bell = bell
         self.screen = ChatScreen()
         self.conversations = Conversations()
-        self._lists: dict[str, MessageList] = {HOME: MessageList()}
+        self.view = ConversationView(self.screen, self.conversations)
         self.nicks: set[str] = set()
         self.history = History()
         self.completer = Completer(Sources(
@@ -87,21 +80,20 @@ class ChatApp:
             bare_commands=lambda: self.conversations.shown.kind == "home",
         ))
         self.bridge = FromCore(self._dispatch, on_error=self._handler_failed,
-                               settle=self._show_current)
+                               settle=self.view.show_current)
         self.status = Status(nick=nick)
         self.ring_log = RingLog()
         self.loop: urwid.MainLoop | None = None
         self.quitting = False
         self.ready = False
         self._waiting: list[Command] = []  # chat commands typed before the node was ready
-        self._own: dict[str, MessageLine] = {}   # the user's lines by msg_id (their state)
         self.failure: str | None = None  # why the UI ended early (a start-up error)
         self.exit_code = 0
         urwid.connect_signal(self.screen, "action", self._on_action)
         urwid.connect_signal(self.screen.side, "select", self._on_select)
-        self.notice(HOME, "Welcome to chordchat. Type  join general  to join a channel, "
-                          "help (or F1) for commands and keys.")
-        self._show_current()
+        self.view.notice(HOME, "Welcome to chordchat. Type  join general  to join a channel, "
+                               "help (or F1) for commands and keys.")
+        self.view.show_current()
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -136,13 +128,17 @@ class ChatApp:
         """Hear of ``future``'s end on the UI thread, without waiting for it."""
         future.add_done_callback(lambda f: self.bridge.post(Done(what, f)))
 
+    def _list(self, key: str):
+        """The lines of conversation ``key`` (the bridge's tests read them here)."""
+        return self.view.messages(key)
+
     # ---- core events (UI thread) -----------------------------------------------------
 
     def handle(self, event: object) -> None:
         """Show one event now (the bridge dispatches a batch, then brings the panes up to date
         once)."""
         self._dispatch(event)
-        self._show_current()
+        self.view.show_current()
 
     def _dispatch(self, event: object) -> None:
         """Dispatch on the event's class through the table at the end of this module."""
@@ -153,93 +149,55 @@ class ChatApp:
         handler(self, event)
 
     def _handler_failed(self, event: object, exc: Exception) -> None:
-        self.error(f"could not show a {type(event).__name__} event ({exc!r}); "
-                   "details are in the log file")
+        self.view.error(f"could not show a {type(event).__name__} event ({exc!r}); "
+                        "details are in the log file")
 
     def _on_ready(self, e: ev.Ready) -> None:
         self.ready = True
         self._set_status(nick=e.nick, id=_short(e.id), address=e.address, state="")
         self.show_log(self.ring_log.ready(e), e.at)
-        self.notice(HOME, f"You are {e.nick}, node {_short(e.id)} at {e.address}; your key is "
-                          f"{e.fingerprint}.")
+        self.view.notice(HOME, f"You are {e.nick}, node {_short(e.id)} at {e.address}; "
+                               f"your key is {e.fingerprint}.")
         waiting, self._waiting = self._waiting, []
         for command in waiting:
             self.run_command(command)
 
-    def _conversation(self, name: str) -> Conversation:
-        """The conversation a core event names: "#channel", else a nick (or "@id")."""
-        if name.startswith("#"):
-            return self.conversations.channel(name[1:])
-        return self.conversations.private(name)
-
     def _on_history(self, e: ev.History) -> None:
-        conv = self._conversation(e.conversation)
+        conv = self.conversations.named(e.conversation)
         for m in e.messages:
             self.nicks.add(m["from"])
-            line = MessageLine(("history", f"{_clock(m['at'])} <{m['from']}> "),
-                               ("history", m["text"]), msg_id=m["msg_id"],
-                               state=m["state"] if m["outgoing"] else None)
+            line = self.view.earlier(conv, m["from"], m["text"], m["at"], m["msg_id"],
+                                     state=m["state"] if m["outgoing"] else None)
             if m["outgoing"]:
-                self._own[m["msg_id"]] = line
-            self._list(conv.key).append(line)
+                self.view.own(m["msg_id"], line)
 
     def _on_pending(self, e: ev.Pending) -> None:
-        conv = self._conversation(e.conversation)
-        line = self._message(conv, e.from_, e.text, e.at, own=True, msg_id=e.msg_id,
-                             state="pending")
-        self._own[e.msg_id] = line
+        conv = self.conversations.named(e.conversation)
+        line = self.view.message(conv, e.from_, e.text, e.at, own=True, msg_id=e.msg_id,
+                                 state="pending")
+        self.view.own(e.msg_id, line)
         if conv.kind == "private":
             self.conversations.select_key(conv.key)
 
-    def _set_state(self, msg_id: str, state: str) -> bool:
-        """Mark one of the user's lines; False if it is not shown."""
-        line = self._own.get(msg_id)
-        if line is None:
-            return False
-        if line.state != "delivered" or state == "delivered":
-            line.set_state(state)
-        return True
-
     def _on_delivered(self, e: ev.Delivered) -> None:
-        self._set_state(e.msg_id, "delivered")
+        self.view.set_state(e.msg_id, "delivered")
 
     def _on_failed(self, e: ev.Failed) -> None:
-        self._set_state(e.msg_id, "failed")
-        self.error(f"not sent to {e.conversation}: {e.reason}")
+        self.view.set_state(e.msg_id, "failed")
+        self.view.error(f"not sent to {e.conversation}: {e.reason}")
 
     def _on_search(self, e: ev.SearchResults) -> None:
-        conv = self.conversations.shown
-        self._append(conv, [("info", f"search {e.text!r}: {counted(len(e.hits), 'line')}"
-                                     + (" (click one, or select it and press Enter, to open "
-                                        "it)" if e.hits else ""))])
-        for hit in e.hits:
-            line = HitLine([("time", f"  {_clock(hit['at'])} {hit['conversation']} "),
-                            (nick_attr(hit["from"]), f"<{hit['from']}>"), " ", hit["text"]])
-            urwid.connect_signal(line, "open", lambda _w, h=hit: self.open_hit(h))
-            self._list(conv.key).append(line)
-
-    def open_hit(self, hit: dict) -> None:
-        """Show a search result in its conversation, at its line."""
-        conv = self._conversation(hit["conversation"])
-        self.conversations.select_key(conv.key)
-        messages = self._list(conv.key)
-        position = messages.find(hit["msg_id"])
-        if position is None:   # older than the lines shown: show it at the end
-            messages.append(MessageLine(("history", f"{_clock(hit['at'])} <{hit['from']}> "),
-                                        ("history", hit["text"]), msg_id=hit["msg_id"]))
-            position = len(messages.body) - 1
-        messages.show_line(position)
-        self._show_current()
+        self.view.search_results(e.text, e.hits)
 
     def _on_private(self, e: ev.PrivateMessage) -> None:
         other = e.to if e.outgoing else e.from_
         conv = self.conversations.private(other)
         self.nicks.add(other)
-        if e.outgoing and self._set_state(e.msg_id, "delivered"):
+        if e.outgoing and self.view.set_state(e.msg_id, "delivered"):
             return   # shown when it was accepted
-        self._message(conv, e.from_, e.text, e.at, own=e.outgoing,
-                      spans=() if e.outgoing else mention_spans(e.text, self.nick),
-                      verified=e.verified)
+        self.view.message(conv, e.from_, e.text, e.at, own=e.outgoing,
+                          spans=() if e.outgoing else mention_spans(e.text, self.nick),
+                          verified=e.verified)
         if e.outgoing:
             self.conversations.select_key(conv.key)
         elif self.conversations.shown is not conv:
@@ -250,17 +208,15 @@ class ChatApp:
         conv = self.conversations.channel(e.channel)
         self.nicks.add(e.from_)
         own = e.from_.lower() == self.nick.lower()
-        if own and self._set_state(e.msg_id, "delivered"):
+        if own and self.view.set_state(e.msg_id, "delivered"):
             return   # the echo of a line shown when it was accepted
         spans = [] if own else mention_spans(e.text, self.nick)
         if e.history:
-            self._list(conv.key).append(MessageLine(
-                [("history", f"{_clock(e.at)} <{e.from_}> "),
-                 *([] if e.verified else [("unverified", UNVERIFIED), " "])],
-                _highlight(e.text, spans, "history"), msg_id=e.msg_id))
+            self.view.earlier(conv, e.from_, e.text, e.at, e.msg_id, verified=e.verified,
+                              spans=spans)
             return
-        self._message(conv, e.from_, e.text, e.at, own=own, spans=spans, verified=e.verified,
-                      msg_id=e.msg_id)
+        self.view.message(conv, e.from_, e.text, e.at, own=own, spans=spans,
+                          verified=e.verified, msg_id=e.msg_id)
         if spans:
             self._ring_bell()
 
@@ -268,8 +224,8 @@ class ChatApp:
         # a member sees its own message come back from the maintainer; a non-member only
         # gets this receipt, so the line is shown here instead
         conv = self.conversations.channel(e.channel)
-        if not self._set_state(e.msg_id, "delivered") and not conv.joined:
-            self._message(conv, self.nick, e.text, e.at, own=True, msg_id=e.msg_id)
+        if not self.view.set_state(e.msg_id, "delivered") and not conv.joined:
+            self.view.message(conv, self.nick, e.text, e.at, own=True, msg_id=e.msg_id)
 
     def _on_joined(self, e: ev.Joined) -> None:
         conv = self.conversations.channel(e.channel)
@@ -277,34 +233,34 @@ class ChatApp:
         conv.members = set(e.members)
         self.nicks.update(e.members)
         who = ", ".join(sorted(e.members, key=str.lower)) or "nobody else yet"
-        self.notice(conv.key, f"you joined {conv.title}; members: {who}", at=e.at)
+        self.view.notice(conv.key, f"you joined {conv.title}; members: {who}", at=e.at)
         self.conversations.select_key(conv.key)
 
     def _on_left(self, e: ev.Left) -> None:
         conv = self.conversations.channel(e.channel)
         conv.joined = False
-        self.notice(conv.key, f"you left {conv.title}", at=e.at)
+        self.view.notice(conv.key, f"you left {conv.title}", at=e.at)
 
     def _on_member_joined(self, e: ev.MemberJoined) -> None:
         conv = self.conversations.channel(e.channel)
         conv.members.add(e.nick)
         self.nicks.add(e.nick)
-        self.notice(conv.key, f"→ {e.nick} joined {conv.title}", at=e.at)
+        self.view.notice(conv.key, f"→ {e.nick} joined {conv.title}", at=e.at)
 
     def _on_member_left(self, e: ev.MemberLeft) -> None:
         conv = self.conversations.channel(e.channel)
         conv.members.discard(e.nick)
         why = "" if e.reason == "left" else f" ({e.reason})"
-        self.notice(conv.key, f"← {e.nick} left {conv.title}{why}", at=e.at)
+        self.view.notice(conv.key, f"← {e.nick} left {conv.title}{why}", at=e.at)
 
     def _on_key_changed(self, e: ev.KeyChanged) -> None:
         text = (f"the key of {e.nick} changed: pinned {e.old}, now {e.new}; its messages are "
                 f"marked {UNVERIFIED} until you compare the fingerprint with {e.nick} and type "
                 f"/trust {e.nick}")
         conv = self.conversations.private(e.nick)
-        self._append(conv, [("time", _clock(e.at) + " "), ("error", "! " + text)])
+        self.view.error(text, conv, at=e.at)
         if conv is not self.conversations.shown:
-            self.error(text)
+            self.view.error(text)
         self.log_line(f"key changed: {e.nick} {e.old} -> {e.new}", "error", e.at)
 
     def _on_whois(self, e: ev.Whois) -> None:
@@ -329,10 +285,10 @@ class ChatApp:
 
     def _on_info(self, e: ev.Info) -> None:
         for line in e.text.splitlines() or [""]:
-            self._append(self.conversations.shown, [("info", line)])
+            self.view.info(line)
 
     def _on_error(self, e: ev.Error) -> None:
-        self.error(e.message)
+        self.view.error(e.message)
 
     def _on_bye(self, _e: ev.Bye) -> None:
         raise urwid.ExitMainLoop
@@ -347,7 +303,7 @@ class ChatApp:
                 log.info("start-up failed: %s", self.failure)
                 raise urwid.ExitMainLoop from None
             log.error("%s failed", e.what, exc_info=exc)
-            self.error(f"{e.what}: {exc or type(exc).__name__}")
+            self.view.error(f"{e.what}: {exc or type(exc).__name__}")
         if e.what == "shutdown":
             raise urwid.ExitMainLoop
 
@@ -358,11 +314,11 @@ class ChatApp:
 
     def _on_action(self, action: str, position: int) -> None:
         getattr(self, "act_" + action)(position)
-        self._show_current()
+        self.view.show_current()
 
     def _on_select(self, index: int) -> None:
         self.conversations.select(index)
-        self._show_current()
+        self.view.show_current()
 
     def act_goto(self, position: int) -> None:
         self.conversations.select(position)
@@ -374,10 +330,10 @@ class ChatApp:
         self.conversations.step(-1)
 
     def act_scroll_up(self, _position: int) -> None:
-        self._list(self.conversations.shown.key).scroll("page up")
+        self.view.messages(self.conversations.shown.key).scroll("page up")
 
     def act_scroll_down(self, _position: int) -> None:
-        self._list(self.conversations.shown.key).scroll("page down")
+        self.view.messages(self.conversations.shown.key).scroll("page down")
 
     def act_toggle_log(self, _position: int) -> None:
         self.screen.set_log_visible(not self.screen.log_visible)
@@ -394,7 +350,7 @@ class ChatApp:
         self.set_bell(not self.bell)
 
     def act_help(self, _position: int) -> None:
-        self.show_help()
+        self.view.help()
 
     def act_history_older(self, _position: int) -> None:
         line = self.history.older(self.screen.input.edit_text)
@@ -431,8 +387,8 @@ class ChatApp:
         except commands.CommandError as exc:
             home_text = isinstance(exc, commands.UnknownCommand) and conv.kind == "home" \
                 and not line.lstrip().startswith("/")
-            self.error("this is the home pane: join a channel first (join <channel>), "
-                       "or msg <nick> <text>" if home_text else str(exc))
+            self.view.error("this is the home pane: join a channel first (join <channel>), "
+                            "or msg <nick> <text>" if home_text else str(exc))
             return
         self.run_command(command)
 
@@ -443,11 +399,11 @@ class ChatApp:
             FRONT_END[command.name](self, command)
             return
         if self.quitting:
-            self.error("leaving the ring; no more commands (Ctrl+C again closes at once)")
+            self.view.error("leaving the ring; no more commands (Ctrl+C again closes at once)")
             return
         if command.where is Where.CHAT and not self.ready:
             self._waiting.append(command)
-            self.notice(HOME, f"still joining the ring; will run when ready: {command}")
+            self.view.notice(HOME, f"still joining the ring; will run when ready: {command}")
             return
         future = self.runtime.execute(command)
         if self.runtime.stopping:
@@ -458,7 +414,7 @@ class ChatApp:
     def cmd_search(self, command: Command) -> None:
         """Asked of the core, which alone reads the database; the hits come as an event."""
         if not self.ready:
-            self.error("still joining the ring; search once it is ready")
+            self.view.error("still joining the ring; search once it is ready")
             return
         self._track(str(command), self.runtime.search(command.args[0]))
 
@@ -466,50 +422,9 @@ class ChatApp:
         self.set_bell(command.args[0] == "on" if command.args else not self.bell)
 
     def cmd_help(self, _command: Command) -> None:
-        self.show_help()
-
-    def show_help(self) -> None:
-        """The commands and keys, from their tables; a long help wraps under itself."""
-        conv = self.conversations.shown
-        self._append(conv, [("info", commands.HELP_INTRO)])
-        for title, rows in (("Commands:", commands.help_rows()), ("Keys:", keys.help_rows())):
-            self._append(conv, [("info", title)])
-            width = max(len(name) for name, _ in rows)
-            for name, text in rows:
-                self._list(conv.key).append(
-                    MessageLine(("info", f"  {name.ljust(width)}  "), ("info", text)))
+        self.view.help()
 
     # ---- showing things ----------------------------------------------------------------
-
-    def _list(self, key: str) -> MessageList:
-        if key not in self._lists:
-            self._lists[key] = MessageList()
-        return self._lists[key]
-
-    def _append(self, conv: Conversation, markup) -> None:
-        self._list(conv.key).append(urwid.Text(markup))
-
-    def _message(self, conv: Conversation, nick: str, text: str, at: float, own: bool = False,
-                 spans=(), verified: bool = True, msg_id: str | None = None,
-                 state: str | None = None) -> MessageLine:
-        """A message line; ``spans`` are where it names the user (highlighted, and a mention);
-        one not signed by the key pinned for ``nick`` is marked unverified."""
-        prefix = [("time", _clock(at) + " "), (nick_attr(nick), f"<{nick}>"), " "]
-        if not verified:
-            prefix[2:2] = [" ", ("unverified", UNVERIFIED)]
-        body = ("own", text) if own else _highlight(text, spans)
-        line = MessageLine(prefix, body, msg_id=msg_id, state=state)
-        self._list(conv.key).append(line)
-        if not own:
-            self.conversations.arrived(conv, bool(spans))
-        return line
-
-    def notice(self, key: str, text: str, at: float | None = None) -> None:
-        conv = self.conversations.get(key) or self.conversations.shown
-        self._append(conv, [("time", _clock(at or time.time()) + " "), ("notice", text)])
-
-    def error(self, message: str) -> None:
-        self._append(self.conversations.shown, [("error", "! " + message)])
 
     def log_line(self, text: str, attr: str = "log", at: float | None = None) -> None:
         self.show_log(LogLine(text, attr), at)
@@ -521,15 +436,14 @@ class ChatApp:
         markup: list = [(line.attr, line.text)]
         if line.tag:
             markup[:0] = [(line.attr + " tag", f" {line.tag} "), " "]
-        self.screen.log.add([("log time", _clock(at or time.time(), seconds=True) + " ")],
+        self.screen.log.add([("log time", clock(at or time.time(), seconds=True) + " ")],
                             markup)
 
     def set_bell(self, on: bool) -> None:
         """Turn the terminal bell for mentions and private messages on or off, and say so."""
         self.bell = on
-        self._append(self.conversations.shown, [(
-            "info", "the bell is on: it rings for mentions and private messages" if on
-            else "the bell is off (bell on, or Alt+B, turns it on again)")])
+        self.view.info("the bell is on: it rings for mentions and private messages" if on
+                       else "the bell is off (bell on, or Alt+B, turns it on again)")
 
     def _ring_bell(self) -> None:
         if self.bell and self.loop is not None:
@@ -538,36 +452,6 @@ class ChatApp:
     def _set_status(self, **changes) -> None:
         self.status = dataclasses.replace(self.status, **changes)
         self.screen.status.update(self.status)
-
-    def _show_current(self) -> None:
-        """Bring the side pane, conversation pane and input caption up to date."""
-        convs = self.conversations
-        self.screen.side.update([Entry(c.title, c.unread, c.mention, c.joined)
-                                 for c in convs.items], convs.current)
-        shown = convs.shown
-        messages = self._list(shown.key)
-        title = shown.title
-        if shown.kind == "channel":
-            title += (f"  ({counted(len(shown.members), 'member')})" if shown.joined
-                      else "  (not joined)")
-        self.screen.conversation.show(messages, title)
-        self.screen.input.set_target(shown.title if shown.kind != "home" else "")
-
-
-def _highlight(text: str, spans, base: str | None = None) -> list:
-    """Markup of ``text`` with each (start, end) span shown as a mention."""
-    plain = (lambda t: (base, t)) if base else (lambda t: t)
-    markup: list = []
-    at = 0
-    for start, end in spans:
-        if start > at:
-            markup.append(plain(text[at:start]))
-        markup.append(("mention", text[start:end]))
-        at = end
-    if at < len(text) or not markup:
-        markup.append(plain(text[at:]))
-    return markup
-
 
 # the commands the COMMANDS table gives to the front end, as this UI answers them
 FRONT_END: dict[str, Callable[[ChatApp, Command], None]] = {
