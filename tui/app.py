@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import dataclasses
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,15 +16,14 @@ import urwid
 from core import events as ev
 from core.chat import commands
 from core.chat.commands import Command, Where
-from core.chord import hash_string, short_id
 from tui import terminal
 from tui.bridge import FromCore
 from tui.completion import Completer, Sources
 from tui.conversations import HOME, Conversations, mention_spans
 from tui.history import History
 from tui.logfile import setup_logging
-from tui.ringlog import LogLine, RingLog
-from tui.view import UNVERIFIED, ConversationView, clock
+from tui.ringview import RingView, short
+from tui.view import UNVERIFIED, ConversationView
 from tui.widgets.palette import PALETTE
 from tui.widgets.screen import ChatScreen
 from tui.widgets.status import Status
@@ -46,18 +43,6 @@ class Done:
 @dataclass(frozen=True)
 class Quit:
     """The user, or a signal, asked to leave."""
-
-
-def _short(value: str | None) -> str:
-    """An id as the UI shows it (8 hex digits); other values as they are."""
-    if value and len(value) == 40 and all(c in "0123456789abcdef" for c in value.lower()):
-        return value[:8]
-    return value or ""
-
-
-def _node(address: str | None) -> str:
-    """A node given by its address, shown by its short id (the hash of the address)."""
-    return short_id(hash_string(address)) if address else ""
 
 
 class ChatApp:
@@ -81,8 +66,7 @@ class ChatApp:
         ))
         self.bridge = FromCore(self._dispatch, on_error=self._handler_failed,
                                settle=self.view.show_current)
-        self.status = Status(nick=nick)
-        self.ring_log = RingLog()
+        self.ring = RingView(self.screen, nick)
         self.loop: urwid.MainLoop | None = None
         self.quitting = False
         self.ready = False
@@ -113,9 +97,9 @@ class ChatApp:
     def _leaving(self, shutdown: concurrent.futures.Future) -> None:
         """The runtime runs its exit sequence: say so, and close when it is done."""
         self.quitting = True
-        self._set_status(state="leaving")
-        self.log_line("leaving the ring: leaving channels, handing over what this node keeps",
-                      "log ring")
+        self.ring.set_status(state="leaving")
+        self.ring.note("leaving the ring: leaving channels, handing over what this node keeps",
+                       "log ring")
         self._track("shutdown", shutdown)
         if self.loop is not None:
             self.loop.set_alarm_in(LEAVE_TIMEOUT, self._leave_timed_out)
@@ -127,6 +111,11 @@ class ChatApp:
     def _track(self, what: str, future: concurrent.futures.Future) -> None:
         """Hear of ``future``'s end on the UI thread, without waiting for it."""
         future.add_done_callback(lambda f: self.bridge.post(Done(what, f)))
+
+    @property
+    def status(self) -> Status:
+        """What the status bar says now."""
+        return self.ring.status
 
     def _list(self, key: str):
         """The lines of conversation ``key`` (the bridge's tests read them here)."""
@@ -154,9 +143,8 @@ class ChatApp:
 
     def _on_ready(self, e: ev.Ready) -> None:
         self.ready = True
-        self._set_status(nick=e.nick, id=_short(e.id), address=e.address, state="")
-        self.show_log(self.ring_log.ready(e), e.at)
-        self.view.notice(HOME, f"You are {e.nick}, node {_short(e.id)} at {e.address}; "
+        self.ring.ready(e)
+        self.view.notice(HOME, f"You are {e.nick}, node {short(e.id)} at {e.address}; "
                                f"your key is {e.fingerprint}.")
         waiting, self._waiting = self._waiting, []
         for command in waiting:
@@ -261,27 +249,25 @@ class ChatApp:
         self.view.error(text, conv, at=e.at)
         if conv is not self.conversations.shown:
             self.view.error(text)
-        self.log_line(f"key changed: {e.nick} {e.old} -> {e.new}", "error", e.at)
+        self.ring.note(f"key changed: {e.nick} {e.old} -> {e.new}", "error", e.at)
 
     def _on_whois(self, e: ev.Whois) -> None:
         pin = {"same": "pinned", "new": "not pinned yet",
                "changed": "NOT the key pinned for this nick"}.get(e.pin, e.pin)
         self._on_info(ev.Info(text=f"{e.nick}: key {e.fingerprint} ({pin}), node "
-                                   f"{_short(e.id)} at {e.address}"))
+                                   f"{short(e.id)} at {e.address}"))
 
     def _on_migration(self, e: ev.Migration) -> None:
-        self.show_log(self.ring_log.line(e), e.at)
+        self.ring.log(e)
 
     def _on_ring(self, e: ev.RingStatus) -> None:
-        # the changes themselves reach the log pane as RingChange events
-        self._set_status(id=_short(e.id), address=e.address, predecessor=_node(e.predecessor),
-                         successor=_node(e.successor), channels=e.channels, names=e.names)
+        self.ring.ring_status(e)
 
     def _on_ring_change(self, e: ev.RingChange) -> None:
-        self.show_log(self.ring_log.change(e), e.at)
+        self.ring.change(e)
 
     def _on_log(self, e: ev.Log) -> None:
-        self.show_log(self.ring_log.line(e), e.at)
+        self.ring.log(e)
 
     def _on_info(self, e: ev.Info) -> None:
         for line in e.text.splitlines() or [""]:
@@ -424,20 +410,7 @@ class ChatApp:
     def cmd_help(self, _command: Command) -> None:
         self.view.help()
 
-    # ---- showing things ----------------------------------------------------------------
-
-    def log_line(self, text: str, attr: str = "log", at: float | None = None) -> None:
-        self.show_log(LogLine(text, attr), at)
-
-    def show_log(self, line: LogLine | None, at: float | None = None) -> None:
-        """Add one line to the ring log pane (None: nothing new to say)."""
-        if line is None:
-            return
-        markup: list = [(line.attr, line.text)]
-        if line.tag:
-            markup[:0] = [(line.attr + " tag", f" {line.tag} "), " "]
-        self.screen.log.add([("log time", clock(at or time.time(), seconds=True) + " ")],
-                            markup)
+    # ---- the bell ----------------------------------------------------------------------
 
     def set_bell(self, on: bool) -> None:
         """Turn the terminal bell for mentions and private messages on or off, and say so."""
@@ -449,9 +422,6 @@ class ChatApp:
         if self.bell and self.loop is not None:
             self.loop.screen.write("\a")
 
-    def _set_status(self, **changes) -> None:
-        self.status = dataclasses.replace(self.status, **changes)
-        self.screen.status.update(self.status)
 
 # the commands the COMMANDS table gives to the front end, as this UI answers them
 FRONT_END: dict[str, Callable[[ChatApp, Command], None]] = {
