@@ -13,17 +13,16 @@ from dataclasses import dataclass
 
 import urwid
 
-from core import events as ev
 from core.chat import commands
 from core.chat.commands import Command, Where
-from tui import terminal
+from tui import handlers, terminal
 from tui.bridge import FromCore
 from tui.completion import Completer, Sources
-from tui.conversations import HOME, Conversations, mention_spans
+from tui.conversations import HOME, Conversations
 from tui.history import History
 from tui.logfile import setup_logging
-from tui.ringview import RingView, short
-from tui.view import UNVERIFIED, ConversationView
+from tui.ringview import RingView
+from tui.view import ConversationView
 from tui.widgets.palette import PALETTE
 from tui.widgets.screen import ChatScreen
 from tui.widgets.status import Status
@@ -130,154 +129,23 @@ class ChatApp:
         self.view.show_current()
 
     def _dispatch(self, event: object) -> None:
-        """Dispatch on the event's class through the table at the end of this module."""
+        """Dispatch on the event's class through HANDLERS at the end of this module."""
         handler = HANDLERS.get(type(event))
         if handler is None:
             log.warning("no handler for %r", event)
             return
         handler(self, event)
 
-    def _handler_failed(self, event: object, exc: Exception) -> None:
-        self.view.error(f"could not show a {type(event).__name__} event ({exc!r}); "
-                        "details are in the log file")
-
-    def _on_ready(self, e: ev.Ready) -> None:
+    def now_ready(self) -> None:
+        """The node is in the ring: run the chat commands typed before it was."""
         self.ready = True
-        self.ring.ready(e)
-        self.view.notice(HOME, f"You are {e.nick}, node {short(e.id)} at {e.address}; "
-                               f"your key is {e.fingerprint}.")
         waiting, self._waiting = self._waiting, []
         for command in waiting:
             self.run_command(command)
 
-    def _on_history(self, e: ev.History) -> None:
-        conv = self.conversations.named(e.conversation)
-        for m in e.messages:
-            self.nicks.add(m["from"])
-            line = self.view.earlier(conv, m["from"], m["text"], m["at"], m["msg_id"],
-                                     state=m["state"] if m["outgoing"] else None)
-            if m["outgoing"]:
-                self.view.own(m["msg_id"], line)
-
-    def _on_pending(self, e: ev.Pending) -> None:
-        conv = self.conversations.named(e.conversation)
-        line = self.view.message(conv, e.from_, e.text, e.at, own=True, msg_id=e.msg_id,
-                                 state="pending")
-        self.view.own(e.msg_id, line)
-        if conv.kind == "private":
-            self.conversations.select_key(conv.key)
-
-    def _on_delivered(self, e: ev.Delivered) -> None:
-        self.view.set_state(e.msg_id, "delivered")
-
-    def _on_failed(self, e: ev.Failed) -> None:
-        self.view.set_state(e.msg_id, "failed")
-        self.view.error(f"not sent to {e.conversation}: {e.reason}")
-
-    def _on_search(self, e: ev.SearchResults) -> None:
-        self.view.search_results(e.text, e.hits)
-
-    def _on_private(self, e: ev.PrivateMessage) -> None:
-        other = e.to if e.outgoing else e.from_
-        conv = self.conversations.private(other)
-        self.nicks.add(other)
-        if e.outgoing and self.view.set_state(e.msg_id, "delivered"):
-            return   # shown when it was accepted
-        self.view.message(conv, e.from_, e.text, e.at, own=e.outgoing,
-                          spans=() if e.outgoing else mention_spans(e.text, self.nick),
-                          verified=e.verified)
-        if e.outgoing:
-            self.conversations.select_key(conv.key)
-        elif self.conversations.shown is not conv:
-            conv.mention = True  # a private message is always for the user
-            self._ring_bell()
-
-    def _on_channel(self, e: ev.ChannelMessage) -> None:
-        conv = self.conversations.channel(e.channel)
-        self.nicks.add(e.from_)
-        own = e.from_.lower() == self.nick.lower()
-        if own and self.view.set_state(e.msg_id, "delivered"):
-            return   # the echo of a line shown when it was accepted
-        spans = [] if own else mention_spans(e.text, self.nick)
-        if e.history:
-            self.view.earlier(conv, e.from_, e.text, e.at, e.msg_id, verified=e.verified,
-                              spans=spans)
-            return
-        self.view.message(conv, e.from_, e.text, e.at, own=own, spans=spans,
-                          verified=e.verified, msg_id=e.msg_id)
-        if spans:
-            self._ring_bell()
-
-    def _on_sent(self, e: ev.Sent) -> None:
-        # a member sees its own message come back from the maintainer; a non-member only
-        # gets this receipt, so the line is shown here instead
-        conv = self.conversations.channel(e.channel)
-        if not self.view.set_state(e.msg_id, "delivered") and not conv.joined:
-            self.view.message(conv, self.nick, e.text, e.at, own=True, msg_id=e.msg_id)
-
-    def _on_joined(self, e: ev.Joined) -> None:
-        conv = self.conversations.channel(e.channel)
-        conv.joined = True
-        conv.members = set(e.members)
-        self.nicks.update(e.members)
-        who = ", ".join(sorted(e.members, key=str.lower)) or "nobody else yet"
-        self.view.notice(conv.key, f"you joined {conv.title}; members: {who}", at=e.at)
-        self.conversations.select_key(conv.key)
-
-    def _on_left(self, e: ev.Left) -> None:
-        conv = self.conversations.channel(e.channel)
-        conv.joined = False
-        self.view.notice(conv.key, f"you left {conv.title}", at=e.at)
-
-    def _on_member_joined(self, e: ev.MemberJoined) -> None:
-        conv = self.conversations.channel(e.channel)
-        conv.members.add(e.nick)
-        self.nicks.add(e.nick)
-        self.view.notice(conv.key, f"→ {e.nick} joined {conv.title}", at=e.at)
-
-    def _on_member_left(self, e: ev.MemberLeft) -> None:
-        conv = self.conversations.channel(e.channel)
-        conv.members.discard(e.nick)
-        why = "" if e.reason == "left" else f" ({e.reason})"
-        self.view.notice(conv.key, f"← {e.nick} left {conv.title}{why}", at=e.at)
-
-    def _on_key_changed(self, e: ev.KeyChanged) -> None:
-        text = (f"the key of {e.nick} changed: pinned {e.old}, now {e.new}; its messages are "
-                f"marked {UNVERIFIED} until you compare the fingerprint with {e.nick} and type "
-                f"/trust {e.nick}")
-        conv = self.conversations.private(e.nick)
-        self.view.error(text, conv, at=e.at)
-        if conv is not self.conversations.shown:
-            self.view.error(text)
-        self.ring.note(f"key changed: {e.nick} {e.old} -> {e.new}", "error", e.at)
-
-    def _on_whois(self, e: ev.Whois) -> None:
-        pin = {"same": "pinned", "new": "not pinned yet",
-               "changed": "NOT the key pinned for this nick"}.get(e.pin, e.pin)
-        self._on_info(ev.Info(text=f"{e.nick}: key {e.fingerprint} ({pin}), node "
-                                   f"{short(e.id)} at {e.address}"))
-
-    def _on_migration(self, e: ev.Migration) -> None:
-        self.ring.log(e)
-
-    def _on_ring(self, e: ev.RingStatus) -> None:
-        self.ring.ring_status(e)
-
-    def _on_ring_change(self, e: ev.RingChange) -> None:
-        self.ring.change(e)
-
-    def _on_log(self, e: ev.Log) -> None:
-        self.ring.log(e)
-
-    def _on_info(self, e: ev.Info) -> None:
-        for line in e.text.splitlines() or [""]:
-            self.view.info(line)
-
-    def _on_error(self, e: ev.Error) -> None:
-        self.view.error(e.message)
-
-    def _on_bye(self, _e: ev.Bye) -> None:
-        raise urwid.ExitMainLoop
+    def _handler_failed(self, event: object, exc: Exception) -> None:
+        self.view.error(f"could not show a {type(event).__name__} event ({exc!r}); "
+                        "details are in the log file")
 
     def _on_done(self, e: Done) -> None:
         try:
@@ -418,7 +286,7 @@ class ChatApp:
         self.view.info("the bell is on: it rings for mentions and private messages" if on
                        else "the bell is off (bell on, or Alt+B, turns it on again)")
 
-    def _ring_bell(self) -> None:
+    def ring_bell(self) -> None:
         if self.bell and self.loop is not None:
             self.loop.screen.write("\a")
 
@@ -431,29 +299,9 @@ FRONT_END: dict[str, Callable[[ChatApp, Command], None]] = {
 }
 
 
+# the core's events through tui.handlers' table; the app's own (its futures, a signal) here
 HANDLERS: dict[type, Callable[[ChatApp, object], None]] = {
-    ev.Ready: ChatApp._on_ready,
-    ev.PrivateMessage: ChatApp._on_private,
-    ev.ChannelMessage: ChatApp._on_channel,
-    ev.Sent: ChatApp._on_sent,
-    ev.History: ChatApp._on_history,
-    ev.Pending: ChatApp._on_pending,
-    ev.Delivered: ChatApp._on_delivered,
-    ev.Failed: ChatApp._on_failed,
-    ev.SearchResults: ChatApp._on_search,
-    ev.Joined: ChatApp._on_joined,
-    ev.Left: ChatApp._on_left,
-    ev.MemberJoined: ChatApp._on_member_joined,
-    ev.MemberLeft: ChatApp._on_member_left,
-    ev.KeyChanged: ChatApp._on_key_changed,
-    ev.Whois: ChatApp._on_whois,
-    ev.Migration: ChatApp._on_migration,
-    ev.RingStatus: ChatApp._on_ring,
-    ev.RingChange: ChatApp._on_ring_change,
-    ev.Log: ChatApp._on_log,
-    ev.Info: ChatApp._on_info,
-    ev.Error: ChatApp._on_error,
-    ev.Bye: ChatApp._on_bye,
+    **handlers.HANDLERS,
     Done: ChatApp._on_done,
     Quit: ChatApp._on_quit,
 }
