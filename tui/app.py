@@ -17,10 +17,9 @@ from core.chat import commands
 from core.chat.commands import Command, Where
 from tui import handlers, terminal
 from tui.bridge import FromCore
-from tui.completion import Completer, Sources
 from tui.conversations import HOME, Conversations
-from tui.history import History
 from tui.logfile import setup_logging
+from tui.prompt import FRONT_END, Prompt
 from tui.ringview import RingView
 from tui.view import ConversationView
 from tui.widgets.palette import PALETTE
@@ -55,14 +54,7 @@ class ChatApp:
         self.conversations = Conversations()
         self.view = ConversationView(self.screen, self.conversations)
         self.nicks: set[str] = set()
-        self.history = History()
-        self.completer = Completer(Sources(
-            commands=commands.command_words,
-            arguments=commands.argument_kinds,
-            channels=self.conversations.channels,
-            nicks=lambda: sorted(self.nicks),
-            bare_commands=lambda: self.conversations.shown.kind == "home",
-        ))
+        self.prompt = Prompt(self.screen.input, self.conversations, lambda: sorted(self.nicks))
         self.bridge = FromCore(self._dispatch, on_error=self._handler_failed,
                                settle=self.view.show_current)
         self.ring = RingView(self.screen, nick)
@@ -99,7 +91,7 @@ class ChatApp:
         self.ring.set_status(state="leaving")
         self.ring.note("leaving the ring: leaving channels, handing over what this node keeps",
                        "log ring")
-        self._track("shutdown", shutdown)
+        self.track("shutdown", shutdown)
         if self.loop is not None:
             self.loop.set_alarm_in(LEAVE_TIMEOUT, self._leave_timed_out)
 
@@ -107,7 +99,7 @@ class ChatApp:
         log.warning("graceful exit took over %s s; closing the UI anyway", LEAVE_TIMEOUT)
         raise urwid.ExitMainLoop
 
-    def _track(self, what: str, future: concurrent.futures.Future) -> None:
+    def track(self, what: str, future: concurrent.futures.Future) -> None:
         """Hear of ``future``'s end on the UI thread, without waiting for it."""
         future.add_done_callback(lambda f: self.bridge.post(Done(what, f)))
 
@@ -207,44 +199,25 @@ class ChatApp:
         self.view.help()
 
     def act_history_older(self, _position: int) -> None:
-        line = self.history.older(self.screen.input.edit_text)
-        if line is not None:
-            self.screen.input.replace(line)
+        self.prompt.older()
 
     def act_history_newer(self, _position: int) -> None:
-        line = self.history.newer(self.screen.input.edit_text)
-        if line is not None:
-            self.screen.input.replace(line)
+        self.prompt.newer()
 
     def act_complete(self, _position: int) -> None:
-        field = self.screen.input
-        done = self.completer.complete(field.edit_text, field.edit_pos)
-        if done is not None:
-            field.replace(*done)
+        self.prompt.complete()
 
     def act_submit(self, _position: int) -> None:
-        line = self.screen.input.take()
-        self.history.add(line)
-        self.submit_line(line)
+        try:
+            command = self.prompt.take()
+        except commands.CommandError as exc:
+            self.view.error(str(exc))
+            return
+        if command is not None:
+            self.run_command(command)
 
     def act_quit(self, _position: int) -> None:
         self.quit()
-
-    def submit_line(self, line: str) -> None:
-        """Run a typed line: parsed once, for the shown conversation (where a line is chat
-        text unless it starts with "/"), then run where the COMMANDS table says."""
-        if not line.strip():
-            return
-        conv = self.conversations.shown
-        try:
-            command = commands.parse(line, None if conv.kind == "home" else conv.title)
-        except commands.CommandError as exc:
-            home_text = isinstance(exc, commands.UnknownCommand) and conv.kind == "home" \
-                and not line.lstrip().startswith("/")
-            self.view.error("this is the home pane: join a channel first (join <channel>), "
-                            "or msg <nick> <text>" if home_text else str(exc))
-            return
-        self.run_command(command)
 
     def run_command(self, command: Command) -> None:
         """Run a parsed command: the UI's own here, the rest in the runtime (the chat's once
@@ -263,20 +236,7 @@ class ChatApp:
         if self.runtime.stopping:
             self._leaving(future)
         else:
-            self._track(str(command), future)
-
-    def cmd_search(self, command: Command) -> None:
-        """Asked of the core, which alone reads the database; the hits come as an event."""
-        if not self.ready:
-            self.view.error("still joining the ring; search once it is ready")
-            return
-        self._track(str(command), self.runtime.search(command.args[0]))
-
-    def cmd_bell(self, command: Command) -> None:
-        self.set_bell(command.args[0] == "on" if command.args else not self.bell)
-
-    def cmd_help(self, _command: Command) -> None:
-        self.view.help()
+            self.track(str(command), future)
 
     # ---- the bell ----------------------------------------------------------------------
 
@@ -289,14 +249,6 @@ class ChatApp:
     def ring_bell(self) -> None:
         if self.bell and self.loop is not None:
             self.loop.screen.write("\a")
-
-
-# the commands the COMMANDS table gives to the front end, as this UI answers them
-FRONT_END: dict[str, Callable[[ChatApp, Command], None]] = {
-    "help": ChatApp.cmd_help,
-    "bell": ChatApp.cmd_bell,
-    "search": ChatApp.cmd_search,
-}
 
 
 # the core's events through tui.handlers' table; the app's own (its futures, a signal) here
@@ -322,7 +274,7 @@ def run_ui(options, bell: bool | None = None) -> int:
     app = ChatApp(None, options.nick, bell=bell)
     try:
         app.runtime = Runtime(options, app.bridge.post)
-        app._track("start", app.runtime.start())
+        app.track("start", app.runtime.start())
         loop = app.create()
         with (terminal.signals_to(lambda: app.bridge.post(Quit())),
               terminal.stderr_to(log_path)):
