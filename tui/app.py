@@ -1,5 +1,16 @@
-"""The chat application: builds the screen, turns core events into what it shows, and
-turns keys and typed lines into runtime calls (never waiting on them)."""
+"""The chat application: ChatApp builds the parts and owns the lifecycle; run_ui runs it.
+
+Two threads meet here, each crossing named for its direction. Core → UI: the core posts
+events from its own thread with ``bridge.post`` (tui.bridge.FromCore); the bridge hands
+them to ``_dispatch`` on the UI thread, which finds their handler (tui.handlers). UI →
+core: ``run_command`` and ``track`` give work to the runtime, which answers at once with a
+future; its end comes back through the bridge as a handlers.Done event. The UI thread never waits
+on the network or the disk: only the core does I/O.
+
+The parts: tui.view (conversation pane), tui.ringview (status bar, ring log pane),
+tui.prompt (input line, typed commands), tui.handlers (core events), tui.keys (the key
+table, whose actions are the ``act_*`` methods here), tui.terminal (tty, signals, stderr).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +19,6 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import urwid
 
@@ -29,18 +38,6 @@ from tui.widgets.status import Status
 log = logging.getLogger(__name__)
 
 LEAVE_TIMEOUT = 60.0  # seconds the graceful exit may take before the UI closes anyway
-
-
-@dataclass(frozen=True)
-class Done:
-    """A runtime future finished (posted by its done-callback on the core thread)."""
-    what: str  # "start", "shutdown" or the command
-    future: concurrent.futures.Future
-
-
-@dataclass(frozen=True)
-class Quit:
-    """The user, or a signal, asked to leave."""
 
 
 class ChatApp:
@@ -99,20 +96,14 @@ class ChatApp:
         log.warning("graceful exit took over %s s; closing the UI anyway", LEAVE_TIMEOUT)
         raise urwid.ExitMainLoop
 
-    def track(self, what: str, future: concurrent.futures.Future) -> None:
-        """Hear of ``future``'s end on the UI thread, without waiting for it."""
-        future.add_done_callback(lambda f: self.bridge.post(Done(what, f)))
+    def start_failed(self, exc: Exception) -> None:
+        """The node could not start: once the UI is closed, run_ui says why and exits with
+        the error's code."""
+        self.failure = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        self.exit_code = getattr(exc, "code", 1)
+        log.info("start-up failed: %s", self.failure)
 
-    @property
-    def status(self) -> Status:
-        """What the status bar says now."""
-        return self.ring.status
-
-    def _list(self, key: str):
-        """The lines of conversation ``key`` (the bridge's tests read them here)."""
-        return self.view.messages(key)
-
-    # ---- core events (UI thread) -----------------------------------------------------
+    # ---- core → UI: events the bridge hands over on the UI thread --------------------
 
     def handle(self, event: object) -> None:
         """Show one event now (the bridge dispatches a batch, then brings the panes up to date
@@ -121,12 +112,37 @@ class ChatApp:
         self.view.show_current()
 
     def _dispatch(self, event: object) -> None:
-        """Dispatch on the event's class through HANDLERS at the end of this module."""
-        handler = HANDLERS.get(type(event))
+        """Dispatch on the event's class through the one table (tui.handlers.HANDLERS)."""
+        handler = handlers.HANDLERS.get(type(event))
         if handler is None:
             log.warning("no handler for %r", event)
             return
         handler(self, event)
+
+    def _handler_failed(self, event: object, exc: Exception) -> None:
+        self.view.error(f"could not show a {type(event).__name__} event ({exc!r}); "
+                        "details are in the log file")
+
+    # ---- UI → core: the runtime runs it; a future says when it is done ---------------
+
+    def run_command(self, command: Command) -> None:
+        """Run a parsed command: the UI's own here, the rest in the runtime (the chat's once
+        the node is in the ring), never waiting for it."""
+        if command.where is Where.FRONT_END:
+            FRONT_END[command.name](self, command)
+            return
+        if self.quitting:
+            self.view.error("leaving the ring; no more commands (Ctrl+C again closes at once)")
+            return
+        if command.where is Where.CHAT and not self.ready:
+            self._waiting.append(command)
+            self.view.notice(HOME, f"still joining the ring; will run when ready: {command}")
+            return
+        future = self.runtime.execute(command)
+        if self.runtime.stopping:
+            self._leaving(future)
+        else:
+            self.track(str(command), future)
 
     def now_ready(self) -> None:
         """The node is in the ring: run the chat commands typed before it was."""
@@ -135,28 +151,11 @@ class ChatApp:
         for command in waiting:
             self.run_command(command)
 
-    def _handler_failed(self, event: object, exc: Exception) -> None:
-        self.view.error(f"could not show a {type(event).__name__} event ({exc!r}); "
-                        "details are in the log file")
+    def track(self, what: str, future: concurrent.futures.Future) -> None:
+        """Hear of ``future``'s end on the UI thread, without waiting for it."""
+        future.add_done_callback(lambda f: self.bridge.post(handlers.Done(what, f)))
 
-    def _on_done(self, e: Done) -> None:
-        try:
-            e.future.result()
-        except Exception as exc:  # noqa: BLE001 - every failure is shown, none is raised
-            if e.what == "start":
-                self.failure = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-                self.exit_code = getattr(exc, "code", 1)
-                log.info("start-up failed: %s", self.failure)
-                raise urwid.ExitMainLoop from None
-            log.error("%s failed", e.what, exc_info=exc)
-            self.view.error(f"{e.what}: {exc or type(exc).__name__}")
-        if e.what == "shutdown":
-            raise urwid.ExitMainLoop
-
-    def _on_quit(self, _e: Quit) -> None:
-        self.quit()
-
-    # ---- what the user does (UI thread) ----------------------------------------------
+    # ---- what the user does: the key table's actions (tui.keys), clicks --------------
 
     def _on_action(self, action: str, position: int) -> None:
         getattr(self, "act_" + action)(position)
@@ -219,26 +218,7 @@ class ChatApp:
     def act_quit(self, _position: int) -> None:
         self.quit()
 
-    def run_command(self, command: Command) -> None:
-        """Run a parsed command: the UI's own here, the rest in the runtime (the chat's once
-        the node is in the ring), never waiting for it."""
-        if command.where is Where.FRONT_END:
-            FRONT_END[command.name](self, command)
-            return
-        if self.quitting:
-            self.view.error("leaving the ring; no more commands (Ctrl+C again closes at once)")
-            return
-        if command.where is Where.CHAT and not self.ready:
-            self._waiting.append(command)
-            self.view.notice(HOME, f"still joining the ring; will run when ready: {command}")
-            return
-        future = self.runtime.execute(command)
-        if self.runtime.stopping:
-            self._leaving(future)
-        else:
-            self.track(str(command), future)
-
-    # ---- the bell ----------------------------------------------------------------------
+    # ---- the bell --------------------------------------------------------------------
 
     def set_bell(self, on: bool) -> None:
         """Turn the terminal bell for mentions and private messages on or off, and say so."""
@@ -250,13 +230,16 @@ class ChatApp:
         if self.bell and self.loop is not None:
             self.loop.screen.write("\a")
 
+    # ---- read by the tests -----------------------------------------------------------
 
-# the core's events through tui.handlers' table; the app's own (its futures, a signal) here
-HANDLERS: dict[type, Callable[[ChatApp, object], None]] = {
-    **handlers.HANDLERS,
-    Done: ChatApp._on_done,
-    Quit: ChatApp._on_quit,
-}
+    @property
+    def status(self) -> Status:
+        """What the status bar says now."""
+        return self.ring.status
+
+    def _list(self, key: str):
+        """The lines of conversation ``key`` (the bridge's tests read them here)."""
+        return self.view.messages(key)
 
 
 def run_ui(options, bell: bool | None = None) -> int:
@@ -276,7 +259,7 @@ def run_ui(options, bell: bool | None = None) -> int:
         app.runtime = Runtime(options, app.bridge.post)
         app.track("start", app.runtime.start())
         loop = app.create()
-        with (terminal.signals_to(lambda: app.bridge.post(Quit())),
+        with (terminal.signals_to(lambda: app.bridge.post(handlers.Quit())),
               terminal.stderr_to(log_path)):
             loop.run()
     except Exception:

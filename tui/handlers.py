@@ -1,15 +1,19 @@
-"""What the screen does for each core event: one handler per event class, found through
-the table at the end.
+"""What the UI does for each event: one handler per event class, found through the one
+table at the end: the core's events (core.events) and the UI's own (Done, Quit).
 
 UI thread only. The core posts its events from its own thread onto the bridge
-(tui.bridge.FromCore); the bridge hands them here on the UI thread, one at a time, and
-brings the panes up to date once a batch is done. A handler changes widgets and the UI's
-data; anything it asks of the core goes through the app, which never waits for an answer.
+(tui.bridge.FromCore); on the UI thread the bridge hands them, one at a time, through
+ChatApp._dispatch to these handlers, and brings the panes up to date once a batch is
+done. A handler changes widgets and the UI's data; anything it asks of the core goes
+through the app, which never waits for an answer.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import urwid
@@ -21,6 +25,22 @@ from tui.view import UNVERIFIED
 
 if TYPE_CHECKING:
     from tui.app import ChatApp
+
+log = logging.getLogger(__name__)
+
+
+# the UI's own events, which it posts to itself through the bridge like the core's
+
+@dataclass(frozen=True)
+class Done:
+    """A runtime future finished (posted by its done-callback on the core thread)."""
+    what: str  # "start", "shutdown" or the command
+    future: concurrent.futures.Future
+
+
+@dataclass(frozen=True)
+class Quit:
+    """The user, or a signal, asked to leave."""
 
 
 def on_ready(app: ChatApp, e: ev.Ready) -> None:
@@ -180,6 +200,23 @@ def on_bye(app: ChatApp, _e: ev.Bye) -> None:
     raise urwid.ExitMainLoop
 
 
+def on_done(app: ChatApp, e: Done) -> None:
+    try:
+        e.future.result()
+    except Exception as exc:  # noqa: BLE001 - every failure is shown, none is raised
+        if e.what == "start":
+            app.start_failed(exc)
+            raise urwid.ExitMainLoop from None
+        log.error("%s failed", e.what, exc_info=exc)
+        app.view.error(f"{e.what}: {exc or type(exc).__name__}")
+    if e.what == "shutdown":
+        raise urwid.ExitMainLoop
+
+
+def on_quit(app: ChatApp, _e: Quit) -> None:
+    app.quit()
+
+
 HANDLERS: dict[type, Callable[[ChatApp, Any], None]] = {
     ev.Ready: on_ready,
     ev.PrivateMessage: on_private,
@@ -203,4 +240,6 @@ HANDLERS: dict[type, Callable[[ChatApp, Any], None]] = {
     ev.Info: on_info,
     ev.Error: on_error,
     ev.Bye: on_bye,
+    Done: on_done,
+    Quit: on_quit,
 }
