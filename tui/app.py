@@ -271,11 +271,16 @@ def run_ui(options, bell: bool | None = None) -> int:
             with contextlib.suppress(Exception):
                 app.runtime.shutdown().result(timeout=LEAVE_TIMEOUT)
     if app.failure:
-        print(f"chordchat: {app.failure}", file=sys.stderr)
-        where = [str(a) for a in (options.listen, options.bootstrap) if a is not None]
-        if not any(a in app.failure for a in where):
-            # say which node and which bootstrap the message is about
-            via = f", joining through {options.bootstrap}" if options.bootstrap else ""
-            print(f"chordchat: (this node: {options.listen}{via}; log: {log_path})",
-                  file=sys.stderr)
+        _say_why(app.failure, options, log_path)
     return app.exit_code
+
+
+def _say_why(failure: str, options, log_path: str) -> None:
+    """Why the UI ended early, once it has given the terminal back."""
+    print(f"chordchat: {failure}", file=sys.stderr)
+    where = [str(a) for a in (options.listen, options.bootstrap) if a is not None]
+    if not any(a in failure for a in where):
+        # say which node and which bootstrap the message is about
+        via = f", joining through {options.bootstrap}" if options.bootstrap else ""
+        print(f"chordchat: (this node: {options.listen}{via}; log: {log_path})",
+              file=sys.stderr)
