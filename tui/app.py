@@ -3,9 +3,10 @@
 Two threads meet here, each crossing named for its direction. Core → UI: the core posts
 events from its own thread with ``bridge.post`` (tui.bridge.FromCore); the bridge hands
 them to ``_dispatch`` on the UI thread, which finds their handler (tui.handlers). UI →
-core: ``run_command`` and ``track`` give work to the runtime, which answers at once with a
-future; its end comes back through the bridge as a handlers.Done event. The UI thread never waits
-on the network or the disk: only the core does I/O.
+core: ``run_command`` and ``track`` give work to the runtime, which answers at once with
+a future; its end comes back through the bridge as a ``handlers.Done`` event. So the UI
+thread never waits on the network or the disk: only the core does I/O (run_ui waits for
+the graceful exit only after the UI has closed).
 
 The parts: tui.view (conversation pane), tui.ringview (status bar, ring log pane),
 tui.prompt (input line, typed commands), tui.handlers (core events), tui.keys (the key
