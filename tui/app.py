@@ -1,83 +1,44 @@
-"""The chat application: builds the screen, turns core events into what it shows, and
-turns keys and typed lines into runtime calls (never waiting on them)."""
+"""The chat application: ChatApp builds the parts and owns the lifecycle; run_ui runs it.
+
+Two threads meet here, each crossing named for its direction. Core → UI: the core posts
+events from its own thread with ``bridge.post`` (tui.bridge.FromCore); the bridge hands
+them to ``_dispatch`` on the UI thread, which finds their handler (tui.handlers). UI →
+core: ``run_command`` and ``track`` give work to the runtime, which answers at once with
+a future; its end comes back through the bridge as a ``handlers.Done`` event. So the UI
+thread never waits on the network or the disk: only the core does I/O (run_ui waits for
+the graceful exit only after the UI has closed).
+
+The parts: tui.view (conversation pane), tui.ringview (status bar, ring log pane),
+tui.prompt (input line, typed commands), tui.handlers (core events), tui.keys (the key
+table, whose actions are the ``act_*`` methods here), tui.terminal (tty, signals, stderr).
+"""
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import dataclasses
 import logging
 import os
-import signal
 import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import urwid
 
-from core import events as ev
 from core.chat import commands
 from core.chat.commands import Command, Where
-from core.chord import hash_string, short_id
-from core.counts import counted
-from tui import keys
+from tui import handlers, terminal
 from tui.bridge import FromCore
-from tui.completion import Completer, Sources
-from tui.conversations import HOME, Conversation, Conversations, mention_spans
-from tui.history import History
+from tui.conversations import HOME, Conversations
 from tui.logfile import setup_logging
-from tui.ringlog import LogLine, RingLog
-from tui.widgets.conversation import HitLine, MessageLine, MessageList
-from tui.widgets.palette import PALETTE, nick_attr
+from tui.prompt import FRONT_END, Prompt
+from tui.ringview import RingView
+from tui.view import ConversationView
+from tui.widgets.palette import PALETTE
 from tui.widgets.screen import ChatScreen
-from tui.widgets.side import Entry
 from tui.widgets.status import Status
 
 log = logging.getLogger(__name__)
 
 LEAVE_TIMEOUT = 60.0  # seconds the graceful exit may take before the UI closes anyway
-UNVERIFIED = "[unverified]"   # how a message not signed by the pinned key is marked
-
-
-@dataclass(frozen=True)
-class Done:
-    """A runtime future finished (posted by its done-callback on the core thread)."""
-    what: str  # "start", "shutdown" or the command
-    future: concurrent.futures.Future
-
-
-@dataclass(frozen=True)
-class Quit:
-    """The user, or a signal, asked to leave."""
-
-
-class _Screen(urwid.display.raw.Screen):
-    """The terminal screen, with Ctrl+C and Ctrl+\\ delivered as keys, not signals.
-
-    Set in ``_start`` so that ``stop`` puts the original keys back with the rest of the tty.
-    """
-
-    def _start(self, *args, **kwargs):
-        result = super()._start(*args, **kwargs)
-        self.tty_signal_keys(intr="undefined", quit="undefined")
-        return result
-
-
-def _short(value: str | None) -> str:
-    """An id as the UI shows it (8 hex digits); other values as they are."""
-    if value and len(value) == 40 and all(c in "0123456789abcdef" for c in value.lower()):
-        return value[:8]
-    return value or ""
-
-
-def _node(address: str | None) -> str:
-    """A node given by its address, shown by its short id (the hash of the address)."""
-    return short_id(hash_string(address)) if address else ""
-
-
-def _clock(at: float, seconds: bool = False) -> str:
-    return time.strftime("%H:%M:%S" if seconds else "%H:%M", time.localtime(at))
 
 
 class ChatApp:
@@ -89,38 +50,29 @@ class ChatApp:
         self.bell = bell
         self.screen = ChatScreen()
         self.conversations = Conversations()
-        self._lists: dict[str, MessageList] = {HOME: MessageList()}
+        self.view = ConversationView(self.screen, self.conversations)
         self.nicks: set[str] = set()
-        self.history = History()
-        self.completer = Completer(Sources(
-            commands=commands.command_words,
-            arguments=commands.argument_kinds,
-            channels=self.conversations.channels,
-            nicks=lambda: sorted(self.nicks),
-            bare_commands=lambda: self.conversations.shown.kind == "home",
-        ))
+        self.prompt = Prompt(self.screen.input, self.conversations, lambda: sorted(self.nicks))
         self.bridge = FromCore(self._dispatch, on_error=self._handler_failed,
-                               settle=self._show_current)
-        self.status = Status(nick=nick)
-        self.ring_log = RingLog()
+                               settle=self.view.show_current)
+        self.ring = RingView(self.screen, nick)
         self.loop: urwid.MainLoop | None = None
         self.quitting = False
         self.ready = False
         self._waiting: list[Command] = []  # chat commands typed before the node was ready
-        self._own: dict[str, MessageLine] = {}   # the user's lines by msg_id (their state)
         self.failure: str | None = None  # why the UI ended early (a start-up error)
         self.exit_code = 0
         urwid.connect_signal(self.screen, "action", self._on_action)
         urwid.connect_signal(self.screen.side, "select", self._on_select)
-        self.notice(HOME, "Welcome to chordchat. Type  join general  to join a channel, "
-                          "help (or F1) for commands and keys.")
-        self._show_current()
+        self.view.notice(HOME, "Welcome to chordchat. Type  join general  to join a channel, "
+                               "help (or F1) for commands and keys.")
+        self.view.show_current()
 
     # ---- lifecycle -------------------------------------------------------------------
 
     def create(self, screen: urwid.display.raw.Screen | None = None) -> urwid.MainLoop:
         """Build the MainLoop on the terminal and start taking events from the core."""
-        self.loop = urwid.MainLoop(self.screen, PALETTE, screen=screen or _Screen(),
+        self.loop = urwid.MainLoop(self.screen, PALETTE, screen=screen or terminal.Screen(),
                                    handle_mouse=True)
         self.bridge.attach(self.loop)
         return self.loop
@@ -134,10 +86,10 @@ class ChatApp:
     def _leaving(self, shutdown: concurrent.futures.Future) -> None:
         """The runtime runs its exit sequence: say so, and close when it is done."""
         self.quitting = True
-        self._set_status(state="leaving")
-        self.log_line("leaving the ring: leaving channels, handing over what this node keeps",
-                      "log ring")
-        self._track("shutdown", shutdown)
+        self.ring.set_status(state="leaving")
+        self.ring.note("leaving the ring: leaving channels, handing over what this node keeps",
+                       "log ring")
+        self.track("shutdown", shutdown)
         if self.loop is not None:
             self.loop.set_alarm_in(LEAVE_TIMEOUT, self._leave_timed_out)
 
@@ -145,237 +97,74 @@ class ChatApp:
         log.warning("graceful exit took over %s s; closing the UI anyway", LEAVE_TIMEOUT)
         raise urwid.ExitMainLoop
 
-    def _track(self, what: str, future: concurrent.futures.Future) -> None:
-        """Hear of ``future``'s end on the UI thread, without waiting for it."""
-        future.add_done_callback(lambda f: self.bridge.post(Done(what, f)))
+    def start_failed(self, exc: Exception) -> None:
+        """The node could not start: once the UI is closed, run_ui says why and exits with
+        the error's code."""
+        self.failure = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        self.exit_code = getattr(exc, "code", 1)
+        log.info("start-up failed: %s", self.failure)
 
-    # ---- core events (UI thread) -----------------------------------------------------
+    # ---- core → UI: events the bridge hands over on the UI thread --------------------
 
     def handle(self, event: object) -> None:
         """Show one event now (the bridge dispatches a batch, then brings the panes up to date
         once)."""
         self._dispatch(event)
-        self._show_current()
+        self.view.show_current()
 
     def _dispatch(self, event: object) -> None:
-        """Dispatch on the event's class through the table at the end of this module."""
-        handler = HANDLERS.get(type(event))
+        """Dispatch on the event's class through the one table (tui.handlers.HANDLERS)."""
+        handler = handlers.HANDLERS.get(type(event))
         if handler is None:
             log.warning("no handler for %r", event)
             return
         handler(self, event)
 
     def _handler_failed(self, event: object, exc: Exception) -> None:
-        self.error(f"could not show a {type(event).__name__} event ({exc!r}); "
-                   "details are in the log file")
+        self.view.error(f"could not show a {type(event).__name__} event ({exc!r}); "
+                        "details are in the log file")
 
-    def _on_ready(self, e: ev.Ready) -> None:
+    # ---- UI → core: the runtime runs it; a future says when it is done ---------------
+
+    def run_command(self, command: Command) -> None:
+        """Run a parsed command: the UI's own here, the rest in the runtime (the chat's once
+        the node is in the ring), never waiting for it."""
+        if command.where is Where.FRONT_END:
+            FRONT_END[command.name](self, command)
+            return
+        if self.quitting:
+            self.view.error("leaving the ring; no more commands (Ctrl+C again closes at once)")
+            return
+        if command.where is Where.CHAT and not self.ready:
+            self._waiting.append(command)
+            self.view.notice(HOME, f"still joining the ring; will run when ready: {command}")
+            return
+        future = self.runtime.execute(command)
+        if self.runtime.stopping:
+            self._leaving(future)
+        else:
+            self.track(str(command), future)
+
+    def now_ready(self) -> None:
+        """The node is in the ring: run the chat commands typed before it was."""
         self.ready = True
-        self._set_status(nick=e.nick, id=_short(e.id), address=e.address, state="")
-        self.show_log(self.ring_log.ready(e), e.at)
-        self.notice(HOME, f"You are {e.nick}, node {_short(e.id)} at {e.address}; your key is "
-                          f"{e.fingerprint}.")
         waiting, self._waiting = self._waiting, []
         for command in waiting:
             self.run_command(command)
 
-    def _conversation(self, name: str) -> Conversation:
-        """The conversation a core event names: "#channel", else a nick (or "@id")."""
-        if name.startswith("#"):
-            return self.conversations.channel(name[1:])
-        return self.conversations.private(name)
+    def track(self, what: str, future: concurrent.futures.Future) -> None:
+        """Hear of ``future``'s end on the UI thread, without waiting for it."""
+        future.add_done_callback(lambda f: self.bridge.post(handlers.Done(what, f)))
 
-    def _on_history(self, e: ev.History) -> None:
-        conv = self._conversation(e.conversation)
-        for m in e.messages:
-            self.nicks.add(m["from"])
-            line = MessageLine(("history", f"{_clock(m['at'])} <{m['from']}> "),
-                               ("history", m["text"]), msg_id=m["msg_id"],
-                               state=m["state"] if m["outgoing"] else None)
-            if m["outgoing"]:
-                self._own[m["msg_id"]] = line
-            self._list(conv.key).append(line)
-
-    def _on_pending(self, e: ev.Pending) -> None:
-        conv = self._conversation(e.conversation)
-        line = self._message(conv, e.from_, e.text, e.at, own=True, msg_id=e.msg_id,
-                             state="pending")
-        self._own[e.msg_id] = line
-        if conv.kind == "private":
-            self.conversations.select_key(conv.key)
-
-    def _set_state(self, msg_id: str, state: str) -> bool:
-        """Mark one of the user's lines; False if it is not shown."""
-        line = self._own.get(msg_id)
-        if line is None:
-            return False
-        if line.state != "delivered" or state == "delivered":
-            line.set_state(state)
-        return True
-
-    def _on_delivered(self, e: ev.Delivered) -> None:
-        self._set_state(e.msg_id, "delivered")
-
-    def _on_failed(self, e: ev.Failed) -> None:
-        self._set_state(e.msg_id, "failed")
-        self.error(f"not sent to {e.conversation}: {e.reason}")
-
-    def _on_search(self, e: ev.SearchResults) -> None:
-        conv = self.conversations.shown
-        self._append(conv, [("info", f"search {e.text!r}: {counted(len(e.hits), 'line')}"
-                                     + (" (click one, or select it and press Enter, to open "
-                                        "it)" if e.hits else ""))])
-        for hit in e.hits:
-            line = HitLine([("time", f"  {_clock(hit['at'])} {hit['conversation']} "),
-                            (nick_attr(hit["from"]), f"<{hit['from']}>"), " ", hit["text"]])
-            urwid.connect_signal(line, "open", lambda _w, h=hit: self.open_hit(h))
-            self._list(conv.key).append(line)
-
-    def open_hit(self, hit: dict) -> None:
-        """Show a search result in its conversation, at its line."""
-        conv = self._conversation(hit["conversation"])
-        self.conversations.select_key(conv.key)
-        messages = self._list(conv.key)
-        position = messages.find(hit["msg_id"])
-        if position is None:   # older than the lines shown: show it at the end
-            messages.append(MessageLine(("history", f"{_clock(hit['at'])} <{hit['from']}> "),
-                                        ("history", hit["text"]), msg_id=hit["msg_id"]))
-            position = len(messages.body) - 1
-        messages.show_line(position)
-        self._show_current()
-
-    def _on_private(self, e: ev.PrivateMessage) -> None:
-        other = e.to if e.outgoing else e.from_
-        conv = self.conversations.private(other)
-        self.nicks.add(other)
-        if e.outgoing and self._set_state(e.msg_id, "delivered"):
-            return   # shown when it was accepted
-        self._message(conv, e.from_, e.text, e.at, own=e.outgoing,
-                      spans=() if e.outgoing else mention_spans(e.text, self.nick),
-                      verified=e.verified)
-        if e.outgoing:
-            self.conversations.select_key(conv.key)
-        elif self.conversations.shown is not conv:
-            conv.mention = True  # a private message is always for the user
-            self._ring_bell()
-
-    def _on_channel(self, e: ev.ChannelMessage) -> None:
-        conv = self.conversations.channel(e.channel)
-        self.nicks.add(e.from_)
-        own = e.from_.lower() == self.nick.lower()
-        if own and self._set_state(e.msg_id, "delivered"):
-            return   # the echo of a line shown when it was accepted
-        spans = [] if own else mention_spans(e.text, self.nick)
-        if e.history:
-            self._list(conv.key).append(MessageLine(
-                [("history", f"{_clock(e.at)} <{e.from_}> "),
-                 *([] if e.verified else [("unverified", UNVERIFIED), " "])],
-                _highlight(e.text, spans, "history"), msg_id=e.msg_id))
-            return
-        self._message(conv, e.from_, e.text, e.at, own=own, spans=spans, verified=e.verified,
-                      msg_id=e.msg_id)
-        if spans:
-            self._ring_bell()
-
-    def _on_sent(self, e: ev.Sent) -> None:
-        # a member sees its own message come back from the maintainer; a non-member only
-        # gets this receipt, so the line is shown here instead
-        conv = self.conversations.channel(e.channel)
-        if not self._set_state(e.msg_id, "delivered") and not conv.joined:
-            self._message(conv, self.nick, e.text, e.at, own=True, msg_id=e.msg_id)
-
-    def _on_joined(self, e: ev.Joined) -> None:
-        conv = self.conversations.channel(e.channel)
-        conv.joined = True
-        conv.members = set(e.members)
-        self.nicks.update(e.members)
-        who = ", ".join(sorted(e.members, key=str.lower)) or "nobody else yet"
-        self.notice(conv.key, f"you joined {conv.title}; members: {who}", at=e.at)
-        self.conversations.select_key(conv.key)
-
-    def _on_left(self, e: ev.Left) -> None:
-        conv = self.conversations.channel(e.channel)
-        conv.joined = False
-        self.notice(conv.key, f"you left {conv.title}", at=e.at)
-
-    def _on_member_joined(self, e: ev.MemberJoined) -> None:
-        conv = self.conversations.channel(e.channel)
-        conv.members.add(e.nick)
-        self.nicks.add(e.nick)
-        self.notice(conv.key, f"→ {e.nick} joined {conv.title}", at=e.at)
-
-    def _on_member_left(self, e: ev.MemberLeft) -> None:
-        conv = self.conversations.channel(e.channel)
-        conv.members.discard(e.nick)
-        why = "" if e.reason == "left" else f" ({e.reason})"
-        self.notice(conv.key, f"← {e.nick} left {conv.title}{why}", at=e.at)
-
-    def _on_key_changed(self, e: ev.KeyChanged) -> None:
-        text = (f"the key of {e.nick} changed: pinned {e.old}, now {e.new}; its messages are "
-                f"marked {UNVERIFIED} until you compare the fingerprint with {e.nick} and type "
-                f"/trust {e.nick}")
-        conv = self.conversations.private(e.nick)
-        self._append(conv, [("time", _clock(e.at) + " "), ("error", "! " + text)])
-        if conv is not self.conversations.shown:
-            self.error(text)
-        self.log_line(f"key changed: {e.nick} {e.old} -> {e.new}", "error", e.at)
-
-    def _on_whois(self, e: ev.Whois) -> None:
-        pin = {"same": "pinned", "new": "not pinned yet",
-               "changed": "NOT the key pinned for this nick"}.get(e.pin, e.pin)
-        self._on_info(ev.Info(text=f"{e.nick}: key {e.fingerprint} ({pin}), node "
-                                   f"{_short(e.id)} at {e.address}"))
-
-    def _on_migration(self, e: ev.Migration) -> None:
-        self.show_log(self.ring_log.line(e), e.at)
-
-    def _on_ring(self, e: ev.RingStatus) -> None:
-        # the changes themselves reach the log pane as RingChange events
-        self._set_status(id=_short(e.id), address=e.address, predecessor=_node(e.predecessor),
-                         successor=_node(e.successor), channels=e.channels, names=e.names)
-
-    def _on_ring_change(self, e: ev.RingChange) -> None:
-        self.show_log(self.ring_log.change(e), e.at)
-
-    def _on_log(self, e: ev.Log) -> None:
-        self.show_log(self.ring_log.line(e), e.at)
-
-    def _on_info(self, e: ev.Info) -> None:
-        for line in e.text.splitlines() or [""]:
-            self._append(self.conversations.shown, [("info", line)])
-
-    def _on_error(self, e: ev.Error) -> None:
-        self.error(e.message)
-
-    def _on_bye(self, _e: ev.Bye) -> None:
-        raise urwid.ExitMainLoop
-
-    def _on_done(self, e: Done) -> None:
-        try:
-            e.future.result()
-        except Exception as exc:  # noqa: BLE001 - every failure is shown, none is raised
-            if e.what == "start":
-                self.failure = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-                self.exit_code = getattr(exc, "code", 1)
-                log.info("start-up failed: %s", self.failure)
-                raise urwid.ExitMainLoop from None
-            log.error("%s failed", e.what, exc_info=exc)
-            self.error(f"{e.what}: {exc or type(exc).__name__}")
-        if e.what == "shutdown":
-            raise urwid.ExitMainLoop
-
-    def _on_quit(self, _e: Quit) -> None:
-        self.quit()
-
-    # ---- what the user does (UI thread) ----------------------------------------------
+    # ---- what the user does: the key table's actions (tui.keys), clicks --------------
 
     def _on_action(self, action: str, position: int) -> None:
         getattr(self, "act_" + action)(position)
-        self._show_current()
+        self.view.show_current()
 
     def _on_select(self, index: int) -> None:
         self.conversations.select(index)
-        self._show_current()
+        self.view.show_current()
 
     def act_goto(self, position: int) -> None:
         self.conversations.select(position)
@@ -387,10 +176,10 @@ class ChatApp:
         self.conversations.step(-1)
 
     def act_scroll_up(self, _position: int) -> None:
-        self._list(self.conversations.shown.key).scroll("page up")
+        self.view.messages(self.conversations.shown.key).scroll("page up")
 
     def act_scroll_down(self, _position: int) -> None:
-        self._list(self.conversations.shown.key).scroll("page down")
+        self.view.messages(self.conversations.shown.key).scroll("page down")
 
     def act_toggle_log(self, _position: int) -> None:
         self.screen.set_log_visible(not self.screen.log_visible)
@@ -407,242 +196,51 @@ class ChatApp:
         self.set_bell(not self.bell)
 
     def act_help(self, _position: int) -> None:
-        self.show_help()
+        self.view.help()
 
     def act_history_older(self, _position: int) -> None:
-        line = self.history.older(self.screen.input.edit_text)
-        if line is not None:
-            self.screen.input.replace(line)
+        self.prompt.older()
 
     def act_history_newer(self, _position: int) -> None:
-        line = self.history.newer(self.screen.input.edit_text)
-        if line is not None:
-            self.screen.input.replace(line)
+        self.prompt.newer()
 
     def act_complete(self, _position: int) -> None:
-        field = self.screen.input
-        done = self.completer.complete(field.edit_text, field.edit_pos)
-        if done is not None:
-            field.replace(*done)
+        self.prompt.complete()
 
     def act_submit(self, _position: int) -> None:
-        line = self.screen.input.take()
-        self.history.add(line)
-        self.submit_line(line)
+        try:
+            command = self.prompt.take()
+        except commands.CommandError as exc:
+            self.view.error(str(exc))
+            return
+        if command is not None:
+            self.run_command(command)
 
     def act_quit(self, _position: int) -> None:
         self.quit()
 
-    def submit_line(self, line: str) -> None:
-        """Run a typed line: parsed once, for the shown conversation (where a line is chat
-        text unless it starts with "/"), then run where the COMMANDS table says."""
-        if not line.strip():
-            return
-        conv = self.conversations.shown
-        try:
-            command = commands.parse(line, None if conv.kind == "home" else conv.title)
-        except commands.CommandError as exc:
-            home_text = isinstance(exc, commands.UnknownCommand) and conv.kind == "home" \
-                and not line.lstrip().startswith("/")
-            self.error("this is the home pane: join a channel first (join <channel>), "
-                       "or msg <nick> <text>" if home_text else str(exc))
-            return
-        self.run_command(command)
-
-    def run_command(self, command: Command) -> None:
-        """Run a parsed command: the UI's own here, the rest in the runtime (the chat's once
-        the node is in the ring), never waiting for it."""
-        if command.where is Where.FRONT_END:
-            FRONT_END[command.name](self, command)
-            return
-        if self.quitting:
-            self.error("leaving the ring; no more commands (Ctrl+C again closes at once)")
-            return
-        if command.where is Where.CHAT and not self.ready:
-            self._waiting.append(command)
-            self.notice(HOME, f"still joining the ring; will run when ready: {command}")
-            return
-        future = self.runtime.execute(command)
-        if self.runtime.stopping:
-            self._leaving(future)
-        else:
-            self._track(str(command), future)
-
-    def cmd_search(self, command: Command) -> None:
-        """Asked of the core, which alone reads the database; the hits come as an event."""
-        if not self.ready:
-            self.error("still joining the ring; search once it is ready")
-            return
-        self._track(str(command), self.runtime.search(command.args[0]))
-
-    def cmd_bell(self, command: Command) -> None:
-        self.set_bell(command.args[0] == "on" if command.args else not self.bell)
-
-    def cmd_help(self, _command: Command) -> None:
-        self.show_help()
-
-    def show_help(self) -> None:
-        """The commands and keys, from their tables; a long help wraps under itself."""
-        conv = self.conversations.shown
-        self._append(conv, [("info", commands.HELP_INTRO)])
-        for title, rows in (("Commands:", commands.help_rows()), ("Keys:", keys.help_rows())):
-            self._append(conv, [("info", title)])
-            width = max(len(name) for name, _ in rows)
-            for name, text in rows:
-                self._list(conv.key).append(
-                    MessageLine(("info", f"  {name.ljust(width)}  "), ("info", text)))
-
-    # ---- showing things ----------------------------------------------------------------
-
-    def _list(self, key: str) -> MessageList:
-        if key not in self._lists:
-            self._lists[key] = MessageList()
-        return self._lists[key]
-
-    def _append(self, conv: Conversation, markup) -> None:
-        self._list(conv.key).append(urwid.Text(markup))
-
-    def _message(self, conv: Conversation, nick: str, text: str, at: float, own: bool = False,
-                 spans=(), verified: bool = True, msg_id: str | None = None,
-                 state: str | None = None) -> MessageLine:
-        """A message line; ``spans`` are where it names the user (highlighted, and a mention);
-        one not signed by the key pinned for ``nick`` is marked unverified."""
-        prefix = [("time", _clock(at) + " "), (nick_attr(nick), f"<{nick}>"), " "]
-        if not verified:
-            prefix[2:2] = [" ", ("unverified", UNVERIFIED)]
-        body = ("own", text) if own else _highlight(text, spans)
-        line = MessageLine(prefix, body, msg_id=msg_id, state=state)
-        self._list(conv.key).append(line)
-        if not own:
-            self.conversations.arrived(conv, bool(spans))
-        return line
-
-    def notice(self, key: str, text: str, at: float | None = None) -> None:
-        conv = self.conversations.get(key) or self.conversations.shown
-        self._append(conv, [("time", _clock(at or time.time()) + " "), ("notice", text)])
-
-    def error(self, message: str) -> None:
-        self._append(self.conversations.shown, [("error", "! " + message)])
-
-    def log_line(self, text: str, attr: str = "log", at: float | None = None) -> None:
-        self.show_log(LogLine(text, attr), at)
-
-    def show_log(self, line: LogLine | None, at: float | None = None) -> None:
-        """Add one line to the ring log pane (None: nothing new to say)."""
-        if line is None:
-            return
-        markup: list = [(line.attr, line.text)]
-        if line.tag:
-            markup[:0] = [(line.attr + " tag", f" {line.tag} "), " "]
-        self.screen.log.add([("log time", _clock(at or time.time(), seconds=True) + " ")],
-                            markup)
+    # ---- the bell --------------------------------------------------------------------
 
     def set_bell(self, on: bool) -> None:
         """Turn the terminal bell for mentions and private messages on or off, and say so."""
         self.bell = on
-        self._append(self.conversations.shown, [(
-            "info", "the bell is on: it rings for mentions and private messages" if on
-            else "the bell is off (bell on, or Alt+B, turns it on again)")])
+        self.view.info("the bell is on: it rings for mentions and private messages" if on
+                       else "the bell is off (bell on, or Alt+B, turns it on again)")
 
-    def _ring_bell(self) -> None:
+    def ring_bell(self) -> None:
         if self.bell and self.loop is not None:
             self.loop.screen.write("\a")
 
-    def _set_status(self, **changes) -> None:
-        self.status = dataclasses.replace(self.status, **changes)
-        self.screen.status.update(self.status)
+    # ---- read by the tests -----------------------------------------------------------
 
-    def _show_current(self) -> None:
-        """Bring the side pane, conversation pane and input caption up to date."""
-        convs = self.conversations
-        self.screen.side.update([Entry(c.title, c.unread, c.mention, c.joined)
-                                 for c in convs.items], convs.current)
-        shown = convs.shown
-        messages = self._list(shown.key)
-        title = shown.title
-        if shown.kind == "channel":
-            title += (f"  ({counted(len(shown.members), 'member')})" if shown.joined
-                      else "  (not joined)")
-        self.screen.conversation.show(messages, title)
-        self.screen.input.set_target(shown.title if shown.kind != "home" else "")
+    @property
+    def status(self) -> Status:
+        """What the status bar says now."""
+        return self.ring.status
 
-
-def _highlight(text: str, spans, base: str | None = None) -> list:
-    """Markup of ``text`` with each (start, end) span shown as a mention."""
-    plain = (lambda t: (base, t)) if base else (lambda t: t)
-    markup: list = []
-    at = 0
-    for start, end in spans:
-        if start > at:
-            markup.append(plain(text[at:start]))
-        markup.append(("mention", text[start:end]))
-        at = end
-    if at < len(text) or not markup:
-        markup.append(plain(text[at:]))
-    return markup
-
-
-# the commands the COMMANDS table gives to the front end, as this UI answers them
-FRONT_END: dict[str, Callable[[ChatApp, Command], None]] = {
-    "help": ChatApp.cmd_help,
-    "bell": ChatApp.cmd_bell,
-    "search": ChatApp.cmd_search,
-}
-
-
-HANDLERS: dict[type, Callable[[ChatApp, object], None]] = {
-    ev.Ready: ChatApp._on_ready,
-    ev.PrivateMessage: ChatApp._on_private,
-    ev.ChannelMessage: ChatApp._on_channel,
-    ev.Sent: ChatApp._on_sent,
-    ev.History: ChatApp._on_history,
-    ev.Pending: ChatApp._on_pending,
-    ev.Delivered: ChatApp._on_delivered,
-    ev.Failed: ChatApp._on_failed,
-    ev.SearchResults: ChatApp._on_search,
-    ev.Joined: ChatApp._on_joined,
-    ev.Left: ChatApp._on_left,
-    ev.MemberJoined: ChatApp._on_member_joined,
-    ev.MemberLeft: ChatApp._on_member_left,
-    ev.KeyChanged: ChatApp._on_key_changed,
-    ev.Whois: ChatApp._on_whois,
-    ev.Migration: ChatApp._on_migration,
-    ev.RingStatus: ChatApp._on_ring,
-    ev.RingChange: ChatApp._on_ring_change,
-    ev.Log: ChatApp._on_log,
-    ev.Info: ChatApp._on_info,
-    ev.Error: ChatApp._on_error,
-    ev.Bye: ChatApp._on_bye,
-    Done: ChatApp._on_done,
-    Quit: ChatApp._on_quit,
-}
-
-
-@contextlib.contextmanager
-def _signals_to(app: ChatApp):
-    """SIGINT/SIGTERM/SIGHUP run the graceful exit instead of killing the process."""
-    wanted = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
-    previous = {s: signal.signal(s, lambda *_: app.bridge.post(Quit())) for s in wanted}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-@contextlib.contextmanager
-def _stderr_to(path: str):
-    """Send fd 2 to the log file while the UI owns the terminal: nothing may print over it."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "a", encoding="utf-8") as target:
-        os.dup2(target.fileno(), 2)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
+    def _list(self, key: str):
+        """The lines of conversation ``key`` (the bridge's tests read them here)."""
+        return self.view.messages(key)
 
 
 def run_ui(options, bell: bool | None = None) -> int:
@@ -660,9 +258,10 @@ def run_ui(options, bell: bool | None = None) -> int:
     app = ChatApp(None, options.nick, bell=bell)
     try:
         app.runtime = Runtime(options, app.bridge.post)
-        app._track("start", app.runtime.start())
+        app.track("start", app.runtime.start())
         loop = app.create()
-        with _signals_to(app), _stderr_to(log_path):
+        with (terminal.signals_to(lambda: app.bridge.post(handlers.Quit())),
+              terminal.stderr_to(log_path)):
             loop.run()
     except Exception:
         log.exception("the UI failed")
@@ -673,11 +272,16 @@ def run_ui(options, bell: bool | None = None) -> int:
             with contextlib.suppress(Exception):
                 app.runtime.shutdown().result(timeout=LEAVE_TIMEOUT)
     if app.failure:
-        print(f"chordchat: {app.failure}", file=sys.stderr)
-        where = [str(a) for a in (options.listen, options.bootstrap) if a is not None]
-        if not any(a in app.failure for a in where):
-            # say which node and which bootstrap the message is about
-            via = f", joining through {options.bootstrap}" if options.bootstrap else ""
-            print(f"chordchat: (this node: {options.listen}{via}; log: {log_path})",
-                  file=sys.stderr)
+        _say_why(app.failure, options, log_path)
     return app.exit_code
+
+
+def _say_why(failure: str, options, log_path: str) -> None:
+    """Why the UI ended early, once it has given the terminal back."""
+    print(f"chordchat: {failure}", file=sys.stderr)
+    where = [str(a) for a in (options.listen, options.bootstrap) if a is not None]
+    if not any(a in failure for a in where):
+        # say which node and which bootstrap the message is about
+        via = f", joining through {options.bootstrap}" if options.bootstrap else ""
+        print(f"chordchat: (this node: {options.listen}{via}; log: {log_path})",
+              file=sys.stderr)

@@ -55,6 +55,10 @@ class Conversations:
         return self.get(private_key(nick)) or self._open(Conversation(private_key(nick), nick,
                                                                       "private"))
 
+    def named(self, name: str) -> Conversation:
+        """The conversation a core event names: "#channel", else a nick (or "@id")."""
+        return self.channel(name[1:]) if name.startswith("#") else self.private(name)
+
     def _open(self, conv: Conversation) -> Conversation:
         self.items.append(conv)
         return conv

@@ -8,7 +8,9 @@ from core.chat.commands import COMMANDS, Command, Where
 from core.chord import hash_string, hex_id
 from tests.tui.doubles import RecordingRuntime
 from tui import keys
-from tui.app import FRONT_END, ChatApp, Done
+from tui.app import ChatApp
+from tui.handlers import Done
+from tui.prompt import FRONT_END
 from tui.widgets.screen import ChatScreen
 
 SIZE = (80, 24)

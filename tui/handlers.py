@@ -1,0 +1,245 @@
+"""What the UI does for each event: one handler per event class, found through the one
+table at the end: the core's events (core.events) and the UI's own (Done, Quit).
+
+UI thread only. The core posts its events from its own thread onto the bridge
+(tui.bridge.FromCore); on the UI thread the bridge hands them, one at a time, through
+ChatApp._dispatch to these handlers, and brings the panes up to date once a batch is
+done. A handler changes widgets and the UI's data; anything it asks of the core goes
+through the app, which never waits for an answer.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import urwid
+
+from core import events as ev
+from tui.conversations import HOME, mention_spans
+from tui.ringview import short
+from tui.view import UNVERIFIED
+
+if TYPE_CHECKING:
+    from tui.app import ChatApp
+
+log = logging.getLogger(__name__)
+
+
+# the UI's own events, which it posts to itself through the bridge like the core's
+
+@dataclass(frozen=True)
+class Done:
+    """A runtime future finished (posted by its done-callback on the core thread)."""
+    what: str  # "start", "shutdown" or the command
+    future: concurrent.futures.Future
+
+
+@dataclass(frozen=True)
+class Quit:
+    """The user, or a signal, asked to leave."""
+
+
+def on_ready(app: ChatApp, e: ev.Ready) -> None:
+    app.ring.ready(e)
+    app.view.notice(HOME, f"You are {e.nick}, node {short(e.id)} at {e.address}; "
+                          f"your key is {e.fingerprint}.")
+    app.now_ready()
+
+
+def on_history(app: ChatApp, e: ev.History) -> None:
+    conv = app.conversations.named(e.conversation)
+    for m in e.messages:
+        app.nicks.add(m["from"])
+        line = app.view.earlier(conv, m["from"], m["text"], m["at"], m["msg_id"],
+                                state=m["state"] if m["outgoing"] else None)
+        if m["outgoing"]:
+            app.view.own(m["msg_id"], line)
+
+
+def on_pending(app: ChatApp, e: ev.Pending) -> None:
+    conv = app.conversations.named(e.conversation)
+    line = app.view.message(conv, e.from_, e.text, e.at, own=True, msg_id=e.msg_id,
+                            state="pending")
+    app.view.own(e.msg_id, line)
+    if conv.kind == "private":
+        app.conversations.select_key(conv.key)
+
+
+def on_delivered(app: ChatApp, e: ev.Delivered) -> None:
+    app.view.set_state(e.msg_id, "delivered")
+
+
+def on_failed(app: ChatApp, e: ev.Failed) -> None:
+    app.view.set_state(e.msg_id, "failed")
+    app.view.error(f"not sent to {e.conversation}: {e.reason}")
+
+
+def on_search(app: ChatApp, e: ev.SearchResults) -> None:
+    app.view.search_results(e.text, e.hits)
+
+
+def on_private(app: ChatApp, e: ev.PrivateMessage) -> None:
+    other = e.to if e.outgoing else e.from_
+    conv = app.conversations.private(other)
+    app.nicks.add(other)
+    if e.outgoing and app.view.set_state(e.msg_id, "delivered"):
+        return   # shown when it was accepted
+    app.view.message(conv, e.from_, e.text, e.at, own=e.outgoing,
+                     spans=() if e.outgoing else mention_spans(e.text, app.nick),
+                     verified=e.verified)
+    if e.outgoing:
+        app.conversations.select_key(conv.key)
+    elif app.conversations.shown is not conv:
+        conv.mention = True  # a private message is always for the user
+        app.ring_bell()
+
+
+def on_channel(app: ChatApp, e: ev.ChannelMessage) -> None:
+    conv = app.conversations.channel(e.channel)
+    app.nicks.add(e.from_)
+    own = e.from_.lower() == app.nick.lower()
+    if own and app.view.set_state(e.msg_id, "delivered"):
+        return   # the echo of a line shown when it was accepted
+    spans = [] if own else mention_spans(e.text, app.nick)
+    if e.history:
+        app.view.earlier(conv, e.from_, e.text, e.at, e.msg_id, verified=e.verified,
+                         spans=spans)
+        return
+    app.view.message(conv, e.from_, e.text, e.at, own=own, spans=spans,
+                     verified=e.verified, msg_id=e.msg_id)
+    if spans:
+        app.ring_bell()
+
+
+def on_sent(app: ChatApp, e: ev.Sent) -> None:
+    # a member sees its own message come back from the maintainer; a non-member only
+    # gets this receipt, so the line is shown here instead
+    conv = app.conversations.channel(e.channel)
+    if not app.view.set_state(e.msg_id, "delivered") and not conv.joined:
+        app.view.message(conv, app.nick, e.text, e.at, own=True, msg_id=e.msg_id)
+
+
+def on_joined(app: ChatApp, e: ev.Joined) -> None:
+    conv = app.conversations.channel(e.channel)
+    conv.joined = True
+    conv.members = set(e.members)
+    app.nicks.update(e.members)
+    who = ", ".join(sorted(e.members, key=str.lower)) or "nobody else yet"
+    app.view.notice(conv.key, f"you joined {conv.title}; members: {who}", at=e.at)
+    app.conversations.select_key(conv.key)
+
+
+def on_left(app: ChatApp, e: ev.Left) -> None:
+    conv = app.conversations.channel(e.channel)
+    conv.joined = False
+    app.view.notice(conv.key, f"you left {conv.title}", at=e.at)
+
+
+def on_member_joined(app: ChatApp, e: ev.MemberJoined) -> None:
+    conv = app.conversations.channel(e.channel)
+    conv.members.add(e.nick)
+    app.nicks.add(e.nick)
+    app.view.notice(conv.key, f"→ {e.nick} joined {conv.title}", at=e.at)
+
+
+def on_member_left(app: ChatApp, e: ev.MemberLeft) -> None:
+    conv = app.conversations.channel(e.channel)
+    conv.members.discard(e.nick)
+    why = "" if e.reason == "left" else f" ({e.reason})"
+    app.view.notice(conv.key, f"← {e.nick} left {conv.title}{why}", at=e.at)
+
+
+def on_key_changed(app: ChatApp, e: ev.KeyChanged) -> None:
+    text = (f"the key of {e.nick} changed: pinned {e.old}, now {e.new}; its messages are "
+            f"marked {UNVERIFIED} until you compare the fingerprint with {e.nick} and type "
+            f"/trust {e.nick}")
+    conv = app.conversations.private(e.nick)
+    app.view.error(text, conv, at=e.at)
+    if conv is not app.conversations.shown:
+        app.view.error(text)
+    app.ring.note(f"key changed: {e.nick} {e.old} -> {e.new}", "error", e.at)
+
+
+def on_whois(app: ChatApp, e: ev.Whois) -> None:
+    pin = {"same": "pinned", "new": "not pinned yet",
+           "changed": "NOT the key pinned for this nick"}.get(e.pin, e.pin)
+    on_info(app, ev.Info(text=f"{e.nick}: key {e.fingerprint} ({pin}), node "
+                              f"{short(e.id)} at {e.address}"))
+
+
+def on_migration(app: ChatApp, e: ev.Migration) -> None:
+    app.ring.log(e)
+
+
+def on_ring(app: ChatApp, e: ev.RingStatus) -> None:
+    app.ring.ring_status(e)
+
+
+def on_ring_change(app: ChatApp, e: ev.RingChange) -> None:
+    app.ring.change(e)
+
+
+def on_log(app: ChatApp, e: ev.Log) -> None:
+    app.ring.log(e)
+
+
+def on_info(app: ChatApp, e: ev.Info) -> None:
+    for line in e.text.splitlines() or [""]:
+        app.view.info(line)
+
+
+def on_error(app: ChatApp, e: ev.Error) -> None:
+    app.view.error(e.message)
+
+
+def on_bye(app: ChatApp, _e: ev.Bye) -> None:
+    raise urwid.ExitMainLoop
+
+
+def on_done(app: ChatApp, e: Done) -> None:
+    try:
+        e.future.result()
+    except Exception as exc:  # noqa: BLE001 - every failure is shown, none is raised
+        if e.what == "start":
+            app.start_failed(exc)
+            raise urwid.ExitMainLoop from None
+        log.error("%s failed", e.what, exc_info=exc)
+        app.view.error(f"{e.what}: {exc or type(exc).__name__}")
+    if e.what == "shutdown":
+        raise urwid.ExitMainLoop
+
+
+def on_quit(app: ChatApp, _e: Quit) -> None:
+    app.quit()
+
+
+HANDLERS: dict[type, Callable[[ChatApp, Any], None]] = {
+    ev.Ready: on_ready,
+    ev.PrivateMessage: on_private,
+    ev.ChannelMessage: on_channel,
+    ev.Sent: on_sent,
+    ev.History: on_history,
+    ev.Pending: on_pending,
+    ev.Delivered: on_delivered,
+    ev.Failed: on_failed,
+    ev.SearchResults: on_search,
+    ev.Joined: on_joined,
+    ev.Left: on_left,
+    ev.MemberJoined: on_member_joined,
+    ev.MemberLeft: on_member_left,
+    ev.KeyChanged: on_key_changed,
+    ev.Whois: on_whois,
+    ev.Migration: on_migration,
+    ev.RingStatus: on_ring,
+    ev.RingChange: on_ring_change,
+    ev.Log: on_log,
+    ev.Info: on_info,
+    ev.Error: on_error,
+    ev.Bye: on_bye,
+    Done: on_done,
+    Quit: on_quit,
+}

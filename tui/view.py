@@ -1,0 +1,162 @@
+"""What the conversation pane, the side pane and the input caption show: each
+conversation's lines, the user's own lines and their delivery state, search hits, help.
+
+UI thread only: everything here changes widgets, and nothing waits on the core.
+"""
+
+from __future__ import annotations
+
+import time
+
+import urwid
+
+from core.chat import commands
+from core.counts import counted
+from tui import keys
+from tui.conversations import HOME, Conversation, Conversations
+from tui.widgets.conversation import HitLine, MessageLine, MessageList
+from tui.widgets.palette import nick_attr
+from tui.widgets.screen import ChatScreen
+from tui.widgets.side import Entry
+
+UNVERIFIED = "[unverified]"   # how a message not signed by the pinned key is marked
+
+
+def clock(at: float, seconds: bool = False) -> str:
+    return time.strftime("%H:%M:%S" if seconds else "%H:%M", time.localtime(at))
+
+
+def highlight(text: str, spans, base: str | None = None) -> list:
+    """Markup of ``text`` with each (start, end) span shown as a mention."""
+    plain = (lambda t: (base, t)) if base else (lambda t: t)
+    markup: list = []
+    at = 0
+    for start, end in spans:
+        if start > at:
+            markup.append(plain(text[at:start]))
+        markup.append(("mention", text[start:end]))
+        at = end
+    if at < len(text) or not markup:
+        markup.append(plain(text[at:]))
+    return markup
+
+
+class ConversationView:
+    """Owns the message list of each conversation and the user's lines by msg_id."""
+
+    def __init__(self, screen: ChatScreen, conversations: Conversations) -> None:
+        self.screen = screen
+        self.conversations = conversations
+        self._lists: dict[str, MessageList] = {HOME: MessageList()}
+        self._own: dict[str, MessageLine] = {}   # the user's lines by msg_id (their state)
+
+    def messages(self, key: str) -> MessageList:
+        """The lines of conversation ``key`` (made empty on first use)."""
+        if key not in self._lists:
+            self._lists[key] = MessageList()
+        return self._lists[key]
+
+    def append(self, conv: Conversation, markup) -> None:
+        self.messages(conv.key).append(urwid.Text(markup))
+
+    def info(self, text: str) -> None:
+        self.append(self.conversations.shown, [("info", text)])
+
+    def notice(self, key: str, text: str, at: float | None = None) -> None:
+        conv = self.conversations.get(key) or self.conversations.shown
+        self.append(conv, [("time", clock(at or time.time()) + " "), ("notice", text)])
+
+    def error(self, message: str, conv: Conversation | None = None,
+              at: float | None = None) -> None:
+        """An error line, in the shown conversation unless ``conv``; with a time if ``at``."""
+        markup: list = [("error", "! " + message)]
+        if at is not None:
+            markup[:0] = [("time", clock(at) + " ")]
+        self.append(conv or self.conversations.shown, markup)
+
+    def message(self, conv: Conversation, nick: str, text: str, at: float, own: bool = False,
+                spans=(), verified: bool = True, msg_id: str | None = None,
+                state: str | None = None) -> MessageLine:
+        """A message line; ``spans`` are where it names the user (highlighted, and a mention);
+        one not signed by the key pinned for ``nick`` is marked unverified."""
+        prefix = [("time", clock(at) + " "), (nick_attr(nick), f"<{nick}>"), " "]
+        if not verified:
+            prefix[2:2] = [" ", ("unverified", UNVERIFIED)]
+        body = ("own", text) if own else highlight(text, spans)
+        line = MessageLine(prefix, body, msg_id=msg_id, state=state)
+        self.messages(conv.key).append(line)
+        if not own:
+            self.conversations.arrived(conv, bool(spans))
+        return line
+
+    def earlier(self, conv: Conversation, nick: str, text: str, at: float, msg_id: str,
+                state: str | None = None, verified: bool = True, spans=()) -> MessageLine:
+        """A line from before this session, dimmed; it counts as neither unread nor a
+        mention."""
+        prefix = [("history", f"{clock(at)} <{nick}> "),
+                  *([] if verified else [("unverified", UNVERIFIED), " "])]
+        line = MessageLine(prefix, highlight(text, spans, "history"), msg_id=msg_id,
+                           state=state)
+        self.messages(conv.key).append(line)
+        return line
+
+    def own(self, msg_id: str, line: MessageLine) -> None:
+        """Keep one of the user's lines, whose delivery state later events change."""
+        self._own[msg_id] = line
+
+    def set_state(self, msg_id: str, state: str) -> bool:
+        """Mark one of the user's lines; False if it is not shown."""
+        line = self._own.get(msg_id)
+        if line is None:
+            return False
+        if line.state != "delivered" or state == "delivered":
+            line.set_state(state)
+        return True
+
+    def search_results(self, text: str, hits) -> None:
+        """The hits of a search, under the shown conversation; each opens its line."""
+        conv = self.conversations.shown
+        self.append(conv, [("info", f"search {text!r}: {counted(len(hits), 'line')}"
+                                    + (" (click one, or select it and press Enter, to open "
+                                       "it)" if hits else ""))])
+        for hit in hits:
+            line = HitLine([("time", f"  {clock(hit['at'])} {hit['conversation']} "),
+                            (nick_attr(hit["from"]), f"<{hit['from']}>"), " ", hit["text"]])
+            urwid.connect_signal(line, "open", lambda _w, h=hit: self.open_hit(h))
+            self.messages(conv.key).append(line)
+
+    def open_hit(self, hit: dict) -> None:
+        """Show a search result in its conversation, at its line."""
+        conv = self.conversations.named(hit["conversation"])
+        self.conversations.select_key(conv.key)
+        messages = self.messages(conv.key)
+        position = messages.find(hit["msg_id"])
+        if position is None:   # older than the lines shown: show it at the end
+            self.earlier(conv, hit["from"], hit["text"], hit["at"], hit["msg_id"])
+            position = len(messages.body) - 1
+        messages.show_line(position)
+        self.show_current()
+
+    def help(self) -> None:
+        """The commands and keys, from their tables; a long help wraps under itself."""
+        conv = self.conversations.shown
+        self.append(conv, [("info", commands.HELP_INTRO)])
+        for title, rows in (("Commands:", commands.help_rows()), ("Keys:", keys.help_rows())):
+            self.append(conv, [("info", title)])
+            width = max(len(name) for name, _ in rows)
+            for name, text in rows:
+                self.messages(conv.key).append(
+                    MessageLine(("info", f"  {name.ljust(width)}  "), ("info", text)))
+
+    def show_current(self) -> None:
+        """Bring the side pane, conversation pane and input caption up to date."""
+        convs = self.conversations
+        self.screen.side.update([Entry(c.title, c.unread, c.mention, c.joined)
+                                 for c in convs.items], convs.current)
+        shown = convs.shown
+        title = shown.title
+        if shown.kind == "channel":
+            title += (f"  ({counted(len(shown.members), 'member')})" if shown.joined
+                      else "  (not joined)")
+        self.screen.conversation.show(self.messages(shown.key), title)
+        self.screen.input.set_target(shown.title if shown.kind != "home" else "")
