@@ -24,7 +24,8 @@ from core import loops
 from core.chat.commands import Command, CommandError, Where, check_nick
 from core.chat.keys import KeysError, UserKeys, open_user
 from core.chat.service import ChatError, ChatService, LocalUser, NickTaken
-from core.chord import Address, JoinError, ListenError, Local
+from core.chord import Address, AddressError, JoinError, ListenError, Local
+from core.chord.peers import REMEMBERED
 from core.datadir import DataDir, DataDirError
 from core.irc import GatewayError, IrcGateway
 from core.store import FILENAME, AsyncStore, StoreError
@@ -175,6 +176,7 @@ class Runtime:
                 await self._join(o.bootstrap, data_dir)
             else:
                 await self._join_known_peers(data_dir)
+            await self._remember_known_peers()
         except StartupError:
             keys.release()
             raise
@@ -271,6 +273,26 @@ class Runtime:
         await self._join(None, data_dir)
         self.post(ev.Log(text=f"none of the {len(peers)} known peers answered: started a new "
                               "ring" if peers else "no known peers: started a new ring"))
+
+    async def _remember_known_peers(self) -> None:
+        """Hand the known peers of earlier runs to the ring's memory for merges, as not yet
+        seen in this run: a node that started a ring of its own because none answered (it
+        came up on one side of a partition, or before the others) probes them now and then,
+        and the rings merge when one answers (docs/failures.md, "A partition")."""
+        try:
+            known = await self.store.peers(REMEMBERED)
+        except StoreError as e:
+            self.post(ev.Error(message=f"cannot read the known peers: {e}"))
+            return
+        now = asyncio.get_running_loop().time()
+        peers = self.node.peers
+        for text in known:
+            try:
+                address = Address.parse(text)
+            except AddressError:
+                continue   # written by an older version, or by hand: not ours to trust
+            if address != self.node.address and address not in peers:
+                peers.lost(address, now)
 
     def _from_node(self, event: ev.Event) -> None:
         """The node-wide events: to the front end, and to the IRC clients as ring news; the
