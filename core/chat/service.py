@@ -129,7 +129,7 @@ class ChatService:
                        keys: UserKeys | None = None, store=None) -> LocalUser:
         """Serve a user: take its keys from the data directory (``keys.KeysError``: locked
         by another process, a bad key file), register its nick on the ring (NickTaken,
-        ChatError); posts Ready.
+        ChatError); posts Ready. Keys passed in are released if the user is refused.
 
         Args:
             keys: the user's keys, already opened (the runtime opens them before the node
@@ -139,17 +139,22 @@ class ChatService:
                 user rejoins its channels and resends what was never acknowledged, in the
                 background.
         """
-        check_nick(nick)
-        if nick.lower() in self.users:
-            raise NickTaken(f"the nick {nick!r} is already served by this node")
-        if self.range.leaving:
-            raise ChatError("this node is leaving the ring")
-        if keys is None:
-            keys = open_user(self.data_dir, nick) if self.data_dir else ephemeral(nick)
-        user = LocalUser(nick, post, self.node, self.caller, self.names, self.channels,
-                         self.journal, keys, self.stamp, store, mailboxes=self.mailboxes,
-                         spawn=self._tasks.spawn,
-                         receipt_interval=self.settings.receipt_interval)
+        try:   # the keys are ours from here: released on every way out but success
+            check_nick(nick)
+            if nick.lower() in self.users:
+                raise NickTaken(f"the nick {nick!r} is already served by this node")
+            if self.range.leaving:
+                raise ChatError("this node is leaving the ring")
+            if keys is None:
+                keys = open_user(self.data_dir, nick) if self.data_dir else ephemeral(nick)
+            user = LocalUser(nick, post, self.node, self.caller, self.names, self.channels,
+                             self.journal, keys, self.stamp, store, mailboxes=self.mailboxes,
+                             spawn=self._tasks.spawn,
+                             receipt_interval=self.settings.receipt_interval)
+        except BaseException:
+            if keys is not None:
+                keys.release()
+            raise
         self.users[nick.lower()] = user
         try:
             await user.show_history()

@@ -11,10 +11,12 @@ from core import events as ev
 from core.chat import protocol as p
 from core.chat.commands import Command
 from core.chat.entries import sign_entry
+from core.chat.keys import KeysError, open_user
 from core.chat.service import ChatError, NickTaken
 from core.chat.state import channel_key, name_key
 from core.chord import RemoteError
 from core.chord.ids import RING
+from core.datadir import DataDir
 from tests.core.chat.simring import now, sim_ring, sim_test, wait_until
 
 
@@ -259,3 +261,22 @@ async def test_service__ring_changes_are_posted_as_fields_not_text():
         # no log line says the same in words
         assert not [e for e in ann.events if isinstance(e, ev.Log) and "predecessor" in e.text]
         assert ann.of(ev.RingStatus)[-1].predecessor == bo
+
+
+@sim_test()
+async def test_users__keys_handed_in_are_released_when_the_user_is_refused(tmp_path):
+    async with sim_ring(["ann"]) as ring:
+        service = ring.nodes[0].service
+        data_dir = DataDir(tmp_path)
+        keys = open_user(data_dir, "ANN")   # held here: only a release lets the lock go
+        with pytest.raises(KeysError):
+            open_user(data_dir, "ANN")      # a lock still held is refused
+        with pytest.raises(NickTaken, match="already served"):
+            await service.add_user("ANN", lambda e: None, keys)
+        open_user(data_dir, "ANN").release()   # released by the refusal: it opens again
+        service.range.leaving = True
+        keys = open_user(data_dir, "cy")
+        with pytest.raises(ChatError, match="leaving"):
+            await service.add_user("cy", lambda e: None, keys)
+        open_user(data_dir, "cy").release()
+        service.range.leaving = False
