@@ -258,7 +258,10 @@ class Runtime:
 
     async def _join_known_peers(self, data_dir: DataDir) -> None:
         """Without --bootstrap: join through the known peers that answers first, the most
-        recently seen first; none (or none answers): start a new ring. The log says which."""
+        recently seen first; none (or none answers): start a new ring. The log says which.
+        A wildcard listen without --advertise learns its address from the peer it joins
+        through; with none to join through it cannot start (a StartupError naming
+        --advertise)."""
         me = str(self.options.listen)
         try:
             peers = await self.store.peers(KNOWN_PEERS_TRIED + 1)

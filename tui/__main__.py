@@ -28,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--advertise", metavar="HOST:PORT",
                         help="the address other nodes dial (the node id is its hash), for a "
                              "node listening on 0.0.0.0 or [::] or behind a port mapping; a "
-                             "wildcard listen without it learns its address from the bootstrap")
+                             "wildcard listen without it learns its address from the bootstrap, "
+                             "or from a known peer of an earlier run")
     parser.add_argument("--bootstrap", metavar="HOST:PORT",
                         help="any node of an existing ring to join through; omit to start one")
     parser.add_argument("--data-dir", metavar="DIR",
@@ -105,10 +106,8 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, argparse.Name
             raise ValueError(f"--advertise {advertise}: other nodes cannot dial a wildcard "
                              "address; name this host's address")
         chord["advertise"] = advertise
-    elif listen.is_wildcard and bootstrap is None:
-        raise ValueError(f"--listen {listen} is a wildcard address that no other node can "
-                         "dial: add --advertise HOST:PORT (the address others reach this "
-                         "node at), or --bootstrap, to learn the address from the ring")
+    # a wildcard listen with neither: the runtime learns the address from a known peer of
+    # an earlier run, or refuses to start naming --advertise (exit 2)
     if args.ring_interval is not None:
         chord.update(stabilize_interval=args.ring_interval,
                      fix_fingers_interval=2 * args.ring_interval,

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 
 from core import events as ev
 from core.chat.commands import COMMANDS, Command, Where
@@ -68,8 +69,11 @@ def test_cli__usage_errors_exit_2_with_a_clear_message():
     assert done.returncode == 2 and "port 70000 is outside 1-65535" in done.stderr
     done = chordchat("--nick", "ann")
     assert done.returncode == 2 and "--listen" in done.stderr
-    done = chordchat("--nick", "ann", "--listen", "0.0.0.0:0", "--headless")
-    assert done.returncode == 2 and "wildcard" in done.stderr and "--advertise" in done.stderr
+    with tempfile.TemporaryDirectory() as data_dir:   # no known peer to learn it from
+        done = chordchat("--nick", "ann", "--listen", "0.0.0.0:0", "--headless",
+                         "--data-dir", data_dir)
+    said = done.stdout + done.stderr
+    assert done.returncode == 2 and "wildcard" in said and "--advertise" in said
     done = chordchat("--nick", "ann", "--listen", "[::]:4000", "--advertise", "[::]:4000",
                      "--headless")
     assert done.returncode == 2 and "--advertise [::]:4000" in done.stderr

@@ -274,3 +274,26 @@ def test_runtime__a_node_that_started_alone_finds_its_known_peers_ring_when_it_a
     for r in (ann, bo):
         r.shutdown().result(30)
         assert r.join(10)
+
+
+def test_runtime__a_wildcard_listen_without_bootstrap_learns_its_address_from_a_known_peer():
+    seen = Collector()
+    bo = Runtime(options("bo"), Collector().post)
+    bo_ready = bo.start().result(20)
+    ann_options = options("ann")
+    ann_options = ann_options._replace(listen=Address("0.0.0.0", free_port()))
+    store = UserStore.open(DataDir(ann_options.data_dir).user_dir("ann") / FILENAME)
+    store.saw_peer(bo_ready.address, time.time())
+    store.close()
+    ann = Runtime(ann_options, seen.post)
+    ready = ann.start().result(30)
+    assert ready.address == f"127.0.0.1:{ann_options.listen.port}"   # as bo saw it
+    seen.wait(ev.Log, text=f"joined the ring through the known peer {bo_ready.address}")
+    # and with no known peer to learn it from, the start is refused naming --advertise
+    lone = Runtime(options("cy")._replace(listen=Address("0.0.0.0", 0)), Collector().post)
+    with pytest.raises(StartupError, match="--advertise") as refused:
+        lone.start().result(30)
+    assert refused.value.code == 2
+    for r in (ann, bo, lone):
+        r.shutdown().result(30)
+        assert r.join(10)
