@@ -149,6 +149,8 @@ class Mailboxes:
 
     async def rpc_mail_take(self, d: dict) -> dict:
         nick = _nick(d)
+        if self._no_record(nick):
+            return p.retry(f"no name record of {nick} here yet")
         self._check(nick, "mail.take", take_fields(nick, d["at"]), d)
         box = self._box(nick)
         return {"ok": True, "letters": [x.to_wire() for x in box.waiting()] if box else []}
@@ -163,12 +165,20 @@ class Mailboxes:
 
     async def rpc_mail_done(self, d: dict) -> dict:
         nick, ids = _nick(d), _ids(d)
+        if self._no_record(nick):
+            return p.retry(f"no name record of {nick} here yet")
         self._check(nick, "mail.done", take_fields(nick, d["at"], ids), d)
         box = self._box(nick)
         if box is None or not box.take(ids, self.stamp()):
             return p.OK
         self.journal.log(f"mailbox {nick}: {len(ids)} taken ({len(box.letters)} waiting)")
         return await self._commit(box)
+
+    def _no_record(self, nick: str) -> bool:
+        """No present name record of ``nick`` here. The nick registered before it asks, so
+        its record is on its way (a migration a moment behind the ring): asked again."""
+        record = self.holdings.name(nick)
+        return record is None or not record.present
 
     def _check(self, nick: str, kind: str, fields: dict, d: dict) -> None:
         """Only the key of the nick's name record, recently: else Refused."""

@@ -741,7 +741,8 @@ class LocalUser:
     async def collect_mail(self) -> int:
         """Take the messages left for this user while it was offline: each shown once (the
         database drops one already shown), then the mailbox lets them go. Returns how many."""
-        reply = await self.mailboxes.call_mail_take(self.identity)
+        reply = refusal(await self.mailboxes.call_mail_take(self.identity),
+                        "collecting the messages left for you")
         taken = []
         for wire in reply.get("letters", []) if reply.get("ok") else []:
             try:
