@@ -392,9 +392,14 @@ class TcpTransport:
         return await asyncio.shield(connecting)
 
     async def _open(self, address: Address) -> _Link:
+        """Connect, within the transport's timeout. Not longer: an attempt whose SYNs go
+        unanswered (a host cut off) is retried by the kernel at growing intervals, so one
+        shared attempt kept alive across a partition would answer seconds after the heal;
+        a fresh one goes out at once."""
         loop = asyncio.get_running_loop()
-        _, link = await loop.create_connection(lambda: _Link(self, str(address)),
-                                               address.host, address.port)
+        async with asyncio.timeout(self.timeout):
+            _, link = await loop.create_connection(lambda: _Link(self, str(address)),
+                                                   address.host, address.port)
         self._connections[address] = link
         return link
 
