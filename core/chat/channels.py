@@ -22,9 +22,10 @@ from .commands import MAX_TEXT
 from .entries import REPLAY_WINDOW, EntryError, SignedEntry, may_leave
 from .feeds import Feeds
 from .holdings import Holdings
+from .ids import channel_key, verified
 from .journal import Journal
 from .replication import Replication
-from .state import Channel, Member, MemberKey, channel_key, verified
+from .state import Channel, Member, MemberKey
 
 LEAVE_REASONS = ("left", "exit")
 

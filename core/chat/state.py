@@ -21,17 +21,17 @@ never add one or speak in anyone's name.
 
 from __future__ import annotations
 
-import collections
-import functools
 import logging
 import math
-import uuid
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from core.chord.ids import hash_string
-
 from .entries import EntryError, SignedEntry
+
+# `X as X`: re-exported only for core/chat/users.py (split on another branch), which still
+# imports these names from here; remove once users.py imports them from their home.
+from .ids import Seen as Seen
+from .ids import channel_key, name_key, new_id, verified
 from .records import NameRecord, RecordError
 
 log = logging.getLogger(__name__)
@@ -39,59 +39,10 @@ log = logging.getLogger(__name__)
 HISTORY = 100       # messages a new member receives on join
 LOG_LIMIT = 300     # entries (messages and notices) a channel keeps at most
 LOG_CHARS = 150_000  # and at most this much text, so that a channel fits in one 1 MiB frame
-SEEN_LIMIT = 10_000  # message ids a receiver remembers to drop duplicates
 NOTICES = ("pruned", "gone")   # the maintainer's own (unsigned) reasons to remove a member
 
 MemberKey = tuple[str, str]
 """A channel member: (nick in lower case, node address)."""
-
-
-def new_id() -> str:
-    """A fresh message id: 32 hex digits."""
-    return uuid.uuid4().hex
-
-
-def channel_key(name: str) -> int:
-    """The ring key of a channel (its canonical name: lower-case, no ``#``)."""
-    return hash_string(name)
-
-
-def name_key(nick: str) -> int:
-    """The ring key of a nick's name record."""
-    return hash_string(nick.lower())
-
-
-class Seen:
-    """The message ids a receiver has shown, to drop a repeat (the last ``limit`` of them)."""
-
-    def __init__(self, limit: int = SEEN_LIMIT) -> None:
-        self._ids: collections.OrderedDict[str, None] = collections.OrderedDict()
-        self._limit = limit
-
-    def __contains__(self, msg_id: str) -> bool:
-        return msg_id in self._ids
-
-    def first(self, msg_id: str) -> bool:
-        """True the first time ``msg_id`` is offered, and remember it."""
-        if msg_id in self._ids:
-            return False
-        self._ids[msg_id] = None
-        if len(self._ids) > self._limit:
-            self._ids.popitem(last=False)
-        return True
-
-
-@functools.lru_cache(maxsize=20_000)
-def _valid(signed: SignedEntry | NameRecord, _at_type: type) -> bool:
-    return signed.valid()
-
-
-def verified(signed: SignedEntry | NameRecord) -> bool:
-    """``signed.valid()``, remembered: a replica or a history resends the same originals.
-
-    (The type of ``at`` is part of the key: 1 and 1.0 are equal in Python but not signed
-    alike.)"""
-    return _valid(signed, type(getattr(signed, "at", None)))
 
 
 @dataclass(frozen=True)

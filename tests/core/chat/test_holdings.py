@@ -11,8 +11,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from core.chat.holdings import Holdings, Range
 from core.chat.identity import Identity
+from core.chat.ids import channel_key, name_key
 from core.chat.records import NameRecord
-from core.chat.state import Channel, Member, channel_key, name_key
+from core.chat.state import Channel, Member
 from tests.core.chat.signing import member as signed_member
 from tests.core.chat.signing import message, record
 
