@@ -18,6 +18,7 @@ from core.counts import counted
 
 from . import protocol as p
 from .calls import Caller
+from .channelstate import Channel, Member, MemberKey
 from .commands import MAX_TEXT
 from .entries import REPLAY_WINDOW, EntryError, SignedEntry, may_leave
 from .feeds import Feeds
@@ -25,7 +26,6 @@ from .holdings import Holdings
 from .ids import channel_key, verified
 from .journal import Journal
 from .replication import Replication
-from .state import Channel, Member, MemberKey
 
 LEAVE_REASONS = ("left", "exit")
 

@@ -11,8 +11,9 @@ from core.chord import Local, RpcError
 
 from . import protocol as p
 from .calls import now
+from .channelstate import Channel
 from .holdings import Holdings
-from .state import Channel, Item, Mailbox, item_to_wire, items_from_wire
+from .state import Item, Mailbox, item_to_wire, items_from_wire
 
 log = logging.getLogger(__name__)
 
