@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from core.chat.ids import channel_key
 from core.chat.service import ChatService, LocalUser
-from core.chat.state import channel_key
 from core.chord import Address, Local, hash_string
 from core.chord.ids import RING, in_half_open
 

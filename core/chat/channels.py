@@ -18,13 +18,14 @@ from core.counts import counted
 
 from . import protocol as p
 from .calls import Caller
+from .channelstate import Channel, Member, MemberKey
 from .commands import MAX_TEXT
 from .entries import REPLAY_WINDOW, EntryError, SignedEntry, may_leave
 from .feeds import Feeds
 from .holdings import Holdings
+from .ids import channel_key, verified
 from .journal import Journal
 from .replication import Replication
-from .state import Channel, Member, MemberKey, channel_key, verified
 
 LEAVE_REASONS = ("left", "exit")
 

@@ -13,8 +13,8 @@ from core.chord import Address, Local, RpcError, TaskSet
 
 from . import protocol as p
 from .calls import Backoff, now
+from .channelstate import MemberKey
 from .holdings import Holdings, Range
-from .state import MemberKey
 
 Prune = Callable[[str, MemberKey, str], Awaitable[None]]
 

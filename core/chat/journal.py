@@ -10,8 +10,9 @@ from core import events as ev
 from core.chord import Local
 from core.chord.ids import hex_id
 
+from .channelstate import Channel
 from .holdings import Holdings
-from .state import Channel, Item, item_ref
+from .state import Item, item_ref
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,10 @@ from .calls import Caller, now
 from .entries import REPLAY_WINDOW
 from .holdings import Holdings
 from .identity import Identity, verify
+from .ids import name_key
 from .journal import Journal
+from .letters import Letter, Mailbox
 from .replication import Replication
-from .state import Letter, Mailbox, name_key
 
 MAX_IDS = 500   # message ids one done or status call may name
 NUDGE_EVERY = 5.0   # seconds between two reminders to one registered nick with letters

@@ -16,10 +16,10 @@ from core.chord import Address, Local, Remote, RpcError
 from . import protocol as p
 from .calls import Caller
 from .holdings import Holdings, Range
+from .ids import name_key, verified
 from .journal import Journal
 from .records import Accept, NameRecord, RecordError, decide, needs_liveness
 from .replication import Replication
-from .state import name_key, verified
 
 
 def record_of(d: dict, key: int | None = None) -> NameRecord:

@@ -11,8 +11,10 @@ from core.chord import Local, RpcError
 
 from . import protocol as p
 from .calls import now
+from .channelstate import Channel
 from .holdings import Holdings
-from .state import Channel, Item, Mailbox, item_to_wire, items_from_wire
+from .letters import Mailbox
+from .state import Item, item_to_wire, items_from_wire
 
 log = logging.getLogger(__name__)
 

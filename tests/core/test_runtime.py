@@ -15,7 +15,7 @@ import pytest
 
 from core import events as ev
 from core.chat.commands import COMMANDS, Command, Where, parse
-from core.chat.state import channel_key, name_key
+from core.chat.ids import channel_key, name_key
 from core.chord import Address, hash_string, in_half_open
 from core.datadir import DataDir
 from core.runtime import Options, Runtime, StartupError

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import functools
 
+from core.chat.channelstate import Channel, Entry, Member
 from core.chat.entries import SignedEntry, sign_entry
 from core.chat.identity import Identity
 from core.chat.records import NameRecord
-from core.chat.state import Channel, Entry, Member
 
 
 @functools.cache

@@ -7,7 +7,9 @@ import asyncio
 
 from core import events as ev
 from core.chat import protocol as p
-from core.chat.state import Channel, channel_key, item_to_wire, name_key
+from core.chat.channelstate import Channel
+from core.chat.ids import channel_key, name_key
+from core.chat.state import item_to_wire
 from core.chord import in_half_open
 from core.chord.ids import RING
 from tests.core.chat.signing import member as signed_member

@@ -9,8 +9,9 @@ import time
 
 from core import events as ev
 from core.chat.commands import Command
+from core.chat.ids import name_key
+from core.chat.letters import Letter, Mailbox
 from core.chat.sealed import seal
-from core.chat.state import Letter, Mailbox, name_key
 from tests.core.chat.simring import ChatNode, SimRing, sim_ring, sim_test, wait_until
 
 

@@ -10,7 +10,7 @@ import random
 from core import events as ev
 from core.chat import protocol as p
 from core.chat.entries import sign_entry
-from core.chat.state import channel_key, name_key
+from core.chat.ids import channel_key, name_key
 from tests.core.chat.simring import ChatNode, SimRing, now, sim_ring, sim_test, wait_until
 
 
