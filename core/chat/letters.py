@@ -5,6 +5,7 @@ letters are core.chat.mailboxes).
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -111,14 +112,21 @@ class Mailbox:
         return len(old)
 
     def merge(self, other: Mailbox) -> Mailbox:
+        """The union of two copies (neither is changed): letters by id, taken ones staying
+        taken (the later take time kept). Commutative, associative and idempotent
+        (tests/core/chat/test_letters.py)."""
         if other.name != self.name:
             raise ValueError(f"cannot merge mailbox {other.nick!r} into {self.nick!r}")
         taken = dict(self.taken)
         for msg_id, at in other.taken.items():
             taken[msg_id] = max(at, taken.get(msg_id, at))
-        letters = {i: x for i, x in {**other.letters, **self.letters}.items()
-                   if i not in taken}
-        return Mailbox(self.nick, letters, taken)
+        letters = dict(self.letters)
+        for msg_id, letter in other.letters.items():
+            known = letters.get(msg_id)
+            if known is None or _order(letter) < _order(known):
+                letters[msg_id] = letter   # two letters under one id: the same one everywhere
+        letters = {i: x for i, x in letters.items() if i not in taken}
+        return Mailbox(min(self.nick, other.nick), letters, taken)
 
     def to_wire(self) -> dict:
         return {"nick": self.nick, "letters": [x.to_wire() for x in self.waiting()],
@@ -141,3 +149,10 @@ class Mailbox:
                 raise ValueError("a mailbox's taken ids are [msg_id, at] pairs")
             box.taken[pair[0]] = float(pair[1])
         return box.merge(cls(nick))   # drops a letter also listed as taken
+
+
+def _order(letter: Letter) -> tuple:
+    """Which of two letters under one message id a merge keeps (the first in this order),
+    so that copies merged in any order agree: a sender's retry that reached two sides of a
+    partition is one letter taken in at two times; the earlier stays."""
+    return letter.at, letter.sender, json.dumps(letter.sealed, sort_keys=True)
