@@ -2,10 +2,10 @@
 nick, key, name record and channels. A user's operations raise ``ChatError`` and post its
 events; ``execute`` runs a parsed ``Command`` and turns errors into ``Error`` events.
 
-Everything a user does in its name is signed with its key (name records, joins, leaves,
-messages); private messages are sealed to the recipient's key (``sealed.py``). What it
-receives is shown as from a nick only when it verifies under the key pinned for that nick
-(``pins.py``); on first contact the ring's name record must name the same key.
+Everything a user does in its name is signed with its key (``signer.py``); private
+messages are sealed to the recipient's key (``sealed.py``). What it receives is shown as
+from a nick only when it verifies under the key pinned for that nick (``vouching.py``).
+Its claim on the nick is ``claim.py``'s.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 from core import events as ev
 from core.chord import Address, Local
-from core.chord.ids import hex_id
 from core.counts import counted
 from core.datadir import valid_nick
 from core.store import Message, NoStore, StoreError
@@ -28,27 +27,26 @@ from core.store import Outgoing as OutboxRow
 from . import protocol as p
 from .calls import Backoff, Caller, now
 from .channels import Channels
+from .claim import Claim
 from .commands import Command, check_nick
-from .entries import EntryError, SignedEntry, sign_entry
-from .errors import ChatError, NickTaken
-from .identity import fingerprint
+from .entries import EntryError, SignedEntry
+from .errors import ChatError
 from .journal import Journal
 from .keys import UserKeys
 from .lanes import Lanes, Turn
 from .mailboxes import MAX_IDS, Mailboxes
 from .names import Names, looked_up
-from .pins import PinsError
-from .records import NameRecord, RecordError, next_seq
+from .records import NameRecord
+from .replies import refusal
 from .sealed import claimed_key, open_sealed, seal
+from .signer import Signer
 from .state import Entry, Letter, Seen, new_id
+from .vouching import FORGED, VERIFIED, Voucher
 
 log = logging.getLogger(__name__)
 
 EXIT_RETRY = 5.0     # seconds a quit retries a leave or the name-record delete
-LOOKUP_TTL = 30.0    # seconds a name record looked up to vouch for a key is remembered
-LOOKUP_AGAIN = 2.0   # a key it does not name is looked up again at most this often
 REJOIN_GAP = 1.0     # seconds between two resumes of one channel at least
-VERIFIED, UNVERIFIED, FORGED = "verified", "unverified", "forged"
 HISTORY_CONVERSATIONS = 50   # conversations whose recent lines are shown at start
 HISTORY_LINES = 100          # lines of each
 
@@ -122,13 +120,7 @@ class LocalUser:
         self.stamp = stamp
         self.joined: dict[str, Membership] = {}
         self.seen_private = Seen()
-        self.registered = False
         self._collecting = False   # a mailbox take is under way (``mail_waiting``)
-        self.record: NameRecord | None = None
-        self._lookups: dict[str, tuple[float, str | None]] = {}  # nick -> (when, ring's key)
-        self._asked: dict[tuple[str, str], float] = {}   # (nick, key) -> last looked up
-        self._new_keys: dict[str, str] = {}    # nick -> a key seen that is not the pinned one
-        self._warned: set[tuple[str, str]] = set()
         self.store = store if store is not None else NoStore()
         self.mailboxes = mailboxes
         self.spawn = spawn
@@ -137,55 +129,38 @@ class LocalUser:
         self.lanes = Lanes()
         self._mine: set[str] = set()   # ids sent in this run: their echoes are shown
         self._store_failed = False
+        self.me = me = Signer(self.nick, self.identity, node, stamp)
+        # the parts post through the user: a ``post`` replaced later (a test's) hears them
+        tell = self._post
+        self.claim = Claim(me, names, caller, journal, tell)
+        self.voucher = Voucher(me, self.pins, names, caller, tell)
+
+    def _post(self, event: ev.Event) -> None:
+        self.post(event)
 
     @property
     def fingerprint(self) -> str:
-        return self.identity.fingerprint
-
-    def _wall_ms(self) -> int:
-        return int(self.stamp() * 1000)
-
-    def _sign(self, channel: str, kind: str, text: str = "", msg_id: str | None = None):
-        try:
-            return sign_entry(self.identity, channel, kind, msg_id or new_id(),
-                              address=self.address, text=text, at=self.stamp())
-        except EntryError as e:
-            raise ChatError(f"cannot sign the {kind}: {e}") from None
+        return self.me.fingerprint
 
     @property
     def address(self) -> str:
-        return str(self.node.address)
+        return self.me.address
 
     @property
     def id_hex(self) -> str:
-        return hex_id(self.node.id)
+        return self.me.id_hex
+
+    @property
+    def record(self) -> NameRecord | None:
+        return self.claim.record
+
+    @property
+    def registered(self) -> bool:
+        return self.claim.registered
 
     async def register(self) -> ev.Ready:
-        """Claim the nick on the ring with a signed record (NickTaken if another key holds
-        it and its node lives); post Ready."""
-        seq = next_seq(0, self._wall_ms())
-        for _ in range(3):
-            record = NameRecord.create(self.identity, self.address, self.id_hex, seq)
-            reply = await self.names.call_name_set(record)
-            refused = reply.get("refused")
-            if reply.get("ok"):
-                break
-            if refused == "taken":
-                raise NickTaken(f"the nick {self.nick!r} is already taken by the node at "
-                                f"{reply.get('holder') or '?'}")
-            current = reply.get("current_seq")
-            if refused != "stale" or type(current) is not int:
-                raise ChatError(f"the nick {self.nick!r} was refused: "
-                                f"{reply.get('error', reply)}")
-            seq = next_seq(current, self._wall_ms())   # our clock is behind the record's
-        else:
-            raise ChatError(f"the nick {self.nick!r} was refused: {reply.get('error')}")
-        self.record = record
-        self.registered = True
-        ready = ev.Ready(nick=self.nick, id=self.id_hex, address=self.address,
-                         fingerprint=self.fingerprint)
-        self.post(ready)
-        return ready
+        """Claim the nick on the ring (``Claim.register``); posts Ready."""
+        return await self.claim.register()
 
     async def execute(self, command: Command) -> object:
         """Run a parsed command; a ChatError becomes an Error event. Returns its result.
@@ -217,7 +192,7 @@ class LocalUser:
         item = Outgoing("channel" if command.name == "send" else "private", target, text,
                         new_id(), time.time())
         if item.kind == "channel":   # signed once: a resend is then the very same entry
-            item.signed = self._sign(target, "msg", text, item.msg_id).to_wire()
+            item.signed = self.me.sign(target, "msg", text, item.msg_id).to_wire()
         self._mine.add(item.msg_id)
         item.committed = self.store.add_outgoing(
             Message(item.conversation, item.msg_id, self.nick, text, item.at, True, "pending"),
@@ -372,7 +347,7 @@ class LocalUser:
             raise ChatError(f"you are already in #{channel}")
         membership = self.joined[channel] = Membership(channel)
         try:
-            reply = refusal(await self.channels.call_join(self._sign(channel, "join")),
+            reply = refusal(await self.channels.call_join(self.me.sign(channel, "join")),
                             f"joining #{channel}")
         except ChatError:
             self.joined.pop(channel, None)
@@ -386,7 +361,7 @@ class LocalUser:
         self.post(ev.Joined(channel=channel, members=members))
         history = [e for e in self._entries(channel, reply.get("history", []))
                    if e.kind == "msg" and membership.seen.first(e.msg_id)]
-        statuses = await self._vouch_all(history)
+        statuses = await self.voucher.vouch_all(history)
         shown = await self._keep(self._received(
             "#" + channel, [e for e, s in zip(history, statuses, strict=True) if s != FORGED]))
         for e, status in zip(history, statuses, strict=True):
@@ -417,7 +392,7 @@ class LocalUser:
         del self.joined[channel]
         if reason == "left":   # not on exit: the next start rejoins
             await self._remember_joined(channel, False)
-        reply = refusal(await self.channels.call_leave(self._sign(channel, "leave", reason),
+        reply = refusal(await self.channels.call_leave(self.me.sign(channel, "leave", reason),
                                                        retry_for), f"leaving #{channel}")
         self.post(ev.Left(channel=channel))
         return reply["via"]
@@ -439,12 +414,12 @@ class LocalUser:
             with contextlib.suppress(EntryError, ValueError):
                 signed = SignedEntry.from_wire(item.signed)
         if signed is None or signed.msg_id != item.msg_id:
-            signed = self._sign(channel, "msg", item.text, item.msg_id)
+            signed = self.me.sign(channel, "msg", item.text, item.msg_id)
         try:
             reply = await self.channels.call_send(signed)
             if reply.get("refused") == "stale":   # resent long after: signed again, same id
                 reply = await self.channels.call_send(
-                    self._sign(channel, "msg", item.text, item.msg_id))
+                    self.me.sign(channel, "msg", item.text, item.msg_id))
             if reply.get("refused") == "replay":
                 # the maintainer took this id before: a resend of a line that got there
                 await self._delivered(item)
@@ -482,7 +457,7 @@ class LocalUser:
 
     async def _show(self, channel: str, fresh: list[Entry]) -> None:
         """Verify, record and show entries seen for the first time (in this run)."""
-        statuses = await self._vouch_all(fresh)
+        statuses = await self.voucher.vouch_all(fresh)
         shown = await self._keep(self._received(
             "#" + channel, [e for e, s in zip(fresh, statuses, strict=True) if s != FORGED]))
         for e, status in zip(fresh, statuses, strict=True):
@@ -500,74 +475,6 @@ class LocalUser:
                 self.post(ev.MemberJoined(channel=channel, nick=e.nick))
             elif not mine and e.kind == "leave":
                 self.post(ev.MemberLeft(channel=channel, nick=e.nick, reason=e.text or "left"))
-
-    # -- keys: who vouches for a nick ------------------------------------------------------
-
-    async def _vouch_all(self, entries: list[Entry]) -> list[str]:
-        """``vouch`` for each entry's author (the maintainer's unsigned notices pass)."""
-        authors = {(e.nick, e.signed.key) for e in entries if e.signed is not None}
-        results = dict(zip(authors, await asyncio.gather(
-            *(self.vouch(nick, key) for nick, key in authors)), strict=True))
-        return [VERIFIED if e.signed is None else results[(e.nick, e.signed.key)]
-                for e in entries]
-
-    async def vouch(self, nick: str, key: str) -> str:
-        """Whether a valid signature by ``key`` may be shown as ``nick``'s: VERIFIED (the
-        pinned key; or none pinned and the ring's name record names it: pinned now),
-        UNVERIFIED (not the pinned key, or no record to compare: shown marked so; a changed
-        key is warned about once) or FORGED (the ring gives the nick another key)."""
-        if nick.lower() == self.nick.lower():
-            return VERIFIED if key == self.identity.key else FORGED
-        status = self.pins.check(nick, key)
-        if status == "same":
-            return VERIFIED
-        ring_key = await self._ring_key(nick, key)
-        if ring_key is not None and ring_key != key:
-            return FORGED
-        if status == "new":
-            if ring_key is None:
-                return UNVERIFIED
-            try:
-                self.pins.pin(nick, key)
-            except PinsError as e:
-                self.post(ev.Error(message=str(e)))
-            return VERIFIED
-        self._changed(nick, key)
-        return UNVERIFIED
-
-    async def _ring_key(self, nick: str, key: str) -> str | None:
-        """The key of ``nick``'s name record on the ring (remembered for a while), or None."""
-        name = nick.lower()
-        cached = self._lookups.get(name)
-        if cached is not None:
-            age, ring_key = now() - cached[0], cached[1]
-            if age < LOOKUP_TTL and ring_key in (None, key):
-                return ring_key
-            # another key may be a new record: asked again, but for one key not more than
-            # every LOOKUP_AGAIN s (a flood of one forgery costs the nick's owner nothing)
-            asked = self._asked.get((name, key))
-            if asked is not None and now() - asked < LOOKUP_AGAIN:
-                return ring_key
-        if len(self._asked) > 1000:
-            self._asked.clear()
-        self._asked[(name, key)] = now()
-        try:
-            # briefly: a member answers its maintainer's delivery only after this
-            record = await self.names.lookup(nick, retry_for=min(1.0, self.caller.retry_for))
-        except ChatError:
-            return None   # not remembered: asked again next time
-        key = None if record is None else record.key
-        self._lookups[name] = (now(), key)
-        return key
-
-    def _changed(self, nick: str, key: str) -> None:
-        """``nick`` came with ``key``, not the pinned one: warn once per key."""
-        name = nick.lower()
-        self._new_keys[name] = key
-        pinned = self.pins.get(nick)
-        if pinned is not None and (name, key) not in self._warned:
-            self._warned.add((name, key))
-            self.post(ev.KeyChanged(nick=nick, old=fingerprint(pinned), new=fingerprint(key)))
 
     # -- after a partition ------------------------------------------------------------------
 
@@ -589,46 +496,13 @@ class LocalUser:
             return
         membership.resuming, membership.resumed = True, now()
         try:
-            reply = await self.channels.call_join(self._sign(channel, "join"), resume=True)
+            reply = await self.channels.call_join(self.me.sign(channel, "join"), resume=True)
             if reply.get("ok"):
                 membership.heard = now()
         except ChatError:
             pass   # unreachable meanwhile: asked again after the next silence
         finally:
             membership.resuming = False
-
-    async def name_conflict(self, kept: object, lost: object) -> dict:
-        """Our nick was held under two keys (claimed on both sides of a partition); the
-        later claim kept it. Believed only from the two signed records themselves, and only
-        if the ring's record of the nick is now the one that kept it (a forger could sign a
-        claim of its own, but the nick's owner would not have stored it)."""
-        try:
-            won, beaten = NameRecord.from_wire(kept), NameRecord.from_wire(lost)
-        except RecordError as e:
-            raise p.Refused("bad_conflict",
-                            f"a name conflict with a malformed record: {e}") from None
-        if not (won.valid() and beaten.valid() and won.present and beaten.present
-                and won.name == beaten.name == self.nick.lower() and won.key != beaten.key
-                and won.merge(beaten) is won and self.identity.key in (won.key, beaten.key)):
-            raise p.Refused("bad_conflict", "a name conflict that its records do not show")
-        try:
-            on_ring = await self.names.lookup(self.nick,
-                                              retry_for=min(2.0, self.caller.retry_for))
-        except ChatError as e:
-            raise p.Refused("bad_conflict", f"cannot check the conflict: {e}") from None
-        if on_ring is None or on_ring.key != won.key:
-            raise p.Refused("bad_conflict", "the ring does not hold the record that won")
-        if won.key == self.identity.key:
-            self.post(ev.Info(text=f"your nick {self.nick} was also claimed, by the key "
-                                   f"{fingerprint(beaten.key)} at {beaten.address}, while the "
-                                   "network was split; you keep it (the later claim wins)"))
-        elif self.registered:
-            self.registered = False
-            self.post(ev.Error(message=(
-                f"you lost the nick {self.nick} to the key {fingerprint(won.key)} at "
-                f"{won.address}: both claimed it while the network was split, and the later "
-                "claim wins; restart under another nick to be reachable by name")))
-        return p.OK
 
     # -- private messages ------------------------------------------------------------------
 
@@ -654,20 +528,14 @@ class LocalUser:
                     raise ChatError(why)
                 return await self._mail(item, target, pinned, None)
             address, to_id = Address.from_wire(record.address), record.node_id
+        self.voucher.addressee(record)
         shown = record.nick
-        if record.name != self.nick.lower():
-            status = self.pins.check(shown, record.key)
-            if status == "changed":
-                self._changed(shown, record.key)
-                raise ChatError(f"the key of {shown} changed (now {fingerprint(record.key)}); "
-                                f"compare it with {shown}, then: trust {shown}")
-            if status == "new":
-                self.pins.pin(shown, record.key)
         sealed = seal(self.identity, record.key, text, msg_id, to=shown, at=self.stamp())
         payload = {"msg_id": msg_id, "to": shown, "to_id": to_id, "sealed": sealed}
         try:
-            reply = await self.call_private(address, payload,
-                                            f"sending to {shown} at {address}")
+            reply = await self.caller.call(address, p.PRIVATE, payload,
+                                           f"sending to {shown} at {address}",
+                                           give_up_after=min(self.caller.retry_for, 8.0))
         except ChatError:
             if target.startswith("@") or self.pins.get(shown) != record.key:
                 raise
@@ -778,10 +646,6 @@ class LocalUser:
             if not await backoff.wait():
                 raise ChatError(f"no node has an id starting with {prefix}")
 
-    async def call_private(self, address: Address, payload: dict, what: str) -> dict:
-        return await self.caller.call(address, p.PRIVATE, payload, what,
-                                      give_up_after=min(self.caller.retry_for, 8.0))
-
     async def receive_private(self, d: dict) -> dict:
         """A sealed message for this user: shown only if it opens, as from its sender only
         under the sender's pinned key (or, on first contact, the key the ring names)."""
@@ -797,7 +661,7 @@ class LocalUser:
             text = open_sealed(self.identity, claimed, sealed) if claimed else None
             if text is None:
                 return self._refuse_private(f"a message as from {sender} that does not open")
-            status = await self.vouch(sender, claimed)
+            status = await self.voucher.vouch(sender, claimed)
             if status == FORGED:
                 return self._refuse_private(f"a message as from {sender} under a key the ring "
                                             "does not give that nick")
@@ -816,6 +680,20 @@ class LocalUser:
         log.warning("%s: refused %s", self.nick, what)
         return {"ok": False, "error": f"refused {what}"}
 
+    # -- keys: who vouches for a nick ------------------------------------------------------
+
+    async def vouch(self, nick: str, key: str) -> str:
+        return await self.voucher.vouch(nick, key)
+
+    async def whois(self, nick: str) -> ev.Whois:
+        return await self.voucher.whois(nick)
+
+    async def trust(self, nick: str) -> str:
+        return await self.voucher.trust(nick)
+
+    async def name_conflict(self, kept: object, lost: object) -> dict:
+        return await self.claim.conflict(kept, lost)
+
     # -- the rest --------------------------------------------------------------------------
 
     async def status(self) -> ev.RingStatus:
@@ -826,39 +704,6 @@ class LocalUser:
             f"{counted(s.names, 'name')}; in "
             f"{', '.join('#' + c for c in sorted(self.joined)) or 'no channel'}")))
         return s
-
-    async def whois(self, nick: str) -> ev.Whois:
-        """Who holds ``nick``: its key's fingerprint and node (a Whois event)."""
-        record = await self.names.lookup(check_nick(nick))
-        if record is None:
-            raise ChatError(f"unknown nick {nick!r}: no node has registered it")
-        mine = record.name == self.nick.lower()
-        status = "same" if mine else self.pins.check(record.nick, record.key)
-        if status == "changed":
-            self._changed(record.nick, record.key)
-        whois = ev.Whois(nick=record.nick, fingerprint=fingerprint(record.key),
-                         id=record.node_id, address=record.address, pin=status)
-        self.post(whois)
-        return whois
-
-    async def trust(self, nick: str) -> str:
-        """Pin the key last seen for ``nick`` (after a key-changed warning), else the key
-        its name record names now. Returns the fingerprint trusted."""
-        name = check_nick(nick).lower()
-        key = self._new_keys.get(name)
-        if key is None:
-            record = await self.names.lookup(nick)
-            if record is None:
-                raise ChatError(f"unknown nick {nick!r}: no key to trust")
-            key = record.key
-        try:
-            self.pins.trust(nick, key)
-        except PinsError as e:
-            raise ChatError(str(e)) from None
-        self._new_keys.pop(name, None)
-        self._lookups.pop(name, None)
-        self.post(ev.Info(text=f"trusted {nick}'s key {fingerprint(key)}"))
-        return fingerprint(key)
 
     async def quit(self, reason: str = "exit") -> None:
         """Leave every channel and delete the name record; the node stays in the ring."""
@@ -873,20 +718,4 @@ class LocalUser:
                 self.post(ev.Error(message=f"could not leave #{channel} on exit: {e}"))
 
         await asyncio.gather(*(leave(c) for c in list(self.joined)))
-        if self.registered and self.record is not None:
-            self.registered = False
-            tombstone = NameRecord.tombstone(self.identity,
-                                             next_seq(self.record.seq, self._wall_ms()))
-            try:
-                reply = refusal(await self.names.call_name_set(tombstone, bound),
-                                "deleting the name record")
-                self.journal.migration("unname", ("name", self.nick), me, reply["via"], reason)
-            except ChatError as e:
-                self.post(ev.Error(message=f"could not delete the name record on exit: {e}"))
-
-
-def refusal(reply: dict, what: str) -> dict:
-    """``reply``, unless the node refused the request: then a ChatError saying why."""
-    if "refused" in reply:
-        raise ChatError(f"{what}: refused: {reply.get('error', reply['refused'])}")
-    return reply
+        await self.claim.withdraw(bound, reason)
