@@ -8,13 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core import events as ev
 from core.datadir import valid_nick
-from core.store import Message, StoreError
 
 from .calls import now
 from .channels import Channels
@@ -48,12 +46,11 @@ class Memberships:
     """The channels one user is in (``joined``), by name."""
 
     def __init__(self, me: Signer, channels: Channels, voucher: Voucher, outbox: Outbox,
-                 store, journal: Journal, post: Callable[[ev.Event], None]) -> None:
+                 journal: Journal, post: Callable[[ev.Event], None]) -> None:
         self.me = me
         self.channels = channels
         self.voucher = voucher
         self.outbox = outbox
-        self.store = store
         self.journal = journal
         self.post = post
         self.joined: dict[str, Membership] = {}
@@ -74,7 +71,7 @@ class Memberships:
         last_seq = reply.get("last_seq", 0)
         membership.last_seq = max(membership.last_seq, last_seq if type(last_seq) is int else 0)
         members = tuple(m for m in reply.get("members", []) if valid_nick(m))
-        await self._remember_joined(channel, True)
+        await self.outbox.remember_joined(channel, True)
         self.post(ev.Joined(channel=channel, members=members))
         history = [e for e in self._entries(channel, reply.get("history", []))
                    if e.kind == "msg" and membership.seen.first(e.msg_id)]
@@ -96,7 +93,7 @@ class Memberships:
             raise ChatError(f"you are not in #{channel}")
         del self.joined[channel]
         if reason == "left":   # not on exit: the next start rejoins
-            await self._remember_joined(channel, False)
+            await self.outbox.remember_joined(channel, False)
         reply = refusal(await self.channels.call_leave(self.me.sign(channel, "leave", reason),
                                                        retry_for), f"leaving #{channel}")
         self.post(ev.Left(channel=channel))
@@ -113,12 +110,6 @@ class Memberships:
                 self.post(ev.Error(message=f"could not leave #{channel} on exit: {e}"))
 
         await asyncio.gather(*(leave(c) for c in list(self.joined)))
-
-    async def _remember_joined(self, channel: str, joined: bool) -> None:
-        try:
-            await self.store.set_joined(channel, joined)
-        except StoreError as e:
-            self.post(ev.Error(message=f"could not remember the channels joined: {e}"))
 
     async def deliver(self, item: Outgoing) -> tuple[str, int | None]:
         """Send an accepted line to its channel's maintainer; returns (msg_id, seq). The
@@ -185,16 +176,11 @@ class Memberships:
     async def _vouch_and_keep(self, channel: str,
                               entries: list[Entry]) -> tuple[list[str], set[str]]:
         """Each entry's standing (``Voucher.vouch_all``), and the ids of its lines to show:
-        those not forged that the history keeps as new (``Outbox.keep``)."""
+        those not forged that are new to the history (``Outbox.keep_channel``)."""
         statuses = await self.voucher.vouch_all(entries)
-        shown = await self.outbox.keep(self._received(
-            "#" + channel, [e for e, s in zip(entries, statuses, strict=True) if s != FORGED]))
+        shown = await self.outbox.keep_channel(
+            channel, [e for e, s in zip(entries, statuses, strict=True) if s != FORGED])
         return statuses, shown
-
-    def _received(self, conversation: str, entries: Iterable[Entry]) -> list[Message]:
-        return [Message(conversation, e.msg_id, e.nick, e.text, e.at or time.time(),
-                        self.me.is_me(e.nick), "delivered")
-                for e in entries if e.kind == "msg"]
 
     async def _show(self, channel: str, fresh: list[Entry]) -> None:
         """Verify, record and show entries seen for the first time (in this run)."""

@@ -1,24 +1,25 @@
-"""A local user's database as the chat uses it: the outbox (a typed line is on disk before
-it shows as pending, and keeps its id through every retry and restart), the history shown
-at start, the search, and what is kept of what arrives (so a repeat is shown once, across
-restarts too).
+"""A local user's database as the chat uses it, and the only chat module that does: the
+outbox (a typed line is on disk before it shows as pending, and keeps its id through every
+retry and restart), what is kept of what arrives (so a repeat is shown once, across
+restarts too), the channels to rejoin, the history shown at start, the search.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from core import events as ev
-from core.store import Message, StoreError
+from core.store import Message, NoStore, StoreError
 from core.store import Outgoing as OutboxRow
 
 from .commands import Command
 from .errors import ChatError
 from .signer import Signer
-from .state import new_id
+from .state import Entry, new_id
 
 HISTORY_CONVERSATIONS = 50   # conversations whose recent lines are shown at start
 HISTORY_LINES = 100          # lines of each
@@ -56,12 +57,12 @@ class Outgoing:
 
 
 class Outbox:
-    """The outbox and the history of one user; ``store`` is its ``AsyncStore`` (or
-    ``NoStore``). Knows the ids sent in this run, whose echoes are shown."""
+    """The outbox and the history of one user; ``store`` is its ``AsyncStore`` (None:
+    nothing is kept). Knows the ids sent in this run, whose echoes are shown."""
 
     def __init__(self, me: Signer, store, post: Callable[[ev.Event], None]) -> None:
         self.me = me
-        self.store = store
+        self.store = store if store is not None else NoStore()
         self.post = post
         self._mine: set[str] = set()   # ids sent in this run: their echoes are shown
         self._store_failed = False
@@ -101,17 +102,6 @@ class Outbox:
             # shown as pending before it goes, even if the commit's callback has not run yet
             self._on_committed(item, item.committed)
 
-    def resumed(self, rows: Iterable[OutboxRow]) -> list[Outgoing]:
-        """The outbox's rows read at start, less those typed in this run (the read came
-        after them: their own commands send them)."""
-        items = []
-        for row in rows:
-            item = Outgoing.from_row(row)
-            if item.msg_id not in self._mine:
-                self._mine.add(item.msg_id)
-                items.append(item)
-        return items
-
     async def delivered(self, item: Outgoing) -> None:
         """The maintainer or the recipient has it: out of the outbox, marked delivered."""
         try:
@@ -135,9 +125,41 @@ class Outbox:
             self.post(ev.Error(message=f"could not remove a failed message: {e}"))
         self.post(ev.Failed(conversation=item.conversation, msg_id=item.msg_id, reason=reason))
 
-    # -- the history -----------------------------------------------------------------------
+    # -- lines left in mailboxes: their receipts -------------------------------------------
 
-    async def keep(self, messages: list[Message]) -> set[str]:
+    async def unconfirmed(self) -> dict[str, list[str]]:
+        """The ids of the lines left in mailboxes and not known to be taken, by nick (none
+        if the database cannot be read)."""
+        try:
+            waiting = await self.store.unconfirmed()
+        except StoreError:
+            return {}
+        by_nick: dict[str, list[str]] = {}
+        for m in waiting:
+            by_nick.setdefault(m.conversation, []).append(m.msg_id)
+        return by_nick
+
+    async def taken(self, nick: str, msg_id: str) -> None:
+        """A line left in ``nick``'s mailbox was taken: marked delivered."""
+        with contextlib.suppress(StoreError):
+            await self.store.set_state(msg_id, "delivered")
+        self.post(ev.Delivered(conversation=nick, msg_id=msg_id))
+
+    # -- what arrives ----------------------------------------------------------------------
+
+    async def keep_channel(self, channel: str, entries: Iterable[Entry]) -> set[str]:
+        """Keep the lines (``msg`` entries) a maintainer delivered; the ids to show."""
+        return await self._keep([Message("#" + channel, e.msg_id, e.nick, e.text,
+                                        e.at or time.time(), self.me.is_me(e.nick),
+                                        "delivered")
+                                for e in entries if e.kind == "msg"])
+
+    async def keep_private(self, e: ev.PrivateMessage) -> bool:
+        """Keep a private message received; whether to show it."""
+        return bool(await self._keep([Message(e.from_, e.msg_id, e.from_, e.text, e.at, False,
+                                             "delivered")]))
+
+    async def _keep(self, messages: list[Message]) -> set[str]:
         """Record received messages; the ids to show: those new to the database (so a
         repeat is dropped across restarts too), and the echoes of this run's own lines."""
         if not messages:
@@ -151,6 +173,31 @@ class Outbox:
             new = [True] * len(messages)
         return {m.msg_id for m, fresh in zip(messages, new, strict=True)
                 if fresh or m.msg_id in self._mine}
+
+    # -- the channels joined, the history --------------------------------------------------
+
+    async def restart(self) -> tuple[list[str], list[Outgoing]] | None:
+        """What to take up again at start: the channels the user was in, and the lines never
+        acknowledged, less those typed in this run (the read came after them: their own
+        commands send them). None if the database cannot be read (said so)."""
+        try:
+            channels, rows = await self.store.joined(), await self.store.outbox()
+        except StoreError as e:
+            self.post(ev.Error(message=f"could not read the channels and the outbox: {e}"))
+            return None
+        items = []
+        for row in rows:
+            item = Outgoing.from_row(row)
+            if item.msg_id not in self._mine:
+                self._mine.add(item.msg_id)
+                items.append(item)
+        return channels, items
+
+    async def remember_joined(self, channel: str, joined: bool) -> None:
+        try:
+            await self.store.set_joined(channel, joined)
+        except StoreError as e:
+            self.post(ev.Error(message=f"could not remember the channels joined: {e}"))
 
     async def show_history(self) -> None:
         """Post the recent lines of each conversation kept in the database (at start)."""
