@@ -1,0 +1,230 @@
+"""The channels a local user is in, as a member sees them: joining, leaving, sending to
+them, what their maintainers deliver (verified, vouched for, kept, each shown once and in
+order), and saying again that it is in after a partition or a takeover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core import events as ev
+from core.datadir import valid_nick
+
+from .calls import now
+from .channels import Channels
+from .entries import EntryError, SignedEntry
+from .errors import ChatError
+from .journal import Journal
+from .outbox import Outbox, Outgoing
+from .replies import refusal
+from .signer import Signer
+from .state import Entry, Seen
+from .vouching import FORGED, VERIFIED, Voucher
+
+log = logging.getLogger(__name__)
+
+REJOIN_GAP = 1.0     # seconds between two resumes of one channel at least
+
+
+@dataclass
+class Membership:
+    """A channel the user is in: what it has shown, to drop repeats and keep the order."""
+    channel: str
+    joining: bool = True
+    last_seq: int = 0
+    seen: Seen = field(default_factory=Seen)
+    heard: float = 0.0          # when its maintainer last reached us (the loop's clock)
+    resuming: bool = False      # a resume (``rejoin``) is under way
+    resumed: float = float("-inf")
+
+
+class Memberships:
+    """The channels one user is in (``joined``), by name."""
+
+    def __init__(self, me: Signer, channels: Channels, voucher: Voucher, outbox: Outbox,
+                 journal: Journal, post: Callable[[ev.Event], None]) -> None:
+        self.me = me
+        self.channels = channels
+        self.voucher = voucher
+        self.outbox = outbox
+        self.journal = journal
+        self.post = post
+        self.joined: dict[str, Membership] = {}
+
+    async def join(self, channel: str) -> list[str]:
+        """Join a channel; its members and recent history come back. Returns the members."""
+        if channel in self.joined:
+            raise ChatError(f"you are already in #{channel}")
+        membership = self.joined[channel] = Membership(channel)
+        try:
+            reply = refusal(await self.channels.call_join(self.me.sign(channel, "join")),
+                            f"joining #{channel}")
+        except ChatError:
+            self.joined.pop(channel, None)
+            raise
+        membership.joining = False
+        membership.heard = now()
+        last_seq = reply.get("last_seq", 0)
+        membership.last_seq = max(membership.last_seq, last_seq if type(last_seq) is int else 0)
+        members = tuple(m for m in reply.get("members", []) if valid_nick(m))
+        await self.outbox.remember_joined(channel, True)
+        self.post(ev.Joined(channel=channel, members=members))
+        history = [e for e in self._entries(channel, reply.get("history", []))
+                   if e.kind == "msg" and membership.seen.first(e.msg_id)]
+        statuses, shown = await self._vouch_and_keep(channel, history)
+        for e, status in zip(history, statuses, strict=True):
+            if e.msg_id in shown:
+                self.post(ev.ChannelMessage(channel=channel, from_=e.nick, text=e.text,
+                                            msg_id=e.msg_id, seq=e.seq, history=True,
+                                            verified=status == VERIFIED))
+        return list(members)
+
+    async def leave(self, channel: str, retry_for: float | None = None,
+                    reason: str = "left") -> str:
+        """Leave a channel the user joined; returns its maintainer's address.
+
+        ``reason`` ("left" or "exit") is what the other members are told.
+        """
+        if channel not in self.joined:
+            raise ChatError(f"you are not in #{channel}")
+        del self.joined[channel]
+        if reason == "left":   # not on exit: the next start rejoins
+            await self.outbox.remember_joined(channel, False)
+        reply = refusal(await self.channels.call_leave(self.me.sign(channel, "leave", reason),
+                                                       retry_for), f"leaving #{channel}")
+        self.post(ev.Left(channel=channel))
+        return reply["via"]
+
+    async def leave_all(self, retry_for: float, reason: str) -> None:
+        """Leave every channel on exit (they stay remembered: the next start rejoins)."""
+        async def leave(channel: str) -> None:
+            try:
+                via = await self.leave(channel, retry_for, reason="exit")
+                self.journal.migration("leave", ("channel", channel), self.me.address, via,
+                                       reason)
+            except ChatError as e:
+                self.post(ev.Error(message=f"could not leave #{channel} on exit: {e}"))
+
+        await asyncio.gather(*(leave(c) for c in list(self.joined)))
+
+    async def deliver(self, item: Outgoing) -> tuple[str, int | None]:
+        """Send an accepted line to its channel's maintainer; returns (msg_id, seq). The
+        user need not be a member."""
+        channel = item.target
+        signed = None
+        if isinstance(item.signed, dict):   # the original, as first signed (a resend)
+            with contextlib.suppress(EntryError, ValueError):
+                signed = SignedEntry.from_wire(item.signed)
+        if signed is None or signed.msg_id != item.msg_id:
+            signed = self.me.sign(channel, "msg", item.text, item.msg_id)
+        try:
+            reply = await self.channels.call_send(signed)
+            if reply.get("refused") == "stale":   # resent long after: signed again, same id
+                reply = await self.channels.call_send(
+                    self.me.sign(channel, "msg", item.text, item.msg_id))
+            if reply.get("refused") == "replay":
+                # the maintainer took this id before: a resend of a line that got there
+                await self.outbox.delivered(item)
+                return item.msg_id, None
+            reply = refusal(reply, f"sending to #{channel}")
+        except ChatError as e:
+            raise ChatError(f"{e}; the message stays in the outbox and is sent again at "
+                            "the next start") from None
+        seq = int(reply["seq"])
+        self.post(ev.Sent(channel=channel, text=item.text, msg_id=item.msg_id, seq=seq,
+                          members=int(reply.get("members", 0))))
+        await self.outbox.delivered(item)
+        return item.msg_id, seq
+
+    # -- what maintainers deliver ----------------------------------------------------------
+
+    async def receive(self, channel: str, wires: object) -> dict:
+        """Entries a maintainer delivers; each verified again, shown once (by id), in
+        sequence order, marked unverified unless signed by the key pinned for its author,
+        and not shown at all if the ring names another key for that nick."""
+        membership = self.joined.get(channel)
+        if membership is None:
+            return {"member": False}
+        if membership.joining:
+            return {"member": True, "last_seq": None}
+        membership.heard = now()
+        fresh = []
+        for e in sorted(self._entries(channel, wires), key=lambda e: e.seq):
+            # By message id, not by seq: after two copies of a channel were merged, an entry
+            # may arrive with a seq below one already shown (the maintainer resends it).
+            if membership.seen.first(e.msg_id):
+                membership.last_seq = max(membership.last_seq, e.seq)
+                fresh.append(e)
+        # marked seen: shown even if this call is cancelled (its caller timed out)
+        await asyncio.shield(self._show(channel, fresh))
+        return {"member": True, "last_seq": membership.last_seq}
+
+    def _entries(self, channel: str, wires: object) -> list[Entry]:
+        """The entries of a delivery that verify (each one left out is one log line)."""
+        entries = []
+        for wire in wires if isinstance(wires, list) else []:
+            try:
+                entries.append(Entry.from_wire(wire, channel))
+            except (ValueError, EntryError) as e:
+                log.warning("%s: dropped an entry of #%s: %s", self.me.nick, channel, e)
+        return entries
+
+    async def _vouch_and_keep(self, channel: str,
+                              entries: list[Entry]) -> tuple[list[str], set[str]]:
+        """Each entry's standing (``Voucher.vouch_all``), and the ids of its lines to show:
+        those not forged that are new to the history (``Outbox.keep_channel``)."""
+        statuses = await self.voucher.vouch_all(entries)
+        shown = await self.outbox.keep_channel(
+            channel, [e for e, s in zip(entries, statuses, strict=True) if s != FORGED])
+        return statuses, shown
+
+    async def _show(self, channel: str, fresh: list[Entry]) -> None:
+        """Verify, record and show entries seen for the first time (in this run)."""
+        statuses, shown = await self._vouch_and_keep(channel, fresh)
+        for e, status in zip(fresh, statuses, strict=True):
+            mine = self.me.is_me(e.nick)
+            if status == FORGED:
+                log.warning("%s: not shown: a %s in #%s as %s under a key the ring does "
+                            "not give that nick", self.me.nick, e.kind, channel, e.nick)
+            elif e.kind == "msg" and e.msg_id not in shown:
+                continue   # shown before (a repeat, maybe from before a restart)
+            elif e.kind == "msg":
+                self.post(ev.ChannelMessage(channel=channel, from_=e.nick, text=e.text,
+                                            msg_id=e.msg_id, seq=e.seq,
+                                            verified=status == VERIFIED))
+            elif not mine and e.kind == "join":
+                self.post(ev.MemberJoined(channel=channel, nick=e.nick))
+            elif not mine and e.kind == "leave":
+                self.post(ev.MemberLeft(channel=channel, nick=e.nick, reason=e.text or "left"))
+
+    # -- after a partition -----------------------------------------------------------------
+
+    async def keep_memberships(self, silence: float) -> None:
+        """Say again that we are in each channel whose maintainer has not reached us for
+        ``silence`` seconds (its feed asks a quiet member every few seconds): after a
+        partition or a takeover the maintainer may be a copy that never knew us, or that
+        pruned us. Silent when we are still a member; missed entries follow by the feed."""
+        quiet = [m.channel for m in self.joined.values() if not (m.joining or m.resuming)
+                 and now() - m.heard > silence]
+        await asyncio.gather(*(self.rejoin(channel) for channel in quiet))
+
+    async def rejoin(self, channel: str) -> None:
+        """A resume: a fresh signed join of a channel we are in (a maintainer that doubts us
+        asked, or ours went quiet); the maintainer readmits us and resends its log."""
+        membership = self.joined.get(channel)
+        if (membership is None or membership.joining or membership.resuming
+                or now() - membership.resumed < REJOIN_GAP):
+            return
+        membership.resuming, membership.resumed = True, now()
+        try:
+            reply = await self.channels.call_join(self.me.sign(channel, "join"), resume=True)
+            if reply.get("ok"):
+                membership.heard = now()
+        except ChatError:
+            pass   # unreachable meanwhile: asked again after the next silence
+        finally:
+            membership.resuming = False
