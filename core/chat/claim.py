@@ -15,7 +15,6 @@ from .identity import fingerprint
 from .journal import Journal
 from .names import Names
 from .records import NameRecord, RecordError, next_seq
-from .replies import refusal
 from .signer import Signer
 
 
@@ -108,7 +107,7 @@ class Claim:
         tombstone = NameRecord.tombstone(self.me.identity,
                                          next_seq(self.record.seq, self.me.wall_ms()))
         try:
-            reply = refusal(await self.names.call_name_set(tombstone, retry_for),
+            reply = p.refusal(await self.names.call_name_set(tombstone, retry_for),
                             "deleting the name record")
             self.journal.migration("unname", ("name", self.me.nick), self.me.address,
                                    reply["via"], reason)

@@ -14,15 +14,16 @@ from dataclasses import dataclass, field
 from core import events as ev
 from core.datadir import valid_nick
 
+from . import protocol as p
 from .calls import now
 from .channels import Channels
+from .channelstate import Entry
 from .entries import EntryError, SignedEntry
 from .errors import ChatError
+from .ids import Seen
 from .journal import Journal
 from .outbox import Outbox, Outgoing
-from .replies import refusal
 from .signer import Signer
-from .state import Entry, Seen
 from .vouching import FORGED, VERIFIED, Voucher
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class Memberships:
             raise ChatError(f"you are already in #{channel}")
         membership = self.joined[channel] = Membership(channel)
         try:
-            reply = refusal(await self.channels.call_join(self.me.sign(channel, "join")),
+            reply = p.refusal(await self.channels.call_join(self.me.sign(channel, "join")),
                             f"joining #{channel}")
         except ChatError:
             self.joined.pop(channel, None)
@@ -94,7 +95,7 @@ class Memberships:
         del self.joined[channel]
         if reason == "left":   # not on exit: the next start rejoins
             await self.outbox.remember_joined(channel, False)
-        reply = refusal(await self.channels.call_leave(self.me.sign(channel, "leave", reason),
+        reply = p.refusal(await self.channels.call_leave(self.me.sign(channel, "leave", reason),
                                                        retry_for), f"leaving #{channel}")
         self.post(ev.Left(channel=channel))
         return reply["via"]
@@ -130,7 +131,7 @@ class Memberships:
                 # the maintainer took this id before: a resend of a line that got there
                 await self.outbox.delivered(item)
                 return item.msg_id, None
-            reply = refusal(reply, f"sending to #{channel}")
+            reply = p.refusal(reply, f"sending to #{channel}")
         except ChatError as e:
             raise ChatError(f"{e}; the message stays in the outbox and is sent again at "
                             "the next start") from None

@@ -16,10 +16,11 @@ from core import events as ev
 from core.store import Message, NoStore, StoreError
 from core.store import Outgoing as OutboxRow
 
+from .channelstate import Entry
 from .commands import Command
 from .errors import ChatError
+from .ids import new_id
 from .signer import Signer
-from .state import Entry, new_id
 
 HISTORY_CONVERSATIONS = 50   # conversations whose recent lines are shown at start
 HISTORY_LINES = 100          # lines of each

@@ -18,15 +18,15 @@ from .calls import Backoff, Caller
 from .claim import Claim
 from .commands import check_nick
 from .errors import ChatError
+from .ids import Seen
+from .letters import Letter
 from .mailboxes import MAX_IDS, Mailboxes
 from .names import Names, looked_up
 from .outbox import Outbox, Outgoing
 from .pins import Pins
 from .records import NameRecord
-from .replies import refusal
 from .sealed import claimed_key, open_sealed, seal
 from .signer import Signer
-from .state import Letter, Seen
 from .vouching import FORGED, VERIFIED, Voucher
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ class Private:
     async def collect_mail(self) -> int:
         """Take the messages left for this user while it was offline: each shown once (the
         database drops one already shown), then the mailbox lets them go. Returns how many."""
-        reply = refusal(await self.mailboxes.call_mail_take(self.me.identity),
+        reply = p.refusal(await self.mailboxes.call_mail_take(self.me.identity),
                         "collecting the messages left for you")
         taken = []
         for wire in reply.get("letters", []) if reply.get("ok") else []:

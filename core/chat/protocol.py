@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 from core.chord import Address, Local
 
+from .errors import ChatError
+
 log = logging.getLogger(__name__)
 
 
@@ -63,6 +65,14 @@ def retry(why: str) -> dict:
 
 class ProtocolError(ValueError):
     """A payload of the wrong shape."""
+
+
+def refusal(reply: dict, what: str) -> dict:
+    """``reply``, unless the node refused the request: then a ChatError saying why (how a
+    local user reads a ``Refused`` answer)."""
+    if "refused" in reply:
+        raise ChatError(f"{what}: refused: {reply.get('error', reply['refused'])}")
+    return reply
 
 
 class Refused(Exception):

@@ -15,7 +15,7 @@ from core.chord.ids import hex_id
 from .entries import EntryError, SignedEntry, sign_entry
 from .errors import ChatError
 from .identity import Identity
-from .state import new_id
+from .ids import new_id
 
 
 @dataclass(frozen=True)

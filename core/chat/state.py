@@ -17,14 +17,6 @@ from .ids import verified
 from .letters import Mailbox
 from .records import NameRecord, RecordError
 
-# isort: split
-# Re-exported only for core/chat/users.py (split on another branch), which still imports
-# these names from here; remove once users.py imports them from their homes.
-from .channelstate import Entry as Entry
-from .ids import Seen as Seen
-from .ids import new_id as new_id
-from .letters import Letter as Letter
-
 log = logging.getLogger(__name__)
 
 Item = Channel | NameRecord | Mailbox

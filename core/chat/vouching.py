@@ -13,6 +13,7 @@ from collections.abc import Callable
 from core import events as ev
 
 from .calls import Caller, now
+from .channelstate import Entry
 from .commands import check_nick
 from .errors import ChatError
 from .identity import fingerprint
@@ -20,7 +21,6 @@ from .names import Names
 from .pins import Pins, PinsError
 from .records import NameRecord
 from .signer import Signer
-from .state import Entry
 
 LOOKUP_TTL = 30.0    # seconds a name record looked up to vouch for a key is remembered
 LOOKUP_AGAIN = 2.0   # a key it does not name is looked up again at most this often
