@@ -161,7 +161,7 @@ class Memberships:
                 membership.last_seq = max(membership.last_seq, e.seq)
                 fresh.append(e)
         # marked seen: shown even if this call is cancelled (its caller timed out)
-        await asyncio.shield(self._show(channel, fresh))
+        await self.outbox.showing(self._show(channel, fresh))
         return {"member": True, "last_seq": membership.last_seq}
 
     def _entries(self, channel: str, wires: object) -> list[Entry]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 
 from core import events as ev
@@ -67,6 +67,7 @@ class Outbox:
         self.post = post
         self._mine: set[str] = set()   # ids sent in this run: their echoes are shown
         self._store_failed = False
+        self._showing: set[asyncio.Task] = set()   # arrivals being kept, then shown
 
     # -- a line on its way -----------------------------------------------------------------
 
@@ -159,6 +160,21 @@ class Outbox:
         """Keep a private message received; whether to show it."""
         return bool(await self._keep([Message(e.from_, e.msg_id, e.from_, e.text, e.at, False,
                                              "delivered")]))
+
+    async def showing(self, show: Coroutine) -> None:
+        """Run ``show`` (keep what arrived, then post it) to its end even if our caller is
+        cancelled (a maintainer's call timed out: the entries are already marked seen),
+        and hold it for ``settle``."""
+        task = asyncio.ensure_future(show)
+        self._showing.add(task)
+        task.add_done_callback(self._showing.discard)
+        await asyncio.shield(task)
+
+    async def settle(self, timeout: float) -> None:
+        """Let what arrived before now be shown first (a quit: before the user is gone, so
+        a line's echo is not shown after the front end's "bye")."""
+        if self._showing:
+            await asyncio.wait(list(self._showing), timeout=timeout)
 
     async def _keep(self, messages: list[Message]) -> set[str]:
         """Record received messages; the ids to show: those new to the database (so a

@@ -189,7 +189,7 @@ class Private:
             shown = ev.PrivateMessage(from_=sender, to=self.me.nick, text=text, msg_id=msg_id,
                                       verified=status == VERIFIED)
             # shown even if this call is cancelled, as in ``Memberships.receive``
-            await asyncio.shield(self._show(shown))
+            await self.outbox.showing(self._show(shown))
         return p.OK
 
     async def _show(self, e: ev.PrivateMessage) -> None:

@@ -250,3 +250,4 @@ class LocalUser:
         bound = min(self.caller.retry_for, EXIT_RETRY)
         await self.memberships.leave_all(bound, reason)
         await self.claim.withdraw(bound, reason)
+        await self.outbox.settle(bound)
