@@ -41,6 +41,9 @@ class Membership:
     heard: float = 0.0          # when its maintainer last reached us (the loop's clock)
     resuming: bool = False      # a resume (``rejoin``) is under way
     resumed: float = float("-inf")
+    # shows in the order their deliveries came (two maintainers may deliver at once while
+    # a channel moves, and one show may wait on a key lookup the other does not need)
+    in_turn: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class Memberships:
@@ -161,7 +164,7 @@ class Memberships:
                 membership.last_seq = max(membership.last_seq, e.seq)
                 fresh.append(e)
         # marked seen: shown even if this call is cancelled (its caller timed out)
-        await self.outbox.showing(self._show(channel, fresh))
+        await self.outbox.showing(self._show_in_turn(membership, fresh))
         return {"member": True, "last_seq": membership.last_seq}
 
     def _entries(self, channel: str, wires: object) -> list[Entry]:
@@ -182,6 +185,10 @@ class Memberships:
         shown = await self.outbox.keep_channel(
             channel, [e for e, s in zip(entries, statuses, strict=True) if s != FORGED])
         return statuses, shown
+
+    async def _show_in_turn(self, membership: Membership, fresh: list[Entry]) -> None:
+        async with membership.in_turn:
+            await self._show(membership.channel, fresh)
 
     async def _show(self, channel: str, fresh: list[Entry]) -> None:
         """Verify, record and show entries seen for the first time (in this run)."""
