@@ -91,7 +91,9 @@ async def memory(channels: int, members: int, messages: int, steps: list[int]) -
     started = time.perf_counter()
     while line := await asyncio.wait_for(proc.stdout.readline(), 600):
         rows.append(json.loads(line))
-    await proc.wait()
+    if await proc.wait() != 0 or len(rows) < 2:
+        raise RuntimeError(f"bench.footprint_node failed (exit {proc.returncode}, "
+                           f"{len(rows)} rows): no memory figure")
     return {"channels": channels, "members": members, "messages": messages, "rows": rows,
             "rss": rows[-1]["rss"], "empty_rss": rows[0]["rss"],
             "seconds": time.perf_counter() - started}

@@ -2,9 +2,10 @@
 
 ``python -m bench.footprint_node CHANNELS MEMBERS MESSAGES [STEPS...]``: one chat node
 alone in its ring maintains CHANNELS channels of MEMBERS members and MESSAGES messages
-each, built through the chat's own handlers (join, send); the members are nicks at one
-sink address in this process that acknowledges every delivery, so the feeds run as
-they would. After each step (a channel count) it prints the RSS as one JSON line.
+each, built through the chat's own handlers (join, send) from entries the members sign,
+as a maintainer receives them; the members are nicks at one sink address in this process
+that acknowledges every delivery, so the feeds run as they would. After each step (a
+channel count) it prints the RSS as one JSON line.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import json
 import sys
 
 from core import loops
+from core.chat.entries import sign_entry
+from core.chat.identity import Identity
+from core.chat.ids import channel_key
 from core.chat.service import ChatService
 from core.chord import Address, Local, TcpTransport
 
@@ -40,17 +44,27 @@ async def main(channels: int, members: int, messages: int, steps: list[int]) -> 
     await service.start()
     gc.collect()
     print(json.dumps({"channels": 0, "rss": rss_bytes()}), flush=True)
+    people = [Identity.generate(f"m{m}") for m in range(members)]
+    at = str(sink_address)
+
+    def signed(name: str, kind: str, who: int, msg_id: str, text: str = "") -> dict:
+        return {"key": f"{channel_key(name):x}",
+                "entry": sign_entry(people[who], name, kind, msg_id, address=at,
+                                    text=text).to_wire()}
+
     made = 0
     for step in steps + [channels]:
         while made < min(step, channels):
             name = f"fp-{made}"
             for m in range(members):
-                await service.channels.rpc_join({"channel": name, "nick": f"m{m}",
-                                                 "address": str(sink_address)})
+                reply = await service.channels.rpc_join(
+                    signed(name, "join", m, f"{made:08x}{m:08x}" + "1" * 16))
+                assert reply.get("ok"), reply
             for i in range(messages):
-                await service.channels.rpc_send({"channel": name, "nick": f"m{i % members}",
-                                                 "msg_id": f"{made:06d}-{i:04d}-" + "0" * 16,
-                                                 "text": f"message {i} " + "x" * 60})
+                reply = await service.channels.rpc_send(
+                    signed(name, "msg", i % members, f"{made:08x}{i:08x}" + "0" * 16,
+                           f"message {i} " + "x" * 60))
+                assert reply.get("ok"), reply
                 await asyncio.sleep(0)   # messages arrive over time: the feeds keep up
             made += 1
         while any(len(service.holdings.deliverable(f"fp-{c}", (f"m{m}", str(sink_address))))

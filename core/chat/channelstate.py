@@ -37,7 +37,7 @@ MemberKey = tuple[str, str]
 """A channel member: (nick in lower case, node address)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Member:
     """One user's membership of a channel, as last set by a join (present) or leave.
 
@@ -100,7 +100,7 @@ class Member:
                 > (other.stamp, not other.present, other.nick))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One item of a channel's log: a message (``kind="msg"``) or a join/leave notice.
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import time
 from dataclasses import dataclass
 
@@ -38,7 +39,7 @@ class EntryError(ValueError):
     """A channel entry of the wrong shape (from the wire)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SignedEntry:
     """A join, leave or message as its author signed it."""
     channel: str     # canonical name: lower-case, no "#"
@@ -116,7 +117,11 @@ class SignedEntry:
         except KeyError as e:
             raise EntryError(f"a channel entry lacks {e.args[0]!r}") from None
         entry.check_shape()
-        return entry
+        # one string object for what repeats in every entry of a channel (a maintainer
+        # keeps 300 entries of each: the author's key, node, nick and the channel's name)
+        return cls(sys.intern(entry.channel), sys.intern(entry.kind), sys.intern(entry.nick),
+                   sys.intern(entry.key), sys.intern(entry.address), entry.msg_id, entry.text,
+                   entry.at, entry.signature)
 
 
 def sign_entry(identity: Identity, channel: str, kind: str, msg_id: str, *,
