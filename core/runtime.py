@@ -172,11 +172,12 @@ class Runtime:
         keys = self._open_keys(data_dir, o.nick)   # the lock first: a second process stops here
         try:
             self.store = await self._open_store(data_dir)
+            known = await self._known_peers()   # read once: to join through, to remember
             if o.bootstrap is not None:
                 await self._join(o.bootstrap, data_dir)
             else:
-                await self._join_known_peers(data_dir)
-            await self._remember_known_peers()
+                await self._join_known_peers(data_dir, known)
+            self._remember(known)
         except StartupError:
             keys.release()
             raise
@@ -256,44 +257,44 @@ class Runtime:
             raise StartupError(str(e)) from None
         return True
 
-    async def _join_known_peers(self, data_dir: DataDir) -> None:
+    async def _known_peers(self) -> list[Address]:
+        """The peers of earlier runs in the user's database, most recently seen first."""
+        try:
+            known = await self.store.peers(REMEMBERED)
+        except StoreError as e:
+            self.post(ev.Error(message=f"cannot read the known peers: {e}"))
+            return []
+        peers = []
+        for text in known:
+            try:
+                peers.append(Address.parse(text))
+            except AddressError:
+                continue   # written by an older version, or by hand: not ours to trust
+        return peers
+
+    async def _join_known_peers(self, data_dir: DataDir, known: list[Address]) -> None:
         """Without --bootstrap: join through the known peers that answers first, the most
         recently seen first; none (or none answers): start a new ring. The log says which.
         A wildcard listen without --advertise learns its address from the peer it joins
         through; with none to join through it cannot start (a StartupError naming
         --advertise)."""
-        me = str(self.options.listen)
-        try:
-            peers = await self.store.peers(KNOWN_PEERS_TRIED + 1)
-        except StoreError as e:
-            self.post(ev.Error(message=f"cannot read the known peers: {e}"))
-            peers = []
-        peers = [p for p in peers if p != me][:KNOWN_PEERS_TRIED]
+        peers = [p for p in known if p != self.options.listen][:KNOWN_PEERS_TRIED]
         for peer in peers:
-            if await self._join(Address.parse(peer), data_dir, only_try=True):
+            if await self._join(peer, data_dir, only_try=True):
                 self.post(ev.Log(text=f"joined the ring through the known peer {peer}"))
                 return
         await self._join(None, data_dir)
         self.post(ev.Log(text=f"none of the {len(peers)} known peers answered: started a new "
                               "ring" if peers else "no known peers: started a new ring"))
 
-    async def _remember_known_peers(self) -> None:
+    def _remember(self, known: list[Address]) -> None:
         """Hand the known peers of earlier runs to the ring's memory for merges, as not yet
         seen in this run: a node that started a ring of its own because none answered (it
         came up on one side of a partition, or before the others) probes them now and then,
         and the rings merge when one answers (docs/failures.md, "A partition")."""
-        try:
-            known = await self.store.peers(REMEMBERED)
-        except StoreError as e:
-            self.post(ev.Error(message=f"cannot read the known peers: {e}"))
-            return
         now = asyncio.get_running_loop().time()
         peers = self.node.peers
-        for text in known:
-            try:
-                address = Address.parse(text)
-            except AddressError:
-                continue   # written by an older version, or by hand: not ours to trust
+        for address in known:
             if address != self.node.address and address not in peers:
                 peers.lost(address, now)
 
