@@ -58,6 +58,7 @@ class LocalUser:
         self.identity = keys.identity
         self.identity.nick = self.nick
         self.lanes = Lanes()
+        self.resumed = asyncio.Event()   # set once ``resume`` has done all it does
         self.me = me = Signer(self.nick, self.identity, node, stamp)
         # the parts post through the user: a ``post`` replaced later (a test's) hears them
         tell = self._post
@@ -164,17 +165,21 @@ class LocalUser:
 
     async def resume(self) -> None:
         """Rejoin the channels the user was in and resend what was never acknowledged,
-        with the original ids, each in its turn before anything typed since."""
-        again = await self.outbox.restart()
-        if again is None:
-            return
-        channels, items = again
-        runs = [self._rejoin(c, self.lanes.turn("#" + c)) for c in channels]
-        runs.append(self.private.collect_mail_once())
-        for item in items:
-            runs.append(self._resend(item, self.lanes.turn(item.destination)))
-        await asyncio.gather(*runs)
-        self.private.confirm_mail()
+        with the original ids, each in its turn before anything typed since; then take the
+        mail left meanwhile. ``resumed`` is set at the end, whatever happened."""
+        try:
+            again = await self.outbox.restart()
+            if again is None:
+                return
+            channels, items = again
+            runs = [self._rejoin(c, self.lanes.turn("#" + c)) for c in channels]
+            runs.append(self.private.collect_mail_once())
+            for item in items:
+                runs.append(self._resend(item, self.lanes.turn(item.destination)))
+            await asyncio.gather(*runs)
+            self.private.confirm_mail()
+        finally:
+            self.resumed.set()
 
     async def _rejoin(self, channel: str, turn: Turn) -> None:
         async with turn:

@@ -9,10 +9,18 @@ import time
 
 from core import events as ev
 from core.chat.commands import Command
-from core.chat.ids import name_key
+from core.chat.ids import channel_key, name_key
 from core.chat.letters import Letter, Mailbox
 from core.chat.sealed import seal
 from tests.core.chat.simring import ChatNode, SimRing, sim_ring, sim_test, wait_until
+
+
+def all_delivered(ring: SimRing, channel: str) -> bool:
+    """Every member of ``channel`` has acknowledged its whole log (its maintainer's view)."""
+    holdings = ring.owner(channel_key(channel)).holdings
+    ch = holdings.channel(channel)
+    return ch is not None and all(holdings.cursor(channel, m.key) == ch.last_seq
+                                  for m in ch.present())
 
 
 def messages(n, channel: str) -> list[ev.ChannelMessage]:
@@ -70,7 +78,10 @@ class TestOutbox:
             await wait_until(lambda: ann.of(ev.Joined, channel="room"), what="rejoined")
             for n in ring.nodes[:3]:
                 await wait_until(lambda n=n: len(messages(n, "room")) >= 30, what="30 lines")
-            await asyncio.sleep(3)       # time for any repeat to arrive, if one would
+            # no repeat can come once the resends are done and every member has
+            # acknowledged the whole log
+            await wait_until(ann.user.resumed.is_set, what="the resends done")
+            await wait_until(lambda: all_delivered(ring, "room"), what="all delivered")
             for n in ring.nodes[:3]:
                 assert [e.text for e in messages(n, "room")] == texts   # once each, in order
             # the restarted sender shows each line it had accepted, from its history
@@ -127,8 +138,7 @@ class TestRestart:
             await ann.user.leave("gone")
             await ann.user.quit()
             ann = await ring.restart(ann)
-            await wait_until(lambda: ann.of(ev.Joined), what="a rejoin")
-            await asyncio.sleep(1)   # time for a wrong rejoin of #gone to show
+            await wait_until(ann.user.resumed.is_set, what="the rejoins done")
             assert [e.channel for e in ann.of(ev.Joined)] == ["kept"]
 
 
@@ -172,7 +182,10 @@ class TestMailbox:
             await ring.settle()
             bo = await ring.up(bo)
             await wait_until(lambda: bo.of(ev.PrivateMessage, text="while you were away"))
-            await asyncio.sleep(3)   # time for a repeat to arrive, if one would
+            # taken: the mailbox keeps it as a tombstone, so no take can bring it again
+            await wait_until(lambda: not ring.owner(name_key("bo")).holdings.maintained.get(
+                "mailbox", "bo").letters, what="the letter taken")
+            await wait_until(bo.user.resumed.is_set, what="bo's collection done")
             assert len(bo.of(ev.PrivateMessage, text="while you were away")) == 1
             assert not ring.owner(name_key("bo")).holdings.maintained.get(
                 "mailbox", "bo").letters
@@ -180,7 +193,7 @@ class TestMailbox:
             await wait_until(lambda: [e for e in ann.of(ev.Delivered)
                                       if e.msg_id == pending.msg_id], what="the receipt")
             bo = await ring.restart(bo)
-            await asyncio.sleep(3)   # time for a repeat to arrive, if one would
+            await wait_until(bo.user.resumed.is_set, what="bo's collection done")
             assert bo.of(ev.PrivateMessage) == []       # taken once: not again
 
     @sim_test()
