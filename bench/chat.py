@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from core.chat.ids import channel_key
+from core.chat.model.ids import channel_key
 from core.chat.service import ChatService, LocalUser
 from core.chord import Address, Local, hash_string
 from core.chord.ids import RING, in_half_open

@@ -47,8 +47,8 @@ class Member:
 def sample_entry():
     """A signed channel message of a bench message's size: what a member checks per
     delivery once channel entries carry signatures (core/chat/entries.py)."""
-    from core.chat.entries import sign_entry
-    from core.chat.identity import Identity
+    from core.chat.model.entries import sign_entry
+    from core.chat.model.identity import Identity
     return sign_entry(Identity.generate("bench"), "fanout", "msg", "0" * 32,
                       address="127.0.0.1:40000", text="tput 1764000000.123456 message 1000")
 

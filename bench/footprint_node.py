@@ -16,9 +16,9 @@ import json
 import sys
 
 from core import loops
-from core.chat.entries import sign_entry
-from core.chat.identity import Identity
-from core.chat.ids import channel_key
+from core.chat.model.entries import sign_entry
+from core.chat.model.identity import Identity
+from core.chat.model.ids import channel_key
 from core.chat.service import ChatService
 from core.chord import Address, Local, TcpTransport
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import time
 
-from core.chat.channelstate import Channel, Entry
-from core.chat.entries import sign_entry
-from core.chat.identity import Identity
-from core.chat.sealed import open_sealed, seal
+from core.chat.model.channel import Channel, Entry
+from core.chat.model.entries import sign_entry
+from core.chat.model.identity import Identity
+from core.chat.model.sealed import open_sealed, seal
 
 TEXT = "a channel message of about sixty characters, as people type"
 

@@ -2,8 +2,8 @@
 
 Layout (docs: DESIGN.md, "Data directory")::
 
-    DIR/users/<nick lower>/identity.key     the user's ed25519 seed (core.chat.identity)
-    DIR/users/<nick lower>/pins.json        keys pinned on first contact (core.chat.pins)
+    DIR/users/<nick lower>/identity.key     the user's ed25519 seed (core.chat.model.identity)
+    DIR/users/<nick lower>/pins.json        keys pinned on first contact (core.chat.users.pins)
     DIR/users/<nick lower>/chat.sqlite3     history, outbox, … (core.store)
     DIR/users/<nick lower>/lock             held by the one process serving that user
 
@@ -25,7 +25,7 @@ APP = "chordchat"
 USER_MODE = 0o700    # a user's folder: only its owner may list or enter it
 FILE_MODE = 0o600    # a user's files: keys, pins, databases
 
-# The DESIGN rule for nicks (core.chat.commands checks the same); here it also keeps a
+# The DESIGN rule for nicks (core.chat.model.commands checks the same); here it also keeps a
 # nick from naming a path outside DIR/users ("../x", "a/b", "").
 NICK_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 

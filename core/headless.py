@@ -1,6 +1,6 @@
 """The headless front end: commands on stdin, events on stdout (plain lines or JSON lines).
 
-Each stdin line is parsed as in the UI's home pane (``core.chat.commands.parse``): bare
+Each stdin line is parsed as in the UI's home pane (``core.chat.model.commands.parse``): bare
 command words are commands, and the runtime gets the parsed ``Command``.
 
 End of input, ``exit``, Ctrl+C and SIGTERM all run the graceful exit sequence. A start-up
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from core import events as ev
-from core.chat.commands import Command, CommandError, Where, help_text, parse
+from core.chat.model.commands import Command, CommandError, Where, help_text, parse
 from core.counts import counted
 from core.runtime import Options, Runtime, StartupError
 

@@ -3,7 +3,7 @@
 Front end -> core: ``start``, ``execute(command)``, ``search(text)``, ``submit(coro)`` and
 ``shutdown`` return ``concurrent.futures.Future`` objects and never block. Commands run at
 once, except that those to one channel or one nick wait for each other and keep the order
-given (the user's lanes: ``core.chat.lanes``). Core ->
+given (the user's lanes: ``core.chat.users.lanes``). Core ->
 front end: ``post(event)``, called on the core thread; the front end makes it thread-safe
 (a queue and a wake-up). This module never imports urwid or tui.
 """
@@ -21,9 +21,9 @@ from typing import NamedTuple
 
 from core import events as ev
 from core import loops
-from core.chat.commands import Command, CommandError, Where, check_nick
-from core.chat.keys import KeysError, UserKeys, open_user
+from core.chat.model.commands import Command, CommandError, Where, check_nick
 from core.chat.service import ChatError, ChatService, LocalUser, NickTaken
+from core.chat.users.keyring import KeysError, UserKeys, open_user
 from core.chord import Address, AddressError, JoinError, ListenError, Local
 from core.chord.peers import REMEMBERED
 from core.datadir import DataDir, DataDirError

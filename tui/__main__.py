@@ -7,7 +7,7 @@ import argparse
 import logging
 import sys
 
-from core.chat.commands import CommandError, check_nick
+from core.chat.model.commands import CommandError, check_nick
 from core.chord import Address, AddressError
 from core.irc import is_loopback
 from core.runtime import Options

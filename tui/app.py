@@ -23,8 +23,8 @@ import sys
 
 import urwid
 
-from core.chat import commands
-from core.chat.commands import Command, Where
+from core.chat.model import commands
+from core.chat.model.commands import Command, Where
 from tui import handlers, terminal
 from tui.bridge import FromCore
 from tui.conversations import HOME, Conversations

@@ -1,7 +1,7 @@
 """The input line: its history, Tab completion, and each typed line parsed once into a
 Command for the shown conversation; and the commands this UI answers itself (FRONT_END).
 
-UI thread only. Where a command runs is the COMMANDS table's word (core.chat.commands):
+UI thread only. Where a command runs is the COMMANDS table's word (core.chat.model.commands):
 what is not the front end's goes to ChatApp.run_command, which hands it to the runtime
 and hears of its end through the bridge, never waiting for it.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from core.chat import commands
-from core.chat.commands import Command
+from core.chat.model import commands
+from core.chat.model.commands import Command
 from tui.completion import Completer, Sources
 from tui.conversations import Conversations
 from tui.history import History

@@ -10,7 +10,7 @@ import time
 
 import urwid
 
-from core.chat import commands
+from core.chat.model import commands
 from core.counts import counted
 from tui import keys
 from tui.conversations import HOME, Conversation, Conversations

@@ -20,21 +20,21 @@ from core import events as ev
 from core.chord import Local, TaskSet, hex_id
 from core.datadir import DataDir
 
-from . import protocol as p
-from .calls import Caller, now
-from .channels import Channels
-from .commands import check_nick
-from .errors import ChatError, NickTaken
-from .feeds import Feeds
-from .holdings import Holdings, Range
-from .journal import Journal
-from .keys import UserKeys, ephemeral, open_user
-from .mailboxes import Limits, Mailboxes
-from .migration import Migration
-from .names import Names
-from .replication import Replication
-from .takeover import Takeover
-from .users import LocalUser
+from .model.commands import check_nick
+from .model.errors import ChatError, NickTaken
+from .model.holdings import Holdings, Range
+from .ring.channels import Channels
+from .ring.feeds import Feeds
+from .ring.journal import Journal
+from .ring.mailboxes import Limits, Mailboxes
+from .ring.migration import Migration
+from .ring.names import Names
+from .ring.replication import Replication
+from .ring.takeover import Takeover
+from .users.keyring import UserKeys, ephemeral, open_user
+from .users.user import LocalUser
+from .wire import verbs as p
+from .wire.calls import Caller, now
 
 __all__ = ["ChatError", "ChatService", "LocalUser", "NickTaken", "Settings"]
 

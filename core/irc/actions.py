@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.chat.commands import Command
+from core.chat.model.commands import Command
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from core import events as ev
-from core.chat.commands import Command
-from core.chat.errors import ChatError
-from core.chat.identity import fingerprint
+from core.chat.model.commands import Command
+from core.chat.model.errors import ChatError
+from core.chat.model.identity import fingerprint
 
 from .actions import Whois
 

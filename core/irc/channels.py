@@ -7,7 +7,7 @@ says it is done; ``&ring`` is this node's own channel, joined and left without t
 
 from __future__ import annotations
 
-from core.chat.commands import CommandError, channel_name
+from core.chat.model.commands import CommandError, channel_name
 
 RING_CHANNEL = "&ring"   # this node's ring changes and migration steps, as channel messages
 

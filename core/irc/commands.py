@@ -9,7 +9,7 @@ modes are kept here, since only these commands set and show them.
 
 from __future__ import annotations
 
-from core.chat.commands import Command, CommandError, check_nick, check_text
+from core.chat.model.commands import Command, CommandError, check_nick, check_text
 
 from . import numerics as n
 from . import text as t

@@ -17,7 +17,7 @@ import ipaddress
 import logging
 
 from core import events as ev
-from core.chat.errors import ChatError, NickTaken
+from core.chat.model.errors import ChatError, NickTaken
 from core.chord.ids import short_id
 
 from .actions import Close, ListChannels, Lookup, Quit, Register, Run

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 
-from core.chat.commands import CommandError, check_nick
+from core.chat.model.commands import CommandError, check_nick
 
 from . import numerics as n
 from .actions import Action, Close, Quit, Register

@@ -10,7 +10,7 @@ import sys
 import tempfile
 
 from core import events as ev
-from core.chat.commands import COMMANDS, Command, Where
+from core.chat.model.commands import COMMANDS, Command, Where
 from core.headless import FRONT_END, render
 from tests.procs import ROOT, Cluster, kind
 

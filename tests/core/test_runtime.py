@@ -14,8 +14,8 @@ import time
 import pytest
 
 from core import events as ev
-from core.chat.commands import COMMANDS, Command, Where, parse
-from core.chat.ids import channel_key, name_key
+from core.chat.model.commands import COMMANDS, Command, Where, parse
+from core.chat.model.ids import channel_key, name_key
 from core.chord import Address, hash_string, in_half_open
 from core.datadir import DataDir
 from core.runtime import Options, Runtime, StartupError

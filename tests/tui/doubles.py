@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 
-from core.chat.commands import Command, Where
+from core.chat.model.commands import Command, Where
 
 
 def _done(value=None) -> concurrent.futures.Future:

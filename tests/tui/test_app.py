@@ -4,7 +4,7 @@ import pytest
 import urwid
 
 from core import events as ev
-from core.chat.commands import COMMANDS, Command, Where
+from core.chat.model.commands import COMMANDS, Command, Where
 from core.chord import hash_string, hex_id
 from tests.tui.doubles import RecordingRuntime
 from tui import keys

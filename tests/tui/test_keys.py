@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from core.chat.commands import COMMANDS
+from core.chat.model.commands import COMMANDS
 from tui import keys
 
 

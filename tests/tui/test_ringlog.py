@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 
 from core import events as ev
-from core.chat.commands import parse
+from core.chat.model.commands import parse
 from core.chord import Address, hash_string, in_half_open, short_id
 from core.runtime import Runtime
 from tests.core.test_runtime import Collector, options

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import functools
 
-from core.chat.channelstate import Channel, Entry, Member
-from core.chat.entries import SignedEntry, sign_entry
-from core.chat.identity import Identity
-from core.chat.records import NameRecord
+from core.chat.model.channel import Channel, Entry, Member
+from core.chat.model.entries import SignedEntry, sign_entry
+from core.chat.model.identity import Identity
+from core.chat.model.records import NameRecord
 
 
 @functools.cache

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.chat.commands import (
+from core.chat.model.commands import (
     COMMANDS,
     MAX_TEXT,
     Command,

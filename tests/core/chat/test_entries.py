@@ -6,14 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.chat.entries import (
+from core.chat.model.entries import (
     REPLAY_WINDOW,
     EntryError,
     SignedEntry,
     may_leave,
     sign_entry,
 )
-from core.chat.identity import Identity
+from core.chat.model.identity import Identity
 
 ALICE = Identity.generate("alice")
 MALLORY = Identity.generate("mallory")

@@ -9,12 +9,12 @@ import dataclasses
 import pytest
 
 from core import events as ev
-from core.chat import protocol as p
-from core.chat.entries import SignedEntry, sign_entry
-from core.chat.identity import Identity
-from core.chat.ids import channel_key, name_key
-from core.chat.records import NameRecord, next_seq
-from core.chat.sealed import seal
+from core.chat.model.entries import SignedEntry, sign_entry
+from core.chat.model.identity import Identity
+from core.chat.model.ids import channel_key, name_key
+from core.chat.model.records import NameRecord, next_seq
+from core.chat.model.sealed import seal
+from core.chat.wire import verbs as p
 from core.chord import RemoteError
 from tests.core.chat.simring import now, sim_ring, sim_test, wait_until
 

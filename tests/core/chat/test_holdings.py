@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from core.chat.channelstate import Channel, Member
-from core.chat.holdings import Holdings, Range
-from core.chat.identity import Identity
-from core.chat.ids import channel_key, name_key
-from core.chat.records import NameRecord
+from core.chat.model.channel import Channel, Member
+from core.chat.model.holdings import Holdings, Range
+from core.chat.model.identity import Identity
+from core.chat.model.ids import channel_key, name_key
+from core.chat.model.records import NameRecord
 from tests.core.chat.signing import member as signed_member
 from tests.core.chat.signing import message, record
 

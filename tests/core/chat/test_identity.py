@@ -7,8 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.chat.identity import (
-    KEY_FILE,
+from core.chat.model.identity import (
     Identity,
     IdentityError,
     canonical,
@@ -17,6 +16,8 @@ from core.chat.identity import (
     key_bytes,
     verify,
 )
+from core.chat.users import keyfile
+from core.chat.users.keyfile import KEY_FILE
 from core.datadir import DataDir
 
 FIELDS = {"nick": "alice", "seq": 3, "text": "héllo ✓", "at": 1.5, "ok": True, "none": None}
@@ -37,23 +38,23 @@ def alice():
 class TestKeyFile:
     def test_load_or_create__makes_a_private_key_once(self, tmp_path):
         folder = DataDir(tmp_path).user_dir("Alice")
-        first = Identity.load_or_create(folder, "Alice")
+        first = keyfile.load_or_create(folder, "Alice")
         path = folder / KEY_FILE
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        again = Identity.load_or_create(folder)
+        again = keyfile.load_or_create(folder)
         assert again.key == first.key
         assert first.nick == "Alice" and again.nick == "alice"  # the folder's name by default
         assert sorted(os.listdir(folder)) == [KEY_FILE]
 
     def test_load_or_create__never_overwrites(self, tmp_path):
-        first = Identity.load_or_create(tmp_path, "alice")
+        first = keyfile.load_or_create(tmp_path, "alice")
         before = (tmp_path / KEY_FILE).read_bytes()
         for _ in range(3):
-            assert Identity.load_or_create(tmp_path, "alice").key == first.key
+            assert keyfile.load_or_create(tmp_path, "alice").key == first.key
         assert (tmp_path / KEY_FILE).read_bytes() == before
 
     def test_load_or_create__file_holds_the_seed_in_one_line(self, tmp_path):
-        identity = Identity.load_or_create(tmp_path, "alice")
+        identity = keyfile.load_or_create(tmp_path, "alice")
         header, seed = (tmp_path / KEY_FILE).read_text().split()
         assert header == "chordchat-ed25519-seed-v1"
         assert Identity(bytes.fromhex(seed)).key == identity.key
@@ -67,32 +68,32 @@ class TestKeyFile:
         path.write_bytes(content)
         os.chmod(path, 0o600)
         with pytest.raises(IdentityError, match=str(path)):
-            Identity.load_or_create(tmp_path, "alice")
+            keyfile.load_or_create(tmp_path, "alice")
         assert path.read_bytes() == content  # left as it was
 
     def test_load_or_create__key_open_to_others_is_refused(self, tmp_path):
-        Identity.load_or_create(tmp_path, "alice")
+        keyfile.load_or_create(tmp_path, "alice")
         path = tmp_path / KEY_FILE
         os.chmod(path, 0o644)
         with pytest.raises(IdentityError, match=r"chmod 600 .*identity\.key"):
-            Identity.load_or_create(tmp_path, "alice")
+            keyfile.load_or_create(tmp_path, "alice")
 
     def test_load_or_create__key_path_is_a_folder(self, tmp_path):
         (tmp_path / KEY_FILE).mkdir()
         with pytest.raises(IdentityError, match=KEY_FILE):
-            Identity.load_or_create(tmp_path, "alice")
+            keyfile.load_or_create(tmp_path, "alice")
 
     @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
     def test_load_or_create__unreadable_file_names_the_file(self, tmp_path):
-        Identity.load_or_create(tmp_path, "alice")
+        keyfile.load_or_create(tmp_path, "alice")
         path = tmp_path / KEY_FILE
         os.chmod(path, 0o000)
         with pytest.raises(IdentityError, match=str(path)):
-            Identity.load_or_create(tmp_path, "alice")
+            keyfile.load_or_create(tmp_path, "alice")
 
     def test_load_or_create__missing_folder_names_the_file(self, tmp_path):
         with pytest.raises(IdentityError, match=KEY_FILE):
-            Identity.load_or_create(tmp_path / "missing", "alice")
+            keyfile.load_or_create(tmp_path / "missing", "alice")
 
     def test_identity__seed_must_be_32_bytes(self):
         with pytest.raises(ValueError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from core.chat.lanes import Lanes
+from core.chat.users.lanes import Lanes
 from tests.core.chat.simring import wait_until
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.chat.letters import Letter, Mailbox
+from core.chat.model.mailbox import Letter, Mailbox
 
 IDS = [f"{i:032x}" for i in range(4)]
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 
 from core import events as ev
-from core.chat import protocol as p
-from core.chat.channelstate import Channel
-from core.chat.ids import channel_key, name_key
-from core.chat.state import item_to_wire
+from core.chat.model.channel import Channel
+from core.chat.model.ids import channel_key, name_key
+from core.chat.model.items import item_to_wire
+from core.chat.wire import verbs as p
 from core.chord import in_half_open
 from core.chord.ids import RING
 from tests.core.chat.signing import member as signed_member

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from core import events as ev
-from core.chat.channelstate import Channel
-from core.chat.ids import channel_key, name_key
+from core.chat.model.channel import Channel
+from core.chat.model.ids import channel_key, name_key
 from tests.core.chat.simring import ChatNode, SimRing, now, sim_ring, sim_test, wait_until
 from tests.ring import ring_problems
 

@@ -8,10 +8,10 @@ import asyncio
 import time
 
 from core import events as ev
-from core.chat.commands import Command
-from core.chat.ids import channel_key, name_key
-from core.chat.letters import Letter, Mailbox
-from core.chat.sealed import seal
+from core.chat.model.commands import Command
+from core.chat.model.ids import channel_key, name_key
+from core.chat.model.mailbox import Letter, Mailbox
+from core.chat.model.sealed import seal
 from tests.core.chat.simring import ChatNode, SimRing, sim_ring, sim_test, wait_until
 
 

@@ -6,8 +6,8 @@ import stat
 
 import pytest
 
-from core.chat.identity import Identity
-from core.chat.pins import PINS_FILE, Pins, PinsError
+from core.chat.model.identity import Identity
+from core.chat.users.pins import PINS_FILE, Pins, PinsError
 
 K1 = Identity.generate().key
 K2 = Identity.generate().key

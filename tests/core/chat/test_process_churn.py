@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from core.chat.ids import channel_key
+from core.chat.model.ids import channel_key
 from tests.core.chat.test_process_failures import check_delivery, owner_of, paced_sends
 from tests.procs import Cluster, kind
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from core.chat.ids import channel_key
+from core.chat.model.ids import channel_key
 from tests.procs import Cluster, kind
 
 PRUNE = ("--prune-grace", "2")

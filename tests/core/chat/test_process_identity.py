@@ -10,9 +10,11 @@ import time
 
 import pytest
 
-from core.chat import protocol as p
-from core.chat.identity import KEY_FILE, Identity
-from core.chat.sealed import seal
+from core.chat.model.identity import Identity
+from core.chat.model.sealed import seal
+from core.chat.users import keyfile
+from core.chat.users.keyfile import KEY_FILE
+from core.chat.wire import verbs as p
 from core.chord import Address, Remote, TcpTransport
 from tests.procs import Cluster, kind
 
@@ -88,7 +90,7 @@ def _key_of(proc) -> str:
     """The public key behind the fingerprint a process printed (read from its key file)."""
     args = proc.args
     folder = os.path.join(args[args.index("--data-dir") + 1], "users", proc.nick.lower())
-    return Identity.load(os.path.join(folder, KEY_FILE)).key
+    return keyfile.load(os.path.join(folder, KEY_FILE)).key
 
 
 def test_keys__a_changed_key_is_warned_then_whois_and_trust(cluster):

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from core.chat.ids import channel_key
+from core.chat.model.ids import channel_key
 from core.chord import Address, hash_string, in_half_open
 from tests.procs import Cluster, kind, port_with_id_in
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.chat.identity import Identity
-from core.chat.records import (
+from core.chat.model.identity import Identity
+from core.chat.model.records import (
     SKEW_MS,
     Accept,
     NameRecord,

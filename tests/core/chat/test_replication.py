@@ -8,9 +8,9 @@ import asyncio
 import random
 
 from core import events as ev
-from core.chat import protocol as p
-from core.chat.entries import sign_entry
-from core.chat.ids import channel_key, name_key
+from core.chat.model.entries import sign_entry
+from core.chat.model.ids import channel_key, name_key
+from core.chat.wire import verbs as p
 from tests.core.chat.simring import ChatNode, SimRing, now, sim_ring, sim_test, wait_until
 
 

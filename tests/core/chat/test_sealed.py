@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.chat.identity import Identity
-from core.chat.sealed import box_public, claimed_key, open_sealed, seal
+from core.chat.model.identity import Identity
+from core.chat.model.sealed import box_public, claimed_key, open_sealed, seal
 
 ALICE = Identity.generate("alice")
 BOB = Identity.generate("bob")

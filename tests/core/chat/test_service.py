@@ -8,12 +8,12 @@ import asyncio
 import pytest
 
 from core import events as ev
-from core.chat import protocol as p
-from core.chat.commands import Command
-from core.chat.entries import sign_entry
-from core.chat.ids import channel_key, name_key
-from core.chat.keys import KeysError, open_user
+from core.chat.model.commands import Command
+from core.chat.model.entries import sign_entry
+from core.chat.model.ids import channel_key, name_key
 from core.chat.service import ChatError, NickTaken
+from core.chat.users.keyring import KeysError, open_user
+from core.chat.wire import verbs as p
 from core.chord import RemoteError
 from core.chord.ids import RING
 from core.datadir import DataDir

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.chat.channelstate import HISTORY, LOG_CHARS, LOG_LIMIT, Channel, Member
-from core.chat.ids import Seen, channel_key, name_key
-from core.chat.state import Store, item_from_wire, item_to_wire
+from core.chat.model.channel import HISTORY, LOG_CHARS, LOG_LIMIT, Channel, Member
+from core.chat.model.ids import Seen, channel_key, name_key
+from core.chat.model.items import Store, item_from_wire, item_to_wire
 from core.chord.ids import hash_string
 from tests.core.chat.signing import member, message, record
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.chat.identity import Identity
+from core.chat.model.identity import Identity
 from core.irc import GatewayError, IrcGateway, is_loopback
 from core.irc.actions import Whois
 from core.irc.adapter import whois_of

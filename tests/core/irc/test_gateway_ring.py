@@ -13,7 +13,7 @@ import pytest
 irc_client_aio = pytest.importorskip("irc.client_aio")
 
 from core import events as ev  # noqa: E402
-from core.chat.errors import NickTaken  # noqa: E402
+from core.chat.model.errors import NickTaken  # noqa: E402
 from core.chat.service import ChatService  # noqa: E402
 from core.chord import Address, Local  # noqa: E402
 from core.chord.ids import hex_id  # noqa: E402

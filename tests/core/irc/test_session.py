@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core import events as ev
-from core.chat.commands import Command
+from core.chat.model.commands import Command
 from core.irc.actions import Close, ListChannels, Lookup, Quit, Register, Run, Whois
 from core.irc.message import TOO_LONG, LineBuffer, Message, encode, parse
 from core.irc.replies import ServerInfo

@@ -26,9 +26,9 @@ from collections.abc import Callable
 
 from core.chord.ids import in_half_open
 
-from .channelstate import Channel, Entry, MemberKey
+from .channel import Channel, Entry, MemberKey
+from .items import Item, Store, item_ref
 from .records import NameRecord
-from .state import Item, Store, item_ref
 
 Ref = tuple[str, str]
 

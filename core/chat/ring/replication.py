@@ -9,12 +9,12 @@ from collections.abc import Callable
 
 from core.chord import Local, RpcError
 
-from . import protocol as p
-from .calls import now
-from .channelstate import Channel
-from .holdings import Holdings
-from .letters import Mailbox
-from .state import Item, item_to_wire, items_from_wire
+from ..model.channel import Channel
+from ..model.holdings import Holdings
+from ..model.items import Item, item_to_wire, items_from_wire
+from ..model.mailbox import Mailbox
+from ..wire import verbs as p
+from ..wire.calls import now
 
 log = logging.getLogger(__name__)
 

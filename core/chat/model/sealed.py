@@ -11,7 +11,7 @@ another id or as from another nick does not open.
 
 What nodes on the way see (the envelope): sender and recipient nicks, the sender's
 public key, the message id, the size. Whether the sender's key is *the* key of that
-nick is for the caller to decide (``core.chat.pins``; a name record on first contact).
+nick is for the caller to decide (``core.chat.users.pins``; a name record on first contact).
 """
 
 from __future__ import annotations

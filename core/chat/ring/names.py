@@ -13,12 +13,12 @@ from collections.abc import Callable
 
 from core.chord import Address, Local, Remote, RpcError
 
-from . import protocol as p
-from .calls import Caller
-from .holdings import Holdings, Range
-from .ids import name_key, verified
+from ..model.holdings import Holdings, Range
+from ..model.ids import name_key, verified
+from ..model.records import Accept, NameRecord, RecordError, decide, needs_liveness
+from ..wire import verbs as p
+from ..wire.calls import Caller
 from .journal import Journal
-from .records import Accept, NameRecord, RecordError, decide, needs_liveness
 from .replication import Replication
 
 

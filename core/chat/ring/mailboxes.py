@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from core.chord import Address, RpcError
 from core.datadir import valid_nick
 
-from . import protocol as p
-from .calls import Caller, now
-from .entries import REPLAY_WINDOW
-from .holdings import Holdings
-from .identity import Identity, verify
-from .ids import name_key
+from ..model.entries import REPLAY_WINDOW
+from ..model.holdings import Holdings
+from ..model.identity import Identity, verify
+from ..model.ids import name_key
+from ..model.mailbox import Letter, Mailbox
+from ..wire import verbs as p
+from ..wire.calls import Caller, now
 from .journal import Journal
-from .letters import Letter, Mailbox
 from .replication import Replication
 
 MAX_IDS = 500   # message ids one done or status call may name

@@ -1,6 +1,6 @@
 """Offline mail as its keepers hold it: a sealed ``Letter``, the ``Mailbox`` of one nick,
 and how two copies of a mailbox merge. No I/O here (the wire verbs that put and take
-letters are core.chat.mailboxes).
+letters are core.chat.ring.mailboxes).
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ from core import events as ev
 from core.chord import Local
 from core.chord.ids import hex_id
 
-from .channelstate import Channel
-from .holdings import Holdings
-from .state import Item, item_ref
+from ..model.channel import Channel
+from ..model.holdings import Holdings
+from ..model.items import Item, item_ref
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,13 @@ import asyncio
 
 from core.chord import Local, Remote, RpcError, TaskSet, in_half_open
 
-from . import protocol as p
-from .calls import now
+from ..model.holdings import Holdings, Range
+from ..model.items import Item, item_ref, item_to_wire, items_from_wire
+from ..wire import verbs as p
+from ..wire.calls import now
 from .feeds import Feeds
-from .holdings import Holdings, Range
 from .journal import Journal
 from .replication import Replication
-from .state import Item, item_ref, item_to_wire, items_from_wire
 
 
 class Migration:

@@ -30,7 +30,7 @@ KINDS = ("join", "leave", "msg")
 REPLAY_WINDOW = 10 * 60.0   # seconds either side of the maintainer's clock
 MAX_ADDRESS = 300
 MAX_MSG_ID = 128
-# the canonical channel name (core.chat.commands.channel_name makes it)
+# the canonical channel name (core.chat.model.commands.channel_name makes it)
 CHANNEL_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,49}")
 _SIGNATURE_RE = re.compile(r"[0-9a-f]{128}")
 

@@ -1,4 +1,4 @@
-"""A local user's identity: an ed25519 key kept in its data folder, and canonical signatures.
+"""A user's identity: an ed25519 key, and canonical signatures (the key file is ``users.keyfile``).
 
 Everything done in a user's name (name records, joins, leaves, channel messages) is a
 dict of JSON values signed by that user's key. The signed bytes are
@@ -21,21 +21,14 @@ aloud or by eye, as they do an ssh fingerprint.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import os
 import re
-import stat
-from pathlib import Path
 
 import nacl.bindings
 import nacl.signing
 
-from core.datadir import DataDirError, write_atomic
-
-KEY_FILE = "identity.key"
-KEY_HEADER = "chordchat-ed25519-seed-v1"
 DOMAIN = b"chordchat/1/"
 KEY_BYTES = 32
 SIGNATURE_BYTES = 64
@@ -133,57 +126,6 @@ class Identity:
         """A new random identity (kept nowhere)."""
         return cls(os.urandom(KEY_BYTES), nick)
 
-    @classmethod
-    def load_or_create(cls, user_dir: Path, nick: str | None = None) -> Identity:
-        """The identity kept in ``user_dir/identity.key``, made there on first start.
-
-        The key file is created atomically with mode 0600 and never overwritten; if
-        another process creates it first, that one is read.
-
-        Args:
-            user_dir: the user's folder (``DataDir.user_dir(nick)``).
-            nick: the nick as typed; defaults to the folder's name.
-
-        Raises:
-            IdentityError: the file cannot be read or written, is open to others, or is
-                not an identity key. The message names the file.
-        """
-        path = Path(user_dir) / KEY_FILE
-        nick = Path(user_dir).name if nick is None else nick
-        if not path.exists():
-            identity = cls.generate(nick)
-            data = f"{KEY_HEADER} {identity._signing.encode().hex()}\n".encode("ascii")
-            try:
-                if write_atomic(path, data, replace=False):
-                    return identity
-            except DataDirError as e:
-                raise IdentityError(f"cannot create the identity key: {e}") from None
-        return cls.load(path, nick)
-
-    @classmethod
-    def load(cls, path: Path, nick: str = "") -> Identity:
-        """Read an existing key file (see ``load_or_create``)."""
-        try:
-            with open(path, "rb") as f:
-                info = os.fstat(f.fileno())
-                if not stat.S_ISREG(info.st_mode):
-                    raise IdentityError(f"the identity key {path} is not a file")
-                data = f.read(1024)
-        except IdentityError:
-            raise
-        except OSError as e:
-            raise IdentityError(f"cannot read the identity key {path}: "
-                                f"{e.strerror or e}") from None
-        if stat.S_IMODE(info.st_mode) & 0o077:
-            raise IdentityError(f"the identity key {path} is open to other users "
-                                f"(mode {stat.S_IMODE(info.st_mode):04o}); "
-                                f"make it private with: chmod 600 {path}")
-        seed = _parse_key_file(data)
-        if seed is None:
-            raise IdentityError(f"{path} is not a chordchat identity key (expected one line "
-                                f"'{KEY_HEADER} <64 hex digits>')")
-        return cls(seed, nick)
-
     def sign(self, kind: str, fields: dict) -> str:
         """This key's signature over (kind, fields), as 128 hex digits.
 
@@ -192,22 +134,14 @@ class Identity:
         """
         return self._signing.sign(canonical(kind, fields)).signature.hex()
 
+    def seed(self) -> bytes:
+        """The 32-byte secret seed (for the key file, ``users.keyfile``)."""
+        return self._signing.encode()
+
     def box_secret(self) -> bytes:
-        """The X25519 secret key converted from this ed25519 key (for ``core.chat.sealed``)."""
+        """The X25519 secret key converted from this ed25519 key (for ``model.sealed``)."""
         if self._box_secret is None:
             _, secret64 = nacl.bindings.crypto_sign_seed_keypair(self._signing.encode())
             self._box_secret = nacl.bindings.crypto_sign_ed25519_sk_to_curve25519(secret64)
         return self._box_secret
 
-
-def _parse_key_file(data: bytes) -> bytes | None:
-    try:
-        words = data.decode("ascii").split()
-    except UnicodeDecodeError:
-        return None
-    if len(words) != 2 or words[0] != KEY_HEADER or len(words[1]) != 2 * KEY_BYTES:
-        return None
-    try:
-        return bytes.fromhex(words[1])
-    except (ValueError, binascii.Error):
-        return None

@@ -11,7 +11,7 @@ times, in any order.
 - The log holds channel messages and join/leave notices with a maintainer-assigned
   sequence number; merging is a union by message id.
 
-Whatever a user did travels as the user's signed original (core.chat.entries), so every
+Whatever a user did travels as the user's signed original (core.chat.model.entries), so every
 copy — a replica, a migration, a member's delivery — is checked again where it arrives:
 ``from_wire`` drops a member or log entry whose signature does not verify (``dropped``
 counts them). Only the maintainer's own notices (a member removed as unreachable,

@@ -18,20 +18,20 @@ from core import events as ev
 from core.chord import Local
 from core.counts import counted
 
-from .calls import Caller
-from .channels import Channels
+from ..model.commands import Command, check_nick
+from ..model.errors import ChatError
+from ..model.records import NameRecord
+from ..ring.channels import Channels
+from ..ring.journal import Journal
+from ..ring.mailboxes import Mailboxes
+from ..ring.names import Names
+from ..wire.calls import Caller
 from .claim import Claim
-from .commands import Command, check_nick
-from .errors import ChatError
-from .journal import Journal
-from .keys import UserKeys
+from .database import Outbox, Outgoing
+from .keyring import UserKeys
 from .lanes import Lanes, Turn
-from .mailboxes import Mailboxes
 from .memberships import Membership, Memberships
-from .names import Names
-from .outbox import Outbox, Outgoing
 from .private import Private
-from .records import NameRecord
 from .signer import Signer
 from .vouching import Voucher
 

@@ -1,9 +1,9 @@
 """The items a node keeps for the ring — channels, name records, mailboxes — as one kind:
 their wire form, their merge, and the ``Store`` that holds them by (kind, name). No I/O here.
 
-Each kind brings its own merge: a channel (core.chat.channelstate) is a union of members
-and log, a name is a signed ``NameRecord`` (core.chat.records) of which the greater copy
-wins, a mailbox (core.chat.letters) is a union of letters minus the taken ones. Every copy
+Each kind brings its own merge: a channel (core.chat.model.channel) is a union of members
+and log, a name is a signed ``NameRecord`` (core.chat.model.records) of which the greater copy
+wins, a mailbox (core.chat.model.mailbox) is a union of letters minus the taken ones. Every copy
 is checked again where it arrives (``item_from_wire``): a name record that does not verify
 is refused, a channel keeps only the members and entries that verify.
 """
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 
-from .channelstate import Channel
+from .channel import Channel
 from .ids import verified
-from .letters import Mailbox
+from .mailbox import Mailbox
 from .records import NameRecord, RecordError
 
 log = logging.getLogger(__name__)

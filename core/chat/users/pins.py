@@ -15,7 +15,7 @@ from typing import Literal
 
 from core.datadir import DataDirError, valid_nick, write_atomic
 
-from .identity import is_key, key_bytes
+from ..model.identity import is_key, key_bytes
 
 PINS_FILE = "pins.json"
 VERSION = 1

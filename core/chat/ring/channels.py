@@ -16,14 +16,14 @@ from collections.abc import Callable
 from core.chord import RpcError
 from core.counts import counted
 
-from . import protocol as p
-from .calls import Caller
-from .channelstate import Channel, Member, MemberKey
-from .commands import MAX_TEXT
-from .entries import REPLAY_WINDOW, EntryError, SignedEntry, may_leave
+from ..model.channel import Channel, Member, MemberKey
+from ..model.commands import MAX_TEXT
+from ..model.entries import REPLAY_WINDOW, EntryError, SignedEntry, may_leave
+from ..model.holdings import Holdings
+from ..model.ids import channel_key, verified
+from ..wire import verbs as p
+from ..wire.calls import Caller
 from .feeds import Feeds
-from .holdings import Holdings
-from .ids import channel_key, verified
 from .journal import Journal
 from .replication import Replication
 

@@ -13,19 +13,19 @@ from core import events as ev
 from core.chord import Address
 from core.datadir import valid_nick
 
-from . import protocol as p
-from .calls import Backoff, Caller
+from ..model.commands import check_nick
+from ..model.errors import ChatError
+from ..model.ids import Seen
+from ..model.mailbox import Letter
+from ..model.records import NameRecord
+from ..model.sealed import claimed_key, open_sealed, seal
+from ..ring.mailboxes import MAX_IDS, Mailboxes
+from ..ring.names import Names, looked_up
+from ..wire import verbs as p
+from ..wire.calls import Backoff, Caller
 from .claim import Claim
-from .commands import check_nick
-from .errors import ChatError
-from .ids import Seen
-from .letters import Letter
-from .mailboxes import MAX_IDS, Mailboxes
-from .names import Names, looked_up
-from .outbox import Outbox, Outgoing
+from .database import Outbox, Outgoing
 from .pins import Pins
-from .records import NameRecord
-from .sealed import claimed_key, open_sealed, seal
 from .signer import Signer
 from .vouching import FORGED, VERIFIED, Voucher
 

@@ -9,8 +9,8 @@ import logging
 
 from core.chord import Address, Local, Remote, RemoteError, RpcError
 
-from . import protocol as p
-from .errors import ChatError
+from ..model.errors import ChatError
+from . import verbs as p
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from core.chord import Local
 from core.chord.ids import hex_id
 
-from .entries import EntryError, SignedEntry, sign_entry
-from .errors import ChatError
-from .identity import Identity
-from .ids import new_id
+from ..model.entries import EntryError, SignedEntry, sign_entry
+from ..model.errors import ChatError
+from ..model.identity import Identity
+from ..model.ids import new_id
 
 
 @dataclass(frozen=True)

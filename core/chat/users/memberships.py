@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from core import events as ev
 from core.datadir import valid_nick
 
-from . import protocol as p
-from .calls import now
-from .channels import Channels
-from .channelstate import Entry
-from .entries import EntryError, SignedEntry
-from .errors import ChatError
-from .ids import Seen
-from .journal import Journal
-from .outbox import Outbox, Outgoing
+from ..model.channel import Entry
+from ..model.entries import EntryError, SignedEntry
+from ..model.errors import ChatError
+from ..model.ids import Seen
+from ..ring.channels import Channels
+from ..ring.journal import Journal
+from ..wire import verbs as p
+from ..wire.calls import now
+from .database import Outbox, Outgoing
 from .signer import Signer
 from .vouching import FORGED, VERIFIED, Voucher
 

@@ -9,13 +9,13 @@ import contextlib
 
 from core.chord import Local, Remote, RpcError, TaskSet, in_open
 
-from . import protocol as p
+from ..model.holdings import Holdings, Range
+from ..model.items import Item, item_ref, item_to_wire, items_from_wire
+from ..wire import verbs as p
 from .feeds import Feeds
-from .holdings import Holdings, Range
 from .journal import Journal
 from .migration import Migration
 from .replication import Replication, weight
-from .state import Item, item_ref, item_to_wire, items_from_wire
 
 COPIES_BYTES = 600_000  # rough size of the replicas one hand-off reply carries at most
 

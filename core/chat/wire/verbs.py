@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from core.chord import Address, Local
 
-from .errors import ChatError
+from ..model.errors import ChatError
 
 log = logging.getLogger(__name__)
 

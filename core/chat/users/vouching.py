@@ -12,14 +12,14 @@ from collections.abc import Callable
 
 from core import events as ev
 
-from .calls import Caller, now
-from .channelstate import Entry
-from .commands import check_nick
-from .errors import ChatError
-from .identity import fingerprint
-from .names import Names
+from ..model.channel import Entry
+from ..model.commands import check_nick
+from ..model.errors import ChatError
+from ..model.identity import fingerprint
+from ..model.records import NameRecord
+from ..ring.names import Names
+from ..wire.calls import Caller, now
 from .pins import Pins, PinsError
-from .records import NameRecord
 from .signer import Signer
 
 LOOKUP_TTL = 30.0    # seconds a name record looked up to vouch for a key is remembered

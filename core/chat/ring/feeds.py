@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 from core.chord import Address, Local, RpcError, TaskSet
 
-from . import protocol as p
-from .calls import Backoff, now
-from .channelstate import MemberKey
-from .holdings import Holdings, Range
+from ..model.channel import MemberKey
+from ..model.holdings import Holdings, Range
+from ..wire import verbs as p
+from ..wire.calls import Backoff, now
 
 Prune = Callable[[str, MemberKey, str], Awaitable[None]]
 

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from core.datadir import DataDir, DataDirError, UserLock
 
-from .errors import ChatError
-from .identity import Identity, IdentityError
+from ..model.errors import ChatError
+from ..model.identity import Identity, IdentityError
+from . import keyfile
 from .pins import Pins, PinsError
 
 
@@ -50,7 +51,7 @@ def open_user(data_dir: DataDir, nick: str) -> UserKeys:
     try:
         lock = data_dir.lock(nick)
         folder = data_dir.user_dir(nick)
-        return UserKeys(Identity.load_or_create(folder, nick), Pins.in_dir(folder), lock)
+        return UserKeys(keyfile.load_or_create(folder, nick), Pins.in_dir(folder), lock)
     except (DataDirError, IdentityError, PinsError, ValueError) as e:
         if lock is not None:
             lock.release()

@@ -8,13 +8,13 @@ from collections.abc import Callable
 
 from core import events as ev
 
-from . import protocol as p
-from .calls import Caller
-from .errors import ChatError, NickTaken
-from .identity import fingerprint
-from .journal import Journal
-from .names import Names
-from .records import NameRecord, RecordError, next_seq
+from ..model.errors import ChatError, NickTaken
+from ..model.identity import fingerprint
+from ..model.records import NameRecord, RecordError, next_seq
+from ..ring.journal import Journal
+from ..ring.names import Names
+from ..wire import verbs as p
+from ..wire.calls import Caller
 from .signer import Signer
 
 

@@ -16,10 +16,10 @@ from core import events as ev
 from core.store import Message, NoStore, StoreError
 from core.store import Outgoing as OutboxRow
 
-from .channelstate import Entry
-from .commands import Command
-from .errors import ChatError
-from .ids import new_id
+from ..model.channel import Entry
+from ..model.commands import Command
+from ..model.errors import ChatError
+from ..model.ids import new_id
 from .signer import Signer
 
 HISTORY_CONVERSATIONS = 50   # conversations whose recent lines are shown at start
