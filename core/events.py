@@ -165,7 +165,7 @@ class MemberLeft(Event):
 
 
 @dataclass(frozen=True)
-class Migration(Event):
+class MigrationStep(Event):
     """One step of moving maintained state between nodes, for the migration log.
 
     ``step`` is "send", "ack", "delete" (the sender's side of a hand-over), "receive"

@@ -77,7 +77,7 @@ def render(event: ev.Event) -> str:
             how = {"left": "left", "exit": "exited", "pruned": "was removed (unreachable)",
                    "gone": "is gone"}.get(event.reason, event.reason)
             return f"#{event.channel}: {event.nick} {how}"
-        case ev.Migration():
+        case ev.MigrationStep():
             members = f" ({counted(event.members, 'member')})" if event.kind == "channel" else ""
             detail = f": {event.detail}" if event.detail else ""
             return (f"migration {event.step} {event.kind} {event.key}{members} "

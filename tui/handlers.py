@@ -171,7 +171,7 @@ def on_whois(app: ChatApp, e: ev.Whois) -> None:
                               f"{short(e.id)} at {e.address}"))
 
 
-def on_migration(app: ChatApp, e: ev.Migration) -> None:
+def on_migration(app: ChatApp, e: ev.MigrationStep) -> None:
     app.ring.log(e)
 
 
@@ -233,7 +233,7 @@ HANDLERS: dict[type, Callable[[ChatApp, Any], None]] = {
     ev.MemberLeft: on_member_left,
     ev.KeyChanged: on_key_changed,
     ev.Whois: on_whois,
-    ev.Migration: on_migration,
+    ev.MigrationStep: on_migration,
     ev.RingStatus: on_ring,
     ev.RingChange: on_ring_change,
     ev.Log: on_log,

@@ -60,8 +60,8 @@ class RingLog:
         self.me = e.address
         return LogLine(f"ready: the nick {e.nick} is registered", "log ring")
 
-    def line(self, event: ev.RingChange | ev.Log | ev.Migration) -> LogLine | None:
-        if isinstance(event, ev.Migration):
+    def line(self, event: ev.RingChange | ev.Log | ev.MigrationStep) -> LogLine | None:
+        if isinstance(event, ev.MigrationStep):
             return self.migration(event)
         if isinstance(event, ev.RingChange):
             return self.change(event)
@@ -98,7 +98,7 @@ class RingLog:
 
     # -- migration steps ---------------------------------------------------------------------
 
-    def migration(self, e: ev.Migration) -> LogLine | None:
+    def migration(self, e: ev.MigrationStep) -> LogLine | None:
         me = self.me
         item = _item(e.kind, e.key, e.members)
         to, from_ = node(e.to, me), node(e.from_, me)

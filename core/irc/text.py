@@ -57,7 +57,7 @@ def describe(event: ev.Event) -> str | None:
         if event.kind == "fingers":
             return f"ring: fingers point at {event.count} distinct nodes"
         return f"ring: {event.kind}"
-    if isinstance(event, ev.Migration):
+    if isinstance(event, ev.MigrationStep):
         members = f" ({counted(event.members, 'member')})" if event.members else ""
         detail = f": {event.detail}" if event.detail else ""
         return (f"migration: {event.step} {event.kind} {event.key} "

@@ -16,7 +16,7 @@ Guarantees:
 """
 
 from ._none import NoStore
-from ._records import Conversation, Hit, Message, Outgoing, StoreError
+from ._records import Conversation, Hit, Message, OutboxRow, StoreError
 from ._schema import MIGRATIONS, Migration, fts5_available
 from ._thread import ASYNC_METHODS, AsyncStore, InlineStore
 from ._user import PEERS_KEPT, STATES, UserStore
@@ -25,4 +25,4 @@ FILENAME = "chat.sqlite3"   # in the user's directory: DataDir(...).user_dir(nic
 
 __all__ = ["ASYNC_METHODS", "FILENAME", "MIGRATIONS", "PEERS_KEPT", "STATES", "AsyncStore",
            "Conversation", "Hit", "InlineStore", "Message", "Migration", "NoStore",
-           "Outgoing", "StoreError", "UserStore", "fts5_available"]
+           "OutboxRow", "StoreError", "UserStore", "fts5_available"]

@@ -47,7 +47,7 @@ class Conversation(NamedTuple):
     messages: int
 
 
-class Outgoing(NamedTuple):
+class OutboxRow(NamedTuple):
     """An outbox row: a message to (re)send until acknowledged, with its original id."""
     msg_id: str
     kind: str

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ._files import BUSY_TIMEOUT, Corrupt, connect, errors, lock, move_aside, transaction
-from ._records import Conversation, Hit, Message, Outgoing, StoreError
+from ._records import Conversation, Hit, Message, OutboxRow, StoreError
 from ._schema import MIGRATIONS, Migration, fts5_available
 
 STATES = ("pending", "delivered")   # an outgoing message's state; received ones are delivered
@@ -179,14 +179,14 @@ class UserStore:
         with self._write():
             return self._insert_outbox(msg_id, kind, destination, payload, at)
 
-    def outbox(self) -> list[Outgoing]:
+    def outbox(self) -> list[OutboxRow]:
         """Every message not yet acknowledged, in the order they were queued."""
         rows = self._read("SELECT msg_id, kind, destination, payload, at FROM outbox"
                           " ORDER BY id")
-        return [Outgoing(m, k, d, json.loads(p), at) for m, k, d, p, at in rows]
+        return [OutboxRow(m, k, d, json.loads(p), at) for m, k, d, p, at in rows]
 
     def unconfirmed(self) -> list[Message]:
-        """Outgoing messages still pending that left the outbox: handed to someone who keeps
+        """OutboxRow messages still pending that left the outbox: handed to someone who keeps
         them (an offline nick's mailbox) and waiting for the recipient's receipt."""
         rows = self._read("SELECT conversation, msg_id, sender, text, at, outgoing, state"
                           " FROM messages WHERE outgoing = 1 AND state = 'pending' AND msg_id"

@@ -256,7 +256,7 @@ class TestConversations:
         assert app.screen.input.edit_text == "x"
 
     def test_app__the_log_pane_shows_migrations_and_ring_changes_with_time(self, app):
-        app.handle(ev.Migration("delete", "channel", "general", "127.0.0.1:4000",
+        app.handle(ev.MigrationStep("delete", "channel", "general", "127.0.0.1:4000",
                                 "127.0.0.1:4001", members=3))
         app.handle(ev.RingChange("predecessor", old=None, new="127.0.0.1:4002"))
         log = app.screen.log.texts()
@@ -267,7 +267,7 @@ class TestConversations:
         assert all(t[2] == ":" and t[5] == ":" for t in log)  # HH:MM:SS first
 
     def test_app__a_migration_line_stands_out_with_its_tag(self, app):
-        app.handle(ev.Migration("receive", "channel", "general", "127.0.0.1:4002",
+        app.handle(ev.MigrationStep("receive", "channel", "general", "127.0.0.1:4002",
                                 "127.0.0.1:4000", members=2))
         canvas = app.screen.log.render((80, 6))
         row = next(r for r in canvas.content() if any(b"received" in seg for *_, seg in r))

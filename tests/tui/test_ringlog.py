@@ -69,7 +69,7 @@ class TestRingLines:
 class TestMigrationLines:
     def migration(self, step, kind="channel", key="general", from_=ME, to=SUCC, members=3,
                   detail=""):
-        return ring_log().line(ev.Migration(step, kind, key, from_, to, members, detail))
+        return ring_log().line(ev.MigrationStep(step, kind, key, from_, to, members, detail))
 
     def test_ringlog__each_step_says_what_moved_where_and_how_many_members(self):
         to = f"{sid(SUCC)} {SUCC}"
@@ -115,7 +115,7 @@ def test_ringlog__two_real_nodes_one_line_per_change_and_the_migration_named():
         ann_events.wait(ev.Joined, channel=room)
         bo = Runtime(options("bo", Address.parse(ready.address), port=bo_port), bo_events.post)
         bo.start().result(20)
-        ann_events.wait(ev.Migration, step="delete", key=room)
+        ann_events.wait(ev.MigrationStep, step="delete", key=room)
 
         app = ChatApp(RecordingRuntime(), "ann", bell=False)
         for event in ann_events.events:

@@ -19,8 +19,9 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core.datadir import valid_nick
+
 MAX_TEXT = 4000
-NICK_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 CHANNEL_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,49}")
 ID_RE = re.compile(r"[0-9a-f]{8,40}")
 
@@ -203,7 +204,7 @@ class Command:
 
 def check_nick(nick: str) -> str:
     """Return ``nick`` if it is a valid nickname, else raise CommandError saying why."""
-    if not NICK_RE.fullmatch(nick):
+    if not valid_nick(nick):
         raise CommandError(
             f"invalid nick {nick!r}: 1-32 letters, digits, '_' or '-', starting with a letter")
     return nick

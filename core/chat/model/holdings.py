@@ -27,7 +27,7 @@ from collections.abc import Callable
 from core.chord.ids import in_half_open
 
 from .channel import Channel, Entry, MemberKey
-from .items import Item, Store, item_ref
+from .items import Item, Items, item_ref
 from .records import NameRecord
 
 Ref = tuple[str, str]
@@ -37,8 +37,8 @@ class Holdings:
     """Maintained items (with replicated marks and member cursors) and replicas."""
 
     def __init__(self) -> None:
-        self.maintained = Store()
-        self.replicas = Store()
+        self.maintained = Items()
+        self.replicas = Items()
         self._refreshed: dict[Ref, float] = {}       # replica -> when its owner last sent it
         self._replicated: dict[str, int] = {}        # maintained channel -> replicated mark
         self._cursors: dict[tuple[str, MemberKey], int | None] = {}

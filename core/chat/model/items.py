@@ -1,5 +1,5 @@
 """The items a node keeps for the ring — channels, name records, mailboxes — as one kind:
-their wire form, their merge, and the ``Store`` that holds them by (kind, name). No I/O here.
+their wire form, their merge, and the ``Items`` that holds them by (kind, name). No I/O here.
 
 Each kind brings its own merge: a channel (core.chat.model.channel) is a union of members
 and log, a name is a signed ``NameRecord`` (core.chat.model.records) of which the greater copy
@@ -81,7 +81,7 @@ def merge_items(a: Item | None, b: Item) -> Item:
     return a.merge(b)  # type: ignore[arg-type]
 
 
-class Store:
+class Items:
     """Items by (kind, name): what a node maintains, or the replicas it holds for others."""
 
     def __init__(self) -> None:

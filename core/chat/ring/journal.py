@@ -54,7 +54,7 @@ class Journal:
         """One step of moving ``item`` (or a (kind, name) with no members) between nodes."""
         kind, key = item if isinstance(item, tuple) else item_ref(item)
         members = len(item.present()) if isinstance(item, Channel) else 0
-        self.post(ev.Migration(step=step, kind=kind, key=key, from_=from_, to=to,
+        self.post(ev.MigrationStep(step=step, kind=kind, key=key, from_=from_, to=to,
                                members=members, detail=detail))
         log.info("migration %s %s %s %s -> %s %s", step, kind, key, from_, to, detail)
 

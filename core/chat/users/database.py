@@ -13,8 +13,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 
 from core import events as ev
-from core.store import Message, NoStore, StoreError
-from core.store import Outgoing as OutboxRow
+from core.store import Message, NoStore, OutboxRow, StoreError
 
 from ..model.channel import Entry
 from ..model.commands import Command

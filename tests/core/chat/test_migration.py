@@ -38,13 +38,13 @@ async def test_migration__a_new_node_before_a_key_takes_the_channel_and_the_name
         await wait_until(lambda: old.holdings.channel("general") is None
                          and frank.holdings.channel("general") is not None,
                          what=f"the channel at frank:\n{ring.where('channel', 'general')}")
-        steps = [e.step for e in old.of(ev.Migration, key="general")]
+        steps = [e.step for e in old.of(ev.MigrationStep, key="general")]
         assert steps[:3] == ["send", "ack", "delete"], steps
-        got = frank.of(ev.Migration, step="receive", kind="channel", key="general")
+        got = frank.of(ev.MigrationStep, step="receive", kind="channel", key="general")
         assert got[0].from_ == str(old.node.address) and got[0].members >= 3
         for n in ring.nodes[:5]:   # name records in (lo, frank] moved to frank as well
             if in_half_open(name_key(n.nick), lo, frank.node.id):
-                await wait_until(lambda n=n: frank.of(ev.Migration, step="receive",
+                await wait_until(lambda n=n: frank.of(ev.MigrationStep, step="receive",
                                                       kind="name", key=n.nick.lower()))
         await ring.nodes[0].user.send("general", "after the move")
         for n in ring.nodes[1:5]:
@@ -67,7 +67,7 @@ async def test_migration__a_late_copy_merges_as_a_union_at_the_new_maintainer():
                          what="the channel at the new maintainer")
         # migrated by the old maintainer (the joiner may also have merged in its
         # successors' replicas of its range first: the same state, a union)
-        steps = [e.step for e in new.of(ev.Migration, key="union")]
+        steps = [e.step for e in new.of(ev.MigrationStep, key="union")]
         assert steps[-1] == "receive" and set(steps) <= {"takeover", "receive"}
         await new.user.join("union")          # a join served by the new maintainer
         late = Channel("union")               # a late copy (a second old maintainer's)
@@ -163,12 +163,12 @@ async def test_exit__the_maintainer_hands_channels_and_names_to_its_successor():
         for n in [m, *others[:3]]:
             await n.user.join("lobby")
         await m.service.exit()
-        steps = [(e.step, e.kind, e.key) for e in m.of(ev.Migration)]
+        steps = [(e.step, e.kind, e.key) for e in m.of(ev.MigrationStep)]
         assert ("leave", "channel", "lobby") in steps
         assert ("unname", "name", m.nick) in steps
         assert ("send", "channel", "lobby") in steps and ("delete", "channel", "lobby") in steps
         assert steps[-1][0] == "leave-ring" and type(m.events[-1]) is ev.Bye
-        assert ring.owner(key).of(ev.Migration, step="receive", kind="channel", key="lobby")
+        assert ring.owner(key).of(ev.MigrationStep, step="receive", kind="channel", key="lobby")
         stay = others[:3]
         for n in stay:
             await wait_until(lambda n=n: n.of(ev.MemberLeft, channel="lobby", nick=m.nick,
@@ -209,4 +209,4 @@ async def test_exit__neighbours_exiting_together_leave_nothing_behind():
         assert held == names, f"name records kept: {held}, wanted {names}"
         ch = next(c for c in (s.holdings.channel("keep") for s in stay) if c is not None)
         assert sorted(m.nick for m in ch.present()) == sorted(n.nick for n in stay)
-        assert not any(e.step == "drop" for n in leavers for e in n.of(ev.Migration))
+        assert not any(e.step == "drop" for n in leavers for e in n.of(ev.MigrationStep))

@@ -101,7 +101,7 @@ async def test_takeover__a_crashed_maintainers_successor_keeps_members_history_o
         await ring.crash(m)
         await members[1].user.send("hist", "after the crash")   # retried until taken over
         taker = ring.owner(key)
-        assert taker.of(ev.Migration, step="takeover", key="hist")
+        assert taker.of(ev.MigrationStep, step="takeover", key="hist")
         for n in members:
             await wait_until(lambda n=n: "after the crash" in n.texts("hist"))
             assert n.texts("hist") == [f"before {i}" for i in range(5)] + ["after the crash"]
@@ -133,7 +133,7 @@ async def kill_maintainer_while_sending(also_successor: bool) -> None:
         acked = await sending
         assert len(acked) == 200
         await check_delivery(members, "ops", acked)
-        assert ring.owner(key).of(ev.Migration, step="takeover", key="ops")
+        assert ring.owner(key).of(ev.MigrationStep, step="takeover", key="ops")
         # the channel kept its members and its history (the last 100, in order)
         joined = await bystander.user.join("ops")
         assert sorted(joined) == sorted([m.nick for m in members] + [bystander.nick])

@@ -221,7 +221,7 @@ async def test_exit__steps_are_events_and_bye_is_last():
         await leaver.user.join("x")
         await leaver.service.exit()
         assert type(leaver.events[-1]) is ev.Bye
-        steps = [e.step for e in leaver.of(ev.Migration)]
+        steps = [e.step for e in leaver.of(ev.MigrationStep)]
         assert steps.index("leave") < steps.index("unname") < steps.index("leave-ring")
         assert not leaver.node.running
         rest = [n for n in ring.nodes if n is not leaver]

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from core.chat.model.channel import HISTORY, LOG_CHARS, LOG_LIMIT, Channel, Member
 from core.chat.model.ids import Seen, channel_key, name_key
-from core.chat.model.items import Store, item_from_wire, item_to_wire
+from core.chat.model.items import Items, item_from_wire, item_to_wire
 from core.chord.ids import hash_string
 from tests.core.chat.signing import member, message, record
 
@@ -186,7 +186,7 @@ def test_channel__a_copy_keeps_only_what_its_authors_signed():
 
 
 def test_store__put_merges_and_indexes_by_kind_and_name():
-    store = Store()
+    store = Items()
     ch = Channel("c")
     ch.set_member(Member("ann", "a:1", 1.0))
     store.put(ch)

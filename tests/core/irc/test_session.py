@@ -538,7 +538,8 @@ class TestRingChannel:
         c = Client().register()
         assert c.line(b"JOIN &ring") == []
         assert [line.split()[1] for line in c.read()] == ["JOIN", "332", "353", "366"]
-        c.session.node_event(ev.Migration("send", "channel", "general", "a:1", "b:2", members=1))
+        c.session.node_event(
+            ev.MigrationStep("send", "channel", "general", "a:1", "b:2", members=1))
         assert c.read() == [
             f":{SERVER} PRIVMSG &ring :migration: send channel general a:1 -> b:2 (1 member)"]
         assert c.answers(b"PRIVMSG &ring :hi", b"PART &ring") == ["404", "PART"]
