@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: test lint bench demo clean
+.PHONY: test test-fast lint bench demo clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +12,13 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,lint]'
 	touch $(STAMP)
 
+# The whole suite, with the 25 slowest tests and their times at the end.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=25 $(PYTEST_ARGS)
+
+# All but the tests marked slow (real chordchat processes, network namespaces).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q --durations=25 -m "not slow" $(PYTEST_ARGS)
 
 # The bench extra (kademlia, matplotlib) goes into the same .venv, for the benchmark only.
 $(BENCH_STAMP): $(STAMP) setup.cfg

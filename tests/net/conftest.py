@@ -11,11 +11,6 @@ import pytest
 from tests import hosts
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: a long real-process test (run by make test; "
-                                       "deselect with -m 'not slow')")
-
-
 @pytest.fixture(scope="session")
 def netns_session():
     reason = hosts.unavailable()

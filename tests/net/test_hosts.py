@@ -23,7 +23,7 @@ from tests.hosts import (
 )
 from tests.procs import Cluster, Proc, kind
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 ECHO = """
 import socket, sys
@@ -256,7 +256,6 @@ def chat_across_hosts(procs: list[Proc]) -> None:
     assert not procs[5].matching(kind("channel"))
 
 
-@pytest.mark.slow
 def test_ring__six_hosts_form_one_ring_and_chat_across_hosts(network, tmp_path):
     six = network.add_hosts(6)
     with Cluster(tmp_path) as cluster:
@@ -268,7 +267,6 @@ def test_ring__six_hosts_form_one_ring_and_chat_across_hosts(network, tmp_path):
             assert p.stop() == 0
 
 
-@pytest.mark.slow
 def test_ring__six_hosts_on_ipv6_addresses(network, tmp_path):
     six = network.add_hosts(6)
     if not network.ipv6:
@@ -282,7 +280,6 @@ def test_ring__six_hosts_on_ipv6_addresses(network, tmp_path):
             assert p.stop() == 0
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("wildcard", ["0.0.0.0", "[::]"])
 def test_ring__six_hosts_on_wildcard_listens_with_advertise(network, tmp_path, wildcard):
     six = network.add_hosts(6)

@@ -10,7 +10,7 @@ import pytest
 from tests.hosts import join_all, start_ring_on, successor, wait_one_ring
 from tests.procs import Cluster, kind
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 APART = 25.0    # seconds the network stays split
 MERGE = 60.0    # one ring of six within this after the heal
@@ -27,7 +27,6 @@ def chat_for(procs, seconds: float, tag: str, every: float = 1.0) -> None:
         time.sleep(every)  # paces the traffic, not a wait
 
 
-@pytest.mark.slow
 def test_partition__three_and_three_chat_apart_then_heal_into_one_ring(network, tmp_path):
     six = network.add_hosts(6)
     with Cluster(tmp_path) as cluster:

@@ -12,7 +12,7 @@ import pytest
 from tests.tui.terminal import TerminalProcess
 from tui.demo import PEERS
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 def test_demo__peers_chat_send_privates_and_leave_with_the_ui(tmp_path):

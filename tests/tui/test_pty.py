@@ -13,7 +13,7 @@ from core.chord.ids import hash_string, in_half_open
 from tests.procs import FAST_ARGS, Cluster, kind, port_with_id_in
 from tests.tui.terminal import TerminalProcess
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 UI_ARGS = [a for a in FAST_ARGS if a != "--quiet"]  # --quiet is for headless output
 

@@ -13,6 +13,9 @@ def cluster(tmp_path):
         yield c
 
 
+pytestmark = pytest.mark.slow
+
+
 def test_channel__non_member_and_member_sends_reach_each_member_once(cluster):
     a, b, c, d, e = cluster.start_ring(["alice", "bob", "carol", "dave", "erin"])
     for p in (b, c, d):

@@ -24,6 +24,9 @@ def cluster(tmp_path):
         yield c
 
 
+pytestmark = pytest.mark.slow
+
+
 def ring_order(procs):
     return sorted(procs, key=lambda p: int(p.id, 16))
 

@@ -25,6 +25,9 @@ def cluster(tmp_path):
         yield c
 
 
+pytestmark = pytest.mark.slow
+
+
 def test_startup__a_malformed_key_file_is_exit_2_naming_the_file(cluster, tmp_path):
     folder = tmp_path / "data" / "users" / "ann"
     folder.mkdir(parents=True)

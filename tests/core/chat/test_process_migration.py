@@ -29,6 +29,7 @@ def everyone_gets(members, text, since=None):
                    what=f"{text!r} at {p.nick}")
 
 
+@pytest.mark.slow
 def test_exit__maintainer_hands_channels_and_names_to_successor(cluster):
     procs = cluster.start_ring(["alice", "bob", "carol", "dave", "erin"])
     key = channel_key("lobby")
@@ -62,6 +63,7 @@ def test_exit__maintainer_hands_channels_and_names_to_successor(cluster):
 
 
 
+@pytest.mark.slow
 def test_nick__two_nodes_claiming_one_nick_at_once_exactly_one_wins(cluster):
     a, b, c = cluster.start_ring(["alice", "bob", "carol"])
     x = cluster.start("zed", bootstrap=a, wait_ready=False)
@@ -82,6 +84,7 @@ def test_nick__two_nodes_claiming_one_nick_at_once_exactly_one_wins(cluster):
         assert p.stop() == 0
 
 
+@pytest.mark.slow
 def test_startup__bad_addresses_busy_port_and_dead_bootstrap_exit_2(cluster, tmp_path):
     bad = cluster.start("alice", listen="127.0.0.1:notaport", wait_ready=False)
     assert bad.wait_exit() == 2 and "--listen" in bad.stderr()

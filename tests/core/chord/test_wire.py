@@ -213,6 +213,9 @@ class TestUserCommands:
             await stop_all([a, b])
 
 
-def test_json_values_strategy_is_json():
-    # The property tests above are only as good as their inputs.
-    json.dumps({"a": [1, None, "x"]})
+@given(json_values)
+def test_json_values_strategy_is_json(value):
+    # The property tests above are only as good as their inputs: each one is strict JSON
+    # (no NaN or infinity) and comes back from it equal, of the same type.
+    again = json.loads(json.dumps(value, allow_nan=False))
+    assert again == value and type(again) is type(value)

@@ -56,6 +56,7 @@ class _Gateway:
         self.address = (HOST, port)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_cli__a_headless_user_and_an_irc_client_of_its_node_talk(tmp_path):
     port = free_port()
