@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
+
 from core import events as ev
 from core.chat.model.commands import COMMANDS, Command, Where
 from core.headless import FRONT_END, render
@@ -20,12 +22,9 @@ def chordchat(*args: str, input: str = "", timeout: float = 60) -> subprocess.Co
                           capture_output=True, timeout=timeout, cwd=ROOT)
 
 
-# (pytest is not among the imports above, which are being changed elsewhere: it is fetched
-# here; `import pytest` and @pytest.mark.slow can replace this once they have settled)
-slow = __import__("pytest").mark.slow
 
 
-@slow
+@pytest.mark.slow
 def test_headless__plain_mode_parses_bare_commands_prints_errors_and_stops_at_exit():
     done = chordchat("--nick", "ann", "--listen", "127.0.0.1:0", "--headless",
                      "--ring-interval", "0.1", "--quiet",
@@ -43,7 +42,7 @@ def test_headless__plain_mode_parses_bare_commands_prints_errors_and_stops_at_ex
     assert lines[-1] == "bye"
 
 
-@slow
+@pytest.mark.slow
 def test_headless__end_of_input_sigterm_and_ctrl_c_run_the_exit_sequence(tmp_path):
     with Cluster(tmp_path) as cluster:
         a = cluster.start("ann")
@@ -69,7 +68,7 @@ def test_headless__end_of_input_sigterm_and_ctrl_c_run_the_exit_sequence(tmp_pat
         assert a.stop() == 0
 
 
-@slow
+@pytest.mark.slow
 def test_cli__usage_errors_exit_2_with_a_clear_message():
     done = chordchat("--nick", "ann", "--listen", "127.0.0.1:0", "--json")
     assert done.returncode == 2 and "--json needs --headless" in done.stderr
@@ -110,7 +109,7 @@ def test_headless__ring_changes_render_from_their_fields():
                     "bootstrap": None, "count": 3}
 
 
-@slow
+@pytest.mark.slow
 def test_headless__json_mode_prints_ring_changes_unless_quiet():
     done = chordchat("--nick", "ann", "--listen", "127.0.0.1:0", "--headless", "--json",
                      "--ring-interval", "0.1", input="")
