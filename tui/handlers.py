@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import urwid
 
 from core import events as ev
+from tui.conversation_view import UNVERIFIED
 from tui.conversations import HOME, mention_spans
 from tui.ringview import short
-from tui.view import UNVERIFIED
 
 if TYPE_CHECKING:
     from tui.app import ChatApp

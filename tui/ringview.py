@@ -11,8 +11,8 @@ import time
 
 from core import events as ev
 from core.chord import hash_string, short_id
+from tui.conversation_view import clock
 from tui.ringlog import LogLine, RingLog
-from tui.view import clock
 from tui.widgets.screen import ChatScreen
 from tui.widgets.status import Status
 
