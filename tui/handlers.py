@@ -21,7 +21,7 @@ import urwid
 from core import events as ev
 from tui.conversation_view import UNVERIFIED
 from tui.conversations import HOME, mention_spans
-from tui.ringview import short
+from tui.ring_view import short
 
 if TYPE_CHECKING:
     from tui.app import ChatApp
