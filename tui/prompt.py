@@ -79,7 +79,7 @@ class Prompt:
 def search(app: ChatApp, command: Command) -> None:
     """Asked of the core, which alone reads the database; the hits come as an event."""
     if not app.ready:
-        app.view.error("still joining the ring; search once it is ready")
+        app.conversation_view.error("still joining the ring; search once it is ready")
         return
     app.track(str(command), app.runtime.search(command.args[0]))
 
@@ -89,7 +89,7 @@ def bell(app: ChatApp, command: Command) -> None:
 
 
 def help_(app: ChatApp, _command: Command) -> None:
-    app.view.help()
+    app.conversation_view.help()
 
 
 # the commands the COMMANDS table gives to the front end, as this UI answers them
