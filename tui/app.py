@@ -178,10 +178,10 @@ class ChatApp:
         self.conversations.step(-1)
 
     def act_scroll_up(self, _position: int) -> None:
-        self.conversation_view.messages(self.conversations.shown.key).scroll("page up")
+        self.conversation_view.messages(self.conversations.shown.id).scroll("page up")
 
     def act_scroll_down(self, _position: int) -> None:
-        self.conversation_view.messages(self.conversations.shown.key).scroll("page down")
+        self.conversation_view.messages(self.conversations.shown.id).scroll("page down")
 
     def act_toggle_log(self, _position: int) -> None:
         self.screen.set_log_visible(not self.screen.log_visible)

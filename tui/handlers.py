@@ -66,7 +66,7 @@ def on_pending(app: ChatApp, e: ev.Pending) -> None:
                                          state="pending")
     app.conversation_view.own(e.msg_id, line)
     if conv.kind == "private":
-        app.conversations.select_key(conv.key)
+        app.conversations.select_id(conv.id)
 
 
 def on_delivered(app: ChatApp, e: ev.Delivered) -> None:
@@ -92,7 +92,7 @@ def on_private(app: ChatApp, e: ev.PrivateMessage) -> None:
                                   spans=() if e.outgoing else mention_spans(e.text, app.nick),
                                   verified=e.verified)
     if e.outgoing:
-        app.conversations.select_key(conv.key)
+        app.conversations.select_id(conv.id)
     elif app.conversations.shown is not conv:
         conv.mention = True  # a private message is always for the user
         app.ring_bell()
@@ -129,28 +129,28 @@ def on_joined(app: ChatApp, e: ev.Joined) -> None:
     conv.members = set(e.members)
     app.nicks.update(e.members)
     who = ", ".join(sorted(e.members, key=str.lower)) or "nobody else yet"
-    app.conversation_view.notice(conv.key, f"you joined {conv.title}; members: {who}", at=e.at)
-    app.conversations.select_key(conv.key)
+    app.conversation_view.notice(conv.id, f"you joined {conv.title}; members: {who}", at=e.at)
+    app.conversations.select_id(conv.id)
 
 
 def on_left(app: ChatApp, e: ev.Left) -> None:
     conv = app.conversations.channel(e.channel)
     conv.joined = False
-    app.conversation_view.notice(conv.key, f"you left {conv.title}", at=e.at)
+    app.conversation_view.notice(conv.id, f"you left {conv.title}", at=e.at)
 
 
 def on_member_joined(app: ChatApp, e: ev.MemberJoined) -> None:
     conv = app.conversations.channel(e.channel)
     conv.members.add(e.nick)
     app.nicks.add(e.nick)
-    app.conversation_view.notice(conv.key, f"→ {e.nick} joined {conv.title}", at=e.at)
+    app.conversation_view.notice(conv.id, f"→ {e.nick} joined {conv.title}", at=e.at)
 
 
 def on_member_left(app: ChatApp, e: ev.MemberLeft) -> None:
     conv = app.conversations.channel(e.channel)
     conv.members.discard(e.nick)
     why = "" if e.reason == "left" else f" ({e.reason})"
-    app.conversation_view.notice(conv.key, f"← {e.nick} left {conv.title}{why}", at=e.at)
+    app.conversation_view.notice(conv.id, f"← {e.nick} left {conv.title}{why}", at=e.at)
 
 
 def on_key_changed(app: ChatApp, e: ev.KeyChanged) -> None:

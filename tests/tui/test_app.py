@@ -50,7 +50,7 @@ class TestTypedLines:
 
     def test_app__plain_text_goes_to_the_shown_private_conversation(self, app):
         app.handle(ev.PrivateMessage("Bob", "alice", "hi", "m1"))
-        app.conversations.select_key("@bob")
+        app.conversations.select_id("@bob")
         type_line(app, "hi bob")
         assert app.runtime.executed == [Command("msg", ("Bob", "hi bob"))]
 
@@ -399,7 +399,7 @@ class TestMentionsAndBell:
 
     def test_app__a_private_message_naming_the_user_is_highlighted(self, app):
         app.handle(ev.PrivateMessage("bob", "alice", "alice: psst", "p1"))
-        app.conversations.select_key("@bob")
+        app.conversations.select_id("@bob")
         app.handle(ev.Info("shown"))  # bring the pane up to date
         canvas = app.screen.conversation.render((61, 20))
         assert any(a == "mention" and seg == b"alice" for r in canvas.content() for a, _, seg in r)
