@@ -200,10 +200,10 @@ class ChatApp:
     def act_help(self, _position: int) -> None:
         self.conversation_view.help()
 
-    def act_history_older(self, _position: int) -> None:
+    def act_input_history_older(self, _position: int) -> None:
         self.prompt.older()
 
-    def act_history_newer(self, _position: int) -> None:
+    def act_input_history_newer(self, _position: int) -> None:
         self.prompt.newer()
 
     def act_complete(self, _position: int) -> None:

@@ -1,4 +1,4 @@
-"""The input line: its history, Tab completion, and each typed line parsed once into a
+"""The input line: its input history, Tab completion, and each typed line parsed once into a
 Command for the shown conversation; and the commands this UI answers itself (FRONT_END).
 
 UI thread only. Where a command runs is the COMMANDS table's word (core.chat.model.commands):
@@ -15,7 +15,7 @@ from core.chat.model import commands
 from core.chat.model.commands import Command
 from tui.completion import Completer, Sources
 from tui.conversations import Conversations
-from tui.history import History
+from tui.input_history import InputHistory
 from tui.widgets.input import InputLine
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ class Prompt:
                  nicks: Callable[[], list[str]]) -> None:
         self.field = field
         self.conversations = conversations
-        self.history = History()
+        self.input_history = InputHistory()
         self.completer = Completer(Sources(
             commands=commands.command_words,
             arguments=commands.argument_kinds,
@@ -42,12 +42,12 @@ class Prompt:
         ))
 
     def older(self) -> None:
-        line = self.history.older(self.field.edit_text)
+        line = self.input_history.older(self.field.edit_text)
         if line is not None:
             self.field.replace(line)
 
     def newer(self) -> None:
-        line = self.history.newer(self.field.edit_text)
+        line = self.input_history.newer(self.field.edit_text)
         if line is not None:
             self.field.replace(line)
 
@@ -57,14 +57,14 @@ class Prompt:
             self.field.replace(*done)
 
     def take(self) -> Command | None:
-        """Enter: the typed line, kept in the history and parsed once for the shown
+        """Enter: the typed line, kept in the input history and parsed once for the shown
         conversation (where a line is chat text unless it starts with "/"); None if blank.
 
         Raises:
             CommandError: the line is no command; its message is the one to show.
         """
         line = self.field.take()
-        self.history.add(line)
+        self.input_history.add(line)
         if not line.strip():
             return None
         conv = self.conversations.shown

@@ -152,7 +152,7 @@ class TestTypedLines:
         assert shown_texts(app)[-1] == "still here"
 
 
-class TestHistoryAndCompletionKeys:
+class TestInputHistoryAndCompletionKeys:
     def test_app__up_and_down_recall_typed_lines(self, app):
         type_line(app, "join general")
         type_line(app, "hello")
