@@ -34,7 +34,6 @@ from tui.prompt import FRONT_END, Prompt
 from tui.ring_view import RingView
 from tui.widgets.palette import PALETTE
 from tui.widgets.screen import ChatScreen
-from tui.widgets.status import Status
 
 log = logging.getLogger(__name__)
 
@@ -233,17 +232,6 @@ class ChatApp:
     def ring_bell(self) -> None:
         if self.bell and self.loop is not None:
             self.loop.screen.write("\a")
-
-    # ---- read by the tests -----------------------------------------------------------
-
-    @property
-    def status(self) -> Status:
-        """What the status bar says now."""
-        return self.ring_view.status
-
-    def _list(self, key: str):
-        """The lines of conversation ``key`` (the bridge's tests read them here)."""
-        return self.conversation_view.messages(key)
 
 
 def run_ui(options, bell: bool | None = None) -> int:

@@ -104,7 +104,7 @@ class TestTypedLines:
     def test_app__exit_runs_the_graceful_shutdown_once_and_then_ends(self, app):
         type_line(app, "exit")
         assert app.runtime.shutdowns == 1 and app.quitting
-        assert app.status.state == "leaving"
+        assert app.ring_view.status.state == "leaving"
         type_line(app, "join general")  # no commands while leaving
         type_line(app, "exit")
         assert app.runtime.executed == [] and app.runtime.shutdowns == 1

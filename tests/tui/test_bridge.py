@@ -89,7 +89,7 @@ class TestFromCore:
         loop.set_alarm_in(0, busy)
         poster = threading.Thread(target=core, name="core")
         poster.start()
-        messages = app._list("#general")
+        messages = app.conversation_view.messages("#general")
         run_until(loop, lambda: len(messages.texts()) >= BURST + 1)
         poster.join(timeout=10)
         got = [t.split("<bob> ", 1)[1] for t in messages.texts() if "<bob>" in t]
