@@ -8,9 +8,10 @@ a future; its end comes back through the bridge as a ``handlers.Done`` event. So
 thread never waits on the network or the disk: only the core does I/O (run_ui waits for
 the graceful exit only after the UI has closed).
 
-The parts: tui.conversation_view (conversation pane), tui.ring_view (status bar, ring log pane),
-tui.prompt (input line, typed commands), tui.handlers (core events), tui.keys (the key
-table, whose actions are the ``act_*`` methods here), tui.terminal (tty, signals, stderr).
+The parts: tui.conversation_view (conversation pane), tui.ring_view (status bar, ring log
+pane), tui.prompt (input line, typed commands), tui.front_end_commands (the commands the UI
+answers itself), tui.handlers (core events), tui.keys (the key table, whose actions are the
+``act_*`` methods here), tui.terminal (tty, signals, stderr).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from tui import handlers, terminal
 from tui.bridge import FromCore
 from tui.conversation_view import ConversationView
 from tui.conversations import HOME, Conversations
+from tui.front_end_commands import FRONT_END
 from tui.logfile import setup_logging
-from tui.prompt import FRONT_END, Prompt
+from tui.prompt import Prompt
 from tui.ring_view import RingView
 from tui.widgets.palette import PALETTE
 from tui.widgets.screen import ChatScreen

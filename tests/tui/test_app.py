@@ -9,8 +9,8 @@ from core.chord import hash_string, hex_id
 from tests.tui.doubles import RecordingRuntime
 from tui import keys
 from tui.app import ChatApp
+from tui.front_end_commands import FRONT_END
 from tui.handlers import Done
-from tui.prompt import FRONT_END
 from tui.widgets.screen import ChatScreen
 
 SIZE = (80, 24)
