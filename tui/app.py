@@ -8,9 +8,10 @@ a future; its end comes back through the bridge as a ``handlers.Done`` event. So
 thread never waits on the network or the disk: only the core does I/O (run_ui waits for
 the graceful exit only after the UI has closed).
 
-The parts: tui.view (conversation pane), tui.ringview (status bar, ring log pane),
-tui.prompt (input line, typed commands), tui.handlers (core events), tui.keys (the key
-table, whose actions are the ``act_*`` methods here), tui.terminal (tty, signals, stderr).
+The parts: tui.conversation_view (conversation pane), tui.ring_view (status bar, ring log
+pane), tui.prompt (input line, typed commands), tui.front_end_commands (the commands the UI
+answers itself), tui.handlers (core events), tui.keys (the key table, whose actions are the
+``act_*`` methods here), tui.terminal (tty, signals, stderr).
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ from core.chat.model import commands
 from core.chat.model.commands import Command, Where
 from tui import handlers, terminal
 from tui.bridge import FromCore
+from tui.conversation_view import ConversationView
 from tui.conversations import HOME, Conversations
+from tui.front_end_commands import FRONT_END
 from tui.logfile import setup_logging
-from tui.prompt import FRONT_END, Prompt
-from tui.ringview import RingView
-from tui.view import ConversationView
+from tui.prompt import Prompt
+from tui.ring_view import RingView
 from tui.widgets.palette import PALETTE
 from tui.widgets.screen import ChatScreen
-from tui.widgets.status import Status
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +51,12 @@ class ChatApp:
         self.bell = bell
         self.screen = ChatScreen()
         self.conversations = Conversations()
-        self.view = ConversationView(self.screen, self.conversations)
+        self.conversation_view = ConversationView(self.screen, self.conversations)
         self.nicks: set[str] = set()
         self.prompt = Prompt(self.screen.input, self.conversations, lambda: sorted(self.nicks))
         self.bridge = FromCore(self._dispatch, on_error=self._handler_failed,
-                               settle=self.view.show_current)
-        self.ring = RingView(self.screen, nick)
+                               settle=self.conversation_view.show_current)
+        self.ring_view = RingView(self.screen, nick)
         self.loop: urwid.MainLoop | None = None
         self.quitting = False
         self.ready = False
@@ -64,9 +65,9 @@ class ChatApp:
         self.exit_code = 0
         urwid.connect_signal(self.screen, "action", self._on_action)
         urwid.connect_signal(self.screen.side, "select", self._on_select)
-        self.view.notice(HOME, "Welcome to chordchat. Type  join general  to join a channel, "
-                               "help (or F1) for commands and keys.")
-        self.view.show_current()
+        self.conversation_view.notice(HOME, "Welcome to chordchat. Type  join general  to join a "
+                                            "channel, help (or F1) for commands and keys.")
+        self.conversation_view.show_current()
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -86,9 +87,9 @@ class ChatApp:
     def _leaving(self, shutdown: concurrent.futures.Future) -> None:
         """The runtime runs its exit sequence: say so, and close when it is done."""
         self.quitting = True
-        self.ring.set_status(state="leaving")
-        self.ring.note("leaving the ring: leaving channels, handing over what this node keeps",
-                       "log ring")
+        self.ring_view.set_status(state="leaving")
+        self.ring_view.note("leaving the ring: leaving channels, handing over what this node keeps",
+                            "log ring")
         self.track("shutdown", shutdown)
         if self.loop is not None:
             self.loop.set_alarm_in(LEAVE_TIMEOUT, self._leave_timed_out)
@@ -110,7 +111,7 @@ class ChatApp:
         """Show one event now (the bridge dispatches a batch, then brings the panes up to date
         once)."""
         self._dispatch(event)
-        self.view.show_current()
+        self.conversation_view.show_current()
 
     def _dispatch(self, event: object) -> None:
         """Dispatch on the event's class through the one table (tui.handlers.HANDLERS)."""
@@ -121,8 +122,8 @@ class ChatApp:
         handler(self, event)
 
     def _handler_failed(self, event: object, exc: Exception) -> None:
-        self.view.error(f"could not show a {type(event).__name__} event ({exc!r}); "
-                        "details are in the log file")
+        self.conversation_view.error(f"could not show a {type(event).__name__} event ({exc!r}); "
+                                     "details are in the log file")
 
     # ---- UI → core: the runtime runs it; a future says when it is done ---------------
 
@@ -133,11 +134,13 @@ class ChatApp:
             FRONT_END[command.name](self, command)
             return
         if self.quitting:
-            self.view.error("leaving the ring; no more commands (Ctrl+C again closes at once)")
+            self.conversation_view.error("leaving the ring; no more commands "
+                                         "(Ctrl+C again closes at once)")
             return
         if command.where is Where.CHAT and not self.ready:
             self._waiting.append(command)
-            self.view.notice(HOME, f"still joining the ring; will run when ready: {command}")
+            self.conversation_view.notice(HOME, "still joining the ring; will run when ready: "
+                                                f"{command}")
             return
         future = self.runtime.execute(command)
         if self.runtime.stopping:
@@ -160,11 +163,11 @@ class ChatApp:
 
     def _on_action(self, action: str, position: int) -> None:
         getattr(self, "act_" + action)(position)
-        self.view.show_current()
+        self.conversation_view.show_current()
 
     def _on_select(self, index: int) -> None:
         self.conversations.select(index)
-        self.view.show_current()
+        self.conversation_view.show_current()
 
     def act_goto(self, position: int) -> None:
         self.conversations.select(position)
@@ -176,10 +179,10 @@ class ChatApp:
         self.conversations.step(-1)
 
     def act_scroll_up(self, _position: int) -> None:
-        self.view.messages(self.conversations.shown.key).scroll("page up")
+        self.conversation_view.messages(self.conversations.shown.id).scroll("page up")
 
     def act_scroll_down(self, _position: int) -> None:
-        self.view.messages(self.conversations.shown.key).scroll("page down")
+        self.conversation_view.messages(self.conversations.shown.id).scroll("page down")
 
     def act_toggle_log(self, _position: int) -> None:
         self.screen.set_log_visible(not self.screen.log_visible)
@@ -196,12 +199,12 @@ class ChatApp:
         self.set_bell(not self.bell)
 
     def act_help(self, _position: int) -> None:
-        self.view.help()
+        self.conversation_view.help()
 
-    def act_history_older(self, _position: int) -> None:
+    def act_input_history_older(self, _position: int) -> None:
         self.prompt.older()
 
-    def act_history_newer(self, _position: int) -> None:
+    def act_input_history_newer(self, _position: int) -> None:
         self.prompt.newer()
 
     def act_complete(self, _position: int) -> None:
@@ -211,7 +214,7 @@ class ChatApp:
         try:
             command = self.prompt.take()
         except commands.CommandError as exc:
-            self.view.error(str(exc))
+            self.conversation_view.error(str(exc))
             return
         if command is not None:
             self.run_command(command)
@@ -224,23 +227,13 @@ class ChatApp:
     def set_bell(self, on: bool) -> None:
         """Turn the terminal bell for mentions and private messages on or off, and say so."""
         self.bell = on
-        self.view.info("the bell is on: it rings for mentions and private messages" if on
-                       else "the bell is off (bell on, or Alt+B, turns it on again)")
+        self.conversation_view.info(
+            "the bell is on: it rings for mentions and private messages" if on
+            else "the bell is off (bell on, or Alt+B, turns it on again)")
 
     def ring_bell(self) -> None:
         if self.bell and self.loop is not None:
             self.loop.screen.write("\a")
-
-    # ---- read by the tests -----------------------------------------------------------
-
-    @property
-    def status(self) -> Status:
-        """What the status bar says now."""
-        return self.ring.status
-
-    def _list(self, key: str):
-        """The lines of conversation ``key`` (the bridge's tests read them here)."""
-        return self.view.messages(key)
 
 
 def run_ui(options, bell: bool | None = None) -> int:

@@ -43,12 +43,6 @@ class FromCore:
         self._woken = False
         self._wake()
 
-    def detach(self, loop: urwid.MainLoop) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            loop.remove_watch_pipe(fd)
-            os.close(fd)
-
     def drain(self) -> int:
         """Handle every queued event now (on the UI thread); returns how many."""
         self._woken = False

@@ -6,21 +6,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-HOME = "*"
+HOME = "*"  # the id of the home conversation
 
 
-def channel_key(name: str) -> str:
-    """The key of a channel conversation: lower-case, no leading '#' (as the core compares)."""
+def channel_conversation_id(name: str) -> str:
+    """The id of a channel's conversation: "#" and the name in lower case (as the core
+    compares names), whether or not ``name`` starts with "#"."""
     return "#" + name.lstrip("#").lower()
 
 
-def private_key(nick: str) -> str:
+def private_conversation_id(nick: str) -> str:
+    """The id of the private conversation with ``nick``: "@" and the nick in lower case."""
     return "@" + nick.lower()
 
 
 @dataclass
 class Conversation:
-    key: str
+    id: str              # HOME, channel_conversation_id or private_conversation_id
     title: str           # as shown: "chordchat", "#general", "bob"; where a line typed
     #                      in a channel or private conversation goes (commands.parse)
     kind: str            # "home", "channel" or "private"
@@ -41,19 +43,20 @@ class Conversations:
     def shown(self) -> Conversation:
         return self.items[self.current]
 
-    def get(self, key: str) -> Conversation | None:
-        return next((c for c in self.items if c.key == key), None)
+    def get(self, conversation_id: str) -> Conversation | None:
+        return next((c for c in self.items if c.id == conversation_id), None)
 
     def channel(self, name: str) -> Conversation:
         """The conversation of a channel, opened (at the end) if new."""
-        key = channel_key(name)
-        return self.get(key) or self._open(Conversation(key, "#" + name.lstrip("#"), "channel",
-                                                        joined=False))
+        conversation_id = channel_conversation_id(name)
+        return self.get(conversation_id) or self._open(
+            Conversation(conversation_id, "#" + name.lstrip("#"), "channel", joined=False))
 
     def private(self, nick: str) -> Conversation:
         """The private conversation with ``nick``, opened if new."""
-        return self.get(private_key(nick)) or self._open(Conversation(private_key(nick), nick,
-                                                                      "private"))
+        conversation_id = private_conversation_id(nick)
+        return self.get(conversation_id) or self._open(
+            Conversation(conversation_id, nick, "private"))
 
     def named(self, name: str) -> Conversation:
         """The conversation a core event names: "#channel", else a nick (or "@id")."""
@@ -72,8 +75,8 @@ class Conversations:
         conv.unread, conv.mention = 0, False
         return True
 
-    def select_key(self, key: str) -> bool:
-        conv = self.get(key)
+    def select_id(self, conversation_id: str) -> bool:
+        conv = self.get(conversation_id)
         return conv is not None and self.select(self.items.index(conv))
 
     def step(self, delta: int) -> None:

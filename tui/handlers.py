@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import urwid
 
 from core import events as ev
+from tui.conversation_view import UNVERIFIED
 from tui.conversations import HOME, mention_spans
-from tui.ringview import short
-from tui.view import UNVERIFIED
+from tui.ring_view import short
 
 if TYPE_CHECKING:
     from tui.app import ChatApp
@@ -44,9 +44,9 @@ class Quit:
 
 
 def on_ready(app: ChatApp, e: ev.Ready) -> None:
-    app.ring.ready(e)
-    app.view.notice(HOME, f"You are {e.nick}, node {short(e.id)} at {e.address}; "
-                          f"your key is {e.fingerprint}.")
+    app.ring_view.ready(e)
+    app.conversation_view.notice(HOME, f"You are {e.nick}, node {short(e.id)} at {e.address}; "
+                                       f"your key is {e.fingerprint}.")
     app.now_ready()
 
 
@@ -54,45 +54,45 @@ def on_history(app: ChatApp, e: ev.History) -> None:
     conv = app.conversations.named(e.conversation)
     for m in e.messages:
         app.nicks.add(m["from"])
-        line = app.view.earlier(conv, m["from"], m["text"], m["at"], m["msg_id"],
-                                state=m["state"] if m["outgoing"] else None)
+        line = app.conversation_view.earlier(conv, m["from"], m["text"], m["at"], m["msg_id"],
+                                             state=m["state"] if m["outgoing"] else None)
         if m["outgoing"]:
-            app.view.own(m["msg_id"], line)
+            app.conversation_view.own(m["msg_id"], line)
 
 
 def on_pending(app: ChatApp, e: ev.Pending) -> None:
     conv = app.conversations.named(e.conversation)
-    line = app.view.message(conv, e.from_, e.text, e.at, own=True, msg_id=e.msg_id,
-                            state="pending")
-    app.view.own(e.msg_id, line)
+    line = app.conversation_view.message(conv, e.from_, e.text, e.at, own=True, msg_id=e.msg_id,
+                                         state="pending")
+    app.conversation_view.own(e.msg_id, line)
     if conv.kind == "private":
-        app.conversations.select_key(conv.key)
+        app.conversations.select_id(conv.id)
 
 
 def on_delivered(app: ChatApp, e: ev.Delivered) -> None:
-    app.view.set_state(e.msg_id, "delivered")
+    app.conversation_view.set_state(e.msg_id, "delivered")
 
 
 def on_failed(app: ChatApp, e: ev.Failed) -> None:
-    app.view.set_state(e.msg_id, "failed")
-    app.view.error(f"not sent to {e.conversation}: {e.reason}")
+    app.conversation_view.set_state(e.msg_id, "failed")
+    app.conversation_view.error(f"not sent to {e.conversation}: {e.reason}")
 
 
 def on_search(app: ChatApp, e: ev.SearchResults) -> None:
-    app.view.search_results(e.text, e.hits)
+    app.conversation_view.search_results(e.text, e.hits)
 
 
 def on_private(app: ChatApp, e: ev.PrivateMessage) -> None:
     other = e.to if e.outgoing else e.from_
     conv = app.conversations.private(other)
     app.nicks.add(other)
-    if e.outgoing and app.view.set_state(e.msg_id, "delivered"):
+    if e.outgoing and app.conversation_view.set_state(e.msg_id, "delivered"):
         return   # shown when it was accepted
-    app.view.message(conv, e.from_, e.text, e.at, own=e.outgoing,
-                     spans=() if e.outgoing else mention_spans(e.text, app.nick),
-                     verified=e.verified)
+    app.conversation_view.message(conv, e.from_, e.text, e.at, own=e.outgoing,
+                                  spans=() if e.outgoing else mention_spans(e.text, app.nick),
+                                  verified=e.verified)
     if e.outgoing:
-        app.conversations.select_key(conv.key)
+        app.conversations.select_id(conv.id)
     elif app.conversations.shown is not conv:
         conv.mention = True  # a private message is always for the user
         app.ring_bell()
@@ -102,15 +102,15 @@ def on_channel(app: ChatApp, e: ev.ChannelMessage) -> None:
     conv = app.conversations.channel(e.channel)
     app.nicks.add(e.from_)
     own = e.from_.lower() == app.nick.lower()
-    if own and app.view.set_state(e.msg_id, "delivered"):
+    if own and app.conversation_view.set_state(e.msg_id, "delivered"):
         return   # the echo of a line shown when it was accepted
     spans = [] if own else mention_spans(e.text, app.nick)
     if e.history:
-        app.view.earlier(conv, e.from_, e.text, e.at, e.msg_id, verified=e.verified,
-                         spans=spans)
+        app.conversation_view.earlier(conv, e.from_, e.text, e.at, e.msg_id, verified=e.verified,
+                                      spans=spans)
         return
-    app.view.message(conv, e.from_, e.text, e.at, own=own, spans=spans,
-                     verified=e.verified, msg_id=e.msg_id)
+    app.conversation_view.message(conv, e.from_, e.text, e.at, own=own, spans=spans,
+                                  verified=e.verified, msg_id=e.msg_id)
     if spans:
         app.ring_bell()
 
@@ -119,8 +119,8 @@ def on_sent(app: ChatApp, e: ev.Sent) -> None:
     # a member sees its own message come back from the maintainer; a non-member only
     # gets this receipt, so the line is shown here instead
     conv = app.conversations.channel(e.channel)
-    if not app.view.set_state(e.msg_id, "delivered") and not conv.joined:
-        app.view.message(conv, app.nick, e.text, e.at, own=True, msg_id=e.msg_id)
+    if not app.conversation_view.set_state(e.msg_id, "delivered") and not conv.joined:
+        app.conversation_view.message(conv, app.nick, e.text, e.at, own=True, msg_id=e.msg_id)
 
 
 def on_joined(app: ChatApp, e: ev.Joined) -> None:
@@ -129,28 +129,28 @@ def on_joined(app: ChatApp, e: ev.Joined) -> None:
     conv.members = set(e.members)
     app.nicks.update(e.members)
     who = ", ".join(sorted(e.members, key=str.lower)) or "nobody else yet"
-    app.view.notice(conv.key, f"you joined {conv.title}; members: {who}", at=e.at)
-    app.conversations.select_key(conv.key)
+    app.conversation_view.notice(conv.id, f"you joined {conv.title}; members: {who}", at=e.at)
+    app.conversations.select_id(conv.id)
 
 
 def on_left(app: ChatApp, e: ev.Left) -> None:
     conv = app.conversations.channel(e.channel)
     conv.joined = False
-    app.view.notice(conv.key, f"you left {conv.title}", at=e.at)
+    app.conversation_view.notice(conv.id, f"you left {conv.title}", at=e.at)
 
 
 def on_member_joined(app: ChatApp, e: ev.MemberJoined) -> None:
     conv = app.conversations.channel(e.channel)
     conv.members.add(e.nick)
     app.nicks.add(e.nick)
-    app.view.notice(conv.key, f"→ {e.nick} joined {conv.title}", at=e.at)
+    app.conversation_view.notice(conv.id, f"→ {e.nick} joined {conv.title}", at=e.at)
 
 
 def on_member_left(app: ChatApp, e: ev.MemberLeft) -> None:
     conv = app.conversations.channel(e.channel)
     conv.members.discard(e.nick)
     why = "" if e.reason == "left" else f" ({e.reason})"
-    app.view.notice(conv.key, f"← {e.nick} left {conv.title}{why}", at=e.at)
+    app.conversation_view.notice(conv.id, f"← {e.nick} left {conv.title}{why}", at=e.at)
 
 
 def on_key_changed(app: ChatApp, e: ev.KeyChanged) -> None:
@@ -158,10 +158,10 @@ def on_key_changed(app: ChatApp, e: ev.KeyChanged) -> None:
             f"marked {UNVERIFIED} until you compare the fingerprint with {e.nick} and type "
             f"/trust {e.nick}")
     conv = app.conversations.private(e.nick)
-    app.view.error(text, conv, at=e.at)
+    app.conversation_view.error(text, conv, at=e.at)
     if conv is not app.conversations.shown:
-        app.view.error(text)
-    app.ring.note(f"key changed: {e.nick} {e.old} -> {e.new}", "error", e.at)
+        app.conversation_view.error(text)
+    app.ring_view.note(f"key changed: {e.nick} {e.old} -> {e.new}", "error", e.at)
 
 
 def on_whois(app: ChatApp, e: ev.Whois) -> None:
@@ -172,28 +172,28 @@ def on_whois(app: ChatApp, e: ev.Whois) -> None:
 
 
 def on_migration(app: ChatApp, e: ev.MigrationStep) -> None:
-    app.ring.log(e)
+    app.ring_view.log(e)
 
 
 def on_ring(app: ChatApp, e: ev.RingStatus) -> None:
-    app.ring.ring_status(e)
+    app.ring_view.ring_status(e)
 
 
 def on_ring_change(app: ChatApp, e: ev.RingChange) -> None:
-    app.ring.change(e)
+    app.ring_view.change(e)
 
 
 def on_log(app: ChatApp, e: ev.Log) -> None:
-    app.ring.log(e)
+    app.ring_view.log(e)
 
 
 def on_info(app: ChatApp, e: ev.Info) -> None:
     for line in e.text.splitlines() or [""]:
-        app.view.info(line)
+        app.conversation_view.info(line)
 
 
 def on_error(app: ChatApp, e: ev.Error) -> None:
-    app.view.error(e.message)
+    app.conversation_view.error(e.message)
 
 
 def on_bye(app: ChatApp, _e: ev.Bye) -> None:
@@ -208,7 +208,7 @@ def on_done(app: ChatApp, e: Done) -> None:
             app.start_failed(exc)
             raise urwid.ExitMainLoop from None
         log.error("%s failed", e.what, exc_info=exc)
-        app.view.error(f"{e.what}: {exc or type(exc).__name__}")
+        app.conversation_view.error(f"{e.what}: {exc or type(exc).__name__}")
     if e.what == "shutdown":
         raise urwid.ExitMainLoop
 

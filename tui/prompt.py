@@ -1,25 +1,21 @@
-"""The input line: its history, Tab completion, and each typed line parsed once into a
-Command for the shown conversation; and the commands this UI answers itself (FRONT_END).
+"""The input line: its input history, Tab completion, and each typed line parsed once into a
+Command for the shown conversation.
 
 UI thread only. Where a command runs is the COMMANDS table's word (core.chat.model.commands):
-what is not the front end's goes to ChatApp.run_command, which hands it to the runtime
-and hears of its end through the bridge, never waiting for it.
+ChatApp.run_command answers the front end's (tui.front_end_commands) and hands the rest to
+the runtime, hearing of their end through the bridge, never waiting for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from core.chat.model import commands
 from core.chat.model.commands import Command
 from tui.completion import Completer, Sources
 from tui.conversations import Conversations
-from tui.history import History
+from tui.input_history import InputHistory
 from tui.widgets.input import InputLine
-
-if TYPE_CHECKING:
-    from tui.app import ChatApp
 
 # what a line that is no command gets in the home pane, where chat text has nowhere to go
 HOME_HINT = "this is the home pane: join a channel first (join <channel>), or msg <nick> <text>"
@@ -32,7 +28,7 @@ class Prompt:
                  nicks: Callable[[], list[str]]) -> None:
         self.field = field
         self.conversations = conversations
-        self.history = History()
+        self.input_history = InputHistory()
         self.completer = Completer(Sources(
             commands=commands.command_words,
             arguments=commands.argument_kinds,
@@ -42,12 +38,12 @@ class Prompt:
         ))
 
     def older(self) -> None:
-        line = self.history.older(self.field.edit_text)
+        line = self.input_history.older(self.field.edit_text)
         if line is not None:
             self.field.replace(line)
 
     def newer(self) -> None:
-        line = self.history.newer(self.field.edit_text)
+        line = self.input_history.newer(self.field.edit_text)
         if line is not None:
             self.field.replace(line)
 
@@ -57,14 +53,14 @@ class Prompt:
             self.field.replace(*done)
 
     def take(self) -> Command | None:
-        """Enter: the typed line, kept in the history and parsed once for the shown
+        """Enter: the typed line, kept in the input history and parsed once for the shown
         conversation (where a line is chat text unless it starts with "/"); None if blank.
 
         Raises:
             CommandError: the line is no command; its message is the one to show.
         """
         line = self.field.take()
-        self.history.add(line)
+        self.input_history.add(line)
         if not line.strip():
             return None
         conv = self.conversations.shown
@@ -75,26 +71,3 @@ class Prompt:
                 raise commands.CommandError(HOME_HINT) from exc
             raise
 
-
-def search(app: ChatApp, command: Command) -> None:
-    """Asked of the core, which alone reads the database; the hits come as an event."""
-    if not app.ready:
-        app.view.error("still joining the ring; search once it is ready")
-        return
-    app.track(str(command), app.runtime.search(command.args[0]))
-
-
-def bell(app: ChatApp, command: Command) -> None:
-    app.set_bell(command.args[0] == "on" if command.args else not app.bell)
-
-
-def help_(app: ChatApp, _command: Command) -> None:
-    app.view.help()
-
-
-# the commands the COMMANDS table gives to the front end, as this UI answers them
-FRONT_END: dict[str, Callable[[ChatApp, Command], None]] = {
-    "help": help_,
-    "bell": bell,
-    "search": search,
-}

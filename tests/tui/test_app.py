@@ -9,8 +9,8 @@ from core.chord import hash_string, hex_id
 from tests.tui.doubles import RecordingRuntime
 from tui import keys
 from tui.app import ChatApp
+from tui.front_end_commands import FRONT_END
 from tui.handlers import Done
-from tui.prompt import FRONT_END
 from tui.widgets.screen import ChatScreen
 
 SIZE = (80, 24)
@@ -50,7 +50,7 @@ class TestTypedLines:
 
     def test_app__plain_text_goes_to_the_shown_private_conversation(self, app):
         app.handle(ev.PrivateMessage("Bob", "alice", "hi", "m1"))
-        app.conversations.select_key("@bob")
+        app.conversations.select_id("@bob")
         type_line(app, "hi bob")
         assert app.runtime.executed == [Command("msg", ("Bob", "hi bob"))]
 
@@ -104,7 +104,7 @@ class TestTypedLines:
     def test_app__exit_runs_the_graceful_shutdown_once_and_then_ends(self, app):
         type_line(app, "exit")
         assert app.runtime.shutdowns == 1 and app.quitting
-        assert app.status.state == "leaving"
+        assert app.ring_view.status.state == "leaving"
         type_line(app, "join general")  # no commands while leaving
         type_line(app, "exit")
         assert app.runtime.executed == [] and app.runtime.shutdowns == 1
@@ -152,7 +152,7 @@ class TestTypedLines:
         assert shown_texts(app)[-1] == "still here"
 
 
-class TestHistoryAndCompletionKeys:
+class TestInputHistoryAndCompletionKeys:
     def test_app__up_and_down_recall_typed_lines(self, app):
         type_line(app, "join general")
         type_line(app, "hello")
@@ -399,7 +399,7 @@ class TestMentionsAndBell:
 
     def test_app__a_private_message_naming_the_user_is_highlighted(self, app):
         app.handle(ev.PrivateMessage("bob", "alice", "alice: psst", "p1"))
-        app.conversations.select_key("@bob")
+        app.conversations.select_id("@bob")
         app.handle(ev.Info("shown"))  # bring the pane up to date
         canvas = app.screen.conversation.render((61, 20))
         assert any(a == "mention" and seg == b"alice" for r in canvas.content() for a, _, seg in r)

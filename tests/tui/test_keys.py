@@ -19,7 +19,7 @@ class TestKeyTable:
         wanted = {"ctrl n": "next_conversation", "ctrl p": "previous_conversation",
                   "page up": "scroll_up", "page down": "scroll_down", "f1": "help",
                   "f2": "toggle_log", "ctrl c": "quit", "tab": "complete",
-                  "up": "history_older", "down": "history_newer"}
+                  "up": "input_history_older", "down": "input_history_newer"}
         assert {k: keys.action_for(k)[0] for k in wanted} == wanted
 
     def test_keys__unbound_keys_have_no_action(self):

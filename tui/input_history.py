@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-class History:
+class InputHistory:
     """Lines the user entered, oldest first; a walk starts from the line being typed."""
 
     def __init__(self, limit: int = 500) -> None:

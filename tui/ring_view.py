@@ -1,5 +1,5 @@
 """What the status bar and the ring log pane show: where this node is in the ring, and one
-line for each change to it (the lines' text is tui.ringlog's).
+line for each change to it (the lines' text is tui.ring_log's).
 
 UI thread only: everything here changes widgets, and nothing waits on the core.
 """
@@ -11,8 +11,8 @@ import time
 
 from core import events as ev
 from core.chord import hash_string, short_id
-from tui.ringlog import LogLine, RingLog
-from tui.view import clock
+from tui.conversation_view import clock
+from tui.ring_log import LogLine, RingLog
 from tui.widgets.screen import ChatScreen
 from tui.widgets.status import Status
 

@@ -12,7 +12,7 @@ from core.runtime import Runtime
 from tests.core.test_runtime import Collector, options
 from tests.tui.doubles import RecordingRuntime
 from tui.app import ChatApp
-from tui.ringlog import RingLog, node
+from tui.ring_log import RingLog, node
 
 ME, PRED, SUCC = "127.0.0.1:4000", "127.0.0.1:4002", "127.0.0.1:4001"
 
@@ -28,7 +28,7 @@ def ring_log() -> RingLog:
 
 
 class TestRingLines:
-    def test_ringlog__a_predecessor_change_is_one_line_with_short_ids(self):
+    def test_ring_log__a_predecessor_change_is_one_line_with_short_ids(self):
         r = ring_log()
         first = r.line(ev.RingChange("predecessor", old=None, new=PRED))
         assert first.text == f"predecessor → {sid(PRED)} {PRED} (was none)"
@@ -37,7 +37,7 @@ class TestRingLines:
         assert r.line(ev.RingChange("predecessor", old=PRED, new=None)).text == \
             f"predecessor → none (was {sid(PRED)})"
 
-    def test_ringlog__successor_fingers_suspicion_start_and_leave(self):
+    def test_ring_log__successor_fingers_suspicion_start_and_leave(self):
         r = RingLog()
         started = r.line(ev.RingChange("started", new=ME, bootstrap=SUCC))
         assert started.text == f"node {sid(ME)} {ME} joined the ring through {sid(SUCC)} {SUCC}"
@@ -52,11 +52,11 @@ class TestRingLines:
         assert RingLog().line(ev.RingChange("started", new=ME)).text == \
             f"node {sid(ME)} {ME} started a new ring"
 
-    def test_ringlog__a_kind_it_does_not_know_is_still_shown(self):
+    def test_ring_log__a_kind_it_does_not_know_is_still_shown(self):
         assert ring_log().line(ev.RingChange("rebuilt", old=PRED, new=SUCC)).text == \
             f"ring: rebuilt (old {PRED}, new {SUCC})"
 
-    def test_ringlog__other_lines_are_shown_as_the_core_wrote_them(self):
+    def test_ring_log__other_lines_are_shown_as_the_core_wrote_them(self):
         for text in (f"name map bob set to {SUCC}", "a -> b", "predecessor x -> y"):
             assert ring_log().line(ev.Log(text)).text == text
 
@@ -71,7 +71,7 @@ class TestMigrationLines:
                   detail=""):
         return ring_log().line(ev.MigrationStep(step, kind, key, from_, to, members, detail))
 
-    def test_ringlog__each_step_says_what_moved_where_and_how_many_members(self):
+    def test_ring_log__each_step_says_what_moved_where_and_how_many_members(self):
         to = f"{sid(SUCC)} {SUCC}"
         assert self.migration("delete").text == f"moved #general (3 members) to {to}"
         assert self.migration("receive", from_=PRED, to=ME, members=1).text == \
@@ -83,11 +83,11 @@ class TestMigrationLines:
             "took over #general (3 members) from a replica (new predecessor)"
         assert all(self.migration(s).tag == "migration" for s in ("delete", "receive"))
 
-    def test_ringlog__a_move_is_one_line_on_each_side(self):
+    def test_ring_log__a_move_is_one_line_on_each_side(self):
         # the sender's send and ack are steps of the move that "delete" completes
         assert self.migration("send") is None and self.migration("ack") is None
 
-    def test_ringlog__failures_stand_out_and_the_end_of_exit_is_said_once(self):
+    def test_ring_log__failures_stand_out_and_the_end_of_exit_is_said_once(self):
         failed = self.migration("failed", detail="timed out")
         assert failed.attr == "log error" and failed.text.endswith(": timed out")
         assert self.migration("leave-ring", kind="node", key="alice", to="-") is None
@@ -99,7 +99,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_ringlog__two_real_nodes_one_line_per_change_and_the_migration_named():
+def test_ring_log__two_real_nodes_one_line_per_change_and_the_migration_named():
     """ann keeps a channel; bo joins as its predecessor and takes it over. Everything ann's
     core posted, shown by the app: one predecessor line, and the channel's move."""
     ann_events, bo_events = Collector(), Collector()

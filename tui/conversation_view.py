@@ -50,20 +50,20 @@ class ConversationView:
         self._lists: dict[str, MessageList] = {HOME: MessageList()}
         self._own: dict[str, MessageLine] = {}   # the user's lines by msg_id (their state)
 
-    def messages(self, key: str) -> MessageList:
-        """The lines of conversation ``key`` (made empty on first use)."""
-        if key not in self._lists:
-            self._lists[key] = MessageList()
-        return self._lists[key]
+    def messages(self, conversation_id: str) -> MessageList:
+        """The lines of conversation ``conversation_id`` (made empty on first use)."""
+        if conversation_id not in self._lists:
+            self._lists[conversation_id] = MessageList()
+        return self._lists[conversation_id]
 
     def append(self, conv: Conversation, markup) -> None:
-        self.messages(conv.key).append(urwid.Text(markup))
+        self.messages(conv.id).append(urwid.Text(markup))
 
     def info(self, text: str) -> None:
         self.append(self.conversations.shown, [("info", text)])
 
-    def notice(self, key: str, text: str, at: float | None = None) -> None:
-        conv = self.conversations.get(key) or self.conversations.shown
+    def notice(self, conversation_id: str, text: str, at: float | None = None) -> None:
+        conv = self.conversations.get(conversation_id) or self.conversations.shown
         self.append(conv, [("time", clock(at or time.time()) + " "), ("notice", text)])
 
     def error(self, message: str, conv: Conversation | None = None,
@@ -84,7 +84,7 @@ class ConversationView:
             prefix[2:2] = [" ", ("unverified", UNVERIFIED)]
         body = ("own", text) if own else highlight(text, spans)
         line = MessageLine(prefix, body, msg_id=msg_id, state=state)
-        self.messages(conv.key).append(line)
+        self.messages(conv.id).append(line)
         if not own:
             self.conversations.arrived(conv, bool(spans))
         return line
@@ -97,7 +97,7 @@ class ConversationView:
                   *([] if verified else [("unverified", UNVERIFIED), " "])]
         line = MessageLine(prefix, highlight(text, spans, "history"), msg_id=msg_id,
                            state=state)
-        self.messages(conv.key).append(line)
+        self.messages(conv.id).append(line)
         return line
 
     def own(self, msg_id: str, line: MessageLine) -> None:
@@ -123,13 +123,13 @@ class ConversationView:
             line = HitLine([("time", f"  {clock(hit['at'])} {hit['conversation']} "),
                             (nick_attr(hit["from"]), f"<{hit['from']}>"), " ", hit["text"]])
             urwid.connect_signal(line, "open", lambda _w, h=hit: self.open_hit(h))
-            self.messages(conv.key).append(line)
+            self.messages(conv.id).append(line)
 
     def open_hit(self, hit: dict) -> None:
         """Show a search result in its conversation, at its line."""
         conv = self.conversations.named(hit["conversation"])
-        self.conversations.select_key(conv.key)
-        messages = self.messages(conv.key)
+        self.conversations.select_id(conv.id)
+        messages = self.messages(conv.id)
         position = messages.find(hit["msg_id"])
         if position is None:   # older than the lines shown: show it at the end
             self.earlier(conv, hit["from"], hit["text"], hit["at"], hit["msg_id"])
@@ -145,7 +145,7 @@ class ConversationView:
             self.append(conv, [("info", title)])
             width = max(len(name) for name, _ in rows)
             for name, text in rows:
-                self.messages(conv.key).append(
+                self.messages(conv.id).append(
                     MessageLine(("info", f"  {name.ljust(width)}  "), ("info", text)))
 
     def show_current(self) -> None:
@@ -158,5 +158,5 @@ class ConversationView:
         if shown.kind == "channel":
             title += (f"  ({counted(len(shown.members), 'member')})" if shown.joined
                       else "  (not joined)")
-        self.screen.conversation.show(self.messages(shown.key), title)
+        self.screen.conversation.show(self.messages(shown.id), title)
         self.screen.input.set_target(shown.title if shown.kind != "home" else "")
