@@ -17,9 +17,9 @@ from core.chat.model.errors import NickTaken  # noqa: E402
 from core.chat.service import ChatService  # noqa: E402
 from core.chord import Address, Local  # noqa: E402
 from core.chord.ids import hex_id  # noqa: E402
+from core.chord.testing import FAST, converged, stop_all, wait_until  # noqa: E402
 from core.irc import IrcGateway  # noqa: E402
 from core.irc.message import parse  # noqa: E402
-from tests.ring import FAST, converged, stop_all, wait_until  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 
