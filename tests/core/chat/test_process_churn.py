@@ -17,8 +17,8 @@ import time
 import pytest
 
 from core.chat.model.ids import channel_key
-from tests.core.chat.test_process_failures import check_delivery, owner_of, paced_sends
-from tests.procs import Cluster, kind
+from tests.support.delivery import check_delivery, owner_of, paced_sends
+from tests.support.procs import Cluster, kind
 
 CHURN_SECONDS = float(os.environ.get("CHORDCHAT_CHURN_SECONDS", "30"))
 EVERY = 3.0
