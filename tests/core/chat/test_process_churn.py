@@ -3,7 +3,7 @@ two channels carry traffic; no acknowledged message is lost or shown twice.
 
 The one long test of the suite (under a minute); marked ``slow`` but run by ``make
 test``. It prints the delivery latency percentiles (``pytest -s`` shows them). The same
-churn for 60 s runs on the simulator in test_replication.py.
+churn for 60 s runs on the simulator in ring/test_replication.py.
 """
 
 from __future__ import annotations

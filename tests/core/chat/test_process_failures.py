@@ -2,7 +2,7 @@
 
 A maintainer (and its successor) killed while messages flow. The long churn run lives in
 test_process_churn.py; the same failures, and a killed member, run on the simulator too
-(test_replication.py).
+(ring/test_replication.py).
 """
 
 from __future__ import annotations

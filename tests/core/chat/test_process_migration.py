@@ -1,5 +1,5 @@
 """Real processes: the exit sequence through stdin, nick races and start-up errors and their
-exit codes (migration itself is tested on the simulator: test_migration.py)."""
+exit codes (migration itself is tested on the simulator: ring/test_migration.py)."""
 
 from __future__ import annotations
 
