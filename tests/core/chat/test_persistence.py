@@ -43,7 +43,7 @@ class TestOutbox:
             store = ann.user.store
             seen: list[tuple[str, object]] = []
             ann.user.post = lambda e: seen.append((type(e).__name__,
-                                                   store._store.get(getattr(e, "msg_id", ""))))
+                                                   store.get(getattr(e, "msg_id", "")).result()))
             await ann.user.execute(Command("send", ("room", "hello")))
             names = [name for name, _ in seen]
             assert names[:1] == ["Pending"] and "Delivered" in names
@@ -88,7 +88,7 @@ class TestOutbox:
             # the restarted sender shows each line it had accepted, from its history
             history = [m for h in ann.of(ev.History) for m in h.messages]
             assert [m["text"] for m in history] == texts[:len(history)]
-            await wait_until(lambda: not ann.user.store._store.outbox(), what="outbox empty")
+            await wait_until(lambda: not ann.user.store.outbox().result(), what="outbox empty")
             assert {e.msg_id for e in ann.of(ev.Delivered)} >= {
                 m["msg_id"] for m in history if m["state"] == "pending"}
 
