@@ -12,7 +12,7 @@ from pathlib import Path
 
 from core.chat.service import ChatService
 from core.chord import Address, Local
-from tests.ring import ring_problems
+from core.chord.testing import ring_problems
 
 from .stats import mean, percentile
 

@@ -12,7 +12,7 @@ import statistics
 import sys
 import time
 
-from tests.ring import converged, start_ring, stop_all, true_owner, wait_until
+from core.chord.testing import converged, start_ring, stop_all, true_owner, wait_until
 
 
 def percentile(values: list[int], p: float) -> float:

@@ -8,7 +8,7 @@ import time
 
 from core.chord import Address, Local
 from core.chord.sim import ideal_state
-from tests.ring import ring_problems, true_owner
+from core.chord.testing import ring_problems, true_owner
 
 from .simulated import fingers_only_hops
 from .stats import half_log2, mean, percentile

@@ -11,9 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.chat.testing import SimRing
 from core.chord.sim import run as run_loop
 from core.store import FILENAME, AsyncStore, Message
-from tests.core.chat.simring import SimRing
 
 
 def _p(values: list[float], q: float) -> float:

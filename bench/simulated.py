@@ -154,7 +154,7 @@ async def join_convergence(n: int, settings: dict, seed: int, limit: float = 360
     Used where real sockets cannot go in one process: at N = 256 every node ends up with
     a connection to most others, more descriptors than the process may open.
     """
-    from tests.ring import ring_problems
+    from core.chord.testing import ring_problems
 
     random.seed(seed)  # the nodes' timers start at random offsets
     network = SimNetwork(latency=0.001, seed=seed, timeout=settings.get("timeout", 3.0))

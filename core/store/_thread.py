@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -50,6 +51,10 @@ class AsyncStore:
             await self._submit(UserStore.close)
         finally:
             self._executor.shutdown(wait=False)
+
+    def worker_thread(self) -> asyncio.Future:
+        """The thread the store's calls run on (a future, in call order with the calls)."""
+        return self._submit(lambda _: threading.current_thread())
 
     def _submit(self, method: Callable, *args, **kwargs) -> asyncio.Future:
         return asyncio.get_running_loop().run_in_executor(

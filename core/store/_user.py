@@ -30,6 +30,12 @@ class UserStore:
         self._lock_fd: int | None = lock_fd
 
     @property
+    def connection(self) -> sqlite3.Connection:
+        """The SQLite connection, to read its settings (``PRAGMA``); from this store's thread
+        only, and never to write around the store's methods."""
+        return self._db
+
+    @property
     def notice(self) -> str | None:
         """What to tell the user about this open (a corrupt database set aside), if anything."""
         if self.set_aside is None:

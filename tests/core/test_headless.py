@@ -14,7 +14,7 @@ import pytest
 from core import events as ev
 from core.chat.model.commands import COMMANDS, Command, Where
 from core.headless import FRONT_END, render
-from tests.procs import ROOT, Cluster, kind
+from tests.support.procs import ROOT, Cluster, kind
 
 
 def chordchat(*args: str, input: str = "", timeout: float = 60) -> subprocess.CompletedProcess:

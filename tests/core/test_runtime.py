@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import queue
 import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 
 import pytest
@@ -18,49 +14,10 @@ from core.chat.model.commands import COMMANDS, Command, Where, parse
 from core.chat.model.ids import channel_key, name_key
 from core.chord import Address, hash_string, in_half_open
 from core.datadir import DataDir
-from core.runtime import Options, Runtime, StartupError
+from core.runtime import Runtime, StartupError
 from core.store import FILENAME, UserStore
-
-FAST_CHORD = dict(stabilize_interval=0.05, fix_fingers_interval=0.1,
-                  check_predecessor_interval=0.1, timeout=1.0)
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.events: list = []
-        self.threads: set[str] = set()
-
-    def post(self, event) -> None:
-        self.threads.add(threading.current_thread().name)
-        self.queue.put(event)
-
-    def drain(self) -> list:
-        """Take every event posted so far (all of them, once the core thread has ended)."""
-        while not self.queue.empty():
-            self.events.append(self.queue.get_nowait())
-        return self.events
-
-    def wait(self, cls, timeout: float = 20.0, **fields):
-        deadline = time.monotonic() + timeout
-        while True:
-            for e in self.events:
-                if isinstance(e, cls) and all(getattr(e, k) == v for k, v in fields.items()):
-                    return e
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {cls.__name__} {fields} in {self.events[-10:]}")
-            try:
-                self.events.append(self.queue.get(timeout=min(left, 0.2)))
-            except queue.Empty:
-                pass
-
-
-def options(nick: str, bootstrap: Address | None = None, port: int = 0) -> Options:
-    """A node's options, with a data directory of its own (its user's key and pins)."""
-    return Options(nick, Address("127.0.0.1", port), bootstrap, FAST_CHORD,
-                   chat={"maintenance_interval": 0.2},
-                   data_dir=tempfile.mkdtemp(prefix=f"{nick}-", dir=os.environ["XDG_DATA_HOME"]))
+from tests.support.ports import free_port
+from tests.support.runtime import Collector, options
 
 
 def test_runtime__start_execute_shutdown_posts_on_the_core_thread():
@@ -114,12 +71,6 @@ def test_core__never_imports_urwid_or_tui():
             "core.chat.service; assert not any(m == 'tui' or m.startswith('tui.') "
             "for m in sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def crash(runtime: Runtime) -> None:

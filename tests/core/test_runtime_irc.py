@@ -10,8 +10,8 @@ import pytest
 from core import events as ev
 from core.chord import Address
 from core.runtime import Options, Runtime, StartupError
-
-from .test_runtime import Collector, free_port, options
+from tests.support.ports import free_port
+from tests.support.runtime import Collector, options
 
 HOST = "127.0.0.1"
 

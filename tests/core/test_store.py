@@ -81,8 +81,8 @@ class TestOpen:
             assert db.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
 
     def test_open__connection_enforces_foreign_keys_and_syncs_every_commit(self, store):
-        assert store._db.execute("PRAGMA foreign_keys").fetchone() == (1,)
-        assert store._db.execute("PRAGMA synchronous").fetchone() == (2,)   # FULL
+        assert store.connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
+        assert store.connection.execute("PRAGMA synchronous").fetchone() == (2,)   # FULL
 
     def test_open__reopen_keeps_everything(self, path):
         with UserStore.open(path) as first:
@@ -794,8 +794,7 @@ class TestAsyncStore:
             listed = store.outbox()
             assert all(await asyncio.gather(*futures))
             assert [o.msg_id for o in await listed] == [f"m{n}" for n in range(1, 50)]
-            threads = {await store._submit(lambda _: threading.current_thread())
-                       for _ in range(5)}
+            threads = {await store.worker_thread() for _ in range(5)}
             assert len(threads) == 1 and threading.current_thread() not in threads
         finally:
             await store.close()

@@ -1,4 +1,4 @@
-"""Fixtures for tests across hosts in network namespaces (tests/hosts.py).
+"""Fixtures for tests across hosts in network namespaces (tests/support/hosts.py).
 
 ``network`` gives each test a fresh bridge and removes it afterwards, pass or fail. The
 session fixture first deletes what killed earlier runs left behind and, at the end,
@@ -8,7 +8,7 @@ every test that asks for a network is skipped, saying why.
 
 import pytest
 
-from tests import hosts
+from tests.support import hosts
 
 
 @pytest.fixture(scope="session")

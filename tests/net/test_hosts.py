@@ -14,14 +14,14 @@ import time
 
 import pytest
 
-from tests import hosts
-from tests.hosts import (
+from tests.support import hosts
+from tests.support.hosts import (
     PORT,
     join_all,
     start_ring_on,
     wait_one_ring,
 )
-from tests.procs import Cluster, Proc, kind
+from tests.support.procs import Cluster, Proc, kind
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from tests.hosts import join_all, start_ring_on, successor, wait_one_ring
-from tests.procs import Cluster, kind
+from tests.support.hosts import join_all, start_ring_on, successor, wait_one_ring
+from tests.support.procs import Cluster, kind
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

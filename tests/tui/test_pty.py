@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from core.chord.ids import hash_string, in_half_open
-from tests.procs import FAST_ARGS, Cluster, kind, port_with_id_in
+from tests.support.ports import port_with_id_in
+from tests.support.procs import FAST_ARGS, Cluster, kind
 from tests.tui.terminal import TerminalProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]

@@ -9,7 +9,7 @@ from core import events as ev
 from core.chat.model.commands import parse
 from core.chord import Address, hash_string, in_half_open, short_id
 from core.runtime import Runtime
-from tests.core.test_runtime import Collector, options
+from tests.support.runtime import Collector, options
 from tests.tui.doubles import RecordingRuntime
 from tui.app import ChatApp
 from tui.ring_log import RingLog, node

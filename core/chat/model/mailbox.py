@@ -114,7 +114,7 @@ class Mailbox:
     def merge(self, other: Mailbox) -> Mailbox:
         """The union of two copies (neither is changed): letters by id, taken ones staying
         taken (the later take time kept). Commutative, associative and idempotent
-        (tests/core/chat/test_letters.py)."""
+        (tests/core/chat/model/test_mailbox.py)."""
         if other.name != self.name:
             raise ValueError(f"cannot merge mailbox {other.nick!r} into {self.nick!r}")
         taken = dict(self.taken)

@@ -49,6 +49,11 @@ class Feeds:
         self._feeds: dict[tuple[str, MemberKey], Feed] = {}
         self._tasks = TaskSet()
 
+    @property
+    def count(self) -> int:
+        """How many member feeds (delivery loops) this maintainer keeps now."""
+        return len(self._feeds)
+
     def wake(self, channel: str) -> None:
         """Something new may be deliverable in ``channel``: wake its members' feeds."""
         ch = self.holdings.channel(channel)

@@ -14,9 +14,10 @@ from core.chat.model.identity import Identity
 from core.chat.model.ids import channel_key, name_key
 from core.chat.model.records import NameRecord, next_seq
 from core.chat.model.sealed import seal
+from core.chat.testing import now, sim_ring
 from core.chat.wire import verbs as p
 from core.chord import RemoteError
-from tests.core.chat.simring import now, sim_ring, sim_test, wait_until
+from core.chord.testing import virtual_time, wait_until
 
 
 def impostor(nick: str) -> Identity:
@@ -64,7 +65,7 @@ async def private(sender, receiver, text: str, **fields) -> None:
     await wait_until(lambda: receiver.of(ev.PrivateMessage, text=text, **fields))
 
 
-@sim_test()
+@virtual_time
 async def test_forgery__a_private_message_as_alice_is_not_shown_to_bob():
     async with sim_ring(["alice", "bob", "mallory"]) as ring:
         alice, bob, mallory = ring.nodes
@@ -86,7 +87,7 @@ async def test_forgery__a_private_message_as_alice_is_not_shown_to_bob():
         assert not bob.of(ev.KeyChanged)
 
 
-@sim_test()
+@virtual_time
 async def test_forgery__alices_name_record_cannot_be_deleted_or_claimed_without_her_key():
     async with sim_ring(["alice", "bob", "mallory"]) as ring:
         alice, bob, mallory = ring.nodes
@@ -107,7 +108,7 @@ async def test_forgery__alices_name_record_cannot_be_deleted_or_claimed_without_
         await private(bob, alice, "still you?")
 
 
-@sim_test()
+@virtual_time
 async def test_forgery__an_old_name_record_replayed_is_refused():
     async with sim_ring(["alice", "bob", "mallory"]) as ring:
         alice, bob, mallory = ring.nodes
@@ -121,7 +122,7 @@ async def test_forgery__an_old_name_record_replayed_is_refused():
             await bob.user.msg("alice", "are you back?")
 
 
-@sim_test()
+@virtual_time
 async def test_forgery__a_third_party_cannot_remove_bob_from_a_channel():
     async with sim_ring(["alice", "bob", "mallory"]) as ring:
         alice, bob, mallory = ring.nodes
@@ -134,7 +135,7 @@ async def test_forgery__a_third_party_cannot_remove_bob_from_a_channel():
         assert await heard(alice, bob, "bob still hears this") == ["bob still hears this"]
 
 
-@sim_test()
+@virtual_time
 async def test_forgery__alice_is_not_told_she_lost_her_nick_by_a_conflict_the_ring_does_not_hold():
     async with sim_ring(["alice", "bob", "mallory"]) as ring:
         alice, bob, mallory = ring.nodes
@@ -160,7 +161,7 @@ async def test_forgery__alice_is_not_told_she_lost_her_nick_by_a_conflict_the_ri
         await private(bob, alice, "still yours")
 
 
-@sim_test()
+@virtual_time
 async def test_forgery__a_channel_message_injected_into_bobs_screen_is_not_shown_as_alices():
     async with sim_ring(["alice", "bob", "mallory"]) as ring:
         alice, bob, mallory = ring.nodes
@@ -174,7 +175,7 @@ async def test_forgery__a_channel_message_injected_into_bobs_screen_is_not_shown
         assert await heard(alice, bob, "real again") == ["real", "real again"]
 
 
-@sim_test()
+@virtual_time
 async def test_forgery__the_maintainer_refuses_a_message_in_alices_name_without_her_signature():
     async with sim_ring(["alice", "bob", "mallory"]) as ring:
         alice, bob, mallory = ring.nodes
@@ -193,7 +194,7 @@ async def test_forgery__the_maintainer_refuses_a_message_in_alices_name_without_
         assert await heard(alice, bob, "after") == ["after"]
 
 
-@sim_test()
+@virtual_time
 async def test_forgery__a_maintainer_that_alters_a_message_is_caught_by_the_members():
     async with sim_ring(["alice", "bob", "carol"]) as ring:
         alice, bob, carol = ring.nodes
@@ -208,7 +209,7 @@ async def test_forgery__a_maintainer_that_alters_a_message_is_caught_by_the_memb
         assert await heard(alice, bob, "see you") == ["meet at 5", "see you"]
 
 
-@sim_test()
+@virtual_time
 async def test_forgery__a_replayed_channel_message_is_stored_and_shown_once_an_old_one_refused():
     async with sim_ring(["alice", "bob", "mallory"]) as ring:
         alice, bob, mallory = ring.nodes
@@ -223,7 +224,7 @@ async def test_forgery__a_replayed_channel_message_is_stored_and_shown_once_an_o
         assert await heard(alice, bob, "twice?") == ["once", "twice?"]
 
 
-@sim_test()
+@virtual_time
 async def test_keys__a_changed_key_is_warned_marked_unverified_until_trusted():
     async with sim_ring(["alice", "bob", "cy"]) as ring:
         alice, bob, _ = ring.nodes

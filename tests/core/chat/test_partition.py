@@ -8,8 +8,8 @@ import asyncio
 from core import events as ev
 from core.chat.model.channel import Channel
 from core.chat.model.ids import channel_key, name_key
-from tests.core.chat.simring import ChatNode, SimRing, now, sim_ring, sim_test, wait_until
-from tests.ring import ring_problems
+from core.chat.testing import ChatNode, SimRing, now, sim_ring
+from core.chord.testing import ring_problems, virtual_time, wait_until
 
 NICKS = ["ann", "bo", "cy", "di", "ed", "flo"]
 PROBE = dict(probe_interval=0.5)
@@ -44,7 +44,7 @@ def shown(n: ChatNode, channel: str) -> list[str]:
     return [e.msg_id for e in n.of(ev.ChannelMessage, channel=channel)]
 
 
-@sim_test()
+@virtual_time
 async def test_partition__both_sides_chat_apart_and_every_acked_message_reaches_everyone():
     async with sim_ring(NICKS) as ring:
         for n in ring.nodes:
@@ -82,7 +82,7 @@ async def test_partition__both_sides_chat_apart_and_every_acked_message_reaches_
         print(f"merged in {merged_in:.1f} s; {len(pruned)} prunes, {len(back)} back")
 
 
-@sim_test()
+@virtual_time
 async def test_partition__a_nick_claimed_on_both_sides_goes_to_the_later_claim_and_both_are_told():
     async with sim_ring(NICKS) as ring:
         left, right = split(ring)
@@ -107,7 +107,7 @@ async def test_partition__a_nick_claimed_on_both_sides_goes_to_the_later_claim_a
         assert not told(first, ev.Info) and not told(claimer, ev.Error)
 
 
-@sim_test()
+@virtual_time
 async def test_merge__a_member_the_other_copy_pruned_is_asked_and_rejoins_with_its_signature():
     async with sim_ring(["ann", "bo", "cy"]) as ring:
         for n in ring.nodes:
@@ -132,7 +132,7 @@ async def test_merge__a_member_the_other_copy_pruned_is_asked_and_rejoins_with_i
         assert shown(bo, "room").count(msg_id) == 1
 
 
-@sim_test()
+@virtual_time
 async def test_merge__a_member_that_really_left_stays_out_when_asked():
     async with sim_ring(["ann", "bo"]) as ring:
         for n in ring.nodes:

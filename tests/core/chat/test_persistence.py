@@ -12,7 +12,8 @@ from core.chat.model.commands import Command
 from core.chat.model.ids import channel_key, name_key
 from core.chat.model.mailbox import Letter, Mailbox
 from core.chat.model.sealed import seal
-from tests.core.chat.simring import ChatNode, SimRing, sim_ring, sim_test, wait_until
+from core.chat.testing import ChatNode, SimRing, sim_ring
+from core.chord.testing import virtual_time, wait_until
 
 
 def all_delivered(ring: SimRing, channel: str) -> bool:
@@ -35,14 +36,14 @@ async def add_ann(ring: SimRing) -> ChatNode:
 
 
 class TestOutbox:
-    @sim_test()
+    @virtual_time
     async def test_user__a_line_is_on_disk_before_it_is_pending_and_delivered_after(self):
         async with sim_ring(["bo", "cy"]) as ring:
             ann = await add_ann(ring)
             store = ann.user.store
             seen: list[tuple[str, object]] = []
             ann.user.post = lambda e: seen.append((type(e).__name__,
-                                                   store._store.get(getattr(e, "msg_id", ""))))
+                                                   store.get(getattr(e, "msg_id", "")).result()))
             await ann.user.execute(Command("send", ("room", "hello")))
             names = [name for name, _ in seen]
             assert names[:1] == ["Pending"] and "Delivered" in names
@@ -50,7 +51,7 @@ class TestOutbox:
             assert seen[-1][1].state == "delivered"
             assert await store.outbox() == []
 
-    @sim_test()
+    @virtual_time
     async def test_user__a_line_typed_before_the_outbox_is_read_at_start_goes_once(self):
         async with sim_ring(["bo", "cy"]) as ring:
             ann = await add_ann(ring)
@@ -61,7 +62,7 @@ class TestOutbox:
             await ann.user.deliver(item)
             assert [e.msg_id for e in ann.of(ev.Sent)] == [item.msg_id]
 
-    @sim_test()
+    @virtual_time
     async def test_user__killed_mid_burst_then_restarted_every_line_once(self):
         async with sim_ring(["bo", "cy", "di"]) as ring:
             ann = await add_ann(ring)
@@ -87,13 +88,13 @@ class TestOutbox:
             # the restarted sender shows each line it had accepted, from its history
             history = [m for h in ann.of(ev.History) for m in h.messages]
             assert [m["text"] for m in history] == texts[:len(history)]
-            await wait_until(lambda: not ann.user.store._store.outbox(), what="outbox empty")
+            await wait_until(lambda: not ann.user.store.outbox().result(), what="outbox empty")
             assert {e.msg_id for e in ann.of(ev.Delivered)} >= {
                 m["msg_id"] for m in history if m["state"] == "pending"}
 
 
 class TestRestart:
-    @sim_test()
+    @virtual_time
     async def test_user__restart_shows_history_and_rejoins_without_a_command(self):
         async with sim_ring(["bo", "cy"]) as ring:
             ann = await add_ann(ring)
@@ -116,7 +117,7 @@ class TestRestart:
             await wait_until(lambda: messages(ann, "room"), what="a new line")
             assert [e.text for e in messages(ann, "room")] == ["welcome back"]
 
-    @sim_test()
+    @virtual_time
     async def test_user__a_private_message_repeated_after_a_restart_is_dropped(self):
         async with sim_ring(["bo", "cy"]) as ring:
             ann = await add_ann(ring)
@@ -129,7 +130,7 @@ class TestRestart:
             assert (await ann.user.receive_private(payload))["ok"]
             assert ann.of(ev.PrivateMessage) == []
 
-    @sim_test()
+    @virtual_time
     async def test_user__a_channel_left_is_not_rejoined_but_one_left_by_exit_is(self):
         async with sim_ring(["bo"]) as ring:
             ann = await ring.add("ann", keep=True)
@@ -143,7 +144,7 @@ class TestRestart:
 
 
 class TestSearch:
-    @sim_test()
+    @virtual_time
     async def test_user__search_finds_lines_newest_first(self):
         async with sim_ring(["bo"]) as ring:
             ann = await ring.add("ann", keep=True)
@@ -159,7 +160,7 @@ class TestSearch:
 
 
 class TestMailbox:
-    @sim_test()
+    @virtual_time
     async def test_user__a_message_to_an_offline_pinned_nick_waits_and_arrives_once(self):
         async with sim_ring(["cy", "di", "ed"], receipt_interval=0.5) as ring:
             ann = await ring.add("ann", keep=True)
@@ -196,7 +197,7 @@ class TestMailbox:
             await wait_until(bo.user.resumed.is_set, what="bo's collection done")
             assert bo.of(ev.PrivateMessage) == []       # taken once: not again
 
-    @sim_test()
+    @virtual_time
     async def test_user__a_nick_never_seen_is_still_unknown_and_a_full_mailbox_says_so(self):
         async with sim_ring(["cy", "di"], mailbox_count=2) as ring:
             ann = await ring.add("ann", keep=True)
@@ -214,7 +215,7 @@ class TestMailbox:
             assert "the mailbox of bo is full" in ann.of(ev.Error)[-1].message
             assert len(ann.of(ev.Failed)) == 2
 
-    @sim_test()
+    @virtual_time
     async def test_mailbox__letters_that_reach_the_owner_after_the_nick_took_are_sent_on(self):
         # a join that moved the mailbox a moment late, or a healed partition that merged
         # the other side's: the owner reminds the registered nick, which takes them

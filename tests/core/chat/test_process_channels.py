@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.procs import Cluster, kind
+from tests.support.procs import Cluster, kind
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ two channels carry traffic; no acknowledged message is lost or shown twice.
 
 The one long test of the suite (under a minute); marked ``slow`` but run by ``make
 test``. It prints the delivery latency percentiles (``pytest -s`` shows them). The same
-churn for 60 s runs on the simulator in test_replication.py.
+churn for 60 s runs on the simulator in ring/test_replication.py.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import time
 import pytest
 
 from core.chat.model.ids import channel_key
-from tests.core.chat.test_process_failures import check_delivery, owner_of, paced_sends
-from tests.procs import Cluster, kind
+from tests.support.delivery import check_delivery, owner_of, paced_sends
+from tests.support.procs import Cluster, kind
 
 CHURN_SECONDS = float(os.environ.get("CHORDCHAT_CHURN_SECONDS", "30"))
 EVERY = 3.0

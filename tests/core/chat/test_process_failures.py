@@ -2,18 +2,16 @@
 
 A maintainer (and its successor) killed while messages flow. The long churn run lives in
 test_process_churn.py; the same failures, and a killed member, run on the simulator too
-(test_replication.py).
+(ring/test_replication.py).
 """
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 
 from core.chat.model.ids import channel_key
-from tests.procs import Cluster, kind
+from tests.support.delivery import check_delivery, owner_of, paced_sends, successor_of
+from tests.support.procs import Cluster, kind
 
 PRUNE = ("--prune-grace", "2")
 
@@ -25,61 +23,6 @@ def cluster(tmp_path):
 
 
 pytestmark = pytest.mark.slow
-
-
-def ring_order(procs):
-    return sorted(procs, key=lambda p: int(p.id, 16))
-
-
-def owner_of(procs, key: int):
-    ordered = ring_order(p for p in procs if p.alive)
-    return next((p for p in ordered if int(p.id, 16) >= key), ordered[0])
-
-
-def successor_of(procs, proc):
-    ordered = ring_order(procs)
-    return ordered[(ordered.index(proc) + 1) % len(ordered)]
-
-
-def paced_sends(sender, channel: str, count: int, every: float, prefix: str,
-                at: dict[str, float] | None = None) -> threading.Thread:
-    """Type ``count`` sends into ``sender``, one every ``every`` seconds, in a thread."""
-    def run() -> None:
-        for i in range(count):
-            if at is not None:
-                at[f"{prefix}{i}"] = time.monotonic()
-            sender.send(f"send {channel} {prefix}{i}")
-            time.sleep(every)  # pacing the traffic, not waiting for anything
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
-def check_delivery(members, sender, channel: str, prefix: str, count: int) -> list[str]:
-    """Every acknowledged message reached every member exactly once, in one order."""
-    outcome = sender.wait_for(
-        lambda e: (e["event"] == "sent" and e["channel"] == channel
-                   and e["text"].startswith(prefix))
-        or (e["event"] == "error" and f"#{channel}" in e["message"]),
-        count=count, timeout=180, what=f"{count} acks or errors")
-    assert outcome
-    acked = [e["msg_id"] for e in sender.matching(kind("sent", channel=channel))
-             if e["text"].startswith(prefix)]
-    errors = [e["message"] for e in sender.matching(kind("error"))]
-    assert len(acked) == count, f"only {len(acked)} of {count} acknowledged; errors {errors}"
-    orders = []
-    for m in members:
-        m.wait_for(lambda e: e["event"] == "channel" and e["msg_id"] in set(acked),
-                   count=len(acked), timeout=120, what=f"all {len(acked)} acked messages")
-        got = [e["msg_id"] for e in m.matching(kind("channel", channel=channel))
-               if e["text"].startswith(prefix)]
-        assert len(got) == len(set(got)), f"{m.nick} was shown a message twice"
-        assert set(acked) <= set(got), f"{m.nick} misses {len(set(acked) - set(got))}"
-        seqs = [e["seq"] for e in m.matching(kind("channel", channel=channel))]
-        assert seqs == sorted(seqs), f"{m.nick} saw sequence numbers out of order"
-        orders.append([i for i in got if i in set(acked)])
-    assert all(o == orders[0] for o in orders), "members saw different orders"
-    return acked
 
 
 def kill_maintainer_while_sending(cluster, also_successor: bool) -> None:

@@ -16,7 +16,7 @@ from core.chat.users import keyfile
 from core.chat.users.keyfile import KEY_FILE
 from core.chat.wire import verbs as p
 from core.chord import Address, Remote, TcpTransport
-from tests.procs import Cluster, kind
+from tests.support.procs import Cluster, kind
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Real processes: the exit sequence through stdin, nick races and start-up errors and their
-exit codes (migration itself is tested on the simulator: test_migration.py)."""
+exit codes (migration itself is tested on the simulator: ring/test_migration.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 from core.chat.model.ids import channel_key
 from core.chord import Address, hash_string, in_half_open
-from tests.procs import Cluster, kind, port_with_id_in
+from tests.support.ports import port_with_id_in
+from tests.support.procs import Cluster, kind
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from core.store import FILENAME
-from tests.procs import Cluster, kind
+from tests.support.procs import Cluster, kind
 
 
 @pytest.fixture

@@ -12,15 +12,16 @@ from core.chat.model.commands import Command
 from core.chat.model.entries import sign_entry
 from core.chat.model.ids import channel_key, name_key
 from core.chat.service import ChatError, NickTaken
+from core.chat.testing import now, sim_ring
 from core.chat.users.keyring import KeysError, open_user
 from core.chat.wire import verbs as p
 from core.chord import RemoteError
 from core.chord.ids import RING
+from core.chord.testing import virtual_time, wait_until
 from core.datadir import DataDir
-from tests.core.chat.simring import now, sim_ring, sim_test, wait_until
 
 
-@sim_test()
+@virtual_time
 async def test_service__channel_send_reaches_members_in_order_once():
     async with sim_ring(["ann", "bo", "cy", "di"]) as ring:
         nodes = ring.nodes
@@ -35,7 +36,7 @@ async def test_service__channel_send_reaches_members_in_order_once():
         assert len(nodes[0].of(ev.Sent, channel="room")) == 20
 
 
-@sim_test()
+@virtual_time
 async def test_service__a_node_not_owning_a_key_answers_not_owner():
     async with sim_ring(["ann", "bo", "cy"]) as ring:
         key = channel_key("elsewhere")
@@ -48,7 +49,7 @@ async def test_service__a_node_not_owning_a_key_answers_not_owner():
         assert other.holdings.channel("elsewhere") is None
 
 
-@sim_test()
+@virtual_time
 async def test_service__bad_payload_is_a_remote_error_and_node_keeps_serving():
     async with sim_ring(["ann", "bo"]) as ring:
         ann, bo = ring.nodes
@@ -63,7 +64,7 @@ async def test_service__bad_payload_is_a_remote_error_and_node_keeps_serving():
         await wait_until(lambda: bo.of(ev.PrivateMessage, text="still fine"))
 
 
-@sim_test()
+@virtual_time
 async def test_send__the_same_message_id_is_stored_and_shown_once():
     async with sim_ring(["ann", "bo", "cy"]) as ring:
         ann, bo, _ = ring.nodes
@@ -80,7 +81,7 @@ async def test_send__the_same_message_id_is_stored_and_shown_once():
         assert bo.texts("dup") == ["retried", "marker"]
 
 
-@sim_test()
+@virtual_time
 async def test_send__same_text_twice_is_two_messages_and_a_non_member_may_send():
     async with sim_ring(["ann", "bo"]) as ring:
         ann, bo = ring.nodes
@@ -92,7 +93,7 @@ async def test_send__same_text_twice_is_two_messages_and_a_non_member_may_send()
         assert ann.texts("chat") == []
 
 
-@sim_test()
+@virtual_time
 async def test_channel__joins_and_leaves_are_announced_to_the_other_members():
     async with sim_ring(["ann", "bo", "cy"]) as ring:
         ann, bo, _ = ring.nodes
@@ -111,7 +112,7 @@ async def test_channel__joins_and_leaves_are_announced_to_the_other_members():
             await ann.user.join("other")
 
 
-@sim_test()
+@virtual_time
 async def test_names__taken_by_a_live_node_is_refused_a_dead_holders_nick_is_claimable():
     async with sim_ring(["ann", "bo", "cy"]) as ring:
         with pytest.raises(NickTaken, match="already taken"):
@@ -124,7 +125,7 @@ async def test_names__taken_by_a_live_node_is_refused_a_dead_holders_nick_is_cla
         assert claimer.of(ev.PrivateMessage, text="you are the new bo")
 
 
-@sim_test()
+@virtual_time
 async def test_names__two_claims_of_one_nick_at_once_exactly_one_wins():
     async with sim_ring(["ann", "bo", "cy"]) as ring:
         claims = await asyncio.gather(ring.add("zed", ring.nodes[0]),
@@ -137,7 +138,7 @@ async def test_names__two_claims_of_one_nick_at_once_exactly_one_wins():
         assert winners[0].of(ev.PrivateMessage, text="hi zed")
 
 
-@sim_test()
+@virtual_time
 async def test_msg__unknown_nick_and_unknown_id_raise_chat_errors_a_full_id_reaches():
     async with sim_ring(["ann", "bo"]) as ring:
         ann, bo = ring.nodes
@@ -156,7 +157,7 @@ async def test_msg__unknown_nick_and_unknown_id_raise_chat_errors_a_full_id_reac
         assert ann.of(ev.PrivateMessage, text="full id", outgoing=True)
 
 
-@sim_test()
+@virtual_time
 async def test_user__execute_runs_commands_and_turns_errors_into_events():
     async with sim_ring(["ann", "bo"]) as ring:
         ann, bo = ring.nodes
@@ -175,7 +176,7 @@ async def test_user__execute_runs_commands_and_turns_errors_into_events():
         assert "not run by the chat service" in ann.of(ev.Error)[-1].message
 
 
-@sim_test()
+@virtual_time
 async def test_users__two_users_on_one_node_chat_with_a_user_on_another():
     async with sim_ring(["ann", "bo"]) as ring:
         home, away = ring.nodes
@@ -214,7 +215,7 @@ async def test_users__two_users_on_one_node_chat_with_a_user_on_another():
         assert home.texts("trio", "cy") == ["from cy", "from bo"]
 
 
-@sim_test()
+@virtual_time
 async def test_exit__steps_are_events_and_bye_is_last():
     async with sim_ring(["ann", "bo", "cy"]) as ring:
         leaver = ring.owner(name_key("ann"))
@@ -232,7 +233,7 @@ async def test_exit__steps_are_events_and_bye_is_last():
             await rest[0].user.msg(leaver.nick, "gone?")
 
 
-@sim_test()
+@virtual_time
 async def test_maintainer__member_counts_in_its_log_are_singular_for_one():
     async with sim_ring(["ann"]) as ring:
         ann = ring.nodes[0]
@@ -242,7 +243,7 @@ async def test_maintainer__member_counts_in_its_log_are_singular_for_one():
         assert logs == ["#room: ann joined (1 member)", "#room: ann left (0 members)"]
 
 
-@sim_test()
+@virtual_time
 async def test_service__ring_changes_are_posted_as_fields_not_text():
     async with sim_ring(["ann"]) as ring:
         ann = ring.nodes[0]
@@ -263,7 +264,7 @@ async def test_service__ring_changes_are_posted_as_fields_not_text():
         assert ann.of(ev.RingStatus)[-1].predecessor == bo
 
 
-@sim_test()
+@virtual_time
 async def test_users__keys_handed_in_are_released_when_the_user_is_refused(tmp_path):
     async with sim_ring(["ann"]) as ring:
         service = ring.nodes[0].service

@@ -3,7 +3,7 @@
 import pytest
 
 from core.chord import Address, AddressError, JoinError, Local
-from tests.ring import FAST, converged, start_node, stop_all, wait_until
+from core.chord.testing import FAST, converged, start_node, stop_all, wait_until
 
 
 class TestAdvertise:

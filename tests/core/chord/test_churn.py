@@ -4,8 +4,18 @@ poll in between, not only once the ring has settled (simulated network, virtual 
 import asyncio
 import random
 
-from tests.core.chord.simring import network, start_node, start_ring, stop_all, virtual_time
-from tests.ring import converged, invariant_problems, ring_problems, true_owner, wait_until
+from core.chord.testing import (
+    converged,
+    invariant_problems,
+    network,
+    ring_problems,
+    start_node,
+    start_ring,
+    stop_all,
+    true_owner,
+    virtual_time,
+    wait_until,
+)
 
 
 class TestChurn:
@@ -13,7 +23,7 @@ class TestChurn:
     async def test_churn__invariant_holds_throughout_and_the_ring_settles(self):
         rng = random.Random(2001)
         net = network()
-        nodes = await start_ring(net, 8, successors=4)
+        nodes = await start_ring(8, network=net, successors=4)
         seen: list[str] = []
 
         def settled_and_sound() -> bool:
@@ -28,7 +38,7 @@ class TestChurn:
                 live = [n for n in nodes if n.running]
                 action = rng.choice(["join", "crash", "leave"]) if len(live) > 6 else "join"
                 if action == "join":
-                    nodes.append(await start_node(net, rng.choice(live), successors=4))
+                    nodes.append(await start_node(rng.choice(live), network=net, successors=4))
                 elif action == "crash":
                     await rng.choice(live).stop()
                 else:
@@ -51,11 +61,11 @@ class TestChurn:
     @virtual_time
     async def test_concurrent_joins_and_a_crash__settle_into_one_ring(self):
         net = network()
-        nodes = await start_ring(net, 6, successors=3)
+        nodes = await start_ring(6, network=net, successors=3)
         try:
             await wait_until(lambda: converged(nodes), 60, what="the first ring")
             victim, bootstraps = nodes[3], nodes[:3] + nodes[4:]
-            joiners = asyncio.gather(*(start_node(net, bootstraps[i % 5], successors=3)
+            joiners = asyncio.gather(*(start_node(bootstraps[i % 5], network=net, successors=3)
                                        for i in range(6)))
             await victim.stop()
             nodes.extend(await joiners)

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from core.chord import Address, AddressError, JoinError, ListenError, Local
-from tests.ring import FAST, start_node
+from core.chord.testing import FAST, start_node
 
 
 class TestStartupErrors:

@@ -1,4 +1,5 @@
-"""What the Chord layer may import: never the chat above it; routing not even asyncio."""
+"""What the Chord layer may import: never the chat above it; routing not even asyncio. And
+the product never imports the test doubles (``core.chord.testing``, ``core.chat.testing``)."""
 
 import ast
 import subprocess
@@ -7,9 +8,29 @@ from pathlib import Path
 
 import pytest
 
+import core
 import core.chord
 
 CHORD = Path(core.chord.__file__).parent
+PRODUCT = [Path(core.__file__).parent, Path(core.__file__).parent.parent / "tui"]
+
+
+def imported_by(path: Path) -> set[str]:
+    """The modules ``path`` names in its imports (relative ones with their dots)."""
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            module = "." * node.level + (node.module or "")
+            imported.add(module)
+            imported |= {f"{module.rstrip('.')}.{alias.name}" if node.module else
+                         f"{module}{alias.name}" for alias in node.names}
+    return imported
+
+
+def imports_a_testing_module(path: Path) -> list[str]:
+    return sorted(m for m in imported_by(path) if m.split(".")[-1] == "testing")
 
 
 def modules_loaded_by(module: str) -> set[str]:
@@ -20,7 +41,7 @@ def modules_loaded_by(module: str) -> set[str]:
 
 
 class TestImports:
-    @pytest.mark.parametrize("module", ["core.chord", "core.chord.sim"])
+    @pytest.mark.parametrize("module", ["core.chord", "core.chord.sim", "core.chord.testing"])
     def test_import__of_the_chord_layer_never_loads_the_chat(self, module):
         loaded = modules_loaded_by(module)
         assert module in loaded  # the check ran
@@ -42,3 +63,19 @@ class TestImports:
             allowed = {"__future__", "collections.abc", "dataclasses", "functools", "hashlib",
                        "ipaddress", "re", "random"} | {f".{m}" for m in pure}
             assert imported <= allowed, (name, imported - allowed)
+
+    def test_imports__the_product_never_imports_the_test_doubles(self):
+        product = [p for root in PRODUCT for p in root.rglob("*.py") if p.name != "testing.py"]
+        assert len(product) > 50  # the check ran
+        assert {str(p): imports_a_testing_module(p) for p in product
+                if imports_a_testing_module(p)} == {}
+
+    def test_imports__the_check_catches_an_import_of_a_testing_module(self, tmp_path):
+        probe = tmp_path / "probe.py"
+        for line in ["from core.chord.testing import FAST", "import core.chat.testing",
+                     "from ..chord import testing", "from .testing import now",
+                     "from . import testing"]:
+            probe.write_text(line + "\n")
+            assert imports_a_testing_module(probe), line
+        probe.write_text("from core.chord.sim import run\nimport asyncio\n")
+        assert imports_a_testing_module(probe) == []

@@ -6,15 +6,16 @@ import random
 
 from core.chord import Address
 from core.chord.peers import Peers
-from tests.core.chord.simring import (
+from core.chord.testing import (
+    converged,
     network,
     start_node,
     start_ring,
     stop_all,
     virtual_time,
     wait_converged,
+    wait_until,
 )
-from tests.ring import converged, wait_until
 
 MERGE = dict(probe_interval=0.5)
 
@@ -63,7 +64,7 @@ class TestMerge:
     @virtual_time
     async def test_merge__a_ring_split_in_two_interleaved_halves_is_one_again_after_heal(self):
         net = network()
-        nodes = await start_ring(net, 12, **MERGE)
+        nodes = await start_ring(12, network=net, **MERGE)
         try:
             left, right = await split(net, nodes)
             # each node remembers nodes of the other side (some dropped as dead, others
@@ -82,7 +83,7 @@ class TestMerge:
     @virtual_time
     async def test_merge__without_probes_the_halves_stay_two_rings(self):
         net = network()
-        nodes = await start_ring(net, 8, probe_interval=None)
+        nodes = await start_ring(8, network=net, probe_interval=None)
         try:
             left, right = await split(net, nodes)
             net.heal()
@@ -96,8 +97,8 @@ class TestMerge:
     @virtual_time
     async def test_merge__two_rings_that_never_met_merge_through_one_remembered_peer(self):
         net = network()
-        a = await start_ring(net, 5, **MERGE)
-        b = await start_ring(net, 5, **MERGE)
+        a = await start_ring(5, network=net, **MERGE)
+        b = await start_ring(5, network=net, **MERGE)
         try:
             await wait_converged(a)
             await wait_converged(b)
@@ -109,8 +110,8 @@ class TestMerge:
     @virtual_time
     async def test_merge__a_lone_node_and_a_ring_merge(self):
         net = network()
-        ring = await start_ring(net, 4, **MERGE)
-        alone = await start_node(net, **MERGE)
+        ring = await start_ring(4, network=net, **MERGE)
+        alone = await start_node(network=net, **MERGE)
         try:
             await wait_converged(ring)
             alone.peers.lost(ring[1].address, now=0.0)
@@ -121,7 +122,7 @@ class TestMerge:
     @virtual_time
     async def test_merge__a_walk_with_a_node_of_our_own_ring_changes_nothing(self):
         net = network()
-        nodes = await start_ring(net, 6, probe_interval=None)
+        nodes = await start_ring(6, network=net, probe_interval=None)
         try:
             await wait_converged(nodes)
             events = []

@@ -12,17 +12,19 @@ import pytest
 from core.chord import Address, Local
 from core.chord.ids import in_open
 from core.chord.sim import SimNetwork, converged_ring, sim_addresses
-from tests import ring as tcp
-from tests.core.chord.simring import (
+from core.chord.testing import (
+    FAST,
     assert_lookups_agree,
+    converged,
     network,
     start_node,
     start_ring,
     stop_all,
+    true_owner,
     virtual_time,
     wait_converged,
+    wait_until,
 )
-from tests.ring import FAST, wait_until
 
 
 class TestRing:
@@ -30,7 +32,7 @@ class TestRing:
     @pytest.mark.parametrize("concurrent", [False, True], ids=["sequential", "concurrent"])
     @virtual_time
     async def test_ring__converges_and_lookups_find_true_owner(self, size, concurrent):
-        nodes = await start_ring(network(), size, concurrent=concurrent)
+        nodes = await start_ring(size, concurrent=concurrent, network=network())
         try:
             await wait_converged(nodes)
             await assert_lookups_agree(nodes, 200 if size <= 5 else 25, seed=size)
@@ -39,7 +41,7 @@ class TestRing:
 
     @virtual_time
     async def test_ring__200_keys_from_every_node_of_32(self):
-        nodes = await start_ring(network(), 32, concurrent=True)
+        nodes = await start_ring(32, network=network(), concurrent=True)
         try:
             await wait_converged(nodes)
             assert await assert_lookups_agree(nodes, 200, seed=32) == 6400
@@ -49,7 +51,7 @@ class TestRing:
     @virtual_time
     async def test_ring__four_of_sixteen_crash_and_the_ring_reconverges(self):
         net = network()
-        nodes = await start_ring(net, 16)
+        nodes = await start_ring(16, network=net)
         try:
             await wait_converged(nodes)
             victims = random.Random(4).sample(nodes, 4)
@@ -63,7 +65,7 @@ class TestRing:
 
     @virtual_time
     async def test_ring__adjacent_crashes_are_survived_with_successor_lists(self):
-        nodes = await start_ring(network(), 10)
+        nodes = await start_ring(10, network=network())
         try:
             await wait_converged(nodes)
             ordered = sorted(nodes, key=lambda n: n.id)
@@ -92,7 +94,7 @@ class TestRing:
 
     @virtual_time
     async def test_leave__of_every_node_in_turn_down_to_one(self):
-        nodes = await start_ring(network(), 5)
+        nodes = await start_ring(5, network=network())
         try:
             await wait_converged(nodes)
             while len([n for n in nodes if n.running]) > 1:
@@ -112,8 +114,8 @@ class TestNotifyHandler:
     @virtual_time
     async def test_notify_handler__fires_with_old_and_new_when_a_node_joins_before(self):
         net = network()
-        a = await start_node(net)
-        b = await start_node(net, a)
+        a = await start_node(network=net)
+        b = await start_node(a, network=net)
         c = None
         try:
             await wait_converged([a, b])
@@ -156,16 +158,16 @@ class TestTcpRing:
     """Real sockets: what only they show, a ring over TCP whose members really crash."""
 
     async def test_ring__on_tcp_converges_survives_crashes_and_lookups_agree(self):
-        nodes = await tcp.start_ring(6)
+        nodes = await start_ring(6)
         try:
-            await wait_until(lambda: tcp.converged(nodes), 60, what="the TCP ring")
+            await wait_until(lambda: converged(nodes), 60, what="the TCP ring")
             await asyncio.gather(*(v.stop() for v in random.Random(6).sample(nodes, 2)))
-            await wait_until(lambda: tcp.converged(nodes), 60, what="the TCP ring to heal")
+            await wait_until(lambda: converged(nodes), 60, what="the TCP ring to heal")
             live = [n for n in nodes if n.running]
             ids = [n.id for n in live]
             for node in live:
                 for key in (random.Random(node.id).getrandbits(160) for _ in range(20)):
                     owner, _ = await node.find_successor(key)
-                    assert owner.id == tcp.true_owner(ids, key)
+                    assert owner.id == true_owner(ids, key)
         finally:
-            await tcp.stop_all(nodes)
+            await stop_all(nodes)

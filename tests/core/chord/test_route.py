@@ -8,8 +8,7 @@ import pytest
 
 from core.chord import Address, Local, RemoteError
 from core.chord.sim import SimNetwork, converged_ring, sim_addresses
-from tests.core.chord.simring import virtual_time
-from tests.ring import converged, start_ring, stop_all, true_owner, wait_until
+from core.chord.testing import converged, start_ring, stop_all, true_owner, virtual_time, wait_until
 
 
 def where(node: Local):

@@ -17,8 +17,7 @@ from core.chord.sim import (
     run,
     sim_addresses,
 )
-from tests.core.chord.simring import sim_node
-from tests.ring import ring_problems, true_owner, wait_until
+from core.chord.testing import ring_problems, sim_node, true_owner, wait_until
 
 SLOW_FINGERS = dict(stabilize_interval=0.5, fix_fingers_interval=5.0,
                     check_predecessor_interval=2.0)

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from core.chord import Address, Local, PeerUnreachable, Remote, RemoteError
 from core.chord.rpc import TcpTransport
+from core.chord.testing import start_node, stop_all
 from core.chord.wire import MAX_FRAME, FrameError, decode_body, encode, read_frame
-from tests.ring import start_node, stop_all
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text()

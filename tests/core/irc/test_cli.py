@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 
 from core.chord import Address
-from tests.procs import HOST, Cluster, kind
+from tests.support.irc import Client
+from tests.support.ports import HOST, free_port
+from tests.support.procs import Cluster, kind
 from tui.__main__ import parse_options
-
-from .test_gateway_ring import Client
 
 BASE = ["--nick", "anna", "--listen", "127.0.0.1:0"]
 
@@ -40,12 +39,6 @@ def test_cli__irc_off_loopback_needs_a_password():
 def test_cli__irc_mistakes(argv, message):
     with pytest.raises(ValueError, match=message):
         parse_options([*BASE, *argv])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 class _Gateway:

@@ -23,7 +23,7 @@ takes the bridge and every veth pair with it.
 ``detach`` takes the host's port off the bridge (``nomaster``): the host keeps its link
 and addresses, like a machine whose switch uplink is cut, so its peers see timeouts, not
 errors; ``partition`` moves groups of ports onto bridges of their own. Processes started
-with ``run`` (or with ``host.wrapper`` before their argv, as tests/procs.py does) live in
+with ``run`` (or with ``host.wrapper`` before their argv, as tests/support/procs.py does) live in
 the host; ``socket_in`` makes sockets there for the test process itself. ``Proxy`` is a
 small fault-injecting TCP proxy (delay, freeze, drop, refuse, reset) for where a slow or
 lossy link is needed (the kernel here has no netem).
@@ -32,7 +32,7 @@ Names: every namespace is ``cch-<pid>-<n>-<name>`` (pid of the test session, n c
 networks within it), so ``remove_leftovers()`` can tell the namespaces of a killed run
 (its pid is gone) from those of a session still running.
 
-The last part puts chordchat nodes (processes of tests/procs.py) on hosts: a ring with one
+The last part puts chordchat nodes (processes of tests/support/procs.py) on hosts: a ring with one
 node per host, a wait until the nodes' successors make one ring, every node joining a
 channel; tests/net/test_hosts.py and tests/net/test_partition.py share them.
 """
@@ -58,7 +58,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tests.procs import FAST_ARGS, Cluster, Proc, kind
+from .procs import FAST_ARGS, Cluster, Proc, kind
 
 BASE = "cch"
 IPV4_NET = ipaddress.IPv4Network("198.18.0.0/15")
@@ -662,9 +662,9 @@ async def _make_event() -> asyncio.Event:
     return event
 
 
-# -- chordchat nodes on hosts (processes of tests/procs.py) -----------------------------------
+# -- chordchat nodes on hosts (processes of tests/support/procs.py) --------------------------
 
-# the test settings of tests/procs.py, but with ring changes printed (for wait_one_ring)
+# the test settings of tests/support/procs.py, but with ring changes printed (for wait_one_ring)
 RING_ARGS = tuple(a for a in FAST_ARGS if a != "--quiet")
 NICKS = ["alice", "bob", "carol", "dave", "erin", "frank"]
 PORT = 4000

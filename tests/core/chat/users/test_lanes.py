@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from core.chat.users.lanes import Lanes
-from tests.core.chat.simring import wait_until
+from core.chord.testing import wait_until
 
 
 def test_lanes__one_destination_in_order_others_alongside():

@@ -14,8 +14,8 @@ from core.chat.model.holdings import Holdings, Range
 from core.chat.model.identity import Identity
 from core.chat.model.ids import channel_key, name_key
 from core.chat.model.records import NameRecord
-from tests.core.chat.signing import member as signed_member
-from tests.core.chat.signing import message, record
+from core.chat.testing import member as signed_member
+from core.chat.testing import message, record
 
 MEMBERS = [("ann", "h:1"), ("bo", "h:2"), ("cy", "h:1")]
 foreign_ids = st.sampled_from([f"f{i:031x}" for i in range(8)])

@@ -1,5 +1,16 @@
-"""Chat nodes on the simulated network with the virtual clock: the real chat and ring code,
-no sockets, no waiting (a crash is ``network.kill``). The chat tests build their rings here."""
+"""Test doubles for the chat, shipped beside it (as ``trio.testing`` is): chat nodes on the
+simulated network with the virtual clock (the real chat and ring code, no sockets, no
+waiting; a crash is ``network.kill``), and signed test data (one fixed identity per nick,
+and the members, entries and name records they sign, remembered, so hypothesis runs sign
+each one once). The chat tests build their rings here; the product never imports this
+module.
+
+    @virtual_time                                   # core.chord.testing
+    async def test_something():
+        async with sim_ring(["ann", "bob"]) as ring:
+            ann, bob = ring.nodes
+            ...
+"""
 
 from __future__ import annotations
 
@@ -8,46 +19,34 @@ import contextlib
 import functools
 import itertools
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import events as ev
-from core.chat import ChatService, LocalUser
 from core.chord import Address, Local, in_half_open
-from core.chord.sim import SimNetwork, run
+from core.chord.sim import SimNetwork
+from core.chord.testing import ring_problems, wait_until
 from core.datadir import DataDir
 from core.store import FILENAME, InlineStore
-from tests.ring import ring_problems
+
+from .model.channel import Channel, Entry, Member
+from .model.entries import SignedEntry, sign_entry
+from .model.identity import Identity
+from .model.records import NameRecord
+from .service import ChatService
+from .users.user import LocalUser
 
 CHORD = dict(stabilize_interval=0.2, fix_fingers_interval=0.5, check_predecessor_interval=0.5,
              timeout=1.0)
 CHAT = dict(maintenance_interval=0.5, retry_for=20.0, prune_grace=3.0)
 
 
-def sim_test(timeout: float = 600.0):
-    """Run an ``async def`` test on a fresh virtual-clock loop, with a (virtual) deadline."""
-    def wrap(fn):
-        @functools.wraps(fn)
-        def runner(*args, **kwargs):
-            return run(asyncio.wait_for(fn(*args, **kwargs), timeout))
-        return runner
-    return wrap
-
-
 def now() -> float:
+    """The running loop's clock (virtual under the simulator)."""
     return asyncio.get_running_loop().time()
 
 
-async def wait_until(condition: Callable[[], object], timeout: float = 30.0,
-                     what: str = "condition") -> None:
-    """Poll ``condition`` every 10 ms of virtual time; fail after ``timeout`` virtual s."""
-    deadline = now() + timeout
-    while not condition():
-        if now() > deadline:
-            raise AssertionError(f"timed out after {timeout} s (virtual) waiting for {what}")
-        await asyncio.sleep(0.01)
-
+# -- chat nodes on the simulator ------------------------------------------------------------
 
 @dataclass(eq=False)
 class ChatNode:
@@ -215,3 +214,40 @@ async def sim_ring(nicks: list[str] = (), settle: bool = True, **chat):
         yield ring
     finally:
         await ring.stop()
+
+
+# -- signed test data -----------------------------------------------------------------------
+
+@functools.cache
+def identity(nick: str) -> Identity:
+    """The test identity of ``nick`` (the same object for the whole run)."""
+    return Identity.generate(nick)
+
+
+@functools.lru_cache(maxsize=20_000)
+def signed(channel: str, kind: str, nick: str, msg_id: str, text: str = "", at: float = 0.0,
+           address: str = "h:1") -> SignedEntry:
+    return sign_entry(identity(nick), channel, kind, msg_id, address=address, text=text, at=at)
+
+
+def member(nick: str, address: str, stamp: float, present: bool = True,
+           channel: str = "c") -> Member:
+    """``nick``'s signed join (or leave) of ``channel`` from ``address`` at ``stamp``."""
+    kind = "join" if present else "leave"
+    return Member.of(signed(channel, kind, nick, f"{kind}-{nick}-{address}-{stamp!r}",
+                            "" if present else "left", stamp, address))
+
+
+def message(ch: Channel, nick: str, text: str, msg_id: str, at: float = 0.0) -> Entry:
+    """Append ``nick``'s signed message to ``ch`` (as its maintainer would)."""
+    entry, _ = ch.append("msg", nick, signed=signed(ch.name, "msg", nick, msg_id, text, at))
+    return entry
+
+
+def record(nick: str, address: str = "h:1", seq: int = 1, deleted: bool = False,
+           node_id: str = "ab" * 20) -> NameRecord:
+    me = identity(nick.lower())
+    me.nick = nick
+    if deleted:
+        return NameRecord.tombstone(me, seq)
+    return NameRecord.create(me, address, node_id, seq)

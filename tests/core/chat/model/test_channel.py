@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from core.chat.model.channel import HISTORY, LOG_CHARS, LOG_LIMIT, Channel, Member
 from core.chat.model.ids import Seen, channel_key, name_key
 from core.chat.model.items import Items, item_from_wire, item_to_wire
+from core.chat.testing import member, message, record
 from core.chord.ids import hash_string
-from tests.core.chat.signing import member, message, record
 
 addresses = st.sampled_from([f"127.0.0.1:{p}" for p in range(4000, 4006)])
 stamps = st.floats(min_value=0, max_value=100, allow_nan=False)

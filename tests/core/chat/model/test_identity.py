@@ -101,7 +101,7 @@ class TestKeyFile:
 
     def test_identity__repr_shows_no_secret(self, alice):
         assert alice.fingerprint in repr(alice)
-        assert alice._signing.encode().hex() not in repr(alice)
+        assert alice.seed().hex() not in repr(alice)
 
 
 class TestFingerprint:

@@ -13,7 +13,7 @@ from core.chat.model.sealed import box_public, claimed_key, open_sealed, seal
 ALICE = Identity.generate("alice")
 BOB = Identity.generate("bob")
 CAROL = Identity.generate("carol")
-BOB_OTHER_NICK = Identity(BOB._signing.encode(), "robert")   # bob's key under another nick
+BOB_OTHER_NICK = Identity(BOB.seed(), "robert")   # bob's key under another nick
 MSG_ID = "1" * 32
 
 

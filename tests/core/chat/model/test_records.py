@@ -21,7 +21,7 @@ from core.chat.model.records import (
 from core.chord.ids import hash_string
 
 ALICE = Identity.generate("alice")
-ALICE2 = Identity(ALICE._signing.encode(), "Alice")   # same key, nick typed otherwise
+ALICE2 = Identity(ALICE.seed(), "Alice")   # same key, nick typed otherwise
 MALLORY = Identity.generate("alice")                  # another key claiming the same nick
 EVE = Identity.generate("ALICE")
 BOB = Identity.generate("bob")

@@ -19,9 +19,9 @@ when a wait fails. Everything that waits has a deadline.
 Each node gets its own fresh ``--data-dir`` (``proc.data_dir``); pass ``data_dir=`` to
 start a node again with the same one, as a restart does. ``Cluster.start`` passes fast
 ring settings (``FAST_ARGS``) unless ``fast=False``;
-``port_with_id_in(lo, hi)`` picks a free loopback port whose node id lies in (lo, hi],
+``ports.port_with_id_in(lo, hi)`` picks a free loopback port whose node id lies in (lo, hi],
 to place a node exactly on the ring. ``wrapper`` is an argv put before the node's own (e.g.
-``ip netns exec NS``, to run it inside a network namespace: see tests/hosts.py; it must
+``ip netns exec NS``, to run it inside a network namespace: see tests/support/hosts.py; it must
 exec the node, so that signals reach it). On leaving the ``with`` block every process still
 running is killed.
 """
@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -39,12 +38,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from core.chord.ids import hash_string, in_half_open
+from .ports import HOST
 
-HOST = "127.0.0.1"
 FAST_ARGS = ("--ring-interval", "0.1", "--timeout", "1.5", "--maintenance-interval", "0.3",
              "--quiet")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 Event = dict
 Predicate = Callable[[Event], bool]
@@ -242,26 +240,3 @@ class Cluster:
     def __exit__(self, *exc) -> None:
         self.kill_all()
 
-
-def node_id(address: str) -> int:
-    return hash_string(address)
-
-
-def port_with_id_in(lo: int, hi: int, host: str = HOST, tries: int = 200_000) -> int:
-    """A free port whose node id ``hash(host:port)`` lies in (lo, hi] on the ring."""
-    ports = list(range(20000, 61000))
-    start = (os.getpid() * 7919) % len(ports)  # different test runs probe different ports
-    for i in range(min(tries, len(ports))):
-        port = ports[(start + i) % len(ports)]
-        if in_half_open(node_id(f"{host}:{port}"), lo, hi) and _free(host, port):
-            return port
-    raise AssertionError(f"no free port with an id in ({lo:x}, {hi:x}]")
-
-
-def _free(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True

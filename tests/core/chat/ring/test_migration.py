@@ -9,12 +9,12 @@ from core import events as ev
 from core.chat.model.channel import Channel
 from core.chat.model.ids import channel_key, name_key
 from core.chat.model.items import item_to_wire
+from core.chat.testing import member as signed_member
+from core.chat.testing import message, sim_ring
 from core.chat.wire import verbs as p
 from core.chord import in_half_open
 from core.chord.ids import RING
-from tests.core.chat.signing import member as signed_member
-from tests.core.chat.signing import message
-from tests.core.chat.simring import sim_ring, sim_test, wait_until
+from core.chord.testing import virtual_time, wait_until
 
 
 def address_before(ring, key: int):
@@ -23,7 +23,7 @@ def address_before(ring, key: int):
     return ring.next_address(within=((key - 1) % RING, (old.node.id - 1) % RING))
 
 
-@sim_test()
+@virtual_time
 async def test_migration__a_new_node_before_a_key_takes_the_channel_and_the_names():
     async with sim_ring(["alice", "bob", "carol", "dave", "erin"], prune_grace=120) as ring:
         for n in ring.nodes[1:4]:
@@ -53,7 +53,7 @@ async def test_migration__a_new_node_before_a_key_takes_the_channel_and_the_name
         assert sorted(members) == ["bob", "carol", "dave", "erin", "frank"]
 
 
-@sim_test()
+@virtual_time
 async def test_migration__a_late_copy_merges_as_a_union_at_the_new_maintainer():
     async with sim_ring(["ann", "bo", "cy"], prune_grace=120) as ring:
         for n in ring.nodes:
@@ -79,7 +79,7 @@ async def test_migration__a_late_copy_merges_as_a_union_at_the_new_maintainer():
         assert sorted(m.nick for m in ch.present()) == ["ann", "bo", "cy", "dan", "zoe"]
 
 
-@sim_test()
+@virtual_time
 async def test_migration__repeated_is_idempotent_and_a_non_owner_refuses_it():
     async with sim_ring(["ann", "bo"]) as ring:
         await ring.nodes[0].user.join("idem")
@@ -99,7 +99,7 @@ async def test_migration__repeated_is_idempotent_and_a_non_owner_refuses_it():
         assert other.holdings.channel("idem") is None
 
 
-@sim_test()
+@virtual_time
 async def test_migration__a_late_copy_numbered_like_ours_still_reaches_every_member():
     # While a ring settles, two nodes may each number entries of one channel from 1; when
     # the copies meet, what the late one brings sorts below what members have confirmed.
@@ -126,7 +126,7 @@ async def test_migration__a_late_copy_numbered_like_ours_still_reaches_every_mem
         assert member.texts("late")[:3] == ["ours 0", "ours 1", "ours 2"]
 
 
-@sim_test()
+@virtual_time
 async def test_concurrent_joins__eight_nodes_join_at_once_while_messages_flow():
     async with sim_ring(["ann", "bo", "cy"]) as ring:
         first = list(ring.nodes)
@@ -154,7 +154,7 @@ async def test_concurrent_joins__eight_nodes_join_at_once_while_messages_flow():
                          what="the channel at its owner only")
 
 
-@sim_test()
+@virtual_time
 async def test_exit__the_maintainer_hands_channels_and_names_to_its_successor():
     async with sim_ring(["alice", "bob", "carol", "dave", "erin"]) as ring:
         key = channel_key("lobby")
@@ -178,7 +178,7 @@ async def test_exit__the_maintainer_hands_channels_and_names_to_its_successor():
             await wait_until(lambda n=n: "still here" in n.texts("lobby"))
 
 
-@sim_test()
+@virtual_time
 async def test_exit__one_at_a_time_until_one_is_left_everything_keeps_working():
     async with sim_ring(["n1", "n2", "n3", "n4", "n5"]) as ring:
         for n in ring.nodes:
@@ -195,7 +195,7 @@ async def test_exit__one_at_a_time_until_one_is_left_everything_keeps_working():
             assert live[0].of(ev.PrivateMessage, text=f"private {round_}")
 
 
-@sim_test()
+@virtual_time
 async def test_exit__neighbours_exiting_together_leave_nothing_behind():
     async with sim_ring(["ann", "bo", "cy", "di"]) as ring:
         for n in ring.nodes:

@@ -10,8 +10,9 @@ import random
 from core import events as ev
 from core.chat.model.entries import sign_entry
 from core.chat.model.ids import channel_key, name_key
+from core.chat.testing import ChatNode, SimRing, now, sim_ring
 from core.chat.wire import verbs as p
-from tests.core.chat.simring import ChatNode, SimRing, now, sim_ring, sim_test, wait_until
+from core.chord.testing import virtual_time, wait_until
 
 
 def paced_sends(sender: ChatNode, channel: str, count: int, every: float,
@@ -50,7 +51,7 @@ async def check_delivery(members: list[ChatNode], channel: str, acked: list[str]
     assert all(o == orders[0] for o in orders), "members saw different orders"
 
 
-@sim_test()
+@virtual_time
 async def test_replication__a_change_reaches_the_next_r_successors_only():
     async with sim_ring(["ann", "bo", "cy", "di", "ed", "flo"], replicas=3) as ring:
         await ring.nodes[0].user.join("rep")
@@ -70,7 +71,7 @@ async def test_replication__a_change_reaches_the_next_r_successors_only():
                                      for n in others), what="no copy elsewhere")
 
 
-@sim_test()
+@virtual_time
 async def test_send__unacknowledged_while_the_first_successor_lacks_the_copy():
     async with sim_ring(["ann", "bo", "cy"], replicas=1) as ring:
         key = channel_key("wait")
@@ -88,7 +89,7 @@ async def test_send__unacknowledged_while_the_first_successor_lacks_the_copy():
         assert m.holdings.mark("wait") < m.holdings.channel("wait").last_seq
 
 
-@sim_test()
+@virtual_time
 async def test_takeover__a_crashed_maintainers_successor_keeps_members_history_order():
     async with sim_ring(["ann", "bo", "cy", "di", "ed"], replicas=2) as ring:
         key = channel_key("hist")
@@ -146,17 +147,17 @@ async def kill_maintainer_while_sending(also_successor: bool) -> None:
             assert claimer.of(ev.PrivateMessage, text="welcome back")
 
 
-@sim_test()
+@virtual_time
 async def test_failure__maintainer_killed_while_a_member_sends_200_messages():
     await kill_maintainer_while_sending(also_successor=False)
 
 
-@sim_test()
+@virtual_time
 async def test_failure__maintainer_and_its_successor_killed_together():
     await kill_maintainer_while_sending(also_successor=True)
 
 
-@sim_test()
+@virtual_time
 async def test_failure__a_killed_member_is_pruned_and_the_rest_keep_chatting():
     async with sim_ring(["ann", "bo", "cy", "di"], prune_grace=2.0) as ring:
         maintainer = ring.owner(channel_key("pruning"))
@@ -176,7 +177,7 @@ async def test_failure__a_killed_member_is_pruned_and_the_rest_keep_chatting():
         assert victim.nick not in await maintainer.user.join("pruning")
 
 
-@sim_test(timeout=1200)
+@virtual_time(timeout=1200)
 async def test_churn__ten_nodes_a_kill_or_a_join_every_3s_no_acked_message_lost():
     rng = random.Random(20261125)
     ring = SimRing(prune_grace=3.0)

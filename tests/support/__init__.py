@@ -1,0 +1,4 @@
+"""Helpers the tests share (no tests here): real node processes (procs), hosts in network
+namespaces (hosts), free ports (ports), a node's runtime driven from a test (runtime),
+messages across processes (delivery) and an IRC client (irc). The doubles of the product
+itself ship beside it: core/chord/testing.py and core/chat/testing.py."""
