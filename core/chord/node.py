@@ -22,8 +22,9 @@ from .peers import Peers
 from .protocol import RingProtocol, RouteFailed
 from .remote import Remote
 from .routing import Routing
-from .rpc import DEFAULT_TIMEOUT, TcpTransport, Transport
 from .tasks import TaskSet
+from .tcp import TcpTransport
+from .transport import DEFAULT_TIMEOUT, Transport
 
 __all__ = ["JoinError", "Local", "LookupFailed", "Remote"]
 

@@ -19,8 +19,8 @@ from .address import Address, AddressError
 from .errors import LookupFailed, PeerUnreachable, RemoteError, RpcError
 from .ids import M, in_open
 from .routing import Routing
-from .rpc import CALLER_HOST, LATER, Transport
 from .tasks import TaskSet
+from .transport import CALLER_HOST, LATER, Transport
 
 
 class RingProtocol:

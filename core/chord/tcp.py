@@ -18,8 +18,9 @@ import logging
 
 from . import wire
 from .address import Address
-from .errors import ListenError, PeerUnreachable, RemoteError, RpcError
-from .rpc import (
+from .errors import ListenError, PeerUnreachable, RemoteError
+from .tasks import TaskSet
+from .transport import (
     CALLER_HOST,
     DEFAULT_TIMEOUT,
     LATER,
@@ -27,10 +28,12 @@ from .rpc import (
     Immediate,
     Serve,
     Suspicion,
+    Transport,
     reply_frame,
     serve_one,
 )
-from .tasks import TaskSet
+
+__all__ = ["TcpTransport"]
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +264,7 @@ def _expire(future: asyncio.Future) -> None:
         future.set_exception(TimeoutError())
 
 
-class TcpTransport:
+class TcpTransport(Transport):
     """The default transport: framed JSON over TCP, one reused connection per peer.
 
     Args:
@@ -424,5 +427,3 @@ class TcpTransport:
                 pass
             self._server = None
 
-
-__all__ = ["RpcError", "TcpTransport"]

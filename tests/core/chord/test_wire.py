@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.chord import Address, Local, PeerUnreachable, Remote, RemoteError
-from core.chord.rpc import TcpTransport
+from core.chord.tcp import TcpTransport
 from core.chord.wire import MAX_FRAME, FrameError, decode_body, encode, read_frame
 from tests.ring import start_node, stop_all
 
