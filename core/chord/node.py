@@ -19,7 +19,7 @@ from .errors import JoinError, LookupFailed, PeerUnreachable, RemoteError, RpcEr
 from .ids import M, short_id
 from .maintenance import Maintenance
 from .peers import Peers
-from .protocol import RingProtocol, RouteFailed
+from .recursive import RecursiveRoute, RouteProtocol
 from .remote import Remote
 from .routing import Routing
 from .tasks import TaskSet
@@ -31,7 +31,7 @@ __all__ = ["JoinError", "Local", "LookupFailed", "Remote"]
 log = logging.getLogger(__name__)
 
 
-class Local:
+class Local(RecursiveRoute):
     """This node: it serves the ring, keeps its successor list and predecessor, routes.
 
     Args:
@@ -84,8 +84,8 @@ class Local:
     def _build(self, address: Address) -> None:
         """The routing state, calls and maintenance of a node at ``address``, alone."""
         self._routing = Routing(address, self.r, self._changed)
-        self._calls = RingProtocol(self.transport, self._routing, self._commands,
-                                   self._background)
+        self._calls = RouteProtocol(self.transport, self._routing, self._commands,
+                                    self._background)
         self._calls.token = self._token
         self._maintenance = Maintenance(self._routing, self._calls, self._lookup,
                                         Peers(address), self._changed, self.probes)
@@ -144,25 +144,6 @@ class Local:
         if address == self.address:
             return await self._calls.run_command(type, payload)
         return await self._calls.call_user(address, type, payload, timeout)
-
-    async def route(self, key: int, type: str, payload: object = None,
-                    timeout: float | None = None) -> tuple[object, Remote, int]:
-        """Run user command ``type`` at the owner of ``key``; (its reply, the owner, hops).
-
-        Recursive: the command travels from node to node to the owner, which answers us
-        directly (one message per hop and one back, half the messages of
-        ``find_successor`` followed by ``user_command``). If the route breaks (a node on
-        it unreachable, no answer within ``timeout``), falls back to exactly that:
-        an iterative lookup, which routes around dead nodes, and a call.
-        """
-        timeout = self.timeout if timeout is None else timeout
-        try:
-            result, owner, hops = await self._calls.call_route(key, type, payload, timeout)
-            return result, self._remote(owner), hops
-        except RouteFailed as e:
-            log.debug("%s: route to %x failed (%s); looking up instead", self, key, e)
-        owner, hops = await self.find_successor(key)
-        return await self.user_command(owner, type, payload, timeout), owner, hops
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -11,16 +11,14 @@ asks for, sits beside ``rpc_notify``.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import ipaddress
-import random
 from collections.abc import Callable, Iterable
 from typing import ClassVar, NamedTuple
 
 from .address import Address, AddressError
-from .errors import LookupFailed, PeerUnreachable, RemoteError, RpcError
-from .ids import M, in_open
+from .errors import RemoteError, RpcError
+from .ids import in_open
 from .routing import Routing
 from .tasks import TaskSet
 from .transport import CALLER_HOST, LATER, Transport
@@ -84,7 +82,6 @@ class RingProtocol:
         self.routing = routing
         self.commands = {} if commands is None else commands
         self.tasks = tasks or TaskSet()
-        self._routes: dict[int, asyncio.Future] = {}  # our routed commands awaiting answers
         self.token = ""   # what ``confirm`` answers to: set by a node learning its address
         self.on_merge: Callable[[Address, int], None] | None = None   # the maintenance's
 
@@ -139,7 +136,7 @@ class RingProtocol:
 
     @serves(immediate=True)
     def rpc_next_hop(self, key: str, avoid: list | None = None) -> dict:
-        done, node = self.routing.next_hop(_key(key), set(_addresses(avoid or [])),
+        done, node = self.routing.next_hop(key_from_wire(key), set(_addresses(avoid or [])),
                                            self.transport.is_suspected)
         return {"done": done, "node": str(node)}
 
@@ -266,100 +263,6 @@ class RingProtocol:
                         timeout: float | None = None) -> object:
         return await self._call(address, "user", {"type": type, "payload": payload}, timeout)
 
-    # -- route: a user command carried hop by hop to the key's owner (recursive, §4.3's
-    # alternative to iterative lookups); the owner answers the origin directly -----------
-
-    async def call_route(self, key: int, type: str, payload: object,
-                         timeout: float) -> tuple[object, Address, int]:
-        """Run user command ``type`` at the owner of ``key``: (its reply, owner, hops).
-
-        One message per hop and one back, half of an iterative lookup and a call. Raises
-        RemoteError for the handler's own error, RouteFailed if the route broke (a hop
-        unreachable, no owner found) or no answer came within ``timeout``.
-        """
-        rid = random.getrandbits(62)   # not guessable: only the owner's answer resolves it
-        loop = asyncio.get_running_loop()
-        future = self._routes[rid] = loop.create_future()
-        timer = loop.call_later(timeout, self.rpc_routed, rid, "",
-                                None, None, f"no answer to a routed {type!r} within {timeout:g} s")
-        try:
-            self.rpc_route(f"{key:x}", type, payload, str(self.routing.me), rid, 0)
-            return await future
-        finally:
-            timer.cancel()
-            self._routes.pop(rid, None)
-
-    @serves(immediate=True)
-    def rpc_route(self, key: str, type: str, payload: object, origin: str, rid: int,
-                     hops: int, owner: bool = False) -> None:
-        """One step of a route: run it here if we are the owner (or our predecessor named
-        us, as a lookup's answer would), else send it on to the next hop."""
-        routing = self.routing
-        try:
-            if owner:
-                done, node = True, routing.me
-            else:
-                done, node = routing.next_hop(_key(key), (), self.transport.is_suspected)
-        except LookupFailed as e:
-            self._answer_origin(origin, rid, failed=str(e))
-            return
-        if node == routing.me:
-            self._run_routed(type, payload, origin, rid, hops)
-        elif hops >= 2 * M:
-            self._answer_origin(origin, rid, failed=f"no owner of {key} within {hops} hops")
-        else:
-            self.transport.send(node, "route",
-                                {"key": key, "type": type, "payload": payload,
-                                 "origin": origin, "rid": rid, "hops": hops + 1,
-                                 "owner": done},
-                                failed=lambda e: self._answer_origin(origin, rid,
-                                                                     failed=str(e)))
-
-    def _run_routed(self, type: str, payload: object, origin: str, rid: int,
-                    hops: int) -> None:
-        handler = self.commands.get(type)
-        try:
-            if handler is None:
-                raise RemoteError(f"no handler for user command {type!r}")
-            result = handler(payload)
-        except Exception as e:
-            self._answer_origin(origin, rid, error=_error_text(e), hops=hops)
-            return
-        if inspect.isawaitable(result):
-            self.tasks.spawn(self._finish_routed(result, origin, rid, hops))
-        else:
-            self._answer_origin(origin, rid, result=result, hops=hops)
-
-    async def _finish_routed(self, result, origin: str, rid: int, hops: int) -> None:
-        try:
-            value = await result
-        except Exception as e:
-            self._answer_origin(origin, rid, error=_error_text(e), hops=hops)
-        else:
-            self._answer_origin(origin, rid, result=value, hops=hops)
-
-    def _answer_origin(self, origin: str, rid: int, **answer: object) -> None:
-        answer = {"rid": rid, "owner": str(self.routing.me), **answer}
-        if origin == str(self.routing.me):
-            self.rpc_routed(**answer)
-        else:
-            self.transport.send(_address(origin), "routed", answer)
-
-    @serves(immediate=True)
-    def rpc_routed(self, rid: int, owner: str, result: object = None,
-                      error: str | None = None, failed: str | None = None,
-                      hops: int = 0) -> None:
-        """The answer to one of our routes, from its owner (or from where it broke)."""
-        future = self._routes.get(rid)
-        if future is None or future.done():
-            return  # we gave up on it
-        if failed is not None:
-            future.set_exception(RouteFailed(failed))
-        elif error is not None:
-            future.set_exception(RemoteError(error))
-        else:
-            future.set_result((result, _address(owner), hops))
-
     async def run_command(self, type: str, payload: object) -> object:
         handler = self.commands.get(type)
         if handler is None:
@@ -368,14 +271,6 @@ class RingProtocol:
         if inspect.isawaitable(result):
             result = await result
         return result
-
-
-class RouteFailed(PeerUnreachable):
-    """A routed command found no owner, or met a node it could not reach."""
-
-
-def _error_text(error: Exception) -> str:
-    return str(error) if isinstance(error, RpcError) else f"{type(error).__name__}: {error}"
 
 
 def _text(address: Address | None) -> str | None:
@@ -394,7 +289,8 @@ def _addresses(values: Iterable[object]) -> list[Address]:
     return [_address(v) for v in values]
 
 
-def _key(value: object) -> int:
+def key_from_wire(value: object) -> int:
+    """A ring key from its hex text on the wire."""
     if not isinstance(value, str) or len(value) > 40:
         raise ValueError("a key on the wire is a hex string of at most 40 digits")
     return int(value, 16)

@@ -7,9 +7,10 @@ import inspect
 
 import pytest
 
-from core.chord import Address, RemoteError, protocol
+from core.chord import Address, RemoteError, protocol, recursive
 from core.chord.node import Local
 from core.chord.protocol import RingProtocol, serves
+from core.chord.recursive import RouteProtocol
 from core.chord.routing import Routing
 from core.chord.sim import SimNetwork, run
 from core.chord.transport import LATER
@@ -41,14 +42,15 @@ def alone() -> RingProtocol:
 class TestVerbs:
     def test_verbs__every_verb_called_is_served_and_every_served_verb_called(self):
         served = served_by_a_node()
-        called = called_verbs(protocol)
-        assert called and called <= served
-        assert served - called <= {"route", "routed"}   # these two: recursive routes
+        assert served == RouteProtocol.SERVED
+        assert called_verbs(protocol) | called_verbs(recursive) == served
+        assert called_verbs(recursive) == {"route", "routed"} == served - RingProtocol.SERVED
 
-    def test_verbs__immediate_ones_are_plain_functions_the_others_coroutines(self):
-        verbs = RingProtocol.VERBS
-        assert set(verbs) == RingProtocol.SERVED
-        assert {v for v, verb in verbs.items() if verb.immediate} == RingProtocol.IMMEDIATE
+    @pytest.mark.parametrize("calls", [RingProtocol, RouteProtocol])
+    def test_verbs__immediate_ones_are_plain_functions_the_others_coroutines(self, calls):
+        verbs = calls.VERBS
+        assert set(verbs) == calls.SERVED
+        assert {v for v, verb in verbs.items() if verb.immediate} == calls.IMMEDIATE
         for verb, (handler, immediate) in verbs.items():
             assert handler.__name__ == f"rpc_{verb}"
             assert inspect.iscoroutinefunction(handler) != immediate, verb
