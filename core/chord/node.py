@@ -118,10 +118,6 @@ class Local(RecursiveRoute):
         """True when ``key`` lies in (predecessor, self]; a node alone owns everything."""
         return self._routing.is_ours(key)
 
-    def closest_preceding_node(self, key: int, avoid: Iterable[Address] = ()) -> Address:
-        """The known node that most closely precedes ``key`` (§4.3), skipping suspects."""
-        return self._routing.closest_preceding_node(key, set(avoid), self.transport.is_suspected)
-
     # -- the layer above -------------------------------------------------------------------
 
     def register_command(self, type: str, handler: Callable) -> None:
@@ -250,14 +246,6 @@ class Local(RecursiveRoute):
     async def fix_fingers(self) -> None:
         """Recompute the distinct fingers: finger i is successor(n + 2**i) (§4.2)."""
         await self._maintenance.fix_fingers()
-
-    async def check_predecessor(self) -> None:
-        """Ping the predecessor; a dead one is suspected, so the next notifier replaces it."""
-        await self._maintenance.check_predecessor()
-
-    async def probe(self) -> None:
-        """Probe remembered peers outside our ring; one of another ring starts a merge."""
-        await self._maintenance.probe()
 
     # -- lookups (§4.3, iterative) ---------------------------------------------------------
 

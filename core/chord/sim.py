@@ -85,9 +85,6 @@ class SimNetwork:
     def alive(self, address: Address) -> bool:
         return address in self._endpoints
 
-    def addresses(self) -> list[Address]:
-        return list(self._endpoints)
-
     def partition(self, *groups) -> None:
         """Split the network into islands: the hosts (addresses or host names) of each
         group reach only each other; hosts in no group are with the first. A message
