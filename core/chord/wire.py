@@ -2,7 +2,7 @@
 
 With ``orjson`` installed (the ``fast`` extra) frames are encoded and decoded by it, with
 the standard ``json`` as the fallback for what orjson refuses (integers beyond 64 bits,
-non-string keys) so that both accept and produce the same frames.
+non-string dict keys) so that both accept and produce the same frames.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ if orjson is not None:
     def _dumps(message: dict, _fallback=_dumps) -> bytes:  # noqa: F811
         try:
             return orjson.dumps(message)
-        except TypeError:  # a big integer, a non-string key: json takes those
+        except TypeError:  # a big integer, a non-string dict key: json takes those
             return _fallback(message)
 
 
