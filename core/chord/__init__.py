@@ -5,8 +5,9 @@ from .errors import JoinError, ListenError, LookupFailed, PeerUnreachable, Remot
 from .ids import hash_string, hex_id, in_half_open, in_open, short_id
 from .node import Local
 from .remote import Remote
-from .rpc import TcpTransport, Transport
 from .tasks import TaskSet
+from .tcp import TcpTransport
+from .transport import Transport
 
 __all__ = [
     "Address", "AddressError", "JoinError", "ListenError", "Local", "LookupFailed",

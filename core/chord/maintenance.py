@@ -22,13 +22,12 @@ from .errors import JoinError, PeerUnreachable, RpcError
 from .ids import in_open
 from .peers import Peers
 from .protocol import RingProtocol
-from .routing import FingerTable, Routing
+from .routing import FingerTable, OnChange, Routing
 from .tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
 Lookup = Callable[[Address, int, set[Address]], Awaitable[tuple[Address, int]]]
-Emit = Callable[[str, object, object], None]
 
 MERGE_STEPS = 4096   # a merge walk ends after this many steps (the next probe starts another)
 
@@ -45,18 +44,18 @@ class Maintenance:
     """The node's part in keeping the ring: changes ``routing`` from what ``calls`` learn.
 
     ``lookup(start, key, avoid)`` is the node's iterative find_successor; ``peers`` the
-    remembered peers; ``emit(kind, old, new)`` hears a merge step ("merge": our successor
+    remembered peers; ``on_change(kind, old, new)`` hears a merge step ("merge": our successor
     moved from ``old`` to ``new``, a node of another ring).
     """
 
     def __init__(self, routing: Routing, calls: RingProtocol, lookup: Lookup,
-                 peers: Peers | None = None, emit: Emit = _ignore, probes: int = 2,
+                 peers: Peers | None = None, on_change: OnChange = _ignore, probes: int = 2,
                  seed: int | None = None) -> None:
         self.routing = routing
         self.calls = calls
         self.lookup = lookup
         self.peers = peers if peers is not None else Peers(routing.me)
-        self.emit = emit
+        self.on_change = on_change
         self.probes = probes
         self.random = random.Random(seed if seed is not None else routing.me.id)
         self._rounds = TaskSet()
@@ -266,7 +265,7 @@ class Maintenance:
                 return self.start_merge(candidate, steps + 1)
             routing.take_successors(candidate, their_list)
             self.peers.saw([candidate], _now())
-            self.emit("merge", s, candidate)
+            self.on_change("merge", s, candidate)
             with contextlib.suppress(RpcError):
                 await self.calls.call_notify(candidate)
             if s != me:

@@ -19,18 +19,19 @@ from .errors import JoinError, LookupFailed, PeerUnreachable, RemoteError, RpcEr
 from .ids import M, short_id
 from .maintenance import Maintenance
 from .peers import Peers
-from .protocol import RingProtocol, RouteFailed
+from .recursive import RecursiveRoute, RouteProtocol
 from .remote import Remote
 from .routing import Routing
-from .rpc import DEFAULT_TIMEOUT, TcpTransport, Transport
 from .tasks import TaskSet
+from .tcp import TcpTransport
+from .transport import DEFAULT_TIMEOUT, Transport
 
 __all__ = ["JoinError", "Local", "LookupFailed", "Remote"]
 
 log = logging.getLogger(__name__)
 
 
-class Local:
+class Local(RecursiveRoute):
     """This node: it serves the ring, keeps its successor list and predecessor, routes.
 
     Args:
@@ -83,8 +84,8 @@ class Local:
     def _build(self, address: Address) -> None:
         """The routing state, calls and maintenance of a node at ``address``, alone."""
         self._routing = Routing(address, self.r, self._changed)
-        self._calls = RingProtocol(self.transport, self._routing, self._commands,
-                                   self._background)
+        self._calls = RouteProtocol(self.transport, self._routing, self._commands,
+                                    self._background)
         self._calls.token = self._token
         self._maintenance = Maintenance(self._routing, self._calls, self._lookup,
                                         Peers(address), self._changed, self.probes)
@@ -117,10 +118,6 @@ class Local:
         """True when ``key`` lies in (predecessor, self]; a node alone owns everything."""
         return self._routing.is_ours(key)
 
-    def closest_preceding_node(self, key: int, avoid: Iterable[Address] = ()) -> Address:
-        """The known node that most closely precedes ``key`` (§4.3), skipping suspects."""
-        return self._routing.closest_preceding_node(key, set(avoid), self.transport.is_suspected)
-
     # -- the layer above -------------------------------------------------------------------
 
     def register_command(self, type: str, handler: Callable) -> None:
@@ -143,25 +140,6 @@ class Local:
         if address == self.address:
             return await self._calls.run_command(type, payload)
         return await self._calls.call_user(address, type, payload, timeout)
-
-    async def route(self, key: int, type: str, payload: object = None,
-                    timeout: float | None = None) -> tuple[object, Remote, int]:
-        """Run user command ``type`` at the owner of ``key``; (its reply, the owner, hops).
-
-        Recursive: the command travels from node to node to the owner, which answers us
-        directly (one message per hop and one back, half the messages of
-        ``find_successor`` followed by ``user_command``). If the route breaks (a node on
-        it unreachable, no answer within ``timeout``), falls back to exactly that:
-        an iterative lookup, which routes around dead nodes, and a call.
-        """
-        timeout = self.timeout if timeout is None else timeout
-        try:
-            result, owner, hops = await self._calls.call_route(key, type, payload, timeout)
-            return result, self._remote(owner), hops
-        except RouteFailed as e:
-            log.debug("%s: route to %x failed (%s); looking up instead", self, key, e)
-        owner, hops = await self.find_successor(key)
-        return await self.user_command(owner, type, payload, timeout), owner, hops
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -268,14 +246,6 @@ class Local:
     async def fix_fingers(self) -> None:
         """Recompute the distinct fingers: finger i is successor(n + 2**i) (§4.2)."""
         await self._maintenance.fix_fingers()
-
-    async def check_predecessor(self) -> None:
-        """Ping the predecessor; a dead one is suspected, so the next notifier replaces it."""
-        await self._maintenance.check_predecessor()
-
-    async def probe(self) -> None:
-        """Probe remembered peers outside our ring; one of another ring starts a merge."""
-        await self._maintenance.probe()
 
     # -- lookups (§4.3, iterative) ---------------------------------------------------------
 

@@ -54,10 +54,6 @@ class Peers:
             peer.lost_at = now
         self._trim(now)
 
-    def is_lost(self, address: Address) -> bool:
-        peer = self.entries.get(address)
-        return peer is not None and peer.lost_at is not None
-
     def candidates(self, in_view: Iterable[Address | None], k: int,
                    rng: random.Random) -> list[Address]:
         """Up to ``k`` peers to probe that are not in our view: lost ones first (after a

@@ -2,36 +2,78 @@
 
 For every verb, ``rpc_<verb>`` runs on the node that is called and ``call_<verb>`` makes
 that call on another node: it encodes the arguments and decodes the reply, so the wire's
-shape of each call is written in one place. On the wire, addresses are "host:port" and
-keys hex strings. Rectify (Zave 2017), the decision a notification asks for, sits beside
-``rpc_notify``.
+shape of each call is written in one place. ``@serves`` declares a handler, and with it
+its verb (the name after ``rpc_``) and whether it is answered at once; ``VERBS``,
+``SERVED`` and ``IMMEDIATE`` are read from those declarations. On the wire, addresses
+are "host:port" and keys hex strings. Rectify (Zave 2017), the decision a notification
+asks for, sits beside ``rpc_notify``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import ipaddress
-import random
 from collections.abc import Callable, Iterable
+from typing import ClassVar, NamedTuple
 
 from .address import Address, AddressError
-from .errors import LookupFailed, PeerUnreachable, RemoteError, RpcError
-from .ids import M, in_open
+from .errors import RemoteError, RpcError
+from .ids import in_open
 from .routing import Routing
-from .rpc import CALLER_HOST, LATER, Transport
 from .tasks import TaskSet
+from .transport import CALLER_HOST, LATER, Transport
+
+
+class Verb(NamedTuple):
+    """A served verb: its handler ``rpc_<verb>``, and whether it is answered at once."""
+
+    handler: Callable
+    immediate: bool
+
+
+def serves(*, immediate: bool = False) -> Callable[[Callable], Callable]:
+    """Declare the method ``rpc_<verb>`` the handler of calls of ``<verb>``.
+
+    ``immediate``: it never waits (a plain function), so a transport may answer it as the
+    request arrives (``serve_now``); any other handler is a coroutine function, run in a
+    task of its own.
+    """
+    def declare(handler: Callable) -> Callable:
+        if not handler.__name__.startswith("rpc_"):
+            raise TypeError(f"a handler is named rpc_<verb>, not {handler.__name__}")
+        if inspect.iscoroutinefunction(handler) == immediate:
+            raise TypeError(f"{handler.__name__}: an immediate handler is a plain function, "
+                            "any other a coroutine function")
+        handler.served_immediately = immediate
+        return handler
+    return declare
 
 
 class RingProtocol:
     """The calls between nodes of the ring, served from ``routing`` and ``commands``.
 
     Made with a transport only, it can call but not serve (``Remote`` does that).
+    A subclass declares more verbs with ``@serves``.
     """
 
-    SERVED = frozenset({"ping", "state", "next_hop", "notify", "predecessor_leaving",
-                        "successor_leaving", "user", "route", "routed", "observe", "confirm",
-                        "merge"})
+    VERBS: ClassVar[dict[str, Verb]]        # every served verb and its handler
+    SERVED: ClassVar[frozenset[str]]        # the verbs served
+    IMMEDIATE: ClassVar[frozenset[str]]     # the verbs answered at once (never waiting)
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._declare_verbs()
+
+    @classmethod
+    def _declare_verbs(cls) -> None:
+        verbs = {}
+        for klass in reversed(cls.__mro__):
+            for name, handler in vars(klass).items():
+                if hasattr(handler, "served_immediately"):
+                    verbs[name.removeprefix("rpc_")] = Verb(handler, handler.served_immediately)
+        cls.VERBS = verbs
+        cls.SERVED = frozenset(verbs)
+        cls.IMMEDIATE = frozenset(verb for verb, v in verbs.items() if v.immediate)
 
     def __init__(self, transport: Transport, routing: Routing | None = None,
                  commands: dict[str, Callable] | None = None, tasks: TaskSet | None = None
@@ -40,25 +82,25 @@ class RingProtocol:
         self.routing = routing
         self.commands = {} if commands is None else commands
         self.tasks = tasks or TaskSet()
-        self._routes: dict[int, asyncio.Future] = {}  # our routed commands awaiting answers
         self.token = ""   # what ``confirm`` answers to: set by a node learning its address
         self.on_merge: Callable[[Address, int], None] | None = None   # the maintenance's
 
-    # answered without waiting for anything: a transport may answer them as they arrive
-    IMMEDIATE = frozenset({"ping", "state", "next_hop", "route", "routed"})
-
     async def serve(self, method: str, args: dict) -> object:
         """Answer a call from another node (the ``Serve`` a transport listens with)."""
-        if method not in self.SERVED or self.routing is None:
+        verb = self.VERBS.get(method)
+        if verb is None or self.routing is None:
             raise RemoteError(f"unknown method {method!r}")
-        return await getattr(self, "rpc_" + method)(**args)
+        if verb.immediate:
+            return verb.handler(self, **args)
+        return await verb.handler(self, **args)
 
     def serve_now(self, method: str, args: dict) -> object:
         """The answer to a call that needs no waiting, or ``LATER`` (the transport's
-        ``Immediate``): ping, state and next_hop never await, so no task is needed."""
-        if method not in self.IMMEDIATE or self.routing is None:
+        ``Immediate``): an immediate verb never awaits, so no task is needed."""
+        verb = self.VERBS.get(method)
+        if verb is None or not verb.immediate or self.routing is None:
             return LATER
-        return getattr(self, "answer_" + method)(**args)
+        return verb.handler(self, **args)
 
     async def _call(self, address: Address, method: str, args: dict,
                     timeout: float | None = None) -> object:
@@ -66,10 +108,8 @@ class RingProtocol:
 
     # -- ping: are you alive? (always answered at once: Zave's rule 2) ----------------------
 
-    async def rpc_ping(self) -> dict:
-        return self.answer_ping()
-
-    def answer_ping(self) -> dict:
+    @serves(immediate=True)
+    def rpc_ping(self) -> dict:
         return {}
 
     async def call_ping(self, address: Address, timeout: float | None = None) -> bool:
@@ -81,10 +121,8 @@ class RingProtocol:
 
     # -- state: your predecessor and successor list (join, stabilize) ----------------------
 
-    async def rpc_state(self) -> dict:
-        return self.answer_state()
-
-    def answer_state(self) -> dict:
+    @serves(immediate=True)
+    def rpc_state(self) -> dict:
         routing = self.routing
         return {"predecessor": _text(routing.predecessor),
                 "successors": [str(s) for s in routing.successors],
@@ -96,11 +134,9 @@ class RingProtocol:
 
     # -- next_hop: one step of an iterative lookup (§4.3) ----------------------------------
 
-    async def rpc_next_hop(self, key: str, avoid: list | None = None) -> dict:
-        return self.answer_next_hop(key, avoid)
-
-    def answer_next_hop(self, key: str, avoid: list | None = None) -> dict:
-        done, node = self.routing.next_hop(_key(key), set(_addresses(avoid or [])),
+    @serves(immediate=True)
+    def rpc_next_hop(self, key: str, avoid: list | None = None) -> dict:
+        done, node = self.routing.next_hop(key_from_wire(key), set(_addresses(avoid or [])),
                                            self.transport.is_suspected)
         return {"done": done, "node": str(node)}
 
@@ -112,6 +148,7 @@ class RingProtocol:
 
     # -- notify: "I might be your predecessor" (§4.4), answered by rectify -----------------
 
+    @serves()
     async def rpc_notify(self, node: str) -> dict:
         candidate = _address(node)
         predecessor, me = self.routing.predecessor, self.routing.me
@@ -144,6 +181,7 @@ class RingProtocol:
 
     # -- a graceful leave (ToN'03 §IV.E.4): each neighbour hears of the other --------------
 
+    @serves()
     async def rpc_predecessor_leaving(self, leaver: str, predecessor: str | None) -> dict:
         if self.routing.predecessor == _address(leaver):
             self.routing.set_predecessor(_optional_address(predecessor))
@@ -155,6 +193,7 @@ class RingProtocol:
         await self._call(successor, "predecessor_leaving",
                          {"leaver": str(self.routing.me), "predecessor": _text(predecessor)})
 
+    @serves()
     async def rpc_successor_leaving(self, leaver: str, successors: list) -> dict:
         self.routing.splice(_address(leaver), _addresses(successors))
         return {}
@@ -168,6 +207,7 @@ class RingProtocol:
 
     # -- observe: "where do you see me?" (a node listening on a wildcard learns its address) --
 
+    @serves()
     async def rpc_observe(self, port: int, token: str) -> dict:
         """The caller's address as we see it (the connection's source host, its listening
         ``port``), once a call back there has reached the caller (it knows ``token``)."""
@@ -194,6 +234,7 @@ class RingProtocol:
         reply = await self._call(bootstrap, "observe", {"port": port, "token": token})
         return _address(reply["address"])
 
+    @serves()
     async def rpc_confirm(self, token: str) -> dict:
         return {"ok": bool(self.token) and token == self.token}
 
@@ -203,6 +244,7 @@ class RingProtocol:
 
     # -- merge: "this node of another ring may belong after you" (ring unification) -------
 
+    @serves()
     async def rpc_merge(self, candidate: str, steps: int = 0) -> dict:
         if self.on_merge is not None:
             self.on_merge(_address(candidate), int(steps))   # runs on; answered at once
@@ -213,110 +255,13 @@ class RingProtocol:
 
     # -- user: a command for the layer above (the chat) ------------------------------------
 
+    @serves()
     async def rpc_user(self, type: str, payload: object = None) -> object:
         return await self.run_command(type, payload)
 
     async def call_user(self, address: Address, type: str, payload: object = None,
                         timeout: float | None = None) -> object:
         return await self._call(address, "user", {"type": type, "payload": payload}, timeout)
-
-    # -- route: a user command carried hop by hop to the key's owner (recursive, §4.3's
-    # alternative to iterative lookups); the owner answers the origin directly -----------
-
-    async def call_route(self, key: int, type: str, payload: object,
-                         timeout: float) -> tuple[object, Address, int]:
-        """Run user command ``type`` at the owner of ``key``: (its reply, owner, hops).
-
-        One message per hop and one back, half of an iterative lookup and a call. Raises
-        RemoteError for the handler's own error, RouteFailed if the route broke (a hop
-        unreachable, no owner found) or no answer came within ``timeout``.
-        """
-        rid = random.getrandbits(62)   # not guessable: only the owner's answer resolves it
-        loop = asyncio.get_running_loop()
-        future = self._routes[rid] = loop.create_future()
-        timer = loop.call_later(timeout, self.answer_routed, rid, "",
-                                None, None, f"no answer to a routed {type!r} within {timeout:g} s")
-        try:
-            self.answer_route(f"{key:x}", type, payload, str(self.routing.me), rid, 0)
-            return await future
-        finally:
-            timer.cancel()
-            self._routes.pop(rid, None)
-
-    async def rpc_route(self, **args: object) -> None:
-        self.answer_route(**args)
-
-    def answer_route(self, key: str, type: str, payload: object, origin: str, rid: int,
-                     hops: int, owner: bool = False) -> None:
-        """One step of a route: run it here if we are the owner (or our predecessor named
-        us, as a lookup's answer would), else send it on to the next hop."""
-        routing = self.routing
-        try:
-            if owner:
-                done, node = True, routing.me
-            else:
-                done, node = routing.next_hop(_key(key), (), self.transport.is_suspected)
-        except LookupFailed as e:
-            self._answer_origin(origin, rid, failed=str(e))
-            return
-        if node == routing.me:
-            self._run_routed(type, payload, origin, rid, hops)
-        elif hops >= 2 * M:
-            self._answer_origin(origin, rid, failed=f"no owner of {key} within {hops} hops")
-        else:
-            self.transport.send(node, "route",
-                                {"key": key, "type": type, "payload": payload,
-                                 "origin": origin, "rid": rid, "hops": hops + 1,
-                                 "owner": done},
-                                failed=lambda e: self._answer_origin(origin, rid,
-                                                                     failed=str(e)))
-
-    def _run_routed(self, type: str, payload: object, origin: str, rid: int,
-                    hops: int) -> None:
-        handler = self.commands.get(type)
-        try:
-            if handler is None:
-                raise RemoteError(f"no handler for user command {type!r}")
-            result = handler(payload)
-        except Exception as e:
-            self._answer_origin(origin, rid, error=_error_text(e), hops=hops)
-            return
-        if inspect.isawaitable(result):
-            self.tasks.spawn(self._finish_routed(result, origin, rid, hops))
-        else:
-            self._answer_origin(origin, rid, result=result, hops=hops)
-
-    async def _finish_routed(self, result, origin: str, rid: int, hops: int) -> None:
-        try:
-            value = await result
-        except Exception as e:
-            self._answer_origin(origin, rid, error=_error_text(e), hops=hops)
-        else:
-            self._answer_origin(origin, rid, result=value, hops=hops)
-
-    def _answer_origin(self, origin: str, rid: int, **answer: object) -> None:
-        answer = {"rid": rid, "owner": str(self.routing.me), **answer}
-        if origin == str(self.routing.me):
-            self.answer_routed(**answer)
-        else:
-            self.transport.send(_address(origin), "routed", answer)
-
-    async def rpc_routed(self, **answer: object) -> None:
-        self.answer_routed(**answer)
-
-    def answer_routed(self, rid: int, owner: str, result: object = None,
-                      error: str | None = None, failed: str | None = None,
-                      hops: int = 0) -> None:
-        """The answer to one of our routes, from its owner (or from where it broke)."""
-        future = self._routes.get(rid)
-        if future is None or future.done():
-            return  # we gave up on it
-        if failed is not None:
-            future.set_exception(RouteFailed(failed))
-        elif error is not None:
-            future.set_exception(RemoteError(error))
-        else:
-            future.set_result((result, _address(owner), hops))
 
     async def run_command(self, type: str, payload: object) -> object:
         handler = self.commands.get(type)
@@ -326,14 +271,6 @@ class RingProtocol:
         if inspect.isawaitable(result):
             result = await result
         return result
-
-
-class RouteFailed(PeerUnreachable):
-    """A routed command found no owner, or met a node it could not reach."""
-
-
-def _error_text(error: Exception) -> str:
-    return str(error) if isinstance(error, RpcError) else f"{type(error).__name__}: {error}"
 
 
 def _text(address: Address | None) -> str | None:
@@ -352,7 +289,11 @@ def _addresses(values: Iterable[object]) -> list[Address]:
     return [_address(v) for v in values]
 
 
-def _key(value: object) -> int:
+def key_from_wire(value: object) -> int:
+    """A ring key from its hex text on the wire."""
     if not isinstance(value, str) or len(value) > 40:
         raise ValueError("a key on the wire is a hex string of at most 40 digits")
     return int(value, 16)
+
+
+RingProtocol._declare_verbs()

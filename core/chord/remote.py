@@ -8,7 +8,8 @@ import weakref
 from .address import Address
 from .ids import short_id
 from .protocol import RingProtocol
-from .rpc import TcpTransport, Transport
+from .tcp import TcpTransport
+from .transport import Transport
 
 _default_transports: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 

@@ -25,17 +25,16 @@ from typing import Any
 
 from . import wire
 from .address import Address
+from .errors import ListenError, PeerUnreachable, RemoteError
 from .routing import FingerTable, Routing
-from .rpc import (
+from .transport import (
     CALLER_HOST,
     DEFAULT_TIMEOUT,
     Failed,
     Immediate,
-    ListenError,
-    PeerUnreachable,
-    RemoteError,
     Serve,
     Suspicion,
+    Transport,
     guarded_call,
     serve_one,
 )
@@ -85,9 +84,6 @@ class SimNetwork:
 
     def alive(self, address: Address) -> bool:
         return address in self._endpoints
-
-    def addresses(self) -> list[Address]:
-        return list(self._endpoints)
 
     def partition(self, *groups) -> None:
         """Split the network into islands: the hosts (addresses or host names) of each
@@ -187,8 +183,8 @@ def _deliver_reply(frame: bytes, reply: asyncio.Future) -> None:
         reply.set_exception(RemoteError(value))
 
 
-class SimTransport:
-    """One node's endpoint on a ``SimNetwork``; the ``Transport`` interface of ``rpc``."""
+class SimTransport(Transport):
+    """One node's endpoint on a ``SimNetwork``: a ``Transport`` in memory."""
 
     def __init__(self, network: SimNetwork, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.network = network
@@ -340,7 +336,7 @@ async def converged_ring(network: SimNetwork, addresses: list[Address], r: int =
     a ring converged by the real protocol). ``state`` may pass a precomputed
     ``ideal_state(addresses, r)``; nodes take copies of it.
     """
-    from .node import Local  # node imports rpc, not us; keep it that way
+    from .node import Local  # node does not import us; keep it that way
 
     state = state or ideal_state(addresses, r)
     nodes = []

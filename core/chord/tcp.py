@@ -18,8 +18,9 @@ import logging
 
 from . import wire
 from .address import Address
-from .errors import ListenError, PeerUnreachable, RemoteError, RpcError
-from .rpc import (
+from .errors import ListenError, PeerUnreachable, RemoteError
+from .tasks import TaskSet
+from .transport import (
     CALLER_HOST,
     DEFAULT_TIMEOUT,
     LATER,
@@ -27,10 +28,12 @@ from .rpc import (
     Immediate,
     Serve,
     Suspicion,
+    Transport,
     reply_frame,
     serve_one,
 )
-from .tasks import TaskSet
+
+__all__ = ["TcpTransport"]
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +43,8 @@ SILENT_AFTER = 0.5
 class _Link(asyncio.Protocol):
     """One TCP connection, either end: frames in, replies matched to calls, requests served."""
 
-    def __init__(self, owner: TcpTransport, name: str) -> None:
-        self._owner = owner
+    def __init__(self, endpoint: TcpTransport, name: str) -> None:
+        self._endpoint = endpoint   # the transport this connection belongs to
         self.name = name
         self._frames = wire.Frames()
         self._transport: asyncio.Transport | None = None
@@ -72,7 +75,7 @@ class _Link(asyncio.Protocol):
 
     def _lost(self, error: Exception) -> None:
         self.closed = True
-        self._owner._forget(self)
+        self._endpoint._forget(self)
         for timer in (self._body_timer, self._watchdog):
             if timer is not None:
                 timer.cancel()
@@ -126,7 +129,7 @@ class _Link(asyncio.Protocol):
         """Half a frame followed by silence must not hold the connection forever."""
         if self._frames.partial and self._body_timer is None:
             self._body_timer = asyncio.get_running_loop().call_later(
-                self._owner.body_timeout, self._body_late)
+                self._endpoint.body_timeout, self._body_late)
         elif not self._frames.partial and self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
@@ -135,7 +138,7 @@ class _Link(asyncio.Protocol):
         self._body_timer = None
         if self._frames.partial and not self.closed:
             log.warning("closing the connection with %s: frame body not received within %s s",
-                        self.name, self._owner.body_timeout)
+                        self.name, self._endpoint.body_timeout)
             self.close(ConnectionResetError(f"frame body from {self.name} not received"))
 
     # -- the failure detector: a peer silent while we wait for it is probed, then dropped --
@@ -144,7 +147,7 @@ class _Link(asyncio.Protocol):
         """Start watching: silence counts from now (or from the peer's last frame)."""
         if self._watchdog is None and not self.closed:
             self._heard = max(self._heard, self._loop.time())
-            self._watchdog = self._loop.call_at(self._heard + self._owner.silent_after,
+            self._watchdog = self._loop.call_at(self._heard + self._endpoint.silent_after,
                                                 self._check_peer)
 
     def _check_peer(self) -> None:
@@ -156,7 +159,7 @@ class _Link(asyncio.Protocol):
         if self.closed or not self._pending:
             self._probed_at = None
             return
-        now, silent_after = self._loop.time(), self._owner.silent_after
+        now, silent_after = self._loop.time(), self._endpoint.silent_after
         if self._probed_at is not None and self._heard >= self._probed_at:
             self._probed_at = None  # it answered the probe: alive, only slow to reply
         if now - self._heard < silent_after:
@@ -183,7 +186,7 @@ class _Link(asyncio.Protocol):
     # -- serving ---------------------------------------------------------------------------
 
     def _request(self, rid: int, method: str, args: dict) -> None:
-        immediate = self._owner._immediate
+        immediate = self._endpoint._immediate
         if immediate is not None:
             try:
                 result = immediate(method, args)
@@ -199,7 +202,7 @@ class _Link(asyncio.Protocol):
 
     def _oneway(self, method: str, args: dict) -> None:
         """A message that wants no reply: served like a request, its result dropped."""
-        immediate = self._owner._immediate
+        immediate = self._endpoint._immediate
         try:
             if immediate is not None and immediate(method, args) is not LATER:
                 return
@@ -211,7 +214,7 @@ class _Link(asyncio.Protocol):
         task.add_done_callback(self._tasks.discard)
 
     async def _answer(self, rid: int | None, method: str, args: dict) -> None:
-        serve = self._owner._serve
+        serve = self._endpoint._serve
         assert serve is not None
         CALLER_HOST.set(self.peer_host)   # this task's own context: seen by the handler only
         if rid is None:
@@ -261,7 +264,7 @@ def _expire(future: asyncio.Future) -> None:
         future.set_exception(TimeoutError())
 
 
-class TcpTransport:
+class TcpTransport(Transport):
     """The default transport: framed JSON over TCP, one reused connection per peer.
 
     Args:
@@ -282,7 +285,7 @@ class TcpTransport:
         self._suspects = Suspicion()
         self._connections: dict[Address, _Link] = {}
         self._connecting: dict[Address, asyncio.Future] = {}
-        self._served: set[_Link] = set()
+        self._inbound: set[_Link] = set()   # connections peers opened to us
         self._server: asyncio.Server | None = None
         self._serve: Serve | None = None
         self._immediate: Immediate | None = None
@@ -305,11 +308,11 @@ class TcpTransport:
 
     def _accepted(self) -> _Link:
         link = _Link(self, "a peer")
-        self._served.add(link)
+        self._inbound.add(link)
         return link
 
     def _forget(self, link: _Link) -> None:
-        self._served.discard(link)
+        self._inbound.discard(link)
         for address, known in list(self._connections.items()):
             if known is link:
                 del self._connections[address]
@@ -412,7 +415,7 @@ class TcpTransport:
         await self._sending.cancel_all()
         if self._server is not None:
             self._server.close()
-        for link in [*self._served, *self._connections.values()]:
+        for link in [*self._inbound, *self._connections.values()]:
             link.close()
         self._connections.clear()
         for connecting in list(self._connecting.values()):
@@ -424,5 +427,3 @@ class TcpTransport:
                 pass
             self._server = None
 
-
-__all__ = ["RpcError", "TcpTransport"]

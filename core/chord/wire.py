@@ -2,12 +2,11 @@
 
 With ``orjson`` installed (the ``fast`` extra) frames are encoded and decoded by it, with
 the standard ``json`` as the fallback for what orjson refuses (integers beyond 64 bits,
-non-string keys) so that both accept and produce the same frames.
+non-string dict keys) so that both accept and produce the same frames.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import struct
@@ -37,7 +36,7 @@ if orjson is not None:
     def _dumps(message: dict, _fallback=_dumps) -> bytes:  # noqa: F811
         try:
             return orjson.dumps(message)
-        except TypeError:  # a big integer, a non-string key: json takes those
+        except TypeError:  # a big integer, a non-string dict key: json takes those
             return _fallback(message)
 
 
@@ -75,33 +74,6 @@ def decode_body(body: bytes) -> dict:
 def check_length(length: int) -> None:
     if length > MAX_FRAME:
         raise FrameError(f"frame length {length} exceeds the {MAX_FRAME}-byte limit")
-
-
-async def read_frame(reader: asyncio.StreamReader,
-                     body_timeout: float | None = None) -> dict | None:
-    """Read one frame; None on a clean end of stream between frames.
-
-    Once a length prefix has arrived, the body must follow within ``body_timeout``
-    seconds, so half a frame followed by silence cannot hold a connection forever.
-    """
-    try:
-        prefix = await reader.readexactly(_LENGTH.size)
-    except asyncio.IncompleteReadError as e:
-        if not e.partial:
-            return None
-        raise FrameError("connection closed inside a length prefix") from None
-    (length,) = _LENGTH.unpack(prefix)
-    check_length(length)
-    try:
-        # asyncio.timeout, not wait_for: on 3.11 wait_for wraps the read in a new Task,
-        # which costs two extra loop iterations on every frame (ping RTT 64 -> 51 us).
-        async with asyncio.timeout(body_timeout):
-            body = await reader.readexactly(length)
-    except asyncio.IncompleteReadError:
-        raise FrameError("connection closed inside a frame") from None
-    except TimeoutError:
-        raise FrameError(f"frame body not received within {body_timeout} s") from None
-    return decode_body(body)
 
 
 class Frames:

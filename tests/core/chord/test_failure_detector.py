@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from core.chord import Address, Local, PeerUnreachable
-from core.chord.rpc import TcpTransport
+from core.chord.tcp import TcpTransport
 
 
 async def silent_server() -> tuple[asyncio.Server, Address]:

@@ -1,7 +1,9 @@
-"""What the Chord layer may import: never the chat above it; routing not even asyncio. And
-the product never imports the test doubles (``core.chord.testing``, ``core.chat.testing``)."""
+"""What the Chord layer may import: never the chat above it; routing not even asyncio; no
+module of it imports itself back through another; and the product never imports the test
+doubles (``core.chord.testing``, ``core.chat.testing``)."""
 
 import ast
+import graphlib
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +40,31 @@ def modules_loaded_by(module: str) -> set[str]:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60)
     return set(out.stdout.split())
+
+
+def chord_imports(name: str) -> set[str]:
+    """The modules of core.chord that module ``name`` imports (``__init__`` for the package),
+    wherever in the module the import stands (one inside a function counts too)."""
+    modules = {path.stem for path in CHORD.glob("*.py")}
+    found = set()
+    for node in ast.walk(ast.parse((CHORD / f"{name}.py").read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level > 1 or (node.level == 0 and not (node.module or "").startswith(
+                    "core.chord")):
+                continue
+            base = (node.module or "").removeprefix("core.chord").lstrip(".")
+            targets = [f"core.chord.{base}" if base else "core.chord"]
+            if not base:   # from . import wire: the module wire, if it is one
+                targets = [f"core.chord.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            if target == "core.chord" or target.startswith("core.chord."):
+                module = target.removeprefix("core.chord").lstrip(".").split(".")[0]
+                found.add(module if module in modules else "__init__")
+    return found - {name}
 
 
 class TestImports:
@@ -79,3 +106,13 @@ class TestImports:
             assert imports_a_testing_module(probe), line
         probe.write_text("from core.chord.sim import run\nimport asyncio\n")
         assert imports_a_testing_module(probe) == []
+
+    def test_imports__no_module_of_the_chord_layer_is_part_of_an_import_cycle(self):
+        graph = {path.stem: chord_imports(path.stem) for path in CHORD.glob("*.py")}
+        assert "transport" in graph["tcp"] and "transport" in graph["sim"]  # the graph is read
+        assert "tcp" not in graph["transport"]
+        try:
+            order = list(graphlib.TopologicalSorter(graph).static_order())
+        except graphlib.CycleError as e:
+            pytest.fail(f"an import cycle: {' -> '.join(e.args[1])}")
+        assert set(order) == set(graph)

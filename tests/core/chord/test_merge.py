@@ -50,7 +50,7 @@ class TestPeers:
         peers.saw([d], now=2.0)            # full: the live one seen longest ago goes
         assert c in peers and d in peers and len(peers) == 3
         peers.saw([c], now=3.0)            # answered again: no longer lost
-        assert not peers.is_lost(c)
+        assert peers.entries[c].lost_at is None
 
     def test_peers__forgets_the_lost_after_a_while(self):
         me, a = Address("10.0.0.1", 1), Address("10.0.0.2", 1)
@@ -70,7 +70,8 @@ class TestMerge:
             # each node remembers nodes of the other side (some dropped as dead, others
             # just gone from its view when it took a successor's list)
             assert all(any(r.address in n.peers for r in right) for n in left)
-            assert any(n.peers.is_lost(r.address) for r in right for n in left)
+            assert any(n.peers.entries[r.address].lost_at is not None
+                       for r in right for n in left if r.address in n.peers)
             merges = []
             for n in nodes:
                 n.add_listener(lambda kind, detail: kind == "merge" and merges.append(detail))
@@ -130,7 +131,7 @@ class TestMerge:
                 n.add_listener(lambda kind, detail: events.append(kind))
             before = {n.address: [s.address for s in n.successors()] for n in nodes}
             await nodes[0]._maintenance.merge(nodes[3].address)
-            await nodes[0].probe()   # nothing remembered outside the view: nothing to do
+            await nodes[0]._maintenance.probe()   # nothing remembered outside the view
             assert "merge" not in events
             assert {n.address: [s.address for s in n.successors()] for n in nodes} == before
         finally:

@@ -1,7 +1,9 @@
-"""The wire codec and what a node does with malformed frames from the network."""
+"""The wire codec, frames cut out of a byte stream, and what a node does with malformed,
+stalled or cut frames from the network."""
 
 import asyncio
 import json
+import logging
 import struct
 
 import pytest
@@ -9,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.chord import Address, Local, PeerUnreachable, Remote, RemoteError
-from core.chord.rpc import TcpTransport
-from core.chord.testing import start_node, stop_all
-from core.chord.wire import MAX_FRAME, FrameError, decode_body, encode, read_frame
+from core.chord.tcp import TcpTransport
+from core.chord.testing import start_node, stop_all, wait_until
+from core.chord.wire import MAX_FRAME, FrameError, Frames, decode_body, encode
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text()
@@ -21,19 +23,26 @@ json_values = st.recursive(
 )
 
 
-def feed(data: bytes) -> asyncio.StreamReader:
-    reader = asyncio.StreamReader()
-    reader.feed_data(data)
-    reader.feed_eof()
-    return reader
+async def read_reply(reader: asyncio.StreamReader) -> dict:
+    """One frame off a raw connection to a node (the test is the client)."""
+    (length,) = struct.unpack(">I", await reader.readexactly(4))
+    return decode_body(await reader.readexactly(length))
+
+
+def ping(rid: int) -> bytes:
+    return encode({"id": rid, "method": "ping", "args": {}})
+
+
+def cut_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "inside a frame" in r.getMessage()]
 
 
 class TestCodec:
     @given(st.dictionaries(st.text(), json_values, max_size=6))
     def test_codec__round_trips_any_json_object(self, message):
-        async def roundtrip():
-            return await read_frame(feed(encode(message)))
-        assert asyncio.run(roundtrip()) == message
+        frames = Frames()
+        assert [decode_body(body) for body in frames.feed(encode(message))] == [message]
+        assert not frames.partial
 
     @given(st.binary(max_size=64))
     def test_decode_body__any_bytes_decode_to_an_object_or_raise_frame_error(self, body):
@@ -54,18 +63,43 @@ class TestCodec:
         with pytest.raises(FrameError, match=error):
             decode_body(body)
 
-    async def test_read_frame__length_over_limit_is_refused_before_reading(self):
+    def test_frames__length_over_limit_is_refused_before_its_body_comes(self):
         with pytest.raises(FrameError, match="exceeds"):
-            await read_frame(feed(struct.pack(">I", 2**31)))
+            Frames().feed(struct.pack(">I", 2**31))
 
-    async def test_read_frame__half_a_frame_then_silence_times_out(self):
-        reader = asyncio.StreamReader()
-        reader.feed_data(struct.pack(">I", 100) + b"{")
-        with pytest.raises(FrameError, match="within"):
-            await read_frame(reader, body_timeout=0.1)
+    def test_frames__half_a_frame_is_held_until_the_rest_comes(self):
+        frame = encode({"text": "x" * 100})
+        frames = Frames()
+        assert frames.feed(frame[:2]) == [] and frames.partial      # inside the length
+        assert frames.feed(frame[2:20]) == [] and frames.partial    # inside the body
+        assert [decode_body(b) for b in frames.feed(frame[20:])] == [{"text": "x" * 100}]
+        assert not frames.partial
 
-    async def test_read_frame__clean_end_between_frames_is_none(self):
-        assert await read_frame(feed(b"")) is None
+    def test_frames__nothing_is_partial_between_frames(self):
+        frames = Frames()
+        assert not frames.partial
+        assert len(frames.feed(encode({"a": 1}) + encode({"b": [2]}))) == 2
+        assert not frames.partial
+
+
+class TestFrames:
+    def test_frames__cut_whole_bodies_out_of_any_split_of_the_stream(self):
+        stream = b"".join(encode({"n": i, "text": "ü" * i}) for i in range(20))
+        for step in (1, 3, 7, 64, len(stream)):
+            frames = Frames()
+            bodies = []
+            for at in range(0, len(stream), step):
+                bodies += frames.feed(stream[at:at + step])
+            assert [decode_body(b)["n"] for b in bodies] == list(range(20))
+            assert not frames.partial
+
+    def test_frames__a_length_over_the_limit_is_refused(self):
+        with pytest.raises(FrameError, match="exceeds"):
+            Frames().feed((MAX_FRAME + 1).to_bytes(4, "big"))
+
+    def test_codec__integers_beyond_64_bits_survive_the_fast_codec(self):
+        message = {"big": 2**100, "small": -(2**63) - 1, "text": "1234567890123456789012"}
+        assert decode_body(encode(message)[4:]) == message
 
 
 BAD_FRAMES = {
@@ -122,10 +156,83 @@ class TestMalformedFrames:
             writer.write(encode({"id": 7, "method": "no_such_thing", "args": {}}))
             writer.write(encode({"id": 8, "method": "ping", "args": {}}))
             await writer.drain()
-            replies = [await read_frame(reader), await read_frame(reader)]
+            replies = [await read_reply(reader), await read_reply(reader)]
             by_id = {r["id"]: r for r in replies}
             assert "unknown method" in by_id[7]["error"]
             assert by_id[8] == {"id": 8, "result": {}}
+            writer.close()
+        finally:
+            await node.stop()
+
+
+    async def test_node__whole_frames_in_one_write_then_a_clean_end(self, caplog):
+        caplog.set_level(logging.WARNING, logger="core.chord.tcp")
+        node = await start_node()
+        try:
+            reader, writer = await asyncio.open_connection(node.address.host, node.address.port)
+            writer.write(ping(1) + ping(2))
+            await writer.drain()
+            assert [await read_reply(reader), await read_reply(reader)] == [
+                {"id": 1, "result": {}}, {"id": 2, "result": {}}]
+            writer.write_eof()
+            assert await asyncio.wait_for(reader.read(), 5) == b""   # the node closes too
+            writer.close()
+            assert not cut_warnings(caplog)
+        finally:
+            await node.stop()
+
+    async def test_node__a_stalled_body_is_dropped_after_the_body_timeout_not_before(self):
+        node = Local(Address("127.0.0.1", 0), transport=TcpTransport(body_timeout=0.3))
+        await node.start()
+        try:
+            reader, writer = await asyncio.open_connection(node.address.host, node.address.port)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            writer.write(encode({"id": 1, "method": "ping", "args": {"x": "x" * 100}})[:20])
+            await writer.drain()
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+            assert 0.25 < loop.time() - started < 4.0
+            writer.close()
+        finally:
+            await node.stop()
+
+    @pytest.mark.parametrize("cut", [2, 20], ids=["inside the length", "inside the body"])
+    async def test_node__a_frame_cut_short_by_the_peer_is_logged_and_others_served(
+            self, caplog, cut):
+        caplog.set_level(logging.WARNING, logger="core.chord.tcp")
+        node = await start_node()
+        node.register_command("echo", lambda payload: payload)
+        other = await start_node()
+        try:
+            reader, writer = await asyncio.open_connection(node.address.host, node.address.port)
+            writer.write(encode({"id": 1, "method": "ping", "args": {"x": "x" * 100}})[:cut])
+            await writer.drain()
+            writer.write_eof()
+            await wait_until(lambda: cut_warnings(caplog), 5, what="the cut frame logged")
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+            writer.close()
+            assert await other.user_command(node.address, "echo", "still here") == "still here"
+        finally:
+            await stop_all([node, other])
+
+    async def test_node__a_frame_in_pieces_within_the_body_timeout_is_answered_and_kept(self):
+        node = Local(Address("127.0.0.1", 0), transport=TcpTransport(body_timeout=1.0))
+        await node.start()
+        node.register_command("echo", lambda payload: payload)
+        try:
+            reader, writer = await asyncio.open_connection(node.address.host, node.address.port)
+            frame = encode({"id": 1, "method": "user", "args": {"type": "echo",
+                                                                "payload": "y" * 1000}})
+            for at in range(0, len(frame), 250):
+                writer.write(frame[at:at + 250])
+                await writer.drain()
+                await asyncio.sleep(0.02)   # paces the pieces, not a wait
+            assert await asyncio.wait_for(read_reply(reader), 5) == {"id": 1,
+                                                                     "result": "y" * 1000}
+            await asyncio.sleep(1.2)   # past the body timeout: its timer ended with the frame
+            writer.write(ping(2))
+            await writer.drain()
+            assert await asyncio.wait_for(read_reply(reader), 5) == {"id": 2, "result": {}}
             writer.close()
         finally:
             await node.stop()

@@ -1,9 +1,13 @@
-"""Request/response calls between nodes: the transport interface and its TCP implementation.
+"""The transport interface: how a node reaches the network, and what every transport shares.
 
 A node reaches the network only through a ``Transport``: ``listen`` to serve calls,
-``call`` to make one, with a timeout, suspecting peers that fail. ``tcp.TcpTransport``
-speaks the framed JSON of ``wire`` over TCP; ``core.chord.sim`` provides the same
-interface in memory. Both answer requests through ``serve_one``/``reply_frame``.
+``call`` to make one, with a timeout, suspecting peers that fail, ``send`` a one-way
+message. A call that produces no result raises an ``errors.RpcError``:
+``PeerUnreachable`` (no answer in time, or no connection) or ``RemoteError`` (the peer
+answered with an error); ``listen`` raises ``ListenError``. ``tcp.TcpTransport`` speaks
+the framed JSON of ``wire`` over TCP; ``sim.SimTransport`` provides the same interface
+in memory. Both suspect peers with ``Suspicion`` and answer requests through
+``serve_one``/``reply_frame``.
 """
 
 from __future__ import annotations
@@ -11,16 +15,15 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 from . import wire
 from .address import Address
-from .errors import ListenError, PeerUnreachable, RemoteError, RpcError
+from .errors import PeerUnreachable, RemoteError, RpcError
 
-__all__ = ["CALLER_HOST", "DEFAULT_TIMEOUT", "LATER", "Failed", "Immediate", "ListenError",
-           "PeerUnreachable", "RemoteError", "RpcError", "Serve", "Suspicion", "TcpTransport",
-           "Transport", "guarded_call", "reply_frame", "serve_one"]
+__all__ = ["CALLER_HOST", "DEFAULT_TIMEOUT", "LATER", "Failed", "Immediate", "Serve",
+           "Suspicion", "Transport", "guarded_call", "reply_frame", "serve_one"]
 
 log = logging.getLogger(__name__)
 
@@ -39,21 +42,39 @@ CALLER_HOST: contextvars.ContextVar[str | None] = contextvars.ContextVar("caller
 address of the connection), so a node behind a wildcard listen can learn its address."""
 
 
-class Transport(Protocol):
+class Transport(ABC):
+    """The network as a node sees it. ``calls`` counts the calls and one-way messages made."""
+
     calls: int
 
+    @abstractmethod
     async def listen(self, address: Address, serve: Serve,
-                     immediate: Immediate | None = None) -> Address: ...
+                     immediate: Immediate | None = None) -> Address:
+        """Serve calls to ``address`` with ``serve`` (and ``immediate``, if the transport
+        answers some at once); returns the address listened on (port 0: the one chosen).
+        Raises ListenError if it cannot be bound."""
 
+    @abstractmethod
     async def call(self, address: Address, method: str, args: dict,
-                   timeout: float | None = None) -> object: ...
+                   timeout: float | None = None) -> object:
+        """One request/reply with ``address`` within ``timeout`` (the transport's default).
 
+        A reply clears suspicion of the peer (an error reply too: it is alive; it raises
+        RemoteError); no reply in time, or a broken connection, suspects it and raises
+        PeerUnreachable."""
+
+    @abstractmethod
     def send(self, address: Address, method: str, args: dict,
-             failed: Failed | None = None) -> None: ...
+             failed: Failed | None = None) -> None:
+        """A one-way message to ``address``; ``failed(error)`` if it cannot be sent."""
 
-    def is_suspected(self, address: Address) -> bool: ...
+    @abstractmethod
+    def is_suspected(self, address: Address) -> bool:
+        """True while ``address`` failed recently (and no call to it succeeded since)."""
 
-    async def close(self) -> None: ...
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop listening and close every connection."""
 
 
 class Suspicion:
@@ -136,5 +157,3 @@ def reply_frame(rid: int, result: object = None, error: Exception | None = None)
     log.debug("a request failed", exc_info=error)
     return wire.encode({"id": rid, "error": f"{type(error).__name__}: {error}"})
 
-
-from .tcp import TcpTransport  # noqa: E402  (it builds on what is above)
