@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 class Settings:
     """Tunables of the chat service (seconds unless said otherwise)."""
     replicas: int = 3               # r: successors that hold a copy of what a node maintains
+    replicas_per_prefix: int | None = None  # holders of a key in one IPv4 /24 or IPv6 /48
+    #                                 at most (global addresses only; docs/security.md)
     retry_for: float = 20.0         # how long a routed request or a send is retried
     maintenance_interval: float = 1.0  # rebalance, re-replicate, restart feeds
     prune_grace: float = 10.0       # a member unreachable this long is removed
@@ -86,7 +88,8 @@ class ChatService:
         self.caller = Caller(node, s.retry_for)
         self.feeds = Feeds(node, self.holdings, self.range,
                            lambda *a: self.channels.prune(*a), s.prune_grace)
-        self.replication = Replication(node, self.holdings, s.replicas, self.feeds.wake)
+        self.replication = Replication(node, self.holdings, s.replicas, self.feeds.wake,
+                                       s.replicas_per_prefix)
         self.names = Names(node, self.holdings, self.range, self.caller, self.replication,
                            self.journal, lambda: int(stamp() * 1000))
         self.channels = Channels(self.holdings, self.caller, self.replication, self.feeds,
