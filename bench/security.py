@@ -207,7 +207,7 @@ def render(results: dict) -> str:
         "12 % hostile.",
         "",
         "| hostile | defended | plain | names def./plain | sends def./plain "
-        "| messages per lookup def./plain |",
+        "| messages per operation def./plain |",
         "| ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for share, r in rows.items():
