@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from core import events as ev
 from core.chord import Local, TaskSet, hex_id
+from core.chord.robust import RobustLookup
 from core.datadir import DataDir
 
 from .model.commands import check_nick
@@ -28,6 +29,7 @@ from .ring.feeds import Feeds
 from .ring.journal import Journal
 from .ring.mailboxes import Limits, Mailboxes
 from .ring.migration import Migration
+from .ring.namecopies import NameCopies
 from .ring.names import Names
 from .ring.replication import Replication
 from .ring.takeover import Takeover
@@ -45,6 +47,12 @@ log = logging.getLogger(__name__)
 class Settings:
     """Tunables of the chat service (seconds unless said otherwise)."""
     replicas: int = 3               # r: successors that hold a copy of what a node maintains
+    replicas_per_prefix: int | None = None  # holders of a key in one IPv4 /24 or IPv6 /48
+    #                                 at most (global addresses only; docs/security.md)
+    robust_paths: int = 3           # name lookups: paths of the robust lookup, record read
+    #                                 from owner and replicas (0: a plain routed get)
+    robust_routes: bool = False     # every routed request (sends, joins, mail) finds its
+    #                                 owner by the robust lookup too (about 4x the messages)
     retry_for: float = 20.0         # how long a routed request or a send is retried
     maintenance_interval: float = 1.0  # rebalance, re-replicate, restart feeds
     prune_grace: float = 10.0       # a member unreachable this long is removed
@@ -83,12 +91,19 @@ class ChatService:
         self.range = Range(node.is_ours)
         self._tasks = TaskSet()
         self.journal = Journal(node, self.holdings, post)
-        self.caller = Caller(node, s.retry_for)
+        robust = (RobustLookup(node, s.robust_paths, per_prefix=s.replicas_per_prefix)
+                  if s.robust_paths > 0 else None)
+        self.caller = Caller(node, s.retry_for, robust if s.robust_routes else None)
         self.feeds = Feeds(node, self.holdings, self.range,
                            lambda *a: self.channels.prune(*a), s.prune_grace)
-        self.replication = Replication(node, self.holdings, s.replicas, self.feeds.wake)
+        self.replication = Replication(node, self.holdings, s.replicas, self.feeds.wake,
+                                       s.replicas_per_prefix)
         self.names = Names(node, self.holdings, self.range, self.caller, self.replication,
                            self.journal, lambda: int(stamp() * 1000))
+        self.name_copies = NameCopies(node, self.holdings, robust or RobustLookup(node),
+                                      s.replicas, s.retry_for)
+        if robust is not None:
+            self.names.copies = self.name_copies   # lookups read owner and replicas
         self.channels = Channels(self.holdings, self.caller, self.replication, self.feeds,
                                  self.journal, stamp)
         self.mailboxes = Mailboxes(self.holdings, self.caller, self.replication, self.journal,
@@ -100,7 +115,8 @@ class ChatService:
                                  self.feeds, self.migration, self.journal, self._tasks)
         self._exit_task: asyncio.Task | None = None
         self.started = False
-        p.serve(node, {**self.names.handlers(), **self.channels.handlers(),
+        p.serve(node, {**self.names.handlers(), **self.name_copies.handlers(),
+                       **self.channels.handlers(),
                        **self.mailboxes.handlers(),
                        **self.migration.handlers(), **self.takeover.handlers(),
                        p.REPLICATE: self.replication.rpc_replicate,

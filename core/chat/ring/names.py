@@ -155,9 +155,13 @@ class Names:
         return await self.caller.route(p.NAME_GET, name_key(nick), {"nick": nick},
                                        f"looking up {nick!r}", retry_for)
 
+    copies = None   # a NameCopies: lookups read the owner and its replicas (service.py)
+
     async def lookup(self, nick: str, retry_for: float | None = None) -> NameRecord | None:
         """``nick``'s record if it is registered and verifies (the caller checks it: the
         node that answers is not trusted)."""
+        if self.copies is not None:   # robust: owner and replicas (ring/namecopies.py)
+            return await self.copies.lookup(nick, retry_for)
         return looked_up(await self.call_name_get(nick, retry_for), nick)
 
     async def rpc_name_get(self, d: dict) -> dict:

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 
 from core.chord import Local, RpcError
+from core.chord.placement import within_quota
 
 from ..model.channel import Channel
 from ..model.holdings import Holdings
@@ -34,14 +35,29 @@ class Replication:
     Args:
         replicas: r, how many successors hold a copy.
         advanced: called with a channel's name when its replicated mark rose (wake feeds).
+        per_prefix: at most this many of the holders (this node and its replicas) in one
+            IPv4 /24 or IPv6 /48 (``placement.within_quota``); None: no limit. The first
+            successor always gets a copy (it takes over if we crash); the quota decides
+            which of the successors after it take the other copies.
     """
 
     def __init__(self, node: Local, holdings: Holdings, replicas: int,
-                 advanced: Callable[[str], None]) -> None:
+                 advanced: Callable[[str], None], per_prefix: int | None = None) -> None:
         self.node = node
         self.holdings = holdings
         self.replicas = replicas
         self.advanced = advanced
+        self.per_prefix = per_prefix
+
+    def targets(self) -> list:
+        """The successors that keep our copies: r of them, within the per-prefix quota."""
+        me = self.node.address
+        successors = [s.address for s in self.node.successors() if s.address != me]
+        if not successors or self.replicas <= 0:
+            return []
+        first = successors[0]
+        return [first, *within_quota(successors[1:], self.replicas - 1, self.per_prefix,
+                                     held=[me, first])]
 
     async def commit(self, ch: Channel) -> bool:
         """Replicate what changed in a maintained channel; then its feeds may deliver it."""
@@ -66,8 +82,7 @@ class Replication:
         return await self.call_replicate(list(self.holdings.maintained))
 
     async def _copy(self, items: list[Item]) -> bool:
-        targets = [s for s in self.node.successors()
-                   if s.address != self.node.address][:self.replicas]
+        targets = self.targets()
         if not items or not targets:
             return True
         batches: list[list[dict]] = [[]]

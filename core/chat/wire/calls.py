@@ -8,6 +8,7 @@ import asyncio
 import logging
 
 from core.chord import Address, Local, Remote, RemoteError, RpcError
+from core.chord.robust import RobustLookup
 
 from ..model.errors import ChatError
 from . import verbs as p
@@ -47,16 +48,24 @@ class Backoff:
 class Caller:
     """How this node calls others. Every failure it cannot retry away is a ``ChatError``."""
 
-    def __init__(self, node: Local, retry_for: float) -> None:
+    def __init__(self, node: Local, retry_for: float, robust: RobustLookup | None = None) -> None:
         self.node = node
         self.retry_for = retry_for
+        self.robust = robust   # None: plain lookups (every hop trusted)
+
+    async def owner(self, key: int, avoid: set[Address] = frozenset()) -> Remote:
+        """The owner of ``key``: found by the robust lookup (several paths, every answer
+        checked: core/chord/robust.py) when there is one, else by a plain lookup."""
+        if self.robust is not None:
+            return Remote((await self.robust.find(key, avoid)).owner, self.node.transport)
+        owner, _ = await self.node.find_successor(key, avoid=avoid)
+        return owner
 
     async def find(self, key: int, what: str) -> Remote:
         try:
-            owner, _ = await self.node.find_successor(key)
+            return await self.owner(key)
         except RpcError as e:
             raise ChatError(f"{what}: {e}") from None
-        return owner
 
     async def route(self, verb: p.Verb, key: int, payload: dict, what: str,
                     retry_for: float | None = None) -> dict:
@@ -69,7 +78,7 @@ class Caller:
         while True:
             owner = None
             try:
-                owner, _ = await self.node.find_successor(key, avoid=avoid)
+                owner = await self.owner(key, avoid)
                 reply = await self._call(owner.address, verb, payload, what)
                 if reply.get("not_owner"):
                     last = f"{owner.address} does not keep it (yet)"

@@ -52,6 +52,7 @@ MIGRATE = Verb("chat.migrate", {"items": list})
 REPLICATE = Verb("chat.replicate", {"items": list})
 HANDOFF = Verb("chat.handoff", {"to": str, "start": str, "end": str})
 NAME_CONFLICT = Verb("chat.name.conflict", {"nick": str, "kept": dict, "lost": dict})
+NAME_COPY = Verb("chat.name.copy", {"nick": str})   # this node's copy, maintained or replica
 
 # replies: one word per meaning
 OK = {"ok": True}
