@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from .address import Address
 from .ids import distance
 from .node import Local
+from .protocol import Verb
 
 
 class Coalition:
@@ -59,34 +60,29 @@ def make_hostile(node: Local, coalition: Coalition,
     calls = node._calls   # noqa: SLF001  (a test double reaches inside on purpose)
     me = node.address
 
-    def answer_next_hop(key: str, avoid: list | None = None) -> dict:
+    def next_hop_answer(key: str) -> dict:
         owner = coalition.first_after(int(key, 16)) or me
         return {"done": True, "node": str(owner)}
 
-    async def rpc_next_hop(key: str, avoid: list | None = None) -> dict:
+    async def rpc_next_hop(_self, key: str, avoid: list | None = None) -> dict:
         if coalition.random.random() < coalition.drop:
             await asyncio.get_running_loop().create_future()   # never answered
-        return answer_next_hop(key, avoid)
+        return next_hop_answer(key)
 
-    def answer_state() -> dict:
+    async def rpc_state(_self) -> dict:
         routing = calls.routing
         fake = coalition.after(me, routing.r) or [me]
         return {"predecessor": None if routing.predecessor is None else str(routing.predecessor),
                 "successors": [str(a) for a in fake], "id": f"{me.id:x}"}
 
-    async def rpc_state() -> dict:
-        return answer_state()
-
-    def answer_route(**args: object) -> None:
+    async def rpc_route(_self, **args: object) -> None:
         return None
 
-    async def rpc_route(**args: object) -> None:
-        return None
-
-    for name, fn in (("answer_next_hop", answer_next_hop), ("rpc_next_hop", rpc_next_hop),
-                     ("answer_state", answer_state), ("rpc_state", rpc_state),
-                     ("answer_route", answer_route), ("rpc_route", rpc_route)):
-        setattr(calls, name, fn)
+    # the served verbs are a class table (``RingProtocol.VERBS``): this node gets its own,
+    # with the lying handlers answered in a task (a dropped query is never answered)
+    lies = {"next_hop": rpc_next_hop, "state": rpc_state, "route": rpc_route}
+    calls.VERBS = {verb: Verb(lies[verb], False) if verb in lies else served
+                   for verb, served in type(calls).VERBS.items()}
     if commands is not None:
         for type_, handler in commands.items():
             node.register_command(type_, handler)

@@ -118,6 +118,11 @@ class Local(RecursiveRoute):
         """True when ``key`` lies in (predecessor, self]; a node alone owns everything."""
         return self._routing.is_ours(key)
 
+    def closest_preceding_node(self, key: int, avoid: Iterable[Address] = ()) -> Address:
+        """The known node that most closely precedes ``key`` (§4.3), skipping suspects
+        (where the robust lookup's disjoint paths start, ``robust.RobustLookup``)."""
+        return self._routing.closest_preceding_node(key, set(avoid), self.transport.is_suspected)
+
     # -- the layer above -------------------------------------------------------------------
 
     def register_command(self, type: str, handler: Callable) -> None:

@@ -11,10 +11,11 @@ import random
 from bench.security import trial
 from core.chat.model.ids import name_key
 from core.chat.model.records import NameRecord
+from core.chat.testing import sim_ring
 from core.chat.wire import verbs as p
 from core.chord.robust import RobustLookup
 from core.chord.sim import SimNetwork, converged_ring, run, sim_addresses
-from tests.core.chat.simring import sim_ring, sim_test
+from core.chord.testing import virtual_time
 
 
 def test_under_20_percent_hostile_the_defence_holds_and_plain_chord_does_not():
@@ -54,7 +55,7 @@ def test_robust_lookups_on_an_honest_ring_find_the_true_owner_confirmed():
     run(main())
 
 
-@sim_test()
+@virtual_time
 async def test_a_maintainer_hiding_a_nick_is_read_past_from_its_replicas():
     async with sim_ring(["ann", "bo", "cy", "di", "ed", "flo"]) as ring:
         key = name_key("ann")
