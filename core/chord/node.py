@@ -22,7 +22,7 @@ from .peers import Peers
 from .protocol import RingProtocol, RouteFailed
 from .remote import Remote
 from .routing import Routing
-from .rpc import DEFAULT_TIMEOUT, TcpTransport, Transport
+from .rpc import CALLER_HOST, DEFAULT_TIMEOUT, TcpTransport, Transport
 from .tasks import TaskSet
 
 __all__ = ["JoinError", "Local", "LookupFailed", "Remote"]
@@ -141,7 +141,12 @@ class Local:
         if isinstance(address, Remote):
             address = address.address
         if address == self.address:
-            return await self._calls.run_command(type, payload)
+            # a call to ourselves comes from nobody else, even made while serving a peer
+            token = CALLER_HOST.set(None)
+            try:
+                return await self._calls.run_command(type, payload)
+            finally:
+                CALLER_HOST.reset(token)
         return await self._calls.call_user(address, type, payload, timeout)
 
     async def route(self, key: int, type: str, payload: object = None,
