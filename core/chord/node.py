@@ -18,6 +18,7 @@ from .address import Address, AddressError
 from .errors import JoinError, LookupFailed, PeerUnreachable, RemoteError, RpcError
 from .ids import M, short_id
 from .maintenance import Maintenance
+from .merges import MergeGate
 from .peers import Peers
 from .protocol import RingProtocol, RouteFailed
 from .remote import Remote
@@ -88,7 +89,8 @@ class Local:
         self._calls.token = self._token
         self._maintenance = Maintenance(self._routing, self._calls, self._lookup,
                                         Peers(address), self._changed, self.probes)
-        self._calls.on_merge = self._maintenance.start_merge
+        # a peer's merge request: bounded, so strangers cannot make us dial at will
+        self._calls.on_merge = MergeGate(self._maintenance.start_merge, self._loop_time)
 
     # -- what it knows ---------------------------------------------------------------------
 

@@ -359,3 +359,48 @@ async def test_hostile__a_name_record_lives_by_its_holders_key_not_by_whoever_an
         # and a live holder keeps its nick: its node signs the challenge
         with pytest.raises(Exception, match="taken|held"):
             await b.add("wanted")
+
+
+# -- merge -----------------------------------------------------------------------------------
+
+class Counter:
+    """Third parties: how many connections and bytes they get."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.received = 0
+
+    async def on(self, reader, writer) -> None:
+        self.connections += 1
+        while chunk := await reader.read(65536):
+            self.received += len(chunk)
+
+
+async def test_hostile__merge_requests_cannot_make_a_node_dial_at_will():
+    async with ring(2) as boxes:
+        a, b = boxes
+        counter = Counter()
+        servers = [await asyncio.start_server(counter.on, "127.0.0.2", 0) for _ in range(20)]
+        targets = [Address("127.0.0.2", s.sockets[0].getsockname()[1]) for s in servers]
+        raw = await Raw.open(a.node.address, source="127.0.0.7")
+        frames = 0
+        for _ in range(20):   # 400 requests: each target named 20 times
+            for t in targets:
+                raw.writer.write(wire.encode({"method": "merge",
+                                              "args": {"candidate": str(t), "steps": 0}}))
+                frames += 1
+        await raw.writer.drain()
+        await asyncio.sleep(2.0)
+        print(f"{frames} merge requests: {counter.connections} connections, "
+              f"{counter.received} B at the third parties; attacker sent ~{frames * 70} B")
+        assert counter.connections <= len(targets)    # once per candidate, not per request
+        assert counter.received <= len(targets) * 200   # one small state call each
+        raw.close()
+        for s in servers:
+            s.close()
+        alice, bob = await a.add("alice"), await b.add("bob")
+        await alice.join("general")
+        await bob.join("general")
+        await alice.send("general", "the ring still works")
+        await wait_until(lambda: [e for e in b.of("bob", ev.ChannelMessage)
+                                  if e.text == "the ring still works"], what="bob hears alice")
