@@ -404,3 +404,32 @@ async def test_hostile__merge_requests_cannot_make_a_node_dial_at_will():
         await alice.send("general", "the ring still works")
         await wait_until(lambda: [e for e in b.of("bob", ev.ChannelMessage)
                                   if e.text == "the ring still works"], what="bob hears alice")
+
+
+async def test_hostile__every_field_over_its_limit_is_refused_too_long_by_the_keeper():
+    async with ring(1) as boxes:
+        (a,) = boxes
+        raw = await Raw.open(a.node.address)
+        me = f"127.0.0.1:{raw.writer.get_extra_info('sockname')[1]}"
+        mallory = Identity.generate("mallory")
+        key = f"{channel_key('general'):x}"
+
+        async def entry(kind: str, **over) -> dict:
+            fields = dict(address=me, text="")
+            fields.update({k: v for k, v in over.items() if k != "msg_id"})
+            e = sign_entry(mallory, "general", kind, over.get("msg_id", uuid.uuid4().hex),
+                           **fields)
+            verb = {"join": "chat.channel.join", "leave": "chat.channel.leave",
+                    "msg": "chat.channel.send"}[kind]
+            return await raw.call(verb, {"key": key, "entry": e.to_wire()})
+        assert (await entry("msg", text="x" * 4001))["refused"] == "too_long"
+        assert (await entry("join", msg_id="f" * 65))["refused"] == "too_long"
+        assert (await entry("join", address="127.0.0.1:" + "9" * 95))["refused"] == "too_long"
+        assert (await entry("leave", text="x" * 65))["refused"] == "too_long"
+        record = NameRecord.create(Identity.generate("longaddr"), "h" * 101 + ":1",
+                                   hex_id(1), next_seq())
+        reply = await raw.call("chat.name.set", {"key": f"{record.ring_key:x}",
+                                                 "record": record.to_wire()})
+        assert reply["refused"] == "too_long"
+        assert (await entry("msg", text="x" * 4000)).get("ok")   # at the limit: fine
+        raw.close()
