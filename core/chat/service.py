@@ -24,19 +24,21 @@ from core.datadir import DataDir
 from .model.commands import check_nick
 from .model.errors import ChatError, NickTaken
 from .model.holdings import Holdings, Range
+from .model.limits import Limits
 from .ring.channels import Channels
 from .ring.feeds import Feeds
 from .ring.journal import Journal
-from .ring.mailboxes import Limits, Mailboxes
+from .ring.mailboxes import Mailboxes
 from .ring.migration import Migration
 from .ring.namecopies import NameCopies
-from .ring.names import Names
+from .ring.names import ALIVE_KIND, Names, alive_fields
 from .ring.replication import Replication
 from .ring.takeover import Takeover
 from .users.keyring import UserKeys, ephemeral, open_user
 from .users.user import LocalUser
 from .wire import verbs as p
 from .wire.calls import Caller, now
+from .wire.rate import RateLimiter
 
 __all__ = ["ChatError", "ChatService", "LocalUser", "NickTaken", "Settings"]
 
@@ -57,9 +59,8 @@ class Settings:
     maintenance_interval: float = 1.0  # rebalance, re-replicate, restart feeds
     prune_grace: float = 10.0       # a member unreachable this long is removed
     replica_ttl: float = 30.0       # a replica nobody refreshed this long is dropped
-    mailbox_count: int = 100        # messages kept for one offline nick at most
-    mailbox_bytes: int = 256_000    # and at most this many bytes of them
-    mailbox_age: float = 14 * 86400.0  # a message not taken this long is dropped
+    # what others may make this node keep or send (model/limits.py, docs/security-limits.md)
+    limits: Limits = dataclasses.field(default_factory=Limits)
     receipt_interval: float = 5.0   # how often a sender asks whether its mail was taken
 
 
@@ -99,16 +100,16 @@ class ChatService:
         self.replication = Replication(node, self.holdings, s.replicas, self.feeds.wake,
                                        s.replicas_per_prefix)
         self.names = Names(node, self.holdings, self.range, self.caller, self.replication,
-                           self.journal, lambda: int(stamp() * 1000))
+                           self.journal, lambda: int(stamp() * 1000), s.limits)
         self.name_copies = NameCopies(node, self.holdings, robust or RobustLookup(node),
                                       s.replicas, s.retry_for)
         if robust is not None:
             self.names.copies = self.name_copies   # lookups read owner and replicas
         self.channels = Channels(self.holdings, self.caller, self.replication, self.feeds,
-                                 self.journal, stamp)
+                                 self.journal, stamp, s.limits)
         self.mailboxes = Mailboxes(self.holdings, self.caller, self.replication, self.journal,
-                                   stamp, Limits(s.mailbox_count, s.mailbox_bytes,
-                                                 s.mailbox_age))
+                                   stamp, s.limits)
+        self.rate = RateLimiter(s.limits)
         self.migration = Migration(node, self.holdings, self.range, self.replication,
                                    self.feeds, self.journal, self._tasks)
         self.takeover = Takeover(node, self.holdings, self.range, self.replication,
@@ -122,8 +123,9 @@ class ChatService:
                        p.REPLICATE: self.replication.rpc_replicate,
                        p.DELIVER: self.rpc_deliver, p.PRIVATE: self.rpc_private,
                        p.USERS: self.rpc_users, p.NAME_CONFLICT: self.rpc_name_conflict,
+                       p.NAME_ALIVE: self.rpc_name_alive,
                        p.MAIL_WAITING: self.rpc_mail_waiting},
-                self.range.serves)
+                self.range.serves, self.rate.admit)
         node.set_notify_handler(self.takeover.on_predecessor)
         node.add_listener(self._on_ring_event)
 
@@ -297,6 +299,15 @@ class ChatService:
     async def rpc_name_conflict(self, d: dict) -> dict:
         user = self.users.get(d["nick"].lower())
         return await user.name_conflict(d["kept"], d["lost"]) if user is not None else p.OK
+
+    async def rpc_name_alive(self, d: dict) -> dict:
+        """A name record's maintainer asks whether this node serves the holder of ``key``
+        as ``nick``: the user signs the maintainer's nonce (``names.alive_fields``)."""
+        user = self.users.get(d["nick"].lower())
+        if user is None or user.identity.key != d["key"] or len(d["nonce"]) > 64:
+            return {"ok": False}
+        return {"ok": True, "sig": user.identity.sign(
+            ALIVE_KIND, alive_fields(d["nick"], d["key"], d["nonce"]))}
 
     async def rpc_private(self, d: dict) -> dict:
         wrong = self._ours(d["to_id"])

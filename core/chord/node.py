@@ -18,13 +18,14 @@ from .address import Address, AddressError
 from .errors import JoinError, LookupFailed, PeerUnreachable, RemoteError, RpcError
 from .ids import M, short_id
 from .maintenance import Maintenance
+from .merges import MergeGate
 from .peers import Peers
 from .recursive import RecursiveRoute, RouteProtocol
 from .remote import Remote
 from .routing import Routing
 from .tasks import TaskSet
 from .tcp import TcpTransport
-from .transport import DEFAULT_TIMEOUT, Transport
+from .transport import CALLER_HOST, DEFAULT_TIMEOUT, Transport
 
 __all__ = ["JoinError", "Local", "LookupFailed", "Remote"]
 
@@ -89,7 +90,8 @@ class Local(RecursiveRoute):
         self._calls.token = self._token
         self._maintenance = Maintenance(self._routing, self._calls, self._lookup,
                                         Peers(address), self._changed, self.probes)
-        self._calls.on_merge = self._maintenance.start_merge
+        # a peer's merge request: bounded, so strangers cannot make us dial at will
+        self._calls.on_merge = MergeGate(self._maintenance.start_merge, self._loop_time)
 
     # -- what it knows ---------------------------------------------------------------------
 
@@ -143,7 +145,12 @@ class Local(RecursiveRoute):
         if isinstance(address, Remote):
             address = address.address
         if address == self.address:
-            return await self._calls.run_command(type, payload)
+            # a call to ourselves comes from nobody else, even made while serving a peer
+            token = CALLER_HOST.set(None)
+            try:
+                return await self._calls.run_command(type, payload)
+            finally:
+                CALLER_HOST.reset(token)
         return await self._calls.call_user(address, type, payload, timeout)
 
     # -- lifecycle -------------------------------------------------------------------------

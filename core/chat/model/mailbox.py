@@ -5,29 +5,61 @@ letters are core.chat.ring.mailboxes).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field
 
+from .identity import is_key, verify
 from .ids import name_key
+from .limits import Limits
+
+LETTER_KIND = "mail.letter"   # the sender's signature over a letter, checked by its keeper
+
+
+def letter_fields(to: str, sealed: dict) -> dict:
+    """What a sender signs (kind ``mail.letter``) so that a mailbox's keeper can count a
+    letter against the key that really sent it (the box itself it cannot open)."""
+    return {"to": str(to).lower(), "msg_id": sealed.get("msg_id"),
+            "from": sealed.get("from"), "key": sealed.get("key"),
+            "nonce": sealed.get("nonce"), "box": sealed.get("box")}
 
 
 @dataclass(frozen=True)
 class Letter:
     """A private message kept for a nick that is offline: sealed to its key, so the
-    mailbox's keepers see only the envelope (sender, recipient, id, size)."""
+    mailbox's keepers see only the envelope (sender, recipient, id, size). ``sig``: the
+    sender key's signature over ``letter_fields`` (empty in letters from before)."""
     msg_id: str
     sender: str
     at: float          # when the mailbox took it (its maintainer's wall clock)
     sealed: dict
+    sig: str = ""
+
+    @functools.cached_property
+    def size(self) -> int:
+        """Its bytes as stored and sent on: the whole letter, envelope and padding too."""
+        try:
+            return len(json.dumps(self.to_wire(), separators=(",", ":")))
+        except (TypeError, ValueError):
+            return 1 << 30
 
     @property
-    def size(self) -> int:
-        return len(str(self.sealed.get("box", ""))) + 200
+    def key(self) -> str | None:
+        """The sender key the envelope names (checked at a put by ``signed_by_sender``)."""
+        key = self.sealed.get("key")
+        return key if is_key(key) else None
+
+    def signed_by_sender(self, to: str) -> bool:
+        return self.key is not None and verify(self.key, LETTER_KIND,
+                                               letter_fields(to, self.sealed), self.sig)
 
     def to_wire(self) -> dict:
-        return {"msg_id": self.msg_id, "from": self.sender, "at": self.at,
+        wire = {"msg_id": self.msg_id, "from": self.sender, "at": self.at,
                 "sealed": self.sealed}
+        if self.sig:
+            wire["sig"] = self.sig
+        return wire
 
     @classmethod
     def from_wire(cls, d: object, to: str) -> Letter:
@@ -35,15 +67,17 @@ class Letter:
         if not isinstance(d, dict):
             raise ValueError("a letter must be an object")
         msg_id, sender, at, sealed = d.get("msg_id"), d.get("from"), d.get("at"), d.get("sealed")
+        sig = d.get("sig", "")
         if (not isinstance(msg_id, str) or not 0 < len(msg_id) <= 64
                 or not isinstance(sender, str) or not isinstance(sealed, dict)
-                or type(at) not in (int, float) or not math.isfinite(at)):
+                or type(at) not in (int, float) or not math.isfinite(at)
+                or not isinstance(sig, str) or len(sig) > 128):
             raise ValueError("a letter has a msg_id, from, at and sealed")
         if (sealed.get("msg_id") != msg_id or sealed.get("from") != sender
                 or not isinstance(sealed.get("to"), str) or sealed["to"].lower() != to.lower()
                 or not isinstance(sealed.get("box"), str)):
             raise ValueError("a letter's envelope does not match it")
-        return cls(msg_id, sender, float(at), sealed)
+        return cls(msg_id, sender, float(at), sealed, sig)
 
 
 @dataclass
@@ -58,6 +92,9 @@ class Mailbox:
     nick: str
     letters: dict[str, Letter] = field(default_factory=dict)
     taken: dict[str, float] = field(default_factory=dict)   # msg_id -> when
+    # the keys the nick vouched for (its pins, signed with its last take) and when it
+    # signed them: letters from these are a friend's, any other key's a stranger's
+    friends: tuple[float, frozenset[str]] = (0.0, frozenset())
 
     @property
     def name(self) -> str:
@@ -77,16 +114,41 @@ class Mailbox:
         """The letters not yet taken, oldest first."""
         return sorted(self.letters.values(), key=lambda x: (x.at, x.msg_id))
 
-    def refusal(self, letter: Letter, limits: tuple[int, int]) -> str | None:
-        """Why ``letter`` may not be added (None: it may). ``limits``: (count, bytes)."""
+    def refusal(self, letter: Letter, limits: Limits) -> str | None:
+        """Why ``letter`` may not be added (None: it may). Strangers (keys the nick did not
+        vouch for) have a small quota each and one together, so they never fill the box
+        for a friend; each friend has its own."""
         if letter.msg_id in self.letters or letter.msg_id in self.taken:
             return None      # known: adding it again changes nothing
-        count, size = limits
-        if len(self.letters) >= count:
-            return f"{len(self.letters)} messages wait already (at most {count})"
-        if self.size + letter.size > size:
-            return f"its messages would take over {size // 1000} kB"
+        if len(self.letters) >= limits.mailbox_letters:
+            return f"{len(self.letters)} messages wait already (at most {limits.mailbox_letters})"
+        if self.size + letter.size > limits.mailbox_bytes:
+            return f"its messages would take over {limits.mailbox_bytes // 1000} kB"
+        friends = self.friends[1]
+        same = [x for x in self.letters.values() if x.key == letter.key]
+        if letter.key in friends:
+            if len(same) >= limits.letters_per_sender:
+                return f"{len(same)} of your messages wait already (at most " \
+                       f"{limits.letters_per_sender})"
+            return None
+        if len(same) >= limits.letters_per_stranger:
+            return f"{len(same)} of your messages wait already (at most " \
+                   f"{limits.letters_per_stranger} from a key it has not pinned)"
+        strangers = [x for x in self.letters.values() if x.key not in friends]
+        if len(strangers) >= limits.stranger_letters:
+            return f"{len(strangers)} messages from keys it has not pinned wait already " \
+                   f"(at most {limits.stranger_letters})"
+        if sum(x.size for x in strangers) + letter.size > limits.stranger_bytes:
+            return f"messages from keys it has not pinned would take over " \
+                   f"{limits.stranger_bytes // 1000} kB"
         return None
+
+    def vouch(self, at: float, keys: frozenset[str]) -> bool:
+        """The nick's signed list of the keys it knows, if newer than the one kept."""
+        if at <= self.friends[0]:
+            return False
+        self.friends = (at, keys)
+        return True
 
     def add(self, letter: Letter) -> bool:
         if letter.msg_id in self.letters or letter.msg_id in self.taken:
@@ -126,11 +188,15 @@ class Mailbox:
             if known is None or _order(letter) < _order(known):
                 letters[msg_id] = letter   # two letters under one id: the same one everywhere
         letters = {i: x for i, x in letters.items() if i not in taken}
-        return Mailbox(min(self.nick, other.nick), letters, taken)
+        friends = max(self.friends, other.friends, key=lambda f: (f[0], sorted(f[1])))
+        return Mailbox(min(self.nick, other.nick), letters, taken, friends)
 
     def to_wire(self) -> dict:
-        return {"nick": self.nick, "letters": [x.to_wire() for x in self.waiting()],
+        wire = {"nick": self.nick, "letters": [x.to_wire() for x in self.waiting()],
                 "taken": sorted([i, at] for i, at in self.taken.items())}
+        if self.friends[1]:
+            wire["friends"] = {"at": self.friends[0], "keys": sorted(self.friends[1])}
+        return wire
 
     @classmethod
     def from_wire(cls, d: object) -> Mailbox:
@@ -148,6 +214,13 @@ class Mailbox:
                     or type(pair[1]) not in (int, float)):
                 raise ValueError("a mailbox's taken ids are [msg_id, at] pairs")
             box.taken[pair[0]] = float(pair[1])
+        friends = d.get("friends")
+        if friends is not None:
+            if (not isinstance(friends, dict) or type(friends.get("at")) not in (int, float)
+                    or not isinstance(friends.get("keys"), list)
+                    or not all(is_key(k) for k in friends["keys"])):
+                raise ValueError("a mailbox's friends are {at, keys}")
+            box.friends = (float(friends["at"]), frozenset(friends["keys"]))
         return box.merge(cls(nick))   # drops a letter also listed as taken
 
 
@@ -155,4 +228,4 @@ def _order(letter: Letter) -> tuple:
     """Which of two letters under one message id a merge keeps (the first in this order),
     so that copies merged in any order agree: a sender's retry that reached two sides of a
     partition is one letter taken in at two times; the earlier stays."""
-    return letter.at, letter.sender, json.dumps(letter.sealed, sort_keys=True)
+    return letter.at, letter.sender, json.dumps(letter.sealed, sort_keys=True), letter.sig

@@ -13,16 +13,17 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable
 
-from core.chord import RpcError
+from core.chord import Address, RpcError
 from core.counts import counted
 
 from ..model.channel import Channel, Member, MemberKey
-from ..model.commands import MAX_TEXT
 from ..model.entries import REPLAY_WINDOW, EntryError, SignedEntry, may_leave
 from ..model.holdings import Holdings
 from ..model.ids import channel_key, verified
+from ..model.limits import DEFAULT, Limits, entry_excess
 from ..wire import verbs as p
 from ..wire.calls import Caller
+from ..wire.rate import caller_host, normal_host
 from .feeds import Feeds
 from .journal import Journal
 from .replication import Replication
@@ -30,13 +31,16 @@ from .replication import Replication
 LEAVE_REASONS = ("left", "exit")
 
 
-def entry_of(d: dict, kind: str) -> SignedEntry:
-    """The signed entry a request carries, checked: shape (ProtocolError), then signature,
-    kind and channel (``Refused``)."""
+def entry_of(d: dict, kind: str, limits: Limits = DEFAULT) -> SignedEntry:
+    """The signed entry a request carries, checked: shape (ProtocolError), then the size of
+    every field, signature, kind and channel (``Refused``)."""
     try:
         entry = SignedEntry.from_wire(d["entry"])
     except EntryError as e:
         raise p.ProtocolError(f"'entry': {e}") from None
+    excess = entry_excess(entry, limits)
+    if excess is not None:
+        raise p.Refused("too_long", excess)
     if not verified(entry):
         raise p.Refused("bad_signature", f"a {kind} in the name of {entry.nick} whose "
                                          "signature does not verify")
@@ -44,8 +48,6 @@ def entry_of(d: dict, kind: str) -> SignedEntry:
         raise p.Refused("wrong_kind", f"a {entry.kind} sent as a {kind}")
     if channel_key(entry.channel) != p.key_of(d):
         raise p.Refused("other_key", f"an entry of #{entry.channel} sent for another key")
-    if kind == "msg" and len(entry.text) > MAX_TEXT:
-        raise p.Refused("too_long", f"a message of {len(entry.text)} characters")
     if kind == "leave" and entry.text not in LEAVE_REASONS:
         raise p.Refused("bad_reason", "a leave's reason is 'left' or 'exit'")
     return entry
@@ -78,7 +80,9 @@ class Channels:
     """
 
     def __init__(self, holdings: Holdings, caller: Caller, replication: Replication,
-                 feeds: Feeds, journal: Journal, stamp: Callable[[], float]) -> None:
+                 feeds: Feeds, journal: Journal, stamp: Callable[[], float],
+                 limits: Limits = DEFAULT) -> None:
+        self.limits = limits
         self.holdings = holdings
         self.caller = caller
         self.replication = replication
@@ -109,7 +113,7 @@ class Channels:
                                        f"joining #{entry.channel}")
 
     async def rpc_join(self, d: dict) -> dict:
-        entry = entry_of(d, "join")
+        entry = entry_of(d, "join", self.limits)
         self._fresh(entry)
         member = Member.of(entry)
         ch = self.holdings.channel(entry.channel)
@@ -117,6 +121,10 @@ class Channels:
         if old is not None and old.present and old.public_key not in (None, entry.key):
             raise p.Refused("taken", f"{entry.nick} at {entry.address} is a member under "
                                      "another key")
+        if old is None or not old.present:
+            self._room_for(entry, ch)
+        await self._check_address(entry, old is not None and old.present
+                                  and old.public_key == entry.key)
         ch = self.holdings.open_channel(entry.channel)
         resume = d.get("resume") is True
         if ch.set_member(member):
@@ -135,6 +143,46 @@ class Channels:
         return {"ok": True, "members": [m.nick for m in ch.present()],
                 "history": [e.to_wire() for e in ch.history()], "last_seq": ch.last_seq}
 
+    def _room_for(self, entry: SignedEntry, ch: Channel | None) -> None:
+        """A new member: refused ``full`` over the members of the channel, or over the
+        channels of this maintainer its key or its node address is in already."""
+        lim = self.limits
+        if ch is not None and len(ch.present()) >= lim.members:
+            raise p.Refused("full", f"#{ch.name} has {lim.members} members (at most)")
+        by_key = by_address = 0
+        for other in self.holdings.maintained.channels():
+            if other.name == entry.channel:
+                continue
+            present = other.present()
+            by_key += any(m.public_key == entry.key for m in present)
+            by_address += any(m.address == entry.address for m in present)
+        if by_key >= lim.channels_per_key:
+            raise p.Refused("full", f"{entry.nick}'s key is in {by_key} channels here "
+                                    f"(at most {lim.channels_per_key})")
+        if by_address >= lim.channels_per_address:
+            raise p.Refused("full", f"{entry.address} is in {by_address} channels here "
+                                    f"(at most {lim.channels_per_address})")
+
+    async def _check_address(self, entry: SignedEntry, known: bool) -> None:
+        """Deliveries go to the member's address, so it must be the node that sent the
+        join (the connection's host), or one that answers as that member (a delivery of
+        nothing: smaller than the join that caused it); else ``bad_address``. A member
+        already present under this key was checked when it joined."""
+        try:
+            address = Address.from_wire(entry.address)
+        except ValueError as e:
+            raise p.Refused("bad_address", f"{entry.address!r} is not an address: {e}") from None
+        host = caller_host()
+        if known or host is None or normal_host(address.host) == host:
+            return
+        try:
+            reply = await self.feeds.ask(entry.channel, Member.of(entry).key)
+        except RpcError:
+            reply = {}
+        if reply.get("member") is not True:
+            raise p.Refused("bad_address", f"a join from {host} names {entry.address}, "
+                                           "which does not answer as that member")
+
     # -- leave -----------------------------------------------------------------------------
 
     async def call_leave(self, entry: SignedEntry, retry_for: float | None = None) -> dict:
@@ -143,7 +191,7 @@ class Channels:
                                        retry_for)
 
     async def rpc_leave(self, d: dict) -> dict:
-        entry = entry_of(d, "leave")
+        entry = entry_of(d, "leave", self.limits)
         self._fresh(entry)
         ch = self.holdings.channel(entry.channel)
         member = Member.of(entry)
@@ -176,7 +224,7 @@ class Channels:
             return False
         try:
             reply = await self.feeds.ask(channel, member, rejoin=True)
-        except RpcError:
+        except (RpcError, ValueError):
             return False
         return reply.get("member") is True
 
@@ -200,7 +248,7 @@ class Channels:
                                        f"sending to #{entry.channel}")
 
     async def rpc_send(self, d: dict) -> dict:
-        signed = entry_of(d, "msg")
+        signed = entry_of(d, "msg", self.limits)
         ch = self.holdings.channel(signed.channel)
         known = ch.find(signed.msg_id) if ch is not None else None
         if known is None:

@@ -112,6 +112,11 @@ class Feeds:
                 continue
             try:
                 reply = await self.call_deliver(feed, [e.to_wire() for e in entries])
+            except ValueError:
+                # an address that does not parse (a copy from before joins were checked)
+                # never will: the member goes now, not a feed that crashes and respawns
+                await self.prune(feed.channel, feed.member, "pruned")
+                return
             except RpcError:
                 feed.failing_since = feed.failing_since or now()
                 if now() - feed.failing_since >= self.prune_grace:

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from core.chord import Address, RpcError
 from core.datadir import valid_nick
 
 from ..model.entries import REPLAY_WINDOW
 from ..model.holdings import Holdings
-from ..model.identity import Identity, verify
+from ..model.identity import Identity, is_key, verify
 from ..model.ids import name_key
+from ..model.limits import Limits
 from ..model.mailbox import Letter, Mailbox
 from ..wire import verbs as p
 from ..wire.calls import Caller, now
@@ -32,18 +32,13 @@ MAX_IDS = 500   # message ids one done or status call may name
 NUDGE_EVERY = 5.0   # seconds between two reminders to one registered nick with letters
 
 
-@dataclass(frozen=True)
-class Limits:
-    """What one nick's mailbox holds at most."""
-    count: int = 100
-    size: int = 256_000          # bytes of sealed letters
-    age: float = 14 * 86400.0    # seconds a letter (and a tombstone) is kept
-
-
-def take_fields(nick: str, at: float, msg_ids: list[str] | None = None) -> dict:
+def take_fields(nick: str, at: float, msg_ids: list[str] | None = None,
+                friends: list[str] | None = None) -> dict:
     fields: dict = {"nick": nick.lower(), "at": at}
     if msg_ids is not None:
         fields["msg_ids"] = msg_ids
+    if friends is not None:
+        fields["friends"] = friends
     return fields
 
 
@@ -74,7 +69,7 @@ class Mailboxes:
             box = Mailbox(nick)
             self.holdings.maintain(box)
         if isinstance(box, Mailbox):
-            box.expire(self.stamp(), self.limits.age)
+            box.expire(self.stamp(), self.limits.mailbox_age)
             return box
         return None
 
@@ -98,13 +93,20 @@ class Mailboxes:
             sent = Letter.from_wire(d["letter"], nick)
         except ValueError as e:
             raise p.ProtocolError(str(e)) from None
-        letter = Letter(sent.msg_id, sent.sender, self.stamp(), sent.sealed)  # its age: ours
+        letter = Letter(sent.msg_id, sent.sender, self.stamp(), sent.sealed,
+                        sent.sig)   # its age: ours
+        if letter.size > self.limits.letter_bytes:
+            raise p.Refused("too_long", f"a letter of {letter.size} bytes for {nick} "
+                                        f"(at most {self.limits.letter_bytes})")
+        if not letter.signed_by_sender(nick):
+            raise p.Refused("bad_signature", f"a letter for {nick} not signed by the key "
+                                             "its envelope names")
         record = self.holdings.name(nick)
         if (record is not None and record.present
                 and record.address != d.get("unreachable")):
             return {"ok": False, "online": True}   # registered meanwhile: send it directly
         box = self._box(nick, create=True)
-        why = box.refusal(letter, (self.limits.count, self.limits.size))
+        why = box.refusal(letter, self.limits)
         if why is not None:
             return {"ok": False, "full": f"the mailbox of {nick} is full: {why}"}
         if box.add(letter):
@@ -140,20 +142,32 @@ class Mailboxes:
 
     # -- take and done: the nick collects its letters --------------------------------------
 
-    async def call_mail_take(self, identity: Identity) -> dict:
+    async def call_mail_take(self, identity: Identity, friends: list[str] | None = None
+                             ) -> dict:
+        """Take the letters; ``friends``: the keys this user vouches for (its pins), whose
+        letters its mailbox then keeps under the friends' quotas."""
         at = self.stamp()
-        return await self.caller.route(
-            p.MAIL_TAKE, name_key(identity.nick),
-            {"nick": identity.nick, "at": at,
-             "sig": identity.sign("mail.take", take_fields(identity.nick, at))},
-            "collecting messages left while offline")
+        payload = {"nick": identity.nick, "at": at,
+                   "sig": identity.sign("mail.take", take_fields(identity.nick, at,
+                                                                 friends=friends))}
+        if friends is not None:
+            payload["friends"] = friends
+        return await self.caller.route(p.MAIL_TAKE, name_key(identity.nick), payload,
+                                       "collecting messages left while offline")
 
     async def rpc_mail_take(self, d: dict) -> dict:
         nick = _nick(d)
         if self._no_record(nick):
             return p.retry(f"no name record of {nick} here yet")
-        self._check(nick, "mail.take", take_fields(nick, d["at"]), d)
-        box = self._box(nick)
+        friends = d.get("friends")
+        if friends is not None and (not isinstance(friends, list)
+                                    or len(friends) > self.limits.friends
+                                    or not all(is_key(k) for k in friends)):
+            raise p.Refused("too_long", f"'friends' must be at most {self.limits.friends} keys")
+        self._check(nick, "mail.take", take_fields(nick, d["at"], friends=friends), d)
+        box = self._box(nick, create=friends is not None)
+        if friends is not None and box is not None:
+            box.vouch(float(d["at"]), frozenset(friends))
         return {"ok": True, "letters": [x.to_wire() for x in box.waiting()] if box else []}
 
     async def call_mail_done(self, identity: Identity, msg_ids: list[str]) -> dict:

@@ -9,15 +9,19 @@ lives only its key may update (a higher sequence number) or delete; a replay is 
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Callable
 
-from core.chord import Address, Local, Remote, RpcError
+from core.chord import Address, Local, Remote, RemoteError, RpcError
 
 from ..model.holdings import Holdings, Range
+from ..model.identity import verify
 from ..model.ids import name_key, verified
+from ..model.limits import DEFAULT, Limits, record_excess
 from ..model.records import Accept, NameRecord, RecordError, decide, needs_liveness
 from ..wire import verbs as p
 from ..wire.calls import Caller
+from ..wire.rate import caller_host, normal_host
 from .journal import Journal
 from .replication import Replication
 
@@ -31,6 +35,14 @@ def record_of(d: dict, key: int | None = None) -> NameRecord:
     if key is not None and record.ring_key != key:
         raise p.ProtocolError("'record' is for another nick than 'key'")
     return record
+
+
+ALIVE_KIND = "name.alive"   # what a holder's key signs to show its node serves it
+
+
+def alive_fields(nick: str, key: str, nonce: str) -> dict:
+    """What a holder signs (kind ``name.alive``) to answer a liveness challenge."""
+    return {"nick": nick.lower(), "key": key, "nonce": nonce}
 
 
 def looked_up(reply: dict, nick: str) -> NameRecord | None:
@@ -55,7 +67,8 @@ class Names:
 
     def __init__(self, node: Local, holdings: Holdings, range_: Range, caller: Caller,
                  replication: Replication, journal: Journal,
-                 wall_ms: Callable[[], int]) -> None:
+                 wall_ms: Callable[[], int], limits: Limits = DEFAULT) -> None:
+        self.limits = limits
         self.node = node
         self.holdings = holdings
         self.range = range_
@@ -87,12 +100,26 @@ class Names:
     async def _put(self, incoming: NameRecord, deleting: bool) -> dict:
         if incoming.deleted != deleting:
             raise p.ProtocolError("a set carries a record, a delete a tombstone")
+        excess = record_excess(incoming, self.limits)
+        if excess is not None:
+            raise p.Refused("too_long", excess)
+        if not incoming.valid():
+            raise p.Refused("bad_signature", f"{incoming.nick}: "
+                                             "the record's signature does not verify")
+        host = caller_host()
         lock = self._locks.setdefault(incoming.name, asyncio.Lock())
         async with lock:  # two claims of one nick are decided one after the other
             current = self.holdings.name(incoming.name)
+            if incoming.present:
+                self._room_for(incoming, current)
+                if (host is not None and not _same_host(incoming.address, host)
+                        and not await self._alive(incoming)):
+                    raise p.Refused("bad_address",
+                                    f"{incoming.nick}: a claim from {host} names "
+                                    f"{incoming.address}, which does not answer for its key")
             alive = False
             if needs_liveness(current, incoming):
-                alive = await self._alive(current.address)
+                alive = await self._alive(current)
             decision = decide(current, incoming, alive, now_ms=self.wall_ms())
             if not isinstance(decision, Accept):
                 holder = current.address if current is not None else None
@@ -113,17 +140,48 @@ class Names:
         self.journal.status()
         return p.OK
 
-    async def _alive(self, address: str) -> bool:
-        """Whether a node answers; asked twice with a generous timeout, because a wrong
-        "dead" would hand a live user's nick to someone else (a dead process refuses the
-        connection at once, so this is quick when it matters)."""
+    def _room_for(self, incoming: NameRecord, current: NameRecord | None) -> None:
+        """Refused ``full`` if this maintainer keeps ``records_per_key`` other nicks under
+        the claim's key, or ``records_per_address`` naming its address."""
+        if current is not None and current.present and current.key == incoming.key \
+                and current.address == incoming.address:
+            return   # an update in place takes nothing more
+        by_key = by_address = 0
+        for record in self.holdings.maintained.names():
+            if record.present and record.name != incoming.name:
+                by_key += record.key == incoming.key
+                by_address += record.address == incoming.address
+        lim = self.limits
+        if by_key >= lim.records_per_key:
+            raise p.Refused("full", f"{incoming.nick}: its key holds {by_key} nicks here "
+                                    f"(at most {lim.records_per_key})")
+        if by_address >= lim.records_per_address:
+            raise p.Refused("full", f"{incoming.nick}: {incoming.address} holds {by_address} "
+                                    f"nicks here (at most {lim.records_per_address})")
+
+    async def _alive(self, record: NameRecord) -> bool:
+        """Whether the node ``record`` names serves its holder: it must sign a fresh nonce
+        with the holder's key (``chat.name.alive``), so any node answering at that address
+        is not enough. Asked twice with a generous timeout, because a wrong "dead" would
+        hand a live user's nick to someone else (a dead process refuses the connection at
+        once, so this is quick when it matters)."""
         try:
-            holder = Remote(Address.from_wire(address), self.node.transport)
+            address = Address.from_wire(record.address)
         except ValueError:
             return False
+        nonce = secrets.token_hex(16)
+        payload = {"nick": record.nick, "key": record.key, "nonce": nonce}
         for _ in range(2):
-            if await holder.ping(timeout=max(3.0, 2 * self.node.timeout)):
-                return True
+            try:
+                reply = await self.node.user_command(address, p.NAME_ALIVE.type, payload,
+                                                     timeout=max(3.0, 2 * self.node.timeout))
+            except RemoteError:
+                return False   # it answers, but not for this key
+            except RpcError:
+                continue
+            return (isinstance(reply, dict) and reply.get("ok") is True
+                    and verify(record.key, ALIVE_KIND,
+                               alive_fields(record.nick, record.key, nonce), reply.get("sig")))
         return False
 
     # -- two holders met (a healed partition) ----------------------------------------------
@@ -169,3 +227,10 @@ class Names:
         if record is None or not record.present:
             return {"ok": False}
         return {"ok": True, "record": record.to_wire()}
+
+
+def _same_host(address: str, host: str) -> bool:
+    try:
+        return normal_host(Address.from_wire(address).host) == host
+    except ValueError:
+        return False

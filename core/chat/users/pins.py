@@ -88,6 +88,10 @@ class Pins:
         """The nicks with a pin, as last seen typed."""
         return sorted(p["nick"] for p in self._pins.values())
 
+    def keys(self) -> list[str]:
+        """The pinned keys (hex), one each: whom this user has exchanged keys with."""
+        return sorted({p["key"] for p in self._pins.values()})
+
     def __len__(self) -> int:
         return len(self._pins)
 

@@ -16,7 +16,7 @@ from core.datadir import valid_nick
 from ..model.commands import check_nick
 from ..model.errors import ChatError
 from ..model.ids import Seen
-from ..model.mailbox import Letter
+from ..model.mailbox import LETTER_KIND, Letter, letter_fields
 from ..model.records import NameRecord
 from ..model.sealed import claimed_key, open_sealed, seal
 from ..ring.mailboxes import MAX_IDS, Mailboxes
@@ -123,7 +123,8 @@ class Private:
         pending until ``nick`` has taken it (``confirm_mail``)."""
         sealed = seal(self.me.identity, key, item.text, item.msg_id, to=nick,
                       at=self.me.stamp())
-        letter = Letter(item.msg_id, self.me.nick, self.me.stamp(), sealed)
+        letter = Letter(item.msg_id, self.me.nick, self.me.stamp(), sealed,
+                        self.me.identity.sign(LETTER_KIND, letter_fields(nick, sealed)))
         reply = await self.mailboxes.call_mail_put(nick, letter, unreachable)
         if reply.get("online"):   # it registered meanwhile: the direct way again
             if unreachable is not None:
@@ -203,8 +204,9 @@ class Private:
     async def collect_mail(self) -> int:
         """Take the messages left for this user while it was offline: each shown once (the
         database drops one already shown), then the mailbox lets them go. Returns how many."""
-        reply = p.refusal(await self.mailboxes.call_mail_take(self.me.identity),
-                        "collecting the messages left for you")
+        friends = self.pins.keys()[:self.mailboxes.limits.friends]
+        reply = p.refusal(await self.mailboxes.call_mail_take(self.me.identity, friends),
+                          "collecting the messages left for you")
         taken = []
         for wire in reply.get("letters", []) if reply.get("ok") else []:
             try:

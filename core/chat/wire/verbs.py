@@ -53,6 +53,8 @@ REPLICATE = Verb("chat.replicate", {"items": list})
 HANDOFF = Verb("chat.handoff", {"to": str, "start": str, "end": str})
 NAME_CONFLICT = Verb("chat.name.conflict", {"nick": str, "kept": dict, "lost": dict})
 NAME_COPY = Verb("chat.name.copy", {"nick": str})   # this node's copy, maintained or replica
+# owner of a nick -> the node its record names: "sign this nonce with the holder's key"
+NAME_ALIVE = Verb("chat.name.alive", {"nick": str, "key": str, "nonce": str})
 
 # replies: one word per meaning
 OK = {"ok": True}
@@ -130,16 +132,26 @@ def key_of(payload: dict) -> int:
 
 
 Handler = Callable[[dict], Awaitable[dict]]
+Admit = Callable[[str, object], "str | None"]   # (verb, payload) -> None, or why it must wait
 
 
-def serve(node: Local, handlers: dict[Verb, Handler], serves: Callable[[int], bool]) -> None:
-    """Register ``handlers`` on ``node``; a routed verb is served only where ``serves(key)``."""
+def serve(node: Local, handlers: dict[Verb, Handler], serves: Callable[[int], bool],
+          admit: Admit | None = None) -> None:
+    """Register ``handlers`` on ``node``; a routed verb is served only where ``serves(key)``;
+    with ``admit`` (``rate.RateLimiter.admit``), a request it turns away is answered
+    ``retry`` ("busy") before its handler runs."""
     for verb, handler in handlers.items():
-        node.register_command(verb.type, functools.partial(_serve, verb, handler, serves))
+        node.register_command(verb.type,
+                              functools.partial(_serve, verb, handler, serves, admit))
 
 
 async def _serve(verb: Verb, handler: Handler, serves: Callable[[int], bool],
-                 payload: object) -> dict:
+                 admit: Admit | None, payload: object) -> dict:
+    if admit is not None:
+        busy = admit(verb.type, payload)
+        if busy is not None:
+            log.debug("busy %s: %s", verb.type, busy)
+            return retry(f"busy: {busy}")
     d = need(payload, **verb.fields)
     if verb.routed and not serves(key_of(d)):
         return NOT_OWNER

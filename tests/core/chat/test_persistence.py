@@ -10,6 +10,7 @@ import time
 from core import events as ev
 from core.chat.model.commands import Command
 from core.chat.model.ids import channel_key, name_key
+from core.chat.model.limits import Limits
 from core.chat.model.mailbox import Letter, Mailbox
 from core.chat.model.sealed import seal
 from core.chat.testing import ChatNode, SimRing, sim_ring
@@ -199,7 +200,7 @@ class TestMailbox:
 
     @virtual_time
     async def test_user__a_nick_never_seen_is_still_unknown_and_a_full_mailbox_says_so(self):
-        async with sim_ring(["cy", "di"], mailbox_count=2) as ring:
+        async with sim_ring(["cy", "di"], limits=Limits(mailbox_letters=2)) as ring:
             ann = await ring.add("ann", keep=True)
             bo = await ring.add("bo")
             await ring.settle()
