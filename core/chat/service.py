@@ -29,6 +29,7 @@ from .ring.journal import Journal
 from .ring.mailboxes import Limits, Mailboxes
 from .ring.migration import Migration
 from .ring.names import Names
+from .ring.neighbours import Neighbours
 from .ring.replication import Replication
 from .ring.takeover import Takeover
 from .users.keyring import UserKeys, ephemeral, open_user
@@ -86,7 +87,9 @@ class ChatService:
         self.caller = Caller(node, s.retry_for)
         self.feeds = Feeds(node, self.holdings, self.range,
                            lambda *a: self.channels.prune(*a), s.prune_grace)
-        self.replication = Replication(node, self.holdings, s.replicas, self.feeds.wake)
+        self.neighbours = Neighbours(node, s.replicas)
+        self.replication = Replication(node, self.holdings, s.replicas, self.feeds.wake,
+                                       self.neighbours, stamp)
         self.names = Names(node, self.holdings, self.range, self.caller, self.replication,
                            self.journal, lambda: int(stamp() * 1000))
         self.channels = Channels(self.holdings, self.caller, self.replication, self.feeds,
@@ -95,9 +98,11 @@ class ChatService:
                                    stamp, Limits(s.mailbox_count, s.mailbox_bytes,
                                                  s.mailbox_age))
         self.migration = Migration(node, self.holdings, self.range, self.replication,
-                                   self.feeds, self.journal, self._tasks)
+                                   self.feeds, self.journal, self._tasks, self.neighbours,
+                                   self.names.take_copy, stamp)
         self.takeover = Takeover(node, self.holdings, self.range, self.replication,
-                                 self.feeds, self.migration, self.journal, self._tasks)
+                                 self.feeds, self.migration, self.journal, self._tasks,
+                                 self.neighbours, self.names.take_copy, stamp)
         self._exit_task: asyncio.Task | None = None
         self.started = False
         p.serve(node, {**self.names.handlers(), **self.channels.handlers(),

@@ -15,7 +15,7 @@ from core.chord import Address, Local, Remote, RpcError
 
 from ..model.holdings import Holdings, Range
 from ..model.ids import name_key, verified
-from ..model.records import Accept, NameRecord, RecordError, decide, needs_liveness
+from ..model.records import Accept, Decision, NameRecord, RecordError, decide, needs_liveness
 from ..wire import verbs as p
 from ..wire.calls import Caller
 from .journal import Journal
@@ -112,6 +112,19 @@ class Names:
                          f"{'deleted' if deleting else 'set to ' + incoming.address}")
         self.journal.status()
         return p.OK
+
+    async def take_copy(self, incoming: NameRecord) -> Decision:
+        """A copy of a record another node held (a migration, a hand-off): decided as a
+        ``chat.name.set`` would be, and kept (merged into what we maintain) if accepted."""
+        lock = self._locks.setdefault(incoming.name, asyncio.Lock())
+        async with lock:
+            current = self.holdings.name(incoming.name)
+            alive = (needs_liveness(current, incoming)
+                     and await self._alive(current.address))  # type: ignore[union-attr]
+            decision = decide(current, incoming, alive, now_ms=self.wall_ms())
+            if isinstance(decision, Accept):
+                self.holdings.maintain(incoming)
+            return decision
 
     async def _alive(self, address: str) -> bool:
         """Whether a node answers; asked twice with a generous timeout, because a wrong
