@@ -61,22 +61,21 @@ class Claim:
 
     async def conflict(self, kept: object, lost: object) -> dict:
         """Our nick was held under two keys (claimed on both sides of a partition); the
-        nick's owner kept one (the holder it knew, while that one lives: a copy is decided
-        as a claim is). Believed only from the two signed records themselves, and only if
-        the ring's record of the nick is now the one that kept it (a forger could sign a
+        later claim kept it. Believed only from the two signed records themselves, and only
+        if the ring's record of the nick is now the one that kept it (a forger could sign a
         claim of its own, but the nick's owner would not have stored it)."""
         won, beaten = await self._believed(kept, lost)
         me = self.me
         if won.key == me.identity.key:
             self.post(ev.Info(text=f"your nick {me.nick} was also claimed, by the key "
                                    f"{fingerprint(beaten.key)} at {beaten.address}, while the "
-                                   "network was split; you keep it"))
+                                   "network was split; you keep it (the later claim wins)"))
         elif self.registered:
             self.registered = False
             self.post(ev.Error(message=(
                 f"you lost the nick {me.nick} to the key {fingerprint(won.key)} at "
-                f"{won.address}: both claimed it while the network was split, and the ring "
-                "kept the other; restart under another nick to be reachable by name")))
+                f"{won.address}: both claimed it while the network was split, and the later "
+                "claim wins; restart under another nick to be reachable by name")))
         return p.OK
 
     async def _believed(self, kept: object, lost: object) -> tuple[NameRecord, NameRecord]:
@@ -88,6 +87,7 @@ class Claim:
                             f"a name conflict with a malformed record: {e}") from None
         if not (won.valid() and beaten.valid() and won.present and beaten.present
                 and won.name == beaten.name == self.me.nick.lower() and won.key != beaten.key
+                and won.merge(beaten) is won
                 and self.me.identity.key in (won.key, beaten.key)):
             raise p.Refused("bad_conflict", "a name conflict that its records do not show")
         try:
