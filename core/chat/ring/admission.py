@@ -12,7 +12,7 @@ as a direct request, checked cheapest first.
 
 A name record that would become maintained state is decided by ``records.decide``
 (``Names.take_copy``), as a ``chat.name.set``; a replica is only checked (its owner
-decided it; it is decided again if it is ever promoted — see ``Takeover``).
+decided it; a promoted replica is not decided again).
 """
 
 from __future__ import annotations
