@@ -32,6 +32,7 @@ from .ring.mailboxes import Mailboxes
 from .ring.migration import Migration
 from .ring.namecopies import NameCopies
 from .ring.names import ALIVE_KIND, Names, alive_fields
+from .ring.neighbours import Neighbours
 from .ring.replication import Replication
 from .ring.takeover import Takeover
 from .users.keyring import UserKeys, ephemeral, open_user
@@ -97,7 +98,9 @@ class ChatService:
         self.caller = Caller(node, s.retry_for, robust if s.robust_routes else None)
         self.feeds = Feeds(node, self.holdings, self.range,
                            lambda *a: self.channels.prune(*a), s.prune_grace)
+        self.neighbours = Neighbours(node, s.replicas)
         self.replication = Replication(node, self.holdings, s.replicas, self.feeds.wake,
+                                       self.neighbours, stamp,
                                        s.replicas_per_prefix)
         self.names = Names(node, self.holdings, self.range, self.caller, self.replication,
                            self.journal, lambda: int(stamp() * 1000), s.limits)
@@ -111,9 +114,11 @@ class ChatService:
                                    stamp, s.limits)
         self.rate = RateLimiter(s.limits)
         self.migration = Migration(node, self.holdings, self.range, self.replication,
-                                   self.feeds, self.journal, self._tasks)
+                                   self.feeds, self.journal, self._tasks, self.neighbours,
+                                   self.names.take_copy, stamp)
         self.takeover = Takeover(node, self.holdings, self.range, self.replication,
-                                 self.feeds, self.migration, self.journal, self._tasks)
+                                 self.feeds, self.migration, self.journal, self._tasks,
+                                 self.neighbours, self.names.take_copy, stamp)
         self._exit_task: asyncio.Task | None = None
         self.started = False
         p.serve(node, {**self.names.handlers(), **self.name_copies.handlers(),

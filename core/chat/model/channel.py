@@ -42,13 +42,16 @@ class Member:
     """One user's membership of a channel, as last set by a join (present) or leave.
 
     ``signed`` is the user's signed join or leave (``stamp`` is its ``at``); a removal by
-    the maintainer (pruned, gone) is unsigned and stamped just above the join it ends.
+    the maintainer (pruned, gone) is unsigned: it carries the signed join it ends
+    (``ended``) and is stamped just above that join's ``at``, so a copy can never bring a
+    removal that beats a later signed join of the same member.
     """
     nick: str
     address: str
     stamp: float
     present: bool = True
     signed: SignedEntry | None = None
+    ended: SignedEntry | None = None    # a removal: the signed join it ends
 
     @classmethod
     def of(cls, signed: SignedEntry) -> Member:
@@ -58,7 +61,8 @@ class Member:
 
     def removed(self) -> Member:
         """An unsigned removal of this membership (the maintainer's: pruned or gone)."""
-        return Member(self.nick, self.address, math.nextafter(self.stamp, math.inf), False)
+        return Member(self.nick, self.address, math.nextafter(self.stamp, math.inf), False,
+                      ended=self.signed if self.signed is not None else self.ended)
 
     @property
     def key(self) -> MemberKey:
@@ -72,13 +76,16 @@ class Member:
     def to_wire(self) -> dict:
         if self.signed is not None:
             return {"entry": self.signed.to_wire()}
+        if self.ended is not None:
+            return {"ended": self.ended.to_wire(), "present": False}
         return {"nick": self.nick, "address": self.address, "stamp": self.stamp,
                 "present": self.present}
 
     @classmethod
     def from_wire(cls, d: object, channel: str) -> Member:
         """A member record from a copy; ValueError unless signed by the user for this
-        channel, or an unsigned removal."""
+        channel, or a maintainer's removal carrying the signed join it ends (its stamp is
+        that join's, never one the copy names: a removal cannot outlast a later join)."""
         if not isinstance(d, dict):
             raise ValueError("a member must be an object")
         if "entry" in d:
@@ -86,12 +93,12 @@ class Member:
             if signed.kind == "msg" or signed.channel != channel or not verified(signed):
                 raise ValueError(f"a member record of #{channel} that does not verify")
             return cls.of(signed)
-        nick, address, stamp = d.get("nick"), d.get("address"), d.get("stamp")
-        if (not isinstance(nick, str) or not isinstance(address, str)
-                or not isinstance(stamp, (int, float)) or isinstance(stamp, bool)
-                or not math.isfinite(stamp) or d.get("present") is not False):
-            raise ValueError("an unsigned member record can only be a removal")
-        return cls(nick, address, float(stamp), False)
+        if "ended" in d and d.get("present") is False:
+            join = SignedEntry.from_wire(d["ended"])
+            if join.kind != "join" or join.channel != channel or not verified(join):
+                raise ValueError(f"a removal of #{channel} whose join does not verify")
+            return cls.of(join).removed()
+        raise ValueError("an unsigned member record is a removal with the join it ends")
 
     def wins_over(self, other: Member) -> bool:
         # ties go to the leave, so a leave stamped at the same instant is never undone

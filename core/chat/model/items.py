@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from .channel import Channel
-from .ids import verified
+from .ids import channel_key, name_key, verified
 from .mailbox import Mailbox
 from .records import NameRecord, RecordError
 
@@ -56,6 +56,20 @@ def item_from_wire(d: object) -> Item:
             raise ValueError(f"the name record of {record.nick!r} does not verify")
         return record
     raise ValueError(f"unknown item kind {kind!r}")
+
+
+def wire_ring_key(d: object) -> int:
+    """The ring key a copy of an item is for, read from its name alone: nothing verified
+    (cheap, so a receiver can ask whether the key is its own before any signature).
+    ValueError for a shape without a name."""
+    if not isinstance(d, dict) or not isinstance(d.get("state"), dict):
+        raise ValueError("an item is an object with a state")
+    kind, state = d.get("kind"), d["state"]
+    field_ = {"channel": "name", "name": "nick", "mailbox": "nick"}.get(kind)  # type: ignore[arg-type]
+    name = state.get(field_) if field_ else None
+    if not isinstance(name, str) or not 0 < len(name) <= 100:
+        raise ValueError(f"an item of kind {kind!r} without a name")
+    return channel_key(name) if kind == "channel" else name_key(name)
 
 
 def items_from_wire(wires: object, source: str) -> list[Item]:

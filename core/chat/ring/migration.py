@@ -5,15 +5,19 @@ by a new owner, and all at once when this node exits (item 7)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from core.chord import Local, Remote, RpcError, TaskSet, in_half_open
 
 from ..model.holdings import Holdings, Range
-from ..model.items import Item, item_ref, item_to_wire, items_from_wire
+from ..model.items import Item, item_ref, item_to_wire, wire_ring_key
+from ..model.records import Accept, Decision, NameRecord, Refuse
 from ..wire import verbs as p
 from ..wire.calls import now
+from .admission import MAX_ITEMS, checked, keyed
 from .feeds import Feeds
 from .journal import Journal
+from .neighbours import Neighbours
 from .replication import Replication
 
 
@@ -22,8 +26,13 @@ class Migration:
 
     def __init__(self, node: Local, holdings: Holdings, range_: Range,
                  replication: Replication, feeds: Feeds, journal: Journal,
-                 tasks: TaskSet) -> None:
+                 tasks: TaskSet, neighbours: Neighbours,
+                 take_name: Callable[[NameRecord], Awaitable[Decision]],
+                 stamp: Callable[[], float]) -> None:
         self.node = node
+        self.neighbours = neighbours
+        self.take_name = take_name     # a name record decided as a chat.name.set (Names)
+        self.stamp = stamp
         self.holdings = holdings
         self.range = range_
         self.replication = replication
@@ -97,19 +106,66 @@ class Migration:
         return reply if isinstance(reply, dict) else {}
 
     async def rpc_migrate(self, d: dict) -> dict:
-        items = items_from_wire(d["items"], str(d.get("from", "?")))
+        """Take over items from a node whose range held them: cheap checks first (count,
+        sender, keys), then signatures, then the rules of a direct request."""
+        wires = d["items"]
+        if len(wires) > MAX_ITEMS:
+            raise p.Refused("too_many", f"more than {MAX_ITEMS} items in one migration")
         if self.range.leaving:
             return p.NOT_OWNER  # leaving too: the sender tries its next successor
-        if not d.get("exit") and not all(self.node.is_ours(item.ring_key) for item in items):
-            return p.NOT_OWNER  # only the owner takes state over: no copy on a bystander
-        self.holdings.promote(lambda key: key in {item.ring_key for item in items})
-        accepted = [self.holdings.maintain(item) for item in items]
+        sender = await self.neighbours.sender(d)
+        source = str(sender)
+        if d.get("exit"):
+            # a predecessor that leaves: the keys of its range (and any between it and us)
+            if not await self.neighbours.is_predecessor(sender, self.neighbours.depth):
+                raise p.Refused("not_neighbour", f"{sender} is not a predecessor of ours")
+            before = await self.neighbours.before(sender)
+            me = self.node.id
+            wires, _ = keyed(wires, (lambda key: True) if before is None else
+                             (lambda key: in_half_open(key, before.id, me)), source)
+        else:
+            # a rebalance or a hand-off: from a node of our neighbourhood, keys we own now
+            if not await self.neighbours.is_neighbour(sender):
+                raise p.Refused("not_neighbour", f"{sender} is not a neighbour of ours")
+            for wire in wires:
+                try:
+                    if not self.node.is_ours(wire_ring_key(wire)):
+                        return p.NOT_OWNER  # only the owner takes state over
+                except ValueError:
+                    pass   # left out below
+            wires, _ = keyed(wires, self.node.is_ours, source)
+        items = checked(wires, source, self.stamp)
+        keys = {item.ring_key for item in items}
+        self.holdings.promote(lambda key: key in keys)
+        accepted, refused = [], []
+        for item in items:
+            if isinstance(item, NameRecord):
+                decision = await self.take_name(item)
+                if not isinstance(decision, Accept):
+                    refused.append(item.nick)
+                    self.note_conflict(item, decision)
+                    self.journal.log(f"refused the name record of {item.nick} from "
+                                     f"{source}: {decision.message}")
+                    continue
+                merged = self.holdings.maintained.get(*item_ref(item))
+                assert merged is not None
+                accepted.append(merged)
+            else:
+                accepted.append(self.holdings.maintain(item))
         for item in accepted:
-            self.journal.migration("receive", item, str(d.get("from", "?")), self.journal.me)
+            self.journal.migration("receive", item, source, self.journal.me)
         self.feeds.ensure()
         self.tasks.spawn(self.replication.call_replicate(accepted))
         self.journal.status()
-        return {"ok": True, "accepted": len(accepted)}
+        return {"ok": True, "accepted": len(accepted), "refused": refused}
+
+    def note_conflict(self, lost: NameRecord, decision: Decision) -> None:
+        """A copy claimed a nick a live holder keeps (two sides of a healed partition, or a
+        forger): both holders are told, and the ring's record says who kept it."""
+        kept = self.holdings.name(lost.name)
+        if (isinstance(decision, Refuse) and decision.reason == "taken" and kept is not None
+                and lost.present):
+            self.holdings.conflicts.append((kept, lost))
 
     async def rebalance(self) -> None:
         """Migrate away what is no longer ours, each item to the owner of its key."""
@@ -127,12 +183,19 @@ class Migration:
                     await self.hand_over(item, owner)
 
     async def hand_over_in(self, start: int, end: int, to: Remote) -> int:
-        """Migrate to ``to`` what we maintain in (start, end] but no longer own."""
+        """Migrate to ``to`` what we maintain in (start, end] but no longer own — each item
+        only if our own lookup of its key finds ``to`` (as a rebalance would): the asker's
+        word that it owns the range moves nothing."""
         count = 0
         async with self.lock:
             for item in self.holdings.not_ours(self.node.is_ours):
                 if in_half_open(item.ring_key, start, end):
-                    count += await self.hand_over(item, to)
+                    try:
+                        owner, _ = await self.node.find_successor(item.ring_key)
+                    except RpcError:
+                        continue
+                    if owner.address == to.address:
+                        count += await self.hand_over(item, to)
         return count
 
     async def hand_all_over(self) -> None:

@@ -18,7 +18,7 @@ from ..model.holdings import Holdings, Range
 from ..model.identity import verify
 from ..model.ids import name_key, verified
 from ..model.limits import DEFAULT, Limits, record_excess
-from ..model.records import Accept, NameRecord, RecordError, decide, needs_liveness
+from ..model.records import Accept, Decision, NameRecord, RecordError, decide, needs_liveness
 from ..wire import verbs as p
 from ..wire.calls import Caller
 from ..wire.rate import caller_host, normal_host
@@ -158,6 +158,19 @@ class Names:
         if by_address >= lim.records_per_address:
             raise p.Refused("full", f"{incoming.nick}: {incoming.address} holds {by_address} "
                                     f"nicks here (at most {lim.records_per_address})")
+
+    async def take_copy(self, incoming: NameRecord) -> Decision:
+        """A copy of a record another node held (a migration, a hand-off): decided as a
+        ``chat.name.set`` would be, and kept (merged into what we maintain) if accepted."""
+        lock = self._locks.setdefault(incoming.name, asyncio.Lock())
+        async with lock:
+            current = self.holdings.name(incoming.name)
+            alive = (needs_liveness(current, incoming)
+                     and await self._alive(current))  # type: ignore[arg-type]
+            decision = decide(current, incoming, alive, now_ms=self.wall_ms())
+            if isinstance(decision, Accept):
+                self.holdings.maintain(incoming)
+            return decision
 
     async def _alive(self, record: NameRecord) -> bool:
         """Whether the node ``record`` names serves its holder: it must sign a fresh nonce

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 from core.chord import Local, Remote, RpcError, TaskSet, in_open
 
 from ..model.holdings import Holdings, Range
-from ..model.items import Item, item_ref, item_to_wire, items_from_wire
+from ..model.items import Item, item_ref, item_to_wire
+from ..model.records import Accept, Decision, NameRecord
 from ..wire import verbs as p
+from .admission import MAX_ITEMS, checked, keyed
 from .feeds import Feeds
 from .journal import Journal
 from .migration import Migration
-from .replication import Replication, weight
+from .neighbours import Neighbours
+from .replication import Replication, wire_size
 
 COPIES_BYTES = 600_000  # rough size of the replicas one hand-off reply carries at most
 
@@ -25,8 +29,13 @@ class Takeover:
 
     def __init__(self, node: Local, holdings: Holdings, range_: Range,
                  replication: Replication, feeds: Feeds, migration: Migration,
-                 journal: Journal, tasks: TaskSet) -> None:
+                 journal: Journal, tasks: TaskSet, neighbours: Neighbours,
+                 take_name: Callable[[NameRecord], Awaitable[Decision]],
+                 stamp: Callable[[], float]) -> None:
         self.node = node
+        self.neighbours = neighbours
+        self.take_name = take_name
+        self.stamp = stamp
         self.holdings = holdings
         self.range = range_
         self.replication = replication
@@ -110,30 +119,57 @@ class Takeover:
         with contextlib.suppress(RpcError):
             reply = await self.node.user_command(successor, p.HANDOFF.type, args,
                                                  timeout=max(self.node.timeout, 5.0))
-            if isinstance(reply, dict):
-                self._merge_copies(reply.get("copies", []), str(successor.address))
+            if isinstance(reply, dict) and isinstance(reply.get("copies"), list):
+                await self._merge_copies(reply["copies"], str(successor.address))
 
     async def rpc_handoff(self, d: dict) -> dict:
-        to = Remote(p.need_address(d, "to"), self.node.transport)
-        start, end = int(d["start"], 16), int(d["end"], 16)
+        """A node before us took over a range: migrate to it what we hold of that range and
+        no longer own (each item only if our own lookup finds the asker), and our replicas
+        of it (``copies``) only if it is one of our r predecessors, i.e. we are in its
+        replica set. The asker must be who it says (the connection's host) and ask for its
+        own range (ending at its id)."""
+        try:
+            start, end = int(d["start"], 16), int(d["end"], 16)
+        except ValueError:
+            raise p.ProtocolError("'start' and 'end' must be hex") from None
+        to_address = await self.neighbours.sender(d, "to")
+        if end != to_address.id:
+            raise p.Refused("bad_range", "a node asks for its own range, ending at its id")
+        to = Remote(to_address, self.node.transport)
         count = await self.migration.hand_over_in(start, end, to)
         # our replicas of that range too: after a double failure the asker's own replica
         # may miss what only the dead ones had; merging ours in loses nothing
-        copies, size = [], 0
-        for item in self.holdings.replicas_in(start, end) if d.get("copies") else []:
-            if size < COPIES_BYTES:
-                copies.append(item_to_wire(item))
-                size += weight(item)
+        copies: list[dict] = []
+        if d.get("copies") and await self.neighbours.is_predecessor(to_address):
+            size = 0
+            for item in self.holdings.replicas_in(start, end):
+                wire = item_to_wire(item)
+                n = wire_size(wire)
+                if size + n > COPIES_BYTES or len(copies) >= MAX_ITEMS:
+                    continue
+                copies.append(wire)
+                size += n
         return {"ok": True, "count": count, "copies": copies}
 
-    def _merge_copies(self, wires: list, source: str) -> None:
-        """Merge a successor's replicas of our range into what we maintain (a union)."""
+    async def _merge_copies(self, wires: list, source: str) -> None:
+        """Merge a successor's replicas of our range into what we maintain (a union), on
+        the rules of a migration: keys of our range first, then signatures, then a name
+        record decided as a ``chat.name.set``."""
+        wires, _ = keyed(wires[:MAX_ITEMS], self.node.is_ours, source)
         changed = []
-        for item in items_from_wire(wires, source):
+        for item in checked(wires, source, self.stamp):
             if not self.node.is_ours(item.ring_key):
                 continue
             before = self.holdings.maintained.get(*item_ref(item))
-            merged = self.holdings.maintain(item)
+            if isinstance(item, NameRecord):
+                decision = await self.take_name(item)
+                if not isinstance(decision, Accept):
+                    self.migration.note_conflict(item, decision)
+                    continue
+                merged = self.holdings.maintained.get(*item_ref(item))
+                assert merged is not None
+            else:
+                merged = self.holdings.maintain(item)
             if before is None or item_to_wire(before) != item_to_wire(merged):
                 changed.append(merged)
                 self.journal.migration("takeover", merged, source, self.journal.me,

@@ -73,7 +73,8 @@ async def test_migration__a_late_copy_merges_as_a_union_at_the_new_maintainer():
         late = Channel("union")               # a late copy (a second old maintainer's)
         late.set_member(signed_member("zoe", "10.9.9.9:9", 1.0, channel="union"))
         reply = await old.node.user_command(new.node.address, p.MIGRATE.type,
-                                            {"from": "test", "items": [item_to_wire(late)]})
+                                            {"from": str(old.node.address),
+                                             "items": [item_to_wire(late)]})
         assert reply["ok"]
         ch = new.holdings.channel("union")
         assert sorted(m.nick for m in ch.present()) == ["ann", "bo", "cy", "dan", "zoe"]
@@ -90,11 +91,13 @@ async def test_migration__repeated_is_idempotent_and_a_non_owner_refuses_it():
         before = holder.holdings.channel("idem").to_wire()
         for _ in range(3):
             reply = await other.node.user_command(holder.node.address, p.MIGRATE.type,
-                                                  {"from": "t", "items": [wire]})
+                                                  {"from": str(other.node.address),
+                                                   "items": [wire]})
             assert reply["ok"]
         assert holder.holdings.channel("idem").to_wire() == before
         reply = await holder.node.user_command(other.node.address, p.MIGRATE.type,
-                                               {"from": "t", "items": [wire]})
+                                               {"from": str(holder.node.address),
+                                                "items": [wire]})
         assert reply == p.NOT_OWNER
         assert other.holdings.channel("idem") is None
 
@@ -116,7 +119,8 @@ async def test_migration__a_late_copy_numbered_like_ours_still_reaches_every_mem
         late.append("join", "zoe", signed=zoe.signed)
         message(late, "zoe", "theirs", "7" * 32)  # seq 2: below the member's confirmed cursor
         reply = await member.node.user_command(holder.node.address, p.MIGRATE.type,
-                                               {"from": "test", "items": [item_to_wire(late)]})
+                                               {"from": str(member.node.address),
+                                                "items": [item_to_wire(late)]})
         assert reply["ok"]
         await wait_until(lambda: "theirs" in member.texts("late"),
                          what="the late copy's message at the member")
