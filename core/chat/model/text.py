@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 
 REPLACEMENT = "\ufffd"
 # the forbidden characters as one class (the module's docstring says why each)
@@ -90,28 +91,37 @@ def visible(text: str, newlines: bool = True) -> str:
     return pattern.sub(_shown, text)
 
 
-def visible_fields(value):
-    """``value`` with ``visible`` applied to every string in it: a dataclass's fields
-    (a copy), lists, tuples and dict values (the UI takes core events through this)."""
+def without_bad(text: str) -> str:
+    """``text`` without the characters the rule forbids (newlines stay)."""
+    return _BAD_RE.sub("", text)
+
+
+def visible_fields(value, show: Callable[[str], str] = visible):
+    """``value`` with ``show`` (``visible``) applied to every string in it that breaks the
+    rule (or, with another ``show``, holds a newline): a dataclass's fields (a copy),
+    lists, tuples and dict values; what needs no change is returned as it is. Front ends
+    take core events through this."""
     if isinstance(value, str):
-        return visible(value) if _BAD_RE.search(value) else value
+        if _BAD_RE.search(value) or (show is not visible and "\n" in value):
+            return show(value)
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         changes = {}
         for f in dataclasses.fields(value):
             if not f.init:
                 continue
             old = getattr(value, f.name)
-            new = visible_fields(old)
+            new = visible_fields(old, show)
             if new is not old:
                 changes[f.name] = new
         return dataclasses.replace(value, **changes) if changes else value
     if isinstance(value, list | tuple):
-        items = [visible_fields(v) for v in value]
+        items = [visible_fields(v, show) for v in value]
         if all(a is b for a, b in zip(items, value, strict=True)):
             return value
         return type(value)(items)
     if isinstance(value, dict):
-        items = {k: visible_fields(v) for k, v in value.items()}
+        items = {k: visible_fields(v, show) for k, v in value.items()}
         if all(items[k] is v for k, v in value.items()):
             return value
         return items
