@@ -204,3 +204,14 @@ def test_accounts__the_password_is_kept_salted_and_checked():
     assert "pw" not in line.split()[4:] and line != accounts.hashed("pw")
     assert accounts.matches(line, "pw") and not accounts.matches(line, "pW")
     assert not accounts.matches("garbage", "pw")
+
+
+def test_cli__the_owner_sets_a_nicks_irc_password_from_stdin(tmp_path, monkeypatch, capsys):
+    import io
+
+    from tui.__main__ import main
+    monkeypatch.setattr("sys.stdin", io.StringIO("owners-word\n"))
+    assert main(["--set-irc-password", "alice", "--data-dir", str(tmp_path)]) == 0
+    assert accounts.login(DataDir(tmp_path), "alice", "owners-word") is None
+    assert accounts.login(DataDir(tmp_path), "alice", "other") == "wrong password"
+    assert main(["--set-irc-password", "9bad", "--data-dir", str(tmp_path)]) == 2
