@@ -19,11 +19,13 @@ from typing import TextIO
 
 from core import events as ev
 from core.chat.model.commands import Command, CommandError, Where, help_text, parse
+from core.chat.model.text import visible, visible_fields
 from core.counts import counted
 from core.runtime import Options, Runtime, StartupError
 
 EXIT_WAIT = 60.0  # seconds the exit sequence may take before the process gives up
 UNVERIFIED = " (unverified)"
+CONTINUATION = "    "   # in front of the second and later lines of a text in plain output
 
 
 def render(event: ev.Event) -> str:
@@ -99,6 +101,20 @@ def render(event: ev.Event) -> str:
     return str(event)
 
 
+def _continued(text: str) -> str:
+    """Text from the network on plain output: its control characters visible, its later
+    lines indented, so that no text can pass for a line of its own."""
+    return visible(text).replace("\n", "\n" + CONTINUATION)
+
+
+def plain(event: ev.Event) -> str:
+    """The plain output for an event: ``render`` of the event with every text field made
+    safe for a terminal (``_continued``; the node's own notes, ``Info``, keep their
+    lines), and the line checked once more as a whole."""
+    show = visible if isinstance(event, ev.Info) else _continued
+    return visible(render(visible_fields(event, show)))
+
+
 def _ring_change(e: ev.RingChange) -> str:
     def node(address: str | None) -> str:
         return address or "none"
@@ -152,7 +168,9 @@ class _Printer:
                 return
             if self.quiet_logs and isinstance(event, ev.Log | ev.RingStatus | ev.RingChange):
                 continue
-            line = json.dumps(event.to_json()) if self.as_json else render(event)
+            # JSON escapes every control and non-ASCII character (ensure_ascii): values stay as
+            # they arrived; plain lines show text from the network through ``plain``
+            line = json.dumps(event.to_json()) if self.as_json else plain(event)
             try:
                 self.out.write(line + "\n")
                 self.out.flush()

@@ -1,5 +1,6 @@
 """The command line: ``chordchat --nick N --listen H:P [--advertise H:P] [--bootstrap H:P]
-[--data-dir DIR] [--headless [--json]]``."""
+[--data-dir DIR] [--headless [--json]]``, or ``chordchat --set-irc-password NICK
+[--data-dir DIR]``."""
 
 from __future__ import annotations
 
@@ -45,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
                              "(loopback unless --irc-password is given)")
     parser.add_argument("--irc-password", metavar="PW",
                         help="the password (PASS) IRC clients must give")
+    parser.add_argument("--set-irc-password", metavar="NICK",
+                        help="set the password with which an IRC client logs in (SASL) as "
+                             "NICK and gets its identity key, read from stdin, in --data-dir; "
+                             "then exit (nothing else is needed)")
     tuning = parser.add_argument_group("tuning (tests and demos)")
     tuning.add_argument("--ring-interval", type=float, metavar="S",
                         help="stabilize every S seconds; fix fingers and check the "
@@ -134,6 +139,11 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, argparse.Name
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a == "--set-irc-password" or a.startswith("--set-irc-password=") for a in argv):
+        # the node owner's say-so: which IRC password logs in as a nick (docs/irc.md, SASL)
+        from core.irc.accounts import set_password_main
+        return set_password_main(argv)
     try:
         options, args = parse_options(argv)
     except ValueError as e:

@@ -26,6 +26,7 @@ import urwid
 
 from core.chat.model import commands
 from core.chat.model.commands import Command, Where
+from core.chat.model.text import visible_fields
 from tui import handlers, terminal
 from tui.bridge import FromCore
 from tui.conversation_view import ConversationView
@@ -114,12 +115,14 @@ class ChatApp:
         self.conversation_view.show_current()
 
     def _dispatch(self, event: object) -> None:
-        """Dispatch on the event's class through the one table (tui.handlers.HANDLERS)."""
+        """Dispatch on the event's class through the one table (tui.handlers.HANDLERS),
+        every control character in its text made visible first (core.chat.model.text:
+        an ESC from another user's message never reaches the terminal)."""
         handler = handlers.HANDLERS.get(type(event))
         if handler is None:
             log.warning("no handler for %r", event)
             return
-        handler(self, event)
+        handler(self, visible_fields(event))
 
     def _handler_failed(self, event: object, exc: Exception) -> None:
         self.conversation_view.error(f"could not show a {type(event).__name__} event ({exc!r}); "

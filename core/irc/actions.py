@@ -6,15 +6,26 @@ carry out, and the docstring says which of the session's methods takes the answe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core.chat.model.commands import Command
 
 
 @dataclass(frozen=True)
 class Register:
-    """Claim ``nick`` on the ring; answer with ``registered()`` or ``refused()``."""
+    """Claim ``nick`` on the ring; answer with ``registered()`` or ``refused()``.
+    ``account`` is the nick the client logged in as (SASL), which alone earns the nick's
+    persistent key; None: a fresh key kept nowhere."""
     nick: str
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class Authenticate:
+    """Check a SASL PLAIN login (``core.irc.accounts.login``); answer ``logged_in()`` or
+    ``login_failed(reason)``."""
+    account: str
+    password: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,7 @@ class Close:
     reason: str
 
 
-Action = Register | Run | Lookup | ListChannels | Quit | Close
+Action = Register | Authenticate | Run | Lookup | ListChannels | Quit | Close
 
 
 @dataclass(frozen=True)

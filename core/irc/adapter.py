@@ -7,9 +7,11 @@ from collections.abc import Callable
 
 from core import events as ev
 from core.chat.model.commands import Command
-from core.chat.model.errors import ChatError
+from core.chat.model.errors import ChatError, NickTaken
 from core.chat.model.identity import fingerprint
+from core.chat.users.keyring import ephemeral
 
+from . import accounts
 from .actions import Whois
 
 
@@ -36,9 +38,18 @@ class IrcUser:
         self.user = user
 
     @classmethod
-    async def add(cls, service, nick: str, post: Callable[[ev.Event], None]) -> IrcUser:
-        """Claim ``nick`` on the ring for a new user (NickTaken, ChatError)."""
-        return cls(service, await service.add_user(nick, post))
+    async def add(cls, service, nick: str, post: Callable[[ev.Event], None],
+                  account: str | None = None) -> IrcUser:
+        """Claim ``nick`` on the ring for a new user (NickTaken, ChatError).
+
+        Logged in as the nick (``account``, SASL): the nick's persistent key from the data
+        directory. Else a fresh key kept nowhere, and a nick that belongs to someone on this
+        node (a key or an IRC password in the data directory) is refused as taken."""
+        if account is not None and account.lower() == nick.lower():
+            return cls(service, await service.add_user(nick, post))
+        if accounts.reserved(service.data_dir, nick):
+            raise NickTaken(f"{nick} belongs to someone on this node: log in with SASL")
+        return cls(service, await service.add_user(nick, post, keys=ephemeral(nick)))
 
     async def run(self, command: Command) -> None:
         """Carry out a session's command; ChatError says why it could not be done."""

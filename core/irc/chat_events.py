@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from core import events as ev
+from core.chat.model.text import visible_fields
 
 from . import text as t
 from .channels import RING_CHANNEL, Channels
@@ -32,7 +33,10 @@ class ChatEvents:
             return
         handler = _EVENTS.get(type(event))
         if handler is not None:
-            handler(self, event)
+            # text from the network (a reason, an error's words) shows its control
+            # characters; a message's text is made visible line by line in ``to_irc``
+            handler(self, event if isinstance(event, ev.ChannelMessage | ev.PrivateMessage)
+                    else visible_fields(event))
 
     def node_event(self, event: ev.Event) -> None:
         """A ring change or migration step of this node: in ``&ring`` if the client joined
@@ -81,14 +85,14 @@ class ChatEvents:
         if mine and not e.history:
             return   # IRC does not echo a client's own message back
         prefix = self.me.mask if mine else remote(e.from_)
-        text = t.to_irc(_marked(e.text, e.verified))
-        self.replies.text(prefix, "PRIVMSG", f"#{e.channel}", text)
+        for line in t.to_irc(e.text, _mark(e.verified)):
+            self.replies.text(prefix, "PRIVMSG", f"#{e.channel}", line)
 
     def _on_private_message(self, e: ev.PrivateMessage) -> None:
         if e.outgoing:
             return
-        self.replies.text(remote(e.from_), "PRIVMSG", self.me.nick,
-                          t.to_irc(_marked(e.text, e.verified)))
+        for line in t.to_irc(e.text, _mark(e.verified)):
+            self.replies.text(remote(e.from_), "PRIVMSG", self.me.nick, line)
 
     def _on_key_changed(self, e: ev.KeyChanged) -> None:
         self.replies.notice(f"warning: the key of {e.nick} changed from {e.old} to {e.new}; "
@@ -116,6 +120,7 @@ _EVENTS: dict[type, Callable[[ChatEvents, ev.Event], None]] = {
 }
 
 
-def _marked(text: str, verified: bool) -> str:
-    """A message not signed by the key pinned for its sender says so in front."""
-    return text if verified else f"[unverified] {text}"
+def _mark(verified: bool) -> str:
+    """A message not signed by the key pinned for its sender says so in front (of each
+    line)."""
+    return "" if verified else "[unverified] "

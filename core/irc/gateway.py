@@ -20,7 +20,8 @@ from core import events as ev
 from core.chat.model.errors import ChatError, NickTaken
 from core.chord.ids import short_id
 
-from .actions import Close, ListChannels, Lookup, Quit, Register, Run
+from . import accounts
+from .actions import Authenticate, Close, ListChannels, Lookup, Quit, Register, Run
 from .adapter import IrcUser
 from .message import LineBuffer, Message, encode
 from .replies import ServerInfo
@@ -111,7 +112,9 @@ class Connection:
 
     async def _do(self, action) -> None:
         if isinstance(action, Register):
-            await self._register(action.nick)
+            await self._register(action.nick, action.account)
+        elif isinstance(action, Authenticate):
+            await self._authenticate(action)
         elif isinstance(action, Run):
             self._in_lane(action)
         elif isinstance(action, Lookup):
@@ -123,12 +126,26 @@ class Connection:
         elif isinstance(action, Close):
             self.closing = True
 
-    async def _register(self, nick: str) -> None:
+    async def _authenticate(self, login: Authenticate) -> None:
+        """Check a SASL login (scrypt: in a thread) before the next line is read."""
+        why = await asyncio.to_thread(accounts.login, self.gateway.service.data_dir,
+                                      login.account, login.password)
+        if why is None:
+            log.info("IRC client %s logged in as %s", self.session.host, login.account)
+            actions = self.session.logged_in(login.account)
+        else:
+            log.warning("IRC client %s could not log in as %s: %s", self.session.host,
+                        login.account, why)
+            actions = self.session.login_failed()
+        for action in actions:
+            await self._do(action)
+
+    async def _register(self, nick: str, account: str | None = None) -> None:
         await self.gateway.admitting.wait()
         if self.closing:
             return   # the gateway stopped before it admitted anyone
         try:
-            user = await IrcUser.add(self.gateway.service, nick, self._post)
+            user = await IrcUser.add(self.gateway.service, nick, self._post, account)
         except NickTaken as e:
             actions = self.session.refused(nick, str(e), taken=True)
         except ChatError as e:
@@ -215,7 +232,8 @@ class IrcGateway:
             motd = (f"chordchat: the IRC gateway of node {short_id(node.id)} at {node.address}.",
                     "Channels are #name; every nick is registered on the ring.",
                     "JOIN &ring to follow this node's ring changes and migration steps.")
-        self.info = ServerInfo(name=name, motd=motd, password=password)
+        self.info = ServerInfo(name=name, motd=motd, password=password,
+                               sasl=service.data_dir is not None)
         self.connections: set[Connection] = set()
         self._server: asyncio.Server | None = None
         self._serving: set[asyncio.Task] = set()

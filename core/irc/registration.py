@@ -1,20 +1,30 @@
 """How an IRC connection begins and ends, and who the client said it is.
 
 Registration follows modern.ircdocs.horse ("Connection Registration"): PASS, NICK and USER
-in any order, held while CAP negotiation is open (CAP LS … CAP END; no capability is
-offered). Once the client has a nick and a user, and the password if one is required, the
-session asks the ring for the nick (``Register``) and waits for ``registered`` or
-``refused``. QUIT, a wrong password or a ring that cannot be reached end the connection.
+in any order, held while CAP negotiation is open (CAP LS … CAP END; the one capability
+offered is ``sasl``, when the node has a data directory). Once the client has a nick and
+a user, and the password if one is required, the session asks the ring for the nick
+(``Register``) and waits for ``registered`` or ``refused``. QUIT, a wrong password or a
+ring that cannot be reached end the connection.
+
+SASL PLAIN (ircv3.net/specs/extensions/sasl-3.1): ``AUTHENTICATE PLAIN``, ``+``, the
+base64 of ``authzid NUL authcid NUL password`` in chunks of 400 bytes; the driver checks
+the login (``Authenticate``) and answers ``logged_in`` (900, 903) or ``login_failed``
+(904). Only a client logged in as its nick gets the nick's persistent key (``Register``'s
+``account``); a client whose NICK differs from its account is told 902 and must send
+NICK again. See ``core.irc.accounts``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 
 from core.chat.model.commands import CommandError, check_nick
 
 from . import numerics as n
-from .actions import Action, Close, Quit, Register
+from .actions import Action, Authenticate, Close, Quit, Register
 from .message import Message
 from .replies import REMOTE_HOST, Replies
 
@@ -38,6 +48,10 @@ class Registration:
         self.realname = ""
         self.password: str | None = None
         self.negotiating = False    # CAP LS came: registration waits for CAP END
+        self.caps: set[str] = set()
+        self.account: str | None = None     # logged in (SASL) as this nick
+        self._sasl: str | None = None       # the base64 received so far of a PLAIN login
+        self._checking = False              # the driver checks a login: registration waits
 
     @property
     def done(self) -> bool:
@@ -102,21 +116,89 @@ class Registration:
     def irc_cap(self, m: Message) -> list[Action]:
         sub = m.params[0].upper()
         me = self.nick if self.nick else "*"
+        offered = {"sasl"} if self.replies.server.sasl else set()
         if sub == "LS":
             if not self.done:
                 self.negotiating = True
-            self.replies.from_server("CAP", me, "LS", "")
+            version = m.param(1)
+            shown = "sasl=PLAIN" if version.isdigit() and int(version) >= 302 else "sasl"
+            self.replies.from_server("CAP", me, "LS", shown if offered else "")
         elif sub == "LIST":
-            self.replies.from_server("CAP", me, "LIST", "")
+            self.replies.from_server("CAP", me, "LIST", " ".join(sorted(self.caps)))
         elif sub == "REQ":
-            self.replies.from_server("CAP", me, "NAK", m.param(1))
+            asked = m.param(1).split()
+            if asked and all(cap in offered for cap in asked):
+                self.caps.update(asked)
+                self.replies.from_server("CAP", me, "ACK", m.param(1))
+            else:
+                self.replies.from_server("CAP", me, "NAK", m.param(1))
         elif sub == "END":
             if self.negotiating:
                 self.negotiating = False
+                if self._sasl is not None:      # a login left half way ends here
+                    self._sasl = None
+                    self.replies.reply(n.ERR_SASLABORTED, "SASL authentication aborted")
                 return self._try()
         else:
             self.replies.reply("410", sub, "Invalid CAP command")
         return []
+
+    def irc_authenticate(self, m: Message) -> list[Action]:
+        arg = m.params[0]
+        if self.done or self.account is not None:
+            self.replies.reply(n.ERR_SASLALREADY, "You have already authenticated using SASL")
+            return []
+        if "sasl" not in self.caps or self._checking:
+            self.replies.reply(n.ERR_SASLFAIL, "SASL authentication failed")
+            return []
+        if self._sasl is None:
+            if arg.upper() != "PLAIN":
+                self.replies.reply(n.RPL_SASLMECHS, "PLAIN", "are available SASL mechanisms")
+                self.replies.reply(n.ERR_SASLFAIL, "SASL authentication failed")
+                return []
+            self._sasl = ""
+            self.replies.from_server("AUTHENTICATE", "+")
+            return []
+        if arg == "*":
+            self._sasl = None
+            self.replies.reply(n.ERR_SASLABORTED, "SASL authentication aborted")
+            return []
+        if len(arg) > 400 or len(self._sasl) + len(arg) > 1200:
+            self._sasl = None
+            self.replies.reply(n.ERR_SASLTOOLONG, "SASL message too long")
+            return []
+        if arg != "+":
+            self._sasl += arg
+        if len(arg) == 400:
+            return []                           # more follows
+        data, self._sasl = self._sasl, None
+        try:
+            authzid, authcid, password = (
+                base64.b64decode(data, validate=True).decode("utf-8").split("\0"))
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            self.replies.reply(n.ERR_SASLFAIL, "SASL authentication failed")
+            return []
+        if authzid and authzid != authcid:
+            self.replies.reply(n.ERR_SASLFAIL, "SASL authentication failed")
+            return []
+        self._checking = True
+        return [Authenticate(authcid, password)]
+
+    def logged_in(self, account: str) -> list[Action]:
+        """The driver accepted the login: 900 and 903; registration may go on."""
+        self._checking = False
+        self.account = account
+        me = self.nick or "*"
+        self.replies.reply(n.RPL_LOGGEDIN, f"{me}!{self.user or '*'}@{self.host}", account,
+                           f"You are now logged in as {account}")
+        self.replies.reply(n.RPL_SASLSUCCESS, "SASL authentication successful")
+        return self._try()
+
+    def login_failed(self) -> list[Action]:
+        """The driver refused the login (why is logged, never told: 904)."""
+        self._checking = False
+        self.replies.reply(n.ERR_SASLFAIL, "SASL authentication failed")
+        return self._try()
 
     def irc_quit(self, m: Message) -> list[Action]:
         reason = m.param(0, "Client quit") or "Client quit"
@@ -125,15 +207,21 @@ class Registration:
         return [Quit(reason)] if was_registered else [Close(reason)]
 
     def _try(self) -> list[Action]:
-        if self.state != "connecting" or not self.nick or not self.user or self.negotiating:
+        if (self.state != "connecting" or not self.nick or not self.user or self.negotiating
+                or self._checking):
             return []
         if self.expected is not None and not hmac.compare_digest(
                 (self.password or "").encode(), self.expected.encode()):
             self.replies.reply(n.ERR_PASSWDMISMATCH, "Password incorrect")
             self._end("Bad password")
             return [Close("Bad password")]
+        if self.account is not None and self.account.lower() != self.nick.lower():
+            self.replies.reply(n.ERR_NICKLOCKED, "You must use a nick assigned to you "
+                               f"(you are logged in as {self.account})")
+            self.nick = None
+            return []
         self.state = "registering"
-        return [Register(self.nick)]
+        return [Register(self.nick, self.account)]
 
     def _end(self, why: str) -> None:
         self.replies.send(Message("ERROR", (f"Closing link: {self.host} ({why})",)))

@@ -32,6 +32,7 @@ class ServerInfo:
     created: str = "when this node started"
     motd: tuple[str, ...] = ()
     password: str | None = None
+    sasl: bool = False      # SASL PLAIN offered (the node has a data directory)
 
 
 def remote(nick: str) -> str:

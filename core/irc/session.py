@@ -55,6 +55,7 @@ class Session:
             "NICK": (r.irc_nick, 0, True),
             "USER": (r.irc_user, 4, True),
             "CAP": (r.irc_cap, 1, True),
+            "AUTHENTICATE": (r.irc_authenticate, 1, True),
             "PING": (self._ping, 1, True),
             "PONG": (self._pong, 0, True),
             "QUIT": (r.irc_quit, 0, True),
@@ -140,6 +141,14 @@ class Session:
     def refused(self, nick: str, reason: str, taken: bool) -> list[Action]:
         """The ring refused ``nick``: taken (the client may pick another) or unreachable."""
         return self.registration.refused(nick, reason, taken)
+
+    def logged_in(self, account: str) -> list[Action]:
+        """The answer to ``Authenticate``: the login is good."""
+        return self.registration.logged_in(account)
+
+    def login_failed(self) -> list[Action]:
+        """The answer to ``Authenticate``: wrong password, or no such login here."""
+        return self.registration.login_failed()
 
     def failed(self, run: Run, reason: str) -> None:
         """The chat could not carry out ``run``: the numeric that says so, with why."""

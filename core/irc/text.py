@@ -1,17 +1,24 @@
 """Message text between IRC and the chat: formatting codes, CTCP ACTION, ring notices.
 
-The chat refuses control characters in a message; IRC uses them for bold, colours and
-CTCP. Formatting is dropped on the way in (as a server with colours stripped does);
-``/me`` travels through the ring as text starting with ``/me `` and becomes a CTCP
-ACTION again at every IRC client, so UI users see what the sender meant.
+The chat refuses control characters in a message (``core.chat.model.text``); IRC uses
+them for bold, colours and CTCP. Formatting is dropped on the way in (as a server with
+colours stripped does), and so is anything else the chat's rule forbids; ``/me`` travels
+through the ring as text starting with ``/me `` and becomes a CTCP ACTION again at every
+IRC client, so UI users see what the sender meant.
+
+On the way out, text from the ring is shown through ``visible``: a ``\x01`` in it reaches
+the client as ``^A``, so the only CTCP a client gets is the ACTION the gateway makes of a
+``/me``; IRC formatting codes (``\x02`` ``\x03`` ``\x0f`` ``\x16`` ``\x1d`` ``\x1f`` …) show
+as ``^B``, ``^C``…: chat text never holds them honestly, so a peer that sends them gets no
+colours. Each line of a multi-line message goes as a PRIVMSG of its own.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from core import events as ev
+from core.chat.model.text import visible, without_bad
 from core.counts import counted
 
 CTCP = "\x01"
@@ -33,14 +40,19 @@ def from_irc(text: str) -> str | None:
             return None
         text = ACTION_PREFIX + rest
     text = _FORMATTING.sub("", text).replace("\t", " ")
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Cc")
+    return without_bad(text)
 
 
-def to_irc(text: str) -> str:
-    """The IRC text for a chat message: ``/me`` becomes a CTCP ACTION."""
-    if text.startswith(ACTION_PREFIX):
-        return f"{CTCP}ACTION {text[len(ACTION_PREFIX):]}{CTCP}"
-    return text
+def to_irc(text: str, mark: str = "") -> list[str]:
+    """The IRC texts for a chat message, one per line, each after ``mark``: every control
+    character visible (``core.chat.model.text.visible``), a first line starting with
+    ``/me `` as a CTCP ACTION."""
+    lines = [line or " " for line in visible(text).split("\n")]
+    first = lines[0]
+    if first.startswith(ACTION_PREFIX):
+        lines[0] = f"{CTCP}ACTION {mark}{first[len(ACTION_PREFIX):]}{CTCP}"
+        return [lines[0], *(mark + line for line in lines[1:])]
+    return [mark + line for line in lines]
 
 
 def describe(event: ev.Event) -> str | None:

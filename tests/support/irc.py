@@ -1,14 +1,20 @@
 """A real IRC client (the ``irc`` package's asyncio client) for the gateway's tests, and
-everything the server sent it. Importing this skips the importing test module when the
-``irc`` package is not installed."""
+everything the server sent it; a ring of in-process nodes, each with a gateway (``ring``).
+Importing this skips the importing test module when the ``irc`` package is not installed."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from dataclasses import dataclass, field
 
 import pytest
 
-from core.chord.testing import wait_until
+from core import events as ev
+from core.chat.service import ChatService
+from core.chord import Address, Local
+from core.chord.testing import FAST, converged, stop_all, wait_until
+from core.irc import IrcGateway
 from core.irc.message import parse
 
 irc_client_aio = pytest.importorskip("irc.client_aio")
@@ -69,3 +75,47 @@ class Client:
     def close(self) -> None:
         if self.conn is not None and self.conn.connected:
             self.conn.transport.close()
+
+
+@dataclass
+class Node:
+    """A node with its chat service and its IRC gateway, and the node-wide events."""
+    node: Local
+    service: ChatService
+    gateway: IrcGateway | None = None
+    events: list = field(default_factory=list)
+
+    def post(self, event: ev.Event) -> None:
+        self.events.append(event)
+        if self.gateway is not None:
+            self.gateway.node_event(event)
+
+
+async def start(bootstrap: Node | None = None, password: str | None = None) -> Node:
+    node = Local(Address("127.0.0.1", 0), bootstrap.node.address if bootstrap else None, **FAST)
+    box = Node(node, None)  # type: ignore[arg-type]
+    box.service = ChatService(node, box.post)
+    await node.start()
+    await box.service.start()
+    box.gateway = IrcGateway(box.service, "127.0.0.1", 0, password=password)
+    await box.gateway.start()
+    return box
+
+
+@contextlib.asynccontextmanager
+async def ring(n: int = 2, password: str | None = None):
+    nodes: list[Node] = []
+    clients: list[Client] = []
+    try:
+        for _ in range(n):
+            nodes.append(await start(nodes[0] if nodes else None, password))
+        await wait_until(lambda: converged([b.node for b in nodes]), what="the ring")
+        yield nodes, clients
+    finally:
+        for c in clients:
+            c.close()
+        for b in nodes:
+            if b.gateway is not None:
+                await b.gateway.stop(quit_users=False)
+            await b.service.stop()
+        await stop_all([b.node for b in nodes])

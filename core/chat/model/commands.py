@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import enum
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.datadir import valid_nick
+
+from .text import bad_char, describe
 
 MAX_TEXT = 4000
 CHANNEL_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,49}")
@@ -230,9 +231,9 @@ def check_text(text: str) -> str:
             f"the message has {len(text)} characters; at most {MAX_TEXT} are allowed")
     if "\n" in text or "\r" in text:
         raise CommandError("the message has more than one line; send each line on its own")
-    for ch in text:
-        if unicodedata.category(ch) == "Cc":
-            raise CommandError(f"the message contains a control character ({ord(ch):#04x})")
+    ch = bad_char(text)
+    if ch is not None:   # the rule every maintainer applies (core.chat.model.text)
+        raise CommandError(f"the message contains a control character {describe(ch)}")
     return text
 
 

@@ -2,10 +2,10 @@
 channel's key; each change is replicated before members see it or a send is acknowledged.
 
 Each request carries the user's signed entry (``entries.SignedEntry``), which the
-maintainer checks before it acts: the signature, the channel, the kind, the clock (a
-message outside the replay window is refused, and message ids seen within it are
-remembered even after the log is trimmed), and for a leave that it is signed by the key
-that joined: nobody removes another member.
+maintainer checks before it acts: the signature, the channel, the kind, the text (no
+control characters: ``model.text``), the clock (a message outside the replay window is
+refused, and message ids seen within it are remembered even after the log is trimmed),
+and for a leave that it is signed by the key that joined: nobody removes another member.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ..model.entries import REPLAY_WINDOW, EntryError, SignedEntry, may_leave
 from ..model.holdings import Holdings
 from ..model.ids import channel_key, verified
 from ..model.limits import DEFAULT, Limits, entry_excess
+from ..model.text import bad_char, describe
 from ..wire import verbs as p
 from ..wire.calls import Caller
 from ..wire.rate import caller_host, normal_host
@@ -41,6 +42,8 @@ def entry_of(d: dict, kind: str, limits: Limits = DEFAULT) -> SignedEntry:
     excess = entry_excess(entry, limits)
     if excess is not None:
         raise p.Refused("too_long", excess)
+    if (bad := bad_char(entry.text)) is not None:
+        raise p.Refused("bad_text", f"text with the control character {describe(bad)}")
     if not verified(entry):
         raise p.Refused("bad_signature", f"a {kind} in the name of {entry.nick} whose "
                                          "signature does not verify")

@@ -5,8 +5,6 @@ nodes and with an in-process user, part, quit, the error numerics, bad lines, PA
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from dataclasses import dataclass, field
 
 import pytest
 
@@ -14,59 +12,13 @@ irc_client_aio = pytest.importorskip("irc.client_aio")
 
 from core import events as ev  # noqa: E402
 from core.chat.model.errors import NickTaken  # noqa: E402
-from core.chat.service import ChatService  # noqa: E402
-from core.chord import Address, Local  # noqa: E402
 from core.chord.ids import hex_id  # noqa: E402
-from core.chord.testing import FAST, converged, stop_all, wait_until  # noqa: E402
+from core.chord.testing import wait_until  # noqa: E402
 from core.irc import IrcGateway  # noqa: E402
 from core.irc.message import parse  # noqa: E402
-from tests.support.irc import Client  # noqa: E402
+from tests.support.irc import Client, Node, ring, start  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@dataclass
-class Node:
-    """A node with its chat service and its IRC gateway, and the node-wide events."""
-    node: Local
-    service: ChatService
-    gateway: IrcGateway | None = None
-    events: list = field(default_factory=list)
-
-    def post(self, event: ev.Event) -> None:
-        self.events.append(event)
-        if self.gateway is not None:
-            self.gateway.node_event(event)
-
-
-async def start(bootstrap: Node | None = None, password: str | None = None) -> Node:
-    node = Local(Address("127.0.0.1", 0), bootstrap.node.address if bootstrap else None, **FAST)
-    box = Node(node, None)  # type: ignore[arg-type]
-    box.service = ChatService(node, box.post)
-    await node.start()
-    await box.service.start()
-    box.gateway = IrcGateway(box.service, "127.0.0.1", 0, password=password)
-    await box.gateway.start()
-    return box
-
-
-@contextlib.asynccontextmanager
-async def ring(n: int = 2, password: str | None = None):
-    nodes: list[Node] = []
-    clients: list[Client] = []
-    try:
-        for _ in range(n):
-            nodes.append(await start(nodes[0] if nodes else None, password))
-        await wait_until(lambda: converged([b.node for b in nodes]), what="the ring")
-        yield nodes, clients
-    finally:
-        for c in clients:
-            c.close()
-        for b in nodes:
-            if b.gateway is not None:
-                await b.gateway.stop(quit_users=False)
-            await b.service.stop()
-        await stop_all([b.node for b in nodes])
 
 
 async def client(clients: list, box: Node, nick: str, password: str | None = None) -> Client:

@@ -1,0 +1,142 @@
+"""Which IRC client may speak with a nick's persistent identity key: the one that logs in.
+
+A nick's key (``identity.key`` in its folder of the data directory) goes to an IRC client
+only after SASL PLAIN with the nick's IRC password, kept as a salted scrypt hash in the
+same folder (``irc-password``, mode 0600, one line ``chordchat-irc-scrypt-v1 n r p salt
+hash``). The password is set by the node's owner (``chordchat --set-irc-password NICK``)
+or, for a nick that has neither a key nor a password in the data directory yet, by the
+first client that logs in with it (trust on first use). A nick that has a key but no
+password (the owner's own nick, or one from before SASL) can only be logged into once
+the owner sets a password. See docs/irc.md, "SASL".
+
+Blocking (scrypt takes tens of milliseconds on purpose): the gateway runs ``login`` in a
+thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import hashlib
+import hmac
+import os
+import sys
+from pathlib import Path
+
+from core.chat.users.keyfile import KEY_FILE
+from core.datadir import DataDir, DataDirError, valid_nick, write_atomic
+
+PASSWORD_FILE = "irc-password"
+FORMAT = "chordchat-irc-scrypt-v1"
+SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}   # 16 MiB and ~50 ms per try
+MAX_PASSWORD = 300
+
+
+class AccountError(Exception):
+    """A password file that cannot be read or written; the message names it."""
+
+
+def _hash(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
+                          maxmem=2 * 128 * r * n + (1 << 20), dklen=32)
+
+
+def hashed(password: str) -> str:
+    """The password file's line for ``password``, with a fresh salt."""
+    salt = os.urandom(16)
+    s = SCRYPT
+    return (f"{FORMAT} {s['n']} {s['r']} {s['p']} {salt.hex()} "
+            f"{_hash(password, salt, **s).hex()}\n")
+
+
+def matches(line: str, password: str) -> bool:
+    """Whether ``password`` is the one the password file's ``line`` was made from."""
+    try:
+        form, n, r, p, salt, digest = line.split()
+        if form != FORMAT:
+            return False
+        n_, r_, p_ = int(n), int(r), int(p)
+        if not (2 <= n_ <= 2 ** 20 and 1 <= r_ <= 32 and 1 <= p_ <= 16):
+            return False
+        return hmac.compare_digest(_hash(password, bytes.fromhex(salt), n_, r_, p_),
+                                   bytes.fromhex(digest))
+    except ValueError:
+        return False
+
+
+def reserved(data_dir: DataDir | None, nick: str) -> bool:
+    """Whether ``nick`` belongs to someone on this node: it has a key or an IRC password
+    in the data directory. Such a nick is refused to a client that did not log in."""
+    if data_dir is None:
+        return False
+    folder = data_dir.user_path(nick)
+    return (folder / KEY_FILE).exists() or (folder / PASSWORD_FILE).exists()
+
+
+def set_password(data_dir: DataDir, nick: str, password: str, *, replace: bool = True) -> bool:
+    """Keep ``password``'s hash as ``nick``'s IRC password; with ``replace`` false only if
+    it has none yet (returns False if it had one)."""
+    try:
+        path = data_dir.user_dir(nick) / PASSWORD_FILE
+        return write_atomic(path, hashed(password).encode("ascii"), replace=replace)
+    except (DataDirError, ValueError) as e:
+        raise AccountError(f"cannot keep the IRC password of {nick}: {e}") from None
+
+
+def login(data_dir: DataDir | None, nick: str, password: str) -> str | None:
+    """Check an IRC client's login as ``nick``: None if it may use the nick's key, else
+    why not. A nick with neither key nor password gets ``password`` as its password."""
+    if data_dir is None:
+        return "this node keeps no identities (no data directory)"
+    if not valid_nick(nick):
+        return f"{nick!r} is not a nick"
+    if not password or len(password) > MAX_PASSWORD:
+        return f"the password must have 1 to {MAX_PASSWORD} characters"
+    folder = data_dir.user_path(nick)
+    path = folder / PASSWORD_FILE
+    if not path.exists():
+        if (folder / KEY_FILE).exists():
+            return (f"{nick} has a key on this node but no IRC password: the node's owner "
+                    "sets one (chordchat --set-irc-password)")
+        try:
+            if set_password(data_dir, nick, password, replace=False):
+                return None        # trust on first use
+        except AccountError as e:
+            return str(e)
+    try:
+        with open(path, encoding="ascii") as f:
+            line = f.read(1024)
+    except (OSError, ValueError) as e:
+        return f"cannot read {path}: {getattr(e, 'strerror', None) or e}"
+    return None if matches(line, password) else "wrong password"
+
+
+def set_password_main(argv: list[str]) -> int:
+    """``chordchat --set-irc-password NICK [--data-dir DIR]``: the new password from
+    stdin (asked twice on a terminal); exit code 0, or 2 with the reason."""
+    parser = argparse.ArgumentParser(prog="chordchat --set-irc-password")
+    parser.add_argument("--set-irc-password", metavar="NICK", required=True, dest="nick")
+    parser.add_argument("--data-dir", metavar="DIR")
+    args, _ = parser.parse_known_args(argv)
+    if not valid_nick(args.nick):
+        print(f"chordchat: error: {args.nick!r} is not a nick", file=sys.stderr)
+        return 2
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"IRC password for {args.nick}: ")
+        if getpass.getpass("again: ") != password:
+            print("chordchat: error: the passwords differ", file=sys.stderr)
+            return 2
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password or len(password) > MAX_PASSWORD:
+        print(f"chordchat: error: the password must have 1 to {MAX_PASSWORD} characters",
+              file=sys.stderr)
+        return 2
+    data_dir = DataDir(Path(args.data_dir)) if args.data_dir else DataDir.default()
+    try:
+        set_password(data_dir, args.nick, password)
+    except AccountError as e:
+        print(f"chordchat: error: {e}", file=sys.stderr)
+        return 2
+    print(f"the IRC password of {args.nick} is set in {data_dir.user_path(args.nick)}")
+    return 0
