@@ -19,25 +19,10 @@ from pathlib import Path
 from core import loops
 from core.chord import sim, wire
 
-from . import footprint, kad, loopback, merge, plots, rtt, simulated
+from . import footprint, kad, loopback, merge, plots, rtt, settings, simulated
 from .stats import half_log2, ms, num, short_paths, us
 
 OUT = Path(__file__).resolve().parent
-
-QUICK = dict(lookup_ns=[16, 64, 128, 256], lookups=400, converge_ns=[16, 64],
-             converge_limit=120.0, sim_ns=[1000, 2000, 4000, 7000, 10000], sim_lookups=1000,
-             fail_n=1000, fail_fractions=[0.05, 0.1, 0.2, 0.3, 0.4, 0.5], fail_lookups=1000,
-             kad_keys=50, kad_gets=300, rtt_samples=3000, profile_lookups=200,
-             chat_latency_msgs=200, chat_tput_msgs=1000, sim_converge_ns=[16, 64, 128],
-             kad_rounds=3, failover_trials=3, failover_load=0, ready_ns=[16, 64], ready_joins=5,
-             memory=(1000, 10, 100, [100, 300]))
-FULL = dict(QUICK, lookups=2000, converge_ns=[16, 64, 128], converge_limit=300.0,
-            sim_converge_ns=[16, 64, 128, 256],
-            sim_ns=[1000, 1500, 2000, 3000, 4000, 5000, 7000, 10000], sim_lookups=5000,
-            fail_n=10000, fail_lookups=3000, kad_gets=2000, rtt_samples=10000,
-            profile_lookups=500, chat_latency_msgs=500, chat_tput_msgs=5000,
-            failover_trials=10, failover_load=2, ready_ns=[16, 64, 128], ready_joins=10)
-
 
 def say(text: str) -> None:
     print(text, flush=True)
@@ -207,7 +192,7 @@ async def simulated_phase(cfg: dict, results: dict) -> None:
     conv = []
     for n in cfg["sim_converge_ns"]:
         started = time.perf_counter()
-        row = await simulated.join_convergence(n, loopback.CONVERGE, seed=n)
+        row = await simulated.join_convergence(n, settings.CONVERGE, seed=n)
         row["wall"] = time.perf_counter() - started
         conv.append(row)
         say(f"  simulated concurrent joins, N={n}: ring after {row['ring']} simulated s")
@@ -317,7 +302,7 @@ def write_report(results: dict, cfg: dict, mode: str, images: dict) -> str:
         "## Convergence after concurrent joins (real nodes, their own timers)",
         "",
         "N − 1 nodes call `start()` at the same moment through one bootstrap; stabilize every "
-        f"{loopback.CONVERGE['stabilize_interval']} s, fix_fingers and check_predecessor every "
+        f"{settings.CONVERGE['stabilize_interval']} s, fix_fingers and check_predecessor every "
         "1 s (faster than the defaults of 0.5/1/1 s so that the largest N fits in the run). "
         "\"Ring\" is the moment `ring_problems` (one ordered cycle, every successor, "
         "predecessor and successor list right) first comes back empty.",
@@ -345,7 +330,7 @@ def write_report(results: dict, cfg: dict, mode: str, images: dict) -> str:
         lines.append(f"| {r['n']} | {ring} | {rounds} | {r['messages']:,} | {r['wall']:.0f} s |")
     lines.append(
         f"\nReal sockets stop at N = {cfg['converge_ns'][-1]} in this mode"
-        + ("" if cfg is FULL else " (`--full` adds 128)")
+        + ("" if cfg is settings.FULL else " (`--full` adds 128)")
         + ": at N = 256 in one process, the nodes' maintenance ends up connecting nearly "
         "every pair (two descriptors each), past this process's open-file limit "
         f"({results['machine']['open_files']}); the simulator covers N = 256.")
@@ -567,13 +552,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rerender:
         results = json.loads((args.out / "results.json").read_text())
-        cfg = FULL if results["mode"] == "full" else QUICK
+        cfg = settings.mode(results["mode"] == "full")
         (args.out / "results.md").write_text(
             write_report(results, cfg, results["mode"], results["images"]))
         return 0
     if args.loop == "asyncio":
         os.environ["CHORDCHAT_LOOP"] = "asyncio"   # the worker processes inherit it
-    cfg = FULL if args.full else QUICK
+    cfg = settings.mode(args.full)
     mode = "full" if args.full else "quick"
     files = raise_file_limit()
     results: dict = {"machine": machine(), "mode": mode}
@@ -586,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     say("simulated rings ...")
     sim.run(simulated_phase(cfg, results))
     say("ring merge after a partition (simulated) ...")
-    results["merge"] = merge.run(args.full, say)
+    results["merge"] = merge.run(cfg, say)
     from . import chat
     say("chat ...")
     try:

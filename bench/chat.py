@@ -22,11 +22,18 @@ from core.chat.service import ChatService, LocalUser
 from core.chord import Address, Local, hash_string
 from core.chord.ids import RING, in_half_open
 
+from .settings import (
+    CHAT_CHORD,
+    CHAT_SERVICE,
+    FANOUT_PER_WORKER,
+    FANOUT_PROFILED,
+    FANOUT_WINDOW,
+    FANOUT_WORKERS,
+    MIGRATION_CHANNELS,
+    MIGRATION_LIMIT,
+)
 from .stats import mean, ms, percentile, short_paths
 
-CHORD_SETTINGS = dict(stabilize_interval=0.2, fix_fingers_interval=1.0,
-                      check_predecessor_interval=1.0, timeout=3.0)
-CHAT_SETTINGS = dict(retry_for=90.0)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -57,9 +64,9 @@ class _Worker:
 
 
 async def fanout(cfg: dict, say) -> dict:
-    workers_n, per_worker = 10, 5
-    node = Local(Address("127.0.0.1", 0), **CHORD_SETTINGS)
-    service = ChatService(node, lambda e: None, **CHAT_SETTINGS)
+    workers_n, per_worker = FANOUT_WORKERS, FANOUT_PER_WORKER
+    node = Local(Address("127.0.0.1", 0), **CHAT_CHORD)
+    service = ChatService(node, lambda e: None, **CHAT_SERVICE)
     await node.start()
     await service.start()
     chat = await service.add_user("maintainer", lambda e: None)
@@ -135,16 +142,18 @@ async def fanout(cfg: dict, say) -> dict:
             return out
 
         results = {"latency": await phase("lat", cfg.get("chat_latency_msgs", 200), 1),
-                   "throughput": await phase("tput", cfg.get("chat_tput_msgs", 1000), 64),
+                   "throughput": await phase("tput", cfg.get("chat_tput_msgs", 1000),
+                                             FANOUT_WINDOW),
                    "throughput_verified": await phase("vput", cfg.get("chat_tput_msgs", 1000),
-                                                      64, verify="all"),
+                                                      FANOUT_WINDOW, verify="all"),
                    "throughput_maintainer_verifies": await phase(
-                       "mput", cfg.get("chat_tput_msgs", 1000), 64, verify="maintainer")}
+                       "mput", cfg.get("chat_tput_msgs", 1000), FANOUT_WINDOW,
+                       verify="maintainer")}
         say(f"    one at a time: p50 {ms(results['latency']['p50'])}; loaded: "
             f"{results['throughput']['deliveries_per_s']:,.0f} deliveries/s unsigned, "
             f"{results['throughput_verified']['deliveries_per_s']:,.0f}/s with an ed25519 "
             "check per send and per delivery")
-        results["profiled"] = await phase("prof", 300, 64, profile=True)
+        results["profiled"] = await phase("prof", FANOUT_PROFILED, FANOUT_WINDOW, profile=True)
         return results
     finally:
         for w in workers:
@@ -162,8 +171,8 @@ async def fanout(cfg: dict, say) -> dict:
 
 async def _chat_node(nick: str, bootstrap: Address | None,
                      port: int = 0) -> tuple[Local, ChatService, LocalUser]:
-    node = Local(Address("127.0.0.1", port), bootstrap, **CHORD_SETTINGS)
-    service = ChatService(node, lambda e: None, **CHAT_SETTINGS)
+    node = Local(Address("127.0.0.1", port), bootstrap, **CHAT_CHORD)
+    service = ChatService(node, lambda e: None, **CHAT_SERVICE)
     await node.start()
     await service.start()
     return node, service, await service.add_user(nick, lambda e: None)
@@ -183,7 +192,7 @@ def _free_port_with_id_in(low: int, high: int) -> int:
     raise RuntimeError("no free port has an id in the range wanted")
 
 
-async def migration(channels: int, say, limit: float = 60.0) -> dict:
+async def migration(channels: int, say, limit: float = MIGRATION_LIMIT) -> dict:
     """A maintains ``channels`` channels (one member each, on H); B joins just below A and
     takes them all over (the notify-handler path); then B exits and hands them back."""
     a_node, a, _ = await _chat_node("keeper", None)
@@ -247,7 +256,7 @@ async def run(cfg: dict, say) -> dict:
     say("  fan-out: 1 maintainer, 50 members in 10 processes ...")
     result = {"fanout": await fanout(cfg, say)}
     say("  migration of 1,000 channels ...")
-    result["migration"] = await migration(1000, say)
+    result["migration"] = await migration(MIGRATION_CHANNELS, say)
     return result
 
 

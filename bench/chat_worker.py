@@ -20,14 +20,14 @@ from core import loops
 from core.chat.service import ChatService
 from core.chord import Address, Local
 
-from .chat import CHAT_SETTINGS, CHORD_SETTINGS
+from .settings import CHAT_CHORD, CHAT_SERVICE
 
 
 class Member:
     def __init__(self, tag: str, index: int, bootstrap: Address) -> None:
-        self.node = Local(Address("127.0.0.1", 0), bootstrap, **CHORD_SETTINGS)
+        self.node = Local(Address("127.0.0.1", 0), bootstrap, **CHAT_CHORD)
         self.nick = f"{tag}m{index}"
-        self.service = ChatService(self.node, lambda e: None, **CHAT_SETTINGS)
+        self.service = ChatService(self.node, lambda e: None, **CHAT_SERVICE)
         self.phase: str | None = None
         self.latencies: list[float] = []
         self.last = 0.0

@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 from .chat import channel_owned_by
+from .settings import FAILOVER_SEND_EVERY, FAILOVER_SETTLE, FAILOVER_SPARES
 from .stats import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
-SEND_EVERY = 0.05
 
 
 class Proc:
@@ -72,7 +72,7 @@ async def trial(members: list[Proc], victim: Proc, how: str, number: int,
     channel = channel_owned_by(victim.id, f"fo{number}-{how}-")
     for m in members:
         await m.ask({"join": channel})
-    await sender.ask({"send": channel, "every": SEND_EVERY})
+    await sender.ask({"send": channel, "every": FAILOVER_SEND_EVERY})
     await asyncio.sleep(1.5)
     failed_at = time.time()
     os.kill(victim.proc.pid, signal.SIGSTOP if how == "stop" else signal.SIGKILL)
@@ -89,7 +89,8 @@ async def trial(members: list[Proc], victim: Proc, how: str, number: int,
     return {"how": how, "gaps": gaps, "lost": lost, "acked": len(acked)}
 
 
-async def run(trials: int, say, settle: float = 6.0, others: int = 5, load: int = 0) -> dict:
+async def run(trials: int, say, settle: float = FAILOVER_SETTLE, others: int = FAILOVER_SPARES,
+              load: int = 0) -> dict:
     """``trials`` failures of each kind on a ring of 3 members and ``others`` spare nodes;
     ``load`` processes spin on the CPU meanwhile (2: both cores of this machine busy)."""
     hogs = [await asyncio.create_subprocess_exec(sys.executable, "-c", "while True: pass")
@@ -130,8 +131,8 @@ async def run(trials: int, say, settle: float = 6.0, others: int = 5, load: int 
         for hog in hogs:
             hog.kill()
             await hog.wait()
-    out: dict = {"trials": trials, "send_every": SEND_EVERY, "ring": 3 + others, "load": load,
-                 "false_suspicions": len(wrong), "rows": results}
+    out: dict = {"trials": trials, "send_every": FAILOVER_SEND_EVERY, "ring": 3 + others,
+                 "load": load, "false_suspicions": len(wrong), "rows": results}
     for how in ("stop", "kill"):
         gaps = [g for r in results if r["how"] == how for g in r["gaps"]]
         out[how] = {"p50": percentile(gaps, 50), "p99": percentile(gaps, 99),

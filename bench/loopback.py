@@ -10,17 +10,9 @@ from core.chord import Address, Local
 from core.chord.sim import ideal_state
 from tests.ring import ring_problems, true_owner
 
+from .settings import CONVERGE, QUIET
 from .simulated import fingers_only_hops
 from .stats import half_log2, mean, percentile
-
-# The bench drives maintenance itself on the measured ring (see build_quiet_ring): the
-# nodes run no rounds of their own, so nothing else runs on the loop while we time.
-QUIET = dict(timeout=5.0)
-
-# Timers for the convergence measurement: faster than the defaults (0.5 s, 1 s, 1 s) so
-# that N = 256 fits in a benchmark run; the report also gives the time in rounds.
-CONVERGE = dict(stabilize_interval=0.1, fix_fingers_interval=1.0,
-                check_predecessor_interval=1.0, timeout=3.0)
 
 
 async def _start(bootstrap: Local | None, settings: dict, maintain: bool = True) -> Local:

@@ -15,6 +15,8 @@ from core.chord.sim import run as run_loop
 from core.store import FILENAME, AsyncStore, Message
 from tests.core.chat.simring import SimRing
 
+from .settings import OUTBOX_OPS
+
 
 def _p(values: list[float], q: float) -> float:
     values = sorted(values)
@@ -53,7 +55,7 @@ async def _sends(count: int, keep: bool) -> list[float]:
         await ring.stop()
 
 
-def run(count: int = 300) -> dict:
+def run(count: int = OUTBOX_OPS) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         commits = asyncio.run(_commits(Path(folder), count))
     with_store = run_loop(_sends(count, True), virtual_time=False)

@@ -11,6 +11,8 @@ from core.chat.model.entries import sign_entry
 from core.chat.model.identity import Identity
 from core.chat.model.sealed import open_sealed, seal
 
+from .settings import SIGNING_OPS
+
 TEXT = "a channel message of about sixty characters, as people type"
 
 
@@ -21,7 +23,7 @@ def _per_op(fn, count: int) -> float:
     return (time.perf_counter() - started) / count
 
 
-def run(count: int = 2000) -> dict:
+def run(count: int = SIGNING_OPS) -> dict:
     alice, bob = Identity.generate("alice"), Identity.generate("bob")
     entries = [sign_entry(alice, "room", "msg", f"{i:032x}", address="127.0.0.1:4000",
                           text=TEXT, at=1.0e9 + i) for i in range(count)]
