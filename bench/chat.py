@@ -22,6 +22,7 @@ from core.chat.service import ChatService, LocalUser
 from core.chord import Address, Local, hash_string
 from core.chord.ids import RING, in_half_open
 
+from .chat_shared import sample_entry, stamped
 from .settings import (
     CHAT_CHORD,
     CHAT_SERVICE,
@@ -93,7 +94,6 @@ async def fanout(cfg: dict, say) -> dict:
 
         async def phase(name: str, count: int, window: int, profile: bool = False,
                         verify: str | None = None) -> dict:
-            from .chat_worker import sample_entry
             checked = sample_entry() if verify else None
             for w in workers:
                 w.write({"phase": name, "count": count, "verify": verify == "all"})
@@ -107,7 +107,7 @@ async def fanout(cfg: dict, say) -> dict:
                     if checked is not None and not checked.valid():  # the maintainer's check
                         raise RuntimeError("a good signature did not verify")
                     t = time.time()
-                    await chat.send(channel, f"{name} {t!r} message {i}")
+                    await chat.send(channel, stamped(name, t, i))
                     acks.append(time.time() - t)
 
             profiler = cProfile.Profile() if profile else None

@@ -20,6 +20,7 @@ from core import loops
 from core.chat.service import ChatService
 from core.chord import Address, Local
 
+from .chat_shared import sample_entry, sent_at
 from .settings import CHAT_CHORD, CHAT_SERVICE
 
 
@@ -36,21 +37,12 @@ class Member:
     def post(self, event: ev.Event) -> None:
         if isinstance(event, ev.ChannelMessage) and not event.history and self.phase:
             now = time.time()
-            words = event.text.split(" ", 2)
-            if words[0] == self.phase:
+            sent = sent_at(event.text, self.phase)
+            if sent is not None:
                 if self.verify is not None and not self.verify.valid():
                     raise RuntimeError("a good signature did not verify")
-                self.latencies.append(now - float(words[1]))
+                self.latencies.append(now - sent)
                 self.last = now
-
-
-def sample_entry():
-    """A signed channel message of a bench message's size: what a member checks per
-    delivery once channel entries carry signatures (core/chat/entries.py)."""
-    from core.chat.model.entries import sign_entry
-    from core.chat.model.identity import Identity
-    return sign_entry(Identity.generate("bench"), "fanout", "msg", "0" * 32,
-                      address="127.0.0.1:40000", text="tput 1764000000.123456 message 1000")
 
 
 def emit(obj: dict) -> None:
