@@ -468,7 +468,7 @@ def footprint_section(results: dict) -> list[str]:
         f"Memory: one node alone maintains channels of {mem['members']} members and "
         f"{mem['messages']} messages each, built through the chat's own join and send "
         "handlers, its feeds delivering to a sink in the same process that acknowledges "
-        "everything (bench/footprint_node.py, its own process). RSS after each step:",
+        "everything (bench/workers/footprint_node.py, its own process). RSS after each step:",
         "",
         "| channels | RSS | per channel over the empty node |",
         "| --- | --- | --- |",

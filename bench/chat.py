@@ -2,7 +2,7 @@
 the migration of 1,000 channels (on a join, and on exit).
 
 The maintainer runs alone in this process (one core at most); its 50 members run in
-10 worker processes (``bench.chat_worker``), 5 chat nodes each. Message texts carry the
+10 worker processes (``bench.workers.chat_members``), 5 chat nodes each. Message texts carry the
 send time, so each receiver measures end-to-end latency on the shared machine clock.
 """
 
@@ -79,7 +79,7 @@ async def fanout(cfg: dict, say) -> dict:
         for i in range(workers_n):
             with open(logs / f"worker-{i}.log", "w") as log:
                 proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "bench.chat_worker", str(node.address),
+                    sys.executable, "-m", "bench.workers.chat_members", str(node.address),
                     str(per_worker), channel, f"w{i}", cwd=ROOT, limit=1 << 24,
                     stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log)
             workers.append(_Worker(proc))

@@ -1,7 +1,7 @@
 """Failover: a channel's maintainer goes silent (SIGSTOP) or dies (kill -9) while a member
 sends every 50 ms; how long do the other members hear nothing, and is anything lost?
 
-Every node is its own process (``bench.failover_node``) with default settings. Each
+Every node is its own process (``bench.workers.failover_node``) with default settings. Each
 trial picks a node that is no member, names a channel its id owns, has three members
 join (one sends, two listen), then stops or kills that node. The silence is the longest
 gap between two arrivals at a listener, from a second before the failure until the
@@ -33,7 +33,7 @@ class Proc:
     @classmethod
     async def start(cls, bootstrap: str, nick: str) -> Proc:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.failover_node", bootstrap, nick, cwd=ROOT,
+            sys.executable, "-m", "bench.workers.failover_node", bootstrap, nick, cwd=ROOT,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL, limit=1 << 24)
         line = await asyncio.wait_for(proc.stdout.readline(), 60)

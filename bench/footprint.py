@@ -1,5 +1,5 @@
 """What a node costs: time from start to ready when it joins a ring, and the memory of a
-node that maintains many channels (``bench.footprint_node``, in its own process)."""
+node that maintains many channels (``bench.workers.footprint_node``, in its own process)."""
 
 from __future__ import annotations
 
@@ -85,14 +85,14 @@ def _placed(new: Local, nodes: list[Local]) -> bool:
 async def memory(channels: int, members: int, messages: int, steps: list[int]) -> dict:
     """RSS of a node maintaining ``channels`` channels (in a process of its own)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.footprint_node", str(channels), str(members),
+        sys.executable, "-m", "bench.workers.footprint_node", str(channels), str(members),
         str(messages), *map(str, steps), cwd=ROOT, stdout=asyncio.subprocess.PIPE)
     rows = []
     started = time.perf_counter()
     while line := await asyncio.wait_for(proc.stdout.readline(), 600):
         rows.append(json.loads(line))
     if await proc.wait() != 0 or len(rows) < 2:
-        raise RuntimeError(f"bench.footprint_node failed (exit {proc.returncode}, "
+        raise RuntimeError(f"bench.workers.footprint_node failed (exit {proc.returncode}, "
                            f"{len(rows)} rows): no memory figure")
     return {"channels": channels, "members": members, "messages": messages, "rows": rows,
             "rss": rows[-1]["rss"], "empty_rss": rows[0]["rss"],

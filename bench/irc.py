@@ -210,7 +210,7 @@ async def fan_out_step(a: Box, sender, k: int, tag: str) -> dict:
     host, port = a.gateway.address
     channel = f"fan{tag}"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.irc", "--worker", f"{host}:{port}", str(k), channel,
+        sys.executable, "-m", "bench.workers.irc_clients", f"{host}:{port}", str(k), channel,
         cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         limit=1 << 24)   # the latencies come back as one long JSON line
     try:
@@ -269,30 +269,6 @@ async def fan_out(a: Box, b: Box, budget: float, max_clients: int, say,
     return rows
 
 
-async def worker(address: str, k: int, channel: str) -> None:
-    """K clients in one channel; prints ready, then the latencies when told 'done'."""
-    host, _, port = address.rpartition(":")
-    clients = [RawClient(f"{channel}c{i}") for i in range(k)]
-    await asyncio.gather(*(c.connect(host, int(port)) for c in clients))
-    await asyncio.gather(*(c.join(f"#{channel}") for c in clients))
-    latencies: list[float] = []
-    def on_text(text: str) -> None:
-        if text.startswith("b "):
-            latencies.append(latency_of(text))
-
-    readers = [asyncio.create_task(c.messages(on_text)) for c in clients]
-    print(json.dumps({"ready": k}), flush=True)
-    stdin = asyncio.StreamReader()   # read on the loop: no thread beside the clients
-    loop = asyncio.get_running_loop()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
-    await stdin.readline()
-    print(json.dumps({"latencies": latencies}), flush=True)
-    for c in clients:
-        c.close()
-    for r in readers:
-        r.cancel()
-
-
 async def run(args) -> dict:
     def say(text: str) -> None:
         print(text, flush=True)
@@ -325,13 +301,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--whole-curve", action="store_true",
                         help="go on past the doubling, up to --max-clients or the budget")
-    parser.add_argument("--worker", nargs=3, metavar=("ADDRESS", "K", "CHANNEL"),
-                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.worker:
-        address, k, channel = args.worker
-        asyncio.run(worker(address, min(int(k), IRC_MAX_CLIENTS), channel))
-        return
     args.max_clients = min(args.max_clients, IRC_MAX_CLIENTS)
     args.budget = min(args.budget, IRC_BUDGET)
     results = asyncio.run(run(args))

@@ -1,6 +1,7 @@
 """A benchmark worker process: a few chat nodes that join one channel and time deliveries.
 
-Run by bench.chat, not by hand: ``python -m bench.chat_worker BOOTSTRAP COUNT CHANNEL TAG``.
+Run by bench.chat, not by hand:
+``python -m bench.workers.chat_members BOOTSTRAP COUNT CHANNEL TAG``.
 Protocol on stdin/stdout, one JSON object per line: it prints ``{"ready": [...]}`` once
 its members have joined; then for each ``{"phase": P, "count": C}`` it reads, it answers
 ``{"phase": P, "armed": true}`` and later ``{"phase": P, "latencies": [...], "last": t}``
@@ -20,8 +21,8 @@ from core import loops
 from core.chat.service import ChatService
 from core.chord import Address, Local
 
-from .chat_shared import sample_entry, sent_at
-from .settings import CHAT_CHORD, CHAT_SERVICE
+from ..chat_shared import sample_entry, sent_at
+from ..settings import CHAT_CHORD, CHAT_SERVICE
 
 
 class Member:
