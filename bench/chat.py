@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
-import io
 import json
-import pstats
 import sys
 import time
 from pathlib import Path
@@ -33,7 +31,8 @@ from .settings import (
     MIGRATION_CHANNELS,
     MIGRATION_LIMIT,
 )
-from .stats import mean, ms, percentile, short_paths
+from .stats import mean, ms, percentile, profile_table
+from .tables import table, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -132,13 +131,8 @@ async def fanout(cfg: dict, say) -> dict:
                    "mean": mean(latencies), "ack_p50": percentile(acks, 50),
                    "signed": False, "verified": verify}
             if profiler:
-                text = io.StringIO()
-                pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(18)
-                body = text.getvalue()
-                body = body[body.find("   ncalls"):] if "   ncalls" in body else body
                 out["profile"] = (f"maintainer process, {count} messages × 50 members, "
-                                  f"cProfile, by own time\n"
-                                  + short_paths(body))
+                                  f"cProfile, by own time\n" + profile_table(profiler))
             return out
 
         results = {"latency": await phase("lat", cfg.get("chat_latency_msgs", 200), 1),
@@ -269,8 +263,19 @@ def _seconds(m: dict, step: str) -> str:
     return "not reached"
 
 
-def report_lines(chat: dict, raw_rtt: float) -> list[str]:
-    f, m = chat["fanout"], chat["migration"]
+def section(results: dict, cfg: dict, images: dict) -> list[str]:
+    if "chat_error" in results:
+        return [
+            "## Chat: fan-out and migration — FAILED IN THIS RUN",
+            "",
+            f"The chat benchmark stopped with `{results['chat_error']}`; no numbers are "
+            "given for it.",
+            "",
+        ]
+    if "chat" not in results:
+        return []
+    f, m = results["chat"]["fanout"], results["chat"]["migration"]
+    raw_rtt = results["raw_rtt"]["p50"]
     lat, tput = f["latency"], f["throughput"]
     lines = [
         "## Chat: one maintainer fanning out to 50 members",
@@ -285,8 +290,6 @@ def report_lines(chat: dict, raw_rtt: float) -> list[str]:
         "the last delivery. The machine has 2 cores for 11 busy processes, so \"one core\" "
         "for the maintainer is an upper bound on what it got.",
         "",
-        "| load | messages | deliveries | deliveries/s | p50 | p99 | mean | send ack p50 |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     rows = [("one message at a time", lat), (f"{tput['window']} sends in flight", tput)]
     if "throughput_verified" in f:
@@ -295,15 +298,16 @@ def report_lines(chat: dict, raw_rtt: float) -> list[str]:
     if "throughput_maintainer_verifies" in f:
         rows.append((f"{tput['window']} in flight, plus a second check per send only",
                      f["throughput_maintainer_verifies"]))
-    for label, r in rows:
-        lines.append(
-            f"| {label} | {r['messages']} | {r['deliveries']:,} | {r['deliveries_per_s']:,.0f} "
-            f"| {ms(r['p50'])} | {ms(r['p99'])} | {ms(r['mean'])} | {ms(r['ack_p50'])} |")
-    ok = tput["deliveries_per_s"] >= 20000
+    lines += table(["load", "messages", "deliveries", "deliveries/s", "p50", "p99", "mean",
+                    "send ack p50"],
+                   ([label, r["messages"], f"{r['deliveries']:,}",
+                     f"{r['deliveries_per_s']:,.0f}", ms(r["p50"]), ms(r["p99"]), ms(r["mean"]),
+                     ms(r["ack_p50"])] for label, r in rows))
     lines += [
         "",
         f"Target \"≥ 20,000 deliveries/s from one maintainer\": "
-        f"{'met' if ok else '**missed**'} ({tput['deliveries_per_s']:,.0f}/s). Every "
+        f"{verdict(tput['deliveries_per_s'] >= 20000)} ({tput['deliveries_per_s']:,.0f}/s). "
+        "Every "
         "entry is signed by its author and checked by the maintainer once and by every "
         "member once per delivery (`SignedEntry.valid()`, ~70–90 µs), so the second row is "
         "the normal path; the last two rows add the bench's own second check to show what "
@@ -324,12 +328,11 @@ def report_lines(chat: dict, raw_rtt: float) -> list[str]:
         "MIGRATE call per channel). Then B exits (`exit`: hands everything to its successor "
         "A, then leaves the ring).",
         "",
-        "| step | time |",
-        "| --- | --- |",
-        f"| creating the {m['channels']:,} channels (1,000 sequential joins from H) "
-        f"| {m['create_seconds']:.2f} s |",
-        f"| join: from B's `start()` until B holds all and A none | {_seconds(m, 'join')} |",
-        f"| exit: from B's `exit()` until A holds all again | {_seconds(m, 'exit')} |",
+        *table(["step", "time"], [
+            [f"creating the {m['channels']:,} channels (1,000 sequential joins from H)",
+             f"{m['create_seconds']:.2f} s"],
+            ["join: from B's `start()` until B holds all and A none", _seconds(m, "join")],
+            ["exit: from B's `exit()` until A holds all again", _seconds(m, "exit")]]),
         "",
         f"Every channel still had its member afterwards: {m.get('members_kept', 'not checked')}.",
         "",

@@ -22,6 +22,7 @@ from pathlib import Path
 from .chat import channel_owned_by
 from .settings import FAILOVER_SEND_EVERY, FAILOVER_SETTLE, FAILOVER_SPARES
 from .stats import percentile
+from .tables import table, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -141,3 +142,36 @@ async def run(trials: int, say, settle: float = FAILOVER_SETTLE, others: int = F
     out["p50"], out["p99"] = out["stop"]["p50"], out["stop"]["p99"]
     return out
 
+
+
+def section(results: dict, cfg: dict, images: dict) -> list[str]:
+    fo = results.get("chat", {}).get("failover")
+    if fo is None:
+        return []
+    return [
+        "## Failover: a channel's maintainer goes silent or dies",
+        "",
+        f"{fo['ring']} chat nodes, each its own process with default settings. Per trial, a "
+        "node that is no member is picked, a channel named whose key it owns, and three "
+        f"members join; one sends every {fo['send_every'] * 1000:.0f} ms (each send its own "
+        "task). 1.5 s later the maintainer is frozen with SIGSTOP (its host gone silent: no "
+        "connection is refused, nothing is reset) or killed with kill -9. *Silence* is the "
+        "longest gap between two arrivals at a listening member from 1 s before the "
+        "failure until the sender stops; *lost* counts acknowledged messages that did not "
+        "reach both listeners. The victim is then killed for good and a fresh node joins. "
+        f"{fo['trials']} trials of each, two listeners each"
+        + (f"; {fo['load']} processes spinning on the CPU throughout (the machine has "
+           f"{os.cpu_count()} cores)." if fo.get("load") else "."),
+        "",
+        *table(["failure", "silence p50", "p99", "max", "samples", "lost"],
+               ([label, f"{fo[how]['p50']:.2f} s", f"{fo[how]['p99']:.2f} s",
+                 f"{fo[how]['max']:.2f} s", fo[how]["samples"], fo[how]["lost"]]
+                for how, label in (("stop", "silent (SIGSTOP)"), ("kill", "killed (kill -9)")))),
+        "",
+        f"Target \"p99 ≤ 2 s for the silent case, nothing lost\": "
+        f"{verdict(fo['stop']['p99'] <= 2.0 and fo['stop']['lost'] == 0)}. Live nodes "
+        f"suspected by any node's transport during the trials: {fo['false_suspicions']} "
+        "(a suspicion only reroutes calls until the next answer; a live node is never "
+        "dropped from the ring for it). How suspicion is tuned: docs/performance.md.",
+        "",
+    ]

@@ -31,6 +31,7 @@ from core.chord import Local, sim
 
 from . import settings
 from .settings import MERGE_CHECK, MERGE_LIMIT, MERGE_R, MERGE_RUNS
+from .tables import table
 
 OUT = Path(__file__).resolve().parent
 
@@ -121,7 +122,7 @@ def run(cfg: dict, say=print) -> dict:
 
 
 def report_lines(merge: dict) -> list[str]:
-    lines = [
+    return [
         "## Ring merge after a partition heals (simulated)",
         "",
         "Two interleaved halves, each a converged ring, every node remembering as lost the "
@@ -133,16 +134,18 @@ def report_lines(merge: dict) -> list[str]:
         "node remembers the other half's nodes it dropped (what a partition leaves); case "
         "*one*: a single node remembers a single node of the other half (one walk).",
         "",
-        "| case | N | runs | median s | max s | settled, max s | messages/node | merged |",
-        "|---|---|---|---|---|---|---|---|",
+        *table(["case", "N", "runs", "median s", "max s", "settled, max s", "messages/node",
+                "merged"],
+               ([s["case"], s["n"], s["runs"], f"{s['median']:.1f}", f"{s['max']:.1f}",
+                 "-" if s["settled_max"] is None else f"{s['settled_max']:.1f}",
+                 f"{s['messages_per_node']:.0f}", "yes" if s["all_merged"] else "NO"]
+                for s in merge["summary"])),
+        "",
     ]
-    for s in merge["summary"]:
-        settled = "-" if s["settled_max"] is None else f"{s['settled_max']:.1f}"
-        lines.append(f"| {s['case']} | {s['n']} | {s['runs']} | {s['median']:.1f} | "
-                     f"{s['max']:.1f} | {settled} | {s['messages_per_node']:.0f} | "
-                     f"{'yes' if s['all_merged'] else 'NO'} |")
-    lines.append("")
-    return lines
+
+
+def section(results: dict, cfg: dict, images: dict) -> list[str]:
+    return ["", *report_lines(results["merge"])] if "merge" in results else []
 
 
 MARK = "## Ring merge after a partition heals (simulated)"

@@ -16,6 +16,7 @@ from core.store import FILENAME, AsyncStore, Message
 from tests.core.chat.simring import SimRing
 
 from .settings import OUTBOX_OPS
+from .tables import table
 
 
 def _p(values: list[float], q: float) -> float:
@@ -76,16 +77,19 @@ def lines(r: dict) -> list[str]:
         "to the maintainer's acknowledgement (in-memory network, real loop), with the "
         "database and without:",
         "",
-        "| commit p50 | commit p95 | send p50 with | send p95 with | send p50 without | "
-        "send p95 without |",
-        "| --- | --- | --- | --- | --- | --- |",
-        f"| {ms(r['commit_p50'])} | {ms(r['commit_p95'])} | {ms(r['send_p50_store'])} "
-        f"| {ms(r['send_p95_store'])} | {ms(r['send_p50_none'])} | {ms(r['send_p95_none'])} |",
+        *table(["commit p50", "commit p95", "send p50 with", "send p95 with",
+                "send p50 without", "send p95 without"],
+               [[ms(r[k]) for k in ("commit_p50", "commit_p95", "send_p50_store",
+                                    "send_p95_store", "send_p50_none", "send_p95_none")]]),
         "",
         "A send with the database also marks the line delivered (a second commit) after the "
         "acknowledgement; the event loop never waits on the disk meanwhile.",
         "",
     ]
+
+
+def section(results: dict, cfg: dict, images: dict) -> list[str]:
+    return lines(results["outbox"]) if "outbox" in results else []
 
 
 if __name__ == "__main__":
