@@ -31,6 +31,7 @@ from . import (
 from .stats import half_log2, ms, us
 
 OUT = Path(__file__).resolve().parent
+PARTIAL_OUT = OUT / ".cache" / "only"   # a run of some phases (--only): not the report
 
 # results.md: each module writes its own sections from its results, in this order.
 SECTIONS = (machine.section, rtt.section, loopback.lookups_section,
@@ -44,10 +45,13 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-# -- the phases ----------------------------------------------------------------------------
+# -- the phases: each measures into ``results``, in the order of PHASES --------------------
 
-async def loopback_phase(cfg: dict, results: dict) -> None:
-    files = results["machine"]["open_files"]
+def loopback_phase(cfg: dict, results: dict) -> None:
+    loops.run(_loopback(cfg, results))
+
+
+async def _loopback(cfg: dict, results: dict) -> None:
     say("raw loopback round trip ...")
     # Measured three times across the run (it moves between runs on a shared machine);
     # the ratios use the median of the three p50s.
@@ -56,40 +60,13 @@ async def loopback_phase(cfg: dict, results: dict) -> None:
     say(f"  bare asyncio frame RTT p50 {us(samples[0]['p50'])}, "
         f"TcpTransport ping p50 {us(results['transport_rtt']['p50'])}")
     raw_rows = []
-    rows = []
     for n in cfg["lookup_ns"]:
-        rng = random.Random(n)
-        started = time.perf_counter()
-        nodes, rounds = await loopback.build_quiet_ring(n, rng)
-        built = time.perf_counter() - started
-        try:
-            # Every node keeps its connections open, all in this one process: the first
-            # pass opens about `hops` new ones per lookup. Cap what the fd limit allows.
-            count = min(cfg["lookups"], max(400, (files - 60 * n) // 8))
-            plan = loopback.lookup_plan(nodes, count, rng)
-            cold = await loopback.measure_lookups(nodes, plan)
-            warm = await loopback.measure_lookups(nodes, plan)
-            row = loopback.summarize_lookups(n, warm, 1.0)
-            cold_row = loopback.summarize_lookups(n, cold, 1.0)
-            row["_warm"] = warm
-            row.update(cold_p50=cold_row["latency_p50"], cold_p99=cold_row["latency_p99"],
-                       build_seconds=built, build_rounds=rounds)
-            raw_rows.append((n, row))
-            say(f"  N={n}: hops {row['hops_mean']:.2f} (½·log2 N = {half_log2(n):.2f}), "
-                f"p50 {ms(row['latency_p50'])}, p99 {ms(row['latency_p99'])}")
-            if n == cfg["lookup_ns"][len(cfg["lookup_ns"]) // 2]:
-                samples.append(await rtt.raw_frame_rtt(cfg["rtt_samples"]))
-            if n == 64:
-                results["profile_lookup"] = await loopback.profile_lookups(
-                    nodes, cfg["profile_lookups"], rng)
-                say("  kademlia 2.2.3 at N=64, interleaved get by get ...")
-                results["kademlia"] = await kad.rounds(nodes, cfg, say)
-        finally:
-            await loopback.stop_all(nodes)
+        raw_rows.append((n, await _lookups(n, cfg, results, samples)))
     samples.append(await rtt.raw_frame_rtt(cfg["rtt_samples"]))
     p50s = sorted(sample["p50"] for sample in samples)
     results["raw_rtt"] = dict(samples[0], p50=p50s[1], p50s=[s["p50"] for s in samples])
     raw = results["raw_rtt"]["p50"]
+    rows = []
     for n, row in raw_rows:
         warm = row.pop("_warm")
         summary = loopback.summarize_lookups(n, warm, raw)
@@ -106,21 +83,47 @@ async def loopback_phase(cfg: dict, results: dict) -> None:
     results["convergence"] = conv
 
 
-async def footprint_phase(cfg: dict, results: dict) -> None:
-    rows = []
-    for n in cfg["ready_ns"]:
-        row = await footprint.ready_times(n, cfg["ready_joins"], random.Random(n))
-        rows.append(row)
-        say(f"  joining a ring of {n}: ready p50 {ms(row['ready_p50'])} (max "
-            f"{ms(row['ready_max'])}), placed p50 {ms(row['placed_p50'])}")
-    channels, members, messages, steps = cfg["memory"]
-    mem = await footprint.memory(channels, members, messages, steps)
-    say(f"  {channels} channels × {members} members × {messages} messages: RSS "
-        f"{mem['rss'] / 2**20:.0f} MiB (empty node {mem['empty_rss'] / 2**20:.0f} MiB)")
-    results["footprint"] = {"ready": rows, "memory": mem}
+async def _lookups(n: int, cfg: dict, results: dict, samples: list) -> dict:
+    """The lookups on a quiet ring of ``n``, cold and warm (the warm ones kept under
+    ``_warm`` for the ratios to the raw RTT); while the ring of the middle N is up, the
+    second raw RTT sample; at N = 64 the profile and kademlia too."""
+    rng = random.Random(n)
+    started = time.perf_counter()
+    nodes, rounds = await loopback.build_quiet_ring(n, rng)
+    built = time.perf_counter() - started
+    try:
+        # Every node keeps its connections open, all in this one process: the first
+        # pass opens about `hops` new ones per lookup. Cap what the fd limit allows.
+        files = results["machine"]["open_files"]
+        count = min(cfg["lookups"], max(400, (files - 60 * n) // 8))
+        plan = loopback.lookup_plan(nodes, count, rng)
+        cold = await loopback.measure_lookups(nodes, plan)
+        warm = await loopback.measure_lookups(nodes, plan)
+        row = loopback.summarize_lookups(n, warm, 1.0)
+        cold_row = loopback.summarize_lookups(n, cold, 1.0)
+        row["_warm"] = warm
+        row.update(cold_p50=cold_row["latency_p50"], cold_p99=cold_row["latency_p99"],
+                   build_seconds=built, build_rounds=rounds)
+        say(f"  N={n}: hops {row['hops_mean']:.2f} (½·log2 N = {half_log2(n):.2f}), "
+            f"p50 {ms(row['latency_p50'])}, p99 {ms(row['latency_p99'])}")
+        if n == cfg["lookup_ns"][len(cfg["lookup_ns"]) // 2]:
+            samples.append(await rtt.raw_frame_rtt(cfg["rtt_samples"]))
+        if n == 64:
+            results["profile_lookup"] = await loopback.profile_lookups(
+                nodes, cfg["profile_lookups"], rng)
+            say("  kademlia 2.2.3 at N=64, interleaved get by get ...")
+            results["kademlia"] = await kad.rounds(nodes, cfg, say)
+        return row
+    finally:
+        await loopback.stop_all(nodes)
 
 
-async def simulated_phase(cfg: dict, results: dict) -> None:
+def simulated_phase(cfg: dict, results: dict) -> None:
+    say("simulated rings ...")
+    sim.run(_simulated(cfg, results))
+
+
+async def _simulated(cfg: dict, results: dict) -> None:
     rows = []
     for n in cfg["sim_ns"]:
         started = time.perf_counter()
@@ -151,6 +154,11 @@ async def simulated_phase(cfg: dict, results: dict) -> None:
     results["sim_failures"] = fails
 
 
+def merge_phase(cfg: dict, results: dict) -> None:
+    say("ring merge after a partition (simulated) ...")
+    results["merge"] = merge.run(cfg, say)
+
+
 def chat_phase(cfg: dict, results: dict) -> None:
     say("chat ...")
     try:
@@ -164,6 +172,40 @@ def chat_phase(cfg: dict, results: dict) -> None:
             cfg["failover_trials"], say, load=cfg["failover_load"]))
 
 
+def footprint_phase(cfg: dict, results: dict) -> None:
+    say("a node's footprint ...")
+    loops.run(_footprint(cfg, results))
+
+
+async def _footprint(cfg: dict, results: dict) -> None:
+    rows = []
+    for n in cfg["ready_ns"]:
+        row = await footprint.ready_times(n, cfg["ready_joins"], random.Random(n))
+        rows.append(row)
+        say(f"  joining a ring of {n}: ready p50 {ms(row['ready_p50'])} (max "
+            f"{ms(row['ready_max'])}), placed p50 {ms(row['placed_p50'])}")
+    channels, members, messages, steps = cfg["memory"]
+    mem = await footprint.memory(channels, members, messages, steps)
+    say(f"  {channels} channels × {members} members × {messages} messages: RSS "
+        f"{mem['rss'] / 2**20:.0f} MiB (empty node {mem['empty_rss'] / 2**20:.0f} MiB)")
+    results["footprint"] = {"ready": rows, "memory": mem}
+
+
+def signing_phase(cfg: dict, results: dict) -> None:
+    say("signatures ...")
+    results["signing"] = signing.run()
+
+
+def outbox_phase(cfg: dict, results: dict) -> None:
+    say("outbox ...")
+    results["outbox"] = outbox.run()
+
+
+PHASES = {"loopback": loopback_phase, "simulated": simulated_phase, "merge": merge_phase,
+          "chat": chat_phase, "footprint": footprint_phase, "signing": signing_phase,
+          "outbox": outbox_phase}
+
+
 def write_report(results: dict, cfg: dict, images: dict) -> str:
     lines: list[str] = []
     for section in SECTIONS:
@@ -175,16 +217,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--full", action="store_true",
                         help="the whole study (longer; more lookups, larger rings)")
-    parser.add_argument("--out", type=Path, default=OUT, help="where results.md goes")
+    parser.add_argument("--out", type=Path, help="where results.md and results.json go "
+                        f"(default bench/, or {PARTIAL_OUT.relative_to(OUT.parent)}/ "
+                        "with --only)")
+    parser.add_argument("--only", nargs="+", choices=list(PHASES), metavar="PHASE",
+                        help="run only these phases, of: " + ", ".join(PHASES))
     parser.add_argument("--loop", choices=["auto", "asyncio"], default="auto",
                         help="auto: uvloop when installed (as the app), else asyncio's")
     parser.add_argument("--rerender", action="store_true",
                         help="rewrite results.md from results.json without measuring")
     args = parser.parse_args(argv)
+    out = args.out or (PARTIAL_OUT if args.only else OUT)
     if args.rerender:
-        results = json.loads((args.out / "results.json").read_text())
+        results = json.loads((out / "results.json").read_text())
         cfg = settings.mode(results["mode"] == "full")
-        (args.out / "results.md").write_text(write_report(results, cfg, results["images"]))
+        (out / "results.md").write_text(write_report(results, cfg, results["images"]))
         return 0
     if args.loop == "asyncio":
         os.environ["CHORDCHAT_LOOP"] = "asyncio"   # the worker processes inherit it
@@ -192,25 +239,17 @@ def main(argv: list[str] | None = None) -> int:
     mode = "full" if args.full else "quick"
     files = machine.raise_file_limit()
     results: dict = {"machine": machine.machine(), "mode": mode}
+    if args.only:
+        results["only"] = [name for name in PHASES if name in args.only]
     results["machine"]["open_files"] = files
     m = results["machine"]
     say(f"chordchat bench ({mode}): {m['cores']} cores, Python {m['python']}, {m['cpu']}; "
         f"open files up to {files}")
     started = time.perf_counter()
-    loops.run(loopback_phase(cfg, results))
-    say("simulated rings ...")
-    sim.run(simulated_phase(cfg, results))
-    say("ring merge after a partition (simulated) ...")
-    results["merge"] = merge.run(cfg, say)
-    chat_phase(cfg, results)
-    say("a node's footprint ...")
-    loops.run(footprint_phase(cfg, results))
-    say("signatures ...")
-    results["signing"] = signing.run()
-    say("outbox ...")
-    results["outbox"] = outbox.run()
+    for name, phase in PHASES.items():
+        if not args.only or name in args.only:
+            phase(cfg, results)
     results["seconds"] = time.perf_counter() - started
-    out = args.out
     out.mkdir(parents=True, exist_ok=True)
     images = plots.draw(results, out)
     results["images"] = images
@@ -218,7 +257,6 @@ def main(argv: list[str] | None = None) -> int:
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     say(f"wrote {out / 'results.md'} in {results['seconds']:.0f} s")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -187,7 +187,9 @@ async def rounds(nodes: list[Local], cfg: dict, say) -> dict:
 
 
 def section(results: dict, cfg: dict, images: dict) -> list[str]:
-    k = results["kademlia"]
+    k = results.get("kademlia")
+    if k is None:
+        return []
     ours, theirs = k["ours"], k["theirs"]
     ratios = ", ".join(f"{r:.2f}" for r in k["ratios"])
     worst = max(k["ratios"])

@@ -159,7 +159,9 @@ async def profile_lookups(nodes: list[Local], count: int, rng: random.Random) ->
 # -- the report's sections -----------------------------------------------------------------
 
 def lookups_section(results: dict, cfg: dict, images: dict) -> list[str]:
-    rows = results["loopback"]
+    rows = results.get("loopback")
+    if rows is None:
+        return []
     lines = [
         "## Lookups on real nodes (loopback TCP, all nodes in one process)",
         "",
@@ -203,6 +205,9 @@ def lookups_section(results: dict, cfg: dict, images: dict) -> list[str]:
 
 def convergence_section(results: dict, cfg: dict, images: dict) -> list[str]:
     """Concurrent joins on real nodes, and the same on the simulator (bench.simulated)."""
+    real, simulated = results.get("convergence"), results.get("sim_convergence")
+    if real is None and simulated is None:
+        return []
     lines = [
         "## Convergence after concurrent joins (real nodes, their own timers)",
         "",
@@ -213,35 +218,40 @@ def convergence_section(results: dict, cfg: dict, images: dict) -> list[str]:
         "predecessor and successor list right) first comes back empty.",
         "",
     ]
-    real = []
-    for r in results["convergence"]:
-        real.append([r["n"], f"{r['joined']:.2f} s",
-                     f"not within {r['limit']:.0f} s" if r["ring"] is None
-                     else f"{r['ring']:.1f} s",
+    if real is not None:
+        lines += table(["N", "all joined", "ring converged", "in stabilize intervals",
+                        "all fingers right"],
+                       ([r["n"], f"{r['joined']:.2f} s",
+                         f"not within {r['limit']:.0f} s" if r["ring"] is None
+                         else f"{r['ring']:.1f} s",
+                         "—" if r["rounds"] is None else f"{r['rounds']:.0f}",
+                         "—" if r["fingers"] is None else f"{r['fingers']:.1f} s"]
+                        for r in real))
+        lines.append("")
+    if simulated is not None:
+        lines += [
+            "The same, on the simulated network (the same node code and timers, 1 ms one "
+            "way, virtual clock: no CPU contention, so this is the protocol's own pace):",
+            "",
+            *table(["N", "ring converged (simulated time)", "in stabilize intervals",
+                    "messages", "wall time"],
+                   ([r["n"], "—" if r["ring"] is None else f"{r['ring']:.1f} s",
                      "—" if r["rounds"] is None else f"{r['rounds']:.0f}",
-                     "—" if r["fingers"] is None else f"{r['fingers']:.1f} s"])
-    lines += table(["N", "all joined", "ring converged", "in stabilize intervals",
-                    "all fingers right"], real)
-    lines += [
-        "",
-        "The same, on the simulated network (the same node code and timers, 1 ms one way, "
-        "virtual clock: no CPU contention, so this is the protocol's own pace):",
-        "",
-        *table(["N", "ring converged (simulated time)", "in stabilize intervals", "messages",
-                "wall time"],
-               ([r["n"], "—" if r["ring"] is None else f"{r['ring']:.1f} s",
-                 "—" if r["rounds"] is None else f"{r['rounds']:.0f}", f"{r['messages']:,}",
-                 f"{r['wall']:.0f} s"] for r in results["sim_convergence"])),
-    ]
-    lines.append(
-        f"\nReal sockets stop at N = {cfg['converge_ns'][-1]} in this mode"
-        + ("" if cfg is settings.FULL else " (`--full` adds 128)")
-        + ": at N = 256 in one process, the nodes' maintenance ends up connecting nearly "
-        "every pair (two descriptors each), past this process's open-file limit "
-        f"({results['machine']['open_files']}); the simulator covers N = 256.")
-    return lines + ["", f"![convergence]({images['convergence']})", ""]
+                     f"{r['messages']:,}", f"{r['wall']:.0f} s"] for r in simulated)),
+        ]
+    if real is not None:
+        lines += [
+            f"\nReal sockets stop at N = {cfg['converge_ns'][-1]} in this mode"
+            + ("" if cfg is settings.FULL else " (`--full` adds 128)")
+            + ": at N = 256 in one process, the nodes' maintenance ends up connecting "
+            "nearly every pair (two descriptors each), past this process's open-file limit "
+            f"({results['machine']['open_files']}); the simulator covers N = 256.",
+            "", f"![convergence]({images['convergence']})"]
+    return lines + [""]
 
 
 def profile_section(results: dict, cfg: dict, images: dict) -> list[str]:
+    if "profile_lookup" not in results:
+        return []
     return ["## Where a lookup's time goes", "", "```", results["profile_lookup"].rstrip(),
             "```", ""]

@@ -44,6 +44,8 @@ def raise_file_limit() -> int:
 
 def section(results: dict, cfg: dict, images: dict) -> list[str]:
     m = results["machine"]
+    only = ([f"- Only these phases were run (`--only`): {', '.join(results['only'])}."]
+            if results.get("only") else [])
     return [
         "# chordchat benchmark results",
         "",
@@ -56,5 +58,6 @@ def section(results: dict, cfg: dict, images: dict) -> list[str]:
         f"- Python {m['python']} ({m['implementation']}), event loop: "
         f"{m.get('loop', 'asyncio')}, wire codec: {m.get('codec', 'json')}.",
         "- Targets are reported here, never asserted in tests.",
+        *only,
         "",
     ]

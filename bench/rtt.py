@@ -73,6 +73,8 @@ async def transport_rtt(samples: int = 3000, warmup: int = 2000) -> dict:
 
 
 def section(results: dict, cfg: dict, images: dict) -> list[str]:
+    if "raw_rtt" not in results:
+        return []
     raw, t = results["raw_rtt"], results["transport_rtt"]
     p50s = ", ".join(us(x) for x in raw["p50s"])
     return [

@@ -181,6 +181,8 @@ async def join_convergence(n: int, settings: dict, seed: int, limit: float = 360
 # -- the report's sections -----------------------------------------------------------------
 
 def paths_section(results: dict, cfg: dict, images: dict) -> list[str]:
+    if "sim_paths" not in results:
+        return []
     return [
         "## Simulated rings: path length against N",
         "",
@@ -203,7 +205,9 @@ def paths_section(results: dict, cfg: dict, images: dict) -> list[str]:
 
 
 def failures_section(results: dict, cfg: dict, images: dict) -> list[str]:
-    fails = results["sim_failures"]
+    fails = results.get("sim_failures")
+    if fails is None:
+        return []
     return [
         f"## Simulated rings: lookups after failures, before stabilization (N = "
         f"{fails[0]['n']:,}, r = 8)",
