@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
+import functools
 import json
 import sys
 import time
@@ -63,25 +64,78 @@ class _Worker:
         self.proc.stdin.write((json.dumps(obj) + "\n").encode())
 
 
+async def _fanout_phase(chat: LocalUser, channel: str, workers: list[_Worker], name: str,
+                        count: int, window: int, profile: bool = False,
+                        verify: str | None = None) -> dict:
+    """``count`` messages of phase ``name`` from the maintainer, ``window`` in flight; the
+    deliveries timed by the members (``verify``: "all" adds a check per send and per
+    delivery, "maintainer" per send only)."""
+    checked = sample_entry() if verify else None
+    for w in workers:
+        w.write({"phase": name, "count": count, "verify": verify == "all"})
+    for w in workers:
+        assert (await w.read(60))["armed"]
+    slots = asyncio.Semaphore(window)
+    acks: list[float] = []
+
+    async def one(i: int) -> None:
+        async with slots:
+            if checked is not None and not checked.valid():  # the maintainer's check
+                raise RuntimeError("a good signature did not verify")
+            t = time.time()
+            await chat.send(channel, stamped(name, t, i))
+            acks.append(time.time() - t)
+
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        profiler.enable()
+    t0 = time.time()
+    if window == 1:
+        for i in range(count):
+            await one(i)
+    else:
+        await asyncio.gather(*(one(i) for i in range(count)))
+    sent = time.time()
+    reports = [await w.read(300) for w in workers]
+    if profiler:
+        profiler.disable()
+    latencies = [x for r in reports for x in r["latencies"]]
+    last = max(r["last"] for r in reports)
+    out = {"messages": count, "window": window, "deliveries": len(latencies),
+           "seconds": last - t0, "send_seconds": sent - t0,
+           "deliveries_per_s": len(latencies) / (last - t0),
+           "p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
+           "mean": mean(latencies), "ack_p50": percentile(acks, 50),
+           "signed": False, "verified": verify}
+    if profiler:
+        out["profile"] = (f"maintainer process, {count} messages × 50 members, "
+                          f"cProfile, by own time\n" + profile_table(profiler))
+    return out
+
+
+async def _start_members(workers: list[_Worker], bootstrap: Address, channel: str) -> None:
+    """The member processes (bench.workers.chat_members), into ``workers`` as they start."""
+    logs = ROOT / "bench" / ".cache"
+    logs.mkdir(parents=True, exist_ok=True)
+    for i in range(FANOUT_WORKERS):
+        with open(logs / f"worker-{i}.log", "w") as log:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bench.workers.chat_members", str(bootstrap),
+                str(FANOUT_PER_WORKER), channel, f"w{i}", cwd=ROOT, limit=1 << 24,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log)
+        workers.append(_Worker(proc))
+
+
 async def fanout(cfg: dict, say) -> dict:
-    workers_n, per_worker = FANOUT_WORKERS, FANOUT_PER_WORKER
     node = Local(Address("127.0.0.1", 0), **CHAT_CHORD)
     service = ChatService(node, lambda e: None, **CHAT_SERVICE)
     await node.start()
     await service.start()
     chat = await service.add_user("maintainer", lambda e: None)
     channel = channel_owned_by(node.id, "fanout-")
-    logs = ROOT / "bench" / ".cache"
-    logs.mkdir(parents=True, exist_ok=True)
     workers: list[_Worker] = []
     try:
-        for i in range(workers_n):
-            with open(logs / f"worker-{i}.log", "w") as log:
-                proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "bench.workers.chat_members", str(node.address),
-                    str(per_worker), channel, f"w{i}", cwd=ROOT, limit=1 << 24,
-                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log)
-            workers.append(_Worker(proc))
+        await _start_members(workers, node.address, channel)
         started = time.perf_counter()
         for w in workers:
             await w.read(300)
@@ -91,50 +145,7 @@ async def fanout(cfg: dict, say) -> dict:
                 and node.is_ours(channel_key(channel))):
             raise RuntimeError("the maintainer does not hold the 50-member channel")
 
-        async def phase(name: str, count: int, window: int, profile: bool = False,
-                        verify: str | None = None) -> dict:
-            checked = sample_entry() if verify else None
-            for w in workers:
-                w.write({"phase": name, "count": count, "verify": verify == "all"})
-            for w in workers:
-                assert (await w.read(60))["armed"]
-            slots = asyncio.Semaphore(window)
-            acks: list[float] = []
-
-            async def one(i: int) -> None:
-                async with slots:
-                    if checked is not None and not checked.valid():  # the maintainer's check
-                        raise RuntimeError("a good signature did not verify")
-                    t = time.time()
-                    await chat.send(channel, stamped(name, t, i))
-                    acks.append(time.time() - t)
-
-            profiler = cProfile.Profile() if profile else None
-            if profiler:
-                profiler.enable()
-            t0 = time.time()
-            if window == 1:
-                for i in range(count):
-                    await one(i)
-            else:
-                await asyncio.gather(*(one(i) for i in range(count)))
-            sent = time.time()
-            reports = [await w.read(300) for w in workers]
-            if profiler:
-                profiler.disable()
-            latencies = [x for r in reports for x in r["latencies"]]
-            last = max(r["last"] for r in reports)
-            out = {"messages": count, "window": window, "deliveries": len(latencies),
-                   "seconds": last - t0, "send_seconds": sent - t0,
-                   "deliveries_per_s": len(latencies) / (last - t0),
-                   "p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
-                   "mean": mean(latencies), "ack_p50": percentile(acks, 50),
-                   "signed": False, "verified": verify}
-            if profiler:
-                out["profile"] = (f"maintainer process, {count} messages × 50 members, "
-                                  f"cProfile, by own time\n" + profile_table(profiler))
-            return out
-
+        phase = functools.partial(_fanout_phase, chat, channel, workers)
         results = {"latency": await phase("lat", cfg.get("chat_latency_msgs", 200), 1),
                    "throughput": await phase("tput", cfg.get("chat_tput_msgs", 1000),
                                              FANOUT_WINDOW),

@@ -227,8 +227,9 @@ def convergence_section(results: dict, cfg: dict, images: dict) -> list[str]:
                          "—" if r["rounds"] is None else f"{r['rounds']:.0f}",
                          "—" if r["fingers"] is None else f"{r['fingers']:.1f} s"]
                         for r in real))
-        lines.append("")
     if simulated is not None:
+        if real is not None:
+            lines.append("")
         lines += [
             "The same, on the simulated network (the same node code and timers, 1 ms one "
             "way, virtual clock: no CPU contention, so this is the protocol's own pace):",
