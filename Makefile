@@ -26,6 +26,7 @@ $(BENCH_STAMP): $(STAMP) setup.cfg
 	touch $(BENCH_STAMP)
 
 # Quick by default (minutes); `make bench BENCH_ARGS=--full` for the whole study.
+# Some phases only: `make bench BENCH_ARGS='--only chat merge'` (to bench/.cache/only/).
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

@@ -1,7 +1,7 @@
 """Failover: a channel's maintainer goes silent (SIGSTOP) or dies (kill -9) while a member
 sends every 50 ms; how long do the other members hear nothing, and is anything lost?
 
-Every node is its own process (``bench.failover_node``) with default settings. Each
+Every node is its own process (``bench.workers.failover_node``) with default settings. Each
 trial picks a node that is no member, names a channel its id owns, has three members
 join (one sends, two listen), then stops or kills that node. The silence is the longest
 gap between two arrivals at a listener, from a second before the failure until the
@@ -20,10 +20,11 @@ import time
 from pathlib import Path
 
 from .chat import channel_owned_by
+from .settings import FAILOVER_SEND_EVERY, FAILOVER_SETTLE, FAILOVER_SPARES
 from .stats import percentile
+from .tables import table, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
-SEND_EVERY = 0.05
 
 
 class Proc:
@@ -33,7 +34,7 @@ class Proc:
     @classmethod
     async def start(cls, bootstrap: str, nick: str) -> Proc:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.failover_node", bootstrap, nick, cwd=ROOT,
+            sys.executable, "-m", "bench.workers.failover_node", bootstrap, nick, cwd=ROOT,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL, limit=1 << 24)
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
@@ -72,7 +73,7 @@ async def trial(members: list[Proc], victim: Proc, how: str, number: int,
     channel = channel_owned_by(victim.id, f"fo{number}-{how}-")
     for m in members:
         await m.ask({"join": channel})
-    await sender.ask({"send": channel, "every": SEND_EVERY})
+    await sender.ask({"send": channel, "every": FAILOVER_SEND_EVERY})
     await asyncio.sleep(1.5)
     failed_at = time.time()
     os.kill(victim.proc.pid, signal.SIGSTOP if how == "stop" else signal.SIGKILL)
@@ -89,7 +90,8 @@ async def trial(members: list[Proc], victim: Proc, how: str, number: int,
     return {"how": how, "gaps": gaps, "lost": lost, "acked": len(acked)}
 
 
-async def run(trials: int, say, settle: float = 6.0, others: int = 5, load: int = 0) -> dict:
+async def run(trials: int, say, settle: float = FAILOVER_SETTLE, others: int = FAILOVER_SPARES,
+              load: int = 0) -> dict:
     """``trials`` failures of each kind on a ring of 3 members and ``others`` spare nodes;
     ``load`` processes spin on the CPU meanwhile (2: both cores of this machine busy)."""
     hogs = [await asyncio.create_subprocess_exec(sys.executable, "-c", "while True: pass")
@@ -130,8 +132,8 @@ async def run(trials: int, say, settle: float = 6.0, others: int = 5, load: int 
         for hog in hogs:
             hog.kill()
             await hog.wait()
-    out: dict = {"trials": trials, "send_every": SEND_EVERY, "ring": 3 + others, "load": load,
-                 "false_suspicions": len(wrong), "rows": results}
+    out: dict = {"trials": trials, "send_every": FAILOVER_SEND_EVERY, "ring": 3 + others,
+                 "load": load, "false_suspicions": len(wrong), "rows": results}
     for how in ("stop", "kill"):
         gaps = [g for r in results if r["how"] == how for g in r["gaps"]]
         out[how] = {"p50": percentile(gaps, 50), "p99": percentile(gaps, 99),
@@ -140,3 +142,36 @@ async def run(trials: int, say, settle: float = 6.0, others: int = 5, load: int 
     out["p50"], out["p99"] = out["stop"]["p50"], out["stop"]["p99"]
     return out
 
+
+
+def section(results: dict, cfg: dict, images: dict) -> list[str]:
+    fo = results.get("chat", {}).get("failover")
+    if fo is None:
+        return []
+    return [
+        "## Failover: a channel's maintainer goes silent or dies",
+        "",
+        f"{fo['ring']} chat nodes, each its own process with default settings. Per trial, a "
+        "node that is no member is picked, a channel named whose key it owns, and three "
+        f"members join; one sends every {fo['send_every'] * 1000:.0f} ms (each send its own "
+        "task). 1.5 s later the maintainer is frozen with SIGSTOP (its host gone silent: no "
+        "connection is refused, nothing is reset) or killed with kill -9. *Silence* is the "
+        "longest gap between two arrivals at a listening member from 1 s before the "
+        "failure until the sender stops; *lost* counts acknowledged messages that did not "
+        "reach both listeners. The victim is then killed for good and a fresh node joins. "
+        f"{fo['trials']} trials of each, two listeners each"
+        + (f"; {fo['load']} processes spinning on the CPU throughout (the machine has "
+           f"{os.cpu_count()} cores)." if fo.get("load") else "."),
+        "",
+        *table(["failure", "silence p50", "p99", "max", "samples", "lost"],
+               ([label, f"{fo[how]['p50']:.2f} s", f"{fo[how]['p99']:.2f} s",
+                 f"{fo[how]['max']:.2f} s", fo[how]["samples"], fo[how]["lost"]]
+                for how, label in (("stop", "silent (SIGSTOP)"), ("kill", "killed (kill -9)")))),
+        "",
+        f"Target \"p99 ≤ 2 s for the silent case, nothing lost\": "
+        f"{verdict(fo['stop']['p99'] <= 2.0 and fo['stop']['lost'] == 0)}. Live nodes "
+        f"suspected by any node's transport during the trials: {fo['false_suspicions']} "
+        "(a suspicion only reroutes calls until the next answer; a live node is never "
+        "dropped from the ring for it). How suspicion is tuned: docs/performance.md.",
+        "",
+    ]

@@ -1,5 +1,5 @@
 """What a node costs: time from start to ready when it joins a ring, and the memory of a
-node that maintains many channels (``bench.footprint_node``, in its own process)."""
+node that maintains many channels (``bench.workers.footprint_node``, in its own process)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from core.chat.service import ChatService
 from core.chord import Address, Local
 from core.chord.testing import ring_problems
 
-from .stats import mean, percentile
+from .stats import mean, ms, percentile
+from .tables import table, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,15 +86,63 @@ def _placed(new: Local, nodes: list[Local]) -> bool:
 async def memory(channels: int, members: int, messages: int, steps: list[int]) -> dict:
     """RSS of a node maintaining ``channels`` channels (in a process of its own)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.footprint_node", str(channels), str(members),
+        sys.executable, "-m", "bench.workers.footprint_node", str(channels), str(members),
         str(messages), *map(str, steps), cwd=ROOT, stdout=asyncio.subprocess.PIPE)
     rows = []
     started = time.perf_counter()
     while line := await asyncio.wait_for(proc.stdout.readline(), 600):
         rows.append(json.loads(line))
     if await proc.wait() != 0 or len(rows) < 2:
-        raise RuntimeError(f"bench.footprint_node failed (exit {proc.returncode}, "
+        raise RuntimeError(f"bench.workers.footprint_node failed (exit {proc.returncode}, "
                            f"{len(rows)} rows): no memory figure")
     return {"channels": channels, "members": members, "messages": messages, "rows": rows,
             "rss": rows[-1]["rss"], "empty_rss": rows[0]["rss"],
             "seconds": time.perf_counter() - started}
+
+
+def section(results: dict, cfg: dict, images: dict) -> list[str]:
+    fp = results.get("footprint")
+    if fp is None:
+        return []
+    mem = fp["memory"]
+    lines = [
+        "## A node's footprint: start to ready, and memory",
+        "",
+        "A ring of N chat nodes with default settings in this process (built in waves, "
+        "then settled); then nodes join one by one, a second apart, through random "
+        "members. *Ready*: from `Local.start()` until the user's nick is registered (it "
+        "can chat). *Placed*: until both neighbours point at the new node (every lookup "
+        "for its range finds it). *Settled*: until every successor list is right again.",
+        "",
+        *table(["N", "joins", "ready p50", "ready max", "placed p50", "placed max",
+                "settled p50"],
+               ([r["n"], r["joins"], ms(r["ready_p50"]), ms(r["ready_max"]),
+                 ms(r["placed_p50"]), ms(r["placed_max"]), f"{r['settled_p50']:.2f} s"]
+                for r in fp["ready"])),
+    ]
+    at64 = next((r for r in fp["ready"] if r["n"] == 64), None)
+    if at64:
+        lines += ["", f"Target \"ready ≤ 1 s joining a 64-node ring\": "
+                      f"{verdict(at64['ready_max'] <= 1.0)} (max {ms(at64['ready_max'])})."]
+    return lines + [
+        "",
+        f"Memory: one node alone maintains channels of {mem['members']} members and "
+        f"{mem['messages']} messages each, built through the chat's own join and send "
+        "handlers, its feeds delivering to a sink in the same process that acknowledges "
+        "everything (bench/workers/footprint_node.py, its own process). RSS after each step:",
+        "",
+        *table(["channels", "RSS", "per channel over the empty node"],
+               (_memory_row(row, mem["empty_rss"]) for row in mem["rows"])),
+        "",
+        f"Target \"≤ 150 MB at 1,000 channels\": "
+        f"{verdict(mem['rss'] <= 150e6)} ({mem['rss'] / 1e6:.0f} MB).",
+        "",
+    ]
+
+
+def _memory_row(row: dict, empty_rss: int) -> list[str]:
+    rss = f"{row['rss'] / 2**20:.0f} MiB"
+    if not row["channels"]:
+        return ["0 (started, empty)", rss, "—"]
+    per = (row["rss"] - empty_rss) / row["channels"] / 1024
+    return [f"{row['channels']:,}", rss, f"{per:.0f} KiB"]

@@ -14,6 +14,8 @@ import time
 
 from core.chord.testing import converged, start_ring, stop_all, true_owner, wait_until
 
+from .settings import HOPS_CHORD
+
 
 def percentile(values: list[int], p: float) -> float:
     ordered = sorted(values)
@@ -21,8 +23,7 @@ def percentile(values: list[int], p: float) -> float:
 
 
 async def measure(n: int, per_node: int) -> dict:
-    settings = dict(stabilize_interval=0.2, fix_fingers_interval=0.5,
-                    check_predecessor_interval=0.5, timeout=3.0)
+    settings = HOPS_CHORD
     started = time.monotonic()
     nodes = await start_ring(n, concurrent=True, **settings)
     try:

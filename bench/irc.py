@@ -32,13 +32,18 @@ from core.irc import IrcGateway
 from core.irc.message import Message as Line
 from core.irc.message import encode, parse
 
+from .settings import (
+    IRC_BUDGET,
+    IRC_CHORD,
+    IRC_LATENCY_MESSAGES,
+    IRC_MAX_CLIENTS,
+    IRC_MESSAGES,
+    IRC_RATE,
+    IRC_STEPS,
+)
 from .stats import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
-CHORD = dict(stabilize_interval=0.2, fix_fingers_interval=1.0, check_predecessor_interval=1.0,
-             timeout=3.0)
-STEPS = (1, 2, 5, 10, 25, 50, 100, 200)
-MESSAGES, RATE = 60, 30.0   # per step of the fan-out: 60 messages at 30 per second
 
 
 class RawClient:
@@ -108,7 +113,7 @@ class Box:
     async def start(cls, bootstrap: Box | None = None) -> Box:
         self = cls()
         self.node = Local(Address("127.0.0.1", 0), bootstrap.node.address if bootstrap else None,
-                          **CHORD)
+                          **IRC_CHORD)
         self.service = ChatService(self.node, lambda e: None)
         await self.node.start()
         await self.service.start()
@@ -172,14 +177,14 @@ async def added_latency(a: Box, b: Box, messages: int, warm_up: int = 10) -> dic
 
 
 async def send_steadily(sender, channel: str) -> None:
-    """A few unmeasured messages (the channel's feeds start), then MESSAGES at RATE."""
+    """A few unmeasured messages (the channel's feeds start), then IRC_MESSAGES at IRC_RATE."""
     for i in range(5):
         await sender.send(channel, f"warm-up {i}")
     await asyncio.sleep(0.5)
     sends = []
-    for i in range(MESSAGES):
+    for i in range(IRC_MESSAGES):
         sends.append(asyncio.create_task(sender.send(channel, stamp(i))))
-        await asyncio.sleep(1 / RATE)
+        await asyncio.sleep(1 / IRC_RATE)
     await asyncio.gather(*sends)
 
 
@@ -195,7 +200,7 @@ async def in_process(a: Box, sender, k: int, tag: str) -> list[float]:
     users = [await a.service.add_user(f"in{tag}u{i}", on_event) for i in range(k)]
     await asyncio.gather(*(u.join(channel) for u in users))
     await send_steadily(sender, channel)
-    await wait_for(lambda: len(latencies) >= k * MESSAGES, 10, "in-process deliveries")
+    await wait_for(lambda: len(latencies) >= k * IRC_MESSAGES, 10, "in-process deliveries")
     await asyncio.gather(*(a.service.remove_user(u) for u in users))
     return latencies
 
@@ -205,7 +210,7 @@ async def fan_out_step(a: Box, sender, k: int, tag: str) -> dict:
     host, port = a.gateway.address
     channel = f"fan{tag}"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.irc", "--worker", f"{host}:{port}", str(k), channel,
+        sys.executable, "-m", "bench.workers.irc_clients", f"{host}:{port}", str(k), channel,
         cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         limit=1 << 24)   # the latencies come back as one long JSON line
     try:
@@ -221,7 +226,7 @@ async def fan_out_step(a: Box, sender, k: int, tag: str) -> dict:
             await asyncio.wait_for(proc.wait(), 30)
     lat = result["latencies"]
     inproc = await in_process(a, sender, k, tag)
-    return {"clients": k, "deliveries": len(lat), "expected": k * MESSAGES,
+    return {"clients": k, "deliveries": len(lat), "expected": k * IRC_MESSAGES,
             "p50": percentile(lat, 50), "p99": percentile(lat, 99),
             "inproc_p50": percentile(inproc, 50), "inproc_p99": percentile(inproc, 99)}
 
@@ -235,7 +240,7 @@ async def fan_out(a: Box, b: Box, budget: float, max_clients: int, say,
     sender = await b.service.add_user("fansender", lambda e: None)
     rows: list[dict] = []
     deadline = time.monotonic() + budget
-    for k in (s for s in STEPS if s <= max_clients):
+    for k in (s for s in IRC_STEPS if s <= max_clients):
         if time.monotonic() > deadline:
             say(f"    stopped before {k} clients: the {budget:.0f} s budget is spent")
             break
@@ -264,30 +269,6 @@ async def fan_out(a: Box, b: Box, budget: float, max_clients: int, say,
     return rows
 
 
-async def worker(address: str, k: int, channel: str) -> None:
-    """K clients in one channel; prints ready, then the latencies when told 'done'."""
-    host, _, port = address.rpartition(":")
-    clients = [RawClient(f"{channel}c{i}") for i in range(k)]
-    await asyncio.gather(*(c.connect(host, int(port)) for c in clients))
-    await asyncio.gather(*(c.join(f"#{channel}") for c in clients))
-    latencies: list[float] = []
-    def on_text(text: str) -> None:
-        if text.startswith("b "):
-            latencies.append(latency_of(text))
-
-    readers = [asyncio.create_task(c.messages(on_text)) for c in clients]
-    print(json.dumps({"ready": k}), flush=True)
-    stdin = asyncio.StreamReader()   # read on the loop: no thread beside the clients
-    loop = asyncio.get_running_loop()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
-    await stdin.readline()
-    print(json.dumps({"latencies": latencies}), flush=True)
-    for c in clients:
-        c.close()
-    for r in readers:
-        r.cancel()
-
-
 async def run(args) -> dict:
     def say(text: str) -> None:
         print(text, flush=True)
@@ -314,21 +295,15 @@ async def run(args) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.irc", description=__doc__.split("\n")[0])
-    parser.add_argument("--messages", type=int, default=200)
-    parser.add_argument("--max-clients", type=int, default=200)
-    parser.add_argument("--budget", type=float, default=60.0, help="seconds for the fan-out")
+    parser.add_argument("--messages", type=int, default=IRC_LATENCY_MESSAGES)
+    parser.add_argument("--max-clients", type=int, default=IRC_MAX_CLIENTS)
+    parser.add_argument("--budget", type=float, default=IRC_BUDGET, help="seconds for the fan-out")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--whole-curve", action="store_true",
                         help="go on past the doubling, up to --max-clients or the budget")
-    parser.add_argument("--worker", nargs=3, metavar=("ADDRESS", "K", "CHANNEL"),
-                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.worker:
-        address, k, channel = args.worker
-        asyncio.run(worker(address, min(int(k), 200), channel))
-        return
-    args.max_clients = min(args.max_clients, 200)
-    args.budget = min(args.budget, 60.0)
+    args.max_clients = min(args.max_clients, IRC_MAX_CLIENTS)
+    args.budget = min(args.budget, IRC_BUDGET)
     results = asyncio.run(run(args))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

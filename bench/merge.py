@@ -29,13 +29,11 @@ from pathlib import Path
 
 from core.chord import Local, sim
 
+from . import settings
+from .settings import MERGE_CHECK, MERGE_LIMIT, MERGE_R, MERGE_RUNS
+from .tables import table
+
 OUT = Path(__file__).resolve().parent
-QUICK_NS = [16, 64, 256, 1000]   # N = 1,000 costs 25 s of one core: in the quick mode too
-FULL_NS = [16, 64, 256, 1000]
-RUNS = {16: 3, 64: 3, 256: 2, 1000: 1}
-R = 8
-CHECK = 0.25          # virtual seconds between checks of "one ring"
-LIMIT = 600.0         # virtual seconds before a run is reported as not merged
 
 
 def halves(addresses: list, seed: int) -> tuple[list, list]:
@@ -49,12 +47,12 @@ async def merge_once(n: int, seed: int, case: str = "all") -> dict:
     network = sim.SimNetwork(latency=0.001, seed=seed)
     addresses = sim.sim_addresses(n, port=4000 + seed)
     left, right = halves(addresses, seed)
-    whole = sim.ideal_state(addresses, R)
-    state = {**sim.ideal_state(left, R), **sim.ideal_state(right, R)}
+    whole = sim.ideal_state(addresses, MERGE_R)
+    state = {**sim.ideal_state(left, MERGE_R), **sim.ideal_state(right, MERGE_R)}
     side = {a: 0 for a in left} | {a: 1 for a in right}
     nodes = []
     for address in addresses:
-        node = Local(address, successors=R, transport=network.transport())
+        node = Local(address, successors=MERGE_R, transport=network.transport())
         await node.start(maintain=False)
         node.adopt(state[address])
         was = whole[address]
@@ -79,24 +77,24 @@ async def merge_once(n: int, seed: int, case: str = "all") -> dict:
                 return False
         return True
 
-    while not one_ring() and loop.time() - start < LIMIT:
-        await asyncio.sleep(CHECK)
+    while not one_ring() and loop.time() - start < MERGE_LIMIT:
+        await asyncio.sleep(MERGE_CHECK)
     seconds, merged = loop.time() - start, one_ring()
     sent = network.messages - messages
-    while merged and not one_ring(lists=True) and loop.time() - start < LIMIT:
-        await asyncio.sleep(CHECK)
+    while merged and not one_ring(lists=True) and loop.time() - start < MERGE_LIMIT:
+        await asyncio.sleep(MERGE_CHECK)
     settled = loop.time() - start if one_ring(lists=True) else None
     await asyncio.gather(*(node.stop() for node in nodes), return_exceptions=True)
     return {"n": n, "seed": seed, "case": case, "merged": merged, "seconds": seconds,
             "settled": settled, "messages_per_node": sent / n}
 
 
-def run(full: bool, say=print) -> dict:
-    """Every N of the mode; the results as one dict (the ``merge`` key of results.json)."""
+def run(cfg: dict, say=print) -> dict:
+    """Every N of the mode (``cfg``: settings.QUICK or FULL); the results as one dict (the
+    ``merge`` key of results.json)."""
     rows = []
-    plan = [(n, seed, "all") for n in (FULL_NS if full else QUICK_NS)
-            for seed in range(1, RUNS[n] + 1)]
-    plan += [(n, 1, "one") for n in (FULL_NS if full else QUICK_NS)]
+    plan = [(n, seed, "all") for n in cfg["merge_ns"] for seed in range(1, MERGE_RUNS[n] + 1)]
+    plan += [(n, 1, "one") for n in cfg["merge_ns"]]
     for n, seed, case in plan:
         cpu = time.process_time()
         row = sim.run(merge_once(n, seed, case))
@@ -119,12 +117,12 @@ def run(full: bool, say=print) -> dict:
                         "all_merged": all(r["merged"] for r in mine)})
     return {"runs": rows, "summary": summary,
             "settings": {"stabilize": 0.5, "fix_fingers": 1.0, "check_predecessor": 1.0,
-                         "probe_interval": 5.0, "probes": 2, "timeout": 3.0, "r": R,
+                         "probe_interval": 5.0, "probes": 2, "timeout": 3.0, "r": MERGE_R,
                          "latency": 0.001}}
 
 
 def report_lines(merge: dict) -> list[str]:
-    lines = [
+    return [
         "## Ring merge after a partition heals (simulated)",
         "",
         "Two interleaved halves, each a converged ring, every node remembering as lost the "
@@ -136,16 +134,18 @@ def report_lines(merge: dict) -> list[str]:
         "node remembers the other half's nodes it dropped (what a partition leaves); case "
         "*one*: a single node remembers a single node of the other half (one walk).",
         "",
-        "| case | N | runs | median s | max s | settled, max s | messages/node | merged |",
-        "|---|---|---|---|---|---|---|---|",
+        *table(["case", "N", "runs", "median s", "max s", "settled, max s", "messages/node",
+                "merged"],
+               ([s["case"], s["n"], s["runs"], f"{s['median']:.1f}", f"{s['max']:.1f}",
+                 "-" if s["settled_max"] is None else f"{s['settled_max']:.1f}",
+                 f"{s['messages_per_node']:.0f}", "yes" if s["all_merged"] else "NO"]
+                for s in merge["summary"])),
+        "",
     ]
-    for s in merge["summary"]:
-        settled = "-" if s["settled_max"] is None else f"{s['settled_max']:.1f}"
-        lines.append(f"| {s['case']} | {s['n']} | {s['runs']} | {s['median']:.1f} | "
-                     f"{s['max']:.1f} | {settled} | {s['messages_per_node']:.0f} | "
-                     f"{'yes' if s['all_merged'] else 'NO'} |")
-    lines.append("")
-    return lines
+
+
+def section(results: dict, cfg: dict, images: dict) -> list[str]:
+    return ["", *report_lines(results["merge"])] if "merge" in results else []
 
 
 MARK = "## Ring merge after a partition heals (simulated)"
@@ -153,10 +153,11 @@ MARK = "## Ring merge after a partition heals (simulated)"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.merge", description=__doc__)
-    parser.add_argument("--full", action="store_true", help=f"N up to {FULL_NS[-1]}")
+    parser.add_argument("--full", action="store_true",
+                        help=f"N up to {settings.FULL['merge_ns'][-1]}")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
-    merge = run(args.full)
+    merge = run(settings.mode(args.full))
     path = args.out / "results.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     results["merge"] = merge          # every other key stays as it was

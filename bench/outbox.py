@@ -15,6 +15,9 @@ from core.chat.testing import SimRing
 from core.chord.sim import run as run_loop
 from core.store import FILENAME, AsyncStore, Message
 
+from .settings import OUTBOX_OPS
+from .tables import table
+
 
 def _p(values: list[float], q: float) -> float:
     values = sorted(values)
@@ -53,7 +56,7 @@ async def _sends(count: int, keep: bool) -> list[float]:
         await ring.stop()
 
 
-def run(count: int = 300) -> dict:
+def run(count: int = OUTBOX_OPS) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         commits = asyncio.run(_commits(Path(folder), count))
     with_store = run_loop(_sends(count, True), virtual_time=False)
@@ -74,16 +77,19 @@ def lines(r: dict) -> list[str]:
         "to the maintainer's acknowledgement (in-memory network, real loop), with the "
         "database and without:",
         "",
-        "| commit p50 | commit p95 | send p50 with | send p95 with | send p50 without | "
-        "send p95 without |",
-        "| --- | --- | --- | --- | --- | --- |",
-        f"| {ms(r['commit_p50'])} | {ms(r['commit_p95'])} | {ms(r['send_p50_store'])} "
-        f"| {ms(r['send_p95_store'])} | {ms(r['send_p50_none'])} | {ms(r['send_p95_none'])} |",
+        *table(["commit p50", "commit p95", "send p50 with", "send p95 with",
+                "send p50 without", "send p95 without"],
+               [[ms(r[k]) for k in ("commit_p50", "commit_p95", "send_p50_store",
+                                    "send_p95_store", "send_p50_none", "send_p95_none")]]),
         "",
         "A send with the database also marks the line delivered (a second commit) after the "
         "acknowledgement; the event loop never waits on the disk meanwhile.",
         "",
     ]
+
+
+def section(results: dict, cfg: dict, images: dict) -> list[str]:
+    return lines(results["outbox"]) if "outbox" in results else []
 
 
 if __name__ == "__main__":

@@ -113,3 +113,19 @@ def convergence(rows: list[dict], out: Path) -> str:
     ax.legend(fontsize=8)
     ax.set_title("Convergence after concurrent joins (stabilize every 0.1 s)")
     return _save(fig, out / "convergence.png")
+
+
+def draw(results: dict, out: Path) -> dict:
+    """Every plot this run has the results for, into ``out``: file names by key."""
+    images = {}
+    if "loopback" in results:
+        images["loopback_hops"] = loopback_hops(results["loopback"], out)
+        images["loopback_latency"] = loopback_latency(results["loopback"],
+                                                      results["raw_rtt"]["p50"], out)
+        images["convergence"] = convergence(results["convergence"], out)
+        images["kademlia"] = kademlia(results["kademlia"]["ours"], results["kademlia"]["theirs"],
+                                      out)
+    if "sim_paths" in results:
+        images["sim_path_length"] = sim_path_length(results["sim_paths"], out)
+        images["sim_failures"] = sim_failures(results["sim_failures"], out)
+    return images

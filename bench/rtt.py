@@ -8,7 +8,8 @@ import time
 
 from core.chord import Address, TcpTransport
 
-from .stats import mean, percentile
+from .stats import mean, percentile, us
+from .tables import table, verdict
 
 # Frames of the size a lookup step really sends and receives (a next_hop request, its reply).
 _REQUEST = (b'{"id":1,"method":"next_hop","args":{"key":"' + b"f" * 40
@@ -69,3 +70,28 @@ async def transport_rtt(samples: int = 3000, warmup: int = 2000) -> dict:
     await client.close()
     await server.close()
     return {"mean": mean(times), "p50": percentile(times, 50), "p99": percentile(times, 99)}
+
+
+def section(results: dict, cfg: dict, images: dict) -> list[str]:
+    if "raw_rtt" not in results:
+        return []
+    raw, t = results["raw_rtt"], results["transport_rtt"]
+    p50s = ", ".join(us(x) for x in raw["p50s"])
+    return [
+        "## The network's limit on this machine",
+        "",
+        *table(["round trip, loopback, one asyncio loop", "p50", "p99", "mean"], [
+            ["bare asyncio streams, one length-prefixed frame each way (no JSON)",
+             us(raw["p50"]), us(raw["p99"]), us(raw["mean"])],
+            ["our `TcpTransport.call('ping')` (JSON, request ids, dispatch)",
+             us(t["p50"]), us(t["p99"]), us(t["mean"])]]),
+        "",
+        f"The bare frame round trip was measured three times in this run (start, middle, "
+        f"end: p50 {p50s}); their median, {us(raw['p50'])}, is the \"raw RTT\" of the ratios "
+        "below. On this shared machine it moves between about 20 and 45 µs from one "
+        "measurement to the next, so the ratios carry that uncertainty.",
+        "",
+        f"Target \"our ping p50 ≤ 1.5 × the bare frame round trip\": "
+        f"{verdict(t['p50'] <= 1.5 * raw['p50'])} ({t['p50'] / raw['p50']:.2f} ×).",
+        "",
+    ]

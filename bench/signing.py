@@ -11,6 +11,9 @@ from core.chat.model.entries import sign_entry
 from core.chat.model.identity import Identity
 from core.chat.model.sealed import open_sealed, seal
 
+from .settings import SIGNING_OPS
+from .tables import table
+
 TEXT = "a channel message of about sixty characters, as people type"
 
 
@@ -21,7 +24,7 @@ def _per_op(fn, count: int) -> float:
     return (time.perf_counter() - started) / count
 
 
-def run(count: int = 2000) -> dict:
+def run(count: int = SIGNING_OPS) -> dict:
     alice, bob = Identity.generate("alice"), Identity.generate("bob")
     entries = [sign_entry(alice, "room", "msg", f"{i:032x}", address="127.0.0.1:4000",
                           text=TEXT, at=1.0e9 + i) for i in range(count)]
@@ -56,11 +59,10 @@ def lines(r: dict) -> list[str]:
         "",
         "Per operation, one core (PyNaCl/libsodium, ed25519; `python -m bench.signing`):",
         "",
-        "| sign | verify | seal (crypto_box) | open | a member's check of one delivered "
-        "entry | the same without the check |",
-        "| --- | --- | --- | --- | --- | --- |",
-        f"| {us(r['sign'])} | {us(r['verify'])} | {us(r['seal'])} | {us(r['open'])} "
-        f"| {us(r['member_checked'])} | {us(r['member_unchecked'])} |",
+        *table(["sign", "verify", "seal (crypto_box)", "open",
+                "a member's check of one delivered entry", "the same without the check"],
+               [[us(r[k]) for k in ("sign", "verify", "seal", "open", "member_checked",
+                                    "member_unchecked")]]),
         "",
         f"The maintainer verifies each message once ({us(r['maintainer_checked'])} with the "
         "append) whatever the number of members; the fan-out itself sends the signed "
@@ -71,6 +73,10 @@ def lines(r: dict) -> list[str]:
         "what bounds a channel.",
         "",
     ]
+
+
+def section(results: dict, cfg: dict, images: dict) -> list[str]:
+    return lines(results["signing"]) if "signing" in results else []
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from core.chord import Address, Local, RpcError
 from core.chord.ids import in_half_open, in_open
 from core.chord.sim import SimNetwork, converged_ring, ideal_state, sim_addresses
 
-from .stats import half_log2, mean, percentile
+from .stats import half_log2, mean, num, percentile
+from .tables import table
 
 
 def fingers_only_hops(state: dict, start: Address, key: int) -> int:
@@ -175,3 +176,57 @@ async def join_convergence(n: int, settings: dict, seed: int, limit: float = 360
     await _close(nodes)
     return {"n": n, "ring": ring_at, "messages": network.messages,
             "rounds": None if ring_at is None else ring_at / settings["stabilize_interval"]}
+
+
+# -- the report's sections -----------------------------------------------------------------
+
+def paths_section(results: dict, cfg: dict, images: dict) -> list[str]:
+    if "sim_paths" not in results:
+        return []
+    return [
+        "## Simulated rings: path length against N",
+        "",
+        "The same node code over `core.chord.sim` (in memory, zero latency, virtual clock). "
+        "Large rings are built converged directly (`sim.converged_ring` adopts the state a "
+        "converged ring reaches, checked by a test against rings converged by the real "
+        "protocol); every lookup is the real `Local.find_successor`, checked against the "
+        f"true owner. {cfg['sim_lookups']} lookups per N.",
+        "",
+        *table(["N", "½·log2 N", "ours mean", "1st pct", "99th pct", "+ step to owner",
+                "paper's routing mean", "1st", "99th", "ours / ½·log2 N"],
+               ([f"{r['n']:,}", f"{r['target']:.2f}", f"{r['mean']:.2f}", f"{r['p1']:.0f}",
+                 f"{r['p99']:.0f}", f"{r['with_last_mean']:.2f}", f"{r['paper_mean']:.2f}",
+                 f"{r['paper_p1']:.0f}", f"{r['paper_p99']:.0f}",
+                 f"{r['mean'] / r['target']:.0%}"] for r in results["sim_paths"])),
+        "",
+        f"![path length]({images['sim_path_length']})",
+        "",
+    ]
+
+
+def failures_section(results: dict, cfg: dict, images: dict) -> list[str]:
+    fails = results.get("sim_failures")
+    if fails is None:
+        return []
+    return [
+        f"## Simulated rings: lookups after failures, before stabilization (N = "
+        f"{fails[0]['n']:,}, r = 8)",
+        "",
+        "A random fraction of the nodes stops at once (calls to them are refused); "
+        "no stabilization or finger repair runs; then lookups from random live nodes for "
+        "random keys. *First answer* counts lookups whose answer is not the key's live "
+        "owner; *after retries* lets the caller do what the chat does: ping the answer and, "
+        "if dead, look up again avoiding it (up to r times). *Keys behind ≥ r dead nodes* is "
+        "the share of the key space whose live owner no live successor list names — only a "
+        f"finger can find it. {cfg['fail_lookups']} lookups per row.",
+        "",
+        *table(["failed", "first answer wrong", "failed after retries",
+                "keys behind ≥ r dead nodes", "p^r", "original owner dead",
+                "hops (successful)", "calls per lookup"],
+               ([f"{r['fraction']:.0%}", f"{r['failed_first']:.1%}", f"{r['failed_retry']:.2%}",
+                 f"{r['gap_keys']:.2%}", f"{r['theory']:.2e}", f"{r['owner_dead']:.1%}",
+                 num(r["hops_mean"]), num(r["calls_mean"])] for r in fails)),
+        "",
+        f"![failures]({images['sim_failures']})",
+        "",
+    ]

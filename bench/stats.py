@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import math
+import pstats
 import sys
 import sysconfig
 from collections.abc import Sequence
@@ -47,3 +49,11 @@ def short_paths(text: str) -> str:
     stdlib = sysconfig.get_paths()["stdlib"] + "/"
     return (text.replace(root, "").replace(stdlib, "<stdlib>/")
             .replace(sys.prefix, "<venv>"))
+
+
+def profile_table(profiler) -> str:
+    """A cProfile's top 18 functions by own time, without this machine's directories."""
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(18)
+    body = text.getvalue()
+    return short_paths(body[body.find("   ncalls"):] if "   ncalls" in body else body)

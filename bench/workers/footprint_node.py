@@ -1,6 +1,6 @@
 """A node maintaining many channels, in its own process, for its memory (bench.footprint).
 
-``python -m bench.footprint_node CHANNELS MEMBERS MESSAGES [STEPS...]``: one chat node
+``python -m bench.workers.footprint_node CHANNELS MEMBERS MESSAGES [STEPS...]``: one chat node
 alone in its ring maintains CHANNELS channels of MEMBERS members and MESSAGES messages
 each, built through the chat's own handlers (join, send) from entries the members sign,
 as a maintainer receives them; the members are nicks at one sink address in this process

@@ -1,6 +1,6 @@
 """One chat node in its own process, for the failover benchmark (run by bench.failover).
 
-``python -m bench.failover_node BOOTSTRAP|- NICK``; default settings. Orders on stdin, one
+``python -m bench.workers.failover_node BOOTSTRAP|- NICK``; default settings. Orders on stdin, one
 JSON object per line, each answered with one line on stdout:
 ``{"join": CH}``; ``{"send": CH, "every": S}`` (a send every S seconds, each its own
 task, text "SEQ TIME"); ``{"stop": CH}`` (stop sending, wait for the sends in flight,

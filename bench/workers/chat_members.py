@@ -1,6 +1,7 @@
 """A benchmark worker process: a few chat nodes that join one channel and time deliveries.
 
-Run by bench.chat, not by hand: ``python -m bench.chat_worker BOOTSTRAP COUNT CHANNEL TAG``.
+Run by bench.chat, not by hand:
+``python -m bench.workers.chat_members BOOTSTRAP COUNT CHANNEL TAG``.
 Protocol on stdin/stdout, one JSON object per line: it prints ``{"ready": [...]}`` once
 its members have joined; then for each ``{"phase": P, "count": C}`` it reads, it answers
 ``{"phase": P, "armed": true}`` and later ``{"phase": P, "latencies": [...], "last": t}``
@@ -20,14 +21,15 @@ from core import loops
 from core.chat.service import ChatService
 from core.chord import Address, Local
 
-from .chat import CHAT_SETTINGS, CHORD_SETTINGS
+from ..chat_shared import sample_entry, sent_at
+from ..settings import CHAT_CHORD, CHAT_SERVICE
 
 
 class Member:
     def __init__(self, tag: str, index: int, bootstrap: Address) -> None:
-        self.node = Local(Address("127.0.0.1", 0), bootstrap, **CHORD_SETTINGS)
+        self.node = Local(Address("127.0.0.1", 0), bootstrap, **CHAT_CHORD)
         self.nick = f"{tag}m{index}"
-        self.service = ChatService(self.node, lambda e: None, **CHAT_SETTINGS)
+        self.service = ChatService(self.node, lambda e: None, **CHAT_SERVICE)
         self.phase: str | None = None
         self.latencies: list[float] = []
         self.last = 0.0
@@ -36,21 +38,12 @@ class Member:
     def post(self, event: ev.Event) -> None:
         if isinstance(event, ev.ChannelMessage) and not event.history and self.phase:
             now = time.time()
-            words = event.text.split(" ", 2)
-            if words[0] == self.phase:
+            sent = sent_at(event.text, self.phase)
+            if sent is not None:
                 if self.verify is not None and not self.verify.valid():
                     raise RuntimeError("a good signature did not verify")
-                self.latencies.append(now - float(words[1]))
+                self.latencies.append(now - sent)
                 self.last = now
-
-
-def sample_entry():
-    """A signed channel message of a bench message's size: what a member checks per
-    delivery once channel entries carry signatures (core/chat/entries.py)."""
-    from core.chat.model.entries import sign_entry
-    from core.chat.model.identity import Identity
-    return sign_entry(Identity.generate("bench"), "fanout", "msg", "0" * 32,
-                      address="127.0.0.1:40000", text="tput 1764000000.123456 message 1000")
 
 
 def emit(obj: dict) -> None:
