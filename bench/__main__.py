@@ -24,6 +24,7 @@ from . import (
     outbox,
     plots,
     rtt,
+    security,
     settings,
     signing,
     simulated,
@@ -38,7 +39,7 @@ SECTIONS = (machine.section, rtt.section, loopback.lookups_section,
             loopback.convergence_section, kad.section, simulated.paths_section,
             simulated.failures_section, loopback.profile_section, chat.section,
             failover.section, footprint.section, signing.section, outbox.section,
-            merge.section)
+            merge.section, security.section)
 
 
 def say(text: str) -> None:
@@ -201,9 +202,16 @@ def outbox_phase(cfg: dict, results: dict) -> None:
     results["outbox"] = outbox.run()
 
 
+def security_phase(cfg: dict, results: dict) -> None:
+    say("hostile peers (simulated) ...")
+    results["security"] = security.run(not cfg["security_full"])
+    for share, r in results["security"]["hostile"].items():
+        say(f"  {share} % hostile: defended {r['success']:.1%}, plain {r['plain']:.1%}")
+
+
 PHASES = {"loopback": loopback_phase, "simulated": simulated_phase, "merge": merge_phase,
           "chat": chat_phase, "footprint": footprint_phase, "signing": signing_phase,
-          "outbox": outbox_phase}
+          "outbox": outbox_phase, "security": security_phase}
 
 
 def write_report(results: dict, cfg: dict, images: dict) -> str:

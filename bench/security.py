@@ -219,6 +219,11 @@ def render(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def section(results: dict, cfg: dict, images: dict) -> list[str]:
+    """The report's section (``bench.__main__.SECTIONS``)."""
+    return [render(results["security"])] if "security" in results else []
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="1,000 nodes, 500 lookups each")

@@ -17,13 +17,15 @@ QUICK = dict(lookup_ns=[16, 64, 128, 256], lookups=400, converge_ns=[16, 64],
              chat_latency_msgs=200, chat_tput_msgs=1000, sim_converge_ns=[16, 64, 128],
              kad_rounds=3, failover_trials=3, failover_load=0, ready_ns=[16, 64], ready_joins=5,
              memory=(1000, 10, 100, [100, 300]),
-             merge_ns=[16, 64, 256, 1000])   # N = 1,000 costs 25 s of one core: quick too
+             merge_ns=[16, 64, 256, 1000],   # N = 1,000 costs 25 s of one core: quick too
+             security_full=False)   # hostile peers: 256 nodes (True: 1,000)
 FULL = dict(QUICK, lookups=2000, converge_ns=[16, 64, 128], converge_limit=300.0,
             sim_converge_ns=[16, 64, 128, 256],
             sim_ns=[1000, 1500, 2000, 3000, 4000, 5000, 7000, 10000], sim_lookups=5000,
             fail_n=10000, fail_lookups=3000, kad_gets=2000, rtt_samples=10000,
             profile_lookups=500, chat_latency_msgs=500, chat_tput_msgs=5000,
-            failover_trials=10, failover_load=2, ready_ns=[16, 64, 128], ready_joins=10)
+            failover_trials=10, failover_load=2, ready_ns=[16, 64, 128], ready_joins=10,
+            security_full=True)
 
 
 def mode(full: bool) -> dict:

@@ -72,7 +72,7 @@ async def main(channels: int, members: int, messages: int, steps: list[int]) -> 
             await asyncio.sleep(0.05)   # the feeds have delivered (a sample of them)
         gc.collect()
         print(json.dumps({"channels": made, "rss": rss_bytes(),
-                          "feeds": len(service.feeds._feeds)}), flush=True)
+                          "feeds": service.feeds.count}), flush=True)
         if made >= channels:
             break
     await service.stop()
