@@ -182,21 +182,30 @@ class Migration:
                 if owner.address != self.node.address:   # else: not settled; next round
                     await self.hand_over(item, owner)
 
-    async def hand_over_in(self, start: int, end: int, to: Remote) -> int:
+    async def hand_over_in(self, start: int, end: int, to: Remote) -> tuple[int, int]:
         """Migrate to ``to`` what we maintain in (start, end] but no longer own — each item
-        only if our own lookup of its key finds ``to`` (as a rebalance would): the asker's
-        word that it owns the range moves nothing."""
-        count = 0
+        only if ``to`` is its owner as we see it: our own lookup of its key finds ``to``
+        (as a rebalance would), or ``to`` is one of our predecessors (their chain walked
+        by ``Neighbours``, never the asker's word). The asker's word that it owns the range
+        moves nothing. Returns (items moved, items in the range held back): a held-back
+        item waits for our view to agree (the asker asks again, ``Takeover._pull``)."""
+        moved = held = 0
         async with self.lock:
             for item in self.holdings.not_ours(self.node.is_ours):
-                if in_half_open(item.ring_key, start, end):
-                    try:
-                        owner, _ = await self.node.find_successor(item.ring_key)
-                    except RpcError:
-                        continue
-                    if owner.address == to.address:
-                        count += await self.hand_over(item, to)
-        return count
+                if not in_half_open(item.ring_key, start, end):
+                    continue
+                try:
+                    owner, _ = await self.node.find_successor(item.ring_key)
+                except RpcError:
+                    owner = None
+                if (owner is not None and owner.address == to.address) or \
+                        await self.neighbours.is_predecessor(to.address, self.neighbours.depth):
+                    done = await self.hand_over(item, to)
+                    moved += done
+                    held += not done
+                else:
+                    held += 1
+        return moved, held
 
     async def hand_all_over(self) -> None:
         """On exit: every item to the first live successor (none: dropped, said so)."""

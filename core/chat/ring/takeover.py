@@ -24,6 +24,9 @@ from .replication import Replication, wire_size
 COPIES_BYTES = 600_000  # rough size of the replicas one hand-off reply carries at most
 
 
+# a pull asks again after these pauses while a successor holds part of our range back
+PULL_AGAIN = (0.1, 0.2, 0.4, 0.8, 1.5)
+
 class Takeover:
     """Keeps what this node maintains in step with the range it owns."""
 
@@ -104,16 +107,24 @@ class Takeover:
         """
         transport = self.node.transport
         try:
-            await asyncio.gather(*(self.call_handoff(s, predecessor, copies)
-                                   for s in self.node.successors()
-                                   if s.address != self.node.address and s != gone
-                                   and not transport.is_suspected(s.address)))
+            for delay in (*PULL_AGAIN, None):
+                held = await asyncio.gather(*(
+                    self.call_handoff(s, predecessor, copies) for s in self.node.successors()
+                    if s.address != self.node.address and s != gone
+                    and not transport.is_suspected(s.address)))
+                if delay is None or not any(held) or self.node.predecessor() != predecessor:
+                    break
+                # a successor still holds part of our range until its view of the ring
+                # agrees that we own it: keep the range closed (``not_owner``) a little
+                # longer rather than serve a channel whose log is still over there
+                await asyncio.sleep(delay)
         finally:
             self.range.pulls -= 1
             self.feeds.ensure()
             self.journal.status()
 
-    async def call_handoff(self, successor: Remote, predecessor: Remote, copies: bool) -> None:
+    async def call_handoff(self, successor: Remote, predecessor: Remote, copies: bool) -> int:
+        """Ask ``successor`` for what it holds of our range; how many items it held back."""
         args = {"to": self.journal.me, "start": f"{predecessor.id:x}",
                 "end": f"{self.node.id:x}", "copies": copies}
         with contextlib.suppress(RpcError):
@@ -121,6 +132,9 @@ class Takeover:
                                                  timeout=max(self.node.timeout, 5.0))
             if isinstance(reply, dict) and isinstance(reply.get("copies"), list):
                 await self._merge_copies(reply["copies"], str(successor.address))
+            if isinstance(reply, dict) and isinstance(reply.get("held"), int):
+                return max(0, reply["held"])
+        return 0
 
     async def rpc_handoff(self, d: dict) -> dict:
         """A node before us took over a range: migrate to it what we hold of that range and
@@ -136,7 +150,7 @@ class Takeover:
         if end != to_address.id:
             raise p.Refused("bad_range", "a node asks for its own range, ending at its id")
         to = Remote(to_address, self.node.transport)
-        count = await self.migration.hand_over_in(start, end, to)
+        count, held = await self.migration.hand_over_in(start, end, to)
         # our replicas of that range too: after a double failure the asker's own replica
         # may miss what only the dead ones had; merging ours in loses nothing
         copies: list[dict] = []
@@ -149,7 +163,7 @@ class Takeover:
                     continue
                 copies.append(wire)
                 size += n
-        return {"ok": True, "count": count, "copies": copies}
+        return {"ok": True, "count": count, "held": held, "copies": copies}
 
     async def _merge_copies(self, wires: list, source: str) -> None:
         """Merge a successor's replicas of our range into what we maintain (a union), on
