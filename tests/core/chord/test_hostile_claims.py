@@ -30,6 +30,7 @@ from core.chord.testing import (
     wait_converged,
     wait_until,
 )
+from core.chord.transport import CALLER_HOST
 from core.datadir import DataDir
 
 CHAT = dict(maintenance_interval=0.3, prune_grace=3.0, retry_for=10.0)
@@ -324,3 +325,46 @@ async def test_leaving_claims__on_the_simulator_move_nothing_and_honest_leaves_s
         await wait_converged(nodes)
     finally:
         await stop_all([*nodes, attacker_node])
+
+
+# -- route: a routed command knows the host it came from, like any call ----------------------
+
+@virtual_time
+async def test_route__a_strangers_routed_command_runs_as_from_its_host_not_as_local():
+    net = network()
+    nodes = await start_ring(4, network=net)
+    stranger = await start_node(network=net, probe_interval=None)
+    seen: list[str | None] = []
+    for node in nodes:
+        node.register_command("who", lambda payload: seen.append(CALLER_HOST.get()) or {})
+    try:
+        await wait_converged(nodes)
+        owner = nodes[2]
+        # one hand-made one-way frame straight to the owner, naming itself as the origin
+        stranger.transport.send(owner.address, "route",
+                                {"key": f"{owner.id:x}", "type": "who", "payload": None,
+                                 "origin": str(stranger.address), "rid": 1, "hops": 1,
+                                 "owner": True})
+        await wait_until(lambda: seen, 5, what="the routed command to run")
+        assert seen == [stranger.address.host]   # never None, which means "this node itself"
+        # honest routes still run, from a ring node through the ring
+        result, found, _ = await nodes[0].route(owner.id, "who")
+        assert found.address == owner.address and result == {}
+        assert seen[-1] is not None
+    finally:
+        await stop_all([*nodes, stranger])
+
+
+async def test_route__over_tcp_a_routed_command_sees_the_callers_host():
+    nodes = await start_ring(3)
+    seen: list[str | None] = []
+    for node in nodes:
+        node.register_command("who", lambda payload: seen.append(CALLER_HOST.get()) or {})
+    try:
+        await wait_converged(nodes)
+        ordered = sorted(nodes, key=lambda n: n.id)
+        result, found, _ = await ordered[0].route(ordered[2].id, "who")
+        assert found.address == ordered[2].address and result == {}
+        assert seen == ["127.0.0.1"]
+    finally:
+        await stop_all(nodes)
