@@ -32,7 +32,8 @@ from .tasks import TaskSet
 from .transport import CALLER_HOST, LATER, Transport
 
 MAX_LISTED = 64          # successors a leave may name (a node keeps r of them)
-RECTIFY_AT_ONCE = 8      # notifiers being checked at once (more wait for the next round)
+RECTIFY_AT_ONCE = 64     # notifiers being checked at once (more wait for the next round)
+RECTIFY_PER_HOST = 4     # of which on one host: a host's stalling listeners block no other
 
 
 class Verb(NamedTuple):
@@ -206,8 +207,10 @@ class RingProtocol:
 
     async def _names_us_next(self, node: Address) -> bool:
         """Whether ``node`` answers at its address with us as its first successor (one
-        check per notifier at a time, ``RECTIFY_AT_ONCE`` in all)."""
-        if node in self._rectifying or len(self._rectifying) >= RECTIFY_AT_ONCE:
+        check per notifier at a time, ``RECTIFY_PER_HOST`` per host, ``RECTIFY_AT_ONCE``
+        in all; a notifier left out now notifies again next round)."""
+        if (node in self._rectifying or len(self._rectifying) >= RECTIFY_AT_ONCE
+                or sum(a.host == node.host for a in self._rectifying) >= RECTIFY_PER_HOST):
             return False
         self._rectifying.add(node)
         try:
