@@ -86,10 +86,13 @@ class Maintenance:
 
     async def leave(self) -> None:
         """Splice predecessor and successor together (ToN'03 §IV.E.4): the successor
-        adopts our predecessor, the predecessor takes our successor list."""
+        adopts our predecessor, the predecessor takes our successor list. Each asks us
+        (``leaving``) before it believes it, so we keep answering until both replied."""
         me = self.routing.me
         predecessor, successors = self.routing.predecessor, list(self.routing.successors)
         successor = next((s for s in successors if s != me), None)
+        # what we answer ``leaving`` with while the neighbours check this is our word
+        self.calls.departure = (predecessor, successors)
         calls = []
         if successor is not None:
             calls.append(self.calls.call_predecessor_leaving(successor, predecessor))

@@ -7,6 +7,14 @@ its verb (the name after ``rpc_``) and whether it is answered at once; ``VERBS``
 ``SERVED`` and ``IMMEDIATE`` are read from those declarations. On the wire, addresses
 are "host:port" and keys hex strings. Rectify (Zave 2017), the decision a notification
 asks for, sits beside ``rpc_notify``.
+
+A claim about a node is believed only from that node (docs/security-ring.md): a frame
+saying that a node leaves, or may be our predecessor, must come from that node's host
+(``from_host``, the connection's source address), and the node is asked at its address
+before anything changes (``leaving``: it says it leaves, naming the same neighbours;
+``state``: a notifier names us as its successor). A node named to take a leaver's place is
+adopted only after it answers too. A stranger's frame moves no key range; one that names
+our real neighbour costs one call to that neighbour.
 """
 
 from __future__ import annotations
@@ -22,6 +30,10 @@ from .ids import in_open
 from .routing import Routing
 from .tasks import TaskSet
 from .transport import CALLER_HOST, LATER, Transport
+
+MAX_LISTED = 64          # successors a leave may name (a node keeps r of them)
+RECTIFY_AT_ONCE = 64     # notifiers being checked at once (more wait for the next round)
+RECTIFY_PER_HOST = 4     # of which on one host: a host's stalling listeners block no other
 
 
 class Verb(NamedTuple):
@@ -84,6 +96,10 @@ class RingProtocol:
         self.tasks = tasks or TaskSet()
         self.token = ""   # what ``confirm`` answers to: set by a node learning its address
         self.on_merge: Callable[[Address, int], None] | None = None   # the maintenance's
+        # set by a node that leaves: (predecessor, successors) it names to its neighbours,
+        # what it answers ``leaving`` with while they check its word
+        self.departure: tuple[Address | None, list[Address]] | None = None
+        self._rectifying: set[Address] = set()   # notifiers being asked now
 
     async def serve(self, method: str, args: dict) -> object:
         """Answer a call from another node (the ``Serve`` a transport listens with)."""
@@ -151,10 +167,15 @@ class RingProtocol:
     @serves()
     async def rpc_notify(self, node: str) -> dict:
         candidate = _address(node)
-        predecessor, me = self.routing.predecessor, self.routing.me
+        routing = self.routing
+        predecessor, me = routing.predecessor, routing.me
+        if candidate in (me, predecessor):
+            return {}
+        if not from_host(candidate):
+            raise RemoteError(f"a notify naming {candidate} comes from {candidate.host} only")
         if predecessor is None or in_open(candidate.id, predecessor.id, me.id):
             await self.rectify(candidate)
-        elif candidate != predecessor:
+        else:
             self.tasks.spawn(self.rectify(candidate))  # needs a ping: answer now, decide later
         return {}
 
@@ -164,10 +185,15 @@ class RingProtocol:
     async def rectify(self, node: Address) -> None:
         """Zave 2017: adopt ``node`` as predecessor if it lies in (predecessor, me);
         otherwise only if the current predecessor is dead (suspected, or silent to a ping).
-        Rectify replaces the paper's notify, check_predecessor's reset, and flush."""
+        Rectify replaces the paper's notify, check_predecessor's reset, and flush.
+
+        Either way only once ``node`` answered at its address naming us as its successor:
+        a notification is a claim about the notifier, believed from the notifier only."""
         routing = self.routing
-        predecessor = routing.predecessor
-        if node == routing.me or node == predecessor:
+        if node in (routing.me, routing.predecessor) or not await self._names_us_next(node):
+            return
+        predecessor = routing.predecessor            # (it may have changed while we asked)
+        if node == predecessor:
             return
         if predecessor is None or in_open(node.id, predecessor.id, routing.me.id):
             routing.set_predecessor(node)
@@ -179,13 +205,87 @@ class RingProtocol:
             if routing.predecessor == predecessor:
                 routing.set_predecessor(node)
 
+    async def _names_us_next(self, node: Address) -> bool:
+        """Whether ``node`` answers at its address with us as its first successor (one
+        check per notifier at a time, ``RECTIFY_PER_HOST`` per host, ``RECTIFY_AT_ONCE``
+        in all; a notifier left out now notifies again next round)."""
+        if (node in self._rectifying or len(self._rectifying) >= RECTIFY_AT_ONCE
+                or sum(a.host == node.host for a in self._rectifying) >= RECTIFY_PER_HOST):
+            return False
+        self._rectifying.add(node)
+        try:
+            _, successors = await self.call_state(node)
+        except (RpcError, AddressError, ValueError, KeyError, TypeError):
+            return False
+        finally:
+            self._rectifying.discard(node)
+        return successors[:1] == [self.routing.me]
+
     # -- a graceful leave (ToN'03 §IV.E.4): each neighbour hears of the other --------------
+    #
+    # Believed only from the leaver: the frame comes from the leaver's host, the leaver
+    # answers ``leaving`` at its address naming the same neighbours, and the node named to
+    # take its place answers too. Anything less changes nothing: a leaver that vanishes is
+    # the failure detector's to notice.
+
+    @serves(immediate=True)
+    def rpc_leaving(self) -> dict:
+        """Whether we are leaving, and the neighbours we named (the check of a leave)."""
+        if self.departure is None:
+            return {"leaving": False}
+        predecessor, successors = self.departure
+        return {"leaving": True, "predecessor": _text(predecessor),
+                "successors": [str(s) for s in successors]}
+
+    async def call_leaving(self, address: Address
+                           ) -> tuple[Address | None, list[Address]] | None:
+        """What ``address`` says it named when leaving; None if it says it is not leaving."""
+        reply = await self._call(address, "leaving", {})
+        if not reply.get("leaving"):
+            return None
+        return _optional_address(reply["predecessor"]), _addresses(reply["successors"])
+
+    async def _left(self, leaver: Address) -> tuple[Address | None, list[Address]]:
+        """The neighbours ``leaver`` named, in its own words, or RemoteError: the frame
+        is not from its host, or the leaver, asked at its address, does not say it leaves."""
+        if not from_host(leaver):
+            raise RemoteError(f"a leave of {leaver} comes from {leaver.host} only")
+        try:
+            said = await self.call_leaving(leaver)
+        except (RpcError, AddressError, ValueError, KeyError, TypeError) as e:
+            raise RemoteError(f"{leaver} could not confirm it leaves: {e}") from None
+        if said is None:
+            raise RemoteError(f"{leaver} says it is not leaving")
+        return said
 
     @serves()
     async def rpc_predecessor_leaving(self, leaver: str, predecessor: str | None) -> dict:
-        if self.routing.predecessor == _address(leaver):
-            self.routing.set_predecessor(_optional_address(predecessor))
+        routing = self.routing
+        gone, named = _address(leaver), _optional_address(predecessor)
+        if routing.predecessor != gone:
+            return {}                  # not our predecessor: nothing to check, no change
+        said, _ = await self._left(gone)
+        if said != named:
+            raise RemoteError(f"{gone} names {said} as its predecessor, not {named}")
+        if named is not None and named != routing.me and not await self._follows(named, gone):
+            named = None               # silent, or it disagrees: not adopted
+        if routing.predecessor != gone:
+            return {}
+        if named is not None or routing.successor == routing.me:
+            routing.set_predecessor(named)     # (us: a ring of one again)
+        else:
+            # keep the leaver's range until the next notifier takes its place (rectify
+            # replaces a suspected predecessor at once): no range is left without owner
+            routing.predecessor_answered(gone, False)
         return {}
+
+    async def _follows(self, node: Address, leaver: Address) -> bool:
+        """Whether ``node`` answers at its address with the leaver or us as its successor."""
+        try:
+            _, successors = await self.call_state(node)
+        except (RpcError, AddressError, ValueError, KeyError, TypeError):
+            return False
+        return successors[:1] in ([leaver], [self.routing.me])
 
     async def call_predecessor_leaving(self, successor: Address,
                                        predecessor: Address | None) -> None:
@@ -195,8 +295,30 @@ class RingProtocol:
 
     @serves()
     async def rpc_successor_leaving(self, leaver: str, successors: list) -> dict:
-        self.routing.splice(_address(leaver), _addresses(successors))
+        routing = self.routing
+        if not isinstance(successors, list) or len(successors) > MAX_LISTED:
+            raise RemoteError(f"a leave names at most {MAX_LISTED} successors")
+        gone, theirs = _address(leaver), _addresses(successors)
+        if gone not in routing.successors or gone == routing.me:
+            return {}                  # not one of our successors: nothing to check
+        _, said = await self._left(gone)
+        if said != theirs:
+            raise RemoteError(f"{gone} names other successors than this frame")
+        rest = [s for s in theirs if s != gone]
+        first = rest[0] if rest else routing.me
+        if first != routing.me and not await self._precedes(first, gone):
+            routing.drop(gone)         # its successor does not answer as one: just drop it
+            return {}
+        routing.splice(gone, theirs)
         return {}
+
+    async def _precedes(self, node: Address, leaver: Address) -> bool:
+        """Whether ``node`` answers at its address with the leaver or us as predecessor."""
+        try:
+            predecessor, _ = await self.call_state(node)
+        except (RpcError, AddressError, ValueError, KeyError, TypeError):
+            return False
+        return predecessor in (leaver, self.routing.me)
 
     async def call_successor_leaving(self, predecessor: Address,
                                      successors: list[Address]) -> None:
@@ -271,6 +393,28 @@ class RingProtocol:
         if inspect.isawaitable(result):
             result = await result
         return result
+
+
+def from_host(address: Address) -> bool:
+    """Whether the request being served may come from ``address``: its connection comes
+    from that address's host. A caller the transport cannot place, or an address given by
+    name, passes: the call back to the address decides."""
+    host = CALLER_HOST.get()
+    if host is None:
+        return True
+    seen, claimed = _ip(host), _ip(address.host)
+    return seen is None or claimed is None or seen == claimed
+
+
+def _ip(host: str) -> str | None:
+    """``host`` as a canonical IP (IPv4-mapped IPv6 as IPv4, no zone); None for a name."""
+    try:
+        ip = ipaddress.ip_address(host.strip("[]").partition("%")[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.compressed
 
 
 def _text(address: Address | None) -> str | None:

@@ -218,7 +218,7 @@ class SimTransport(Transport):
             if "id" not in message:  # one-way: served in a task, nothing sent back
                 method, args = wire.check_oneway(message)
                 reply.set_result(None)
-                self._spawn(self._serve_oneway(method, args))
+                self._spawn(self._serve_oneway(source, method, args))
                 return
             rid, method, args = wire.check_request(message)
         except wire.FrameError as e:  # TCP would close the connection: the call fails
@@ -232,8 +232,9 @@ class SimTransport(Transport):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _serve_oneway(self, method: str, args: dict) -> None:
+    async def _serve_oneway(self, source: Address | None, method: str, args: dict) -> None:
         assert self._serve is not None
+        CALLER_HOST.set(source.host if source is not None else None)
         try:
             await self._serve(method, args)
         except Exception:

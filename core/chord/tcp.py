@@ -185,11 +185,20 @@ class _Link(asyncio.Protocol):
 
     # -- serving ---------------------------------------------------------------------------
 
+    def _now(self, method: str, args: dict) -> object:
+        """The immediate answer (or LATER), with ``CALLER_HOST`` set as for any request: a
+        handler answered in the read callback, or a task it starts, knows who asked too."""
+        token = CALLER_HOST.set(self.peer_host)
+        try:
+            return self._endpoint._immediate(method, args)
+        finally:
+            CALLER_HOST.reset(token)
+
     def _request(self, rid: int, method: str, args: dict) -> None:
         immediate = self._endpoint._immediate
         if immediate is not None:
             try:
-                result = immediate(method, args)
+                result = self._now(method, args)
             except Exception as e:
                 self._send(reply_frame(rid, error=e))
                 return
@@ -204,7 +213,7 @@ class _Link(asyncio.Protocol):
         """A message that wants no reply: served like a request, its result dropped."""
         immediate = self._endpoint._immediate
         try:
-            if immediate is not None and immediate(method, args) is not LATER:
+            if immediate is not None and self._now(method, args) is not LATER:
                 return
         except Exception:
             log.debug("one-way %s from %s failed", method, self.name, exc_info=True)
