@@ -235,6 +235,7 @@ class Whois(Event):
     id: str
     address: str
     pin: str = "new"
+    reach: str = "direct"   # or "relayed via HOST:PORT" (a client node, core/chord/client.py)
     name = "whois"
 
 

@@ -49,7 +49,7 @@ def render(event: ev.Event) -> str:
             pin = {"same": "pinned", "new": "not pinned yet",
                    "changed": "NOT the key pinned for this nick"}.get(event.pin, event.pin)
             return (f"{event.nick}: key {event.fingerprint} ({pin}), node {event.id[:8]} "
-                    f"at {event.address}")
+                    f"at {event.address}, {event.reach}")
         case ev.History():
             lines = [f"history of {event.conversation}:"]
             lines += [f"  {m['from']}: {m['text']}"

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import NamedTuple
 
 from core import events as ev
@@ -25,7 +25,9 @@ from core.chat.model.commands import Command, CommandError, Where, check_nick
 from core.chat.service import ChatError, ChatService, LocalUser, NickTaken
 from core.chat.users.keyring import KeysError, UserKeys, open_user
 from core.chord import Address, AddressError, JoinError, ListenError, Local
+from core.chord.client import ClientSettings
 from core.chord.peers import REMEMBERED
+from core.chord.relay import RelayLimits
 from core.datadir import DataDir, DataDirError
 from core.irc import GatewayError, IrcGateway
 from core.store import FILENAME, AsyncStore, StoreError
@@ -34,6 +36,12 @@ log = logging.getLogger(__name__)
 
 COMMANDS_BEFORE_EXIT = 5.0  # seconds the exit sequence waits for commands still running
 KNOWN_PEERS_TRIED = 8       # without --bootstrap: the most recently seen peers tried
+
+
+Reachability = Callable[[Address, "Address | None"], Awaitable[bool]]
+"""``reachable(listen, bootstrap)``: whether other nodes can dial this node (the
+reachability decision, core/chord/reachability.py: a peer dials back). False starts it in
+client mode (core/chord/client.py)."""
 
 
 class Options(NamedTuple):
@@ -47,6 +55,10 @@ class Options(NamedTuple):
     irc: Address | None = None  # serve IRC clients here (core.irc)
     irc_password: str | None = None
     data_dir: str | None = None  # the user's keys and pins; None: DataDir.default()
+    client: bool = False        # --client: start in client mode, whatever is decided
+    relays: tuple = ()          # --relay: relays a client tries first
+    relay_clients: int = 32     # a full member relays for this many clients (0: none)
+    reachability: Reachability | None = None   # decides client mode when not --client
 
 
 class StartupError(Exception):
@@ -240,7 +252,10 @@ class Runtime:
         ``only_try``: False (not a StartupError) if the bootstrap does not answer.
         """
         o = self.options
-        self.node = Local(o.listen, bootstrap, **o.chord)
+        client = None if await self._reachable(bootstrap) else ClientSettings(
+            relays=tuple(o.relays))
+        relay = RelayLimits(clients=o.relay_clients) if o.relay_clients > 0 else None
+        self.node = Local(o.listen, bootstrap, client=client, relay=relay, **o.chord)
         try:
             self.service = ChatService(self.node, self._from_node, data_dir=data_dir,
                                        **{"replicas": o.replicas, **o.chat})
@@ -256,6 +271,20 @@ class Runtime:
                 return False
             raise StartupError(str(e)) from None
         return True
+
+    async def _reachable(self, bootstrap: Address | None) -> bool:
+        """Whether this node can be a full member: not with --client; else what the
+        reachability decision says (``Options.reachability``); without one, yes."""
+        o = self.options
+        if o.client:
+            return False
+        if o.reachability is None or bootstrap is None:
+            return True
+        try:
+            return await o.reachability(o.listen, bootstrap)
+        except Exception:
+            log.exception("the reachability check failed: starting as a full member")
+            return True
 
     async def _known_peers(self) -> list[Address]:
         """The peers of earlier runs in the user's database, most recently seen first."""

@@ -33,6 +33,16 @@ def _parser() -> argparse.ArgumentParser:
                              "or from a known peer of an earlier run")
     parser.add_argument("--bootstrap", metavar="HOST:PORT",
                         help="any node of an existing ring to join through; omit to start one")
+    parser.add_argument("--client", action="store_true",
+                        help="this node cannot be reached from outside (a NAT, a firewall): "
+                             "use the ring through a relay, a full member it dials, without "
+                             "joining it (docs/nat.md)")
+    parser.add_argument("--relay", metavar="HOST:PORT", action="append", default=[],
+                        help="with --client: a relay to try first (again for more); else "
+                             "the nodes after this node's id, then the bootstrap")
+    parser.add_argument("--relay-clients", type=int, default=32, metavar="N",
+                        help="as a full member, relay for at most N client nodes "
+                             "(0: none; default 32)")
     parser.add_argument("--data-dir", metavar="DIR",
                         help="where each nick's identity key, pinned keys, history and "
                              "outbox are kept, one folder per nick (default "
@@ -134,8 +144,19 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, argparse.Name
             raise ValueError(f"{name} must be a positive number of seconds")
     if args.replicas < 0 or (args.successors is not None and args.successors < 1):
         raise ValueError("--replicas must be at least 0 and --successors at least 1")
+    try:
+        relays = tuple(Address.parse(r) for r in args.relay)
+    except AddressError as e:
+        raise ValueError(f"--relay: {e}") from None
+    if relays and not args.client:
+        raise ValueError("--relay needs --client (a full member is reached directly)")
+    if args.client and bootstrap is None and not relays:
+        raise ValueError("--client needs --bootstrap or --relay: a client cannot start a ring")
+    if args.relay_clients < 0:
+        raise ValueError("--relay-clients must be at least 0")
     return Options(args.nick, listen, bootstrap, chord, args.replicas, chat, irc,
-                   args.irc_password, data_dir=args.data_dir), args
+                   args.irc_password, data_dir=args.data_dir, client=args.client,
+                   relays=relays, relay_clients=args.relay_clients), args
 
 
 def main(argv: list[str] | None = None) -> int:

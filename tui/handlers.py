@@ -168,7 +168,7 @@ def on_whois(app: ChatApp, e: ev.Whois) -> None:
     pin = {"same": "pinned", "new": "not pinned yet",
            "changed": "NOT the key pinned for this nick"}.get(e.pin, e.pin)
     on_info(app, ev.Info(text=f"{e.nick}: key {e.fingerprint} ({pin}), node "
-                              f"{short(e.id)} at {e.address}"))
+                              f"{short(e.id)} at {e.address}, {e.reach}"))
 
 
 def on_migration(app: ChatApp, e: ev.MigrationStep) -> None:

@@ -33,6 +33,7 @@ from .ring.migration import Migration
 from .ring.namecopies import NameCopies
 from .ring.names import ALIVE_KIND, Names, alive_fields
 from .ring.neighbours import Neighbours
+from .ring.relaying import configure as configure_relay
 from .ring.replication import Replication
 from .ring.takeover import Takeover
 from .users.keyring import UserKeys, ephemeral, open_user
@@ -133,6 +134,7 @@ class ChatService:
                 self.range.serves, self.rate.admit)
         node.set_notify_handler(self.takeover.on_predecessor)
         node.add_listener(self._on_ring_event)
+        configure_relay(node)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -268,6 +270,11 @@ class ChatService:
 
     def _on_ring_event(self, kind: str, detail: dict) -> None:
         self.journal.ring_event(kind, detail)
+        if kind == "moved" and self.started:
+            # a client's new relay (or a new network): its users say so again from there
+            for user in list(self.users.values()):
+                self._tasks.spawn(user.moved())
+            return
         if kind == "successor" and self.started and not self.range.leaving:
             if self.node.successor().address == self.node.address:
                 # alone now: every replica is ours. Promote at once, not at the next

@@ -15,12 +15,14 @@ import secrets
 from collections.abc import Callable, Iterable
 
 from .address import Address, AddressError
+from .client import ClientMode, ClientProtocol, ClientSettings
 from .errors import JoinError, LookupFailed, PeerUnreachable, RemoteError, RpcError
 from .ids import M, short_id
 from .maintenance import Maintenance
 from .merges import MergeGate
 from .peers import Peers
 from .recursive import RecursiveRoute, RouteProtocol
+from .relay import Relay, RelayedAddress, RelayLimits, answer
 from .remote import Remote
 from .routing import Routing
 from .tasks import TaskSet
@@ -49,6 +51,10 @@ class Local(RecursiveRoute):
         probes: remembered peers probed per round.
         timeout: the default timeout of every call to another node, in seconds.
         transport: the network; TCP unless given (the simulator passes its own).
+        client: start in client mode (core/chord/client.py): a node nobody can dial, in
+            no successor list, reached through a relay; None: a full member.
+        relay: serve as a relay for client nodes within these limits (core/chord/relay.py;
+            the layer above says which user commands it forwards); None: no relaying.
     """
 
     def __init__(self, address: Address, bootstrap: Address | None = None, *,
@@ -56,7 +62,9 @@ class Local(RecursiveRoute):
                  stabilize_interval: float = 0.5,
                  fix_fingers_interval: float = 1.0, check_predecessor_interval: float = 0.5,
                  probe_interval: float | None = 5.0, probes: int = 2,
-                 timeout: float = DEFAULT_TIMEOUT, transport: Transport | None = None) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, transport: Transport | None = None,
+                 client: ClientSettings | None = None,
+                 relay: RelayLimits | None = None) -> None:
         if successors < 1:
             raise ValueError("the successor list needs at least one entry")
         if advertise is not None and (advertise.is_wildcard or advertise.port == 0):
@@ -80,13 +88,20 @@ class Local(RecursiveRoute):
         self._background = TaskSet()
         self._running = False
         self._token = ""
+        self.client = ClientMode(self, client) if client is not None else None
+        self._maintain_client = True
+        self.relay = Relay(self, relay) if relay is not None and client is None else None
+        # client id -> an address a hole-punched connection reaches that client at
+        # (core/chord/holepunch.py fills it); calls to the client try it before its relay
+        self.punched: dict[str, Address] = {}
         self._build(address)
 
     def _build(self, address: Address) -> None:
         """The routing state, calls and maintenance of a node at ``address``, alone."""
         self._routing = Routing(address, self.r, self._changed)
-        self._calls = RouteProtocol(self.transport, self._routing, self._commands,
-                                    self._background)
+        protocol = RouteProtocol if self.client is None else ClientProtocol
+        self._calls = protocol(self.transport, self._routing, self._commands,
+                               self._background)
         self._calls.token = self._token
         self._maintenance = Maintenance(self._routing, self._calls, self._lookup,
                                         Peers(address), self._changed, self.probes)
@@ -117,8 +132,16 @@ class Local(RecursiveRoute):
         return [self._remote(a) for a in self._routing.fingers]
 
     def is_ours(self, key: int) -> bool:
-        """True when ``key`` lies in (predecessor, self]; a node alone owns everything."""
-        return self._routing.is_ours(key)
+        """True when ``key`` lies in (predecessor, self]; a node alone owns everything.
+        A client node owns nothing."""
+        return self.client is None and self._routing.is_ours(key)
+
+    @property
+    def reach(self) -> str:
+        """How others reach this node: "direct", or "relayed via HOST:PORT"."""
+        if isinstance(self.address, RelayedAddress):
+            return f"relayed via {self.address.relay}"
+        return "direct"
 
     def closest_preceding_node(self, key: int, avoid: Iterable[Address] = ()) -> Address:
         """The known node that most closely precedes ``key`` (§4.3), skipping suspects
@@ -151,7 +174,25 @@ class Local(RecursiveRoute):
                 return await self._calls.run_command(type, payload)
             finally:
                 CALLER_HOST.reset(token)
+        if isinstance(address, RelayedAddress):
+            return await self._relayed(address, type, payload, timeout)
         return await self._calls.call_user(address, type, payload, timeout)
+
+    async def _relayed(self, address: RelayedAddress, type: str, payload: object,
+                       timeout: float | None) -> object:
+        """A user command to a client node: over a hole-punched connection if there is
+        one, else through its relay (``relay.forward``)."""
+        direct = self.punched.get(address.client)
+        if direct is not None:
+            try:
+                return await self._calls.call_user(direct, type, payload, timeout)
+            except PeerUnreachable:
+                self.punched.pop(address.client, None)
+        forward = {"to": address.client, "type": type, "payload": payload}
+        if self.relay is not None and address.relay == self.address:
+            return answer(address, await self.relay.forward(address.client, type, payload))
+        return answer(address, await self._calls.call_user(address.relay, "relay.forward",
+                                                           forward, timeout))
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -167,6 +208,9 @@ class Local(RecursiveRoute):
         cannot be reached or answers nonsense, or if a wildcard listen has neither an
         address to advertise nor a bootstrap to learn one from.
         """
+        if self.client is not None:
+            await self._start_client(maintain)
+            return
         if self.listen_address.is_wildcard and not (self.advertise or self.bootstrap):
             raise JoinError(_needs_advertise(self.listen_address, "there is no bootstrap to "
                                                                   "learn it from"))
@@ -193,6 +237,44 @@ class Local(RecursiveRoute):
             self.start_maintenance()
         self._emit("started", {"address": str(self.address), "id": self.id,
                                "bootstrap": str(self.bootstrap) if self.bootstrap else None})
+
+    async def _start_client(self, maintain: bool) -> None:
+        """Client mode: no listening (unless asked), no join; a relay, and a routing state
+        of our own to look keys up from (core/chord/client.py)."""
+        if self.bootstrap is None and not self.client.settings.relays:
+            raise JoinError("a client node needs a bootstrap or a relay to reach the ring")
+        self._running = True
+        self._maintain_client = maintain
+        try:
+            await self.client.start()
+        except (RpcError, AddressError, ValueError, KeyError, TypeError, OSError) as e:
+            await self._shutdown()
+            raise JoinError(f"cannot reach the ring as a client: {e}") from None
+        self._emit("started", {"address": str(self.address), "id": self.id,
+                               "bootstrap": str(self.bootstrap) if self.bootstrap else None,
+                               "client": True})
+
+    async def _rebase(self, address: Address, entry: Address) -> None:
+        """A client takes ``address`` (a new relay): its routing state is built again from
+        outside through ``entry``, without a word to any node; the layer above hears
+        ``moved`` if the address changed."""
+        old = self.address
+        await self._maintenance.stop()
+        self.address = address
+        self._build(address)
+        await self._maintenance.join(entry)
+        if self._maintain_client:
+            self._maintenance.start(self.stabilize_interval, self.fix_fingers_interval,
+                                    self.check_predecessor_interval, None)
+        if old != address and isinstance(old, RelayedAddress):
+            self._emit("moved", {"old": str(old), "new": str(address)})
+
+    async def _near(self, entry: Address, key: int) -> list[Address]:
+        """The owner of ``key`` and its successors, asked through ``entry`` (a client
+        choosing a relay near its own id)."""
+        owner, _ = await self._lookup(entry, key, set())
+        _, successors = await self._calls.call_state(owner)
+        return [owner, *successors]
 
     def start_maintenance(self) -> None:
         """Run the maintenance rounds on their intervals (``start`` does, unless told not
@@ -233,6 +315,8 @@ class Local(RecursiveRoute):
         """Leave gracefully: splice predecessor and successor together, then close."""
         if not self._running:
             return
+        if self.client is not None:
+            await self.client.stop()
         await self._maintenance.stop()
         await self._maintenance.leave()
         self._emit("left", {})
@@ -241,6 +325,8 @@ class Local(RecursiveRoute):
     async def stop(self) -> None:
         """Stop abruptly, as a crash would: no goodbyes, sockets closed."""
         if self._running:
+            if self.client is not None:
+                await self.client.stop(release=False)
             await self._maintenance.stop()
             await self._shutdown()
 
@@ -268,7 +354,10 @@ class Local(RecursiveRoute):
         may be dead: a caller whose call to it fails looks up again with it in ``avoid``
         (nodes the caller knows to be dead), and is routed around it.
         """
-        owner, hops = await self._lookup(self.address, key, set(avoid))
+        start = self.address
+        if self.client is not None and self._routing.successor == self.address:
+            start = self.client.relay or self.bootstrap   # no routing state (yet)
+        owner, hops = await self._lookup(start, key, set(avoid))
         return self._remote(owner), hops
 
     async def _lookup(self, start: Address, key: int, avoid: set[Address]) -> tuple[Address, int]:

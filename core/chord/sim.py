@@ -29,6 +29,7 @@ from .errors import ListenError, PeerUnreachable, RemoteError
 from .routing import FingerTable, Routing
 from .transport import (
     CALLER_HOST,
+    CALLER_LINK,
     DEFAULT_TIMEOUT,
     Failed,
     Immediate,
@@ -244,6 +245,7 @@ class SimTransport(Transport):
                       reply: asyncio.Future) -> None:
         assert self._serve is not None and self.address is not None
         CALLER_HOST.set(source.host if source is not None else None)
+        CALLER_LINK.set(None if source is None else _Back(self, source))
         try:
             frame = await serve_one(self._serve, rid, method, args)
         finally:
@@ -298,6 +300,25 @@ class SimTransport(Transport):
         tasks = list(self._tasks)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class _Back:
+    """The way back to a caller while its request is served (``CALLER_LINK``): in memory
+    every endpoint is addressable, so a call back is a call to the caller's address."""
+
+    def __init__(self, endpoint: SimTransport, source: Address) -> None:
+        self._endpoint = endpoint
+        self._source = source
+
+    @property
+    def closed(self) -> bool:
+        return not self._endpoint.network.alive(self._source)
+
+    async def request(self, method: str, args: dict, timeout: float) -> object:
+        try:
+            return await self._endpoint.call(self._source, method, args, timeout)
+        except PeerUnreachable as e:
+            raise ConnectionResetError(str(e)) from None
 
 
 # -- converged state, built directly -----------------------------------------------------

@@ -22,6 +22,7 @@ from .errors import ListenError, PeerUnreachable, RemoteError
 from .tasks import TaskSet
 from .transport import (
     CALLER_HOST,
+    CALLER_LINK,
     DEFAULT_TIMEOUT,
     LATER,
     Failed,
@@ -226,6 +227,7 @@ class _Link(asyncio.Protocol):
         serve = self._endpoint._serve
         assert serve is not None
         CALLER_HOST.set(self.peer_host)   # this task's own context: seen by the handler only
+        CALLER_LINK.set(self)
         if rid is None:
             try:
                 await serve(method, args)
@@ -314,6 +316,9 @@ class TcpTransport(Transport):
             raise ListenError(e.errno, f"cannot listen on {address}: {reason}") from None
         port = self._server.sockets[0].getsockname()[1]
         return Address(address.host, port)
+
+    async def answer(self, serve: Serve, immediate: Immediate | None = None) -> None:
+        self._serve, self._immediate = serve, immediate
 
     def _accepted(self) -> _Link:
         link = _Link(self, "a peer")

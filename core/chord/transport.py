@@ -22,7 +22,7 @@ from . import wire
 from .address import Address
 from .errors import PeerUnreachable, RemoteError, RpcError
 
-__all__ = ["CALLER_HOST", "DEFAULT_TIMEOUT", "LATER", "Failed", "Immediate", "Serve",
+__all__ = ["CALLER_HOST", "CALLER_LINK", "DEFAULT_TIMEOUT", "LATER", "Failed", "Immediate", "Serve",
            "Suspicion", "Transport", "guarded_call", "reply_frame", "serve_one"]
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,13 @@ CALLER_HOST: contextvars.ContextVar[str | None] = contextvars.ContextVar("caller
 """While a request is served: the host it came from, as this node saw it (the source
 address of the connection), so a node behind a wildcard listen can learn its address."""
 
+CALLER_LINK: contextvars.ContextVar[object | None] = contextvars.ContextVar("caller_link",
+                                                                           default=None)
+"""While a request is served: the connection it came over, as an object with
+``async request(method, args, timeout)`` and ``closed``: a call back to the caller over
+the connection *it* opened (a relay reaches a client that cannot be dialled this way,
+core/chord/relay.py). None for a call a node makes to itself."""
+
 
 class Transport(ABC):
     """The network as a node sees it. ``calls`` counts the calls and one-way messages made."""
@@ -53,6 +60,11 @@ class Transport(ABC):
         """Serve calls to ``address`` with ``serve`` (and ``immediate``, if the transport
         answers some at once); returns the address listened on (port 0: the one chosen).
         Raises ListenError if it cannot be bound."""
+
+    async def answer(self, serve: Serve, immediate: Immediate | None = None) -> None:
+        """Serve requests that come over connections this node opened, without listening
+        (a client node that nobody can dial: core/chord/client.py)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot serve without listening")
 
     @abstractmethod
     async def call(self, address: Address, method: str, args: dict,

@@ -13,7 +13,8 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable
 
-from core.chord import Address, RpcError
+from core.chord import RpcError
+from core.chord.relay import reachable
 from core.counts import counted
 
 from ..model.channel import Channel, Member, MemberKey
@@ -172,7 +173,7 @@ class Channels:
         nothing: smaller than the join that caused it); else ``bad_address``. A member
         already present under this key was checked when it joined."""
         try:
-            address = Address.from_wire(entry.address)
+            address = reachable(entry.address)
         except ValueError as e:
             raise p.Refused("bad_address", f"{entry.address!r} is not an address: {e}") from None
         host = caller_host()

@@ -9,7 +9,8 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from core.chord import Address, Local, RpcError, TaskSet
+from core.chord import Local, RpcError, TaskSet
+from core.chord.relay import reachable
 
 from ..model.channel import MemberKey
 from ..model.holdings import Holdings, Range
@@ -149,5 +150,5 @@ class Feeds:
                    "entries": entries}
         if rejoin:
             payload["rejoin"] = True
-        reply = await self.node.user_command(Address.from_wire(address), p.DELIVER.type, payload)
+        reply = await self.node.user_command(reachable(address), p.DELIVER.type, payload)
         return reply if isinstance(reply, dict) else {}

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from core.chord import Address, RpcError
+from core.chord import RpcError
+from core.chord.relay import reachable
 from core.datadir import valid_nick
 
 from ..model.entries import REPLAY_WINDOW
@@ -135,7 +136,7 @@ class Mailboxes:
 
     async def _nudge(self, address: str, nick: str) -> None:
         try:
-            await self.caller.node.user_command(Address.from_wire(address),
+            await self.caller.node.user_command(reachable(address),
                                                 p.MAIL_WAITING.type, {"to": nick})
         except (RpcError, ValueError):
             pass   # reminded again after NUDGE_EVERY while the letters wait

@@ -12,7 +12,8 @@ import asyncio
 import secrets
 from collections.abc import Callable
 
-from core.chord import Address, Local, Remote, RemoteError, RpcError
+from core.chord import Local, Remote, RemoteError, RpcError
+from core.chord.relay import reachable
 
 from ..model.holdings import Holdings, Range
 from ..model.identity import verify
@@ -179,7 +180,7 @@ class Names:
         hand a live user's nick to someone else (a dead process refuses the connection at
         once, so this is quick when it matters)."""
         try:
-            address = Address.from_wire(record.address)
+            address = reachable(record.address)
         except ValueError:
             return False
         nonce = secrets.token_hex(16)
@@ -205,7 +206,7 @@ class Names:
         can check the news for itself. Said only if the loser is alive: a record of a dead
         holder losing to a new claim is the normal passing of a nick."""
         try:
-            loser = Remote(Address.from_wire(lost.address), self.node.transport)
+            loser = Remote(reachable(lost.address), self.node.transport)
         except ValueError:
             return
         if not await loser.ping():
@@ -215,7 +216,7 @@ class Names:
         payload = {"nick": kept.nick, "kept": kept.to_wire(), "lost": lost.to_wire()}
         for record in (kept, lost):
             try:
-                await self.node.user_command(Address.from_wire(record.address),
+                await self.node.user_command(reachable(record.address),
                                              p.NAME_CONFLICT.type, payload)
             except (RpcError, ValueError) as e:
                 self.journal.log(f"could not tell {record.address} of the conflict: {e}")
@@ -244,6 +245,6 @@ class Names:
 
 def _same_host(address: str, host: str) -> bool:
     try:
-        return normal_host(Address.from_wire(address).host) == host
+        return normal_host(reachable(address).host) == host
     except ValueError:
         return False

@@ -31,9 +31,10 @@ class Claim:
         self.record: NameRecord | None = None
         self.registered = False
 
-    async def register(self) -> ev.Ready:
+    async def register(self, announce: bool = True) -> ev.Ready:
         """Claim the nick on the ring with a signed record (NickTaken if another key holds
-        it and its node lives); post Ready."""
+        it and its node lives); post Ready (unless not ``announce``: a record renewed
+        because the node's address changed)."""
         me = self.me
         seq = next_seq(0, me.wall_ms())
         for _ in range(3):
@@ -56,7 +57,8 @@ class Claim:
         self.registered = True
         ready = ev.Ready(nick=me.nick, id=me.id_hex, address=me.address,
                          fingerprint=me.fingerprint)
-        self.post(ready)
+        if announce:
+            self.post(ready)
         return ready
 
     async def conflict(self, kept: object, lost: object) -> dict:

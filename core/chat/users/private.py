@@ -11,6 +11,7 @@ from collections.abc import Callable, Coroutine
 
 from core import events as ev
 from core.chord import Address
+from core.chord.relay import RelayedAddress, reachable
 from core.datadir import valid_nick
 
 from ..model.commands import check_nick
@@ -56,7 +57,16 @@ class Private:
 
     # -- sending ---------------------------------------------------------------------------
 
-    async def deliver(self, item: Outgoing) -> str:
+    async def _moved(self, record: NameRecord) -> bool:
+        """Whether ``record``'s holder registered another address since."""
+        try:
+            again = await self.names.lookup(record.nick, retry_for=min(self.caller.retry_for,
+                                                                      5.0))
+        except ChatError:
+            return False
+        return again is not None and again.key == record.key and again.address != record.address
+
+    async def deliver(self, item: Outgoing, moves: int = 0) -> str:
         """Send an accepted line to a nick, or to the node whose id starts with the hex of
         an ``@`` target; to the nick's mailbox if it is offline. Returns the message id."""
         target = item.target
@@ -72,17 +82,23 @@ class Private:
                     await self.outbox.failed(item, why)
                     raise ChatError(why)
                 return await self._mail(item, target, pinned, None)
-            address, to_id = Address.from_wire(record.address), record.node_id
+            address, to_id = reachable(record.address), record.node_id
         self.voucher.addressee(record)
         shown = record.nick
         sealed = seal(self.me.identity, record.key, item.text, item.msg_id, to=shown,
                       at=self.me.stamp())
         payload = {"msg_id": item.msg_id, "to": shown, "to_id": to_id, "sealed": sealed}
+        relayed = isinstance(address, RelayedAddress)
         try:
             reply = await self.caller.call(address, p.PRIVATE, payload,
                                            f"sending to {shown} at {address}",
-                                           give_up_after=min(self.caller.retry_for, 8.0))
+                                           give_up_after=min(self.caller.retry_for,
+                                                             3.0 if relayed else 8.0))
         except ChatError:
+            if relayed and not target.startswith("@") and moves < 3 \
+                    and await self._moved(record):
+                # a client node's relay died or it moved on: its record names the new one
+                return await self.deliver(item, moves + 1)
             if target.startswith("@") or self.pins.get(shown) != record.key:
                 raise
             # its node is gone (a crash leaves the name record behind): to its mailbox

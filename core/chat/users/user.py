@@ -59,6 +59,7 @@ class LocalUser:
         self.identity.nick = self.nick
         self.lanes = Lanes()
         self.resumed = asyncio.Event()   # set once ``resume`` has done all it does
+        self.moved_count = 0             # address changes taken up (``moved``)
         self.me = me = Signer(self.nick, self.identity, node, stamp)
         # the parts post through the user: a ``post`` replaced later (a test's) hears them
         tell = self._post
@@ -180,6 +181,33 @@ class LocalUser:
             self.private.confirm_mail()
         finally:
             self.resumed.set()
+
+    async def moved(self) -> None:
+        """This node's address changed (a client's new relay, a new network): the name
+        record names the new address (a higher sequence number), every channel is
+        resumed from it (a fresh signed join: the maintainer's feed follows, from the
+        start of its log; what was shown is dropped by id), and the mail left meanwhile
+        is taken. Lines typed go on as they were: they are sent by this node's own calls,
+        which never went through the old address. ``moved_count`` counts the moves done."""
+        try:
+            await self.claim.register(announce=False)
+        except ChatError as e:
+            self.post(ev.Error(message=f"could not register the new address: {e}"))
+        await asyncio.gather(*(self._resume_channel(c) for c in list(self.joined)))
+        await self.private.collect_mail_once()
+        self.moved_count += 1
+        self.post(ev.Info(text=f"reachable at {self.address} now "
+                               f"({self.me.node.reach})"))
+
+    async def _resume_channel(self, channel: str) -> None:
+        try:
+            reply = await self.memberships.channels.call_join(self.me.sign(channel, "join"),
+                                                              resume=True)
+            if "refused" in reply:
+                raise ChatError(reply.get("error", reply["refused"]))
+        except ChatError as e:
+            self.post(ev.Error(message=f"could not resume #{channel} from the new "
+                                       f"address: {e}"))
 
     async def _rejoin(self, channel: str, turn: Turn) -> None:
         async with turn:

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable
 
 from core import events as ev
+from core.chord.relay import describe
 
 from ..model.channel import Entry
 from ..model.commands import check_nick
@@ -132,7 +133,8 @@ class Voucher:
         if status == "changed":
             self.changed(record.nick, record.key)
         whois = ev.Whois(nick=record.nick, fingerprint=fingerprint(record.key),
-                         id=record.node_id, address=record.address, pin=status)
+                         id=record.node_id, address=record.address, pin=status,
+                         reach=describe(record.address))
         self.post(whois)
         return whois
 
