@@ -23,6 +23,7 @@ from . import (
     merge,
     outbox,
     plots,
+    relay,
     rtt,
     security,
     settings,
@@ -39,7 +40,7 @@ SECTIONS = (machine.section, rtt.section, loopback.lookups_section,
             loopback.convergence_section, kad.section, simulated.paths_section,
             simulated.failures_section, loopback.profile_section, chat.section,
             failover.section, footprint.section, signing.section, outbox.section,
-            merge.section, security.section)
+            merge.section, security.section, relay.section)
 
 
 def say(text: str) -> None:
@@ -209,9 +210,14 @@ def security_phase(cfg: dict, results: dict) -> None:
         say(f"  {share} % hostile: defended {r['success']:.1%}, plain {r['plain']:.1%}")
 
 
+def relay_phase(cfg: dict, results: dict) -> None:
+    say("relays for nodes nobody can dial ...")
+    results["relay"] = relay.run(not cfg["security_full"])
+
+
 PHASES = {"loopback": loopback_phase, "simulated": simulated_phase, "merge": merge_phase,
           "chat": chat_phase, "footprint": footprint_phase, "signing": signing_phase,
-          "outbox": outbox_phase, "security": security_phase}
+          "outbox": outbox_phase, "security": security_phase, "relay": relay_phase}
 
 
 def write_report(results: dict, cfg: dict, images: dict) -> str:

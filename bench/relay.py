@@ -198,7 +198,7 @@ def render(results: dict) -> str:
 
 def section(results: dict, cfg: dict, images: dict) -> list[str]:
     """The report's section (for ``bench.__main__.SECTIONS``)."""
-    return [render(results["relay"])] if "relay" in results else []
+    return [render(results["relay"]["relay"])] if "relay" in results else []
 
 
 def main() -> None:
