@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from collections.abc import Callable
 
 from core.chat.model.commands import CommandError, check_nick
 
@@ -55,6 +56,7 @@ class Registration:
         self.account: str | None = None     # logged in (SASL) as this nick
         self._sasl: str | None = None       # the base64 received so far of a PLAIN login
         self._checking = False              # the driver checks a login: registration waits
+        self.in_use: Callable[[str], bool] = lambda nick: False
 
     @property
     def done(self) -> bool:
@@ -105,6 +107,9 @@ class Registration:
             return []
         if self.state == "registering":
             return []   # the ring is being asked for the first one: wait for its answer
+        if self.in_use(nick):   # another client of this gateway: no need to ask the ring
+            self.replies.reply(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+            return []
         self.nick = nick
         return self._try()
 

@@ -47,6 +47,8 @@ class Session:
         self.registration = Registration(self.replies, server.password, host)
         self._channels = Channels()
         self.commands = Commands(self.replies, self.registration, self._channels, directory)
+        if directory is not None:
+            self.registration.in_use = lambda nick: directory.peer(nick) is not None
         self.chat_events = ChatEvents(self.replies, self.registration, self._channels)
         r, c = self.registration, self.commands
         # command -> (handler, parameters it needs, allowed before registration)
