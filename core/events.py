@@ -71,6 +71,17 @@ class ChannelMessage(Event):
 
 
 @dataclass(frozen=True)
+class Topic(Event):
+    """A channel's topic, as its member ``nick`` set it at ``at`` (signed): on joining
+    (``history``) and whenever it changes. An empty ``text`` clears it."""
+    channel: str
+    nick: str
+    text: str
+    history: bool = False
+    name = "topic"
+
+
+@dataclass(frozen=True)
 class Sent(Event):
     """The maintainer acknowledged a channel message of the user (its receipt: seq assigned)."""
     channel: str

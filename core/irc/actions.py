@@ -59,7 +59,37 @@ class Close:
     reason: str
 
 
-Action = Register | Authenticate | Run | Lookup | ListChannels | Quit | Close
+@dataclass(frozen=True)
+class History:
+    """A CHATHISTORY query (IRCv3 draft/chathistory) of the user's own history:
+    ``target`` a "#channel" or a nick ("*" with TARGETS); ``before``/``after`` bounds as
+    (seconds, msgid) pairs, either part may be None. Answer ``history(query, messages)``."""
+    subcommand: str
+    target: str
+    after: tuple[float | None, str | None] | None = None
+    before: tuple[float | None, str | None] | None = None
+    around: tuple[float | None, str | None] | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Accept the key ``nick`` now holds (the UI's ``trust``); answer ``trusted``."""
+    nick: str
+
+
+Action = (Register | Authenticate | Run | Lookup | ListChannels | Quit | Close | History
+          | Trust)
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Another client of the same gateway, as it registered (WHO, WHOIS, away)."""
+    nick: str
+    user: str
+    host: str
+    realname: str
+    away: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,3 +99,4 @@ class Whois:
     node_id: str | None = None
     address: str | None = None
     fingerprint: str | None = None
+    pin: str = ""     # the asker's pin of the key: "same", "changed", "new" ("": unknown)

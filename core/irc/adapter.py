@@ -3,6 +3,7 @@ the ``LocalUser`` it returns, speaking the session's ``Command`` and ``Whois`` d
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from core import events as ev
@@ -10,6 +11,8 @@ from core.chat.model.commands import Command
 from core.chat.model.errors import ChatError, NickTaken
 from core.chat.model.identity import fingerprint
 from core.chat.users.keyring import ephemeral
+from core.chat.users.memberships import exit_reason
+from core.store import FILENAME, AsyncStore, StoreError
 
 from . import accounts
 from .actions import Whois
@@ -26,16 +29,21 @@ def whois_of(record: dict | ev.Whois, nick: str) -> Whois:
             shown = fingerprint(record["key"])
         except ValueError:
             shown = None
+    pin = record.get("pin")
     return Whois(record.get("nick", nick), record.get("id") or record.get("node_id"),
-                 record.get("address"), shown)
+                 record.get("address"), shown, pin if isinstance(pin, str) else "")
+
+
+HISTORY_READ = 2000   # lines of a conversation a CHATHISTORY query looks through
 
 
 class IrcUser:
     """One registered IRC client as a ``LocalUser`` of this node's chat service."""
 
-    def __init__(self, service, user) -> None:
+    def __init__(self, service, user, store: AsyncStore | None = None) -> None:
         self.service = service
         self.user = user
+        self.store = store      # the nick's database (a SASL login), else None
 
     @classmethod
     async def add(cls, service, nick: str, post: Callable[[ev.Event], None],
@@ -46,7 +54,12 @@ class IrcUser:
         directory. Else a fresh key kept nowhere, and a nick that belongs to someone on this
         node (a key or an IRC password in the data directory) is refused as taken."""
         if account is not None and account.lower() == nick.lower():
-            return cls(service, await service.add_user(nick, post))
+            store = await open_store(service, nick)
+            try:
+                return cls(service, await service.add_user(nick, post, store=store), store)
+            except BaseException:
+                await store.close()
+                raise
         if accounts.reserved(service.data_dir, nick):
             raise NickTaken(f"{nick} belongs to someone on this node: log in with SASL")
         return cls(service, await service.add_user(nick, post, keys=ephemeral(nick)))
@@ -55,9 +68,13 @@ class IrcUser:
         """Carry out a session's command; ChatError says why it could not be done."""
         user = self.user
         method = {"join": user.join, "leave": user.leave, "send": user.send,
-                  "msg": user.msg}.get(command.name)
+                  "msg": user.msg, "topic": user.topic}.get(command.name)
         if method is None:
             raise ChatError(f"the gateway does not run {command.name!r}")
+        if command.name == "leave" and len(command.args) == 2:   # a PART with words
+            channel, words = command.args
+            await user.leave(channel, reason=exit_reason(words).replace("exit", "left", 1))
+            return
         await method(*command.args)
 
     async def whois(self, nick: str) -> Whois | None:
@@ -70,6 +87,42 @@ class IrcUser:
             record = record.to_json()
         return whois_of(record, nick)
 
+    async def trust(self, nick: str) -> None:
+        """Pin the key ``nick`` holds now (ChatError: why not)."""
+        await self.user.trust(nick)
+
+    async def history(self, conversation: str, limit: int = HISTORY_READ) -> list:
+        """The last ``limit`` lines of a conversation ("#channel" or a nick) in the user's
+        database, oldest first; none without one."""
+        if self.store is None:
+            return []
+        try:
+            return list(await self.store.recent(conversation, limit))
+        except StoreError:
+            return []
+
+    async def conversations(self) -> list:
+        if self.store is None:
+            return []
+        try:
+            return list(await self.store.conversations())
+        except StoreError:
+            return []
+
     async def quit(self, reason: str) -> None:
         """Leave every channel, give the nick back to the ring and to this node."""
-        await self.service.remove_user(self.user, reason)
+        try:
+            await self.service.remove_user(self.user, reason)
+        finally:
+            if self.store is not None:
+                with contextlib.suppress(StoreError):
+                    await self.store.close()
+
+
+async def open_store(service, nick: str) -> AsyncStore:
+    """The database of ``nick`` in the node's data directory, as a UI run of the nick has
+    it (ChatError if it cannot be opened: in use by that run, say)."""
+    try:
+        return await AsyncStore.open(service.data_dir.user_dir(nick) / FILENAME)
+    except (StoreError, OSError, ValueError) as e:
+        raise NickTaken(f"the database of {nick} cannot be opened: {e}") from None

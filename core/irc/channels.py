@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from core.chat.model.commands import CommandError, channel_name
 
+BACKLOG = 500            # replayed lines held for a channel until its JOIN is shown
+BACKLOG_CHANNELS = 100
 RING_CHANNEL = "&ring"   # this node's ring changes and migration steps, as channel messages
 
 
@@ -34,6 +36,24 @@ class Channels:
         self.joining: set[str] = set()
         self.parting: dict[str, str] = {}              # channel -> the PART's reason
         self.in_ring = False
+        self.topics: dict[str, tuple[str, str, float]] = {}   # channel -> text, setter, at
+        self._backlog: dict[str, list] = {}        # channel -> replayed lines before JOIN
+
+    def keep_backlog(self, channel: str, message) -> None:
+        """A replayed line of a channel being joined, shown after its JOIN (at most 500)."""
+        if channel not in self._backlog and len(self._backlog) >= BACKLOG_CHANNELS:
+            return
+        lines = self._backlog.setdefault(channel, [])
+        if len(lines) < BACKLOG:
+            lines.append(message)
+
+    def take_backlog(self, channel: str) -> list:
+        return self._backlog.pop(channel, [])
+
+    def forget_member(self, nick: str) -> None:
+        """``nick`` quit: gone from every channel."""
+        for members in self.members.values():
+            members.pop(nick.lower(), None)
 
     def __contains__(self, channel: str) -> bool:
         return channel in self.members
@@ -74,10 +94,12 @@ class Channels:
         """The chat left ``channel``: the PART's reason ('' if none), None if not in it."""
         if self.members.pop(channel, None) is None:
             return None
+        self.topics.pop(channel, None)
         return self.parting.pop(channel, "")
 
     def join_failed(self, channel: str) -> None:
         self.joining.discard(channel)
+        self._backlog.pop(channel, None)
 
     def part_failed(self, channel: str) -> None:
         self.parting.pop(channel, None)

@@ -9,24 +9,42 @@ modes are kept here, since only these commands set and show them.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from core.chat.model.commands import Command, CommandError, check_nick, check_text
 
 from . import numerics as n
 from . import text as t
-from .actions import Action, ListChannels, Lookup, Run, Whois
+from .actions import Action, History, ListChannels, Lookup, Peer, Run, Trust, Whois
 from .channels import RING_CHANNEL, Channels, chat_channel, is_ring
 from .message import Message
 from .registration import Registration
-from .replies import Replies
+from .replies import TOPICLEN, Replies
+
+HISTORY_LIMIT = 100      # at most this many lines per CHATHISTORY answer (ISUPPORT)
+
+
+class Directory:
+    """What a session may learn of its gateway's other clients (nothing, by default)."""
+
+    def peer(self, nick: str) -> Peer | None:
+        """Another client of this gateway registered as ``nick``."""
+        return None
+
+    def has_channel(self, channel: str) -> bool:
+        """Whether a client of this gateway is in ``channel`` (the chat's name)."""
+        return False
 
 
 class Commands:
     """What a registered client may ask, answered through ``replies``."""
 
-    def __init__(self, replies: Replies, me: Registration, channels: Channels) -> None:
+    def __init__(self, replies: Replies, me: Registration, channels: Channels,
+                 directory: Directory | None = None) -> None:
         self.replies = replies
         self.me = me
         self.channels = channels
+        self.directory = directory or Directory()
         self.modes: set[str] = set()
         self.away: str | None = None
 
@@ -38,8 +56,21 @@ class Commands:
         return channel
 
     def _known(self, nick: str) -> str | None:
-        """``nick`` as shown, if it is this client or shares a channel with it."""
-        return self.me.nick if self.me.is_me(nick) else self.channels.member(nick)
+        """``nick`` as shown, if it is this client, shares a channel with it or is another
+        client of this gateway."""
+        if self.me.is_me(nick):
+            return self.me.nick
+        peer = self.directory.peer(nick)
+        return self.channels.member(nick) or (peer.nick if peer else None)
+
+    def who(self, nick: str) -> tuple[str, str, str, str | None]:
+        """User name, host, real name and away message as shown for ``nick``."""
+        if self.me.is_me(nick):
+            return self.me.user or "", self.me.host, self.me.realname, self.away
+        peer = self.directory.peer(nick)
+        if peer is not None:
+            return peer.user, peer.host, peer.realname, peer.away
+        return (*self.me.who(nick), None)
 
     # -- channels and messages -------------------------------------------------------------
 
@@ -76,7 +107,7 @@ class Commands:
             if not self.channels.part(channel, reason):
                 self.replies.reply(n.ERR_NOTONCHANNEL, name, "You're not on that channel")
                 continue
-            actions.append(Run(Command("leave", (channel,))))
+            actions.append(Run(Command("leave", (channel, reason) if reason else (channel,))))
         return actions
 
     def irc_privmsg(self, m: Message) -> list[Action]:
@@ -93,6 +124,7 @@ class Commands:
         text = t.from_irc(m.params[1])
         if text is None:
             return []   # a CTCP query: nobody on the ring answers those
+        body = t.NOTICE_PREFIX + text if quiet else text
         try:
             check_text(text)
         except CommandError as e:
@@ -102,12 +134,29 @@ class Commands:
         actions: list[Action] = []
         for target in m.params[0].split(",")[:4]:
             if is_ring(target):
-                if not quiet:
-                    self.replies.reply(n.ERR_CANNOTSENDTOCHAN, target, "This channel is read-only")
+                if quiet:
+                    continue
+                if self.channels.in_ring and text.lower().startswith("trust "):
+                    actions.append(Trust(text.split()[1]))
+                else:
+                    self.replies.reply(n.ERR_CANNOTSENDTOCHAN, target,
+                                       "This channel is read-only (but: trust <nick>)")
             elif target.startswith(("#", "&")):
                 channel = self._channel(target, quiet)
-                if channel is not None:
-                    actions.append(Run(Command("send", (channel, text)), quiet))
+                if channel is None:
+                    continue
+                if channel not in self.channels:
+                    if quiet:
+                        continue
+                    # the chat sends only to channels joined; whether it exists elsewhere
+                    # on the ring is unknown here: 403 unless a client of ours is in it
+                    if self.directory.has_channel(channel):
+                        self.replies.reply(n.ERR_CANNOTSENDTOCHAN, target,
+                                           "Cannot send to channel (join it first)")
+                    else:
+                        self.replies.reply(n.ERR_NOSUCHCHANNEL, target, "No such channel")
+                    continue
+                actions.append(Run(Command("send", (channel, body)), quiet))
             else:
                 try:
                     check_nick(target)
@@ -115,7 +164,10 @@ class Commands:
                     if not quiet:
                         self.replies.no_such_nick(target)
                     continue
-                actions.append(Run(Command("msg", (target, text)), quiet))
+                peer = self.directory.peer(target)
+                if not quiet and peer is not None and peer.away:
+                    self.replies.reply(n.RPL_AWAY, peer.nick, peer.away)
+                actions.append(Run(Command("msg", (target, body)), quiet))
         return actions
 
     def failed(self, run: Run, reason: str) -> None:
@@ -130,22 +182,43 @@ class Commands:
             self.replies.reply(n.ERR_CANNOTSENDTOCHAN, "#" + args[0], f"Cannot send: {reason}")
         elif name == "msg":
             self.replies.reply(n.ERR_NOSUCHNICK, args[0], f"No such nick: {reason}")
+        elif name == "topic":
+            self.replies.reply(n.ERR_CHANOPRIVSNEEDED, "#" + args[0],
+                               f"Cannot set the topic: {reason}")
         else:
             self.channels.part_failed(args[0] if args else "")
             self.replies.notice(f"{name} failed: {reason}")
 
-    def irc_topic(self, m: Message) -> None:
+    def irc_topic(self, m: Message) -> list[Action]:
+        """TOPIC #chan: 332/333 or 331; TOPIC #chan :text sets it (any member may: the
+        chat has no operators), echoed as TOPIC once the channel's maintainer has it."""
         name = m.params[0]
         if is_ring(name):
-            self.replies.ring_topic(RING_CHANNEL)
-            return
-        if self._channel(name) is None:
-            return
-        if len(m.params) > 1:
-            self.replies.reply(n.ERR_CHANOPRIVSNEEDED, name,
-                               "Channels have no topics on this network")
-        else:
-            self.replies.reply(n.RPL_NOTOPIC, name, "No topic is set")
+            if len(m.params) > 1:
+                self.replies.reply(n.ERR_CHANOPRIVSNEEDED, name, "&ring's topic is fixed")
+            else:
+                self.replies.ring_topic(RING_CHANNEL)
+            return []
+        channel = self._channel(name)
+        if channel is None:
+            return []
+        if channel not in self.channels:
+            if self.directory.has_channel(channel):
+                self.replies.reply(n.ERR_NOTONCHANNEL, name, "You're not on that channel")
+            else:
+                self.replies.reply(n.ERR_NOSUCHCHANNEL, name, "No such channel")
+            return []
+        if len(m.params) == 1:
+            self.replies.topic(name, self.channels.topics.get(channel))
+            return []
+        text = t.from_irc(m.params[1]) or ""
+        try:
+            if text:
+                check_text(text)
+        except CommandError as e:
+            self.replies.reply(n.ERR_CHANOPRIVSNEEDED, name, f"Cannot set that topic: {e}")
+            return []
+        return [Run(Command("topic", (channel, text[:TOPICLEN])))]
 
     # -- who is where ----------------------------------------------------------------------
 
@@ -169,19 +242,23 @@ class Commands:
         if channel is not None and channel in self.channels:
             for nick in self.channels.names(channel):
                 self._who_line(mask, nick)
+        elif is_ring(mask) and self.channels.in_ring:
+            self._who_line(RING_CHANNEL, self.me.nick)
         elif not mask.startswith(("#", "&")):
             known = self._known(mask)
             if known:
-                self._who_line("*", known)
+                shared = self.channels.shared(known)
+                self._who_line(shared[0] if shared else "*", known)
         self.replies.reply(n.RPL_ENDOFWHO, mask, "End of WHO list")
 
     def _who_line(self, channel: str, nick: str) -> None:
-        user, host, realname = self.me.who(nick)
-        flags = "G" if self.me.is_me(nick) and self.away else "H"
+        user, host, realname, away = self.who(nick)
         self.replies.reply(n.RPL_WHOREPLY, channel, user, host, self.replies.server.name,
-                           nick, flags, f"0 {realname}")
+                           nick, "G" if away else "H", f"0 {realname}")
 
     def irc_whois(self, m: Message) -> list[Action]:
+        """WHOIS [server] nick: the server, if given, is this one whatever its name (every
+        nick is on the ring, which this gateway asks)."""
         nick = m.params[-1].split(",")[0]
         try:
             check_nick(nick)
@@ -196,7 +273,9 @@ class Commands:
             self.replies.no_such_nick(nick)
             self.replies.end_of_whois(nick)
             return
-        self.replies.whois(found, *self.me.who(found.nick), self.channels.shared(found.nick))
+        user, host, realname, away = self.who(found.nick)
+        self.replies.whois(found, user, host, realname, self.channels.shared(found.nick),
+                           away)
 
     def irc_userhost(self, m: Message) -> None:
         """302 for the nicks this client knows (itself, members of its channels); irssi
@@ -205,9 +284,8 @@ class Commands:
         for nick in m.params[:5]:
             known = self._known(nick)
             if known is not None:
-                user, host, _ = self.me.who(known)
-                away = "-" if self.me.is_me(known) and self.away else "+"
-                found.append(f"{known}={away}{user}@{host}")
+                user, host, _, away = self.who(known)
+                found.append(f"{known}={'-' if away else '+'}{user}@{host}")
         self.replies.reply(n.RPL_USERHOST, " ".join(found))
 
     def irc_list(self, m: Message) -> list[Action]:
@@ -221,12 +299,22 @@ class Commands:
             if not is_ring(target) and self._channel(target) is None:
                 return
             if len(m.params) == 1:
-                self.replies.reply(n.RPL_CHANNELMODEIS, target, "+t")
-            elif m.params[1].lstrip("+") == "b":
-                self.replies.reply(n.RPL_ENDOFBANLIST, target, "End of channel ban list")
+                self.replies.reply(n.RPL_CHANNELMODEIS, target, "+")
+                self.replies.reply(n.RPL_CREATIONTIME, target, "0")
+            elif m.params[1].lstrip("+") in ("b", "e", "I"):
+                end = {"b": (n.RPL_ENDOFBANLIST, "End of channel ban list"),
+                       "e": (n.RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
+                       "I": (n.RPL_ENDOFINVITELIST, "End of channel invite list")}
+                self.replies.reply(end[m.params[1].lstrip("+")][0], target,
+                                   end[m.params[1].lstrip("+")][1])
             else:
-                self.replies.reply(n.ERR_CHANOPRIVSNEEDED, target,
-                                   "Channel modes cannot be changed on this network")
+                unknown = next((c for c in m.params[1] if c not in "+-beIhiklmnopstv"), None)
+                if unknown is not None:
+                    self.replies.reply(n.ERR_UNKNOWNMODE, unknown,
+                                       "is unknown mode char to me")
+                else:
+                    self.replies.reply(n.ERR_CHANOPRIVSNEEDED, target,
+                                       "Channel modes cannot be changed on this network")
             return
         if not self.me.is_me(target):
             self.replies.reply(n.ERR_USERSDONTMATCH, "Can't change mode for other users")
@@ -248,9 +336,74 @@ class Commands:
         if changed:
             self.replies.send(Message("MODE", (self.me.nick, changed), self.me.mask))
 
+    def irc_trust(self, m: Message) -> list[Action]:
+        """TRUST nick: accept the key ``nick`` holds now, as the UI's ``trust`` does."""
+        try:
+            check_nick(m.params[0])
+        except CommandError:
+            self.replies.no_such_nick(m.params[0])
+            return []
+        return [Trust(m.params[0])]
+
+    def trusted(self, nick: str, why: str | None) -> None:
+        """The answer to ``Trust``: done, or why not."""
+        self.replies.notice(f"trust: {why}" if why else f"trust: the key {nick} holds now "
+                            "is pinned; its messages are no longer marked [unverified]")
+
+    def irc_chathistory(self, m: Message) -> list[Action]:
+        """CHATHISTORY (IRCv3 draft/chathistory) from the user's own history."""
+        sub = m.params[0].upper()
+        p = m.params[1:]
+        try:
+            if sub == "TARGETS":
+                return [History(sub, "*", after=_ref(p[0]), before=_ref(p[1]),
+                                limit=_limit(p[2]))]
+            target = p[0]
+            if sub == "LATEST":
+                after = None if p[1] == "*" else _ref(p[1])
+                return [History(sub, target, after=after, limit=_limit(p[2]))]
+            if sub == "BEFORE":
+                return [History(sub, target, before=_ref(p[1]), limit=_limit(p[2]))]
+            if sub == "AFTER":
+                return [History(sub, target, after=_ref(p[1]), limit=_limit(p[2]))]
+            if sub == "AROUND":
+                return [History(sub, target, around=_ref(p[1]), limit=_limit(p[2]))]
+            if sub == "BETWEEN":
+                return [History(sub, target, after=_ref(p[1]), before=_ref(p[2]),
+                                limit=_limit(p[3]))]
+        except IndexError:
+            self.replies.from_server("FAIL", "CHATHISTORY", "NEED_MORE_PARAMS", sub,
+                                     "Missing parameters")
+            return []
+        except ValueError as e:
+            self.replies.from_server("FAIL", "CHATHISTORY", "INVALID_PARAMS", sub, str(e))
+            return []
+        self.replies.from_server("FAIL", "CHATHISTORY", "INVALID_PARAMS", sub,
+                                 "Unknown subcommand")
+        return []
+
     def irc_away(self, m: Message) -> None:
         self.away = m.param(0) or None
         if self.away:
             self.replies.reply(n.RPL_NOWAWAY, "You have been marked as being away")
         else:
             self.replies.reply(n.RPL_UNAWAY, "You are no longer marked as being away")
+
+
+def _ref(text: str) -> tuple[float | None, str | None]:
+    """A CHATHISTORY reference: ``timestamp=YYYY-MM-DDThh:mm:ss.sssZ`` or ``msgid=ID``."""
+    kind, _, value = text.partition("=")
+    if kind == "msgid" and value:
+        return None, value
+    if kind == "timestamp" and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp(), None
+        except ValueError:
+            pass
+    raise ValueError(f"not a timestamp= or msgid= reference: {text}")
+
+
+def _limit(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError("the limit must be a number")
+    return max(1, min(int(text), HISTORY_LIMIT))

@@ -20,8 +20,19 @@ from core import events as ev
 from core.chat.model.errors import ChatError, NickTaken
 from core.chord.ids import short_id
 
-from . import accounts
-from .actions import Authenticate, Close, ListChannels, Lookup, Quit, Register, Run
+from . import accounts, history
+from .actions import (
+    Authenticate,
+    Close,
+    History,
+    ListChannels,
+    Lookup,
+    Peer,
+    Quit,
+    Register,
+    Run,
+    Trust,
+)
 from .adapter import IrcUser
 from .message import LineBuffer, Message, encode
 from .replies import ServerInfo
@@ -58,7 +69,7 @@ class Connection:
         self.writer = writer
         peer = writer.get_extra_info("peername")
         host = peer[0] if isinstance(peer, tuple) else "localhost"
-        self.session = Session(gateway.info, self.write, host=host)
+        self.session = Session(gateway.info, self.write, host=host, directory=gateway)
         self.user: IrcUser | None = None
         self.closing = False
         self._lanes: dict[str | None, asyncio.Task] = {}
@@ -119,6 +130,10 @@ class Connection:
             self._in_lane(action)
         elif isinstance(action, Lookup):
             self._spawn(self._lookup(self.user, action.nick))
+        elif isinstance(action, Trust):
+            self._spawn(self._trust(self.user, action.nick))
+        elif isinstance(action, History):
+            self._spawn(self._history(self.user, action))
         elif isinstance(action, ListChannels):
             self.session.listing(self.gateway.channels())
         elif isinstance(action, Quit):
@@ -152,7 +167,7 @@ class Connection:
             actions = self.session.refused(nick, str(e), taken=False)
         else:
             self.user = user
-            self.session.registered()
+            self.session.registered(replay=user.store is not None)
             log.info("IRC client %s registered as %s", self.session.host, nick)
             return
         for action in actions:
@@ -190,6 +205,27 @@ class Connection:
 
     async def _lookup(self, user: IrcUser, nick: str) -> None:
         self.session.whois(nick, await user.whois(nick))
+
+    async def _trust(self, user: IrcUser, nick: str) -> None:
+        try:
+            await user.trust(nick)
+        except ChatError as e:
+            self.session.trusted(nick, str(e))
+        else:
+            self.session.trusted(nick, None)
+
+    async def _history(self, user: IrcUser, query: History) -> None:
+        """A CHATHISTORY query, answered from the user's own database."""
+        if query.subcommand == "TARGETS":
+            found = [(c.name, c.last_at) for c in await user.conversations()
+                     if history.within(c.last_at, query.after, query.before)]
+            self.session.targets(sorted(found, key=lambda f: f[1])[:query.limit])
+            return
+        lines = await user.history(query.target.lower() if query.target.startswith("#")
+                                   else query.target)
+        picked = history.pick(lines, query)
+        self.session.history(query.target, [history.event(m, self.session.nick or "",
+                                                          query.target) for m in picked])
 
     async def quit_user(self, reason: str) -> None:
         """The user quits (once): commands still running may finish first, within reason."""
@@ -272,6 +308,19 @@ class IrcGateway:
         finally:
             self.connections.discard(connection)
             self._serving.discard(asyncio.current_task())
+
+    # -- what a session may learn of the others (commands.Directory) ------------------------
+
+    def peer(self, nick: str) -> Peer | None:
+        for connection in self.connections:
+            session = connection.session
+            if session.state == "registered" and session.registration.is_me(nick):
+                r = session.registration
+                return Peer(r.nick or nick, r.user or "", r.host, r.realname, session.away)
+        return None
+
+    def has_channel(self, channel: str) -> bool:
+        return any(channel in c.session.channels for c in self.connections)
 
     def node_event(self, event: ev.Event) -> None:
         """A node-wide event (ring change, migration step) for every client."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from collections.abc import Callable
 
 from core.chat.model.commands import CommandError, check_nick
 
@@ -27,6 +28,9 @@ from . import numerics as n
 from .actions import Action, Authenticate, Close, Quit, Register
 from .message import Message
 from .replies import REMOTE_HOST, Replies
+
+# IRCv3 capabilities every client may enable (sasl and chathistory need a data directory)
+CAPS = ("server-time", "message-tags", "echo-message", "batch")
 
 
 class Registration:
@@ -48,10 +52,11 @@ class Registration:
         self.realname = ""
         self.password: str | None = None
         self.negotiating = False    # CAP LS came: registration waits for CAP END
-        self.caps: set[str] = set()
+        self.caps: set[str] = replies.caps   # enabled: the replies tag lines for them
         self.account: str | None = None     # logged in (SASL) as this nick
         self._sasl: str | None = None       # the base64 received so far of a PLAIN login
         self._checking = False              # the driver checks a login: registration waits
+        self.in_use: Callable[[str], bool] = lambda nick: False
 
     @property
     def done(self) -> bool:
@@ -102,12 +107,18 @@ class Registration:
             return []
         if self.state == "registering":
             return []   # the ring is being asked for the first one: wait for its answer
+        if self.in_use(nick):   # another client of this gateway: no need to ask the ring
+            self.replies.reply(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+            return []
         self.nick = nick
         return self._try()
 
     def irc_user(self, m: Message) -> list[Action]:
         if self.state != "connecting" or self.user is not None:
             self.replies.reply(n.ERR_ALREADYREGISTERED, "You may not reregister")
+            return []
+        if not m.params[3]:
+            self.replies.reply(n.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
             return []
         self.user = m.params[0][:16]
         self.realname = m.params[3]
@@ -116,19 +127,26 @@ class Registration:
     def irc_cap(self, m: Message) -> list[Action]:
         sub = m.params[0].upper()
         me = self.nick if self.nick else "*"
-        offered = {"sasl"} if self.replies.server.sasl else set()
+        offered = set(CAPS)
+        if self.replies.server.sasl:   # a data directory: logins, and a history per login
+            offered |= {"sasl", "draft/chathistory"}
         if sub == "LS":
             if not self.done:
                 self.negotiating = True
             version = m.param(1)
-            shown = "sasl=PLAIN" if version.isdigit() and int(version) >= 302 else "sasl"
-            self.replies.from_server("CAP", me, "LS", shown if offered else "")
+            v302 = version.isdigit() and int(version) >= 302
+            shown = sorted("sasl=PLAIN" if cap == "sasl" and v302 else cap for cap in offered)
+            self.replies.from_server("CAP", me, "LS", " ".join(shown))
         elif sub == "LIST":
             self.replies.from_server("CAP", me, "LIST", " ".join(sorted(self.caps)))
         elif sub == "REQ":
             asked = m.param(1).split()
-            if asked and all(cap in offered for cap in asked):
-                self.caps.update(asked)
+            if asked and all(cap.removeprefix("-") in offered for cap in asked):
+                for cap in asked:
+                    if cap.startswith("-"):
+                        self.caps.discard(cap[1:])
+                    else:
+                        self.caps.add(cap)
                 self.replies.from_server("CAP", me, "ACK", m.param(1))
             else:
                 self.replies.from_server("CAP", me, "NAK", m.param(1))

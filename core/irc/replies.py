@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from . import numerics as n
 from .actions import Whois
 from .message import MAX_LINE, Message, split_text
 
 NICKLEN = 32
+TOPICLEN = 300           # the chat's limit on a channel topic (core.chat.model.entries)
 CHANNELLEN = 51          # '#' and the chat's 50 characters
 ISUPPORT = (
     "CASEMAPPING=ascii", f"CHANNELLEN={CHANNELLEN}", "CHANTYPES=#&", "CHANMODES=,,,t",
     f"LINELEN={MAX_LINE}", "NETWORK=chordchat", f"NICKLEN={NICKLEN}",
-    "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1", "TOPICLEN=0", "UTF8ONLY",
+    "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1", f"TOPICLEN={TOPICLEN}",
+    "UTF8ONLY", "AWAYLEN=300", "CHATHISTORY=100", "MSGREFTYPES=msgid,timestamp",
 )
 REMOTE_HOST = "ring"   # the host part of other users' masks: they are somewhere on the ring
 
@@ -33,6 +36,23 @@ class ServerInfo:
     motd: tuple[str, ...] = ()
     password: str | None = None
     sasl: bool = False      # SASL PLAIN offered (the node has a data directory)
+
+
+def server_time(at: float) -> str:
+    """``at`` (seconds of the wall clock) as IRCv3 ``server-time`` writes it, in UTC."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+# which capability a tag needs before a client is sent it (IRCv3 message-tags, server-time,
+# batch); a tag of none of these is a message tag
+_TAG_CAPS = {"time": "server-time", "batch": "batch", "msgid": "message-tags"}
+
+
+PIN_WORDS = {
+    "same": "key is the one pinned for {nick}",
+    "changed": "key is NOT the one pinned for {nick}: TRUST {nick} to accept it",
+    "new": "key is not pinned yet: it is pinned at the first message from {nick}",
+}
 
 
 def remote(nick: str) -> str:
@@ -50,10 +70,20 @@ class Replies:
     """
 
     def __init__(self, server: ServerInfo, send: Callable[[Message], None],
-                 to: Callable[[], str]) -> None:
+                 to: Callable[[], str], caps: set[str] | None = None) -> None:
         self.server = server
-        self.send = send
+        self._send = send
         self._to = to
+        self.caps = caps if caps is not None else set()   # those the client enabled
+
+    def send(self, message: Message) -> None:
+        """Send ``message`` with the tags the client asked for (CAP REQ), no others."""
+        if message.tags:
+            kept = {k: v for k, v in message.tags.items()
+                    if _TAG_CAPS.get(k, "message-tags") in self.caps}
+            if kept != message.tags:
+                message = Message(message.command, message.params, message.prefix, kept)
+        self._send(message)
 
     def reply(self, numeric: str, *params: str) -> None:
         """A numeric from the server to this client."""
@@ -66,11 +96,16 @@ class Replies:
         """A command (PONG, CAP, FAIL) with the server as its source."""
         self.send(Message(command, params, self.server.name))
 
-    def text(self, prefix: str, command: str, target: str, text: str) -> None:
-        """PRIVMSG/NOTICE lines, the text cut so that each line fits in 512 bytes."""
+    def text(self, prefix: str, command: str, target: str, text: str,
+             tags: dict[str, str] | None = None) -> None:
+        """PRIVMSG/NOTICE lines, the text cut so that each line fits in 512 bytes (tags
+        aside); a message cut in pieces gives its ``msgid`` to the first only."""
         room = MAX_LINE - 2 - len(f":{prefix} {command} {target} :".encode())
-        for piece in split_text(text, room):
-            self.send(Message(command, (target, piece), prefix))
+        for i, piece in enumerate(split_text(text, room)):
+            shown = dict(tags or {})
+            if i and "msgid" in shown:
+                shown["msgid"] = f"{shown['msgid']}-{i}"
+            self.send(Message(command, (target, piece), prefix, shown))
 
     def welcome(self, mask: str) -> None:
         """001 to 005 and the MOTD: what a client waits for after NICK and USER."""
@@ -107,10 +142,20 @@ class Replies:
     def ring_topic(self, channel: str) -> None:
         self.reply(n.RPL_TOPIC, channel, "This node's ring changes and migration steps")
 
+    def topic(self, channel: str, topic: tuple[str, str, float] | None) -> None:
+        """332 and 333 (text, who set it, when), or 331 when the channel has none."""
+        if topic is None or not topic[0]:
+            self.reply(n.RPL_NOTOPIC, channel, "No topic is set")
+            return
+        text, setter, at = topic
+        self.reply(n.RPL_TOPIC, channel, text)
+        self.reply(n.RPL_TOPICWHOTIME, channel, setter, str(int(at)))
+
     def whois(self, found: Whois, user: str, host: str, realname: str,
-              channels: list[str]) -> None:
-        """311, 319, 312 and a 320 for each of node id, address and key fingerprint, then
-        318; ``channels`` are those the asker shares with the nick."""
+              channels: list[str], away: str | None = None) -> None:
+        """311, 319, 312, 301 if away, a 320 for each of node id, address and key
+        fingerprint (and whether it is the key pinned for the nick), then 318;
+        ``channels`` are those the asker shares with the nick."""
         nick = found.nick
         self.reply(n.RPL_WHOISUSER, nick, user, host, "*", realname)
         if channels:
@@ -118,10 +163,14 @@ class Replies:
         where = f"node {found.node_id[:8]}" if found.node_id else "the ring"
         self.reply(n.RPL_WHOISSERVER, nick, self.server.name,
                    f"on {where} at {found.address or 'an unknown address'}")
+        if away:
+            self.reply(n.RPL_AWAY, nick, away)
         for label, value in (("node id", found.node_id), ("address", found.address),
                              ("key fingerprint", found.fingerprint)):
             if value:
                 self.reply(n.RPL_WHOISSPECIAL, nick, f"{label} {value}")
+        if found.fingerprint and found.pin in PIN_WORDS:
+            self.reply(n.RPL_WHOISSPECIAL, nick, PIN_WORDS[found.pin].format(nick=nick))
         self.end_of_whois(nick)
 
     def no_such_nick(self, nick: str) -> None:

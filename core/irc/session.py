@@ -23,7 +23,7 @@ from . import numerics as n
 from .actions import Action, Run, Whois
 from .channels import Channels
 from .chat_events import ChatEvents
-from .commands import Commands
+from .commands import Commands, Directory
 from .message import InvalidUtf8, Message, ParseError, TooLong, parse
 from .registration import Registration
 from .replies import Replies, ServerInfo
@@ -41,12 +41,14 @@ class Session:
     """
 
     def __init__(self, server: ServerInfo, send: Callable[[Message], None],
-                 host: str = "localhost") -> None:
+                 host: str = "localhost", directory: Directory | None = None) -> None:
         self.server = server
         self.replies = Replies(server, send, lambda: self.registration.addressee)
         self.registration = Registration(self.replies, server.password, host)
         self._channels = Channels()
-        self.commands = Commands(self.replies, self.registration, self._channels)
+        self.commands = Commands(self.replies, self.registration, self._channels, directory)
+        if directory is not None:
+            self.registration.in_use = lambda nick: directory.peer(nick) is not None
         self.chat_events = ChatEvents(self.replies, self.registration, self._channels)
         r, c = self.registration, self.commands
         # command -> (handler, parameters it needs, allowed before registration)
@@ -71,6 +73,8 @@ class Session:
             "MODE": (c.irc_mode, 1, False),
             "AWAY": (c.irc_away, 0, False),
             "USERHOST": (c.irc_userhost, 1, False),
+            "TRUST": (c.irc_trust, 1, False),
+            "CHATHISTORY": (c.irc_chathistory, 1, False),
         }
 
     @property
@@ -134,8 +138,10 @@ class Session:
 
     # -- the driver's answers --------------------------------------------------------------
 
-    def registered(self) -> None:
-        """The ring gave this session its nick: welcome the client."""
+    def registered(self, replay: bool = False) -> None:
+        """The ring gave this session its nick: welcome the client. ``replay``: the user
+        has a database of its own, so what it missed is shown (never the whole log)."""
+        self.chat_events.replay = replay
         self.registration.registered()
 
     def refused(self, nick: str, reason: str, taken: bool) -> list[Action]:
@@ -157,6 +163,22 @@ class Session:
     def whois(self, nick: str, found: Whois | None) -> None:
         """The answer to a ``Lookup``."""
         self.commands.whois(nick, found)
+
+    def trusted(self, nick: str, why: str | None) -> None:
+        """The answer to ``Trust``: None done, else why not."""
+        self.commands.trusted(nick, why)
+
+    def history(self, target: str, messages: list) -> None:
+        """The answer to ``History``: the messages (events), oldest first."""
+        self.chat_events.history(target, messages)
+
+    def targets(self, targets: list[tuple[str, float]]) -> None:
+        """The answer to a ``History`` TARGETS query: conversations and their last time."""
+        self.chat_events.targets(targets)
+
+    @property
+    def away(self) -> str | None:
+        return self.commands.away
 
     def listing(self, channels: list[tuple[str, int]]) -> None:
         """The answer to ``ListChannels``: the channels this node's users are in."""

@@ -23,6 +23,7 @@ from core.counts import counted
 
 CTCP = "\x01"
 ACTION_PREFIX = "/me "
+NOTICE_PREFIX = "/notice "   # an IRC NOTICE travels as text starting so, shown as a NOTICE
 # bold, colour (with its digits), hex colour, reset, monospace, reverse, italics,
 # strike-through, underline (modern.ircdocs.horse, "Formatting")
 _FORMATTING = re.compile(

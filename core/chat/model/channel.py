@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .entries import EntryError, SignedEntry
+from .entries import MAX_TOPIC, EntryError, SignedEntry
 from .ids import channel_key, new_id, verified
 
 HISTORY = 100       # messages a new member receives on join
@@ -90,7 +90,8 @@ class Member:
             raise ValueError("a member must be an object")
         if "entry" in d:
             signed = SignedEntry.from_wire(d["entry"])
-            if signed.kind == "msg" or signed.channel != channel or not verified(signed):
+            if (signed.kind not in ("join", "leave") or signed.channel != channel
+                    or not verified(signed)):
                 raise ValueError(f"a member record of #{channel} that does not verify")
             return cls.of(signed)
         if "ended" in d and d.get("present") is False:
@@ -156,6 +157,29 @@ class Entry:
         return cls(seq, msg_id, "leave", nick, text, float(at))
 
 
+def later_topic(a: SignedEntry | None, b: SignedEntry | None) -> SignedEntry | None:
+    """The topic that stands of two: the later signed ``at`` (last writer wins), ties by
+    signature, so that merging copies in any order gives the same."""
+    if a is None or b is None:
+        return a or b
+    return a if (a.at, a.signature) >= (b.at, b.signature) else b
+
+
+def topic_from_wire(d: object, channel: str) -> SignedEntry | None | bool:
+    """A copy's topic: the signed entry, None if it has none, False if it does not verify
+    (left out)."""
+    if d is None:
+        return None
+    try:
+        signed = SignedEntry.from_wire(d)
+    except EntryError:
+        return False
+    if (signed.kind != "topic" or signed.channel != channel or len(signed.text) > MAX_TOPIC
+            or not verified(signed)):
+        return False
+    return signed
+
+
 @dataclass
 class Channel:
     """A channel as its maintainer keeps it: members by (nick, address), the sequenced log."""
@@ -163,6 +187,7 @@ class Channel:
     members: dict[MemberKey, Member] = field(default_factory=dict)
     log: list[Entry] = field(default_factory=list)
     last_seq: int = 0
+    topic: SignedEntry | None = None   # the member's signed ``topic`` entry that set it
 
     @property
     def key(self) -> int:
@@ -188,6 +213,13 @@ class Channel:
             return False
         self.members[member.key] = member
         return old is None or old.present != member.present or old.nick != member.nick
+
+    def set_topic(self, signed: SignedEntry) -> bool:
+        """A member's signed topic; True if it is now the channel's (the latest signed)."""
+        if later_topic(self.topic, signed) is not signed or self.topic == signed:
+            return False
+        self.topic = signed
+        return True
 
     def find(self, msg_id: str) -> Entry | None:
         return next((e for e in reversed(self.log) if e.msg_id == msg_id), None)
@@ -244,16 +276,20 @@ class Channel:
                 by_id[e.msg_id] = e
         log = sorted(by_id.values(), key=lambda e: (e.seq, e.msg_id))
         merged = Channel(self.name, members, log, max(self.last_seq, other.last_seq,
-                                                      log[-1].seq if log else 0))
+                                                      log[-1].seq if log else 0),
+                         later_topic(self.topic, other.topic))
         merged._trim()
         return merged
 
     def to_wire(self) -> dict:
-        return {"name": self.name,
+        wire = {"name": self.name,
                 "members": [m.to_wire() for m in
                             sorted(self.members.values(), key=lambda m: (m.address, m.key))],
                 "log": [e.to_wire() for e in self.log],
                 "last_seq": self.last_seq}
+        if self.topic is not None:
+            wire["topic"] = self.topic.to_wire()
+        return wire
 
     @classmethod
     def from_wire(cls, d: object) -> Channel:
@@ -283,7 +319,11 @@ class Channel:
             except (ValueError, EntryError):
                 dropped += 1
         entries.sort(key=lambda e: (e.seq, e.msg_id))
-        channel = cls(name, members, entries, max(last_seq, entries[-1].seq if entries else 0))
+        topic = topic_from_wire(d.get("topic"), name)
+        if topic is False:
+            dropped, topic = dropped + 1, None
+        channel = cls(name, members, entries, max(last_seq, entries[-1].seq if entries else 0),
+                      topic)
         channel.dropped = dropped
         return channel
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from core.datadir import valid_nick
 
+from .entries import MAX_TOPIC
 from .text import bad_char, describe
 
 MAX_TEXT = 4000
@@ -89,6 +90,13 @@ def _send(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
     return Command("send", (channel_name(target), text))
 
 
+def _topic(spec: CommandSpec, rest: str, conversation: str | None) -> Command:
+    target, text = _text_after_target(spec, rest)
+    if len(text) > MAX_TOPIC:
+        raise CommandError(f"a topic has at most {MAX_TOPIC} characters")
+    return Command("topic", (channel_name(target), text))
+
+
 def _one_channel(spec: CommandSpec, rest: str, conversation: str | None) -> Command:
     words = rest.split()
     if not words and spec.name == "leave" and conversation and conversation.startswith("#"):
@@ -137,6 +145,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 Where.CHAT, _one_channel, ("part",)),
     CommandSpec("send", "send <channel> <text>",
                 "send a message to a channel (you need not be a member)", Where.CHAT, _send),
+    CommandSpec("topic", "topic <channel> <text>",
+                "set the topic of a channel you are in (every member sees it)", Where.CHAT,
+                _topic),
     CommandSpec("status", "status", "show this node's id, neighbours and what it maintains",
                 Where.CHAT, _no_arguments),
     CommandSpec("whois", "whois <nick>",

@@ -26,7 +26,8 @@ from core.datadir import valid_nick
 
 from .identity import Identity, is_key, verify
 
-KINDS = ("join", "leave", "msg")
+KINDS = ("join", "leave", "msg", "topic")
+MAX_TOPIC = 300             # characters of a channel topic
 REPLAY_WINDOW = 10 * 60.0   # seconds either side of the maintainer's clock
 MAX_ADDRESS = 300
 MAX_MSG_ID = 128
@@ -43,7 +44,7 @@ class EntryError(ValueError):
 class SignedEntry:
     """A join, leave or message as its author signed it."""
     channel: str     # canonical name: lower-case, no "#"
-    kind: str        # "join", "leave" or "msg"
+    kind: str        # "join", "leave", "msg" or "topic" (the text is the channel's topic)
     nick: str
     key: str         # the author's public key, 64 hex digits
     address: str     # the author's node, "host:port"

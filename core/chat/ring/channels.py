@@ -18,7 +18,7 @@ from core.chord.relay import reachable
 from core.counts import counted
 
 from ..model.channel import Channel, Member, MemberKey
-from ..model.entries import REPLAY_WINDOW, EntryError, SignedEntry, may_leave
+from ..model.entries import MAX_TOPIC, REPLAY_WINDOW, EntryError, SignedEntry, may_leave
 from ..model.holdings import Holdings
 from ..model.ids import channel_key, verified
 from ..model.limits import DEFAULT, Limits, entry_excess
@@ -30,7 +30,14 @@ from .feeds import Feeds
 from .journal import Journal
 from .replication import Replication
 
-LEAVE_REASONS = ("left", "exit")
+LEAVE_REASONS = ("left", "exit")   # optionally followed by ": " and the user's words
+MAX_REASON = 300
+
+
+def good_reason(text: str) -> bool:
+    """A leave's text: 'left' or 'exit', or either with ': ' and up to 300 characters."""
+    kind, sep, words = text.partition(": ")
+    return kind in LEAVE_REASONS and (not sep or 0 < len(words) <= MAX_REASON)
 
 
 def entry_of(d: dict, kind: str, limits: Limits = DEFAULT) -> SignedEntry:
@@ -52,8 +59,8 @@ def entry_of(d: dict, kind: str, limits: Limits = DEFAULT) -> SignedEntry:
         raise p.Refused("wrong_kind", f"a {entry.kind} sent as a {kind}")
     if channel_key(entry.channel) != p.key_of(d):
         raise p.Refused("other_key", f"an entry of #{entry.channel} sent for another key")
-    if kind == "leave" and entry.text not in LEAVE_REASONS:
-        raise p.Refused("bad_reason", "a leave's reason is 'left' or 'exit'")
+    if kind == "leave" and not good_reason(entry.text):
+        raise p.Refused("bad_reason", "a leave's reason is 'left' or 'exit' (with words)")
     return entry
 
 
@@ -96,7 +103,8 @@ class Channels:
         self.recent = RecentIds()
 
     def handlers(self) -> dict[p.Verb, p.Handler]:
-        return {p.JOIN: self.rpc_join, p.LEAVE: self.rpc_leave, p.SEND: self.rpc_send}
+        return {p.JOIN: self.rpc_join, p.LEAVE: self.rpc_leave, p.SEND: self.rpc_send,
+                p.TOPIC: self.rpc_topic}
 
     def _fresh(self, entry: SignedEntry) -> None:
         if not entry.fresh(self.stamp()):
@@ -144,8 +152,11 @@ class Channels:
         if self.holdings.mark(ch.name) < seq:
             return p.retry("the replica did not answer")   # asked again: joins only once
         ch = self.holdings.channel(ch.name) or ch          # a merge may have replaced it
-        return {"ok": True, "members": [m.nick for m in ch.present()],
-                "history": [e.to_wire() for e in ch.history()], "last_seq": ch.last_seq}
+        reply = {"ok": True, "members": [m.nick for m in ch.present()],
+                 "history": [e.to_wire() for e in ch.history()], "last_seq": ch.last_seq}
+        if ch.topic is not None:
+            reply["topic"] = ch.topic.to_wire()
+        return reply
 
     def _room_for(self, entry: SignedEntry, ch: Channel | None) -> None:
         """A new member: refused ``full`` over the members of the channel, or over the
@@ -272,3 +283,26 @@ class Channels:
             # (the id is known, so it is not stored twice)
             return p.retry("the replica did not answer")
         return {"ok": True, "seq": entry.seq, "members": len(ch.present())}
+
+    # -- topic -----------------------------------------------------------------------------
+
+    async def call_topic(self, entry: SignedEntry) -> dict:
+        return await self.caller.route(p.TOPIC, channel_key(entry.channel),
+                                       {"entry": entry.to_wire()},
+                                       f"setting the topic of #{entry.channel}")
+
+    async def rpc_topic(self, d: dict) -> dict:
+        """A member sets the topic: kept if it is the latest signed, logged (members see it
+        by their feeds), replicated and migrated with the channel."""
+        signed = entry_of(d, "topic", self.limits)
+        self._fresh(signed)
+        if len(signed.text) > MAX_TOPIC:
+            raise p.Refused("too_long", f"a topic of more than {MAX_TOPIC} characters")
+        ch = self.holdings.channel(signed.channel)
+        if ch is None or not ch.is_member(Member.of(signed).key):
+            raise p.Refused("not_member", f"{signed.nick} is not in #{signed.channel}")
+        if ch.set_topic(signed):
+            ch.append("topic", signed.nick, signed=signed)
+            self.journal.log(f"#{ch.name}: {signed.nick} set the topic")
+            await self.replication.commit(ch)
+        return {"ok": True, "topic": ch.topic.to_wire() if ch.topic else None}

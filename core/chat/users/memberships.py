@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from core import events as ev
 from core.datadir import valid_nick
 
-from ..model.channel import Entry
+from ..model.channel import Entry, topic_from_wire
 from ..model.entries import EntryError, SignedEntry
 from ..model.errors import ChatError
 from ..model.ids import Seen
-from ..ring.channels import Channels
+from ..model.text import without_bad
+from ..ring.channels import MAX_REASON, Channels
 from ..ring.journal import Journal
 from ..wire import verbs as p
 from ..wire.calls import now
@@ -44,6 +45,18 @@ class Membership:
     # shows in the order their deliveries came (two maintainers may deliver at once while
     # a channel moves, and one show may wait on a key lookup the other does not need)
     in_turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def topic_event(channel: str, e: Entry) -> ev.Topic:
+    """A topic a member set, as its members see it: at the setter's signed time."""
+    return ev.Topic(channel=channel, nick=e.nick, text=e.text, at=e.at)
+
+
+def exit_reason(words: str) -> str:
+    """What a leave on exit says: 'exit', with the user's words if it gave some (an IRC
+    QUIT message), made fit to sign (one line, no control characters, 300 characters)."""
+    words = without_bad(" ".join(words.split()))[:MAX_REASON].strip()
+    return "exit" if not words or words == "exit" else f"exit: {words}"
 
 
 class Memberships:
@@ -85,7 +98,23 @@ class Memberships:
                 self.post(ev.ChannelMessage(channel=channel, from_=e.nick, text=e.text,
                                             msg_id=e.msg_id, seq=e.seq, history=True,
                                             verified=status == VERIFIED))
+        self._post_topic(channel, reply.get("topic"))
         return list(members)
+
+    def _post_topic(self, channel: str, wire: object) -> None:
+        """The topic a join's reply brought, if any and if it verifies."""
+        signed = topic_from_wire(wire, channel)
+        if isinstance(signed, SignedEntry):
+            self.post(ev.Topic(channel=channel, nick=signed.nick, text=signed.text,
+                               history=True, at=float(signed.at)))
+
+    async def topic(self, channel: str, text: str) -> None:
+        """Set the topic of a channel the user is in (the maintainer keeps the latest
+        signed); the members, the user among them, see it by their feeds."""
+        if channel not in self.joined:
+            raise ChatError(f"you are not in #{channel}")
+        p.refusal(await self.channels.call_topic(self.me.sign(channel, "topic", text)),
+                  f"setting the topic of #{channel}")
 
     async def leave(self, channel: str, retry_for: float | None = None,
                     reason: str = "left") -> str:
@@ -96,7 +125,7 @@ class Memberships:
         if channel not in self.joined:
             raise ChatError(f"you are not in #{channel}")
         del self.joined[channel]
-        if reason == "left":   # not on exit: the next start rejoins
+        if reason.partition(":")[0] == "left":   # not on exit: the next start rejoins
             await self.outbox.remember_joined(channel, False)
         reply = p.refusal(await self.channels.call_leave(self.me.sign(channel, "leave", reason),
                                                        retry_for), f"leaving #{channel}")
@@ -107,7 +136,7 @@ class Memberships:
         """Leave every channel on exit (they stay remembered: the next start rejoins)."""
         async def leave(channel: str) -> None:
             try:
-                via = await self.leave(channel, retry_for, reason="exit")
+                via = await self.leave(channel, retry_for, reason=exit_reason(reason))
                 self.journal.migration("leave", ("channel", channel), self.me.address, via,
                                        reason)
             except ChatError as e:
@@ -208,6 +237,8 @@ class Memberships:
                 self.post(ev.MemberJoined(channel=channel, nick=e.nick))
             elif not mine and e.kind == "leave":
                 self.post(ev.MemberLeft(channel=channel, nick=e.nick, reason=e.text or "left"))
+            elif e.kind == "topic":
+                self.post(topic_event(channel, e))
 
     # -- after a partition -----------------------------------------------------------------
 

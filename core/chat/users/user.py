@@ -120,7 +120,8 @@ class LocalUser:
                 if item is not None:
                     return await self.deliver(item)
                 run = {"join": self.join, "leave": self.leave, "status": self.status,
-                       "whois": self.whois, "trust": self.trust}.get(command.name)
+                       "whois": self.whois, "trust": self.trust,
+                       "topic": self.topic}.get(command.name)
                 if run is None:
                     raise ChatError(f"the command {command.name!r} is not run by the chat "
                                     "service")
@@ -236,6 +237,9 @@ class LocalUser:
     async def leave(self, channel: str, retry_for: float | None = None,
                     reason: str = "left") -> str:
         return await self.memberships.leave(channel, retry_for, reason)
+
+    async def topic(self, channel: str, text: str) -> None:
+        await self.memberships.topic(channel, text)
 
     async def receive(self, channel: str, wires: object) -> dict:
         return await self.memberships.receive(channel, wires)

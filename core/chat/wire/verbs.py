@@ -38,6 +38,7 @@ NAME_DEL = Verb("chat.name.del", {"record": dict}, routed=True)
 JOIN = Verb("chat.channel.join", {"entry": dict}, routed=True)
 LEAVE = Verb("chat.channel.leave", {"entry": dict}, routed=True)
 SEND = Verb("chat.channel.send", {"entry": dict}, routed=True)
+TOPIC = Verb("chat.channel.topic", {"entry": dict}, routed=True)
 MAIL_PUT = Verb("chat.mail.put", {"nick": str, "letter": dict}, routed=True)
 MAIL_TAKE = Verb("chat.mail.take", {"nick": str, "at": float, "sig": str}, routed=True)
 MAIL_DONE = Verb("chat.mail.done", {"nick": str, "msg_ids": list, "at": float, "sig": str},

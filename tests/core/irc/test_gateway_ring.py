@@ -150,7 +150,7 @@ class TestMessages:
             alice.conn.privmsg("bob", "just you")
             await bob.wait("privmsg", nick="alice", target="bob", text="just you")
             bob.conn.notice("alice", "a notice")
-            await alice.wait("privmsg", nick="bob", text="a notice")
+            await alice.wait("privnotice", nick="bob", text="a notice")
 
     async def test_gateway__part_and_quit_are_shown_to_the_others(self):
         async with ring() as ((a, b), clients):

