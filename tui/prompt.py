@@ -38,11 +38,15 @@ class Prompt:
         ))
 
     def older(self) -> None:
+        if self.field.move_line(-1):  # a text of several lines: its line above first
+            return
         line = self.input_history.older(self.field.edit_text)
         if line is not None:
             self.field.replace(line)
 
     def newer(self) -> None:
+        if self.field.move_line(+1):
+            return
         line = self.input_history.newer(self.field.edit_text)
         if line is not None:
             self.field.replace(line)

@@ -418,11 +418,14 @@ class TestMentionsAndBell:
     def test_app__the_ui_answers_every_front_end_command_of_the_table(self):
         assert set(FRONT_END) == {s.name for s in COMMANDS if s.where is Where.FRONT_END}
 
-    def test_app__alt_b_toggles_the_bell(self, app):
-        app.screen.keypress(SIZE, "meta b")
+    def test_app__f3_toggles_the_bell_and_alt_b_is_word_back(self, app):
+        app.screen.keypress(SIZE, "f3")
         assert app.bell is True  # the fixture starts with it off
-        app.screen.keypress(SIZE, "meta b")
+        app.screen.keypress(SIZE, "f3")
         assert app.bell is False
+        app.screen.input.replace("two words")
+        app.screen.keypress(SIZE, "meta b")
+        assert app.bell is False and app.screen.input.edit_pos == len("two ")
 
     def test_app__help_lists_bell_and_tab_completes_it(self, app):
         type_line(app, "help")
@@ -444,10 +447,24 @@ class TestScreenKeys:
         got = []
         urwid.connect_signal(screen, "action", lambda action, pos: got.append((action, pos)))
         for binding in keys.BINDINGS:
+            if binding.action.startswith(keys.EDIT_PREFIX):
+                continue  # the input line's own: TestEditingKeys
             for i, key in enumerate(binding.keys):
                 screen.keypress(SIZE, key)
                 assert got[-1] == (binding.action, i)
             assert callable(getattr(ChatApp, "act_" + binding.action))
+
+    def test_screen__editing_keys_edit_the_input_line_and_emit_nothing(self):
+        screen = ChatScreen()
+        got = []
+        urwid.connect_signal(screen, "action", lambda action, pos: got.append(action))
+        edits = [b for b in keys.BINDINGS if b.action.startswith(keys.EDIT_PREFIX)]
+        assert len(edits) >= 12
+        for binding in edits:
+            screen.input.replace("one two", cursor=4)
+            for key in binding.keys:
+                screen.keypress(SIZE, key)
+        assert got == []
 
 
 class TestKeptHistory:
