@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 
 import urwid
 
@@ -31,8 +32,10 @@ from tui import handlers, terminal
 from tui.bridge import FromCore
 from tui.conversation_view import ConversationView
 from tui.conversations import HOME, Conversations
+from tui.echoes import Echoes
 from tui.front_end_commands import FRONT_END
 from tui.logfile import setup_logging
+from tui.popups import help_popup, search_popup
 from tui.prompt import Prompt
 from tui.ring_view import RingView
 from tui.widgets.palette import PALETTE
@@ -61,7 +64,9 @@ class ChatApp:
         self.loop: urwid.MainLoop | None = None
         self.quitting = False
         self.ready = False
-        self._waiting: list[Command] = []  # chat commands typed before the node was ready
+        # chat commands typed before the node was ready, each with its echo (or None)
+        self._waiting: list[tuple[Command, tuple | None]] = []
+        self.echoes: Echoes = Echoes()      # own lines shown on Enter, until their Pending
         self.failure: str | None = None  # why the UI ended early (a start-up error)
         self.exit_code = 0
         urwid.connect_signal(self.screen, "action", self._on_action)
@@ -140,23 +145,45 @@ class ChatApp:
             self.conversation_view.error("leaving the ring; no more commands "
                                          "(Ctrl+C again closes at once)")
             return
+        echo = self._echo(command) if command.name in ("send", "msg") else None
         if command.where is Where.CHAT and not self.ready:
-            self._waiting.append(command)
+            self._waiting.append((command, echo))
             self.conversation_view.notice(HOME, "still joining the ring; will run when ready: "
                                                 f"{command}")
             return
+        self._execute(command, echo)
+
+    def _execute(self, command: Command, echo=None) -> None:
         future = self.runtime.execute(command)
+        if echo is not None:
+            self.echoes.sent_by(future, *echo)
         if self.runtime.stopping:
             self._leaving(future)
         else:
             self.track(str(command), future)
 
+    def _echo(self, command: Command) -> tuple:
+        """Show a line to send now, in the order typed (tui.echoes says why)."""
+        target, text = command.args
+        conv = self.conversations.named("#" + target if command.name == "send" else target)
+        line = self.conversation_view.message(conv, self.nick, text, time.time(), own=True,
+                                              state="pending")
+        self.echoes.add(conv.id, text, line)
+        if conv.kind == "private":
+            self.conversations.select_id(conv.id)
+        return conv.id, text, line
+
     def now_ready(self) -> None:
         """The node is in the ring: run the chat commands typed before it was."""
         self.ready = True
         waiting, self._waiting = self._waiting, []
-        for command in waiting:
-            self.run_command(command)
+        for command, echo in waiting:
+            if echo is None:
+                self.run_command(command)
+            elif self.quitting:
+                echo[2].set_state("failed")
+            else:
+                self._execute(command, echo)  # shown when typed
 
     def track(self, what: str, future: concurrent.futures.Future) -> None:
         """Hear of ``future``'s end on the UI thread, without waiting for it."""
@@ -202,7 +229,25 @@ class ChatApp:
         self.set_bell(not self.bell)
 
     def act_help(self, _position: int) -> None:
-        self.conversation_view.help()
+        self.show_help()
+
+    # ---- popups over the screen (tui.popups) -----------------------------------------
+
+    def show_help(self) -> None:
+        """The commands and keys in a popup (Esc closes it; F1 again too)."""
+        popup = self.screen.popup
+        if popup is not None and popup.title == " help ":
+            self.screen.close_popup()
+        else:
+            self.screen.open_popup(help_popup())
+
+    def show_search_results(self, text: str, hits) -> None:
+        """The hits of a search in a popup, where the arrows choose one and Enter opens it;
+        no hits is a line under the shown conversation."""
+        if not hits:
+            self.conversation_view.info(f"search {text!r}: no lines")
+        else:
+            self.screen.open_popup(search_popup(text, hits, self.conversation_view.open_hit))
 
     def act_input_history_older(self, _position: int) -> None:
         self.prompt.older()

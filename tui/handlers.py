@@ -62,6 +62,11 @@ def on_history(app: ChatApp, e: ev.History) -> None:
 
 def on_pending(app: ChatApp, e: ev.Pending) -> None:
     conv = app.conversations.named(e.conversation)
+    line = app.echoes.claim(conv.id, e.text)   # shown on Enter (tui.echoes)
+    if line is not None:
+        line.msg_id = e.msg_id
+        app.conversation_view.own(e.msg_id, line)
+        return
     line = app.conversation_view.message(conv, e.from_, e.text, e.at, own=True, msg_id=e.msg_id,
                                          state="pending")
     app.conversation_view.own(e.msg_id, line)
@@ -79,7 +84,7 @@ def on_failed(app: ChatApp, e: ev.Failed) -> None:
 
 
 def on_search(app: ChatApp, e: ev.SearchResults) -> None:
-    app.conversation_view.search_results(e.text, e.hits)
+    app.show_search_results(e.text, e.hits)
 
 
 def on_private(app: ChatApp, e: ev.PrivateMessage) -> None:
@@ -201,6 +206,9 @@ def on_bye(app: ChatApp, _e: ev.Bye) -> None:
 
 
 def on_done(app: ChatApp, e: Done) -> None:
+    unsent = app.echoes.settled(e.future)   # a line shown on Enter that the core refused
+    if unsent is not None:
+        unsent.set_state("failed")
     try:
         e.future.result()
     except Exception as exc:  # noqa: BLE001 - every failure is shown, none is raised

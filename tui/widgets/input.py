@@ -24,6 +24,7 @@ class InputLine(urwid.Edit):
         super().__init__(("prompt", "> "), wrap="clip")
         self.max_rows = max_rows
         self.killed = ""           # the yank buffer
+        self.pasted = False        # the text holds a paste (until taken or replaced)
         self._last_was_kill = False
 
     @property
@@ -53,9 +54,11 @@ class InputLine(urwid.Edit):
         """The typed text, leaving the input empty."""
         text = self.edit_text
         self.set_edit_text("")
+        self.pasted = False
         return text
 
     def replace(self, text: str, cursor: int | None = None) -> None:
+        self.pasted = False
         self.set_edit_text(text)
         self.set_edit_pos(len(text) if cursor is None else cursor)
 
@@ -64,7 +67,9 @@ class InputLine(urwid.Edit):
         self.insert_text("\n")
 
     def paste(self, text: str) -> None:
-        """Insert a pasted text as it is, in one edit (not one key at a time)."""
+        """Insert a pasted text as it is, in one edit (not one key at a time); Enter sends
+        it as chat text."""
+        self.pasted = self.pasted or bool(text)
         self.insert_text(text)
 
     def edit(self, name: str) -> None:
