@@ -189,7 +189,7 @@ class TestInputHistoryAndCompletionKeys:
 
     def test_app__in_a_conversation_tab_completes_commands_only_after_a_slash(self, app):
         app.handle(ev.Joined("general", ("alice", "bob", "Lena")))
-        for typed, want in (("jo", "jo"), ("/jo", "/join "), ("le", "Lena "),
+        for typed, want in (("jo", "jo"), ("/jo", "/join "), ("le", "Lena: "),
                             ("leave ge", "leave ge"), ("/leave ge", "/leave general ")):
             app.screen.input.replace(typed)
             app.screen.keypress(SIZE, "tab")

@@ -246,7 +246,7 @@ class TestUiInTerminal:
         ui.wait_for(lambda ls: not any("more below" in s for s in ls)
                     and any("line 29 ✓" in s for s in ls[12:16]),
                     what="the newest line at the bottom again, without the marker")
-        ui.enter("exit")
+        ui.enter("/exit")
         assert ui.wait_exit(timeout=60) == 0
 
     def test_ui__survives_resizing_and_redraws_at_the_new_size(self, start_ui):

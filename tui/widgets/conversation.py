@@ -66,14 +66,29 @@ class HitLine(urwid.WidgetWrap):
 
 
 class MessageList(urwid.ListBox):
-    """The lines of one conversation, oldest first, at most ``limit`` of them."""
+    """The lines of one conversation, oldest first, at most ``limit`` of them.
+
+    A line taller than the view shows from its start; the view then stops following (as if
+    scrolled back), so the pane's marker says there is more below and new lines do not
+    yank it away; ``cut`` is that line while its end is out of view.
+    """
 
     def __init__(self, limit: int = 5000) -> None:
         self.limit = limit
         self.following = True  # the newest line is in view and new ones scroll it up
         self.unseen = 0        # lines that arrived below the view while scrolled back
         self._size: tuple[int, int] = (80, 20)  # the last rendered size, for scrolling by keys
+        self.cut: urwid.Widget | None = None
         super().__init__(urwid.SimpleFocusListWalker([]))
+
+    def check_cut(self, size: tuple[int, int]) -> None:
+        """At ``size``, is the newest line followed but taller than the view? Then stop
+        following at its start (its end is below)."""
+        self._size = size
+        if self.following and self.body and "bottom" not in self.ends_visible(size):
+            self.following = False
+            self.unseen = 0
+            self.cut = self.body[self.focus_position]
 
     def append(self, widget: urwid.Widget) -> None:
         self.body.append(widget)
@@ -107,6 +122,8 @@ class MessageList(urwid.ListBox):
         self.following = at_end
         if at_end:
             self.unseen = 0
+        if self.cut is not None and (at_end or self.focus is not self.cut):
+            self.cut = None
         self._invalidate()
 
     def texts(self) -> list[str]:
@@ -157,8 +174,17 @@ class ConversationPane(urwid.WidgetWrap):
             self._frame.footer = None
             return
         new = f" ({m.unseen} new)" if m.unseen else ""
-        self._marker.set_text(f"── more below{new}: {self.more_key} ──")
+        # the state of a cut line (its ✓) is at its end, out of view: the marker shows it
+        mark = STATE_MARKS.get(getattr(m.cut, "state", None) or "", (None, ""))[1]
+        self._marker.set_text(f"── more below{new}: {self.more_key} ──{mark}")
         self._frame.footer = self._marker_map
+
+    def render(self, size, focus=False):
+        if self.messages is not None and len(size) == 2 and self.messages.following:
+            # the rows the list has with the title and a marker line
+            self.messages.check_cut((size[0], max(1, size[1] - 2)))
+            self.refresh_marker()
+        return super().render(size, focus)
 
     def mouse_event(self, size, event, button, col, row, focus):
         handled = super().mouse_event(size, event, button, col, row, focus)
