@@ -609,3 +609,33 @@ class TestOwnLinesInOrder:
         type_line(app, "hello")   # the recording runtime posts no Pending
         drain(app)                # the command's Done
         assert shown_texts(app)[-1].endswith("<alice> hello ✗ not sent")
+
+
+class TestLongLines:
+    URL = "https://example.org/" + "a1b2c3d4e5" * 10 + "/end"
+
+    def test_app__a_long_link_wraps_without_an_indent_inside_it(self, app):
+        app.handle(ev.Joined("general", ("alice",)))
+        app.handle(ev.ChannelMessage("general", "bob", f"see {self.URL} please", "u1"))
+        screen = [r.split("│", 1)[1] for r in rows(app)[1:16]]
+        start = next(i for i, r in enumerate(screen) if "https://" in r)
+        joined = "".join(screen[start:start + 4])
+        assert self.URL in joined   # its rows, put side by side, give the link back
+        assert not screen[start + 1].startswith(" ")
+
+    def test_app__a_message_taller_than_the_pane_shows_its_start_a_marker_and_its_mark(
+            self, app):
+        app.handle(ev.Joined("general", ("alice",)))
+        text = "start " + "word " * 599 + "END"
+        type_line(app, text)
+        app.handle(ev.Pending("#general", "m1", text, "alice"))
+        app.handle(ev.Delivered("#general", "m1"))
+        screen = rows(app)
+        assert any("<alice> start word" in r for r in screen)
+        assert "── more below: PgDn ── ✓" in screen[15]
+        assert not any("END" in r for r in screen)
+        for _ in range(20):
+            app.screen.keypress(SIZE, "page down")
+        screen = rows(app)
+        assert any("word END ✓" in r for r in screen)
+        assert not any("more below" in r for r in screen)

@@ -3,14 +3,23 @@ the user has scrolled back, and then says that there is more below instead of ju
 
 from __future__ import annotations
 
+import re
+
 import urwid
 
 STATE_MARKS = {"pending": ("time", " …"), "delivered": ("time", " ✓"),
                "failed": ("error", " ✗ not sent")}
 
 
+LONG_URL = re.compile(r"\w+://\S{40,}")   # a link that would wrap in the text column
+
+
 class MessageLine(urwid.WidgetWrap):
     """One message: time and nick, then the text; wrapped lines stay indented under the text.
+
+    Not so for a message with a long link: it wraps to the left edge, so a link broken over
+    rows has no indent inside it and can be copied or clicked whole (a terminal joins rows
+    that fill its width).
 
     ``msg_id`` finds the line again; ``state`` (an own line's "pending", "delivered" or
     "failed") is a mark after the text.
@@ -22,18 +31,27 @@ class MessageLine(urwid.WidgetWrap):
         self._prefix = urwid.Text(prefix, wrap="clip")
         self._body = text if isinstance(text, list) else [text]
         self._text = urwid.Text("")
+        self.flat = LONG_URL.search(_plain(self._body)) is not None
+        self._lead = (prefix if isinstance(prefix, list) else [prefix]) if self.flat else []
         self.state: str | None = None
         self.set_state(state)
-        super().__init__(urwid.Columns([(len(self._prefix.text), self._prefix), self._text]))
+        super().__init__(self._text if self.flat else urwid.Columns(
+            [(len(self._prefix.text), self._prefix), self._text]))
 
     def set_state(self, state: str | None) -> None:
         self.state = state
         mark = STATE_MARKS.get(state or "")
-        self._text.set_text([*self._body, mark] if mark else self._body)
+        self._text.set_text([*self._lead, *self._body, mark] if mark
+                            else [*self._lead, *self._body])
 
     @property
     def text(self) -> str:
-        return self._prefix.text + self._text.text
+        return self._text.text if self.flat else self._prefix.text + self._text.text
+
+
+def _plain(markup: list) -> str:
+    return "".join(m if isinstance(m, str) else m[1] if isinstance(m, tuple) else ""
+                   for m in markup)
 
 
 class HitLine(urwid.WidgetWrap):
