@@ -73,3 +73,128 @@ class TestPaste:
         assert_terminal_restored(ui)
         out = bytes(ui.output)
         assert out.rfind(b"\x1b[?2004l") > out.rfind(b"\x1b[?2004h")  # and off again
+
+
+class TestEditingKeys:
+    def test_ui__readline_keys_edit_the_input_line(self, solo):
+        ui = solo()
+        join_general(ui)
+        last = lambda ls: ls[-1].rstrip()  # noqa: E731 - the input row
+        ui.type("one two three")
+        ui.type("\x17")                      # Ctrl+W: cut "three"
+        ui.wait_for(lambda ls: last(ls) == "#general> one two", what="Ctrl+W")
+        ui.type("\x01")                      # Ctrl+A, then text at the start
+        ui.type("zero ")
+        ui.wait_for(lambda ls: last(ls) == "#general> zero one two", what="Ctrl+A")
+        ui.type("\x05\x19")                  # Ctrl+E, Ctrl+Y: "three" back at the end
+        ui.wait_for(lambda ls: last(ls) == "#general> zero one two three", what="Ctrl+Y")
+        ui.type("\x1bb\x1bb")                # Alt+B twice: before "two"
+        ui.type("\x1bd")                     # Alt+D: cut "two"
+        ui.wait_for(lambda ls: last(ls) == "#general> zero one  three", what="Alt+B, Alt+D")
+        ui.type("\x1bf")                     # Alt+F: to the end of "three"
+        ui.type("\x02\x02\x02")              # Ctrl+B three times: before "ree"
+        ui.type("\x0b")                      # Ctrl+K: cut "ree"
+        ui.wait_for(lambda ls: last(ls) == "#general> zero one  th", what="Alt+F, Ctrl+B, Ctrl+K")
+        ui.type("\x06\x06")                  # Ctrl+F twice: at the end (no further)
+        ui.type("\x1b\x7f")                  # Alt+Backspace: cut "th"
+        ui.wait_for(lambda ls: last(ls) == "#general> zero one", what="Alt+Backspace")
+        ui.type("\x15")                      # Ctrl+U: cut the rest
+        ui.wait_for(lambda ls: last(ls) == "#general>", what="Ctrl+U")
+        assert ui.proc.poll() is None
+        ui.enter("/exit")
+        assert ui.wait_exit(timeout=60) == 0
+
+    def test_ui__alt_enter_types_a_newline_and_enter_sends_one_message(self, solo):
+        ui = solo()
+        join_general(ui)
+        ui.type("top line\x1b\r/exit is text here")
+        ui.wait_for(lambda ls: [s.rstrip() for s in ls[-2:]] == [
+            "#general> top line", "/exit is text here"], what="two rows in the input")
+        ui.type("\r")
+        ui.wait_for("/exit is text here ✓", what="the message delivered")
+        assert ui.proc.poll() is None
+        ui.enter("/exit")
+        assert ui.wait_exit(timeout=60) == 0
+
+
+class TestSearchByKeyboard:
+    def test_ui__search_hits_open_with_the_arrows_and_enter(self, solo):
+        ui = solo()
+        join_general(ui)
+        for i in range(25):
+            ui.enter(f"needle {i}" if i in (2, 20) else f"hay {i}")
+        ui.wait_for("hay 24 ✓", what="the last line delivered")
+        ui.type("\x1b1")                       # home pane
+        ui.wait_for(lambda ls: "│ chordchat" in ls[0], what="the home pane")
+        ui.enter("search needle")
+        lines = ui.wait_for("search 'needle': 2 lines", what="the hits popup")
+        assert any("<solo> needle 2" in s for s in lines)
+        assert any("Enter opens" in s for s in lines)
+        ui.type("\x1b[A\x1b[B")                # Down, Up (xterm arrow keys): back on the first
+        ui.type("\r")
+        lines = ui.wait_for(lambda ls: "│ #general" in ls[0] and not any(
+            "search 'needle'" in s for s in ls), what="#general shown at the hit")
+        assert any("<solo> needle 2" in s for s in lines)
+        assert any("more below" in s for s in lines)  # opened at an old line, not the end
+        ui.enter("/exit")
+        assert ui.wait_exit(timeout=60) == 0
+
+
+class TestTallMessage:
+    def test_ui__a_3000_character_message_shows_its_start_a_marker_and_its_mark(self, solo):
+        ui = solo()
+        join_general(ui)
+        text = "begin " + "".join(f"w{i:04d} " for i in range(498)) + "finish"
+        assert len(text) >= 3000
+        ui.type(PASTE_START + text + PASTE_END + "\r")
+        lines = ui.wait_for(lambda ls: any("── more below: PgDn ── ✓" in s for s in ls),
+                            what="the marker with the delivered mark")
+        assert any("<solo> begin w0000" in s for s in lines)
+        assert not any("finish" in s for s in lines)
+        for _ in range(30):
+            ui.type("\x1b[6~")                 # PgDn
+        ui.wait_for(lambda ls: any("finish ✓" in s for s in ls)
+                    and not any("more below" in s for s in ls), what="its end, marker gone")
+        ui.enter("/exit")
+        assert ui.wait_exit(timeout=60) == 0
+
+
+class TestLayouts:
+    def test_ui__at_80x24_the_status_bar_says_everything_uncut(self, solo):
+        ui = solo(cols=80, rows=24)
+        lines = ui.wait_for(lambda ls: "keeps " in ls[22], what="the status bar in the ring")
+        status = lines[22].rstrip()
+        assert status.startswith(" solo ") and status.endswith(" names")
+        assert "ring log" in lines[16]   # the log keeps its 6 rows
+        ui.enter("exit")
+        assert ui.wait_exit(timeout=60) == 0
+
+    def test_ui__at_40x12_the_log_gives_way_and_the_status_bar_fits(self, solo):
+        ui = solo(cols=40, rows=12)
+        lines = ui.wait_for(lambda ls: " ch " in ls[10] or "ch " in ls[10],
+                            what="the status bar in the ring")
+        assert not any("ring log" in s for s in lines)   # hidden: the chat keeps its rows
+        status = lines[10].rstrip()
+        assert status.startswith(" solo") and not status.endswith(("nam", "na", "n "))
+        assert lines[11].startswith("> ")
+        ui.enter("join general")
+        lines = ui.wait_for("you joined", what="the join notice in the chat")
+        assert sum("│" in s for s in lines[:10]) == 10   # ten rows of side pane | chat
+        ui.resize(80, 24)
+        ui.wait_for(lambda ls: len(ls) == 24 and "ring log" in ls[16], what="the log back")
+        ui.enter("/exit")
+        assert ui.wait_exit(timeout=60) == 0
+
+
+class TestCompletion:
+    def test_ui__a_nick_at_the_start_of_a_line_completes_to_nick_colon(self, solo):
+        ui = solo("linus")
+        join_general(ui)
+        ui.type("lin\t")
+        ui.wait_for(lambda ls: ls[-1].rstrip() == "#general> linus:", what="linus: ")
+        ui.type("look at lin\t")
+        ui.wait_for(lambda ls: ls[-1].rstrip() == "#general> linus: look at linus",
+                    what="linus elsewhere")
+        ui.type("\x15")   # Ctrl+U
+        ui.enter("/exit")
+        assert ui.wait_exit(timeout=60) == 0
