@@ -22,12 +22,15 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import urwid
 
 from core.chat.model import commands
 from core.chat.model.commands import Command, Where
 from core.chat.model.text import visible_fields
+from core.datadir import DataDir
 from tui import handlers, terminal
 from tui.bridge import FromCore
 from tui.conversation_view import ConversationView
@@ -37,6 +40,7 @@ from tui.front_end_commands import FRONT_END
 from tui.logfile import setup_logging
 from tui.popups import help_popup, search_popup
 from tui.prompt import Prompt
+from tui.read_marks import ReadMarks, ReadMarksFile
 from tui.ring_view import RingView
 from tui.widgets.palette import PALETTE
 from tui.widgets.screen import ChatScreen
@@ -49,7 +53,8 @@ LEAVE_TIMEOUT = 60.0  # seconds the graceful exit may take before the UI closes 
 class ChatApp:
     """The UI of one node. ``__init__`` builds widgets only; ``create`` makes the MainLoop."""
 
-    def __init__(self, runtime, nick: str, bell: bool = True) -> None:
+    def __init__(self, runtime, nick: str, bell: bool = True,
+                 keep_marks: Callable[[dict], None] | None = None) -> None:
         self.runtime = runtime
         self.nick = nick
         self.bell = bell
@@ -59,7 +64,10 @@ class ChatApp:
         self.nicks: set[str] = set()
         self.prompt = Prompt(self.screen.input, self.conversations, lambda: sorted(self.nicks))
         self.bridge = FromCore(self._dispatch, on_error=self._handler_failed,
-                               settle=self.conversation_view.show_current)
+                               settle=self.settle)
+        # where the user stopped reading; run_ui keeps it in a file (tui.read_marks)
+        self.read_marks = ReadMarks(self.conversations, self.conversation_view,
+                                    save=keep_marks or (lambda marks: None))
         self.ring_view = RingView(self.screen, nick)
         self.loop: urwid.MainLoop | None = None
         self.quitting = False
@@ -117,7 +125,12 @@ class ChatApp:
         """Show one event now (the bridge dispatches a batch, then brings the panes up to date
         once)."""
         self._dispatch(event)
+        self.settle()
+
+    def settle(self) -> None:
+        """Bring the panes up to date, and note what has been read."""
         self.conversation_view.show_current()
+        self.read_marks.update()
 
     def _dispatch(self, event: object) -> None:
         """Dispatch on the event's class through the one table (tui.handlers.HANDLERS),
@@ -193,11 +206,11 @@ class ChatApp:
 
     def _on_action(self, action: str, position: int) -> None:
         getattr(self, "act_" + action)(position)
-        self.conversation_view.show_current()
+        self.settle()
 
     def _on_select(self, index: int) -> None:
         self.conversations.select(index)
-        self.conversation_view.show_current()
+        self.settle()
 
     def act_goto(self, position: int) -> None:
         self.conversations.select(position)
@@ -296,7 +309,9 @@ def run_ui(options, bell: bool | None = None) -> int:
     log_path = setup_logging(options)
     if bell is None:
         bell = os.environ.get("CHORDCHAT_BELL", "on").lower() not in ("0", "off", "no")
-    app = ChatApp(None, options.nick, bell=bell)
+    marks_file = ReadMarksFile(_marks_path(options), lambda event: app.bridge.post(event))
+    app = ChatApp(None, options.nick, bell=bell, keep_marks=marks_file.save)
+    marks_file.load()   # on its own thread; the marks arrive as an event
     try:
         app.runtime = Runtime(options, app.bridge.post)
         app.track("start", app.runtime.start())
@@ -312,9 +327,19 @@ def run_ui(options, bell: bool | None = None) -> int:
         if app.runtime is not None and not app.quitting:
             with contextlib.suppress(Exception):
                 app.runtime.shutdown().result(timeout=LEAVE_TIMEOUT)
+        marks_file.close()   # the last marks written, now that the UI is closed
     if app.failure:
         _say_why(app.failure, options, log_path)
     return app.exit_code
+
+
+def _marks_path(options) -> Path | None:
+    """The read marks' file in the user's folder of the data dir (None: no valid nick)."""
+    data_dir = DataDir(options.data_dir) if options.data_dir else DataDir.default()
+    try:
+        return data_dir.user_path(options.nick) / "ui-read.json"
+    except ValueError:
+        return None
 
 
 def _say_why(failure: str, options, log_path: str) -> None:

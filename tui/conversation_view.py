@@ -103,6 +103,10 @@ class ConversationView:
         """Keep one of the user's lines, whose delivery state later events change."""
         self._own[msg_id] = line
 
+    def is_own(self, msg_id: str) -> bool:
+        """Whether ``msg_id`` is one of the user's lines shown here."""
+        return msg_id in self._own
+
     def set_state(self, msg_id: str, state: str) -> bool:
         """Mark one of the user's lines; False if it is not shown."""
         line = self._own.get(msg_id)

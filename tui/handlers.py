@@ -21,6 +21,7 @@ import urwid
 from core import events as ev
 from tui.conversation_view import UNVERIFIED
 from tui.conversations import HOME, mention_spans
+from tui.read_marks import ReadMarksLoaded
 from tui.ring_view import short
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ def on_history(app: ChatApp, e: ev.History) -> None:
                                              state=m["state"] if m["outgoing"] else None)
         if m["outgoing"]:
             app.conversation_view.own(m["msg_id"], line)
+    app.read_marks.restore(conv)   # where the user stopped reading (tui.read_marks)
 
 
 def on_pending(app: ChatApp, e: ev.Pending) -> None:
@@ -225,6 +227,10 @@ def on_quit(app: ChatApp, _e: Quit) -> None:
     app.quit()
 
 
+def on_read_marks(app: ChatApp, e: ReadMarksLoaded) -> None:
+    app.read_marks.loaded(e.marks)
+
+
 HANDLERS: dict[type, Callable[[ChatApp, Any], None]] = {
     ev.Ready: on_ready,
     ev.PrivateMessage: on_private,
@@ -250,4 +256,5 @@ HANDLERS: dict[type, Callable[[ChatApp, Any], None]] = {
     ev.Bye: on_bye,
     Done: on_done,
     Quit: on_quit,
+    ReadMarksLoaded: on_read_marks,
 }

@@ -11,6 +11,7 @@ from tui import keys
 from tui.app import ChatApp
 from tui.front_end_commands import FRONT_END
 from tui.handlers import Done
+from tui.read_marks import UNREAD_LINE, ReadMarksLoaded
 from tui.widgets.screen import ChatScreen
 
 SIZE = (80, 24)
@@ -639,3 +640,50 @@ class TestLongLines:
         screen = rows(app)
         assert any("word END ✓" in r for r in screen)
         assert not any("more below" in r for r in screen)
+
+
+class TestReadMarks:
+    HISTORY = tuple({"from": "bob", "text": f"old {i}", "msg_id": f"h{i}", "at": float(i),
+                     "outgoing": False, "state": "delivered"} for i in range(5))
+
+    def test_app__unread_counts_and_the_last_read_line_survive_a_restart(self, tmp_path):
+        kept: list[dict] = []
+        first = ChatApp(RecordingRuntime(), "alice", bell=False, keep_marks=kept.append)
+        first.handle(ReadMarksLoaded({}))   # no file yet
+        first.handle(ev.History("#general", self.HISTORY[:3]))
+        first.screen.keypress(SIZE, "meta 2")   # #general read up to h2
+        first.screen.keypress(SIZE, "meta 1")
+        first.handle(ev.ChannelMessage("general", "bob", "old 3", "h3"))
+        assert kept[-1]["#general"] == {"read": "h2", "unread": 1, "mention": False}
+
+        second = ChatApp(RecordingRuntime(), "alice", bell=False, keep_marks=kept.append)
+        second.handle(ev.History("#general", self.HISTORY))   # h3, h4 came after the mark
+        second.handle(ReadMarksLoaded(kept[-1]))              # the file read after History
+        assert second.conversations.channel("general").unread == 2
+        assert second.screen.side.lines()[1].rstrip().endswith("2")
+        second.screen.keypress(SIZE, "meta 2")
+        texts = shown_texts(second)
+        assert texts.index(UNREAD_LINE) == texts.index(next(t for t in texts if "old 2" in t)) + 1
+        assert kept[-1]["#general"]["read"] == "h4" and kept[-1]["#general"]["unread"] == 0
+
+    def test_app__nothing_is_saved_before_the_marks_are_read(self):
+        kept: list[dict] = []
+        app = ChatApp(RecordingRuntime(), "alice", bell=False, keep_marks=kept.append)
+        app.handle(ev.History("#general", self.HISTORY))
+        app.screen.keypress(SIZE, "meta 2")
+        assert kept == []
+
+    def test_read_marks_file__written_off_the_ui_thread_and_read_back(self, tmp_path):
+        import threading
+
+        from tui.read_marks import ReadMarksFile
+        posted, threads = [], []
+        path = tmp_path / "users" / "alice" / "ui-read.json"
+        marks = ReadMarksFile(path, lambda e: (posted.append(e),
+                                               threads.append(threading.current_thread())))
+        marks.save({"#general": {"read": "h2", "unread": 1, "mention": False}})
+        marks.load().result(timeout=10)
+        marks.close()
+        assert posted == [ReadMarksLoaded({"#general": {"read": "h2", "unread": 1,
+                                                         "mention": False}})]
+        assert threads[0] is not threading.main_thread()
