@@ -11,24 +11,10 @@ import pytest
 
 from core.chord.ids import hash_string, in_half_open
 from tests.support.ports import port_with_id_in
-from tests.support.procs import FAST_ARGS, Cluster, kind
-from tests.tui.terminal import TerminalProcess
+from tests.support.procs import Cluster, kind
+from tests.tui.terminal import UI_ARGS, TerminalProcess, assert_terminal_restored, free_ports
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
-
-UI_ARGS = [a for a in FAST_ARGS if a != "--quiet"]  # --quiet is for headless output
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct loopback ports that nobody listens on now."""
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def channel_between(low: int, high: int) -> str:
@@ -70,14 +56,6 @@ def start_ui(terminals, tmp_path):
         terminals.append(ui)
         return ui
     return start
-
-
-def assert_terminal_restored(ui: TerminalProcess) -> None:
-    out = bytes(ui.output)
-    assert out.rfind(b"\x1b[?1049l") > out.rfind(b"\x1b[?1049h") >= 0  # normal screen again
-    assert out.rfind(b"\x1b[?25h") > out.rfind(b"\x1b[?25l")  # cursor shown
-    assert ui.tty_now() == ui.tty_before  # echo, line mode and Ctrl+C as they were
-    assert b"Traceback" not in out
 
 
 class TestUiInTerminal:

@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from tests.tui.terminal import TerminalProcess
-from tests.tui.test_pty import UI_ARGS, assert_terminal_restored, free_ports
+from tests.tui.terminal import UI_ARGS, TerminalProcess, assert_terminal_restored, free_ports
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -61,13 +60,13 @@ class TestPaste:
         assert [s.rstrip() for s in lines[-3:]] == [
             "#general> first pasted line", "/exit", "last pasted line"]
         ui.type("\r")
-        lines = ui.wait_for(lambda ls: any("last pasted line ✓" in s for s in ls),
-                            what="the one message, delivered")
-        text = "\n".join(lines)
-        assert "<solo> first pasted line" in text and "\n" in text
+        lines = ui.wait_for(lambda ls: any("last pasted line ✓" in s for s in ls)
+                            and any("<solo> first pasted line" in s for s in ls)
+                            and ls[-1].rstrip() == "#general>",
+                            what="the one message, delivered, and the input empty")
         shown = [s for s in lines if "first pasted line" in s or "/exit" in s]
         assert len(shown) == 2  # one message of three lines, shown once
-        assert ui.proc.poll() is None and lines[-1].rstrip() == "#general>"
+        assert ui.proc.poll() is None
         ui.enter("/exit")
         assert ui.wait_exit(timeout=60) == 0
         assert_terminal_restored(ui)
@@ -127,15 +126,16 @@ class TestSearchByKeyboard:
         ui.type("\x1b1")                       # home pane
         ui.wait_for(lambda ls: "│ chordchat" in ls[0], what="the home pane")
         ui.enter("search needle")
-        lines = ui.wait_for("search 'needle': 2 lines", what="the hits popup")
-        assert any("<solo> needle 2" in s for s in lines)
-        assert any("Enter opens" in s for s in lines)
+        ui.wait_for(lambda ls: all(any(want in s for s in ls) for want in (
+            "search 'needle': 2 lines", "<solo> needle 2", "<solo> needle 20",
+            "Enter opens")), what="the hits popup, drawn whole")
         ui.type("\x1b[A\x1b[B")                # Down, Up (xterm arrow keys): back on the first
         ui.type("\r")
-        lines = ui.wait_for(lambda ls: "│ #general" in ls[0] and not any(
-            "search 'needle'" in s for s in ls), what="#general shown at the hit")
-        assert any("<solo> needle 2" in s for s in lines)
-        assert any("more below" in s for s in lines)  # opened at an old line, not the end
+        # opened at the old line, not at the end: the marker says there is more below
+        ui.wait_for(lambda ls: "│ #general" in ls[0]
+                    and not any("search 'needle'" in s for s in ls)
+                    and any("<solo> needle 2 ✓" in s for s in ls)
+                    and any("more below" in s for s in ls), what="#general shown at the hit")
         ui.enter("/exit")
         assert ui.wait_exit(timeout=60) == 0
 
@@ -147,9 +147,9 @@ class TestTallMessage:
         text = "begin " + "".join(f"w{i:04d} " for i in range(498)) + "finish"
         assert len(text) >= 3000
         ui.type(PASTE_START + text + PASTE_END + "\r")
-        lines = ui.wait_for(lambda ls: any("── more below: PgDn ── ✓" in s for s in ls),
-                            what="the marker with the delivered mark")
-        assert any("<solo> begin w0000" in s for s in lines)
+        lines = ui.wait_for(lambda ls: any("── more below: PgDn ── ✓" in s for s in ls)
+                            and any("<solo> begin w0000" in s for s in ls),
+                            what="its start and the marker with the delivered mark")
         assert not any("finish" in s for s in lines)
         for _ in range(30):
             ui.type("\x1b[6~")                 # PgDn
@@ -162,24 +162,24 @@ class TestTallMessage:
 class TestLayouts:
     def test_ui__at_80x24_the_status_bar_says_everything_uncut(self, solo):
         ui = solo(cols=80, rows=24)
-        lines = ui.wait_for(lambda ls: "keeps " in ls[22], what="the status bar in the ring")
-        status = lines[22].rstrip()
-        assert status.startswith(" solo ") and status.endswith(" names")
-        assert "ring log" in lines[16]   # the log keeps its 6 rows
+        lines = ui.wait_for(lambda ls: ls[22].rstrip().endswith(" names") and "ring log" in ls[16],
+                            what="the whole status bar, and the log with its 6 rows")
+        assert lines[22].startswith(" solo ") and "127.0.0.1:" in lines[22]
         ui.enter("exit")
         assert ui.wait_exit(timeout=60) == 0
 
     def test_ui__at_40x12_the_log_gives_way_and_the_status_bar_fits(self, solo):
         ui = solo(cols=40, rows=12)
-        lines = ui.wait_for(lambda ls: " ch " in ls[10] or "ch " in ls[10],
-                            what="the status bar in the ring")
+        lines = ui.wait_for(lambda ls: "ch " in ls[10] and ls[11].startswith("> "),
+                            what="the status bar in the ring, and the input line")
         assert not any("ring log" in s for s in lines)   # hidden: the chat keeps its rows
         status = lines[10].rstrip()
         assert status.startswith(" solo") and not status.endswith(("nam", "na", "n "))
         assert lines[11].startswith("> ")
         ui.enter("join general")
-        lines = ui.wait_for("you joined", what="the join notice in the chat")
-        assert sum("│" in s for s in lines[:10]) == 10   # ten rows of side pane | chat
+        # ten rows of side pane | chat, the join notice among them
+        ui.wait_for(lambda ls: any("you joined" in s for s in ls)
+                    and sum("│" in s for s in ls[:10]) == 10, what="the chat with ten rows")
         ui.resize(80, 24)
         ui.wait_for(lambda ls: len(ls) == 24 and "ring log" in ls[16], what="the log back")
         ui.enter("/exit")
