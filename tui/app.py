@@ -21,19 +21,26 @@ import contextlib
 import logging
 import os
 import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import urwid
 
 from core.chat.model import commands
 from core.chat.model.commands import Command, Where
 from core.chat.model.text import visible_fields
+from core.datadir import DataDir
 from tui import handlers, terminal
 from tui.bridge import FromCore
 from tui.conversation_view import ConversationView
 from tui.conversations import HOME, Conversations
+from tui.echoes import Echoes
 from tui.front_end_commands import FRONT_END
 from tui.logfile import setup_logging
+from tui.popups import help_popup, search_popup
 from tui.prompt import Prompt
+from tui.read_marks import ReadMarks, ReadMarksFile
 from tui.ring_view import RingView
 from tui.widgets.palette import PALETTE
 from tui.widgets.screen import ChatScreen
@@ -46,7 +53,8 @@ LEAVE_TIMEOUT = 60.0  # seconds the graceful exit may take before the UI closes 
 class ChatApp:
     """The UI of one node. ``__init__`` builds widgets only; ``create`` makes the MainLoop."""
 
-    def __init__(self, runtime, nick: str, bell: bool = True) -> None:
+    def __init__(self, runtime, nick: str, bell: bool = True,
+                 keep_marks: Callable[[dict], None] | None = None) -> None:
         self.runtime = runtime
         self.nick = nick
         self.bell = bell
@@ -56,12 +64,17 @@ class ChatApp:
         self.nicks: set[str] = set()
         self.prompt = Prompt(self.screen.input, self.conversations, lambda: sorted(self.nicks))
         self.bridge = FromCore(self._dispatch, on_error=self._handler_failed,
-                               settle=self.conversation_view.show_current)
+                               settle=self.settle)
+        # where the user stopped reading; run_ui keeps it in a file (tui.read_marks)
+        self.read_marks = ReadMarks(self.conversations, self.conversation_view,
+                                    save=keep_marks or (lambda marks: None))
         self.ring_view = RingView(self.screen, nick)
         self.loop: urwid.MainLoop | None = None
         self.quitting = False
         self.ready = False
-        self._waiting: list[Command] = []  # chat commands typed before the node was ready
+        # chat commands typed before the node was ready, each with its echo (or None)
+        self._waiting: list[tuple[Command, tuple | None]] = []
+        self.echoes: Echoes = Echoes()      # own lines shown on Enter, until their Pending
         self.failure: str | None = None  # why the UI ended early (a start-up error)
         self.exit_code = 0
         urwid.connect_signal(self.screen, "action", self._on_action)
@@ -112,7 +125,12 @@ class ChatApp:
         """Show one event now (the bridge dispatches a batch, then brings the panes up to date
         once)."""
         self._dispatch(event)
+        self.settle()
+
+    def settle(self) -> None:
+        """Bring the panes up to date, and note what has been read."""
         self.conversation_view.show_current()
+        self.read_marks.update()
 
     def _dispatch(self, event: object) -> None:
         """Dispatch on the event's class through the one table (tui.handlers.HANDLERS),
@@ -140,23 +158,45 @@ class ChatApp:
             self.conversation_view.error("leaving the ring; no more commands "
                                          "(Ctrl+C again closes at once)")
             return
+        echo = self._echo(command) if command.name in ("send", "msg") else None
         if command.where is Where.CHAT and not self.ready:
-            self._waiting.append(command)
+            self._waiting.append((command, echo))
             self.conversation_view.notice(HOME, "still joining the ring; will run when ready: "
                                                 f"{command}")
             return
+        self._execute(command, echo)
+
+    def _execute(self, command: Command, echo=None) -> None:
         future = self.runtime.execute(command)
+        if echo is not None:
+            self.echoes.sent_by(future, *echo)
         if self.runtime.stopping:
             self._leaving(future)
         else:
             self.track(str(command), future)
 
+    def _echo(self, command: Command) -> tuple:
+        """Show a line to send now, in the order typed (tui.echoes says why)."""
+        target, text = command.args
+        conv = self.conversations.named("#" + target if command.name == "send" else target)
+        line = self.conversation_view.message(conv, self.nick, text, time.time(), own=True,
+                                              state="pending")
+        self.echoes.add(conv.id, text, line)
+        if conv.kind == "private":
+            self.conversations.select_id(conv.id)
+        return conv.id, text, line
+
     def now_ready(self) -> None:
         """The node is in the ring: run the chat commands typed before it was."""
         self.ready = True
         waiting, self._waiting = self._waiting, []
-        for command in waiting:
-            self.run_command(command)
+        for command, echo in waiting:
+            if echo is None:
+                self.run_command(command)
+            elif self.quitting:
+                echo[2].set_state("failed")
+            else:
+                self._execute(command, echo)  # shown when typed
 
     def track(self, what: str, future: concurrent.futures.Future) -> None:
         """Hear of ``future``'s end on the UI thread, without waiting for it."""
@@ -166,11 +206,11 @@ class ChatApp:
 
     def _on_action(self, action: str, position: int) -> None:
         getattr(self, "act_" + action)(position)
-        self.conversation_view.show_current()
+        self.settle()
 
     def _on_select(self, index: int) -> None:
         self.conversations.select(index)
-        self.conversation_view.show_current()
+        self.settle()
 
     def act_goto(self, position: int) -> None:
         self.conversations.select(position)
@@ -202,7 +242,25 @@ class ChatApp:
         self.set_bell(not self.bell)
 
     def act_help(self, _position: int) -> None:
-        self.conversation_view.help()
+        self.show_help()
+
+    # ---- popups over the screen (tui.popups) -----------------------------------------
+
+    def show_help(self) -> None:
+        """The commands and keys in a popup (Esc closes it; F1 again too)."""
+        popup = self.screen.popup
+        if popup is not None and popup.title == " help ":
+            self.screen.close_popup()
+        else:
+            self.screen.open_popup(help_popup())
+
+    def show_search_results(self, text: str, hits) -> None:
+        """The hits of a search in a popup, where the arrows choose one and Enter opens it;
+        no hits is a line under the shown conversation."""
+        if not hits:
+            self.conversation_view.info(f"search {text!r}: no lines")
+        else:
+            self.screen.open_popup(search_popup(text, hits, self.conversation_view.open_hit))
 
     def act_input_history_older(self, _position: int) -> None:
         self.prompt.older()
@@ -251,7 +309,9 @@ def run_ui(options, bell: bool | None = None) -> int:
     log_path = setup_logging(options)
     if bell is None:
         bell = os.environ.get("CHORDCHAT_BELL", "on").lower() not in ("0", "off", "no")
-    app = ChatApp(None, options.nick, bell=bell)
+    marks_file = ReadMarksFile(_marks_path(options), lambda event: app.bridge.post(event))
+    app = ChatApp(None, options.nick, bell=bell, keep_marks=marks_file.save)
+    marks_file.load()   # on its own thread; the marks arrive as an event
     try:
         app.runtime = Runtime(options, app.bridge.post)
         app.track("start", app.runtime.start())
@@ -267,9 +327,19 @@ def run_ui(options, bell: bool | None = None) -> int:
         if app.runtime is not None and not app.quitting:
             with contextlib.suppress(Exception):
                 app.runtime.shutdown().result(timeout=LEAVE_TIMEOUT)
+        marks_file.close()   # the last marks written, now that the UI is closed
     if app.failure:
         _say_why(app.failure, options, log_path)
     return app.exit_code
+
+
+def _marks_path(options) -> Path | None:
+    """The read marks' file in the user's folder of the data dir (None: no valid nick)."""
+    data_dir = DataDir(options.data_dir) if options.data_dir else DataDir.default()
+    try:
+        return data_dir.user_path(options.nick) / "ui-read.json"
+    except ValueError:
+        return None
 
 
 def _say_why(failure: str, options, log_path: str) -> None:

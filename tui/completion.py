@@ -1,4 +1,5 @@
-"""Tab completion of command names, channel names and nicks; Tab again cycles."""
+"""Tab completion of command names, channel names and nicks; Tab again cycles. A nick at
+the start of a line is addressed, as in chat: ``linus: ``; elsewhere ``linus ``."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class _Cycle:
     candidates: list[str]
     index: int
     result: tuple[str, int]  # (text, cursor) we produced last
+    suffix: str = " "        # after the completed word: ": " for a nick addressed
 
 
 class Completer:
@@ -43,39 +45,53 @@ class Completer:
         if cycle and cycle.result == (text, cursor) and len(cycle.candidates) > 1:
             cycle.index = (cycle.index + 1) % len(cycle.candidates)
             return self._apply(text, cycle)
-        start = text.rfind(" ", 0, cursor) + 1
+        line_start = text.rfind("\n", 0, cursor) + 1   # a text may have several lines
+        start = max(text.rfind(" ", 0, cursor) + 1, line_start)
         word = text[start:cursor]
-        candidates = self._candidates(text[:start].split(), word)
+        if line_start:   # a second line is text, never a command: nicks only
+            candidates, suffix = _matching(self.sources.nicks(), word), (
+                ": " if start == line_start else " ")
+        else:
+            candidates, suffix = self._candidates(text[:start].split(), word)
         if not candidates:
             self._cycle = None
             return None
         # the rest of the old word after the cursor is replaced too
         end = cursor
-        while end < len(text) and text[end] != " ":
+        while end < len(text) and text[end] not in " \n":
             end += 1
         text = text[:start] + word + text[end:]
-        self._cycle = _Cycle(start, candidates, 0, (text, start + len(word)))
+        self._cycle = _Cycle(start, candidates, 0, (text, start + len(word)), suffix)
         return self._apply(text, self._cycle)
 
     def _apply(self, text: str, cycle: _Cycle) -> tuple[str, int]:
         _, old_cursor = cycle.result
         tail = text[old_cursor:]
-        if tail.startswith(" "):
+        if tail.startswith(cycle.suffix):
+            tail = tail[len(cycle.suffix):]
+        elif tail.startswith(" "):
             tail = tail[1:]
-        choice = cycle.candidates[cycle.index] + " "
+        choice = cycle.candidates[cycle.index] + cycle.suffix
         new_text = text[:cycle.start] + choice + tail
         cycle.result = (new_text, cycle.start + len(choice))
         return cycle.result
 
-    def _candidates(self, before: list[str], word: str) -> list[str]:
+    def _candidates(self, before: list[str], word: str) -> tuple[list[str], str]:
+        """The names ``word`` may complete to, and what follows the one chosen."""
         src = self.sources
         if not before:
             slash = word.startswith("/")
             found = []
             if slash or src.bare_commands():
                 found = _matching([("/" if slash else "") + c for c in src.commands()], word)
-            # a plain-text line may start with a nick ("bob: hi")
-            return found or _matching(src.nicks(), word)
+            if found:
+                return found, " "
+            # a plain-text line may start with a nick, addressed: "bob: hi"
+            return _matching(src.nicks(), word), ": "
+        return self._argument(before, word), " "
+
+    def _argument(self, before: list[str], word: str) -> list[str]:
+        src = self.sources
         command = before[0].startswith("/") or src.bare_commands()
         kinds = src.arguments(before[0].lstrip("/").lower()) if command else []
         position = len(before) - 1

@@ -1,5 +1,6 @@
 """What the conversation pane, the side pane and the input caption show: each
-conversation's lines, the user's own lines and their delivery state, search hits, help.
+conversation's lines, the user's own lines and their delivery state, a search hit opened
+(the help and the hits are popups: tui.popups).
 
 UI thread only: everything here changes widgets, and nothing waits on the core.
 """
@@ -10,11 +11,9 @@ import time
 
 import urwid
 
-from core.chat.model import commands
 from core.counts import counted
-from tui import keys
 from tui.conversations import HOME, Conversation, Conversations
-from tui.widgets.conversation import HitLine, MessageLine, MessageList
+from tui.widgets.conversation import MessageLine, MessageList
 from tui.widgets.palette import nick_attr
 from tui.widgets.screen import ChatScreen
 from tui.widgets.side import Entry
@@ -104,6 +103,10 @@ class ConversationView:
         """Keep one of the user's lines, whose delivery state later events change."""
         self._own[msg_id] = line
 
+    def is_own(self, msg_id: str) -> bool:
+        """Whether ``msg_id`` is one of the user's lines shown here."""
+        return msg_id in self._own
+
     def set_state(self, msg_id: str, state: str) -> bool:
         """Mark one of the user's lines; False if it is not shown."""
         line = self._own.get(msg_id)
@@ -113,20 +116,9 @@ class ConversationView:
             line.set_state(state)
         return True
 
-    def search_results(self, text: str, hits) -> None:
-        """The hits of a search, under the shown conversation; each opens its line."""
-        conv = self.conversations.shown
-        self.append(conv, [("info", f"search {text!r}: {counted(len(hits), 'line')}"
-                                    + (" (click one, or select it and press Enter, to open "
-                                       "it)" if hits else ""))])
-        for hit in hits:
-            line = HitLine([("time", f"  {clock(hit['at'])} {hit['conversation']} "),
-                            (nick_attr(hit["from"]), f"<{hit['from']}>"), " ", hit["text"]])
-            urwid.connect_signal(line, "open", lambda _w, h=hit: self.open_hit(h))
-            self.messages(conv.id).append(line)
-
     def open_hit(self, hit: dict) -> None:
-        """Show a search result in its conversation, at its line."""
+        """Show a search result in its conversation, at its line (closing the hits)."""
+        self.screen.close_popup()
         conv = self.conversations.named(hit["conversation"])
         self.conversations.select_id(conv.id)
         messages = self.messages(conv.id)
@@ -136,17 +128,6 @@ class ConversationView:
             position = len(messages.body) - 1
         messages.show_line(position)
         self.show_current()
-
-    def help(self) -> None:
-        """The commands and keys, from their tables; a long help wraps under itself."""
-        conv = self.conversations.shown
-        self.append(conv, [("info", commands.HELP_INTRO)])
-        for title, rows in (("Commands:", commands.help_rows()), ("Keys:", keys.help_rows())):
-            self.append(conv, [("info", title)])
-            width = max(len(name) for name, _ in rows)
-            for name, text in rows:
-                self.messages(conv.id).append(
-                    MessageLine(("info", f"  {name.ljust(width)}  "), ("info", text)))
 
     def show_current(self) -> None:
         """Bring the side pane, conversation pane and input caption up to date."""

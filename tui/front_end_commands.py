@@ -29,7 +29,7 @@ def bell(app: ChatApp, command: Command) -> None:
 
 
 def help_(app: ChatApp, _command: Command) -> None:
-    app.conversation_view.help()
+    app.show_help()
 
 
 # the commands the COMMANDS table gives to the front end, as this UI answers them

@@ -21,6 +21,7 @@ import urwid
 from core import events as ev
 from tui.conversation_view import UNVERIFIED
 from tui.conversations import HOME, mention_spans
+from tui.read_marks import ReadMarksLoaded
 from tui.ring_view import short
 
 if TYPE_CHECKING:
@@ -58,10 +59,16 @@ def on_history(app: ChatApp, e: ev.History) -> None:
                                              state=m["state"] if m["outgoing"] else None)
         if m["outgoing"]:
             app.conversation_view.own(m["msg_id"], line)
+    app.read_marks.restore(conv)   # where the user stopped reading (tui.read_marks)
 
 
 def on_pending(app: ChatApp, e: ev.Pending) -> None:
     conv = app.conversations.named(e.conversation)
+    line = app.echoes.claim(conv.id, e.text)   # shown on Enter (tui.echoes)
+    if line is not None:
+        line.msg_id = e.msg_id
+        app.conversation_view.own(e.msg_id, line)
+        return
     line = app.conversation_view.message(conv, e.from_, e.text, e.at, own=True, msg_id=e.msg_id,
                                          state="pending")
     app.conversation_view.own(e.msg_id, line)
@@ -79,7 +86,7 @@ def on_failed(app: ChatApp, e: ev.Failed) -> None:
 
 
 def on_search(app: ChatApp, e: ev.SearchResults) -> None:
-    app.conversation_view.search_results(e.text, e.hits)
+    app.show_search_results(e.text, e.hits)
 
 
 def on_private(app: ChatApp, e: ev.PrivateMessage) -> None:
@@ -201,6 +208,9 @@ def on_bye(app: ChatApp, _e: ev.Bye) -> None:
 
 
 def on_done(app: ChatApp, e: Done) -> None:
+    unsent = app.echoes.settled(e.future)   # a line shown on Enter that the core refused
+    if unsent is not None:
+        unsent.set_state("failed")
     try:
         e.future.result()
     except Exception as exc:  # noqa: BLE001 - every failure is shown, none is raised
@@ -215,6 +225,10 @@ def on_done(app: ChatApp, e: Done) -> None:
 
 def on_quit(app: ChatApp, _e: Quit) -> None:
     app.quit()
+
+
+def on_read_marks(app: ChatApp, e: ReadMarksLoaded) -> None:
+    app.read_marks.loaded(e.marks)
 
 
 HANDLERS: dict[type, Callable[[ChatApp, Any], None]] = {
@@ -242,4 +256,5 @@ HANDLERS: dict[type, Callable[[ChatApp, Any], None]] = {
     ev.Bye: on_bye,
     Done: on_done,
     Quit: on_quit,
+    ReadMarksLoaded: on_read_marks,
 }

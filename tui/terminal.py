@@ -13,10 +13,17 @@ import urwid
 
 
 class Screen(urwid.display.raw.Screen):
-    """The terminal screen, with Ctrl+C and Ctrl+\\ delivered as keys, not signals.
+    """The terminal screen, with Ctrl+C and Ctrl+\\ delivered as keys, not signals, and
+    bracketed paste on (ESC[?2004h at the start, off at the end): a paste arrives as the
+    keys "begin paste" … "end paste" (tui.widgets.screen keeps it as text).
 
     Set in ``_start`` so that ``stop`` puts the original keys back with the rest of the tty.
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        # forced on, not probed: a terminal that does not know the mode ignores it
+        kwargs.setdefault("bracketed_paste_mode", True)
+        super().__init__(*args, **kwargs)
 
     def _start(self, *args, **kwargs):
         result = super()._start(*args, **kwargs)

@@ -6,6 +6,7 @@ import fcntl
 import os
 import select
 import signal
+import socket
 import struct
 import subprocess
 import termios
@@ -14,6 +15,10 @@ import time
 from collections.abc import Callable
 
 import pyte
+
+from tests.support.procs import FAST_ARGS
+
+UI_ARGS = [a for a in FAST_ARGS if a != "--quiet"]  # --quiet is for headless output
 
 
 class TerminalProcess:
@@ -120,3 +125,23 @@ class TerminalProcess:
         self._reader.join(5)
         os.close(self.slave)
         os.close(self.master)
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct loopback ports that nobody listens on now."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def assert_terminal_restored(ui: TerminalProcess) -> None:
+    out = bytes(ui.output)
+    assert out.rfind(b"\x1b[?1049l") > out.rfind(b"\x1b[?1049h") >= 0  # normal screen again
+    assert out.rfind(b"\x1b[?25h") > out.rfind(b"\x1b[?25l")  # cursor shown
+    assert ui.tty_now() == ui.tty_before  # echo, line mode and Ctrl+C as they were
+    assert b"Traceback" not in out

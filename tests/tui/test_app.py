@@ -11,6 +11,7 @@ from tui import keys
 from tui.app import ChatApp
 from tui.front_end_commands import FRONT_END
 from tui.handlers import Done
+from tui.read_marks import UNREAD_LINE, ReadMarksLoaded
 from tui.widgets.screen import ChatScreen
 
 SIZE = (80, 24)
@@ -66,7 +67,11 @@ class TestTypedLines:
 
     def test_app__a_slash_makes_a_command_in_a_conversation_and_two_send_one(self, app):
         app.handle(ev.Joined("general", ("alice", "bob")))
-        for line in ("/join rust", "/msg bob hi", "//join is a command", "/leave"):
+        for line in ("/join rust", "/msg bob hi"):
+            type_line(app, line)
+        assert app.conversations.shown.title == "bob"  # a private line shows its conversation
+        app.screen.keypress(SIZE, "meta 2")
+        for line in ("//join is a command", "/leave"):
             type_line(app, line)
         assert app.runtime.executed == [
             Command("join", ("rust",)), Command("msg", ("bob", "hi")),
@@ -82,11 +87,11 @@ class TestTypedLines:
         assert "// sends text starting with / in a channel" in shown_texts(app)[-1]
 
     def test_app__commands_and_irc_forms_go_to_the_runtime_parsed(self, app):
-        for line in ("join #rust", "/join games", "msg bob hi", "/part games", "status"):
+        for line in ("join #rust", "/join games", "/part games", "status", "msg bob hi"):
             type_line(app, line)
         assert app.runtime.executed == [
             Command("join", ("rust",)), Command("join", ("games",)),
-            Command("msg", ("bob", "hi")), Command("leave", ("games",)), Command("status")]
+            Command("leave", ("games",)), Command("status"), Command("msg", ("bob", "hi"))]
 
     def test_app__a_bad_command_shows_the_parsers_message(self, app):
         def error_after(line):
@@ -123,19 +128,28 @@ class TestTypedLines:
         type_line(app, "exit")
         assert app.runtime.shutdowns == 1 and app.quitting
 
-    def test_app__help_lists_every_command_and_key_and_the_slash_rule(self, app):
-        type_line(app, "help")
-        text = "\n".join(shown_texts(app))
+    def test_app__help_lists_every_command_and_key_and_the_slash_rule_in_a_popup(self, app):
+        app.handle(ev.Joined("general", ("alice",)))
+        before = shown_texts(app)
+        type_line(app, "/help")
+        text = "\n".join(app.screen.popup.texts())
         for spec in COMMANDS:
             assert spec.usage in text and spec.help in text
         for binding in keys.BINDINGS:
             assert binding.label in text and binding.help in text
         assert "//text sends /text" in text
-        assert app.runtime.executed == []
+        assert app.runtime.executed == [] and shown_texts(app) == before  # not in #general
+        assert any(" help " in r for r in rows(app))
+        app.screen.keypress(SIZE, "esc")
+        assert app.screen.popup is None and not any(" help " in r for r in rows(app))
 
-    def test_app__f1_shows_the_same_help(self, app):
+    def test_app__f1_opens_the_same_help_and_f1_again_closes_it(self, app):
         app.screen.keypress(SIZE, "f1")
-        assert any("Alt+1…9" in t for t in shown_texts(app))
+        assert any("Alt+1…9" in t for t in app.screen.popup.texts())
+        app.screen.keypress(SIZE, "x")   # the popup has the keys
+        assert app.screen.input.edit_text == ""
+        app.screen.keypress(SIZE, "f1")
+        assert app.screen.popup is None
 
     def test_app__a_command_that_fails_in_the_runtime_is_shown(self, app):
         import concurrent.futures
@@ -176,7 +190,7 @@ class TestInputHistoryAndCompletionKeys:
 
     def test_app__in_a_conversation_tab_completes_commands_only_after_a_slash(self, app):
         app.handle(ev.Joined("general", ("alice", "bob", "Lena")))
-        for typed, want in (("jo", "jo"), ("/jo", "/join "), ("le", "Lena "),
+        for typed, want in (("jo", "jo"), ("/jo", "/join "), ("le", "Lena: "),
                             ("leave ge", "leave ge"), ("/leave ge", "/leave general ")):
             app.screen.input.replace(typed)
             app.screen.keypress(SIZE, "tab")
@@ -418,15 +432,19 @@ class TestMentionsAndBell:
     def test_app__the_ui_answers_every_front_end_command_of_the_table(self):
         assert set(FRONT_END) == {s.name for s in COMMANDS if s.where is Where.FRONT_END}
 
-    def test_app__alt_b_toggles_the_bell(self, app):
-        app.screen.keypress(SIZE, "meta b")
+    def test_app__f3_toggles_the_bell_and_alt_b_is_word_back(self, app):
+        app.screen.keypress(SIZE, "f3")
         assert app.bell is True  # the fixture starts with it off
-        app.screen.keypress(SIZE, "meta b")
+        app.screen.keypress(SIZE, "f3")
         assert app.bell is False
+        app.screen.input.replace("two words")
+        app.screen.keypress(SIZE, "meta b")
+        assert app.bell is False and app.screen.input.edit_pos == len("two ")
 
     def test_app__help_lists_bell_and_tab_completes_it(self, app):
         type_line(app, "help")
-        assert any("bell [on|off]" in t for t in shown_texts(app))
+        assert any("bell [on|off]" in t for t in app.screen.popup.texts())
+        app.screen.keypress(SIZE, "esc")
         for typed, want in (("be", "bell "), ("bell of", "bell off "), ("/be", "/bell ")):
             app.screen.input.replace(typed)
             app.screen.keypress(SIZE, "tab")
@@ -444,10 +462,24 @@ class TestScreenKeys:
         got = []
         urwid.connect_signal(screen, "action", lambda action, pos: got.append((action, pos)))
         for binding in keys.BINDINGS:
+            if binding.action.startswith(keys.EDIT_PREFIX):
+                continue  # the input line's own: TestEditingKeys
             for i, key in enumerate(binding.keys):
                 screen.keypress(SIZE, key)
                 assert got[-1] == (binding.action, i)
             assert callable(getattr(ChatApp, "act_" + binding.action))
+
+    def test_screen__editing_keys_edit_the_input_line_and_emit_nothing(self):
+        screen = ChatScreen()
+        got = []
+        urwid.connect_signal(screen, "action", lambda action, pos: got.append(action))
+        edits = [b for b in keys.BINDINGS if b.action.startswith(keys.EDIT_PREFIX)]
+        assert len(edits) >= 12
+        for binding in edits:
+            screen.input.replace("one two", cursor=4)
+            for key in binding.keys:
+                screen.keypress(SIZE, key)
+        assert got == []
 
 
 class TestKeptHistory:
@@ -491,11 +523,167 @@ class TestKeptHistory:
         assert app.runtime.searched == ["line 3"]
         hit = {"conversation": "#general", "msg_id": "id3", "from": "bob", "text": "line 3",
                "at": 0.0}
-        app.handle(ev.SearchResults("line 3", (hit,)))
-        assert "search 'line 3': 1 line" in shown_texts(app)[-2]
-        line = app.screen.conversation.messages.body[-1]
-        line.keypress((80,), "enter")
+        other = {**hit, "msg_id": "id30", "text": "line 30", "at": 1.0}
+        app.handle(ev.SearchResults("line 3", (hit, other)))
+        assert app.screen.popup.texts()[0].endswith("#general <bob> line 3")
+        assert shown_texts(app)[-1] != "line 3"   # nothing added to the conversation
+        app.screen.keypress(SIZE, "down")   # the arrows choose a hit, Enter opens it
+        app.screen.keypress(SIZE, "up")
+        app.screen.keypress(SIZE, "enter")
+        assert app.screen.popup is None and app.runtime.executed == []
         assert app.conversations.shown.title == "#general"
         messages = app.screen.conversation.messages
         assert messages.focus_position == messages.find("id3")
         assert "line 3" in " ".join(rows(app))
+
+
+class TestPasteAndSeveralLines:
+    def paste(self, app, text):
+        app.screen.keypress(SIZE, "begin paste")
+        for ch in text:
+            app.screen.keypress(SIZE, {"\n": "enter", "\t": "tab"}.get(ch, ch))
+        app.screen.keypress(SIZE, "end paste")
+
+    def test_app__a_paste_stays_in_the_input_until_enter_sends_it_as_one_message(self, app):
+        app.handle(ev.Joined("general", ("alice",)))
+        self.paste(app, "one\n/exit\n\tthree")
+        assert app.runtime.executed == [] and not app.quitting
+        assert app.screen.input.edit_text == "one\n/exit\n    three"
+        assert rows(app)[-3:] == [r.ljust(80) for r in ("#general> one", "/exit", "    three")]
+        app.screen.keypress(SIZE, "enter")
+        assert app.runtime.executed == [Command("send", ("general", "one\n/exit\n    three"))]
+        assert not app.quitting and app.runtime.shutdowns == 0
+
+    def test_app__a_one_line_paste_starting_with_a_slash_is_text_too(self, app):
+        app.handle(ev.Joined("general", ("alice",)))
+        self.paste(app, "/leave")
+        app.screen.keypress(SIZE, "enter")
+        assert app.runtime.executed == [Command("send", ("general", "/leave"))]
+
+    def test_app__keys_inside_a_paste_are_text_not_bindings(self, app):
+        app.handle(ev.Joined("general", ("alice",)))
+        app.screen.keypress(SIZE, "begin paste")
+        for key in ("a", "ctrl n", "meta 1", "f1", "b"):
+            app.screen.keypress(SIZE, key)
+        app.screen.keypress(SIZE, "end paste")
+        assert app.screen.input.edit_text == "ab"
+        assert app.conversations.shown.title == "#general" and app.screen.popup is None
+
+    def test_app__alt_enter_types_a_newline_and_enter_sends_both_lines(self, app):
+        app.handle(ev.PrivateMessage("bob", "alice", "hi", "p1"))
+        app.conversations.select_id("@bob")
+        for key in ("h", "i", "meta enter", "/", "m", "e"):
+            app.screen.keypress(SIZE, key)
+        app.screen.keypress(SIZE, "enter")
+        assert app.runtime.executed == [Command("msg", ("bob", "hi\n/me"))]
+
+    def test_app__several_lines_in_home_have_nowhere_to_go(self, app):
+        self.paste(app, "join general\nhello")
+        app.screen.keypress(SIZE, "enter")
+        assert app.runtime.executed == [] and "join a channel first" in shown_texts(app)[-1]
+
+    def test_app__up_moves_between_the_lines_before_the_input_history(self, app):
+        type_line(app, "status")
+        self.paste(app, "one\ntwo")
+        app.screen.keypress(SIZE, "up")
+        assert app.screen.input.edit_text == "one\ntwo" and app.screen.input.edit_pos == 3
+        app.screen.keypress(SIZE, "up")
+        assert app.screen.input.edit_text == "status"
+
+
+class TestOwnLinesInOrder:
+    def test_app__a_line_shows_at_once_and_help_after_it_shows_below_it(self, app):
+        app.handle(ev.Joined("general", ("alice",)))
+        type_line(app, "hello")
+        app.screen.keypress(SIZE, "f1")   # answered at once, before the core's Pending
+        app.screen.keypress(SIZE, "esc")
+        app.handle(ev.Info("answer to a later command"))
+        app.handle(ev.Pending("#general", "m1", "hello", "alice"))
+        texts = shown_texts(app)
+        assert [t for t in texts if "hello" in t] == [texts[-2]]   # shown once, where typed
+        assert texts[-2].endswith("<alice> hello …") and texts[-1] == "answer to a later command"
+        app.handle(ev.Delivered("#general", "m1"))
+        assert shown_texts(app)[-2].endswith("<alice> hello ✓")
+
+    def test_app__a_line_the_core_refuses_is_marked_not_sent(self, app):
+        app.handle(ev.Joined("general", ("alice",)))
+        type_line(app, "hello")   # the recording runtime posts no Pending
+        drain(app)                # the command's Done
+        assert shown_texts(app)[-1].endswith("<alice> hello ✗ not sent")
+
+
+class TestLongLines:
+    URL = "https://example.org/" + "a1b2c3d4e5" * 10 + "/end"
+
+    def test_app__a_long_link_wraps_without_an_indent_inside_it(self, app):
+        app.handle(ev.Joined("general", ("alice",)))
+        app.handle(ev.ChannelMessage("general", "bob", f"see {self.URL} please", "u1"))
+        screen = [r.split("│", 1)[1] for r in rows(app)[1:16]]
+        start = next(i for i, r in enumerate(screen) if "https://" in r)
+        joined = "".join(screen[start:start + 4])
+        assert self.URL in joined   # its rows, put side by side, give the link back
+        assert not screen[start + 1].startswith(" ")
+
+    def test_app__a_message_taller_than_the_pane_shows_its_start_a_marker_and_its_mark(
+            self, app):
+        app.handle(ev.Joined("general", ("alice",)))
+        text = "start " + "word " * 599 + "END"
+        type_line(app, text)
+        app.handle(ev.Pending("#general", "m1", text, "alice"))
+        app.handle(ev.Delivered("#general", "m1"))
+        screen = rows(app)
+        assert any("<alice> start word" in r for r in screen)
+        assert "── more below: PgDn ── ✓" in screen[15]
+        assert not any("END" in r for r in screen)
+        for _ in range(20):
+            app.screen.keypress(SIZE, "page down")
+        screen = rows(app)
+        assert any("word END ✓" in r for r in screen)
+        assert not any("more below" in r for r in screen)
+
+
+class TestReadMarks:
+    HISTORY = tuple({"from": "bob", "text": f"old {i}", "msg_id": f"h{i}", "at": float(i),
+                     "outgoing": False, "state": "delivered"} for i in range(5))
+
+    def test_app__unread_counts_and_the_last_read_line_survive_a_restart(self, tmp_path):
+        kept: list[dict] = []
+        first = ChatApp(RecordingRuntime(), "alice", bell=False, keep_marks=kept.append)
+        first.handle(ReadMarksLoaded({}))   # no file yet
+        first.handle(ev.History("#general", self.HISTORY[:3]))
+        first.screen.keypress(SIZE, "meta 2")   # #general read up to h2
+        first.screen.keypress(SIZE, "meta 1")
+        first.handle(ev.ChannelMessage("general", "bob", "old 3", "h3"))
+        assert kept[-1]["#general"] == {"read": "h2", "unread": 1, "mention": False}
+
+        second = ChatApp(RecordingRuntime(), "alice", bell=False, keep_marks=kept.append)
+        second.handle(ev.History("#general", self.HISTORY))   # h3, h4 came after the mark
+        second.handle(ReadMarksLoaded(kept[-1]))              # the file read after History
+        assert second.conversations.channel("general").unread == 2
+        assert second.screen.side.lines()[1].rstrip().endswith("2")
+        second.screen.keypress(SIZE, "meta 2")
+        texts = shown_texts(second)
+        assert texts.index(UNREAD_LINE) == texts.index(next(t for t in texts if "old 2" in t)) + 1
+        assert kept[-1]["#general"]["read"] == "h4" and kept[-1]["#general"]["unread"] == 0
+
+    def test_app__nothing_is_saved_before_the_marks_are_read(self):
+        kept: list[dict] = []
+        app = ChatApp(RecordingRuntime(), "alice", bell=False, keep_marks=kept.append)
+        app.handle(ev.History("#general", self.HISTORY))
+        app.screen.keypress(SIZE, "meta 2")
+        assert kept == []
+
+    def test_read_marks_file__written_off_the_ui_thread_and_read_back(self, tmp_path):
+        import threading
+
+        from tui.read_marks import ReadMarksFile
+        posted, threads = [], []
+        path = tmp_path / "users" / "alice" / "ui-read.json"
+        marks = ReadMarksFile(path, lambda e: (posted.append(e),
+                                               threads.append(threading.current_thread())))
+        marks.save({"#general": {"read": "h2", "unread": 1, "mention": False}})
+        marks.load().result(timeout=10)
+        marks.close()
+        assert posted == [ReadMarksLoaded({"#general": {"read": "h2", "unread": 1,
+                                                         "mention": False}})]
+        assert threads[0] is not threading.main_thread()

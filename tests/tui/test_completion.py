@@ -48,8 +48,14 @@ class TestCompleter:
         assert tab(c, "hello b") == ("hello Bella ", 12)
         assert c.complete("hello Bella ", 12) == ("hello bob ", 10)
 
-    def test_completer__a_nick_at_the_start_of_plain_text(self):
-        assert tab(completer(), "car") == ("carol ", 6)
+    def test_completer__a_nick_at_the_start_of_a_line_is_addressed_with_a_colon(self):
+        c = completer()
+        assert tab(c, "car") == ("carol: ", 7)
+        assert tab(c, "b") == ("Bella: ", 7)
+        assert c.complete("Bella: ", 7) == ("bob: ", 5)   # Tab again: the next, same form
+        assert tab(c, "carol: hi b") == ("carol: hi Bella ", 16)   # elsewhere a blank
+        assert tab(c, "first line\nca") == ("first line\ncarol: ", 18)
+        assert tab(c, "first line\njo") is None   # a second line is never a command
 
     def test_completer__completes_in_the_middle_of_a_line(self):
         text = "msg b hello"

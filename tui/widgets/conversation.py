@@ -3,14 +3,23 @@ the user has scrolled back, and then says that there is more below instead of ju
 
 from __future__ import annotations
 
+import re
+
 import urwid
 
 STATE_MARKS = {"pending": ("time", " …"), "delivered": ("time", " ✓"),
                "failed": ("error", " ✗ not sent")}
 
 
+LONG_URL = re.compile(r"\w+://\S{40,}")   # a link that would wrap in the text column
+
+
 class MessageLine(urwid.WidgetWrap):
     """One message: time and nick, then the text; wrapped lines stay indented under the text.
+
+    Not so for a message with a long link: it wraps to the left edge, so a link broken over
+    rows has no indent inside it and can be copied or clicked whole (a terminal joins rows
+    that fill its width).
 
     ``msg_id`` finds the line again; ``state`` (an own line's "pending", "delivered" or
     "failed") is a mark after the text.
@@ -22,18 +31,27 @@ class MessageLine(urwid.WidgetWrap):
         self._prefix = urwid.Text(prefix, wrap="clip")
         self._body = text if isinstance(text, list) else [text]
         self._text = urwid.Text("")
+        self.flat = LONG_URL.search(_plain(self._body)) is not None
+        self._lead = (prefix if isinstance(prefix, list) else [prefix]) if self.flat else []
         self.state: str | None = None
         self.set_state(state)
-        super().__init__(urwid.Columns([(len(self._prefix.text), self._prefix), self._text]))
+        super().__init__(self._text if self.flat else urwid.Columns(
+            [(len(self._prefix.text), self._prefix), self._text]))
 
     def set_state(self, state: str | None) -> None:
         self.state = state
         mark = STATE_MARKS.get(state or "")
-        self._text.set_text([*self._body, mark] if mark else self._body)
+        self._text.set_text([*self._lead, *self._body, mark] if mark
+                            else [*self._lead, *self._body])
 
     @property
     def text(self) -> str:
-        return self._prefix.text + self._text.text
+        return self._text.text if self.flat else self._prefix.text + self._text.text
+
+
+def _plain(markup: list) -> str:
+    return "".join(m if isinstance(m, str) else m[1] if isinstance(m, tuple) else ""
+                   for m in markup)
 
 
 class HitLine(urwid.WidgetWrap):
@@ -66,14 +84,29 @@ class HitLine(urwid.WidgetWrap):
 
 
 class MessageList(urwid.ListBox):
-    """The lines of one conversation, oldest first, at most ``limit`` of them."""
+    """The lines of one conversation, oldest first, at most ``limit`` of them.
+
+    A line taller than the view shows from its start; the view then stops following (as if
+    scrolled back), so the pane's marker says there is more below and new lines do not
+    yank it away; ``cut`` is that line while its end is out of view.
+    """
 
     def __init__(self, limit: int = 5000) -> None:
         self.limit = limit
         self.following = True  # the newest line is in view and new ones scroll it up
         self.unseen = 0        # lines that arrived below the view while scrolled back
         self._size: tuple[int, int] = (80, 20)  # the last rendered size, for scrolling by keys
+        self.cut: urwid.Widget | None = None
         super().__init__(urwid.SimpleFocusListWalker([]))
+
+    def check_cut(self, size: tuple[int, int]) -> None:
+        """At ``size``, is the newest line followed but taller than the view? Then stop
+        following at its start (its end is below)."""
+        self._size = size
+        if self.following and self.body and "bottom" not in self.ends_visible(size):
+            self.following = False
+            self.unseen = 0
+            self.cut = self.body[self.focus_position]
 
     def append(self, widget: urwid.Widget) -> None:
         self.body.append(widget)
@@ -107,6 +140,8 @@ class MessageList(urwid.ListBox):
         self.following = at_end
         if at_end:
             self.unseen = 0
+        if self.cut is not None and (at_end or self.focus is not self.cut):
+            self.cut = None
         self._invalidate()
 
     def texts(self) -> list[str]:
@@ -157,8 +192,17 @@ class ConversationPane(urwid.WidgetWrap):
             self._frame.footer = None
             return
         new = f" ({m.unseen} new)" if m.unseen else ""
-        self._marker.set_text(f"── more below{new}: {self.more_key} ──")
+        # the state of a cut line (its ✓) is at its end, out of view: the marker shows it
+        mark = STATE_MARKS.get(getattr(m.cut, "state", None) or "", (None, ""))[1]
+        self._marker.set_text(f"── more below{new}: {self.more_key} ──{mark}")
         self._frame.footer = self._marker_map
+
+    def render(self, size, focus=False):
+        if self.messages is not None and len(size) == 2 and self.messages.following:
+            # the rows the list has with the title and a marker line
+            self.messages.check_cut((size[0], max(1, size[1] - 2)))
+            self.refresh_marker()
+        return super().render(size, focus)
 
     def mouse_event(self, size, event, button, col, row, focus):
         handled = super().mouse_event(size, event, button, col, row, focus)

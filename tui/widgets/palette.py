@@ -18,6 +18,7 @@ PALETTE = [
     ("mention", "black", "yellow"),
     ("history", "dark gray", ""),
     ("more", "black", "yellow"),
+    ("popup", "", ""),
     ("title", "black", "light gray"),
     ("status", "white", "dark blue"),
     ("status key", "yellow", "dark blue"),
