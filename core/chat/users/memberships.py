@@ -128,8 +128,10 @@ class Memberships:
         try:
             reply = await self.channels.call_send(signed)
             if reply.get("refused") == "stale":   # resent long after: signed again, same id
+                count = (None if signed.n is None or signed.key != self.me.identity.key
+                         else (str(signed.series), signed.n))   # and the same number
                 reply = await self.channels.call_send(
-                    self.me.sign(channel, "msg", item.text, item.msg_id))
+                    self.me.sign(channel, "msg", item.text, item.msg_id, count))
             if reply.get("refused") == "replay":
                 # the maintainer took this id before: a resend of a line that got there
                 await self.outbox.delivered(item)
