@@ -203,11 +203,15 @@ class Gaps:
         """Wake at each expected message's deadline; one not back by then is looked for."""
         while track.expected and self.tracks.get(channel) is track:
             first = min(x.acked for x in track.expected.values())
-            await asyncio.sleep(max(0.0, first + self.deadline - now()))
-            if any(now() - x.acked >= self.deadline for x in track.expected.values()):
+            await asyncio.sleep(max(0.05, first + self.deadline - now()))
+            overdue = [i for i, x in track.expected.items()
+                       if now() - x.acked >= self.deadline]
+            if overdue:
                 self._repair(channel, track, wait=False)
                 if track.repair is not None:
                     await asyncio.shield(track.repair)
+                for msg_id in overdue:   # looked for once
+                    track.expected.pop(msg_id, None)
 
     async def _check_replicated(self, channel: str, msg_id: str, seq: int, via: str) -> None:
         await asyncio.sleep(self.deadline)
