@@ -227,6 +227,38 @@ class RingChange(Event):
 
 
 @dataclass(frozen=True)
+class Gap(Event):
+    """Entries of a channel its maintainer did not deliver, as a member found out
+    (core/chat/users/gaps.py, docs/security-gaps.md).
+
+    ``kind``: "withheld" (``count`` entries the maintainer skipped were got from the
+    replica ``replica``), "lost" (an author's signed count skips ``count`` messages that
+    no replica has either) or "unreplicated" (the maintainer acknowledged the user's own
+    message but did not deliver it, and no replica has it). ``maintainer`` by address.
+    """
+    channel: str
+    kind: str
+    maintainer: str
+    count: int = 1
+    replica: str | None = None
+    detail: str = ""
+    name = "gap"
+
+    def summary(self) -> str:
+        """The finding in one line (the log file and headless say it so)."""
+        more = f" ({self.detail})" if self.detail else ""
+        many = f"{self.count} message{'' if self.count == 1 else 's'}"
+        if self.kind == "withheld":
+            return (f"maintainer {self.maintainer} withheld {many} of #{self.channel}; "
+                    f"got them from replica {self.replica}{more}")
+        if self.kind == "lost":
+            return (f"{many} of #{self.channel} never arrived: maintainer {self.maintainer} "
+                    f"did not deliver them and no replica has them{more}")
+        return (f"maintainer {self.maintainer} acknowledged a message to #{self.channel} "
+                f"but did not deliver it, and no replica has it{more}")
+
+
+@dataclass(frozen=True)
 class KeyChanged(Event):
     """A nick came back with another key than the one pinned: a warning until ``trust``.
 

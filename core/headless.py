@@ -92,6 +92,8 @@ def render(event: ev.Event) -> str:
             return f"ring: {_ring_change(event)}"
         case ev.Log():
             return f"log: {event.text}"
+        case ev.Gap():
+            return f"gap: {event.summary()}"
         case ev.Info():
             return event.text
         case ev.Error():

@@ -251,6 +251,7 @@ HANDLERS: dict[type, Callable[[ChatApp, Any], None]] = {
     ev.RingStatus: on_ring,
     ev.RingChange: on_ring_change,
     ev.Log: on_log,
+    ev.Gap: on_log,
     ev.Info: on_info,
     ev.Error: on_error,
     ev.Bye: on_bye,

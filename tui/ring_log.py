@@ -60,9 +60,11 @@ class RingLog:
         self.me = e.address
         return LogLine(f"ready: the nick {e.nick} is registered", "log ring")
 
-    def line(self, event: ev.RingChange | ev.Log | ev.MigrationStep) -> LogLine | None:
+    def line(self, event: ev.RingChange | ev.Log | ev.MigrationStep | ev.Gap) -> LogLine | None:
         if isinstance(event, ev.MigrationStep):
             return self.migration(event)
+        if isinstance(event, ev.Gap):
+            return self.gap(event)
         if isinstance(event, ev.RingChange):
             return self.change(event)
         return self.log(event)
@@ -70,6 +72,22 @@ class RingLog:
     def log(self, e: ev.Log) -> LogLine:
         """A free-text line of the core, shown as it is: what it says is not read here."""
         return LogLine(e.text, "log")
+
+    def gap(self, e: ev.Gap) -> LogLine:
+        """Entries a maintainer did not deliver (core/chat/users/gaps.py)."""
+        me = self.me
+        more = f" ({e.detail})" if e.detail else ""
+        who = node(e.maintainer, me)
+        if e.kind == "withheld":
+            text = (f"maintainer {who} withheld {counted(e.count, 'message')} of "
+                    f"#{e.channel}; got them from replica {node(e.replica, me)}{more}")
+        elif e.kind == "lost":
+            text = (f"{counted(e.count, 'message')} of #{e.channel} never arrived: "
+                    f"maintainer {who} did not deliver them and no replica has them{more}")
+        else:
+            text = (f"maintainer {who} acknowledged a message to #{e.channel} but did not "
+                    f"deliver it, and no replica has it{more}")
+        return LogLine(text, "log error", tag="gap")
 
     # -- ring changes ------------------------------------------------------------------------
 

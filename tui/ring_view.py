@@ -49,7 +49,7 @@ class RingView:
     def change(self, e: ev.RingChange) -> None:
         self.show(self.ring_log.change(e), e.at)
 
-    def log(self, e: ev.Log | ev.MigrationStep) -> None:
+    def log(self, e: ev.Log | ev.MigrationStep | ev.Gap) -> None:
         self.show(self.ring_log.line(e), e.at)
 
     def set_status(self, **changes) -> None:

@@ -25,6 +25,7 @@ from .model.commands import check_nick
 from .model.errors import ChatError, NickTaken
 from .model.holdings import Holdings, Range
 from .model.limits import Limits
+from .ring.channelcopies import ChannelCopies
 from .ring.channels import Channels
 from .ring.feeds import Feeds
 from .ring.journal import Journal
@@ -64,6 +65,9 @@ class Settings:
     # what others may make this node keep or send (model/limits.py, docs/security-limits.md)
     limits: Limits = dataclasses.field(default_factory=Limits)
     receipt_interval: float = 5.0   # how often a sender asks whether its mail was taken
+    gap_grace: float = 1.0          # a gap in a delivery may stay open this long, then the
+    #                                 member asks the replicas (users/gaps.py)
+    echo_deadline: float = 15.0     # the user's own acknowledged message comes back within
 
 
 class ChatService:
@@ -109,6 +113,8 @@ class ChatService:
                                       s.replicas, s.retry_for)
         if robust is not None:
             self.names.copies = self.name_copies   # lookups read owner and replicas
+        self.channel_copies = ChannelCopies(node, self.holdings, self.name_copies.robust,
+                                            s.replicas)
         self.channels = Channels(self.holdings, self.caller, self.replication, self.feeds,
                                  self.journal, stamp, s.limits)
         self.mailboxes = Mailboxes(self.holdings, self.caller, self.replication, self.journal,
@@ -123,7 +129,7 @@ class ChatService:
         self._exit_task: asyncio.Task | None = None
         self.started = False
         p.serve(node, {**self.names.handlers(), **self.name_copies.handlers(),
-                       **self.channels.handlers(),
+                       **self.channels.handlers(), **self.channel_copies.handlers(),
                        **self.mailboxes.handlers(),
                        **self.migration.handlers(), **self.takeover.handlers(),
                        p.REPLICATE: self.replication.rpc_replicate,
@@ -174,8 +180,10 @@ class ChatService:
                 keys = open_user(self.data_dir, nick) if self.data_dir else ephemeral(nick)
             user = LocalUser(nick, post, self.node, self.caller, self.names, self.channels,
                              self.journal, keys, self.stamp, store, mailboxes=self.mailboxes,
-                             spawn=self._tasks.spawn,
-                             receipt_interval=self.settings.receipt_interval)
+                             spawn=self._tasks.spawn, copies=self.channel_copies,
+                             receipt_interval=self.settings.receipt_interval,
+                             grace=self.settings.gap_grace,
+                             deadline=self.settings.echo_deadline)
         except BaseException:
             if keys is not None:
                 keys.release()
@@ -289,7 +297,11 @@ class ChatService:
         user = self.users.get(d["to"].lower())
         if user is None:
             return {"member": False}
-        reply = await user.receive(d["channel"], d["entries"])
+        try:   # who says it delivers: only named in the ring log, never trusted
+            maintainer = str(p.need_address(d, "maintainer"))
+        except p.ProtocolError:
+            maintainer = None
+        reply = await user.receive(d["channel"], d["entries"], maintainer)
         if d.get("rejoin") is True and reply.get("last_seq") is not None:
             # its maintainer doubts it (a merge): say again, signed, that it is in
             self._tasks.spawn(user.rejoin(d["channel"]))

@@ -12,6 +12,14 @@ under the key that joined from that address. Why ``at`` is signed: membership is
 last-writer-wins set stamped with ``at``, so a replayed old leave loses to a later
 join; and a maintainer can refuse messages outside ``REPLAY_WINDOW`` of its clock,
 beyond which it no longer remembers their ids.
+
+Why a message may carry ``series`` and ``n`` (signed): ``n`` counts the author's messages
+to the channel within one ``series`` (a random id the author draws once per session, so a
+restart starts a fresh series and nothing needs to be persisted). A member that sees an
+author's ``n`` jump knows messages are missing even when the maintainer's unsigned
+``seq`` was renumbered to hide it (``users/gaps.py``, docs/security-gaps.md). Entries
+without them (joins, leaves, older nodes) verify as before: the signed fields are the
+same as they always were when both are absent.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ MAX_TOPIC = 300             # characters of a channel topic
 REPLAY_WINDOW = 10 * 60.0   # seconds either side of the maintainer's clock
 MAX_ADDRESS = 300
 MAX_MSG_ID = 128
+MAX_SERIES = 32
+MAX_N = 2 ** 53     # an author's counter stays an exact JSON number
 # the canonical channel name (core.chat.model.commands.channel_name makes it)
 CHANNEL_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,49}")
 _SIGNATURE_RE = re.compile(r"[0-9a-f]{128}")
@@ -52,16 +62,28 @@ class SignedEntry:
     text: str
     at: float        # the author's wall clock, seconds (int or float, signed as sent)
     signature: str
+    series: str | None = None   # the author's session: its messages are counted in it
+    n: int | None = None        # the author's count of its messages to the channel
 
     @property
     def sign_kind(self) -> str:
         return f"channel.{self.kind}"
 
     def fields(self) -> dict:
-        """What the signature covers (besides the kind): everything but the signature."""
-        return {"channel": self.channel, "kind": self.kind, "nick": self.nick,
-                "key": self.key, "address": self.address, "msg_id": self.msg_id,
-                "text": self.text, "at": self.at}
+        """What the signature covers (besides the kind): everything but the signature
+        (``series`` and ``n`` only when present: an entry without them is signed as it
+        always was)."""
+        fields = {"channel": self.channel, "kind": self.kind, "nick": self.nick,
+                  "key": self.key, "address": self.address, "msg_id": self.msg_id,
+                  "text": self.text, "at": self.at}
+        if self.n is not None:
+            fields["series"], fields["n"] = self.series, self.n
+        return fields
+
+    @property
+    def counted(self) -> tuple[str, str, int] | None:
+        """(key, series, n) of a counted message; None for an entry without a count."""
+        return None if self.n is None else (self.key, str(self.series), self.n)
 
     def check_shape(self) -> None:
         """Raise ``EntryError`` unless every field has the right type and form."""
@@ -84,6 +106,13 @@ class SignedEntry:
             raise EntryError("'at' must be a finite number")
         if not isinstance(self.signature, str):
             raise EntryError("'signature' must be a string")
+        if (self.series is None) != (self.n is None):
+            raise EntryError("'series' and 'n' come together")
+        if self.n is not None:
+            if not isinstance(self.series, str) or not 0 < len(self.series) <= MAX_SERIES:
+                raise EntryError("'series' must be a non-empty string")
+            if type(self.n) is not int or not 0 < self.n <= MAX_N:
+                raise EntryError("'n' must be a positive integer")
 
     def valid(self) -> bool:
         """Well formed and signed by its own key. Never raises."""
@@ -114,7 +143,8 @@ class SignedEntry:
             raise EntryError("a channel entry must be an object")
         try:
             entry = cls(d["channel"], d["kind"], d["nick"], d["key"], d["address"],
-                        d["msg_id"], d["text"], d["at"], d["signature"])
+                        d["msg_id"], d["text"], d["at"], d["signature"], d.get("series"),
+                        d.get("n"))
         except KeyError as e:
             raise EntryError(f"a channel entry lacks {e.args[0]!r}") from None
         entry.check_shape()
@@ -122,26 +152,31 @@ class SignedEntry:
         # keeps 300 entries of each: the author's key, node, nick and the channel's name)
         return cls(sys.intern(entry.channel), sys.intern(entry.kind), sys.intern(entry.nick),
                    sys.intern(entry.key), sys.intern(entry.address), entry.msg_id, entry.text,
-                   entry.at, entry.signature)
+                   entry.at, entry.signature,
+                   None if entry.series is None else sys.intern(entry.series), entry.n)
 
 
 def sign_entry(identity: Identity, channel: str, kind: str, msg_id: str, *,
-               address: str, text: str = "", at: float | None = None) -> SignedEntry:
+               address: str, text: str = "", at: float | None = None,
+               count: tuple[str, int] | None = None) -> SignedEntry:
     """``identity`` signs a join, leave or message in ``channel`` (a canonical name).
 
     Args:
         address: the author's node address (where a member's deliveries go).
         at: the author's wall clock in seconds; now if None.
+        count: (series, n) of a message: the author's count of its messages to the
+            channel in this series (None: not counted).
 
     Raises:
         EntryError: a field has the wrong form (a bad channel name, kind, …).
     """
     at = time.time() if at is None else at
+    series, n = count if count is not None else (None, None)
     unsigned = SignedEntry(channel, kind, identity.nick, identity.key, address, msg_id,
-                           text, at, "")
+                           text, at, "", series, n)
     unsigned.check_shape()
     return SignedEntry(channel, kind, identity.nick, identity.key, address, msg_id, text, at,
-                       identity.sign(unsigned.sign_kind, unsigned.fields()))
+                       identity.sign(unsigned.sign_kind, unsigned.fields()), series, n)
 
 
 def may_leave(member_key: str, leave: SignedEntry) -> bool:

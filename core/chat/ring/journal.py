@@ -58,6 +58,14 @@ class Journal:
                                members=members, detail=detail))
         log.info("migration %s %s %s %s -> %s %s", step, kind, key, from_, to, detail)
 
+    def gap(self, channel: str, kind: str, maintainer: str, count: int,
+            replica: str | None = None, detail: str = "") -> None:
+        """A member found entries of ``channel`` missing (``users/gaps.py``)."""
+        gap = ev.Gap(channel=channel, kind=kind, maintainer=maintainer, count=count,
+                     replica=replica, detail=detail)
+        self.post(gap)
+        log.warning("%s: %s", self.me, gap.summary())
+
     def ring_event(self, kind: str, detail: dict) -> None:
         change = ring_change(kind, detail)
         log.info("%s: ring %s", self.me, change)

@@ -77,7 +77,8 @@ class Outbox:
         item = Outgoing("channel" if command.name == "send" else "private", target, text,
                         new_id(), time.time())
         if item.kind == "channel":   # signed once: a resend is then the very same entry
-            item.signed = self.me.sign(target, "msg", text, item.msg_id).to_wire()
+            item.signed = self.me.sign(target, "msg", text, item.msg_id,
+                                       self.me.next_count(target)).to_wire()
         self._mine.add(item.msg_id)
         item.committed = self.store.add_outgoing(
             Message(item.conversation, item.msg_id, self.me.nick, text, item.at, True,

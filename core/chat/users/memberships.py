@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 
 from core import events as ev
@@ -19,11 +19,13 @@ from ..model.entries import EntryError, SignedEntry
 from ..model.errors import ChatError
 from ..model.ids import Seen
 from ..model.text import without_bad
+from ..ring.channelcopies import ChannelCopies
 from ..ring.channels import MAX_REASON, Channels
 from ..ring.journal import Journal
 from ..wire import verbs as p
 from ..wire.calls import now
 from .database import Outbox, Outgoing
+from .gaps import Gaps
 from .signer import Signer
 from .vouching import FORGED, VERIFIED, Voucher
 
@@ -63,7 +65,9 @@ class Memberships:
     """The channels one user is in (``joined``), by name."""
 
     def __init__(self, me: Signer, channels: Channels, voucher: Voucher, outbox: Outbox,
-                 journal: Journal, post: Callable[[ev.Event], None]) -> None:
+                 journal: Journal, post: Callable[[ev.Event], None],
+                 copies: ChannelCopies, spawn: Callable[[Coroutine], asyncio.Task],
+                 **gaps) -> None:
         self.me = me
         self.channels = channels
         self.voucher = voucher
@@ -71,6 +75,11 @@ class Memberships:
         self.journal = journal
         self.post = post
         self.joined: dict[str, Membership] = {}
+        self.spawn = spawn
+        # entries missing from what maintainers deliver (gaps.py): ``gaps`` are its
+        # ``grace`` and ``deadline``
+        self.gaps = Gaps(me.nick, copies, journal, post, self._seen, self._show_later,
+                         spawn, **gaps)
 
     async def join(self, channel: str) -> list[str]:
         """Join a channel; its members and recent history come back. Returns the members."""
@@ -92,6 +101,7 @@ class Memberships:
         self.post(ev.Joined(channel=channel, members=members))
         history = [e for e in self._entries(channel, reply.get("history", []))
                    if e.kind == "msg" and membership.seen.first(e.msg_id)]
+        self.gaps.start(channel, membership.last_seq, history)
         statuses, shown = await self._vouch_and_keep(channel, history)
         for e, status in zip(history, statuses, strict=True):
             if e.msg_id in shown:
@@ -125,6 +135,7 @@ class Memberships:
         if channel not in self.joined:
             raise ChatError(f"you are not in #{channel}")
         del self.joined[channel]
+        self.gaps.stop(channel)
         if reason.partition(":")[0] == "left":   # not on exit: the next start rejoins
             await self.outbox.remember_joined(channel, False)
         reply = p.refusal(await self.channels.call_leave(self.me.sign(channel, "leave", reason),
@@ -157,8 +168,10 @@ class Memberships:
         try:
             reply = await self.channels.call_send(signed)
             if reply.get("refused") == "stale":   # resent long after: signed again, same id
+                count = (None if signed.n is None or signed.key != self.me.identity.key
+                         else (str(signed.series), signed.n))   # and the same number
                 reply = await self.channels.call_send(
-                    self.me.sign(channel, "msg", item.text, item.msg_id))
+                    self.me.sign(channel, "msg", item.text, item.msg_id, count))
             if reply.get("refused") == "replay":
                 # the maintainer took this id before: a resend of a line that got there
                 await self.outbox.delivered(item)
@@ -170,15 +183,17 @@ class Memberships:
         seq = int(reply["seq"])
         self.post(ev.Sent(channel=channel, text=item.text, msg_id=item.msg_id, seq=seq,
                           members=int(reply.get("members", 0))))
+        self.gaps.sent(channel, item.msg_id, seq, str(reply.get("via", "")))
         await self.outbox.delivered(item)
         return item.msg_id, seq
 
     # -- what maintainers deliver ----------------------------------------------------------
 
-    async def receive(self, channel: str, wires: object) -> dict:
+    async def receive(self, channel: str, wires: object, maintainer: str | None = None) -> dict:
         """Entries a maintainer delivers; each verified again, shown once (by id), in
-        sequence order, marked unverified unless signed by the key pinned for its author,
-        and not shown at all if the ring names another key for that nick."""
+        sequence order (those after a gap wait for it: ``gaps.py``), marked unverified
+        unless signed by the key pinned for its author, and not shown at all if the ring
+        names another key for that nick."""
         membership = self.joined.get(channel)
         if membership is None:
             return {"member": False}
@@ -192,9 +207,20 @@ class Memberships:
             if membership.seen.first(e.msg_id):
                 membership.last_seq = max(membership.last_seq, e.seq)
                 fresh.append(e)
+        fresh = self.gaps.arrived(channel, fresh, maintainer)
         # marked seen: shown even if this call is cancelled (its caller timed out)
         await self.outbox.showing(self._show_in_turn(membership, fresh))
         return {"member": True, "last_seq": membership.last_seq}
+
+    def _seen(self, channel: str) -> Seen | None:
+        membership = self.joined.get(channel)
+        return None if membership is None else membership.seen
+
+    def _show_later(self, channel: str, entries: list[Entry]) -> None:
+        """Show entries that waited behind a gap, after what is being shown now."""
+        membership = self.joined.get(channel)
+        if membership is not None:
+            self.spawn(self.outbox.showing(self._show_in_turn(membership, entries)))
 
     def _entries(self, channel: str, wires: object) -> list[Entry]:
         """The entries of a delivery that verify (each one left out is one log line)."""

@@ -21,6 +21,7 @@ from core.counts import counted
 from ..model.commands import Command, check_nick
 from ..model.errors import ChatError
 from ..model.records import NameRecord
+from ..ring.channelcopies import ChannelCopies
 from ..ring.channels import Channels
 from ..ring.journal import Journal
 from ..ring.mailboxes import Mailboxes
@@ -49,7 +50,7 @@ class LocalUser:
                  caller: Caller, names: Names, channels: Channels, journal: Journal,
                  keys: UserKeys, stamp: Callable[[], float], store=None, *,
                  mailboxes: Mailboxes, spawn: Callable[[Coroutine], object],
-                 receipt_interval: float = 5.0) -> None:
+                 copies: ChannelCopies, receipt_interval: float = 5.0, **gaps) -> None:
         self.nick = check_nick(nick)
         self.post = post
         self.caller = caller
@@ -66,7 +67,8 @@ class LocalUser:
         self.claim = Claim(me, names, caller, journal, tell)
         self.voucher = Voucher(me, keys.pins, names, caller, tell)
         self.outbox = Outbox(me, store, tell)
-        self.memberships = Memberships(me, channels, self.voucher, self.outbox, journal, tell)
+        self.memberships = Memberships(me, channels, self.voucher, self.outbox, journal, tell,
+                                       copies, spawn, **gaps)
         self.private = Private(me, names=names, pins=keys.pins, caller=caller,
                                mailboxes=mailboxes, voucher=self.voucher, outbox=self.outbox,
                                claim=self.claim, post=tell, spawn=spawn,
@@ -241,8 +243,8 @@ class LocalUser:
     async def topic(self, channel: str, text: str) -> None:
         await self.memberships.topic(channel, text)
 
-    async def receive(self, channel: str, wires: object) -> dict:
-        return await self.memberships.receive(channel, wires)
+    async def receive(self, channel: str, wires: object, maintainer: str | None = None) -> dict:
+        return await self.memberships.receive(channel, wires, maintainer)
 
     async def keep_memberships(self, silence: float) -> None:
         await self.memberships.keep_memberships(silence)

@@ -54,6 +54,8 @@ REPLICATE = Verb("chat.replicate", {"from": str, "items": list})
 HANDOFF = Verb("chat.handoff", {"to": str, "start": str, "end": str})
 NAME_CONFLICT = Verb("chat.name.conflict", {"nick": str, "kept": dict, "lost": dict})
 NAME_COPY = Verb("chat.name.copy", {"nick": str})   # this node's copy, maintained or replica
+# a member past a maintainer that drops or withholds: a holder's entries of a channel
+REPLICA_GET = Verb("chat.replica.get", {"channel": str, "after_seq": int})
 # owner of a nick -> the node its record names: "sign this nonce with the holder's key"
 NAME_ALIVE = Verb("chat.name.alive", {"nick": str, "key": str, "nonce": str})
 
