@@ -24,7 +24,7 @@ from core import loops
 from core.chat.model.commands import Command, CommandError, Where, check_nick
 from core.chat.service import ChatError, ChatService, LocalUser, NickTaken
 from core.chat.users.keyring import KeysError, UserKeys, open_user
-from core.chord import Address, AddressError, JoinError, ListenError, Local
+from core.chord import Address, AddressError, JoinError, ListenError, Local, NotReachable
 from core.chord.peers import REMEMBERED
 from core.datadir import DataDir, DataDirError
 from core.irc import GatewayError, IrcGateway
@@ -240,7 +240,8 @@ class Runtime:
         ``only_try``: False (not a StartupError) if the bootstrap does not answer.
         """
         o = self.options
-        self.node = Local(o.listen, bootstrap, **o.chord)
+        # a node the ring cannot dial back never joins as a full member (reachability.py)
+        self.node = Local(o.listen, bootstrap, **{"check_reachability": True, **o.chord})
         try:
             self.service = ChatService(self.node, self._from_node, data_dir=data_dir,
                                        **{"replicas": o.replicas, **o.chat})
@@ -250,11 +251,20 @@ class Runtime:
             await self.node.start()
         except ListenError as e:
             raise StartupError(e.strerror or str(e)) from None
+        except NotReachable as e:
+            # TODO(issue 20, natrelay): start as a client of the ring through relays here
+            # (e.verdict says why); until client mode is merged, the node does not start
+            self.post(ev.Log(text=e.verdict.text()))
+            raise StartupError(f"{e.verdict.text()}; client mode is not available yet: "
+                               "forward a port to this node and name it with --advertise "
+                               "HOST:PORT, or run it where others can dial it") from None
         except JoinError as e:
             if only_try:
                 log.info("%s", e)
                 return False
             raise StartupError(str(e)) from None
+        if self.node.reachability is not None:
+            self.post(ev.Log(text=self.node.reachability.text()))
         return True
 
     async def _known_peers(self) -> list[Address]:
