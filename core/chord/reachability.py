@@ -285,12 +285,12 @@ async def _ask_one(ask: Ask, helper: Address, ports: list[int],
 
 def _why_not(seen: str, claimed: Address, here: int, asked: int, round_: int,
              listen_port: int, answered: list) -> str:
-    at = f"{seen}:{claimed.port}"
+    at = str(Address(seen, claimed.port))
     if round_:
         return f"dialled back at {at} at first, then by only {here} of {asked}"
     if listen_port != claimed.port and any(listen_port in ok for _, ok in answered):
         return (f"{at} did not answer {asked - here} of {asked} dial-backs, though "
-                f"{seen}:{listen_port} did: is --advertise right?")
+                f"{Address(seen, listen_port)} did: is --advertise right?")
     return f"{at}: dialled back by {here} of {asked}"
 
 
