@@ -199,7 +199,8 @@ class Internet:
 
     def whoami(self, host: Host, address: str | None = None, port: int = 0) -> int:
         """Serve on ``host`` a TCP server that answers each connection with the caller's
-        address as seen there ("HOST PORT\\n") and closes; return its port."""
+        address as seen there ("HOST PORT\\n"), held open until the caller closes it;
+        return its port."""
         return self.network.serve(host, _whoami, address, port)
 
     @staticmethod
@@ -242,7 +243,62 @@ async def _whoami(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
     try:
         writer.write(f"{peer[0]} {peer[1]}\n".encode())
         await writer.drain()
+        while await reader.read(4096):   # held open until the caller closes (as a relay is)
+            pass
     except OSError:
         pass
     finally:
         writer.close()
+
+
+# -- a hole punch between two homes (tests/net/test_holepunch.py, bench/holepunch.py) --------
+
+@dataclass(frozen=True)
+class PunchTrial:
+    """One coordinated simultaneous open between two homes, seen from outside."""
+
+    direct: bool          # a connection was made and a byte crossed it
+    seconds: float        # until both sides had a connection, or gave up
+    seen: tuple[str, str]  # where the relay saw each home
+
+
+def punch(internet: Internet, relay: Host, relay_port: int, a: Host, b: Host,
+          tries: int = 3) -> PunchTrial:
+    """Each home connects to a ``whoami`` server on ``relay`` (standing in for the relay:
+    it tells each where it is seen) from a reusable port and keeps that connection open;
+    then both connect from that port to where the other was seen, at the same moment."""
+    from core.chord import Address
+    from core.chord.holepunch import close_quietly, open_reusable, simultaneous_open
+
+    async def run() -> PunchTrial:
+        loop = asyncio.get_running_loop()
+        target = Address(relay.ipv4, relay_port)
+        socks: list[socket.socket] = []
+        try:
+            seen = []
+            for home in (a, b):
+                sock = await open_reusable(target, make=home.socket)
+                socks.append(sock)
+                got = b""
+                async with asyncio.timeout(3):
+                    while not got.endswith(b"\n"):
+                        got += await loop.sock_recv(sock, 256)
+                host, port = got.decode().split()
+                seen.append((Address(host, int(port)), sock.getsockname()[1]))
+            (seen_a, port_a), (seen_b, port_b) = seen
+            ends = await asyncio.gather(
+                simultaneous_open(port_a, seen_b, tries=tries, make=a.socket),
+                simultaneous_open(port_b, seen_a, tries=tries, make=b.socket))
+            socks += [e.sock for e in ends if e.sock is not None]
+            seconds = max(e.seconds for e in ends)
+            direct = all(e.sock is not None for e in ends)
+            if direct:
+                await loop.sock_sendall(ends[0].sock, b"x")
+                async with asyncio.timeout(3):
+                    direct = await loop.sock_recv(ends[1].sock, 1) == b"x"
+            return PunchTrial(direct, seconds, (str(seen_a), str(seen_b)))
+        finally:
+            for sock in socks:
+                close_quietly(sock)
+
+    return internet.network.loop.call(run(), timeout=60)
