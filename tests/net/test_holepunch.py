@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.routers import KEEP, RANDOM, Internet, punch
+from tests.support.routers import FIREWALL, KEEP, RANDOM, Internet, punch
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -36,3 +36,17 @@ def test_holepunch__a_randomising_nat_stays_on_the_relay(network):
     assert not trial.direct
     # giving up is bounded: two tries of ATTEMPT_TIMEOUT (1.5 s) and a spacing
     assert trial.seconds < 2 * 1.5 + 1.0
+
+
+def test_holepunch__two_ipv6_homes_behind_stateful_firewalls_connect_directly(network):
+    if not network.ipv6:
+        pytest.skip("IPv6 is disabled in this kernel")
+    internet = Internet(network)
+    relay = internet.public()
+    a, b = internet.router(FIREWALL).add_home(), internet.router(FIREWALL).add_home()
+    inside = network.echo(b, b.ipv6)
+    assert not a.tcp_ping(b.ipv6, inside, timeout=1)   # unasked: dropped
+    port = internet.whoami(relay, relay.ipv6)
+    trial = punch(internet, relay, port, a, b, ipv6=True, skew=0.3)
+    assert trial.direct and trial.seen == (f"[{a.ipv6}]:" + trial.seen[0].rsplit(":", 1)[1],
+                                           f"[{b.ipv6}]:" + trial.seen[1].rsplit(":", 1)[1])

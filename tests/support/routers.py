@@ -12,7 +12,8 @@ via 10.K.0.1), IP forwarding on, and an nftables ruleset that does what home rou
   connection (symmetric-like: the port one peer sees is not the port another will);
 - ``FIREWALL``: IPv6 without NAT, home hosts have addresses of their own
   (fd00:c0a8:K::N/64, routed by every public host made with ``Internet.public``), and a
-  stateful firewall: ``ct state established,related accept``, inbound ``drop``. It also
+  stateful firewall: ``ct state established,related accept``, inbound ``drop`` (the
+  other routers route there as well, so two such homes can reach each other). It also
   masquerades IPv4 like ``KEEP`` (a dual-stack home).
 
 Every router drops unsolicited inbound (to itself and to its LAN) silently, as home
@@ -182,9 +183,12 @@ class Internet:
             "net.ipv6.conf.all.forwarding=1")
         _in(host.netns, "nft", "-f", "-", input=text)
         router = Router(self, kind, k, host)
+        for other in self.routers:   # the routers route to each other's IPv6 homes too
+            if other.kind == FIREWALL:
+                self._route_v6(host, other)
         self.routers.append(router)
         if kind == FIREWALL:
-            for other in self.public_hosts:
+            for other in [*self.public_hosts, *(r.host for r in self.routers if r is not router)]:
                 self._route_v6(other, router)
         return router
 
@@ -263,16 +267,18 @@ class PunchTrial:
 
 
 def punch(internet: Internet, relay: Host, relay_port: int, a: Host, b: Host,
-          tries: int = 3) -> PunchTrial:
+          tries: int = 3, ipv6: bool = False, skew: float = 0.0) -> PunchTrial:
     """Each home connects to a ``whoami`` server on ``relay`` (standing in for the relay:
     it tells each where it is seen) from a reusable port and keeps that connection open;
-    then both connect from that port to where the other was seen, at the same moment."""
+    then both connect from that port to where the other was seen, at the same moment.
+    ``ipv6``: over IPv6 (the relay's ``whoami`` must listen on its IPv6 address);
+    ``skew``: b starts this many seconds after a (a coordination that is off)."""
     from core.chord import Address
     from core.chord.holepunch import close_quietly, open_reusable, simultaneous_open
 
     async def run() -> PunchTrial:
         loop = asyncio.get_running_loop()
-        target = Address(relay.ipv4, relay_port)
+        target = Address(relay.ipv6 if ipv6 else relay.ipv4, relay_port)
         socks: list[socket.socket] = []
         try:
             seen = []
@@ -286,9 +292,13 @@ def punch(internet: Internet, relay: Host, relay_port: int, a: Host, b: Host,
                 host, port = got.decode().split()
                 seen.append((Address(host, int(port)), sock.getsockname()[1]))
             (seen_a, port_a), (seen_b, port_b) = seen
+            async def late(coro):
+                await asyncio.sleep(skew)   # the skew itself, not a wait for a condition
+                return await coro
+
             ends = await asyncio.gather(
                 simultaneous_open(port_a, seen_b, tries=tries, make=a.socket),
-                simultaneous_open(port_b, seen_a, tries=tries, make=b.socket))
+                late(simultaneous_open(port_b, seen_a, tries=tries, make=b.socket)))
             socks += [e.sock for e in ends if e.sock is not None]
             seconds = max(e.seconds for e in ends)
             direct = all(e.sock is not None for e in ends)
