@@ -13,7 +13,15 @@ from core.chord.reachability import (
     check,
     pick_helpers,
 )
-from core.chord.testing import FAST, converged, start_node, stop_all, wait_until
+from core.chord.testing import (
+    FAST,
+    converged,
+    network,
+    start_node,
+    stop_all,
+    virtual_time,
+    wait_until,
+)
 
 NONCE = "ab" * 16
 
@@ -249,3 +257,17 @@ class _closed_port:
 
     def __exit__(self, *exc) -> None:
         self.sock.close()
+
+
+class TestSimulated:
+    @virtual_time
+    async def test_simulated__nodes_on_distinct_hosts_are_dialled_back_by_two(self):
+        net = network()
+        nodes = [await start_node(network=net)]
+        for _ in range(3):
+            nodes.append(await start_node(nodes[0], network=net, check_reachability=True))
+            await wait_until(lambda: converged(nodes), what="one ring")
+        last = nodes[-1].reachability
+        assert last is not None and last.reachable and last.checked
+        assert (last.reached, last.asked) == (3, 3)
+        await stop_all(nodes)
