@@ -24,7 +24,7 @@ from core import loops
 from core.chat.model.commands import Command, CommandError, Where, check_nick
 from core.chat.service import ChatError, ChatService, LocalUser, NickTaken
 from core.chat.users.keyring import KeysError, UserKeys, open_user
-from core.chord import Address, AddressError, JoinError, ListenError, Local
+from core.chord import Address, AddressError, JoinError, ListenError, Local, NotReachable
 from core.chord.client import ClientSettings
 from core.chord.peers import REMEMBERED
 from core.chord.relay import RelayLimits
@@ -254,15 +254,17 @@ class Runtime:
         o = self.options
         client = None if await self._reachable(bootstrap) else ClientSettings(
             relays=tuple(o.relays))
-        relay = RelayLimits(clients=o.relay_clients) if o.relay_clients > 0 else None
-        self.node = Local(o.listen, bootstrap, client=client, relay=relay, **o.chord)
+        self._build(bootstrap, data_dir, client)
         try:
-            self.service = ChatService(self.node, self._from_node, data_dir=data_dir,
-                                       **{"replicas": o.replicas, **o.chat})
-        except TypeError as e:
-            raise StartupError(f"bad chat settings: {e}") from None
-        try:
-            await self.node.start()
+            try:
+                await self.node.start()
+            except NotReachable as e:
+                # nobody could dial us back: a client of the ring through relays instead,
+                # never a full member that owns keys nobody can reach (docs/nat.md)
+                self.post(ev.Log(text=e.verdict.text()))
+                await self.node.stop()
+                self._build(bootstrap, data_dir, ClientSettings(relays=tuple(o.relays)))
+                await self.node.start()
         except ListenError as e:
             raise StartupError(e.strerror or str(e)) from None
         except JoinError as e:
@@ -270,7 +272,24 @@ class Runtime:
                 log.info("%s", e)
                 return False
             raise StartupError(str(e)) from None
+        if self.node.reachability is not None:
+            self.post(ev.Log(text=self.node.reachability.text()))
         return True
+
+    def _build(self, bootstrap: Address | None, data_dir: DataDir,
+               client: ClientSettings | None) -> None:
+        """The node (a full member checked for reachability and relaying for clients, or a
+        client) and its chat service, not yet started."""
+        o = self.options
+        relay = (RelayLimits(clients=o.relay_clients)
+                 if o.relay_clients > 0 and client is None else None)
+        self.node = Local(o.listen, bootstrap, client=client, relay=relay,
+                          **{"check_reachability": client is None, **o.chord})
+        try:
+            self.service = ChatService(self.node, self._from_node, data_dir=data_dir,
+                                       **{"replicas": o.replicas, **o.chat})
+        except TypeError as e:
+            raise StartupError(f"bad chat settings: {e}") from None
 
     async def _reachable(self, bootstrap: Address | None) -> bool:
         """Whether this node can be a full member: not with --client; else what the

@@ -21,6 +21,15 @@ from .ids import M, short_id
 from .maintenance import Maintenance
 from .merges import MergeGate
 from .peers import Peers
+from .reachability import (
+    DialBacks,
+    NotReachable,
+    Verdict,
+    dial_tcp,
+    pick_helpers,
+    unchecked,
+)
+from .reachability import check as check_reachable
 from .recursive import RecursiveRoute, RouteProtocol
 from .relay import Relay, RelayedAddress, RelayLimits, answer
 from .remote import Remote
@@ -29,7 +38,7 @@ from .tasks import TaskSet
 from .tcp import TcpTransport
 from .transport import CALLER_HOST, DEFAULT_TIMEOUT, Transport
 
-__all__ = ["JoinError", "Local", "LookupFailed", "Remote"]
+__all__ = ["JoinError", "Local", "LookupFailed", "NotReachable", "Remote"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +64,12 @@ class Local(RecursiveRoute):
             no successor list, reached through a relay; None: a full member.
         relay: serve as a relay for client nodes within these limits (core/chord/relay.py;
             the layer above says which user commands it forwards); None: no relaying.
+        check_reachability: before joining, ask ring nodes to dial this node back
+            (reachability.py); a node they cannot reach does not join (``start`` raises
+            ``NotReachable``). The verdict is kept in ``reachability``. Off by default
+            for library callers that build rings (simulations, benchmarks); the runtime
+            turns it on.
+        reachability_gap: seconds between the check's rounds (None: the stabilize interval).
     """
 
     def __init__(self, address: Address, bootstrap: Address | None = None, *,
@@ -64,7 +79,9 @@ class Local(RecursiveRoute):
                  probe_interval: float | None = 5.0, probes: int = 2,
                  timeout: float = DEFAULT_TIMEOUT, transport: Transport | None = None,
                  client: ClientSettings | None = None,
-                 relay: RelayLimits | None = None) -> None:
+                 relay: RelayLimits | None = None,
+                 check_reachability: bool = False,
+                 reachability_gap: float | None = None) -> None:
         if successors < 1:
             raise ValueError("the successor list needs at least one entry")
         if advertise is not None and (advertise.is_wildcard or advertise.port == 0):
@@ -94,6 +111,12 @@ class Local(RecursiveRoute):
         # client id -> an address a hole-punched connection reaches that client at
         # (core/chord/holepunch.py fills it); calls to the client try it before its relay
         self.punched: dict[str, Address] = {}
+        self.check_reachability = check_reachability
+        self.reachability_gap = (stabilize_interval if reachability_gap is None
+                                 else reachability_gap)
+        self.reachability: Verdict | None = None   # set by start() when checked
+        dial = dial_tcp if isinstance(self.transport, TcpTransport) else self._dial_by_call
+        self._dial_backs = DialBacks(dial, self._loop_time)
         self._build(address)
 
     def _build(self, address: Address) -> None:
@@ -103,6 +126,7 @@ class Local(RecursiveRoute):
         self._calls = protocol(self.transport, self._routing, self._commands,
                                self._background)
         self._calls.token = self._token
+        self._calls.dial_backs = self._dial_backs
         self._maintenance = Maintenance(self._routing, self._calls, self._lookup,
                                         Peers(address), self._changed, self.probes)
         # a peer's merge request: bounded, so strangers cannot make us dial at will
@@ -206,7 +230,8 @@ class Local(RecursiveRoute):
 
         Raises ListenError if the address cannot be bound, JoinError if the bootstrap
         cannot be reached or answers nonsense, or if a wildcard listen has neither an
-        address to advertise nor a bootstrap to learn one from.
+        address to advertise nor a bootstrap to learn one from; NotReachable (a
+        JoinError) if ``check_reachability`` and the ring cannot dial this node.
         """
         if self.client is not None:
             await self._start_client(maintain)
@@ -218,7 +243,13 @@ class Local(RecursiveRoute):
                                                 self._serve_now)
         self.address = self.advertise or listening
         self._running = True
-        if self.address.is_wildcard:
+        if self.check_reachability:
+            self.reachability = await self._check_reachability(listening)
+            if not self.reachability.reachable:
+                await self._shutdown()
+                raise NotReachable(self.reachability)
+            self.address = self.reachability.address
+        elif self.address.is_wildcard:
             try:
                 self.address = await self._learn_address(listening)
             except (RpcError, AddressError, ValueError, KeyError, TypeError) as e:
@@ -301,6 +332,34 @@ class Local(RecursiveRoute):
             self._token = self._calls.token = ""
         log.info("%s: the bootstrap %s sees this node at %s", listening, self.bootstrap, seen)
         return seen
+
+    async def _check_reachability(self, listening: Address) -> Verdict:
+        """Ask the bootstrap and nodes of its successor list to dial us back
+        (reachability.py); a JoinError if the bootstrap itself does not answer."""
+        claimed = self.advertise or listening
+        if self.bootstrap is None:
+            return unchecked(claimed, "nobody to ask: it starts the ring")
+        try:
+            predecessor, successors = await self._calls.call_state(self.bootstrap)
+        except (RpcError, AddressError, ValueError, KeyError, TypeError) as e:
+            await self._shutdown()
+            raise JoinError(f"cannot join the ring through {self.bootstrap}: {e}") from None
+        candidates = [self.bootstrap, *successors, *([predecessor] if predecessor else [])]
+        helpers = pick_helpers(candidates, [claimed, listening])
+        timeout = self._dial_backs.dial_timeout + self.timeout
+
+        async def ask(helper: Address, ports: list[int], nonce: str) -> dict:
+            return await self._calls.call_dial_back(helper, ports, nonce, timeout)
+
+        verdict = await check_reachable(ask, helpers, self._dial_backs, claimed=claimed,
+                                        listen_port=listening.port,
+                                        advertised=self.advertise is not None,
+                                        gap=self.reachability_gap)
+        log.info("%s: %s", listening, verdict.text())
+        return verdict
+
+    async def _dial_by_call(self, address: Address, nonce: str, timeout: float) -> bool:
+        return await self._calls.call_dialled(address, nonce, timeout)
 
     def adopt(self, state: Routing) -> None:
         """Take ``state``'s successor list, predecessor and fingers as this node's own.

@@ -100,6 +100,7 @@ class RingProtocol:
         # what it answers ``leaving`` with while they check its word
         self.departure: tuple[Address | None, list[Address]] | None = None
         self._rectifying: set[Address] = set()   # notifiers being asked now
+        self.dial_backs = None   # reachability.DialBacks: dial_back and dialled (the node's)
 
     async def serve(self, method: str, args: dict) -> object:
         """Answer a call from another node (the ``Serve`` a transport listens with)."""
@@ -363,6 +364,35 @@ class RingProtocol:
     async def call_confirm(self, address: Address, token: str) -> bool:
         reply = await self._call(address, "confirm", {"token": token})
         return bool(reply.get("ok"))
+
+    # -- dial_back: "can you reach me?" (reachability.py: what is dialled, bounds, verdict) --
+
+    @serves()
+    async def rpc_dial_back(self, ports: object = None, nonce: object = None) -> dict:
+        """Dial the caller's own host (never another) at ``ports``, asking ``dialled``."""
+        if self.dial_backs is None:
+            raise RemoteError("this node does not dial back")
+        return await self.dial_backs.serve(CALLER_HOST.get(), ports, nonce)
+
+    async def call_dial_back(self, address: Address, ports: list[int], nonce: str,
+                             timeout: float | None = None) -> dict:
+        reply = await self._call(address, "dial_back", {"ports": ports, "nonce": nonce},
+                                 timeout)
+        if not isinstance(reply, dict):
+            raise RemoteError("a dial_back reply is an object")
+        return reply
+
+    @serves(immediate=True)
+    def rpc_dialled(self, nonce: object = None) -> dict:
+        """A helper reached us: is ``nonce`` one our own check handed out?"""
+        return {"ok": self.dial_backs is not None and self.dial_backs.expects(nonce)}
+
+    async def call_dialled(self, address: Address, nonce: str,
+                           timeout: float | None = None) -> bool:
+        """Through the transport (``reachability.dial_tcp`` dials the same verb on a new
+        connection, which a pooling transport cannot promise)."""
+        reply = await self._call(address, "dialled", {"nonce": nonce}, timeout)
+        return isinstance(reply, dict) and reply.get("ok") is True
 
     # -- merge: "this node of another ring may belong after you" (ring unification) -------
 

@@ -302,6 +302,13 @@ class Network:
         ip("netns", "add", name)
         self._made.append(name)
 
+    def add_namespace(self, name: str) -> str:
+        """A bare namespace ``<prefix>-<name>`` (no links), deleted when the network closes;
+        returns its full name (for machines built beside the bridge: tests/support/routers.py)."""
+        netns = f"{self.prefix}-{name}"
+        self._add_namespace(netns)
+        return netns
+
     def add_host(self, name: str | None = None) -> Host:
         """A new host on the bridge, with the next free addresses."""
         index = len(self.hosts) + 1
@@ -384,13 +391,18 @@ class Network:
 
     def echo(self, host: Host, address: str | None = None, port: int = 0) -> int:
         """Serve a TCP echo on ``host`` (its IPv4 address unless told); return the port."""
+        return self.serve(host, _echo, address, port)
+
+    def serve(self, host: Host, handler, address: str | None = None, port: int = 0) -> int:
+        """Serve TCP on ``host`` with ``handler(reader, writer)`` (an asyncio stream
+        handler, run on the network's loop); return the port. Stopped when the network closes."""
         address = address or host.ipv4
         sock = host.socket(family_of(address))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((address, port))
         sock.listen(64)
         sock.setblocking(False)
-        self._servers.append(self.loop.call(asyncio.start_server(_echo, sock=sock)))
+        self._servers.append(self.loop.call(asyncio.start_server(handler, sock=sock)))
         return sock.getsockname()[1]
 
     def proxy(self, host: Host, target: tuple[str, int], address: str | None = None,
