@@ -17,6 +17,7 @@ from . import (
     chat,
     failover,
     footprint,
+    holepunch,
     kad,
     loopback,
     machine,
@@ -40,7 +41,7 @@ SECTIONS = (machine.section, rtt.section, loopback.lookups_section,
             loopback.convergence_section, kad.section, simulated.paths_section,
             simulated.failures_section, loopback.profile_section, chat.section,
             failover.section, footprint.section, signing.section, outbox.section,
-            merge.section, security.section, relay.section)
+            merge.section, security.section, relay.section, holepunch.section)
 
 
 def say(text: str) -> None:
@@ -215,9 +216,15 @@ def relay_phase(cfg: dict, results: dict) -> None:
     results["relay"] = relay.run(not cfg["security_full"])
 
 
+def holepunch_phase(cfg: dict, results: dict) -> None:
+    say("hole punching behind namespace routers (needs root and nft) ...")
+    results["holepunch"] = holepunch.run(not cfg["security_full"])
+
+
 PHASES = {"loopback": loopback_phase, "simulated": simulated_phase, "merge": merge_phase,
           "chat": chat_phase, "footprint": footprint_phase, "signing": signing_phase,
-          "outbox": outbox_phase, "security": security_phase, "relay": relay_phase}
+          "outbox": outbox_phase, "security": security_phase, "relay": relay_phase,
+          "holepunch": holepunch_phase}
 
 
 def write_report(results: dict, cfg: dict, images: dict) -> str:
