@@ -10,6 +10,7 @@ replicates; pure), ``names`` and ``channels`` (served for the keys the node owns
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core import events as ev
-from core.chord import Local, TaskSet, hex_id
+from core.chord import Local, RpcError, TaskSet, hex_id
 from core.chord.robust import RobustLookup
 from core.datadir import DataDir
 
@@ -216,6 +217,13 @@ class ChatService:
         """
         self.range.leaving = True
         await self._stop_tasks()
+        # our successor list may lag the ring (a node that joined a moment ago, or one
+        # that has not stabilized since others joined: alone by its list, with a
+        # predecessor): one stabilize round first, so that what we maintain goes to a live
+        # successor instead of being dropped as "no live successor", and the leave
+        # splices our neighbours together instead of leaving each alone in a ring of its own
+        with contextlib.suppress(RpcError, OSError):
+            await self.node.stabilize()
         await self.migration.hand_all_over()
         await self.node.leave()
         self.journal.migration("leave-ring", ("node", self.journal.me), self.journal.me, "-",

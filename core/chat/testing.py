@@ -164,6 +164,16 @@ class SimRing:
             user.keys.release()
             await user.store.close()
 
+    async def exit(self, n: ChatNode) -> None:
+        """The graceful exit a user's ``exit`` (or end of input) runs: every user quits,
+        the node hands what it maintains to its successor and leaves the ring."""
+        await n.service.exit()
+        await n.node.stop()
+        for user in n.users:
+            user.keys.release()
+            if user.store is not None:
+                await user.store.close()
+
     async def up(self, n: ChatNode, **chat) -> ChatNode:
         """Start ``n``'s user again at a new address with the same data directory."""
         return await self.add(n.nick, keep=True, data_dir=n.service.data_dir, **chat)

@@ -151,6 +151,7 @@ class RingProtocol:
     @serves()
     async def rpc_notify(self, node: str) -> dict:
         candidate = _address(node)
+        self.routing.notified_by(candidate)
         predecessor, me = self.routing.predecessor, self.routing.me
         if predecessor is None or in_open(candidate.id, predecessor.id, me.id):
             await self.rectify(candidate)
@@ -183,8 +184,7 @@ class RingProtocol:
 
     @serves()
     async def rpc_predecessor_leaving(self, leaver: str, predecessor: str | None) -> dict:
-        if self.routing.predecessor == _address(leaver):
-            self.routing.set_predecessor(_optional_address(predecessor))
+        self.routing.predecessor_leaves(_address(leaver), _optional_address(predecessor))
         return {}
 
     async def call_predecessor_leaving(self, successor: Address,
