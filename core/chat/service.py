@@ -27,6 +27,7 @@ from .model.errors import ChatError, NickTaken
 from .model.holdings import Holdings, Range
 from .model.limits import Limits
 from .ring.channels import Channels
+from .ring.clock import PeerClock, describe
 from .ring.feeds import Feeds
 from .ring.journal import Journal
 from .ring.mailboxes import Mailboxes
@@ -45,6 +46,8 @@ from .wire.rate import RateLimiter
 __all__ = ["ChatError", "ChatService", "LocalUser", "NickTaken", "Settings"]
 
 log = logging.getLogger(__name__)
+
+CLOCK_EVERY = 30   # maintenance rounds between two measurements of the clock offset
 
 
 @dataclass
@@ -87,7 +90,8 @@ class ChatService:
         self.settings = s = dataclasses.replace(settings or Settings(), **overrides)
         self.node = node
         self.post = post
-        self.stamp = stamp
+        self.clock = PeerClock(stamp)
+        self.stamp = stamp = self.clock.now   # the ring's time (ring/clock.py)
         self.data_dir = data_dir
         self.users: dict[str, LocalUser] = {}
         self.holdings = Holdings()
@@ -130,7 +134,7 @@ class ChatService:
                        p.DELIVER: self.rpc_deliver, p.PRIVATE: self.rpc_private,
                        p.USERS: self.rpc_users, p.NAME_CONFLICT: self.rpc_name_conflict,
                        p.NAME_ALIVE: self.rpc_name_alive,
-                       p.MAIL_WAITING: self.rpc_mail_waiting},
+                       p.MAIL_WAITING: self.rpc_mail_waiting, **self.clock.handlers()},
                 self.range.serves, self.rate.admit)
         node.set_notify_handler(self.takeover.on_predecessor)
         node.add_listener(self._on_ring_event)
@@ -182,6 +186,7 @@ class ChatService:
         self.users[nick.lower()] = user
         try:
             await user.show_history()
+            await self.check_clock(joining=len(self.users) == 1)
             await user.register()
         except BaseException:
             del self.users[nick.lower()]
@@ -241,6 +246,22 @@ class ChatService:
     def status(self) -> ev.RingStatus:
         return self.journal.snapshot()
 
+    async def check_clock(self, joining: bool = False) -> None:
+        """Measure our clock against the neighbours' (``PeerClock``); if the correction
+        changed, tell every user by how much their clock is off."""
+        changed = await self.clock.measure(self.node, joining)
+        if changed is None:
+            return
+        if changed:
+            text = (f"your clock is {describe(-changed)} the ring's (the median of "
+                    f"its neighbours' clocks): this node signs and checks times with the "
+                    f"ring's time; set your clock right to be rid of this note")
+        else:
+            text = "your clock agrees with the ring's again: no correction"
+        for user in list(self.users.values()):
+            user.post(ev.Info(text=text))
+        self.journal.log(text)
+
     # -- maintenance -----------------------------------------------------------------------
 
     async def _maintain(self) -> None:
@@ -255,6 +276,8 @@ class ChatService:
                 self._after_merges()
                 if rounds % 2 == 0:
                     await self.replication.replicate_all()
+                if rounds % CLOCK_EVERY == 1:
+                    self._tasks.spawn(self.check_clock())
                 self.holdings.drop_stale(now(), self.settings.replica_ttl)
                 self.journal.status()
             except asyncio.CancelledError:
