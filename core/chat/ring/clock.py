@@ -4,13 +4,12 @@ Users sign times (name records' sequence numbers, joins, leaves, messages, mailb
 and maintainers check them against their own clocks (``REPLAY_WINDOW``, ``SKEW_MS``). A
 node whose clock runs minutes off would be refused everywhere with no word about clocks.
 So a node asks a few neighbours for their time (``chat.clock``), and if the median of the
-differences, its own vote (the offset it holds) included, is ``THRESHOLD`` or more, it signs and checks with its
-clock moved by that much, and says so to its users. The median with ourselves counted
-keeps one skewed peer from moving a node whose other peers agree with it; two nodes alone
-cannot tell which of them is wrong, and then neither moves (of two middle values, the one
-nearer what it holds);
-except that a node that has just joined does not count itself: the ring it joined ran
-before it, and its time is the ring's.
+differences, its own vote (the offset it holds) included, is ``THRESHOLD`` or more, it
+signs and checks with its clock moved by that much, and says so to its users. Counting its
+own vote keeps one skewed peer from moving a node whose other peers agree with it; two
+nodes alone cannot tell which of them is wrong, and then neither moves (of two middle
+values, the one nearer what it holds); but a node that has just joined does not vote: the
+ring it joined ran before it, and its time is the ring's.
 """
 
 from __future__ import annotations
