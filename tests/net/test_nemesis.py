@@ -14,13 +14,13 @@ from tests.support.procs import Cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
-SEED = 23
+SEED = 5   # its first minute has one fault of every kind
 
 
 def test_schedule__a_seed_replays_the_same_faults():
     assert schedule(SEED, 60) == schedule(SEED, 60)
     assert schedule(SEED, 60) != schedule(SEED + 1, 60)
-    assert {f.kind for f in schedule(SEED, 600)} == set(KINDS)
+    assert {f.kind for f in schedule(SEED, 60)} == set(KINDS)
 
 
 def test_checker__finds_a_lost_a_doubled_and_a_made_up_message():
