@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: test test-fast lint bench demo clean
+.PHONY: test test-fast lint bench demo clean nemesis
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ bench: $(BENCH_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m tui.demo $(DEMO_ARGS)
+
+# Randomized faults across namespace hosts, then the history checker (needs root):
+# `make nemesis SEED=23 MINUTES=10` replays seed 23's schedule for ten minutes.
+SEED ?=
+MINUTES ?= 10
+HOSTS ?= 8
+nemesis: $(STAMP)
+	$(BIN)/python -m tests.support.nemesis $(if $(SEED),--seed $(SEED)) --minutes $(MINUTES) --hosts $(HOSTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check core tui tests bench

@@ -10,6 +10,7 @@ replicates; pure), ``names`` and ``channels`` (served for the keys the node owns
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core import events as ev
-from core.chord import Local, TaskSet, hex_id
+from core.chord import Local, RpcError, TaskSet, hex_id
 from core.chord.robust import RobustLookup
 from core.datadir import DataDir
 
@@ -27,6 +28,7 @@ from .model.holdings import Holdings, Range
 from .model.limits import Limits
 from .ring.channelcopies import ChannelCopies
 from .ring.channels import Channels
+from .ring.clock import PeerClock, describe
 from .ring.feeds import Feeds
 from .ring.journal import Journal
 from .ring.mailboxes import Mailboxes
@@ -46,6 +48,8 @@ from .wire.rate import RateLimiter
 __all__ = ["ChatError", "ChatService", "LocalUser", "NickTaken", "Settings"]
 
 log = logging.getLogger(__name__)
+
+CLOCK_EVERY = 30   # maintenance rounds between two measurements of the clock offset
 
 
 @dataclass
@@ -91,7 +95,8 @@ class ChatService:
         self.settings = s = dataclasses.replace(settings or Settings(), **overrides)
         self.node = node
         self.post = post
-        self.stamp = stamp
+        self.clock = PeerClock(stamp)
+        self.stamp = stamp = self.clock.now   # the ring's time (ring/clock.py)
         self.data_dir = data_dir
         self.users: dict[str, LocalUser] = {}
         self.holdings = Holdings()
@@ -136,7 +141,7 @@ class ChatService:
                        p.DELIVER: self.rpc_deliver, p.PRIVATE: self.rpc_private,
                        p.USERS: self.rpc_users, p.NAME_CONFLICT: self.rpc_name_conflict,
                        p.NAME_ALIVE: self.rpc_name_alive,
-                       p.MAIL_WAITING: self.rpc_mail_waiting},
+                       p.MAIL_WAITING: self.rpc_mail_waiting, **self.clock.handlers()},
                 self.range.serves, self.rate.admit)
         node.set_notify_handler(self.takeover.on_predecessor)
         node.add_listener(self._on_ring_event)
@@ -191,6 +196,7 @@ class ChatService:
         self.users[nick.lower()] = user
         try:
             await user.show_history()
+            await self.check_clock(joining=len(self.users) == 1)
             await user.register()
         except BaseException:
             del self.users[nick.lower()]
@@ -226,6 +232,13 @@ class ChatService:
         """
         self.range.leaving = True
         await self._stop_tasks()
+        # our successor list may lag the ring (a node that joined a moment ago, or one
+        # that has not stabilized since others joined: alone by its list, with a
+        # predecessor): one stabilize round first, so that what we maintain goes to a live
+        # successor instead of being dropped as "no live successor", and the leave
+        # splices our neighbours together instead of leaving each alone in a ring of its own
+        with contextlib.suppress(RpcError, OSError):
+            await self.node.stabilize()
         await self.migration.hand_all_over()
         await self.node.leave()
         self.journal.migration("leave-ring", ("node", self.journal.me), self.journal.me, "-",
@@ -243,6 +256,22 @@ class ChatService:
     def status(self) -> ev.RingStatus:
         return self.journal.snapshot()
 
+    async def check_clock(self, joining: bool = False) -> None:
+        """Measure our clock against the neighbours' (``PeerClock``); if the correction
+        changed, tell every user by how much their clock is off."""
+        changed = await self.clock.measure(self.node, joining)
+        if changed is None:
+            return
+        if changed:
+            text = (f"your clock is {describe(-changed)} the ring's (the median of "
+                    f"its neighbours' clocks): this node signs and checks times with the "
+                    f"ring's time; set your clock right to be rid of this note")
+        else:
+            text = "your clock agrees with the ring's again: no correction"
+        for user in list(self.users.values()):
+            user.post(ev.Info(text=text))
+        self.journal.log(text)
+
     # -- maintenance -----------------------------------------------------------------------
 
     async def _maintain(self) -> None:
@@ -257,6 +286,8 @@ class ChatService:
                 self._after_merges()
                 if rounds % 2 == 0:
                     await self.replication.replicate_all()
+                if rounds % CLOCK_EVERY == 1:
+                    self._tasks.spawn(self.check_clock())
                 self.holdings.drop_stale(now(), self.settings.replica_ttl)
                 self.journal.status()
             except asyncio.CancelledError:

@@ -108,16 +108,18 @@ class SimRing:
 
     async def add(self, nick: str | None, via: ChatNode | None = None,
                   address: Address | None = None, keep: bool = False,
-                  data_dir: DataDir | None = None, **chat) -> ChatNode:
+                  data_dir: DataDir | None = None, skew: float = 0.0, **chat) -> ChatNode:
         """Start a node (through ``via``, else the first live node) serving ``nick``;
-        ``keep``: with a database (an ``InlineStore``) in its data directory."""
+        ``keep``: with a database (an ``InlineStore``) in its data directory; ``skew``:
+        its wall clock runs that many seconds ahead (behind, if negative)."""
         if via is None and self.live:
             via = self.live[len(self.live) // 2]
         node = Local(address or self.next_address(), via.node.address if via else None,
                      transport=self.network.transport(), **CHORD)
         events: list = []
         data_dir = data_dir or self.data_dir()
-        service = ChatService(node, events.append, stamp=now, data_dir=data_dir,
+        stamp = now if not skew else (lambda: now() + skew)
+        service = ChatService(node, events.append, stamp=stamp, data_dir=data_dir,
                               **{**self.chat, **chat})
         chat_node = ChatNode(node, service, events=events)
         store = (await InlineStore.open(data_dir.user_dir(nick) / FILENAME)
@@ -163,6 +165,16 @@ class SimRing:
         for user in n.users:
             user.keys.release()
             await user.store.close()
+
+    async def exit(self, n: ChatNode) -> None:
+        """The graceful exit a user's ``exit`` (or end of input) runs: every user quits,
+        the node hands what it maintains to its successor and leaves the ring."""
+        await n.service.exit()
+        await n.node.stop()
+        for user in n.users:
+            user.keys.release()
+            if user.store is not None:
+                await user.store.close()
 
     async def up(self, n: ChatNode, **chat) -> ChatNode:
         """Start ``n``'s user again at a new address with the same data directory."""

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from .address import Address, AddressError
 from .errors import JoinError, PeerUnreachable, RpcError
-from .ids import in_open
+from .ids import RING, in_open
 from .peers import Peers
 from .protocol import RingProtocol
 from .routing import FingerTable, OnChange, Routing
@@ -87,17 +87,37 @@ class Maintenance:
     async def leave(self) -> None:
         """Splice predecessor and successor together (ToN'03 §IV.E.4): the successor
         adopts our predecessor, the predecessor takes our successor list. Each asks us
-        (``leaving``) before it believes it, so we keep answering until both replied."""
+        (``leaving``) before it believes it, so we keep answering until both replied.
+
+        One stabilize round first: right after joins our list may still be only
+        ourselves, or skip a node that joined just before us; leaving from it would
+        splice our neighbours around the wrong nodes and leave some alone."""
+        with contextlib.suppress(RpcError):
+            await self.stabilize()
         me = self.routing.me
         predecessor, successors = self.routing.predecessor, list(self.routing.successors)
         successor = next((s for s in successors if s != me), None)
-        # what we answer ``leaving`` with while the neighbours check this is our word
-        self.calls.departure = (predecessor, successors)
+        heir = predecessor
         calls = []
         if successor is not None:
-            calls.append(self.calls.call_predecessor_leaving(successor, predecessor))
+            # our successor's new predecessor: the closest before it of our predecessor and
+            # the nodes that lately notified us (one that joined a moment ago may be closer
+            # than the predecessor we kept); told none, it would think itself alone
+            heirs = [c for c in (predecessor, *self.routing.notifiers)
+                     if c is not None and c not in (me, successor)]
+            heir = min(heirs, key=lambda c: (successor.id - c.id) % RING, default=predecessor)
+            if heir != predecessor and not await self.calls.call_ping(heir):
+                heir = predecessor   # a notifier gone meanwhile
+            calls.append(self.calls.call_predecessor_leaving(successor, heir))
+        # what we answer ``leaving`` with while the neighbours check this is our word
+        self.calls.departure = (heir, successors)
         if predecessor is not None and predecessor != me:
             calls.append(self.calls.call_successor_leaving(predecessor, successors))
+        # and every node that lately took us for its successor (``Routing.notified_by``):
+        # each splices our list in only if we still are in its own
+        for other in self.routing.notifiers:
+            if other not in (me, predecessor):
+                calls.append(self.calls.call_successor_leaving(other, successors))
         for result in await asyncio.gather(*calls, return_exceptions=True):
             if isinstance(result, Exception):
                 log.info("%s: a neighbour missed our leave: %s", me, result)

@@ -174,6 +174,7 @@ class RingProtocol:
             return {}
         if not from_host(candidate):
             raise RemoteError(f"a notify naming {candidate} comes from {candidate.host} only")
+        routing.notified_by(candidate)   # told too when we leave (routing.notifiers)
         if predecessor is None or in_open(candidate.id, predecessor.id, me.id):
             await self.rectify(candidate)
         else:
@@ -273,7 +274,7 @@ class RingProtocol:
         if routing.predecessor != gone:
             return {}
         if named is not None or routing.successor == routing.me:
-            routing.set_predecessor(named)     # (us: a ring of one again)
+            routing.predecessor_leaves(gone, named)     # (us: a ring of one again)
         else:
             # keep the leaver's range until the next notifier takes its place (rectify
             # replaces a suspected predecessor at once): no range is left without owner

@@ -92,6 +92,7 @@ class Routing:
         self.predecessor = predecessor
         self.predecessor_suspected = False
         self.fingers: list[Address] = list(fingers)
+        self.notifiers: list[Address] = []   # who said lately we are their successor
         self._on_change = on_change or _ignore
 
     def adopt(self, other: Routing) -> None:
@@ -134,20 +135,47 @@ class Routing:
         predecessor is the last node we know of (stabilize checks it); then ourselves."""
         rest = [s for s in self.successors if s != dead]
         self.fingers = [f for f in self.fingers if f != dead]
+        self.notifiers = [n for n in self.notifiers if n != dead]
         if not rest and self.predecessor is not None and self.predecessor != dead:
             rest = [self.predecessor]
         self.set_successors(rest or [self.me])
 
+    def notified_by(self, node: Address) -> None:
+        """Remember that ``node`` notified us (it takes us for its successor), the last
+        2r of them: a graceful leave tells each, not only the predecessor. While joins
+        settle, a node can point at us without being our predecessor (another joiner
+        notified us after it); told nothing, it would be left alone when we go."""
+        if node == self.me:
+            return
+        if node in self.notifiers:
+            self.notifiers.remove(node)
+        self.notifiers.append(node)
+        del self.notifiers[:-2 * self.r]
+
     def splice(self, leaver: Address, theirs: Iterable[Address]) -> None:
         """A successor leaves gracefully (ToN'03 §IV.E.4): its own list takes its place."""
+        self.notifiers = [n for n in self.notifiers if n != leaver]
         if leaver not in self.successors:
             return
         i = self.successors.index(leaver)
         candidates = [*self.successors[:i], *(s for s in theirs if s != leaver),
                       *self.successors[i + 1:]]
         self.fingers = [f for f in self.fingers if f != leaver]
-        self.set_successors(self.successor_list(candidates[0], candidates[1:])
-                            if candidates else [self.me])
+        successors = (self.successor_list(candidates[0], candidates[1:]) if candidates
+                      else [self.me])
+        if successors == [self.me] and self.predecessor not in (None, leaver):
+            successors = [self.predecessor]   # as ``drop``: the last node we know of
+        self.set_successors(successors)
+
+    def predecessor_leaves(self, leaver: Address, heir: Address | None) -> None:
+        """Our predecessor leaves gracefully and names ``heir`` to take its place. Alone by
+        our successor list (a leave spliced us first), the heir is our successor too."""
+        self.notifiers = [n for n in self.notifiers if n != leaver]
+        if self.predecessor != leaver:
+            return
+        self.set_predecessor(heir)
+        if self.successor == self.me and self.predecessor is not None:
+            self.set_successors([self.predecessor])
 
     # -- the predecessor -------------------------------------------------------------------
 

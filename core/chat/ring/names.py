@@ -124,7 +124,8 @@ class Names:
             decision = decide(current, incoming, alive, now_ms=self.wall_ms())
             if not isinstance(decision, Accept):
                 holder = current.address if current is not None else None
-                extra = {"current_seq": decision.current_seq, "holder": holder}
+                extra = {"current_seq": decision.current_seq, "holder": holder,
+                         "clock_ms": self.wall_ms()}
                 raise p.Refused(decision.reason, f"{incoming.nick}: {decision.message}",
                                 **extra)
             if not self.range.serves(incoming.ring_key):

@@ -11,6 +11,7 @@ from core import events as ev
 from ..model.errors import ChatError, NickTaken
 from ..model.identity import fingerprint
 from ..model.records import NameRecord, RecordError, next_seq
+from ..ring.clock import describe
 from ..ring.journal import Journal
 from ..ring.names import Names
 from ..wire import verbs as p
@@ -47,6 +48,11 @@ class Claim:
                 raise NickTaken(f"the nick {me.nick!r} is already taken by the node at "
                                 f"{reply.get('holder') or '?'}")
             current = reply.get("current_seq")
+            if refused == "future" and type(reply.get("clock_ms")) is int:
+                ahead = (record.seq - reply["clock_ms"]) / 1000
+                raise ChatError(f"the nick {me.nick!r} was refused: your clock is "
+                                f"{describe(ahead)} the clock of the node that keeps the "
+                                "nick's record, more than it allows; set your clock right")
             if refused != "stale" or type(current) is not int:
                 raise ChatError(f"the nick {me.nick!r} was refused: "
                                 f"{reply.get('error', reply)}")

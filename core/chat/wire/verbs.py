@@ -58,6 +58,7 @@ NAME_COPY = Verb("chat.name.copy", {"nick": str})   # this node's copy, maintain
 REPLICA_GET = Verb("chat.replica.get", {"channel": str, "after_seq": int})
 # owner of a nick -> the node its record names: "sign this nonce with the holder's key"
 NAME_ALIVE = Verb("chat.name.alive", {"nick": str, "key": str, "nonce": str})
+CLOCK = Verb("chat.clock", {})   # "what time is it for you?" (ring/clock.py)
 
 # replies: one word per meaning
 OK = {"ok": True}

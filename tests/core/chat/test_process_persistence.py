@@ -70,11 +70,6 @@ def test_outbox__kill_9_mid_burst_then_restart_every_line_shown_to_each_member_o
 # failed wait gives up after 30 s (a stop after 60 s); the run takes ~2 s; this timeout, for
 # a hang, is well below the suite's 300 s.
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(strict=False,
-                   reason="known intermittent bug, not yet found: in about 1 of 3 full-suite "
-                          "runs (never alone) the restarted nick's first mailbox take answers "
-                          "no letters and no owner reminds it within 30 s; the same path on "
-                          "the simulator: test_persistence.py::TestMailbox")
 def test_mailbox__a_message_to_an_offline_nick_arrives_once_after_both_restarted(cluster):
     alice, bob, carol = cluster.start_ring(["alice", "bob", "carol"])
     bob.send("msg alice hi alice")                  # first contact: both keys pinned

@@ -93,6 +93,28 @@ class TestRing:
             await stop_all(nodes)
 
     @virtual_time
+    async def test_leave__right_after_two_joins_leaves_no_node_alone(self):
+        # No maintenance runs: the first node leaves before any stabilize round, its list
+        # still only itself, while both joiners point at it and only the later one is its
+        # predecessor (issue 23: a mailbox dropped as "no live successor" by the orphan).
+        net = SimNetwork(latency=0.001, seed=1)
+        b_at, c_at, a_at = sorted(sim_addresses(3, port=4100), key=lambda a: a.id)
+        a = Local(a_at, None, transport=net.transport(), **FAST)
+        b = Local(b_at, a_at, transport=net.transport(), **FAST)
+        c = Local(c_at, a_at, transport=net.transport(), **FAST)
+        try:
+            for node in (a, b, c):
+                await node.start(maintain=False)
+            assert a.successor().address == a.address        # a has not stabilized
+            assert a.predecessor().address == c.address      # c notified last
+            await a.leave()
+            assert b.successor().address == c.address
+            assert c.successor().address == b.address
+            assert c.predecessor().address == b.address
+        finally:
+            await stop_all([a, b, c])
+
+    @virtual_time
     async def test_leave__of_every_node_in_turn_down_to_one(self):
         nodes = await start_ring(5, network=network())
         try:
