@@ -55,7 +55,7 @@ class IrcUser:
         """Carry out a session's command; ChatError says why it could not be done."""
         user = self.user
         method = {"join": user.join, "leave": user.leave, "send": user.send,
-                  "msg": user.msg}.get(command.name)
+                  "msg": user.msg, "me": user.act}.get(command.name)
         if method is None:
             raise ChatError(f"the gateway does not run {command.name!r}")
         await method(*command.args)

@@ -85,13 +85,13 @@ class ChatEvents:
         if mine and not e.history:
             return   # IRC does not echo a client's own message back
         prefix = self.me.mask if mine else remote(e.from_)
-        for line in t.to_irc(e.text, _mark(e.verified)):
+        for line in t.to_irc(_text(e), _mark(e.verified)):
             self.replies.text(prefix, "PRIVMSG", f"#{e.channel}", line)
 
     def _on_private_message(self, e: ev.PrivateMessage) -> None:
         if e.outgoing:
             return
-        for line in t.to_irc(e.text, _mark(e.verified)):
+        for line in t.to_irc(_text(e), _mark(e.verified)):
             self.replies.text(remote(e.from_), "PRIVMSG", self.me.nick, line)
 
     def _on_key_changed(self, e: ev.KeyChanged) -> None:
@@ -105,6 +105,12 @@ class ChatEvents:
 
     def _on_error(self, e: ev.Error) -> None:
         self.replies.notice(f"error: {e.message}")
+
+
+def _text(e: ev.ChannelMessage | ev.PrivateMessage) -> str:
+    """A message's text for ``to_irc``: an action (signed so) as ``/me …``, which it sends
+    as a CTCP ACTION."""
+    return t.ACTION_PREFIX + e.text if e.action else e.text
 
 
 _EVENTS: dict[type, Callable[[ChatEvents, ev.Event], None]] = {

@@ -99,6 +99,9 @@ class Commands:
             if not quiet:
                 self.replies.reply(n.ERR_NOTEXTTOSEND, f"Cannot send that: {e}")
             return []
+        # a CTCP ACTION (``from_irc`` made it "/me …"): a signed action on the ring
+        action = text.startswith(t.ACTION_PREFIX) and bool(text[len(t.ACTION_PREFIX):].strip())
+        body = text[len(t.ACTION_PREFIX):] if action else text
         actions: list[Action] = []
         for target in m.params[0].split(",")[:4]:
             if is_ring(target):
@@ -107,7 +110,8 @@ class Commands:
             elif target.startswith(("#", "&")):
                 channel = self._channel(target, quiet)
                 if channel is not None:
-                    actions.append(Run(Command("send", (channel, text)), quiet))
+                    actions.append(Run(Command("me", ("#" + channel, body)) if action
+                                       else Command("send", (channel, text)), quiet))
             else:
                 try:
                     check_nick(target)
@@ -115,12 +119,16 @@ class Commands:
                     if not quiet:
                         self.replies.no_such_nick(target)
                     continue
-                actions.append(Run(Command("msg", (target, text)), quiet))
+                actions.append(Run(Command("me", (target, body)) if action
+                                   else Command("msg", (target, text)), quiet))
         return actions
 
     def failed(self, run: Run, reason: str) -> None:
         """The chat could not carry out ``run``: the numeric that says so, with why."""
         name, args = run.command.name, run.command.args
+        if name == "me":   # an action: failed as the send or msg it is
+            name = "send" if args[0].startswith("#") else "msg"
+            args = (args[0].removeprefix("#"), *args[1:])
         if name == "join":
             self.channels.join_failed(args[0])
             self.replies.reply(n.ERR_NOSUCHCHANNEL, "#" + args[0], f"Cannot join: {reason}")

@@ -51,16 +51,22 @@ class SignedEntry:
     text: str
     at: float        # the author's wall clock, seconds (int or float, signed as sent)
     signature: str
+    action: bool = False   # a message that is an action (``/me waves``): signed with it
 
     @property
     def sign_kind(self) -> str:
         return f"channel.{self.kind}"
 
     def fields(self) -> dict:
-        """What the signature covers (besides the kind): everything but the signature."""
-        return {"channel": self.channel, "kind": self.kind, "nick": self.nick,
-                "key": self.key, "address": self.address, "msg_id": self.msg_id,
-                "text": self.text, "at": self.at}
+        """What the signature covers (besides the kind): everything but the signature.
+
+        ``action`` is there only when true, so an entry without it signs as it always did."""
+        fields = {"channel": self.channel, "kind": self.kind, "nick": self.nick,
+                  "key": self.key, "address": self.address, "msg_id": self.msg_id,
+                  "text": self.text, "at": self.at}
+        if self.action is not False:
+            fields["action"] = self.action
+        return fields
 
     def check_shape(self) -> None:
         """Raise ``EntryError`` unless every field has the right type and form."""
@@ -83,6 +89,8 @@ class SignedEntry:
             raise EntryError("'at' must be a finite number")
         if not isinstance(self.signature, str):
             raise EntryError("'signature' must be a string")
+        if self.action is not False and (self.action is not True or self.kind != "msg"):
+            raise EntryError("'action' must be true, on a message, or absent")
 
     def valid(self) -> bool:
         """Well formed and signed by its own key. Never raises."""
@@ -113,7 +121,8 @@ class SignedEntry:
             raise EntryError("a channel entry must be an object")
         try:
             entry = cls(d["channel"], d["kind"], d["nick"], d["key"], d["address"],
-                        d["msg_id"], d["text"], d["at"], d["signature"])
+                        d["msg_id"], d["text"], d["at"], d["signature"],
+                        d.get("action", False))
         except KeyError as e:
             raise EntryError(f"a channel entry lacks {e.args[0]!r}") from None
         entry.check_shape()
@@ -121,26 +130,28 @@ class SignedEntry:
         # keeps 300 entries of each: the author's key, node, nick and the channel's name)
         return cls(sys.intern(entry.channel), sys.intern(entry.kind), sys.intern(entry.nick),
                    sys.intern(entry.key), sys.intern(entry.address), entry.msg_id, entry.text,
-                   entry.at, entry.signature)
+                   entry.at, entry.signature, entry.action)
 
 
 def sign_entry(identity: Identity, channel: str, kind: str, msg_id: str, *,
-               address: str, text: str = "", at: float | None = None) -> SignedEntry:
+               address: str, text: str = "", at: float | None = None,
+               action: bool = False) -> SignedEntry:
     """``identity`` signs a join, leave or message in ``channel`` (a canonical name).
 
     Args:
         address: the author's node address (where a member's deliveries go).
         at: the author's wall clock in seconds; now if None.
+        action: a message that is an action (``/me``).
 
     Raises:
         EntryError: a field has the wrong form (a bad channel name, kind, …).
     """
     at = time.time() if at is None else at
     unsigned = SignedEntry(channel, kind, identity.nick, identity.key, address, msg_id,
-                           text, at, "")
+                           text, at, "", action)
     unsigned.check_shape()
     return SignedEntry(channel, kind, identity.nick, identity.key, address, msg_id, text, at,
-                       identity.sign(unsigned.sign_kind, unsigned.fields()))
+                       identity.sign(unsigned.sign_kind, unsigned.fields()), action)
 
 
 def may_leave(member_key: str, leave: SignedEntry) -> bool:

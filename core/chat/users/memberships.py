@@ -46,6 +46,13 @@ class Membership:
     in_turn: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+def _message(channel: str, e: Entry, status: str, history: bool = False) -> ev.ChannelMessage:
+    """The event of a message entry: at its author's signed time, an action if signed so."""
+    return ev.ChannelMessage(channel=channel, from_=e.nick, text=e.text, msg_id=e.msg_id,
+                             seq=e.seq, history=history, verified=status == VERIFIED,
+                             action=e.action, at=e.at)
+
+
 class Memberships:
     """The channels one user is in (``joined``), by name."""
 
@@ -76,15 +83,17 @@ class Memberships:
         membership.last_seq = max(membership.last_seq, last_seq if type(last_seq) is int else 0)
         members = tuple(m for m in reply.get("members", []) if valid_nick(m))
         await self.outbox.remember_joined(channel, True)
-        self.post(ev.Joined(channel=channel, members=members))
+        joined = ev.Joined(channel=channel, members=members)
         history = [e for e in self._entries(channel, reply.get("history", []))
                    if e.kind == "msg" and membership.seen.first(e.msg_id)]
-        statuses, shown = await self._vouch_and_keep(channel, history)
-        for e, status in zip(history, statuses, strict=True):
-            if e.msg_id in shown:
-                self.post(ev.ChannelMessage(channel=channel, from_=e.nick, text=e.text,
-                                            msg_id=e.msg_id, seq=e.seq, history=True,
-                                            verified=status == VERIFIED))
+        # the backlog first, each line at its author's time, then the join that received
+        # it; a delivery meanwhile waits its turn (shown after both)
+        async with membership.in_turn:
+            statuses, shown = await self._vouch_and_keep(channel, history)
+            for e, status in zip(history, statuses, strict=True):
+                if e.msg_id in shown:
+                    self.post(_message(channel, e, status, history=True))
+            self.post(joined)
         return list(members)
 
     async def leave(self, channel: str, retry_for: float | None = None,
@@ -124,12 +133,12 @@ class Memberships:
             with contextlib.suppress(EntryError, ValueError):
                 signed = SignedEntry.from_wire(item.signed)
         if signed is None or signed.msg_id != item.msg_id:
-            signed = self.me.sign(channel, "msg", item.text, item.msg_id)
+            signed = self.me.sign(channel, "msg", item.text, item.msg_id, item.action)
         try:
             reply = await self.channels.call_send(signed)
             if reply.get("refused") == "stale":   # resent long after: signed again, same id
                 reply = await self.channels.call_send(
-                    self.me.sign(channel, "msg", item.text, item.msg_id))
+                    self.me.sign(channel, "msg", item.text, item.msg_id, item.action))
             if reply.get("refused") == "replay":
                 # the maintainer took this id before: a resend of a line that got there
                 await self.outbox.delivered(item)
@@ -140,7 +149,7 @@ class Memberships:
                             "the next start") from None
         seq = int(reply["seq"])
         self.post(ev.Sent(channel=channel, text=item.text, msg_id=item.msg_id, seq=seq,
-                          members=int(reply.get("members", 0))))
+                          members=int(reply.get("members", 0)), action=item.action))
         await self.outbox.delivered(item)
         return item.msg_id, seq
 
@@ -201,9 +210,7 @@ class Memberships:
             elif e.kind == "msg" and e.msg_id not in shown:
                 continue   # shown before (a repeat, maybe from before a restart)
             elif e.kind == "msg":
-                self.post(ev.ChannelMessage(channel=channel, from_=e.nick, text=e.text,
-                                            msg_id=e.msg_id, seq=e.seq,
-                                            verified=status == VERIFIED))
+                self.post(_message(channel, e, status))
             elif not mine and e.kind == "join":
                 self.post(ev.MemberJoined(channel=channel, nick=e.nick))
             elif not mine and e.kind == "leave":

@@ -45,11 +45,13 @@ class Signer:
         return int(self.stamp() * 1000)
 
     def sign(self, channel: str, kind: str, text: str = "",
-             msg_id: str | None = None) -> SignedEntry:
-        """A channel entry (join, leave, msg) signed in the user's name."""
+             msg_id: str | None = None, action: bool = False) -> SignedEntry:
+        """A channel entry (join, leave, msg; a msg may be an action) signed in the user's
+        name."""
         try:
             return sign_entry(self.identity, channel, kind, msg_id or new_id(),
-                              address=self.address, text=text, at=self.stamp())
+                              address=self.address, text=text, at=self.stamp(),
+                              action=action)
         except EntryError as e:
             raise ChatError(f"cannot sign the {kind}: {e}") from None
 

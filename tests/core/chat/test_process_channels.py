@@ -54,8 +54,8 @@ def test_msg__reaches_the_right_node_and_unknown_nick_is_an_error(cluster):
         assert p.matching(kind("private")) == []
     mark = a.mark()
     a.send("msg nobody are you there")
-    err = a.wait_for(kind("error"), since=mark, what="unknown-nick error")
-    assert "unknown nick 'nobody'" in err["message"]
+    err = a.wait_for(kind("failed"), since=mark, what="unknown-nick failure")
+    assert "unknown nick 'nobody'" in err["reason"]
     # by node id, in the form that cannot be a nick: @ and a hex prefix of the id
     e.send(f"msg @{a.id[:10]} by id")
     assert a.wait_for(kind("private", text="by id"))["from"] == "erin"
