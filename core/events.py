@@ -175,6 +175,15 @@ class MemberLeft(Event):
 
 
 @dataclass(frozen=True)
+class MembersBack(Event):
+    """Members that were removed as unreachable ("pruned", "gone": a partition) are in a
+    channel again (the partition healed): one notice, "netsplit over: ada, linus back"."""
+    channel: str
+    nicks: tuple[str, ...] = ()
+    name = "members_back"
+
+
+@dataclass(frozen=True)
 class MigrationStep(Event):
     """One step of moving maintained state between nodes, for the migration log.
 

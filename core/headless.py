@@ -93,6 +93,8 @@ def render(event: ev.Event) -> str:
             return f"left #{event.channel}"
         case ev.MemberJoined():
             return f"#{event.channel}: {event.nick} joined"
+        case ev.MembersBack():
+            return f"#{event.channel}: netsplit over: {', '.join(event.nicks)} back"
         case ev.MemberLeft():
             how = {"left": "left", "exit": "exited", "pruned": "was removed (unreachable)",
                    "gone": "is gone"}.get(event.reason, event.reason)

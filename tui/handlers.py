@@ -172,6 +172,14 @@ def on_member_joined(app: ChatApp, e: ev.MemberJoined) -> None:
     app.conversation_view.notice(conv.id, f"→ {e.nick} joined {conv.title}", at=e.at)
 
 
+def on_members_back(app: ChatApp, e: ev.MembersBack) -> None:
+    conv = app.conversations.channel(e.channel)
+    conv.members.update(e.nicks)
+    app.nicks.update(e.nicks)
+    app.conversation_view.notice(conv.id, f"netsplit over: {', '.join(e.nicks)} back",
+                                 at=e.at)
+
+
 def on_member_left(app: ChatApp, e: ev.MemberLeft) -> None:
     conv = app.conversations.channel(e.channel)
     conv.members.discard(e.nick)
@@ -257,6 +265,7 @@ HANDLERS: dict[type, Callable[[ChatApp, Any], None]] = {
     ev.Left: on_left,
     ev.MemberJoined: on_member_joined,
     ev.MemberLeft: on_member_left,
+    ev.MembersBack: on_members_back,
     ev.KeyChanged: on_key_changed,
     ev.Whois: on_whois,
     ev.MigrationStep: on_migration,

@@ -118,6 +118,9 @@ _EVENTS: dict[type, Callable[[ChatEvents, ev.Event], None]] = {
     ev.Left: ChatEvents._on_left,
     ev.MemberJoined: ChatEvents._on_member_joined,
     ev.MemberLeft: ChatEvents._on_member_left,
+    # members back after a netsplit: each JOINs again, as IRC shows a healed split
+    ev.MembersBack: lambda self, e: [ChatEvents._on_member_joined(
+        self, ev.MemberJoined(channel=e.channel, nick=nick, at=e.at)) for nick in e.nicks],
     ev.ChannelMessage: ChatEvents._on_channel_message,
     ev.PrivateMessage: ChatEvents._on_private_message,
     ev.Info: ChatEvents._on_info,
