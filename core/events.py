@@ -17,6 +17,8 @@ def _now() -> float:
 
 @dataclass(frozen=True)
 class Event:
+    """``at`` is when it happened, in seconds of the wall clock: for a message, the time
+    its author signed (or sealed) with it; for the rest, when the core posted it."""
     at: float = field(default_factory=_now, kw_only=True)
 
     name = "event"
@@ -24,8 +26,7 @@ class Event:
     def to_json(self) -> dict:
         data = {"event": self.name}
         for f in dataclasses.fields(self):
-            if f.name != "at":
-                data[f.name.rstrip("_")] = getattr(self, f.name)
+            data[f.name.rstrip("_")] = getattr(self, f.name)
         return data
 
 
@@ -44,13 +45,16 @@ class PrivateMessage(Event):
     """A private message shown to the user: received, or sent by the user (outgoing).
 
     ``verified``: it opened under the key pinned for ``from_`` (False: a key that changed
-    and is not trusted yet; show it marked so, never as the pinned user's)."""
+    and is not trusted yet; show it marked so, never as the pinned user's). ``at`` is the
+    time the sender sealed into it; ``action``: a ``/me`` (sealed too), shown as
+    ``* from text``. ``text`` may hold newlines: one message of several lines."""
     from_: str
     to: str
     text: str
     msg_id: str
     outgoing: bool = False
     verified: bool = True
+    action: bool = False
     name = "private"
 
 
@@ -59,7 +63,9 @@ class ChannelMessage(Event):
     """A channel message delivered by the maintainer; ``history`` marks replayed ones.
 
     ``verified``: signed by the key pinned for ``from_`` (False: another key, or one the
-    ring does not confirm; show it marked so)."""
+    ring does not confirm; show it marked so). ``at`` is the author's signed time;
+    ``action``: a ``/me`` (a signed flag), shown as ``* from text``. ``text`` may hold
+    newlines: one message of several lines."""
     channel: str
     from_: str
     text: str
@@ -67,6 +73,7 @@ class ChannelMessage(Event):
     seq: int = 0
     history: bool = False
     verified: bool = True
+    action: bool = False
     name = "channel"
 
 
@@ -89,6 +96,7 @@ class Sent(Event):
     msg_id: str
     seq: int
     members: int = 0
+    action: bool = False
     name = "sent"
 
 
@@ -97,7 +105,8 @@ class History(Event):
     """Recent messages of one conversation from the user's database, shown at start.
 
     ``conversation`` is "#channel" or a nick; each message is a dict with from, text,
-    msg_id, at (wall clock), outgoing and state ("pending" or "delivered"), oldest first.
+    msg_id, at (the author's time), outgoing, state ("pending" or "delivered") and action
+    (a ``/me``), oldest first.
     """
     conversation: str
     messages: tuple[dict, ...] = ()
@@ -114,6 +123,7 @@ class Pending(Event):
     msg_id: str
     text: str
     from_: str
+    action: bool = False
     name = "pending"
 
 
@@ -173,6 +183,15 @@ class MemberLeft(Event):
     nick: str
     reason: str = "left"
     name = "member_left"
+
+
+@dataclass(frozen=True)
+class MembersBack(Event):
+    """Members that were removed as unreachable ("pruned", "gone": a partition) are in a
+    channel again (the partition healed): one notice, "netsplit over: ada, linus back"."""
+    channel: str
+    nicks: tuple[str, ...] = ()
+    name = "members_back"
 
 
 @dataclass(frozen=True)

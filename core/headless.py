@@ -14,6 +14,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import TextIO
 
@@ -28,6 +29,21 @@ UNVERIFIED = " (unverified)"
 CONTINUATION = "    "   # in front of the second and later lines of a text in plain output
 
 
+def when(at: float, now: float | None = None) -> str:
+    """A message's time as plain output shows it: HH:MM, after the date when not today
+    (local time)."""
+    moment = time.localtime(at)
+    if time.localtime(time.time() if now is None else now)[:3] == moment[:3]:
+        return time.strftime("%H:%M", moment)
+    return time.strftime("%Y-%m-%d %H:%M", moment)
+
+
+def said(nick: str, text: str, action: bool, verified: bool = True) -> str:
+    """``alice: text``, or an action as IRC clients show it: ``* alice waves``."""
+    unverified = UNVERIFIED * (not verified)
+    return f"* {nick}{unverified} {text}" if action else f"{nick}{unverified}: {text}"
+
+
 def render(event: ev.Event) -> str:
     """One plain-text line (or a few, for help) for an event."""
     match event:
@@ -35,13 +51,15 @@ def render(event: ev.Event) -> str:
             return (f"ready: {event.nick} id {event.id} at {event.address}, "
                     f"key {event.fingerprint}")
         case ev.PrivateMessage(outgoing=True):
-            return f"[private to {event.to}] {event.from_}: {event.text}"
+            return (f"{when(event.at)} [private to {event.to}] "
+                    f"{said(event.from_, event.text, event.action)}")
         case ev.PrivateMessage():
-            return f"[private] {event.from_}{UNVERIFIED * (not event.verified)}: {event.text}"
+            return (f"{when(event.at)} [private] "
+                    f"{said(event.from_, event.text, event.action, event.verified)}")
         case ev.ChannelMessage():
             mark = " (history)" if event.history else ""
-            return (f"[#{event.channel}]{mark} {event.from_}{UNVERIFIED * (not event.verified)}"
-                    f": {event.text}")
+            return (f"{when(event.at)} [#{event.channel}]{mark} "
+                    f"{said(event.from_, event.text, event.action, event.verified)}")
         case ev.KeyChanged():
             return (f"warning: the key of {event.nick} changed from {event.old} to "
                     f"{event.new}; its messages are marked unverified until: trust {event.nick}")
@@ -52,12 +70,12 @@ def render(event: ev.Event) -> str:
                     f"at {event.address}, {event.reach}")
         case ev.History():
             lines = [f"history of {event.conversation}:"]
-            lines += [f"  {m['from']}: {m['text']}"
+            lines += [f"  {when(m['at'])} {said(m['from'], m['text'], m.get('action', False))}"
                       + (" (pending)" if m["state"] == "pending" else "")
                       for m in event.messages]
             return "\n".join(lines)
         case ev.Pending():
-            return f"pending ({event.conversation}): {event.text}"
+            return f"pending ({event.conversation}): {'* ' * event.action}{event.text}"
         case ev.Delivered():
             return f"delivered ({event.conversation}): {event.msg_id}"
         case ev.Failed():
@@ -75,6 +93,8 @@ def render(event: ev.Event) -> str:
             return f"left #{event.channel}"
         case ev.MemberJoined():
             return f"#{event.channel}: {event.nick} joined"
+        case ev.MembersBack():
+            return f"#{event.channel}: netsplit over: {', '.join(event.nicks)} back"
         case ev.MemberLeft():
             how = {"left": "left", "exit": "exited", "pruned": "was removed (unreachable)",
                    "gone": "is gone"}.get(event.reason, event.reason)

@@ -85,6 +85,7 @@ class Runtime:
         self.options = options
         self.post = post
         self.loop = loops.new_event_loop()   # uvloop if installed (docs/performance.md)
+        self.loop.set_exception_handler(_log_loop_failure)
         self.node: Local | None = None
         self.service: ChatService | None = None
         self.user: LocalUser | None = None
@@ -430,3 +431,11 @@ def _logged(future: asyncio.Future) -> None:
     """A write nobody awaits: its failure goes to the log."""
     if not future.cancelled() and future.exception() is not None:
         log.warning("a store write failed: %s", future.exception())
+
+
+def _log_loop_failure(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    """What the loop cannot hand to anyone (a task's exception never retrieved, a callback
+    that raised) goes to the log, never to a front end's terminal or stdout."""
+    error = context.get("exception")
+    log.error("core loop: %s", context.get("message", "unexpected failure"),
+              exc_info=(type(error), error, error.__traceback__) if error else None)

@@ -1,11 +1,13 @@
-"""The command line: ``chordchat --nick N --listen H:P [--advertise H:P] [--bootstrap H:P]
+"""The command line: ``chordchat --nick N [--listen H:P] [--advertise H:P] [--bootstrap H:P]
 [--data-dir DIR] [--headless [--json]]``, or ``chordchat --set-irc-password NICK
 [--data-dir DIR]``."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
+import socket
 import sys
 
 from core.chat.model.commands import CommandError, check_nick
@@ -23,9 +25,15 @@ def _parser() -> argparse.ArgumentParser:
                "and demos; the defaults suit normal use.")
     parser.add_argument("--nick", required=True,
                         help="your nickname: 1-32 of A-Z a-z 0-9 _ -, starting with a letter")
-    parser.add_argument("--listen", required=True, metavar="HOST:PORT",
+    parser.add_argument("--version", action="version",
+                        version=f"chordchat {version()} (Python {sys.version.split()[0]})")
+    parser.add_argument("--listen", metavar="HOST:PORT",
                         help="the address this node listens on (its id is the hash of it); "
-                             "port 0 picks a free port")
+                             "port 0 picks a free port. Default: loopback on a free port "
+                             "(127.0.0.1:0); with --advertise H:P every address on port P "
+                             "(0.0.0.0:P); with a --bootstrap on another host, this host's "
+                             "address toward it, on a free port. The address chosen is "
+                             "shown once the node is ready")
     parser.add_argument("--advertise", metavar="HOST:PORT",
                         help="the address other nodes dial (the node id is its hash), for a "
                              "node listening on 0.0.0.0 or [::] or behind a port mapping; a "
@@ -80,8 +88,35 @@ def _parser() -> argparse.ArgumentParser:
     tuning.add_argument("--quiet", action="store_true",
                         help="with --headless: leave out log and ring-status lines")
     tuning.add_argument("--log-file", metavar="PATH",
-                        help="write the core's debug log to PATH")
+                        help="write the debug log to PATH (default: the info log goes to "
+                             "$CHORDCHAT_LOG, else $XDG_CACHE_HOME/chordchat/NICK-PORT.log, "
+                             "else ~/.cache/chordchat/NICK-PORT.log; never to the terminal)")
     return parser
+
+
+def version() -> str:
+    """This program's version, as installed (``setup.cfg``)."""
+    try:
+        return importlib.metadata.version("chordchat")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+def default_listen(advertise: Address | None, bootstrap: Address | None) -> Address:
+    """Where a node listens without --listen: every address on the advertised port; else,
+    joining a node on another host, this host's address toward it (the kernel's route to
+    it; nothing is sent); else loopback. On a free port (0) but for the advertised one."""
+    if advertise is not None:
+        return Address("::" if ":" in advertise.host else "0.0.0.0", advertise.port)
+    if bootstrap is not None and not is_loopback(bootstrap.host):
+        family = socket.AF_INET6 if ":" in bootstrap.host else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect((bootstrap.host, bootstrap.port))
+                return Address(probe.getsockname()[0], 0)
+        except OSError:
+            pass   # no route (or a name that does not resolve): the start will say so
+    return Address("127.0.0.1", 0)
 
 
 def parse_options(argv: list[str] | None = None) -> tuple[Options, argparse.Namespace]:
@@ -94,13 +129,18 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, argparse.Name
     except CommandError as e:
         raise ValueError(str(e)) from None
     try:
-        listen = Address.parse(args.listen, allow_any_port=True)
-    except AddressError as e:
-        raise ValueError(f"--listen: {e}") from None
-    try:
         bootstrap = Address.parse(args.bootstrap) if args.bootstrap else None
     except AddressError as e:
         raise ValueError(f"--bootstrap: {e}") from None
+    try:
+        advertised = Address.parse(args.advertise) if args.advertise else None
+    except AddressError as e:
+        raise ValueError(f"--advertise: {e}") from None
+    try:
+        listen = (Address.parse(args.listen, allow_any_port=True) if args.listen
+                  else default_listen(advertised, bootstrap))
+    except AddressError as e:
+        raise ValueError(f"--listen: {e}") from None
     irc = None
     if args.irc:
         try:
@@ -112,10 +152,7 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, argparse.Name
     elif args.irc_password:
         raise ValueError("--irc-password needs --irc")
     chord: dict = {}
-    try:
-        advertise = Address.parse(args.advertise) if args.advertise else None
-    except AddressError as e:
-        raise ValueError(f"--advertise: {e}") from None
+    advertise = advertised
     if advertise is not None:
         if advertise.is_wildcard:
             raise ValueError(f"--advertise {advertise}: other nodes cannot dial a wildcard "
@@ -173,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.log_file:
         logging.basicConfig(filename=args.log_file, level=logging.DEBUG,
                             format="%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s")
+    from tui.logfile import setup_logging
+    setup_logging(options)   # every log line and traceback to the file, never to the terminal
     if args.headless:
         from core import headless
         return headless.run(options, as_json=args.json, quiet_logs=args.quiet)

@@ -178,7 +178,11 @@ class ChatApp:
     def _echo(self, command: Command) -> tuple:
         """Show a line to send now, in the order typed (tui.echoes says why)."""
         target, text = command.args
-        conv = self.conversations.named("#" + target if command.name == "send" else target)
+        name = "#" + target if command.name == "send" else target
+        new = self.conversations.get(handlers.conversation_id(name)) is None
+        conv = self.conversations.named(name)
+        if new:   # opened by this line: closed again if the line can never go (on_failed)
+            conv.opened_from = self.conversations.shown.id
         line = self.conversation_view.message(conv, self.nick, text, time.time(), own=True,
                                               state="pending")
         self.echoes.add(conv.id, text, line)

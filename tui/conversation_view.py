@@ -25,6 +25,15 @@ def clock(at: float, seconds: bool = False) -> str:
     return time.strftime("%H:%M:%S" if seconds else "%H:%M", time.localtime(at))
 
 
+def day_of(at: float) -> tuple[int, int, int]:
+    return time.localtime(at)[:3]
+
+
+def date_line(at: float) -> str:
+    """The line that starts a day in a conversation: ``── Tuesday 14 May 2024 ──``."""
+    return time.strftime("── %A %d %B %Y ──", time.localtime(at))
+
+
 def highlight(text: str, spans, base: str | None = None) -> list:
     """Markup of ``text`` with each (start, end) span shown as a mention."""
     plain = (lambda t: (base, t)) if base else (lambda t: t)
@@ -48,6 +57,7 @@ class ConversationView:
         self.conversations = conversations
         self._lists: dict[str, MessageList] = {HOME: MessageList()}
         self._own: dict[str, MessageLine] = {}   # the user's lines by msg_id (their state)
+        self._days: dict[str, tuple[int, int, int]] = {}   # the day of each one's last line
 
     def messages(self, conversation_id: str) -> MessageList:
         """The lines of conversation ``conversation_id`` (made empty on first use)."""
@@ -61,9 +71,19 @@ class ConversationView:
     def info(self, text: str) -> None:
         self.append(self.conversations.shown, [("info", text)])
 
+    def dated(self, conv: Conversation, at: float) -> None:
+        """A date line before a conversation's line of another day than the line before
+        it (before its first line, unless that is of today)."""
+        day = day_of(at)
+        if self._days.get(conv.id, day_of(time.time())) != day:
+            self.append(conv, [("time", date_line(at))])
+        self._days[conv.id] = day
+
     def notice(self, conversation_id: str, text: str, at: float | None = None) -> None:
         conv = self.conversations.get(conversation_id) or self.conversations.shown
-        self.append(conv, [("time", clock(at or time.time()) + " "), ("notice", text)])
+        at = at or time.time()
+        self.dated(conv, at)
+        self.append(conv, [("time", clock(at) + " "), ("notice", text)])
 
     def error(self, message: str, conv: Conversation | None = None,
               at: float | None = None) -> None:
@@ -75,29 +95,47 @@ class ConversationView:
 
     def message(self, conv: Conversation, nick: str, text: str, at: float, own: bool = False,
                 spans=(), verified: bool = True, msg_id: str | None = None,
-                state: str | None = None) -> MessageLine:
-        """A message line; ``spans`` are where it names the user (highlighted, and a mention);
-        one not signed by the key pinned for ``nick`` is marked unverified."""
-        prefix = [("time", clock(at) + " "), (nick_attr(nick), f"<{nick}>"), " "]
+                state: str | None = None, action: bool = False) -> MessageLine:
+        """A message line at its author's time ``at``; ``spans`` are where it names the user
+        (highlighted, and a mention); one not signed by the key pinned for ``nick`` is
+        marked unverified; an action shows as ``* nick text``. The later lines of a text
+        of several lines stand indented under its first."""
+        who = f"* {nick}" if action else f"<{nick}>"
+        prefix = [("time", clock(at) + " "), (nick_attr(nick), who), " "]
         if not verified:
             prefix[2:2] = [" ", ("unverified", UNVERIFIED)]
         body = ("own", text) if own else highlight(text, spans)
         line = MessageLine(prefix, body, msg_id=msg_id, state=state)
+        self.dated(conv, at)
         self.messages(conv.id).append(line)
         if not own:
             self.conversations.arrived(conv, bool(spans))
         return line
 
     def earlier(self, conv: Conversation, nick: str, text: str, at: float, msg_id: str,
-                state: str | None = None, verified: bool = True, spans=()) -> MessageLine:
-        """A line from before this session, dimmed; it counts as neither unread nor a
-        mention."""
-        prefix = [("history", f"{clock(at)} <{nick}> "),
+                state: str | None = None, verified: bool = True, spans=(),
+                action: bool = False) -> MessageLine:
+        """A line from before this session (or a channel's backlog), dimmed, at its
+        author's time; it counts as neither unread nor a mention."""
+        who = f"* {nick}" if action else f"<{nick}>"
+        prefix = [("history", f"{clock(at)} {who} "),
                   *([] if verified else [("unverified", UNVERIFIED), " "])]
         line = MessageLine(prefix, highlight(text, spans, "history"), msg_id=msg_id,
                            state=state)
+        self.dated(conv, at)
         self.messages(conv.id).append(line)
         return line
+
+    def holds_only(self, conversation_id: str, msg_id: str) -> bool:
+        """Whether the line ``msg_id`` (with a date line maybe) is all a conversation shows."""
+        lines = [w for w in self.messages(conversation_id).body
+                 if getattr(w, "msg_id", None) is not None or not isinstance(w, urwid.Text)]
+        return [getattr(w, "msg_id", None) for w in lines] == [msg_id]
+
+    def forget(self, conversation_id: str) -> None:
+        """Drop the lines of a conversation that is closed."""
+        self._lists.pop(conversation_id, None)
+        self._days.pop(conversation_id, None)
 
     def own(self, msg_id: str, line: MessageLine) -> None:
         """Keep one of the user's lines, whose delivery state later events change."""

@@ -30,6 +30,7 @@ class Conversation:
     mention: bool = False
     joined: bool = True  # channels: whether the user is a member (Joined, not yet Left)
     members: set[str] = field(default_factory=set)
+    opened_from: str | None = None   # the conversation shown when a line of ours opened it
 
 
 class Conversations:
@@ -61,6 +62,21 @@ class Conversations:
     def named(self, name: str) -> Conversation:
         """The conversation a core event names: "#channel", else a nick (or "@id")."""
         return self.channel(name[1:]) if name.startswith("#") else self.private(name)
+
+    def close(self, conversation_id: str) -> None:
+        """Take a conversation away (not home); show the one it was opened from, if still
+        there, else the one before it."""
+        conv = self.get(conversation_id)
+        if conv is None or conv.kind == "home":
+            return
+        shown = self.shown
+        index = self.items.index(conv)
+        self.items.remove(conv)
+        if shown is conv:
+            back = self.get(conv.opened_from or "")
+            self.select(self.items.index(back) if back is not None else index - 1)
+        else:
+            self.current = self.items.index(shown)
 
     def _open(self, conv: Conversation) -> Conversation:
         self.items.append(conv)

@@ -1,16 +1,20 @@
 """`make demo`: four headless peers that chat on #general, and the UI as the fifth node.
 
 The peers are real ``chordchat --headless`` processes on free loopback ports; their output
-goes to log files. Leaving the UI (``/exit`` or Ctrl+C) sends each peer ``exit`` too.
+goes to log files. Leaving the UI (``/exit`` or Ctrl+C) sends each peer ``exit`` too (a
+second Ctrl+C ends them at once); the temporary folder of their keys, data and logs is
+removed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import os
 import random
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -114,6 +118,12 @@ class Peer:
                 except BrokenPipeError:
                     pass
 
+    def kill(self) -> None:
+        """End the process at once (no graceful exit) and reap it."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
     def wait(self, timeout: float) -> int | None:
         try:
             return self.proc.wait(timeout)
@@ -157,10 +167,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nick", default=default_nick(), help="your nick in the demo")
     parser.add_argument("--pause", type=float, nargs=2, default=(4.0, 10.0),
                         metavar=("MIN", "MAX"), help="seconds between the peers' lines")
+    parser.add_argument("--dir", type=Path, metavar="DIR",
+                        help="keep the peers' keys, data and logs in DIR (default: a "
+                             "temporary folder, removed at the end)")
     args = parser.parse_args(argv)
-    logdir = Path(tempfile.mkdtemp(prefix="chordchat-demo-"))
+    made = args.dir is None
+    logdir = Path(tempfile.mkdtemp(prefix="chordchat-demo-")) if made else args.dir
+    logdir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("CHORDCHAT_LOG", str(logdir / f"{args.nick}.log"))
-    print(f"starting four peers ({', '.join(PEERS)}); their logs go to {logdir}", flush=True)
+    print(f"starting four peers ({', '.join(PEERS)}) in {logdir}"
+          + (" (removed at the end)" if made else ""), flush=True)
     peers: dict[str, Peer] = {}
     stop = threading.Event()
     code = 1
@@ -180,14 +196,32 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         stop.set()
-        if peers:
-            print("stopping the peers (each leaves the ring gracefully)…", flush=True)
-        # one at a time, so that each hands what it keeps to a successor that stays
-        for peer in peers.values():
-            peer.exit()
-            peer.wait(EXIT_TIMEOUT)
-    print(f"logs: {logdir}")
+        stop_peers(list(peers.values()))
+        if made:
+            shutil.rmtree(logdir, ignore_errors=True)   # the peers' keys, data and logs
+        else:
+            print(f"logs: {logdir}")
     return code
+
+
+def stop_peers(peers: list[Peer]) -> None:
+    """Each peer leaves the ring gracefully, one at a time (so that each hands what it
+    keeps to a successor that stays); Ctrl+C meanwhile ends the rest at once, quietly."""
+    if not peers:
+        return
+    print("stopping the peers (each leaves the ring gracefully; Ctrl+C ends them now)…",
+          flush=True)
+    left = list(peers)
+    try:
+        while left:
+            left[0].exit()
+            left[0].wait(EXIT_TIMEOUT)
+            left.pop(0)
+    except KeyboardInterrupt:
+        print("ending the peers now", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            for peer in left:
+                peer.kill()
 
 
 if __name__ == "__main__":

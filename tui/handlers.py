@@ -20,7 +20,12 @@ import urwid
 
 from core import events as ev
 from tui.conversation_view import UNVERIFIED
-from tui.conversations import HOME, mention_spans
+from tui.conversations import (
+    HOME,
+    channel_conversation_id,
+    mention_spans,
+    private_conversation_id,
+)
 from tui.read_marks import ReadMarksLoaded
 from tui.ring_view import short
 
@@ -44,6 +49,13 @@ class Quit:
     """The user, or a signal, asked to leave."""
 
 
+def conversation_id(name: str) -> str:
+    """The id of the conversation a core event names: "#channel", else a nick or "@id"."""
+    if name.startswith("#"):
+        return channel_conversation_id(name[1:])
+    return private_conversation_id(name)
+
+
 def on_ready(app: ChatApp, e: ev.Ready) -> None:
     app.ring_view.ready(e)
     app.conversation_view.notice(HOME, f"You are {e.nick}, node {short(e.id)} at {e.address}; "
@@ -56,21 +68,25 @@ def on_history(app: ChatApp, e: ev.History) -> None:
     for m in e.messages:
         app.nicks.add(m["from"])
         line = app.conversation_view.earlier(conv, m["from"], m["text"], m["at"], m["msg_id"],
-                                             state=m["state"] if m["outgoing"] else None)
+                                             state=m["state"] if m["outgoing"] else None,
+                                             action=m.get("action", False))
         if m["outgoing"]:
             app.conversation_view.own(m["msg_id"], line)
     app.read_marks.restore(conv)   # where the user stopped reading (tui.read_marks)
 
 
 def on_pending(app: ChatApp, e: ev.Pending) -> None:
+    new = app.conversations.get(conversation_id(e.conversation)) is None
     conv = app.conversations.named(e.conversation)
+    if new:
+        conv.opened_from = app.conversations.shown.id
     line = app.echoes.claim(conv.id, e.text)   # shown on Enter (tui.echoes)
     if line is not None:
         line.msg_id = e.msg_id
         app.conversation_view.own(e.msg_id, line)
         return
     line = app.conversation_view.message(conv, e.from_, e.text, e.at, own=True, msg_id=e.msg_id,
-                                         state="pending")
+                                         state="pending", action=e.action)
     app.conversation_view.own(e.msg_id, line)
     if conv.kind == "private":
         app.conversations.select_id(conv.id)
@@ -81,7 +97,16 @@ def on_delivered(app: ChatApp, e: ev.Delivered) -> None:
 
 
 def on_failed(app: ChatApp, e: ev.Failed) -> None:
-    app.conversation_view.set_state(e.msg_id, "failed")
+    """A line that can never go: marked so; a private conversation that this line opened
+    and that holds nothing else is closed again (to a nick nobody holds, say). The reason
+    is said once, here: the core sends no Error for it."""
+    conv = app.conversations.get(conversation_id(e.conversation))
+    if (conv is not None and conv.kind == "private" and conv.opened_from is not None
+            and app.conversation_view.holds_only(conv.id, e.msg_id)):
+        app.conversations.close(conv.id)
+        app.conversation_view.forget(conv.id)
+    else:
+        app.conversation_view.set_state(e.msg_id, "failed")
     app.conversation_view.error(f"not sent to {e.conversation}: {e.reason}")
 
 
@@ -97,7 +122,7 @@ def on_private(app: ChatApp, e: ev.PrivateMessage) -> None:
         return   # shown when it was accepted
     app.conversation_view.message(conv, e.from_, e.text, e.at, own=e.outgoing,
                                   spans=() if e.outgoing else mention_spans(e.text, app.nick),
-                                  verified=e.verified)
+                                  verified=e.verified, action=e.action)
     if e.outgoing:
         app.conversations.select_id(conv.id)
     elif app.conversations.shown is not conv:
@@ -114,10 +139,10 @@ def on_channel(app: ChatApp, e: ev.ChannelMessage) -> None:
     spans = [] if own else mention_spans(e.text, app.nick)
     if e.history:
         app.conversation_view.earlier(conv, e.from_, e.text, e.at, e.msg_id, verified=e.verified,
-                                      spans=spans)
+                                      spans=spans, action=e.action)
         return
     app.conversation_view.message(conv, e.from_, e.text, e.at, own=own, spans=spans,
-                                  verified=e.verified, msg_id=e.msg_id)
+                                  verified=e.verified, msg_id=e.msg_id, action=e.action)
     if spans:
         app.ring_bell()
 
@@ -127,7 +152,8 @@ def on_sent(app: ChatApp, e: ev.Sent) -> None:
     # gets this receipt, so the line is shown here instead
     conv = app.conversations.channel(e.channel)
     if not app.conversation_view.set_state(e.msg_id, "delivered") and not conv.joined:
-        app.conversation_view.message(conv, app.nick, e.text, e.at, own=True, msg_id=e.msg_id)
+        app.conversation_view.message(conv, app.nick, e.text, e.at, own=True, msg_id=e.msg_id,
+                                      action=e.action)
 
 
 def on_joined(app: ChatApp, e: ev.Joined) -> None:
@@ -151,6 +177,14 @@ def on_member_joined(app: ChatApp, e: ev.MemberJoined) -> None:
     conv.members.add(e.nick)
     app.nicks.add(e.nick)
     app.conversation_view.notice(conv.id, f"→ {e.nick} joined {conv.title}", at=e.at)
+
+
+def on_members_back(app: ChatApp, e: ev.MembersBack) -> None:
+    conv = app.conversations.channel(e.channel)
+    conv.members.update(e.nicks)
+    app.nicks.update(e.nicks)
+    app.conversation_view.notice(conv.id, f"netsplit over: {', '.join(e.nicks)} back",
+                                 at=e.at)
 
 
 def on_member_left(app: ChatApp, e: ev.MemberLeft) -> None:
@@ -245,6 +279,7 @@ HANDLERS: dict[type, Callable[[ChatApp, Any], None]] = {
     ev.Left: on_left,
     ev.MemberJoined: on_member_joined,
     ev.MemberLeft: on_member_left,
+    ev.MembersBack: on_members_back,
     ev.KeyChanged: on_key_changed,
     ev.Whois: on_whois,
     ev.MigrationStep: on_migration,

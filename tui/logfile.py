@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
+import threading
 from pathlib import Path
 
 
@@ -25,8 +27,34 @@ def log_path(options) -> Path:
 
 
 def setup_logging(options, level: int = logging.INFO) -> str:
-    """Send every logger of the process (core and UI) to a file, never to the terminal;
-    returns the file's path. A log file set up already (``--log-file``) is kept."""
+    """Send every logger of the process (core, UI, headless) to a file, never to the
+    terminal or stdout, and any uncaught exception of a thread with them; returns the
+    file's path. A log file set up already (``--log-file``) is kept."""
+    path = _log_to_file(options, level)
+    install_hooks(path)
+    return path
+
+
+def install_hooks(path: str) -> None:
+    """An uncaught exception (main thread or any other) is logged with its traceback; the
+    terminal gets one line naming the log file."""
+    def uncaught(kind, error, trace, thread: str = "main") -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            return   # Ctrl+C at the very end: nothing went wrong
+        logging.getLogger("chordchat").critical("uncaught in the %s thread", thread,
+                                                exc_info=(kind, error, trace))
+        try:
+            print(f"chordchat: unexpected failure ({kind.__name__}); details in {path}",
+                  file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass
+
+    sys.excepthook = uncaught
+    threading.excepthook = lambda a: uncaught(a.exc_type, a.exc_value, a.exc_traceback,
+                                              a.thread.name if a.thread else "?")
+
+
+def _log_to_file(options, level: int) -> str:
     root = logging.getLogger()
     for old in list(root.handlers):
         if not isinstance(old, logging.FileHandler):

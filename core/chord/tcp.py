@@ -336,6 +336,10 @@ class TcpTransport(Transport):
     def is_suspected(self, address: Address) -> bool:
         return address in self._suspects
 
+    def is_connecting(self, address: Address) -> bool:
+        """Whether an attempt to connect to ``address`` is under way."""
+        return address in self._connecting
+
     async def call(self, address: Address, method: str, args: dict,
                    timeout: float | None = None) -> object:
         """One request/reply with ``address`` within ``timeout`` (the transport's default).
@@ -405,8 +409,18 @@ class TcpTransport(Transport):
         if connecting is None:
             loop = asyncio.get_running_loop()
             connecting = self._connecting[address] = loop.create_task(self._open(address))
-            connecting.add_done_callback(lambda _: self._connecting.pop(address, None))
+            connecting.add_done_callback(lambda task: self._opened(address, task))
         return await asyncio.shield(connecting)
+
+    def _opened(self, address: Address, task: asyncio.Task) -> None:
+        """The end of a shared attempt. Its failure is retrieved here: every caller that
+        still waits gets it through its shield, but all of them may have given up (their
+        own deadline, a cancel), and then asyncio would print "Task exception was never
+        retrieved" on the terminal."""
+        if self._connecting.get(address) is task:
+            del self._connecting[address]
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.debug("connecting to %s failed: %r", address, error)
 
     async def _open(self, address: Address) -> _Link:
         """Connect, within the transport's timeout. Not longer: an attempt whose SYNs go

@@ -68,7 +68,8 @@ class IrcUser:
         """Carry out a session's command; ChatError says why it could not be done."""
         user = self.user
         method = {"join": user.join, "leave": user.leave, "send": user.send,
-                  "msg": user.msg, "topic": user.topic}.get(command.name)
+                  "msg": user.msg, "topic": user.topic,
+                  "me": user.act}.get(command.name)
         if method is None:
             raise ChatError(f"the gateway does not run {command.name!r}")
         if command.name == "leave" and len(command.args) == 2:   # a PART with words

@@ -224,11 +224,15 @@ class ChatEvents:
 
 _QUIT_WORDS = {"exit": "Quit", "pruned": "Ping timeout", "gone": "Ping timeout"}
 
+
 _EVENTS: dict[type, Callable[[ChatEvents, ev.Event], None]] = {
     ev.Joined: ChatEvents._on_joined,
     ev.Left: ChatEvents._on_left,
     ev.MemberJoined: ChatEvents._on_member_joined,
     ev.MemberLeft: ChatEvents._on_member_left,
+    # members back after a netsplit: each JOINs again, as IRC shows a healed split
+    ev.MembersBack: lambda self, e: [ChatEvents._on_member_joined(
+        self, ev.MemberJoined(channel=e.channel, nick=nick, at=e.at)) for nick in e.nicks],
     ev.ChannelMessage: ChatEvents._on_channel_message,
     ev.PrivateMessage: ChatEvents._on_private_message,
     ev.Info: ChatEvents._on_info,
@@ -239,8 +243,9 @@ _EVENTS: dict[type, Callable[[ChatEvents, ev.Event], None]] = {
 
 
 def _text(e: ev.ChannelMessage | ev.PrivateMessage, text: str) -> str:
-    """A message's text for ``to_irc``: an action (signed so) as ``/me …``."""
-    return t.ACTION_PREFIX + text if getattr(e, "action", False) else text
+    """A message's text for ``to_irc``: an action (signed so) as ``/me …``, which it sends
+    as a CTCP ACTION."""
+    return t.ACTION_PREFIX + text if e.action else text
 
 
 def _mark(verified: bool) -> str:

@@ -124,13 +124,16 @@ class Commands:
         text = t.from_irc(m.params[1])
         if text is None:
             return []   # a CTCP query: nobody on the ring answers those
-        body = t.NOTICE_PREFIX + text if quiet else text
         try:
             check_text(text)
         except CommandError as e:
             if not quiet:
                 self.replies.reply(n.ERR_NOTEXTTOSEND, f"Cannot send that: {e}")
             return []
+        # a CTCP ACTION (``from_irc`` made it "/me …"): a signed action on the ring
+        action = text.startswith(t.ACTION_PREFIX) and bool(text[len(t.ACTION_PREFIX):].strip())
+        body = (text[len(t.ACTION_PREFIX):] if action
+                else t.NOTICE_PREFIX + text if quiet else text)
         actions: list[Action] = []
         for target in m.params[0].split(",")[:4]:
             if is_ring(target):
@@ -156,7 +159,8 @@ class Commands:
                     else:
                         self.replies.reply(n.ERR_NOSUCHCHANNEL, target, "No such channel")
                     continue
-                actions.append(Run(Command("send", (channel, body)), quiet))
+                actions.append(Run(Command("me", ("#" + channel, body)) if action
+                                   else Command("send", (channel, body)), quiet))
             else:
                 try:
                     check_nick(target)
@@ -167,12 +171,16 @@ class Commands:
                 peer = self.directory.peer(target)
                 if not quiet and peer is not None and peer.away:
                     self.replies.reply(n.RPL_AWAY, peer.nick, peer.away)
-                actions.append(Run(Command("msg", (target, body)), quiet))
+                actions.append(Run(Command("me", (target, body)) if action
+                                   else Command("msg", (target, body)), quiet))
         return actions
 
     def failed(self, run: Run, reason: str) -> None:
         """The chat could not carry out ``run``: the numeric that says so, with why."""
         name, args = run.command.name, run.command.args
+        if name == "me":   # an action: failed as the send or msg it is
+            name = "send" if args[0].startswith("#") else "msg"
+            args = (args[0].removeprefix("#"), *args[1:])
         if name == "join":
             self.channels.join_failed(args[0])
             self.replies.reply(n.ERR_NOSUCHCHANNEL, "#" + args[0], f"Cannot join: {reason}")

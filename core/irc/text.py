@@ -2,9 +2,10 @@
 
 The chat refuses control characters in a message (``core.chat.model.text``); IRC uses
 them for bold, colours and CTCP. Formatting is dropped on the way in (as a server with
-colours stripped does), and so is anything else the chat's rule forbids; ``/me`` travels
-through the ring as text starting with ``/me `` and becomes a CTCP ACTION again at every
-IRC client, so UI users see what the sender meant.
+colours stripped does), and so is anything else the chat's rule forbids; a CTCP ACTION
+becomes ``/me …`` here, which the gateway sends on the ring as a signed action (the ``me``
+command), and an action from the ring (``action`` on the event) comes back as ``/me …``
+and so as a CTCP ACTION at every IRC client.
 
 On the way out, text from the ring is shown through ``visible``: a ``\x01`` in it reaches
 the client as ``^A``, so the only CTCP a client gets is the ACTION the gateway makes of a

@@ -30,6 +30,7 @@ class Message(NamedTuple):
     at: float
     outgoing: bool
     state: str          # one of STATES
+    action: bool = False   # a ``/me``
 
 
 class Hit(NamedTuple):

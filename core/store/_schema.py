@@ -42,10 +42,15 @@ def _schema_v1(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+def _action_v2(db: sqlite3.Connection) -> None:
+    """A message may be an action (``/me``)."""
+    db.execute("ALTER TABLE messages ADD COLUMN action INTEGER NOT NULL DEFAULT 0")
+
+
 # MIGRATIONS[i] takes a database from schema version i to i + 1 (PRAGMA user_version), in
 # one transaction with the version bump. Append; never edit a released step.
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Migration, ...] = (_schema_v1,)
+MIGRATIONS: tuple[Migration, ...] = (_schema_v1, _action_v2)
 
 
 @functools.cache

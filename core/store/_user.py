@@ -104,10 +104,11 @@ class UserStore:
     # -- conversations and history -------------------------------------------------------
 
     def add_message(self, conversation: str, msg_id: str, sender: str, text: str, at: float,
-                    outgoing: bool, state: str = "delivered") -> bool:
+                    outgoing: bool, state: str = "delivered", action: bool = False) -> bool:
         """Record one message; an id already recorded is ignored. Returns: whether added."""
         with self._write():
-            return self._insert_message(conversation, msg_id, sender, text, at, outgoing, state)
+            return self._insert_message(conversation, msg_id, sender, text, at, outgoing, state,
+                                        action)
 
     def add_messages(self, messages: Sequence[Message]) -> int:
         """Record a batch (a replayed history) in one commit. Returns: how many were new."""
@@ -145,14 +146,14 @@ class UserStore:
                                     (msg_id,)).rowcount == 1
 
     def get(self, msg_id: str) -> Message | None:
-        row = self._read("SELECT conversation, msg_id, sender, text, at, outgoing, state"
+        row = self._read("SELECT conversation, msg_id, sender, text, at, outgoing, state, action"
                          " FROM messages WHERE msg_id = ?", (msg_id,))
         return _message(row[0]) if row else None
 
     def recent(self, conversation: str, limit: int = 100) -> list[Message]:
         """The last ``limit`` messages of a conversation, oldest first (by ``at``, then
         insertion)."""
-        rows = self._read("SELECT conversation, msg_id, sender, text, at, outgoing, state"
+        rows = self._read("SELECT conversation, msg_id, sender, text, at, outgoing, state, action"
                           " FROM messages WHERE conversation = ?"
                           " ORDER BY at DESC, id DESC LIMIT ?", (conversation, limit))
         return [_message(row) for row in reversed(rows)]
@@ -194,7 +195,7 @@ class UserStore:
     def unconfirmed(self) -> list[Message]:
         """OutboxRow messages still pending that left the outbox: handed to someone who keeps
         them (an offline nick's mailbox) and waiting for the recipient's receipt."""
-        rows = self._read("SELECT conversation, msg_id, sender, text, at, outgoing, state"
+        rows = self._read("SELECT conversation, msg_id, sender, text, at, outgoing, state, action"
                           " FROM messages WHERE outgoing = 1 AND state = 'pending' AND msg_id"
                           " NOT IN (SELECT msg_id FROM outbox) ORDER BY id")
         return [_message(row) for row in rows]
@@ -305,7 +306,7 @@ class UserStore:
     # -- internals ---------------------------------------------------------------------
 
     def _insert_message(self, conversation: str, msg_id: str, sender: str, text: str,
-                        at: float, outgoing: bool, state: str) -> bool:
+                        at: float, outgoing: bool, state: str, action: bool = False) -> bool:
         _check_state(state)
         conversation, sender, text = _clean(conversation), _clean(sender), _clean(text)
         self._db.execute("INSERT INTO conversations (name, last_at) VALUES (?, ?)"
@@ -313,9 +314,9 @@ class UserStore:
                          " SET last_at = max(last_at, excluded.last_at)", (conversation, at))
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO messages"
-            " (msg_id, conversation, sender, text, at, outgoing, state)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (msg_id, conversation, sender, text, at, int(outgoing), state))
+            " (msg_id, conversation, sender, text, at, outgoing, state, action)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (msg_id, conversation, sender, text, at, int(outgoing), state, int(action)))
         if cursor.rowcount != 1:
             return False
         if self.fts:
@@ -350,8 +351,8 @@ class UserStore:
 
 
 def _message(row: tuple) -> Message:
-    conversation, msg_id, sender, text, at, outgoing, state = row
-    return Message(conversation, msg_id, sender, text, at, bool(outgoing), state)
+    conversation, msg_id, sender, text, at, outgoing, state, action = row
+    return Message(conversation, msg_id, sender, text, at, bool(outgoing), state, bool(action))
 
 
 def _check_state(state: str) -> None:

@@ -110,10 +110,10 @@ async def test_hostile_text__refused_by_the_maintainer_and_never_shown_raw_by_a_
             assert text.isascii()
             shown = [json.loads(line) for line in text.splitlines()]
             assert any(d.get("text") == HONEST for d in shown)          # intact
-            assert any(d.get("text") == "/me waves ✓" for d in shown)
+            assert any(d.get("text") == "waves ✓" and d.get("action") for d in shown)
         else:
             assert f"mallory: {HONEST}" in text
-            assert "erin: /me waves ✓" in text
+            assert "* erin waves ✓" in text   # her CTCP ACTION, a signed action
             assert "clear^[[2J^[[H" in text and "user\ufffdgnp.exe" in text
             assert "[private] mallory: clear^[[2J" in text
             # a line break in a text cannot start a line of its own

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -64,7 +65,7 @@ def test_headless__end_of_input_sigterm_and_ctrl_c_run_the_exit_sequence(tmp_pat
         assert d.events[-1]["event"] == "bye" and d.matching(kind("migration", step="unname"))
         mark = a.mark()
         a.send("msg bo hi")
-        assert "unknown nick 'bo'" in a.wait_for(kind("error"), since=mark)["message"]
+        assert "unknown nick 'bo'" in a.wait_for(kind("failed"), since=mark)["reason"]
         assert a.stop() == 0
 
 
@@ -74,8 +75,8 @@ def test_cli__usage_errors_exit_2_with_a_clear_message():
     assert done.returncode == 2 and "--json needs --headless" in done.stderr
     done = chordchat("--nick", "ann", "--listen", "127.0.0.1:70000", "--headless")
     assert done.returncode == 2 and "port 70000 is outside 1-65535" in done.stderr
-    done = chordchat("--nick", "ann")
-    assert done.returncode == 2 and "--listen" in done.stderr
+    done = chordchat("--listen", "127.0.0.1:0", "--headless")   # --listen has a default
+    assert done.returncode == 2 and "--nick" in done.stderr        # --nick has none
     with tempfile.TemporaryDirectory() as data_dir:   # no known peer to learn it from
         done = chordchat("--nick", "ann", "--listen", "0.0.0.0:0", "--headless",
                          "--data-dir", data_dir)
@@ -104,9 +105,9 @@ def test_headless__ring_changes_render_from_their_fields():
     assert render(ev.RingChange("started", new="127.0.0.1:4000", bootstrap="127.0.0.1:4001")) \
         == "ring: node 127.0.0.1:4000 joined the ring through 127.0.0.1:4001"
     assert render(ev.RingChange("left")) == "ring: left the ring"
-    line = json.loads(json.dumps(ev.RingChange("fingers", count=3).to_json()))
+    line = json.loads(json.dumps(ev.RingChange("fingers", count=3, at=1.5).to_json()))
     assert line == {"event": "ring_change", "kind": "fingers", "old": None, "new": None,
-                    "bootstrap": None, "count": 3}
+                    "bootstrap": None, "count": 3, "at": 1.5}
 
 
 @pytest.mark.slow
@@ -115,6 +116,7 @@ def test_headless__json_mode_prints_ring_changes_unless_quiet():
                      "--ring-interval", "0.1", input="")
     assert done.returncode == 0, done.stderr
     events = [json.loads(x) for x in done.stdout.splitlines()]
+    assert all(isinstance(e.pop("at"), float) for e in events)   # every line has its time
     ready = next(e for e in events if e["event"] == "ready")
     assert {"event": "ring_change", "kind": "started", "old": None, "new": ready["address"],
             "bootstrap": None, "count": None} in events
@@ -131,3 +133,25 @@ def test_headless__json_mode_prints_ring_changes_unless_quiet():
 def test_headless__answers_every_front_end_command_of_the_table_with_one_event():
     assert set(FRONT_END) == {s.name for s in COMMANDS if s.where is Where.FRONT_END}
     assert "//text sends /text" in FRONT_END["help"](None, Command("help")).text
+
+
+def test_headless__messages_show_their_authors_time_actions_and_later_lines_indented():
+    from core.headless import plain, when
+    at = time.mktime((2024, 5, 14, 9, 5, 0, 0, 0, -1))
+    assert when(at, now=at + 3600) == "09:05"
+    assert when(at, now=at + 2 * 86400) == "2024-05-14 09:05"   # not today: with the date
+    today = time.time()
+    hhmm = time.strftime("%H:%M", time.localtime(today))
+    line = plain(ev.ChannelMessage("general", "ada", "one\ntwo", "m1", at=today))
+    assert line == f"{hhmm} [#general] ada: one\n    two"
+    assert plain(ev.ChannelMessage("general", "ada", "waves", "m2", action=True, at=today)) \
+        == f"{hhmm} [#general] * ada waves"
+    assert plain(ev.PrivateMessage("bob", "me", "nods", "m3", action=True, verified=False,
+                                   at=at)) == "2024-05-14 09:05 [private] * bob (unverified) nods"
+    history = plain(ev.History("#general", ({"from": "ada", "text": "hi", "msg_id": "m",
+                                             "at": at, "outgoing": False,
+                                             "state": "delivered"},)))
+    assert history.splitlines()[1] == "  2024-05-14 09:05 ada: hi"
+    data = json.loads(json.dumps(ev.ChannelMessage("general", "ada", "a\nb", "m1",
+                                                   action=True, at=at).to_json()))
+    assert (data["text"], data["at"], data["action"]) == ("a\nb", at, True)

@@ -85,3 +85,10 @@ def test_partition__three_and_three_chat_apart_then_heal_into_one_ring(network, 
               f"{[(p.nick, successor(p)) for p in procs]}")
         for p in procs:
             assert p.stop() == 0
+        # through the partition and the heal, stdout held only JSON lines (a log line or a
+        # traceback, such as "Task exception was never retrieved", would be unparsed) and
+        # stderr nothing: those go to the log file
+        for p in procs:
+            unparsed = [e["line"] for e in p.events if e["event"] == "unparsed"]
+            assert unparsed == [], f"{p.nick} printed non-JSON lines: {unparsed[:5]}"
+            assert p.stderr() == "", f"{p.nick} wrote to stderr: {p.stderr()}"

@@ -72,7 +72,8 @@ class Proc:
             self.process = subprocess.Popen(
                 [*wrapper, sys.executable, "-m", "tui", *args], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=err, cwd=ROOT, text=True, bufsize=1,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                env={**os.environ, "PYTHONUNBUFFERED": "1",
+                     "CHORDCHAT_LOG": str(self.stderr_path.with_suffix(".log"))})
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.address: str | None = None

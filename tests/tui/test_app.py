@@ -509,10 +509,48 @@ class TestKeptHistory:
         assert shown_texts(app)[-1].endswith("<alice> hello ✓")
 
     def test_app__a_message_that_cannot_go_is_marked_and_said_why(self, app):
+        app.handle(ev.PrivateMessage("zed", "alice", "hi", "m0"))   # a conversation before
         app.handle(ev.Pending("zed", "m1", "anyone?", "alice"))
         app.handle(ev.Failed("zed", "m1", "unknown nick 'zed'"))
         texts = shown_texts(app)
         assert texts[-2].endswith("anyone? ✗ not sent") and "unknown nick 'zed'" in texts[-1]
+
+    def test_app__a_msg_to_a_nick_nobody_holds_leaves_no_conversation_and_one_error(self, app):
+        app.handle(ev.Joined("general", ("alice",)))
+        type_line(app, "/msg zed anyone?")
+        app.handle(ev.Pending("zed", "m1", "anyone?", "alice"))
+        assert app.conversations.shown.id == "@zed"
+        app.handle(ev.Failed("zed", "m1", "unknown nick 'zed': no node has registered it"))
+        assert [c.id for c in app.conversations.items] == ["*", "#general"]
+        assert app.conversations.shown.id == "#general"
+        texts = shown_texts(app)
+        assert sum("unknown nick 'zed'" in t for t in texts) == 1 and "anyone?" not in texts[-1]
+
+    def test_app__messages_show_their_own_time_actions_lines_and_day_changes(self, app):
+        import time as _time
+        today = _time.time()
+        day = 86400
+        app.handle(ev.ChannelMessage("general", "bob", "old news", "h1", history=True,
+                                     at=today - 3 * day))
+        app.handle(ev.ChannelMessage("general", "bob", "waves", "h2", history=True,
+                                     action=True, at=today - 3 * day + 60))
+        app.handle(ev.Joined("general", ("alice", "bob")))
+        app.handle(ev.ChannelMessage("general", "bob", "first\nsecond", "m1", at=today))
+        app.conversations.select_id("#general")
+        texts = shown_texts(app)
+        stamp = _time.strftime
+        old = _time.localtime(today - 3 * day)
+        assert texts[0] == stamp("── %A %d %B %Y ──", old)
+        assert texts[1] == stamp("%H:%M <bob> old news", old)
+        assert texts[2] == stamp("%H:%M * bob waves", _time.localtime(today - 3 * day + 60))
+        assert texts[3].startswith(stamp("── %A", _time.localtime(today)))   # today again
+        assert "you joined #general" in texts[4]
+        assert texts[5].endswith("<bob> first\nsecond")
+        at = rows(app)
+        first = next(r for r in at if "<bob> first" in r)
+        second = at[at.index(first) + 1]
+        assert second.rstrip().endswith(" second")
+        assert second.index("second") == first.index("first")   # under the first line's text
 
     def test_app__search_goes_to_the_runtime_and_a_hit_opens_its_line(self, app):
         app.handle(ev.Joined("general", ()))

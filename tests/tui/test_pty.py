@@ -267,3 +267,40 @@ class TestStartupErrors:
         text = ui.output.decode(errors="replace")
         assert "chordchat:" in text and "bob" in text.lower() and "taken" in text.lower()
         assert_terminal_restored(ui)
+
+
+def test_ui__a_backlog_shows_each_line_at_its_authors_time_in_order_above_you_joined(
+        cluster, terminals, tmp_path):
+    """ada's clock runs 4 minutes behind (faketime; within the clock skew the ring allows):
+    her lines, sent before alice joins, show at the time ada signed them, oldest first, and the
+    "you joined" line comes after the backlog it brought."""
+    import shutil
+    import time
+    if shutil.which("faketime") is None:
+        pytest.skip("needs faketime (Debian package faketime) to run a node 4 minutes behind")
+    ada = cluster.start("ada", wrapper=["env", "FAKETIME_DONT_FAKE_MONOTONIC=1",
+                                        "faketime", "-f", "-4m"])
+    ada.send("join general")
+    ada.wait_for(kind("joined", channel="general"))
+    stamps = []
+    for text in ("first, from the past", "second, still before you came"):
+        ada.send(f"send general {text}")
+        stamps.append(ada.wait_for(kind("channel", channel="general", text=text))["at"])
+    assert time.time() - stamps[0] > 3 * 60   # signed on ada's clock, 4 minutes behind
+    ui = TerminalProcess([sys.executable, "-m", "tui", "--nick", "alice", "--bootstrap",
+                          ada.address, "--data-dir", str(tmp_path / "alice"), *UI_ARGS],
+                         env={"CHORDCHAT_LOG": str(tmp_path / "ui.log")})
+    terminals.append(ui)
+    ui.wait_for("You are alice")
+    ui.enter("join general")
+    lines = ui.wait_for("you joined #general")
+    first = next(i for i, s in enumerate(lines) if "<ada> first, from the past" in s)
+    second = next(i for i, s in enumerate(lines) if "<ada> second, still before" in s)
+    joined = next(i for i, s in enumerate(lines) if "you joined #general" in s)
+    assert first < second < joined
+    for row, at in ((first, stamps[0]), (second, stamps[1])):
+        assert time.strftime("%H:%M", time.localtime(at)) + " <ada>" in lines[row]
+    joined_at = re.search(r"(\d\d:\d\d) you joined", lines[joined]).group(1)
+    assert joined_at != time.strftime("%H:%M", time.localtime(stamps[0]))
+    ui.enter("/exit")
+    assert ui.wait_exit(timeout=60) == 0

@@ -124,6 +124,11 @@ class Entry:
     at: float = 0.0
     signed: SignedEntry | None = None
 
+    @property
+    def action(self) -> bool:
+        """A message that is an action (``/me``): its author signed it so."""
+        return self.signed is not None and self.signed.action
+
     @classmethod
     def of(cls, seq: int, signed: SignedEntry) -> Entry:
         return cls(seq, signed.msg_id, signed.kind, signed.nick, signed.text,

@@ -97,6 +97,19 @@ def _topic(spec: CommandSpec, rest: str, conversation: str | None) -> Command:
     return Command("topic", (channel_name(target), text))
 
 
+def _me(spec: CommandSpec, rest: str, conversation: str | None) -> Command:
+    """/me in a conversation: an action there; elsewhere the first word names where."""
+    if conversation is None:
+        parts = rest.split(None, 1)
+        if len(parts) < 2:
+            raise CommandError("me needs a channel or nick and a text outside a conversation; "
+                               "usage: me <#channel|nick> <text>")
+        conversation, rest = parts
+    elif not rest.strip():
+        raise CommandError(f"me needs a text (what you do); usage: {spec.usage}")
+    return action_command(conversation, rest.strip())
+
+
 def _one_channel(spec: CommandSpec, rest: str, conversation: str | None) -> Command:
     words = rest.split()
     if not words and spec.name == "leave" and conversation and conversation.startswith("#"):
@@ -138,6 +151,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("msg", "msg <nick> <text>",
                 "send a private message to a nick (or msg @<8-40 hex id> <text> by node id)",
                 Where.CHAT, _msg),
+    CommandSpec("me", "me <text>",
+                "an action in the conversation shown: /me waves shows as * you waves (in the "
+                "home pane and headless: me <#channel|nick> <text>)", Where.CHAT, _me),
     CommandSpec("join", "join <channel>", "join a channel (#name or name)", Where.CHAT,
                 _one_channel),
     CommandSpec("leave", "leave <channel>",
@@ -183,7 +199,8 @@ class Command:
     """A parsed command: its canonical name and its arguments, already validated.
 
     For ``msg`` the arguments are (nick, text) or, by node id, ("@" + hex prefix, text).
-    Channel names are canonical: lower-case, without the ``#``.
+    Channel names are canonical: lower-case, without the ``#``. For ``me`` (an action) they
+    are (``#channel``, text) or (nick or ``@id``, text): the conversation, then the text.
     """
     name: str
     args: tuple[str, ...] = ()
@@ -204,6 +221,8 @@ class Command:
             return "#" + self.args[0]
         if self.name == "msg":
             return self.args[0].lower()
+        if self.name == "me":
+            return self.args[0] if self.args[0].startswith("#") else self.args[0].lower()
         return None
 
     def __str__(self) -> str:
@@ -234,18 +253,43 @@ def channel_name(text: str) -> str:
 
 
 def check_text(text: str) -> str:
-    """Return ``text`` if it can be sent as a message, else raise CommandError saying why."""
+    """Return ``text`` if it can be sent as a message, else raise CommandError saying why.
+
+    A message may have several lines (``\n``; a ``\r\n`` or lone ``\r`` becomes ``\n``):
+    it travels as one message. Blank lines at either end are left out."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
     if not text.strip():
         raise CommandError("the message is empty")
     if len(text) > MAX_TEXT:
         raise CommandError(
             f"the message has {len(text)} characters; at most {MAX_TEXT} are allowed")
-    if "\n" in text or "\r" in text:
-        raise CommandError("the message has more than one line; send each line on its own")
     ch = bad_char(text)
     if ch is not None:   # the rule every maintainer applies (core.chat.model.text)
         raise CommandError(f"the message contains a control character {describe(ch)}")
     return text
+
+
+def _conversation_target(conversation: str) -> str:
+    """``#channel`` (canonical) for a channel conversation, else the nick or ``@id``."""
+    if conversation.startswith("#"):
+        return "#" + channel_name(conversation)
+    return _recipient(conversation)
+
+
+def text_command(conversation: str, text: str) -> Command:
+    """The Command that sends ``text`` to ``conversation`` ("#channel", a nick or "@id") as
+    chat text, never read as a command: for a front end's multi-line input or a paste.
+    ``text`` may hold newlines; CommandError if it cannot be sent."""
+    target = _conversation_target(conversation)
+    text = check_text(text)
+    if target.startswith("#"):
+        return Command("send", (target[1:], text))
+    return Command("msg", (target, text))
+
+
+def action_command(conversation: str, text: str) -> Command:
+    """The ``me`` Command: ``text`` as an action in ``conversation`` (as ``text_command``)."""
+    return Command("me", (_conversation_target(conversation), check_text(text)))
 
 
 def _recipient(target: str) -> str:

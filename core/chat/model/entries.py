@@ -64,6 +64,7 @@ class SignedEntry:
     signature: str
     series: str | None = None   # the author's session: its messages are counted in it
     n: int | None = None        # the author's count of its messages to the channel
+    action: bool = False   # a message that is an action (``/me waves``): signed with it
 
     @property
     def sign_kind(self) -> str:
@@ -71,13 +72,15 @@ class SignedEntry:
 
     def fields(self) -> dict:
         """What the signature covers (besides the kind): everything but the signature
-        (``series`` and ``n`` only when present: an entry without them is signed as it
-        always was)."""
+        (``series`` and ``n`` only when present, ``action`` only when true: an entry
+        without them is signed as it always was)."""
         fields = {"channel": self.channel, "kind": self.kind, "nick": self.nick,
                   "key": self.key, "address": self.address, "msg_id": self.msg_id,
                   "text": self.text, "at": self.at}
         if self.n is not None:
             fields["series"], fields["n"] = self.series, self.n
+        if self.action is not False:
+            fields["action"] = self.action
         return fields
 
     @property
@@ -113,6 +116,8 @@ class SignedEntry:
                 raise EntryError("'series' must be a non-empty string")
             if type(self.n) is not int or not 0 < self.n <= MAX_N:
                 raise EntryError("'n' must be a positive integer")
+        if self.action is not False and (self.action is not True or self.kind != "msg"):
+            raise EntryError("'action' must be true, on a message, or absent")
 
     def valid(self) -> bool:
         """Well formed and signed by its own key. Never raises."""
@@ -144,7 +149,7 @@ class SignedEntry:
         try:
             entry = cls(d["channel"], d["kind"], d["nick"], d["key"], d["address"],
                         d["msg_id"], d["text"], d["at"], d["signature"], d.get("series"),
-                        d.get("n"))
+                        d.get("n"), d.get("action", False))
         except KeyError as e:
             raise EntryError(f"a channel entry lacks {e.args[0]!r}") from None
         entry.check_shape()
@@ -153,12 +158,13 @@ class SignedEntry:
         return cls(sys.intern(entry.channel), sys.intern(entry.kind), sys.intern(entry.nick),
                    sys.intern(entry.key), sys.intern(entry.address), entry.msg_id, entry.text,
                    entry.at, entry.signature,
-                   None if entry.series is None else sys.intern(entry.series), entry.n)
+                   None if entry.series is None else sys.intern(entry.series), entry.n,
+                   entry.action)
 
 
 def sign_entry(identity: Identity, channel: str, kind: str, msg_id: str, *,
                address: str, text: str = "", at: float | None = None,
-               count: tuple[str, int] | None = None) -> SignedEntry:
+               count: tuple[str, int] | None = None, action: bool = False) -> SignedEntry:
     """``identity`` signs a join, leave or message in ``channel`` (a canonical name).
 
     Args:
@@ -166,6 +172,7 @@ def sign_entry(identity: Identity, channel: str, kind: str, msg_id: str, *,
         at: the author's wall clock in seconds; now if None.
         count: (series, n) of a message: the author's count of its messages to the
             channel in this series (None: not counted).
+        action: a message that is an action (``/me``).
 
     Raises:
         EntryError: a field has the wrong form (a bad channel name, kind, …).
@@ -173,10 +180,10 @@ def sign_entry(identity: Identity, channel: str, kind: str, msg_id: str, *,
     at = time.time() if at is None else at
     series, n = count if count is not None else (None, None)
     unsigned = SignedEntry(channel, kind, identity.nick, identity.key, address, msg_id,
-                           text, at, "", series, n)
+                           text, at, "", series, n, action)
     unsigned.check_shape()
     return SignedEntry(channel, kind, identity.nick, identity.key, address, msg_id, text, at,
-                       identity.sign(unsigned.sign_kind, unsigned.fields()), series, n)
+                       identity.sign(unsigned.sign_kind, unsigned.fields()), series, n, action)
 
 
 def may_leave(member_key: str, leave: SignedEntry) -> bool:

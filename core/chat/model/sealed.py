@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import re
 import time
+from dataclasses import dataclass
 
 import nacl.bindings
 import nacl.public
@@ -50,7 +52,7 @@ def box_public(public_key: bytes | str) -> bytes:
 
 
 def seal(sender: Identity, recipient_public_key: bytes | str, plaintext: str, msg_id: str, *,
-         to: str, at: float | None = None) -> dict:
+         to: str, at: float | None = None, action: bool = False) -> dict:
     """Encrypt and authenticate ``plaintext`` from ``sender`` to the user ``to``.
 
     Args:
@@ -58,6 +60,7 @@ def seal(sender: Identity, recipient_public_key: bytes | str, plaintext: str, ms
         msg_id: the message id (also in the clear, for acknowledgements and dedup).
         to: the recipient's nick, bound into the authenticated plaintext.
         at: the sender's wall clock in seconds (now if None), bound in too.
+        action: an action (``/me``), bound in (only when true: "action": true).
 
     Returns:
         The envelope, a JSON-able dict: v, from, to, key (the sender's), msg_id, nonce, box.
@@ -67,6 +70,8 @@ def seal(sender: Identity, recipient_public_key: bytes | str, plaintext: str, ms
     """
     inner = {"from": sender.nick, "to": to, "msg_id": msg_id, "text": plaintext,
              "at": time.time() if at is None else at}
+    if action:
+        inner["action"] = True
     message = PREFIX + json.dumps(inner, sort_keys=True, separators=(",", ":")).encode("ascii")
     box = nacl.public.Box(nacl.public.PrivateKey(sender.box_secret()),
                           nacl.public.PublicKey(box_public(recipient_public_key)))
@@ -76,9 +81,25 @@ def seal(sender: Identity, recipient_public_key: bytes | str, plaintext: str, ms
             "nonce": nonce.hex(), "box": base64.b64encode(ciphertext).decode("ascii")}
 
 
+@dataclass(frozen=True)
+class Opened:
+    """What a sealed message says inside, authenticated by the sender's key: its text, the
+    sender's time (None if absent or not a finite number) and whether it is an action."""
+    text: str
+    at: float | None = None
+    action: bool = False
+
+
 def open_sealed(recipient: Identity, sender_public_key: bytes | str, sealed: object
                 ) -> str | None:
-    """The text of ``sealed`` if it opens for ``recipient`` under ``sender_public_key``.
+    """The text of ``sealed`` if it opens (``open_letter``), else None."""
+    opened = open_letter(recipient, sender_public_key, sealed)
+    return None if opened is None else opened.text
+
+
+def open_letter(recipient: Identity, sender_public_key: bytes | str, sealed: object
+                ) -> Opened | None:
+    """What ``sealed`` says if it opens for ``recipient`` under ``sender_public_key``.
 
     None for anything else — another key, a changed byte, a replay to another recipient
     or under another id, or any malformed envelope (hostile input never raises).
@@ -105,7 +126,10 @@ def open_sealed(recipient: Identity, sender_public_key: bytes | str, sealed: obj
                 or inner.get("to") != to or inner.get("msg_id") != msg_id
                 or not isinstance(inner.get("text"), str)):
             return None
-        return inner["text"]
+        at = inner.get("at")
+        if not isinstance(at, int | float) or isinstance(at, bool) or not math.isfinite(at):
+            at = None
+        return Opened(inner["text"], at, inner.get("action") is True)
     except Exception:  # hostile input (bad base64, CryptoError, …) must never crash a handler
         return None
 

@@ -35,6 +35,7 @@ class Outgoing:
     msg_id: str
     at: float            # the wall clock when it was typed
     signed: dict | None = None   # a channel line's signed entry (resent as it was)
+    action: bool = False         # a ``/me``
     committed: asyncio.Future | None = None   # its outbox row's commit
     shown: bool = False                       # Pending was posted
 
@@ -48,12 +49,16 @@ class Outgoing:
         return "#" + self.target if self.kind == "channel" else self.target.lower()
 
     def payload(self) -> dict:
-        return {"target": self.target, "text": self.text, "signed": self.signed}
+        payload = {"target": self.target, "text": self.text, "signed": self.signed}
+        if self.action:
+            payload["action"] = True
+        return payload
 
     @classmethod
     def from_row(cls, row: OutboxRow) -> Outgoing:
         return cls(row.kind, str(row.payload["target"]), str(row.payload["text"]),
-                   row.msg_id, row.at, row.payload.get("signed"))
+                   row.msg_id, row.at, row.payload.get("signed"),
+                   row.payload.get("action") is True)
 
 
 class Outbox:
@@ -71,18 +76,22 @@ class Outbox:
     # -- a line on its way -----------------------------------------------------------------
 
     def accept(self, command: Command) -> Outgoing:
-        """Take a typed ``send`` or ``msg`` line: give it an id and commit it to the outbox
-        (submitted now, in order; ``Pending`` is posted once it is on disk)."""
+        """Take a typed ``send``, ``msg`` or ``me`` line: give it an id and commit it to the
+        outbox (submitted now, in order; ``Pending`` is posted once it is on disk)."""
         target, text = command.args
-        item = Outgoing("channel" if command.name == "send" else "private", target, text,
-                        new_id(), time.time())
+        action = command.name == "me"
+        channel = command.name == "send" or (action and target.startswith("#"))
+        if action and channel:
+            target = target[1:]
+        item = Outgoing("channel" if channel else "private", target, text, new_id(),
+                        self.me.stamp(), action=action)
         if item.kind == "channel":   # signed once: a resend is then the very same entry
             item.signed = self.me.sign(target, "msg", text, item.msg_id,
-                                       self.me.next_count(target)).to_wire()
+                                       self.me.next_count(target), action).to_wire()
         self._mine.add(item.msg_id)
         item.committed = self.store.add_outgoing(
             Message(item.conversation, item.msg_id, self.me.nick, text, item.at, True,
-                    "pending"),
+                    "pending", action),
             item.kind, item.target, item.payload())
         item.committed.add_done_callback(lambda f: self._on_committed(item, f))
         return item
@@ -91,7 +100,8 @@ class Outbox:
         if (not item.shown and not future.cancelled() and future.exception() is None):
             item.shown = True
             self.post(ev.Pending(conversation=item.conversation, msg_id=item.msg_id,
-                                 text=item.text, from_=self.me.nick))
+                                 text=item.text, from_=self.me.nick, action=item.action,
+                                 at=item.at))
 
     async def stored(self, item: Outgoing) -> None:
         """Wait until an accepted line is on disk (ChatError if it could not be stored)."""
@@ -153,13 +163,13 @@ class Outbox:
         """Keep the lines (``msg`` entries) a maintainer delivered; the ids to show."""
         return await self._keep([Message("#" + channel, e.msg_id, e.nick, e.text,
                                         e.at or time.time(), self.me.is_me(e.nick),
-                                        "delivered")
+                                        "delivered", e.action)
                                 for e in entries if e.kind == "msg"])
 
     async def keep_private(self, e: ev.PrivateMessage) -> bool:
         """Keep a private message received; whether to show it."""
         return bool(await self._keep([Message(e.from_, e.msg_id, e.from_, e.text, e.at, False,
-                                             "delivered")]))
+                                             "delivered", e.action)]))
 
     async def showing(self, show: Coroutine) -> None:
         """Run ``show`` (keep what arrived, then post it) to its end even if our caller is
@@ -224,7 +234,8 @@ class Outbox:
                 lines = await self.store.recent(conversation.name, HISTORY_LINES)
                 self.post(ev.History(conversation=conversation.name, messages=tuple(
                     {"from": m.sender, "text": m.text, "msg_id": m.msg_id, "at": m.at,
-                     "outgoing": m.outgoing, "state": m.state} for m in lines)))
+                     "outgoing": m.outgoing, "state": m.state, "action": m.action}
+                    for m in lines)))
         except StoreError as e:
             self.post(ev.Error(message=f"could not read the history: {e}"))
 

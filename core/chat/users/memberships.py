@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from core import events as ev
 from core.datadir import valid_nick
 
-from ..model.channel import Entry, topic_from_wire
+from ..model.channel import NOTICES, Entry, topic_from_wire
 from ..model.entries import EntryError, SignedEntry
 from ..model.errors import ChatError
 from ..model.ids import Seen
@@ -32,6 +32,7 @@ from .vouching import FORGED, VERIFIED, Voucher
 log = logging.getLogger(__name__)
 
 REJOIN_GAP = 1.0     # seconds between two resumes of one channel at least
+SETTLE = 3.0         # seconds a maintainer's removal (pruned, gone) waits to be shown
 
 
 @dataclass
@@ -44,6 +45,13 @@ class Membership:
     heard: float = 0.0          # when its maintainer last reached us (the loop's clock)
     resuming: bool = False      # a resume (``rejoin``) is under way
     resumed: float = float("-inf")
+    # who the user was last shown to be in (lower-case nick -> (nick, reason: "" when in,
+    # else the leave's reason)): a delivery shows only what changed that
+    shown: dict[str, tuple[str, str]] = field(default_factory=dict)
+    said: dict[str, float] = field(default_factory=dict)   # each one's latest signed word
+    held: dict[str, tuple[str, str]] = field(default_factory=dict)   # removals not shown yet
+    back: list[str] = field(default_factory=list)    # members back, not shown yet
+    settling: asyncio.TimerHandle | None = None
     # shows in the order their deliveries came (two maintainers may deliver at once while
     # a channel moves, and one show may wait on a key lookup the other does not need)
     in_turn: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -59,6 +67,13 @@ def exit_reason(words: str) -> str:
     QUIT message), made fit to sign (one line, no control characters, 300 characters)."""
     words = without_bad(" ".join(words.split()))[:MAX_REASON].strip()
     return "exit" if not words or words == "exit" else f"exit: {words}"
+
+
+def _message(channel: str, e: Entry, status: str, history: bool = False) -> ev.ChannelMessage:
+    """The event of a message entry: at its author's signed time, an action if signed so."""
+    return ev.ChannelMessage(channel=channel, from_=e.nick, text=e.text, msg_id=e.msg_id,
+                             seq=e.seq, history=history, verified=status == VERIFIED,
+                             action=e.action, at=e.at)
 
 
 class Memberships:
@@ -98,16 +113,19 @@ class Memberships:
         membership.last_seq = max(membership.last_seq, last_seq if type(last_seq) is int else 0)
         members = tuple(m for m in reply.get("members", []) if valid_nick(m))
         await self.outbox.remember_joined(channel, True)
-        self.post(ev.Joined(channel=channel, members=members))
+        joined = ev.Joined(channel=channel, members=members)
+        membership.shown = {m.lower(): (m, "") for m in members}
         history = [e for e in self._entries(channel, reply.get("history", []))
                    if e.kind == "msg" and membership.seen.first(e.msg_id)]
         self.gaps.start(channel, membership.last_seq, history)
-        statuses, shown = await self._vouch_and_keep(channel, history)
-        for e, status in zip(history, statuses, strict=True):
-            if e.msg_id in shown:
-                self.post(ev.ChannelMessage(channel=channel, from_=e.nick, text=e.text,
-                                            msg_id=e.msg_id, seq=e.seq, history=True,
-                                            verified=status == VERIFIED))
+        # the backlog first, each line at its author's time, then the join that received
+        # it; a delivery meanwhile waits its turn (shown after both)
+        async with membership.in_turn:
+            statuses, shown = await self._vouch_and_keep(channel, history)
+            for e, status in zip(history, statuses, strict=True):
+                if e.msg_id in shown:
+                    self.post(_message(channel, e, status, history=True))
+            self.post(joined)
         self._post_topic(channel, reply.get("topic"))
         return list(members)
 
@@ -164,14 +182,14 @@ class Memberships:
             with contextlib.suppress(EntryError, ValueError):
                 signed = SignedEntry.from_wire(item.signed)
         if signed is None or signed.msg_id != item.msg_id:
-            signed = self.me.sign(channel, "msg", item.text, item.msg_id)
+            signed = self.me.sign(channel, "msg", item.text, item.msg_id, item.action)
         try:
             reply = await self.channels.call_send(signed)
             if reply.get("refused") == "stale":   # resent long after: signed again, same id
                 count = (None if signed.n is None or signed.key != self.me.identity.key
                          else (str(signed.series), signed.n))   # and the same number
                 reply = await self.channels.call_send(
-                    self.me.sign(channel, "msg", item.text, item.msg_id, count))
+                    self.me.sign(channel, "msg", item.text, item.msg_id, count, item.action))
             if reply.get("refused") == "replay":
                 # the maintainer took this id before: a resend of a line that got there
                 await self.outbox.delivered(item)
@@ -182,7 +200,7 @@ class Memberships:
                             "the next start") from None
         seq = int(reply["seq"])
         self.post(ev.Sent(channel=channel, text=item.text, msg_id=item.msg_id, seq=seq,
-                          members=int(reply.get("members", 0))))
+                          members=int(reply.get("members", 0)), action=item.action))
         self.gaps.sent(channel, item.msg_id, seq, str(reply.get("via", "")))
         await self.outbox.delivered(item)
         return item.msg_id, seq
@@ -243,28 +261,90 @@ class Memberships:
 
     async def _show_in_turn(self, membership: Membership, fresh: list[Entry]) -> None:
         async with membership.in_turn:
-            await self._show(membership.channel, fresh)
+            await self._show(membership, fresh)
 
-    async def _show(self, channel: str, fresh: list[Entry]) -> None:
-        """Verify, record and show entries seen for the first time (in this run)."""
+    async def _show(self, membership: Membership, fresh: list[Entry]) -> None:
+        """Verify, record and show entries seen for the first time (in this run): the
+        messages, then who came and went, once per member whose presence changed."""
+        channel = membership.channel
         statuses, shown = await self._vouch_and_keep(channel, fresh)
+        moves: list[Entry] = []
         for e, status in zip(fresh, statuses, strict=True):
-            mine = self.me.is_me(e.nick)
             if status == FORGED:
                 log.warning("%s: not shown: a %s in #%s as %s under a key the ring does "
                             "not give that nick", self.me.nick, e.kind, channel, e.nick)
             elif e.kind == "msg" and e.msg_id not in shown:
                 continue   # shown before (a repeat, maybe from before a restart)
             elif e.kind == "msg":
-                self.post(ev.ChannelMessage(channel=channel, from_=e.nick, text=e.text,
-                                            msg_id=e.msg_id, seq=e.seq,
-                                            verified=status == VERIFIED))
-            elif not mine and e.kind == "join":
-                self.post(ev.MemberJoined(channel=channel, nick=e.nick))
-            elif not mine and e.kind == "leave":
-                self.post(ev.MemberLeft(channel=channel, nick=e.nick, reason=e.text or "left"))
+                self.post(_message(channel, e, status))
             elif e.kind == "topic":
                 self.post(topic_event(channel, e))
+            elif not self.me.is_me(e.nick):
+                moves.append(e)
+        self._show_moves(membership, moves)
+
+    def _show_moves(self, membership: Membership, moves: list[Entry]) -> None:
+        """Joins and leaves, shown once for each member whose presence changed.
+
+        A maintainer's removal ("pruned", "gone") is its guess, and after a partition heals
+        the merged copies deliver each side's removals of the other side and, moments
+        later, the rejoins that followed: a removal waits ``SETTLE`` seconds and is never
+        shown if the member is back meanwhile. Members back after a removal that was shown
+        are one notice (``MembersBack``): "netsplit over: ada, linus back"."""
+        by_member: dict[str, list[Entry]] = {}
+        for e in moves:
+            by_member.setdefault(e.nick.lower(), []).append(e)
+        last: dict[str, Entry] = {}
+        for key, entries in by_member.items():
+            # the member's own signed word decides, the latest by its time (two merged logs
+            # put one side's removals after the other side's rejoins in sequence order); a
+            # removal by a maintainer, a guess, only when the member said nothing here
+            signed = [e for e in entries if e.signed is not None]
+            latest = max([membership.said.get(key, float("-inf")), *(e.at for e in signed)])
+            membership.said[key] = latest
+            # a removal is stamped just above the join it ends: one of an older join (a
+            # merged copy pruned it before the member came back) ends nothing
+            words = signed + [e for e in entries if e.signed is None and e.at > latest]
+            if words:
+                last[key] = max(words, key=lambda e: e.at)
+        for key, e in last.items():
+            was = membership.shown.get(key, (e.nick, "left"))[1]
+            if e.kind == "join":
+                if membership.held.pop(key, None) is not None or was == "":
+                    continue   # in before, in after: nothing happened
+                membership.shown[key] = (e.nick, "")
+                if was in NOTICES:
+                    membership.back.append(e.nick)
+                else:
+                    self.post(ev.MemberJoined(channel=membership.channel, nick=e.nick))
+                continue
+            reason = e.text or "left"
+            if key in membership.shown and was != "":
+                continue   # shown out already
+            if reason in NOTICES:
+                membership.held[key] = (e.nick, reason)
+            else:
+                membership.held.pop(key, None)
+                membership.shown[key] = (e.nick, reason)
+                self.post(ev.MemberLeft(channel=membership.channel, nick=e.nick,
+                                        reason=reason))
+        if (membership.held or membership.back) and membership.settling is None:
+            membership.settling = asyncio.get_running_loop().call_later(
+                SETTLE, self._settled, membership)
+
+    def _settled(self, membership: Membership) -> None:
+        """Show the removals that stood for ``SETTLE`` seconds, and who is back."""
+        membership.settling = None
+        if self.joined.get(membership.channel) is not membership:
+            return   # left meanwhile
+        for key, (nick, reason) in membership.held.items():
+            membership.shown[key] = (nick, reason)
+            self.post(ev.MemberLeft(channel=membership.channel, nick=nick, reason=reason))
+        if membership.back:
+            self.post(ev.MembersBack(channel=membership.channel,
+                                     nicks=tuple(dict.fromkeys(membership.back))))
+        membership.held.clear()
+        membership.back.clear()
 
     # -- after a partition -----------------------------------------------------------------
 

@@ -15,11 +15,11 @@ from core.chord.relay import RelayedAddress, reachable
 from core.datadir import valid_nick
 
 from ..model.commands import check_nick
-from ..model.errors import ChatError
+from ..model.errors import ChatError, Told
 from ..model.ids import Seen
 from ..model.mailbox import LETTER_KIND, Letter, letter_fields
 from ..model.records import NameRecord
-from ..model.sealed import claimed_key, open_sealed, seal
+from ..model.sealed import claimed_key, open_letter, seal
 from ..ring.mailboxes import MAX_IDS, Mailboxes
 from ..ring.names import Names, looked_up
 from ..wire import verbs as p
@@ -80,13 +80,14 @@ class Private:
                 if pinned is None:
                     why = f"unknown nick {target!r}: no node has registered it"
                     await self.outbox.failed(item, why)
-                    raise ChatError(why)
+                    raise Told(why)
                 return await self._mail(item, target, pinned, None)
             address, to_id = reachable(record.address), record.node_id
         self.voucher.addressee(record)
         shown = record.nick
+        at = self.me.stamp()
         sealed = seal(self.me.identity, record.key, item.text, item.msg_id, to=shown,
-                      at=self.me.stamp())
+                      at=at, action=item.action)
         payload = {"msg_id": item.msg_id, "to": shown, "to_id": to_id, "sealed": sealed}
         relayed = isinstance(address, RelayedAddress)
         try:
@@ -107,7 +108,8 @@ class Private:
             raise ChatError(f"{shown} at {address} refused the message: "
                             f"{reply.get('error')}")
         self.post(ev.PrivateMessage(from_=self.me.nick, to=shown, text=item.text,
-                                    msg_id=item.msg_id, outgoing=True))
+                                    msg_id=item.msg_id, outgoing=True, action=item.action,
+                                    at=at))
         await self.outbox.delivered(item)
         return item.msg_id
 
@@ -138,7 +140,7 @@ class Private:
         """Leave a private message, sealed to ``key``, in ``nick``'s mailbox: it stays
         pending until ``nick`` has taken it (``confirm_mail``)."""
         sealed = seal(self.me.identity, key, item.text, item.msg_id, to=nick,
-                      at=self.me.stamp())
+                      at=self.me.stamp(), action=item.action)
         letter = Letter(item.msg_id, self.me.nick, self.me.stamp(), sealed,
                         self.me.identity.sign(LETTER_KIND, letter_fields(nick, sealed)))
         reply = await self.mailboxes.call_mail_put(nick, letter, unreachable)
@@ -149,7 +151,7 @@ class Private:
             return await self.deliver(item)
         if reply.get("full"):
             await self.outbox.failed(item, reply["full"])
-            raise ChatError(reply["full"])
+            raise Told(reply["full"])
         if not reply.get("ok"):
             raise ChatError(f"leaving a message for {nick}: {reply.get('error', reply)}")
         await self.outbox.mailed(item)
@@ -191,20 +193,23 @@ class Private:
         if not valid_nick(sender) or sealed.get("msg_id") != msg_id:
             return self._refuse("a malformed envelope")
         pinned = self.pins.get(sender)
-        text = open_sealed(self.me.identity, pinned, sealed) if pinned else None
+        opened = open_letter(self.me.identity, pinned, sealed) if pinned else None
         status = VERIFIED
-        if text is None:
+        if opened is None:
             claimed = claimed_key(sealed)
-            text = open_sealed(self.me.identity, claimed, sealed) if claimed else None
-            if text is None:
+            opened = open_letter(self.me.identity, claimed, sealed) if claimed else None
+            if opened is None:
                 return self._refuse(f"a message as from {sender} that does not open")
             status = await self.voucher.vouch(sender, claimed)
             if status == FORGED:
                 return self._refuse(f"a message as from {sender} under a key the ring "
                                     "does not give that nick")
         if self.seen.first(msg_id):
-            shown = ev.PrivateMessage(from_=sender, to=self.me.nick, text=text, msg_id=msg_id,
-                                      verified=status == VERIFIED)
+            # at the sender's sealed time (a letter's, from when it was left)
+            shown = ev.PrivateMessage(from_=sender, to=self.me.nick, text=opened.text,
+                                      msg_id=msg_id, verified=status == VERIFIED,
+                                      action=opened.action,
+                                      **({} if opened.at is None else {"at": opened.at}))
             # shown even if this call is cancelled, as in ``Memberships.receive``
             await self.outbox.showing(self._show(shown))
         return p.OK

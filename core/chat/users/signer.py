@@ -55,12 +55,13 @@ class Signer:
         return int(self.stamp() * 1000)
 
     def sign(self, channel: str, kind: str, text: str = "", msg_id: str | None = None,
-             count: tuple[str, int] | None = None) -> SignedEntry:
-        """A channel entry (join, leave, msg) signed in the user's name; ``count`` is a
-        message's (series, n) (``next_count``)."""
+             count: tuple[str, int] | None = None, action: bool = False) -> SignedEntry:
+        """A channel entry (join, leave, msg; a msg may be an action) signed in the user's
+        name; ``count`` is a message's (series, n) (``next_count``)."""
         try:
             return sign_entry(self.identity, channel, kind, msg_id or new_id(),
-                              address=self.address, text=text, at=self.stamp(), count=count)
+                              address=self.address, text=text, at=self.stamp(), count=count,
+                              action=action)
         except EntryError as e:
             raise ChatError(f"cannot sign the {kind}: {e}") from None
 

@@ -19,7 +19,7 @@ from core.chord import Local
 from core.counts import counted
 
 from ..model.commands import Command, check_nick
-from ..model.errors import ChatError
+from ..model.errors import ChatError, Told
 from ..model.records import NameRecord
 from ..ring.channelcopies import ChannelCopies
 from ..ring.channels import Channels
@@ -116,7 +116,7 @@ class LocalUser:
         Commands to one destination run in the order given (``lanes``); a line to send is
         committed to the outbox before it waits for its turn, and shown as pending then.
         """
-        item = self.accept(command) if command.name in ("send", "msg") else None
+        item = self.accept(command) if command.name in ("send", "msg", "me") else None
         try:
             async with self.lanes.turn(command.destination):
                 if item is not None:
@@ -128,6 +128,8 @@ class LocalUser:
                     raise ChatError(f"the command {command.name!r} is not run by the chat "
                                     "service")
                 return await run(*command.args)
+        except Told:
+            return None   # its event (Failed) said why
         except ChatError as e:
             self.post(ev.Error(message=str(e)))
             return None
@@ -152,6 +154,13 @@ class LocalUser:
         passes. The user need not be a member.
         """
         item = self.accept(Command("send", (channel, text)))
+        async with self.lanes.turn(item.destination):
+            return await self.deliver(item)
+
+    async def act(self, target: str, text: str) -> object:
+        """Send an action (``/me``) to ``#channel`` or to a nick or ``@id``, as ``send`` or
+        ``msg`` send a line."""
+        item = self.accept(Command("me", (target, text)))
         async with self.lanes.turn(item.destination):
             return await self.deliver(item)
 
@@ -225,6 +234,8 @@ class LocalUser:
         async with turn:
             try:
                 await self.deliver(item)
+            except Told:
+                pass
             except ChatError as e:
                 self.post(ev.Error(message=str(e)))
 

@@ -149,3 +149,34 @@ async def test_merge__a_member_that_really_left_stays_out_when_asked():
         assert not await owner.service.channels.readmit("room", bo_key)
         assert not owner.holdings.channel("room").is_member(bo_key)
         assert "room" not in bo.user.joined
+
+
+@virtual_time
+async def test_merge__members_see_no_one_quit_who_did_not_and_one_line_for_those_back():
+    async with sim_ring(NICKS) as ring:
+        for n in ring.nodes:
+            await n.user.join("room")
+        left, right = split(ring)
+        cut(ring, left, right)
+        await asyncio.sleep(30)           # long enough for each side to prune the other
+        healed = {n.nick: len(n.events) for n in ring.nodes}
+        ring.network.heal()
+        await wait_until(lambda: not ring_problems([n.node for n in ring.nodes]), 60,
+                         what="one ring of six")
+        after = await chat(ring.nodes[:1], "room", 1, 0.05)
+        for n in ring.nodes:
+            await wait_until(lambda n=n: set(after) <= set(shown(n, "room")), 60,
+                             what=f"a message after the merge at {n.nick}")
+        await asyncio.sleep(10)
+        for n in ring.nodes:
+            since = n.events[healed[n.nick]:]
+            moves = [e for e in since if isinstance(e, ev.MemberLeft | ev.MemberJoined
+                                                    | ev.MembersBack)]
+            told = [nick for e in moves
+                    for nick in (e.nicks if isinstance(e, ev.MembersBack) else (e.nick,))]
+            # no flapping: at most one line about each member after the heal ("quit",
+            # "joined", "quit", "joined" before), those back in one line per delivery
+            assert len(told) == len(set(told)), (n.nick, moves)
+            assert not [e for e in moves if isinstance(e, ev.MemberJoined)], (n.nick, moves)
+            assert all(e.reason in ("pruned", "gone") for e in moves
+                       if isinstance(e, ev.MemberLeft)), (n.nick, moves)   # no "exit"

@@ -239,3 +239,57 @@ class TestErrors:
             assert "INVALID_UTF8" in (await alice.wait_line("FAIL", mark)).params
             mark = alice.raw(b"PING still-there\r\n")
             assert (await alice.wait_line("PONG", mark)).params[-1] == "still-there"
+
+
+class TestActionsAndLines:
+    """Issue 22: /me and messages of several lines, between ring users on two real nodes
+    and a real IRC client."""
+
+    async def test_me__reaches_an_irc_client_as_a_ctcp_action_and_back_as_a_signed_action(
+            self):
+        from core.chat.model.commands import parse as parse_command
+        async with ring() as ((a, b), clients):
+            heard: list = []
+            ada = await b.service.add_user("ada", heard.append)
+            await ada.join("room")
+            alice = await registered(clients, a, "alice")
+            alice.conn.join("#room")
+            await wait_until(lambda: any(isinstance(e, ev.MemberJoined) and e.nick == "alice"
+                                         for e in heard), what="alice in #room at ada")
+            await ada.execute(parse_command("/me waves", "#room"))
+            got = await alice.wait("action", nick="ada")
+            assert got.target == "#room" and got.arguments == ["waves"]
+            alice.conn.action("#room", "nods")
+            await wait_until(lambda: [e for e in heard if isinstance(e, ev.ChannelMessage)
+                                      and e.from_ == "alice"], what="alice's action at ada")
+            nod = next(e for e in heard if isinstance(e, ev.ChannelMessage)
+                       and e.from_ == "alice")
+            assert (nod.text, nod.action) == ("nods", True)   # not "/me nods" as text
+
+    async def test_several_lines__one_message_through_two_nodes_each_line_a_privmsg(self):
+        from core.chat.model.commands import text_command
+        async with ring() as ((a, b), clients):
+            heard_a: list = []
+            heard_b: list = []
+            ada = await b.service.add_user("ada", heard_b.append)
+            bob = await a.service.add_user("bob", heard_a.append)
+            await bob.join("room")
+            await ada.join("room")
+            alice = await registered(clients, a, "alice")
+            alice.conn.join("#room")
+            await wait_until(lambda: any(isinstance(e, ev.MemberJoined) and e.nick == "alice"
+                                         for e in heard_b), what="alice in #room at ada")
+            await ada.execute(text_command("#room", "first line\n  second, indented\nthird"))
+
+            def arrived() -> list:
+                return [e for e in heard_a if isinstance(e, ev.ChannelMessage)
+                        and e.from_ == "ada"]
+            await wait_until(arrived, what="ada's message at bob, on the other node")
+            await wait_until(lambda: len(alice.of("pubmsg", nick="ada")) >= 3,
+                             what="three PRIVMSG lines at the IRC client")
+            (got,) = arrived()         # one message, with one id, holding every line
+            assert got.text == "first line\n  second, indented\nthird"
+            sent = [e for e in heard_b if isinstance(e, ev.Sent)]
+            assert [e.msg_id for e in sent] == [got.msg_id]
+            assert [e.arguments[0] for e in alice.of("pubmsg", nick="ada")] == [
+                "first line", "  second, indented", "third"]

@@ -331,10 +331,12 @@ class TestMessages:
         assert c.line(b"PRIVMSG #a :\x02bold\x02 \x0304,01red\x03 plain\x0f") == [
             Run(Command("send", ("a", "bold red plain")))]
 
-    def test_privmsg__ctcp_action_travels_as_slash_me(self):
+    def test_privmsg__ctcp_action_travels_as_a_signed_action(self):
         c = Client().register().joined("a")
         assert c.line(b"PRIVMSG #a :\x01ACTION waves\x01") == [
-            Run(Command("send", ("a", "/me waves")))]
+            Run(Command("me", ("#a", "waves")))]
+        assert c.line(b"PRIVMSG bob :\x01ACTION nods\x01") == [
+            Run(Command("me", ("bob", "nods")))]
 
     def test_privmsg__ctcp_query_is_dropped(self):
         c = Client().register()

@@ -14,12 +14,14 @@ from core.chat.model.commands import (
     CommandError,
     UnknownCommand,
     Where,
+    action_command,
     argument_kinds,
     channel_name,
     check_nick,
     command_words,
     help_text,
     parse,
+    text_command,
 )
 from core.chat.model.text import is_clean
 
@@ -69,7 +71,6 @@ def test_parse__accepts_every_command_and_its_irc_form(line, expected):
     ("send general " + "x" * (MAX_TEXT + 1), f"at most {MAX_TEXT}"),
     ("send general bell\x07", "contains a control character"),
     ("msg bob tab\there", "contains a control character"),
-    ("send general two\nlines", "more than one line"),
     ("bell loud", "bell takes on or off, not 'loud'"),
     ("leave", "leave needs a channel"),
     ("hello there", "unknown command 'hello'"),
@@ -158,9 +159,12 @@ def test_commands__table_drives_help_completion_and_dispatch():
     for spec in COMMANDS:
         line = spec.usage.replace("<nick>", "bob").replace("<channel>", "c").replace(
             "<text>", "t").replace("[on|off]", "on")
+        if spec.name == "me":   # an action: in a conversation (the home pane names one)
+            line = line.replace("me ", "me #c ")
         command = parse(line)  # every usage line parses as written, as the row's command
         assert command.name == spec.name and command.spec is spec
-        assert parse("/" + line, "#c") == command  # and with a "/" in a conversation
+        if spec.name != "me":
+            assert parse("/" + line, "#c") == command  # and with a "/" in a conversation
 
 
 def test_commands__each_is_handled_where_the_contract_says():
@@ -169,12 +173,14 @@ def test_commands__each_is_handled_where_the_contract_says():
                      "search": Where.FRONT_END,
                      "msg": Where.CHAT, "join": Where.CHAT, "leave": Where.CHAT,
                      "send": Where.CHAT, "status": Where.CHAT, "whois": Where.CHAT,
-                     "trust": Where.CHAT, "topic": Where.CHAT}
+                     "trust": Where.CHAT, "topic": Where.CHAT,
+                     "me": Where.CHAT}
 
 
 def test_command__prints_as_a_line_that_parses_back_to_it():
     for line in ("send #general hi  there", "msg @abcdef12 x", "join #a", "leave #a", "exit",
-                 "bell on", "status", "whois bob", "trust Bob"):
+                 "bell on", "status", "whois bob", "trust Bob", "me #general waves  hi",
+                 "me bob waves", "me @abcdef12 waves"):
         command = parse(line)
         assert str(command) == line and parse(str(command)) == command
 
@@ -185,3 +191,30 @@ def test_command__destination_names_the_channel_or_the_nick():
     assert parse("msg Bob hi").destination == parse("msg bob there").destination == "bob"
     assert parse("msg @ABCDEF12 hi").destination == "@abcdef12"
     assert parse("status").destination is None
+
+
+def test_me__is_an_action_in_the_conversation_shown_or_the_one_named():
+    assert parse("/me waves", "#General") == Command("me", ("#general", "waves"))
+    assert parse("/me waves at you", "Bob") == Command("me", ("Bob", "waves at you"))
+    assert parse("me #general waves") == parse("/me waves", "#general")
+    assert parse("/me waves", "#general").destination == "#general"
+    assert parse("/me waves", "Bob").destination == parse("msg bob x").destination
+    assert "text" in argument_kinds("me")
+    for line, conversation, message in (("/me", "#general", "me needs a text"),
+                                        ("me waves", None, "me needs a channel or nick"),
+                                        ("me #BAD! waves", None, "invalid channel name")):
+        with pytest.raises(CommandError, match=message):
+            parse(line, conversation)
+
+
+def test_text_command__sends_several_lines_as_one_message_never_as_a_command():
+    assert text_command("#General", "one\ntwo") == Command("send", ("general", "one\ntwo"))
+    assert text_command("bob", "/exit\r\nnot a command\n") == Command(
+        "msg", ("bob", "/exit\nnot a command"))
+    assert parse("some\nlines", "#general") == Command("send", ("general", "some\nlines"))
+    assert action_command("#g", "waves\nand smiles") == Command("me", ("#g",
+                                                                       "waves\nand smiles"))
+    for text, message in (("\n\n", "empty"), ("a\tb", "control character U\\+0009"),
+                          ("x" * (MAX_TEXT + 1), "at most")):
+        with pytest.raises(CommandError, match=message):
+            text_command("#general", text)

@@ -122,3 +122,28 @@ class TestRules:
         assert entry.fresh(AT) and entry.fresh(AT + REPLAY_WINDOW)
         assert entry.fresh(AT - REPLAY_WINDOW)
         assert not entry.fresh(AT + REPLAY_WINDOW + 1) and not entry.fresh(AT - 3600)
+
+
+class TestAction:
+    def test_action__is_signed_so_nobody_can_add_or_remove_it(self):
+        action = msg("waves", action=True)
+        assert action.valid() and action.action
+        assert SignedEntry.from_wire(action.to_wire()) == action
+        assert not dataclasses.replace(action, action=False).valid()   # stripped
+        assert not dataclasses.replace(msg("waves"), action=True).valid()   # added
+
+    def test_action__absent_from_a_plain_message_which_signs_as_before(self):
+        plain = msg("hello")
+        assert "action" not in plain.to_wire() and plain.valid()
+
+    @pytest.mark.parametrize("bad", [1, "yes", None])
+    def test_action__only_true_or_absent_on_a_message(self, bad):
+        with pytest.raises(EntryError):
+            SignedEntry.from_wire({**msg("waves", action=True).to_wire(), "action": bad})
+        with pytest.raises(EntryError):
+            sign_entry(ALICE, "general", "join", "e" * 32, address="10.0.0.1:4000",
+                       action=True)
+
+    def test_several_lines__sign_and_verify_as_one_message(self):
+        entry = msg("first line\nsecond line")
+        assert entry.valid() and SignedEntry.from_wire(entry.to_wire()).text.count("\n") == 1

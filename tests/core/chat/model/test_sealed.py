@@ -125,3 +125,14 @@ class TestOpen:
     def test_claimed_key__from_the_envelope(self):
         assert claimed_key(sealed_for_bob()) == ALICE.key
         assert claimed_key({"key": "x"}) is None and claimed_key(None) is None
+
+
+def test_open_letter__gives_the_sealed_time_and_action_and_they_cannot_be_changed():
+    from core.chat.model.sealed import open_letter
+    sealed = sealed_for_bob("waves", at=1_700_000_000.5, action=True)
+    opened = open_letter(BOB, ALICE.key, sealed)
+    assert (opened.text, opened.at, opened.action) == ("waves", 1_700_000_000.5, True)
+    plain = open_letter(BOB, ALICE.key, sealed_for_bob("hi", at=5))
+    assert (plain.at, plain.action) == (5, False)
+    # the time and the flag are inside the box: a changed byte of it does not open
+    assert open_letter(BOB, ALICE.key, {**sealed, "box": flip(sealed["box"], 30)}) is None
