@@ -52,6 +52,17 @@ class Ring:
     def by_nick(self, nick: str) -> tuple[Local, ChatService, list]:
         return next(t for t in self.nodes if nick in t[1].users)
 
+    async def crash(self, nick: str) -> None:
+        """kill -9 of the node serving ``nick``: no goodbyes, no tombstone; its keys let go."""
+        t = self.by_nick(nick)
+        node, service, _ = t
+        await node.stop()
+        await service.stop()
+        for user in service.users.values():
+            user.keys.release()
+        self.nodes.remove(t)
+        await self.settle()
+
     async def stop(self) -> None:
         for node, service, _ in self.nodes:
             with contextlib.suppress(Exception):
@@ -113,6 +124,35 @@ async def test_hostile__a_migrated_name_record_cannot_steal_a_live_nick(tmp_path
         await wait_until(lambda: any(isinstance(e, ev.PrivateMessage) and e.text == "still yours"
                                      for e in alice_events), 10, what="alice hears bob")
         assert not [e for e in alice_events if isinstance(e, ev.Error)]
+        # alice is killed (-9: her record stays, naming a dead address); while she is down
+        # the attacker tries again: seq 2**63-1 is left out (the future), a near-future seq
+        # takes the dead holder's nick, as any claim of a free nick may
+        alice_key = real.key
+        await wait_until(lambda: all(s.holdings.name("alice") or s.holdings.replicas.get(
+            "name", "alice") for _, s, _ in ring.nodes), 10, what="alice's record replicated")
+        await ring.crash("alice")
+        owner, owner_service, _ = ring.owner(name_key("alice"))
+        await wait_until(lambda: owner_service.holdings.name("alice") is not None, 10,
+                         what="alice's record at the owner after the crash")
+        for seq, taken in ((MAX_SEQ, 0), (int(time.time() * 1000) + 240_000, 1)):
+            forged = NameRecord.create(mallory, STRANGER, node_id, seq)
+            reply = await attack(owner, p.MIGRATE, {"from": neighbour_of(owner),
+                                                    "items": [item_to_wire(forged)]})
+            assert reply.get("accepted") == taken, reply
+        assert owner_service.holdings.name("alice").key == mallory.key
+        assert owner_service.holdings.name("alice").seq < MAX_SEQ
+        # alice's restart (same data directory, same key) neither crashes nor is refused
+        await ring.add("alice")
+        await ring.settle()
+        _, alice_service, alice_events = ring.by_nick("alice")
+        assert alice_service.users["alice"].registered
+        owner, owner_service, _ = ring.owner(name_key("alice"))
+        await wait_until(lambda: owner_service.holdings.name("alice").key == alice_key, 10,
+                         what="alice's own key holds her nick again")
+        await bob_service.users["bob"].msg("alice", "welcome back")
+        await wait_until(lambda: any(isinstance(e, ev.PrivateMessage)
+                                     and e.text == "welcome back" for e in alice_events), 10,
+                         what="alice hears bob after her restart")
 
 
 async def test_hostile__an_unsigned_removal_cannot_lock_a_member_out(tmp_path):
