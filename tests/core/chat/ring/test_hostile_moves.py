@@ -229,11 +229,14 @@ async def test_hostile__junk_migrate_is_refused_before_any_signature_and_handoff
             assert succ_service.holdings.replicas.get(*item_ref(item)) is not None
 
 
-async def test_hostile__one_oversized_item_does_not_stop_replication(tmp_path):
-    async with ring_of(tmp_path, ["alice", "bob", "carol"]) as ring:
-        keeper, k_service, _ = ring.nodes[0]
+async def test_hostile__one_oversized_item_does_not_stop_replication_nor_a_takeover(tmp_path):
+    async with ring_of(tmp_path, ["alice", "bob", "carol", "dave"]) as ring:
+        keeper, k_service, _ = ring.by_nick("dave")
         _, alice_service, _ = ring.by_nick("alice")
-        # a mailbox grown past one frame (as if its limits were lifted)
+        _, bob_service, bob_events = ring.by_nick("bob")
+        _, carol_service, carol_events = ring.by_nick("carol")
+        # a mailbox grown past one frame (as if its limits were lifted: a frame cannot make
+        # one now, test_hostile_limits shows the 640 kB cap)
         nick = next(n for n in (f"x{i}" for i in range(10_000))
                     if keeper.is_ours(name_key(n)))
         box = Mailbox(nick)
@@ -242,18 +245,39 @@ async def test_hostile__one_oversized_item_does_not_stop_replication(tmp_path):
             box.letters[msg_id] = Letter(msg_id, "alice", time.time(), {
                 "msg_id": msg_id, "from": "alice", "to": nick, "box": "A" * 400_000})
         k_service.holdings.maintained.put(box)
-        # and a channel it maintains
+        # a live user (on bob's node) whose record the keeper maintains, and a channel
+        live = next(n for n in (f"u{i}" for i in range(10_000))
+                    if keeper.is_ours(name_key(n)))
+        live_user = await bob_service.add_user(live, lambda e: None)
         name = next(n for n in (f"r{i}" for i in range(10_000))
                     if keeper.is_ours(channel_key(n)))
         await alice_service.users["alice"].join(name)
+        await bob_service.users["bob"].join(name)
+        await alice_service.users["alice"].send(name, "before the crash")
         succ = keeper.successor().address
         succ_service = next(s for n, s, _ in ring.nodes if n.address == succ)
         await k_service.replication.replicate_all()
         assert succ_service.holdings.replicas.get("channel", name) is not None
+        assert succ_service.holdings.replicas.get("name", live) is not None
         assert succ_service.holdings.replicas.get("mailbox", nick) is None
         await alice_service.users["alice"].send(name, "still replicated")
         assert any(e.text == "still replicated"
                    for e in succ_service.holdings.replicas.get("channel", name).log)
+        # kill -9 of the keeper: the live user's record and the channel's history survive
+        await ring.crash("dave")
+        _, r_owner, _ = ring.owner(name_key(live))
+        await wait_until(lambda: getattr(r_owner.holdings.name(live), "key", None)
+                         == live_user.identity.key, 10, what="the live user's record taken over")
+        who = await carol_service.users["carol"].whois(live)
+        assert who.fingerprint == live_user.identity.fingerprint
+        await carol_service.users["carol"].join(name)
+        await wait_until(lambda: {"before the crash", "still replicated"} <= {
+            e.text for e in carol_events if isinstance(e, ev.ChannelMessage)}, 10,
+            what="a newcomer gets the history kept before the crash")
+        await alice_service.users["alice"].send(name, "after the crash")
+        await wait_until(lambda: any(isinstance(e, ev.ChannelMessage)
+                                     and e.text == "after the crash" for e in bob_events), 10,
+                         what="bob hears alice after the takeover")
 
 
 async def test_hostile__replicate_from_a_stranger_is_refused_and_a_real_join_still_migrates(
