@@ -433,12 +433,19 @@ async def test_hostile__every_field_over_its_limit_is_refused_too_long_by_the_ke
             e = sign_entry(mallory, "general", kind, over.get("msg_id", uuid.uuid4().hex),
                            **fields)
             verb = {"join": "chat.channel.join", "leave": "chat.channel.leave",
-                    "msg": "chat.channel.send"}[kind]
+                    "msg": "chat.channel.send", "topic": "chat.channel.topic"}[kind]
             return await raw.call(verb, {"key": key, "entry": e.to_wire()})
         assert (await entry("msg", text="x" * 4001))["refused"] == "too_long"
         assert (await entry("join", msg_id="f" * 65))["refused"] == "too_long"
         assert (await entry("join", address="127.0.0.1:" + "9" * 95))["refused"] == "too_long"
-        assert (await entry("leave", text="x" * 65))["refused"] == "too_long"
+        assert (await entry("leave", text="x" * 307))["refused"] == "too_long"
+        # what an honest user may say is not over a limit: a topic and an exit reason (an
+        # IRC QUIT message) of 300 characters each
+        assert (await entry("join")).get("ok")
+        assert (await entry("topic", text="t" * 300)).get("ok")
+        assert (await entry("topic", text="t" * 301))["refused"] == "too_long"
+        assert (await entry("leave", text="exit: " + "w" * 300)).get("ok")
+        assert (await entry("leave", text="exit: " + "w" * 301)).get("refused")
         record = NameRecord.create(Identity.generate("longaddr"), "h" * 101 + ":1",
                                    hex_id(1), next_seq())
         reply = await raw.call("chat.name.set", {"key": f"{record.ring_key:x}",
