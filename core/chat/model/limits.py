@@ -2,7 +2,7 @@
 
 Anyone who reaches a node can send it any frame (docs/security.md), so whatever a node
 keeps for others or sends on their behalf is bounded here and checked by the node that
-keeps it (the maintainer, on receipt), not only by the sender's UI. docs/security-limits.md
+keeps it (the maintainer, on receipt), not only by the sender's UI. docs/security.md
 says, verb by verb, which limit bounds what.
 
 The numbers keep the largest item inside one 1 MiB frame (``core.chord.wire.MAX_FRAME``):
