@@ -248,7 +248,7 @@ class RingChange(Event):
 @dataclass(frozen=True)
 class Gap(Event):
     """Entries of a channel its maintainer did not deliver, as a member found out
-    (core/chat/users/gaps.py, docs/security-gaps.md).
+    (core/chat/users/gaps.py, docs/security.md).
 
     ``kind``: "withheld" (``count`` entries the maintainer skipped were got from the
     replica ``replica``), "lost" (an author's signed count skips ``count`` messages that

@@ -66,7 +66,7 @@ class Settings:
     maintenance_interval: float = 1.0  # rebalance, re-replicate, restart feeds
     prune_grace: float = 10.0       # a member unreachable this long is removed
     replica_ttl: float = 30.0       # a replica nobody refreshed this long is dropped
-    # what others may make this node keep or send (model/limits.py, docs/security-limits.md)
+    # what others may make this node keep or send (model/limits.py, docs/security.md)
     limits: Limits = dataclasses.field(default_factory=Limits)
     receipt_interval: float = 5.0   # how often a sender asks whether its mail was taken
     gap_grace: float = 1.0          # a gap in a delivery may stay open this long, then the

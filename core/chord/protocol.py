@@ -8,7 +8,7 @@ its verb (the name after ``rpc_``) and whether it is answered at once; ``VERBS``
 are "host:port" and keys hex strings. Rectify (Zave 2017), the decision a notification
 asks for, sits beside ``rpc_notify``.
 
-A claim about a node is believed only from that node (docs/security-ring.md): a frame
+A claim about a node is believed only from that node (docs/security.md): a frame
 saying that a node leaves, or may be our predecessor, must come from that node's host
 (``from_host``, the connection's source address), and the node is asked at its address
 before anything changes (``leaving``: it says it leaves, naming the same neighbours;

@@ -17,7 +17,7 @@ Why a message may carry ``series`` and ``n`` (signed): ``n`` counts the author's
 to the channel within one ``series`` (a random id the author draws once per session, so a
 restart starts a fresh series and nothing needs to be persisted). A member that sees an
 author's ``n`` jump knows messages are missing even when the maintainer's unsigned
-``seq`` was renumbered to hide it (``users/gaps.py``, docs/security-gaps.md). Entries
+``seq`` was renumbered to hide it (``users/gaps.py``, docs/security.md). Entries
 without them (joins, leaves, older nodes) verify as before: the signed fields are the
 same as they always were when both are absent.
 """

@@ -2,7 +2,7 @@
 
 Anyone who reaches a node can send it any frame (docs/security.md), so whatever a node
 keeps for others or sends on their behalf is bounded here and checked by the node that
-keeps it (the maintainer, on receipt), not only by the sender's UI. docs/security-limits.md
+keeps it (the maintainer, on receipt), not only by the sender's UI. docs/security.md
 says, verb by verb, which limit bounds what.
 
 The numbers keep the largest item inside one 1 MiB frame (``core.chord.wire.MAX_FRAME``):
@@ -24,7 +24,12 @@ class Limits:
     text: int = 4000
     """A channel message's text (as the UI allows)."""
     note: int = 64
-    """The text of a join or leave (a leave says ``left`` or ``exit``; a join nothing)."""
+    """The text of a join (it says nothing)."""
+    reason: int = 306
+    """The text of a leave: ``left`` or ``exit``, or either with ``: `` and up to 300
+    characters of the user's words (an IRC QUIT message; ``ring.channels.good_reason``)."""
+    topic: int = 300
+    """A channel's topic (``entries.MAX_TOPIC``, as the UI allows)."""
     nick: int = 32
     """A nick (``core.datadir.valid_nick``)."""
     channel: int = 50
@@ -85,7 +90,8 @@ class Limits:
 
 def entry_excess(entry, limits: Limits) -> str | None:
     """What of a signed channel entry (``entries.SignedEntry``) is over ``limits``."""
-    text_limit = limits.text if entry.kind == "msg" else limits.note
+    text_limit = {"msg": limits.text, "leave": limits.reason,
+                  "topic": limits.topic}.get(entry.kind, limits.note)
     for name, value, most in (("text", entry.text, text_limit),
                               ("nick", entry.nick, limits.nick),
                               ("channel", entry.channel, limits.channel),

@@ -21,7 +21,7 @@ before a channel's key — leaves evidence a member can check, and copies it can
 
 Each finding is one ``Gap`` event (the journal's ``gap``: ring log and headless):
 "maintainer X withheld N messages of #c; got them from replica Y", or that no replica
-has them (the maintainer acknowledged without replicating: docs/security-gaps.md says
+has them (the maintainer acknowledged without replicating: docs/security.md says
 what a member can and cannot do then).
 """
 

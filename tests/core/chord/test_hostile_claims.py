@@ -1,4 +1,4 @@
-"""Hostile peers and the ring's own claims (docs/security-ring.md): an attacker with an
+"""Hostile peers and the ring's own claims (docs/security.md): an attacker with an
 ordinary process on loopback sends hand-made ``successor_leaving``, ``predecessor_leaving``
 and ``notify`` frames, over a connection of its own, to real nodes on TCP. A node learns
 that another left, or is its neighbour, only from that node at its address: each test

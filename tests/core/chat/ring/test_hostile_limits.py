@@ -20,6 +20,7 @@ from core.chat.model.channel import Member
 from core.chat.model.entries import sign_entry
 from core.chat.model.identity import Identity
 from core.chat.model.ids import channel_key, name_key
+from core.chat.model.items import item_to_wire
 from core.chat.model.limits import Limits
 from core.chat.model.mailbox import LETTER_KIND, letter_fields
 from core.chat.model.records import NameRecord, next_seq
@@ -347,11 +348,23 @@ async def test_hostile__a_name_record_lives_by_its_holders_key_not_by_whoever_an
     async with ring(2) as boxes:
         a, b = boxes
         squatter = Identity.generate("wanted")
-        # a record stored before addresses were checked: it names b, an honest node that
-        # answers pings but does not serve the squatter's key
+        # a record naming b, an honest node that answers pings but does not serve the
+        # squatter's key: a claim of it is refused (bad_address), but a migration from a
+        # neighbour's address (on one host the attacker can name one) plants it
         keeper = await owner_of(boxes, name_key("wanted"))
-        keeper.service.holdings.put_name(NameRecord.create(
-            squatter, str(b.node.address), hex_id(b.node.id), next_seq()))
+        planted = NameRecord.create(squatter, str(b.node.address), hex_id(b.node.id),
+                                    next_seq())
+        elsewhere = await Raw.open(keeper.node.address, source="127.0.0.9")
+        reply = await elsewhere.call("chat.name.set", {"key": f"{planted.ring_key:x}",
+                                                       "record": planted.to_wire()})
+        elsewhere.close()
+        assert reply["refused"] == "bad_address", reply
+        raw = await Raw.open(keeper.node.address)
+        reply = await raw.call("chat.migrate", {
+            "from": str(keeper.node.successor().address), "items": [item_to_wire(planted)]})
+        raw.close()
+        assert reply.get("accepted") == 1, reply
+        assert keeper.service.holdings.name("wanted").key == squatter.key
         user = await a.add("wanted")    # answered "taken" while b answered pings
         assert user.registered
         record = keeper.service.holdings.name("wanted")
@@ -420,12 +433,19 @@ async def test_hostile__every_field_over_its_limit_is_refused_too_long_by_the_ke
             e = sign_entry(mallory, "general", kind, over.get("msg_id", uuid.uuid4().hex),
                            **fields)
             verb = {"join": "chat.channel.join", "leave": "chat.channel.leave",
-                    "msg": "chat.channel.send"}[kind]
+                    "msg": "chat.channel.send", "topic": "chat.channel.topic"}[kind]
             return await raw.call(verb, {"key": key, "entry": e.to_wire()})
         assert (await entry("msg", text="x" * 4001))["refused"] == "too_long"
         assert (await entry("join", msg_id="f" * 65))["refused"] == "too_long"
         assert (await entry("join", address="127.0.0.1:" + "9" * 95))["refused"] == "too_long"
-        assert (await entry("leave", text="x" * 65))["refused"] == "too_long"
+        assert (await entry("leave", text="x" * 307))["refused"] == "too_long"
+        # what an honest user may say is not over a limit: a topic and an exit reason (an
+        # IRC QUIT message) of 300 characters each
+        assert (await entry("join")).get("ok")
+        assert (await entry("topic", text="t" * 300)).get("ok")
+        assert (await entry("topic", text="t" * 301))["refused"] == "too_long"
+        assert (await entry("leave", text="exit: " + "w" * 300)).get("ok")
+        assert (await entry("leave", text="exit: " + "w" * 301)).get("refused")
         record = NameRecord.create(Identity.generate("longaddr"), "h" * 101 + ":1",
                                    hex_id(1), next_seq())
         reply = await raw.call("chat.name.set", {"key": f"{record.ring_key:x}",

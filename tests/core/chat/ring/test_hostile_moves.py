@@ -52,6 +52,17 @@ class Ring:
     def by_nick(self, nick: str) -> tuple[Local, ChatService, list]:
         return next(t for t in self.nodes if nick in t[1].users)
 
+    async def crash(self, nick: str) -> None:
+        """kill -9 of the node serving ``nick``: no goodbyes, no tombstone; its keys let go."""
+        t = self.by_nick(nick)
+        node, service, _ = t
+        await node.stop()
+        await service.stop()
+        for user in service.users.values():
+            user.keys.release()
+        self.nodes.remove(t)
+        await self.settle()
+
     async def stop(self) -> None:
         for node, service, _ in self.nodes:
             with contextlib.suppress(Exception):
@@ -113,6 +124,35 @@ async def test_hostile__a_migrated_name_record_cannot_steal_a_live_nick(tmp_path
         await wait_until(lambda: any(isinstance(e, ev.PrivateMessage) and e.text == "still yours"
                                      for e in alice_events), 10, what="alice hears bob")
         assert not [e for e in alice_events if isinstance(e, ev.Error)]
+        # alice is killed (-9: her record stays, naming a dead address); while she is down
+        # the attacker tries again: seq 2**63-1 is left out (the future), a near-future seq
+        # takes the dead holder's nick, as any claim of a free nick may
+        alice_key = real.key
+        await wait_until(lambda: all(s.holdings.name("alice") or s.holdings.replicas.get(
+            "name", "alice") for _, s, _ in ring.nodes), 10, what="alice's record replicated")
+        await ring.crash("alice")
+        owner, owner_service, _ = ring.owner(name_key("alice"))
+        await wait_until(lambda: owner_service.holdings.name("alice") is not None, 10,
+                         what="alice's record at the owner after the crash")
+        for seq, taken in ((MAX_SEQ, 0), (int(time.time() * 1000) + 240_000, 1)):
+            forged = NameRecord.create(mallory, STRANGER, node_id, seq)
+            reply = await attack(owner, p.MIGRATE, {"from": neighbour_of(owner),
+                                                    "items": [item_to_wire(forged)]})
+            assert reply.get("accepted") == taken, reply
+        assert owner_service.holdings.name("alice").key == mallory.key
+        assert owner_service.holdings.name("alice").seq < MAX_SEQ
+        # alice's restart (same data directory, same key) neither crashes nor is refused
+        await ring.add("alice")
+        await ring.settle()
+        _, alice_service, alice_events = ring.by_nick("alice")
+        assert alice_service.users["alice"].registered
+        owner, owner_service, _ = ring.owner(name_key("alice"))
+        await wait_until(lambda: owner_service.holdings.name("alice").key == alice_key, 10,
+                         what="alice's own key holds her nick again")
+        await bob_service.users["bob"].msg("alice", "welcome back")
+        await wait_until(lambda: any(isinstance(e, ev.PrivateMessage)
+                                     and e.text == "welcome back" for e in alice_events), 10,
+                         what="alice hears bob after her restart")
 
 
 async def test_hostile__an_unsigned_removal_cannot_lock_a_member_out(tmp_path):
@@ -189,11 +229,14 @@ async def test_hostile__junk_migrate_is_refused_before_any_signature_and_handoff
             assert succ_service.holdings.replicas.get(*item_ref(item)) is not None
 
 
-async def test_hostile__one_oversized_item_does_not_stop_replication(tmp_path):
-    async with ring_of(tmp_path, ["alice", "bob", "carol"]) as ring:
-        keeper, k_service, _ = ring.nodes[0]
+async def test_hostile__one_oversized_item_does_not_stop_replication_nor_a_takeover(tmp_path):
+    async with ring_of(tmp_path, ["alice", "bob", "carol", "dave"]) as ring:
+        keeper, k_service, _ = ring.by_nick("dave")
         _, alice_service, _ = ring.by_nick("alice")
-        # a mailbox grown past one frame (as if its limits were lifted)
+        _, bob_service, bob_events = ring.by_nick("bob")
+        _, carol_service, carol_events = ring.by_nick("carol")
+        # a mailbox grown past one frame (as if its limits were lifted: a frame cannot make
+        # one now, test_hostile_limits shows the 640 kB cap)
         nick = next(n for n in (f"x{i}" for i in range(10_000))
                     if keeper.is_ours(name_key(n)))
         box = Mailbox(nick)
@@ -202,18 +245,39 @@ async def test_hostile__one_oversized_item_does_not_stop_replication(tmp_path):
             box.letters[msg_id] = Letter(msg_id, "alice", time.time(), {
                 "msg_id": msg_id, "from": "alice", "to": nick, "box": "A" * 400_000})
         k_service.holdings.maintained.put(box)
-        # and a channel it maintains
+        # a live user (on bob's node) whose record the keeper maintains, and a channel
+        live = next(n for n in (f"u{i}" for i in range(10_000))
+                    if keeper.is_ours(name_key(n)))
+        live_user = await bob_service.add_user(live, lambda e: None)
         name = next(n for n in (f"r{i}" for i in range(10_000))
                     if keeper.is_ours(channel_key(n)))
         await alice_service.users["alice"].join(name)
+        await bob_service.users["bob"].join(name)
+        await alice_service.users["alice"].send(name, "before the crash")
         succ = keeper.successor().address
         succ_service = next(s for n, s, _ in ring.nodes if n.address == succ)
         await k_service.replication.replicate_all()
         assert succ_service.holdings.replicas.get("channel", name) is not None
+        assert succ_service.holdings.replicas.get("name", live) is not None
         assert succ_service.holdings.replicas.get("mailbox", nick) is None
         await alice_service.users["alice"].send(name, "still replicated")
         assert any(e.text == "still replicated"
                    for e in succ_service.holdings.replicas.get("channel", name).log)
+        # kill -9 of the keeper: the live user's record and the channel's history survive
+        await ring.crash("dave")
+        _, r_owner, _ = ring.owner(name_key(live))
+        await wait_until(lambda: getattr(r_owner.holdings.name(live), "key", None)
+                         == live_user.identity.key, 10, what="the live user's record taken over")
+        who = await carol_service.users["carol"].whois(live)
+        assert who.fingerprint == live_user.identity.fingerprint
+        await carol_service.users["carol"].join(name)
+        await wait_until(lambda: {"before the crash", "still replicated"} <= {
+            e.text for e in carol_events if isinstance(e, ev.ChannelMessage)}, 10,
+            what="a newcomer gets the history kept before the crash")
+        await alice_service.users["alice"].send(name, "after the crash")
+        await wait_until(lambda: any(isinstance(e, ev.ChannelMessage)
+                                     and e.text == "after the crash" for e in bob_events), 10,
+                         what="bob hears alice after the takeover")
 
 
 async def test_hostile__replicate_from_a_stranger_is_refused_and_a_real_join_still_migrates(
