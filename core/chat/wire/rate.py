@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import ipaddress
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core.chord.address import ip_of
 from core.chord.transport import CALLER_HOST
 
 from ..model.limits import Limits
@@ -35,13 +35,8 @@ def normal_host(host: str) -> str:
     """``host`` as compared: an IP address in its compressed form, IPv4-mapped IPv6 as
     IPv4, no zone; a host name lower-cased."""
     bare = host.strip("[]").partition("%")[0]
-    try:
-        ip = ipaddress.ip_address(bare)
-    except ValueError:
-        return bare.lower()
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.compressed
+    ip = ip_of(bare)
+    return bare.lower() if ip is None else ip.compressed
 
 
 @dataclass
