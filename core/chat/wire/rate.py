@@ -14,9 +14,9 @@ import asyncio
 import collections
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from core.chord.address import ip_of
+from core.chord.bucket import Bucket
 from core.chord.transport import CALLER_HOST
 
 from ..model.limits import Limits
@@ -37,23 +37,6 @@ def normal_host(host: str) -> str:
     bare = host.strip("[]").partition("%")[0]
     ip = ip_of(bare)
     return bare.lower() if ip is None else ip.compressed
-
-
-@dataclass
-class Bucket:
-    """``rate`` tokens a second, at most ``burst`` saved up."""
-    rate: float
-    burst: float
-    tokens: float
-    at: float
-
-    def take(self, amount: float, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens < amount:
-            return False
-        self.tokens -= amount
-        return True
 
 
 CLAIMS = frozenset({"chat.name.set"})   # verbs that also take from the claim bucket
