@@ -16,7 +16,10 @@ def _own_data_home(tmp_path_factory, monkeypatch):
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem):
     if inspect.iscoroutinefunction(pyfuncitem.obj):
-        args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+        # the test's own parameters (funcargs also holds autouse fixtures it does not take)
+        args = {name: pyfuncitem.funcargs[name]
+                for name in inspect.signature(pyfuncitem.obj).parameters
+                if name in pyfuncitem.funcargs}
         asyncio.run(pyfuncitem.obj(**args))
         return True
     return None

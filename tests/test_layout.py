@@ -2,30 +2,17 @@
 what they share lives in tests/support/ or beside the code (core/*/testing.py), never in
 another test module."""
 
-import ast
 from pathlib import Path
 
 import core
+from tests.support.imports import imported_by
 
 TESTS = Path(__file__).parent
 CORE = Path(core.__file__).parent
 
 
-def imported_modules(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            module = "." * node.level + (node.module or "")
-            found.add(module)
-            found |= {f"{module}.{alias.name}" if node.module else f"{module}{alias.name}"
-                      for alias in node.names}
-    return found
-
-
 def imports_of_test_modules(path: Path) -> list[str]:
-    return sorted(m for m in imported_modules(path) if m.split(".")[-1].startswith("test_"))
+    return sorted(m for m in imported_by(path) if m.split(".")[-1].startswith("test_"))
 
 
 def test_layout__no_test_module_imports_another(tmp_path):

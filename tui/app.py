@@ -122,8 +122,12 @@ class ChatApp:
     # ---- core → UI: events the bridge hands over on the UI thread --------------------
 
     def handle(self, event: object) -> None:
-        """Show one event now (the bridge dispatches a batch, then brings the panes up to date
-        once)."""
+        """Show one event now, synchronously, on the calling (UI) thread: dispatch it and
+        bring the panes up to date, as a drain of a batch of one does, except that a
+        failing handler's exception reaches the caller. The entry for whatever drives the
+        UI without the core thread (the tests, about 90 calls). The bridge does not use it:
+        it dispatches a whole batch (``_dispatch``, each handler guarded and a failure shown
+        by ``_handler_failed``), then settles once."""
         self._dispatch(event)
         self.settle()
 

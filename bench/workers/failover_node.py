@@ -31,13 +31,9 @@ class Node:
         self.acked: dict[str, list[int]] = {}
         self.flight: set[asyncio.Task] = set()
         self.suspected: list = []
-        suspicion = self.node.transport._suspects
-        original = suspicion.suspect
-
-        def suspect(address: Address) -> None:  # record, for "no live node declared dead"
-            self.suspected.append([str(address), time.time()])
-            original(address)
-        suspicion.suspect = suspect
+        # recorded, for "no live node declared dead"
+        self.node.transport.suspicion.add_listener(
+            lambda address: self.suspected.append([str(address), time.time()]))
         self.events: list = []
         self.node.add_listener(lambda kind, detail: self.events.append(
             [time.time(), kind, {k: v for k, v in detail.items() if k in ("old", "new")}]))

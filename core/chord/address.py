@@ -93,6 +93,19 @@ class Address:
         return _from_wire(value)
 
 
+def ip_of(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``host`` as an IP address to compare: without its zone (``%eth0``), an IPv4-mapped
+    IPv6 address (an IPv4 caller on a dual-stack listen) as that IPv4 address; None for a
+    host name or anything else that is not an IP address (brackets included)."""
+    try:
+        ip = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
 def _canonical(host: str) -> str:
     try:
         return ipaddress.ip_address(host).compressed

@@ -57,7 +57,7 @@ def make_hostile(node: Local, coalition: Coalition,
                  commands: dict[str, Callable] | None = None) -> None:
     """Make the served ring calls of ``node`` (started) lie as the module says; replace
     its user commands with ``commands`` (type -> handler) if given."""
-    calls = node._calls   # noqa: SLF001  (a test double reaches inside on purpose)
+    calls = node.protocol
     me = node.address
 
     def next_hop_answer(key: str) -> dict:

@@ -167,6 +167,15 @@ class Local(RecursiveRoute):
             return f"relayed via {self.address.relay}"
         return "direct"
 
+    @property
+    def protocol(self) -> RouteProtocol:
+        """The object that makes this node's ring calls and serves its verbs (a
+        ``RouteProtocol``, or a ``ClientProtocol`` in client mode; its class names the
+        verbs in ``VERBS`` and ``SERVED``). For test doubles that make a node lie
+        (``hostile.py``) and tests that list the verbs; the node's own methods are the
+        way to call others."""
+        return self._calls
+
     def closest_preceding_node(self, key: int, avoid: Iterable[Address] = ()) -> Address:
         """The known node that most closely precedes ``key`` (§4.3), skipping suspects
         (where the robust lookup's disjoint paths start, ``robust.RobustLookup``)."""
@@ -403,6 +412,15 @@ class Local(RecursiveRoute):
     async def fix_fingers(self) -> None:
         """Recompute the distinct fingers: finger i is successor(n + 2**i) (§4.2)."""
         await self._maintenance.fix_fingers()
+
+    async def probe(self) -> None:
+        """One probe round of remembered peers outside our view (see ``Maintenance.probe``)."""
+        await self._maintenance.probe()
+
+    async def merge(self, candidate: Address) -> None:
+        """Run a merge walk with ``candidate`` from here to its end (see
+        ``Maintenance.merge``); a node of our own ring changes nothing."""
+        await self._maintenance.merge(candidate)
 
     # -- lookups (§4.3, iterative) ---------------------------------------------------------
 

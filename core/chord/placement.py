@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from .address import Address
+from .address import Address, ip_of
 
 IPV4_PREFIX = 24
 IPV6_PREFIX = 48
@@ -26,13 +26,8 @@ def prefix_of(host: str) -> str | None:
     ``"2001:db8:1::/48"``), or None where the rule does not apply: host names, loopback,
     private, link-local, unique-local and other non-global addresses. An IPv4-mapped IPv6
     address counts as its IPv4 address."""
-    try:
-        ip = ipaddress.ip_address(host.strip("[]").partition("%")[0])
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if not ip.is_global:
+    ip = ip_of(host.strip("[]"))
+    if ip is None or not ip.is_global:
         return None
     bits = IPV4_PREFIX if ip.version == 4 else IPV6_PREFIX
     return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))

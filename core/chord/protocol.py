@@ -20,11 +20,10 @@ our real neighbour costs one call to that neighbour.
 from __future__ import annotations
 
 import inspect
-import ipaddress
 from collections.abc import Callable, Iterable
 from typing import ClassVar, NamedTuple
 
-from .address import Address, AddressError
+from .address import Address, AddressError, ip_of
 from .errors import RemoteError, RpcError
 from .ids import in_open
 from .routing import Routing
@@ -338,11 +337,11 @@ class RingProtocol:
         host = CALLER_HOST.get()
         if host is None:
             raise RemoteError("cannot tell where this call came from")
-        without_zone = host.partition("%")[0]
+        ip = ip_of(host)   # an IPv4 caller on our dual-stack listen as IPv4
         try:
-            ip = ipaddress.ip_address(without_zone)
-            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-                ip = ip.ipv4_mapped   # an IPv4 caller on our dual-stack listen
+            if ip is None:
+                raise ValueError(f"{host.partition('%')[0]!r} does not appear to be an IPv4 "
+                                 "or IPv6 address")
             seen = Address(ip.compressed, int(port))
         except (ValueError, AddressError) as e:
             raise RemoteError(f"cannot use {host}:{port} as an address: {e}") from None
@@ -439,13 +438,8 @@ def from_host(address: Address) -> bool:
 
 def _ip(host: str) -> str | None:
     """``host`` as a canonical IP (IPv4-mapped IPv6 as IPv4, no zone); None for a name."""
-    try:
-        ip = ipaddress.ip_address(host.strip("[]").partition("%")[0])
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.compressed
+    ip = ip_of(host.strip("[]"))
+    return None if ip is None else ip.compressed
 
 
 def _text(address: Address | None) -> str | None:

@@ -37,7 +37,6 @@ bounded by ``DIAL_TIMEOUT``; per requesting host at most ``PER_HOST`` requests p
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import re
 import secrets
@@ -45,7 +44,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from . import wire
-from .address import Address, AddressError
+from .address import Address, AddressError, ip_of
 from .errors import JoinError, RemoteError, RpcError
 from .placement import prefix_of
 
@@ -165,12 +164,9 @@ def observed_host(caller_host: str | None) -> str:
     IPv4, no zone); RemoteError if there is none."""
     if caller_host is None:
         raise RemoteError("cannot tell where this call came from")
-    try:
-        ip = ipaddress.ip_address(caller_host.partition("%")[0])
-    except ValueError:
-        raise RemoteError(f"cannot dial back {caller_host!r}") from None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    ip = ip_of(caller_host)
+    if ip is None:
+        raise RemoteError(f"cannot dial back {caller_host!r}")
     return ip.compressed
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from . import wire
 from .address import Address, AddressError
+from .bucket import Bucket
 from .errors import PeerUnreachable, RemoteError
 from .ids import hash_string
 from .transport import CALLER_HOST, CALLER_LINK
@@ -131,29 +132,13 @@ class RelayLimits:
 
 
 @dataclass
-class _Bucket:
-    rate: float
-    burst: float
-    tokens: float
-    at: float
-
-    def take(self, amount: float, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if amount > self.tokens:
-            return False
-        self.tokens -= amount
-        return True
-
-
-@dataclass
 class Reservation:
     client: str
     secret: str
     link: object          # the client's connection (CALLER_LINK)
     host: str | None
     expires: float
-    bucket: _Bucket
+    bucket: Bucket
     in_flight: int = 0
     forwarded: int = 0    # calls forwarded
     bytes: int = 0        # payload bytes forwarded
@@ -193,7 +178,7 @@ class Relay:
         self.types = frozenset(types)
         self.stats = RelayStats()
         self._reservations: dict[str, Reservation] = {}
-        self._total: _Bucket | None = None
+        self._total: Bucket | None = None
         node.register_command(RESERVE, self.rpc_reserve)
         node.register_command(RELEASE, self.rpc_release)
         node.register_command(FORWARD, self.rpc_forward)
@@ -244,7 +229,7 @@ class Relay:
                                             f"{host} (at most {lim.per_host})")
             current = self._reservations[client] = Reservation(
                 client, secret, link, host, now + lim.ttl,
-                _Bucket(lim.rate, lim.burst, lim.burst, now))
+                Bucket(lim.rate, lim.burst, lim.burst, now))
             self.stats.reserved += 1
             log.info("%s: relaying for client %s (%d of %d)", self.node.address, client[:8],
                      len(self._reservations), lim.clients)
@@ -283,7 +268,7 @@ class Relay:
         size = len(wire.encode({"p": payload}))
         now, lim = _now(), self.limits
         if self._total is None:
-            self._total = _Bucket(lim.total_rate, max(lim.total_rate, lim.burst),
+            self._total = Bucket(lim.total_rate, max(lim.total_rate, lim.burst),
                                   max(lim.total_rate, lim.burst), now)
         if r.in_flight >= lim.in_flight:
             self.stats.refused_busy += 1

@@ -333,6 +333,16 @@ class TcpTransport(Transport):
 
     # -- calling ---------------------------------------------------------------------------
 
+    @property
+    def suspicion(self) -> Suspicion:
+        """The peers this transport suspects now (see ``is_suspected``); a listener added
+        to it hears of each new suspicion."""
+        return self._suspects
+
+    def connected(self) -> list[Address]:
+        """The peers this transport keeps an outgoing connection to (one, reused, per peer)."""
+        return list(self._connections)
+
     def is_suspected(self, address: Address) -> bool:
         return address in self._suspects
 

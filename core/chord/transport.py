@@ -99,13 +99,21 @@ class Suspicion:
     def __init__(self, memory: float = 30.0) -> None:
         self._since: dict[Address, float] = {}
         self._memory = memory
+        self._listeners: list[Callable[[Address], None]] = []
 
     @staticmethod
     def _now() -> float:
         return asyncio.get_running_loop().time()
 
+    def add_listener(self, listener: Callable[[Address], None]) -> None:
+        """Call ``listener(address)`` each time a peer is suspected (for measurements:
+        the failover benchmark counts the live nodes declared dead)."""
+        self._listeners.append(listener)
+
     def suspect(self, address: Address) -> None:
         self._since[address] = self._now()
+        for listener in self._listeners:
+            listener(address)
 
     def clear(self, address: Address) -> None:
         self._since.pop(address, None)

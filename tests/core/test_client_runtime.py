@@ -9,7 +9,7 @@ from core import events as ev
 from core.chat.model.commands import parse
 from core.chord import Address
 from core.runtime import Runtime
-from tests.support.runtime import Collector, options
+from tests.support.runtime import Collector, bo_hears_ann, options
 from tui.__main__ import parse_options
 
 BASE = ["--nick", "anna", "--listen", "127.0.0.1:0"]
@@ -51,12 +51,7 @@ def test_runtime__the_reachability_decision_starts_a_client_that_chats():
         assert asked == [(Address("127.0.0.1", 0), bootstrap)]
         assert client_ready.address.startswith(f"{bootstrap}/")   # relayed via ann's node
         assert b.node.client is not None and not b.node.is_ours(b.node.id)
-        b.execute(parse("join #lobby")).result(20)
-        second.wait(ev.Joined, channel="lobby")
-        a.execute(parse("send lobby hello")).result(20)
-        second.wait(ev.ChannelMessage, channel="lobby", text="hello")
-        a.execute(parse("msg bo hi bo")).result(20)
-        second.wait(ev.PrivateMessage, text="hi bo")
+        bo_hears_ann(a, b, second)
         a.execute(parse("whois bo")).result(20)
         assert first.wait(ev.Whois, nick="bo").reach == f"relayed via {bootstrap}"
     finally:

@@ -17,7 +17,7 @@ from core.datadir import DataDir
 from core.runtime import Runtime, StartupError
 from core.store import FILENAME, UserStore
 from tests.support.ports import free_port
-from tests.support.runtime import Collector, options
+from tests.support.runtime import Collector, bo_hears_ann, options
 
 
 def test_runtime__start_execute_shutdown_posts_on_the_core_thread():
@@ -27,12 +27,7 @@ def test_runtime__start_execute_shutdown_posts_on_the_core_thread():
     assert isinstance(ready, ev.Ready) and ready.nick == "ann" and len(ready.id) == 40
     b = Runtime(options("bo", Address.parse(ready.address)), second.post)
     b.start().result(20)
-    b.execute(parse("join #lobby")).result(20)
-    second.wait(ev.Joined, channel="lobby")
-    a.execute(parse("send lobby hello")).result(20)
-    second.wait(ev.ChannelMessage, channel="lobby", text="hello")
-    a.execute(parse("msg bo hi bo")).result(20)
-    second.wait(ev.PrivateMessage, text="hi bo")
+    bo_hears_ann(a, b, second)
     a.execute(Command("help")).result(20)
     assert "answered by the front end" in first.wait(ev.Error).message
     assert a.execute(Command("status")).result(20) is not None

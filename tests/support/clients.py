@@ -14,6 +14,7 @@ from core.chat.users.user import LocalUser
 from core.chord import Address, Local
 from core.chord.client import ClientSettings
 from core.chord.relay import RelayLimits
+from core.chord.testing import FAST
 from core.datadir import DataDir
 
 CHORD = dict(stabilize_interval=0.1, fix_fingers_interval=0.3, check_predecessor_interval=0.2,
@@ -95,6 +96,30 @@ class LoopRing:
             if n.user is not None:
                 n.user.keys.release()
         self._data.cleanup()
+
+
+async def start_chat_node(data: Path, nick: str, bootstrap: Address | None,
+                          **chat) -> tuple[Local, ChatService, list]:
+    """A full member on 127.0.0.1 with the ``FAST`` timers, serving ``nick`` from the data
+    directory ``data / nick``: the node, its service and the list of what both post."""
+    node = Local(Address("127.0.0.1", 0), bootstrap, **FAST)
+    events: list = []
+    service = ChatService(node, events.append, data_dir=DataDir(data / nick), **chat)
+    await node.start()
+    await service.start()
+    await service.add_user(nick, events.append)
+    return node, service, events
+
+
+async def stop_chat_node(node: Local, service: ChatService) -> None:
+    """A test's clean-up: stop ``service`` and ``node`` (a failure of either is ignored)
+    and let go of the locks on its users' keys."""
+    with contextlib.suppress(Exception):
+        await service.stop()
+    with contextlib.suppress(Exception):
+        await node.stop()
+    for user in service.users.values():
+        user.keys.release()
 
 
 @contextlib.asynccontextmanager

@@ -1,5 +1,6 @@
 """A node's runtime (``core.runtime``) driven from a test: its options with fast ring timers
-and a data directory of its own, and a collector of the events it posts."""
+and a data directory of its own, a collector of the events it posts, and the first chat
+between two runtimes."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import tempfile
 import threading
 import time
 
+from core import events as ev
+from core.chat.model.commands import parse
 from core.chord import Address
-from core.runtime import Options
+from core.runtime import Options, Runtime
 
 FAST_CHORD = dict(stabilize_interval=0.05, fix_fingers_interval=0.1,
                   check_predecessor_interval=0.1, timeout=1.0)
@@ -47,6 +50,16 @@ class Collector:
                 self.events.append(self.queue.get(timeout=min(left, 0.2)))
             except queue.Empty:
                 pass
+
+
+def bo_hears_ann(ann: Runtime, bo: Runtime, bo_events: Collector) -> None:
+    """bo joins #lobby; ann's line there and her private message reach bo."""
+    bo.execute(parse("join #lobby")).result(20)
+    bo_events.wait(ev.Joined, channel="lobby")
+    ann.execute(parse("send lobby hello")).result(20)
+    bo_events.wait(ev.ChannelMessage, channel="lobby", text="hello")
+    ann.execute(parse("msg bo hi bo")).result(20)
+    bo_events.wait(ev.PrivateMessage, text="hi bo")
 
 
 def options(nick: str, bootstrap: Address | None = None, port: int = 0) -> Options:

@@ -55,6 +55,10 @@ class Feeds:
         """How many member feeds (delivery loops) this maintainer keeps now."""
         return len(self._feeds)
 
+    def fed(self) -> list[tuple[str, MemberKey]]:
+        """(channel, member) of every member feed this maintainer keeps now."""
+        return list(self._feeds)
+
     def wake(self, channel: str) -> None:
         """Something new may be deliverable in ``channel``: wake its members' feeds."""
         ch = self.holdings.channel(channel)

@@ -20,11 +20,11 @@ costs at most one walk per ``ttl``.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 
 from core.chord import Address, AddressError, Local, RpcError
+from core.chord.address import ip_of
 from core.chord.protocol import RingProtocol
 from core.chord.transport import CALLER_HOST
 
@@ -36,13 +36,8 @@ log = logging.getLogger(__name__)
 
 def _ip(host: str) -> str | None:
     """``host`` as a canonical IP (an IPv4-mapped IPv6 one as IPv4); None for a name."""
-    try:
-        ip = ipaddress.ip_address(host.partition("%")[0])
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.compressed
+    ip = ip_of(host)
+    return None if ip is None else ip.compressed
 
 
 class Neighbours:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import ipaddress
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from core.chord.address import ip_of
+from core.chord.bucket import Bucket
 from core.chord.transport import CALLER_HOST
 
 from ..model.limits import Limits
@@ -35,30 +35,8 @@ def normal_host(host: str) -> str:
     """``host`` as compared: an IP address in its compressed form, IPv4-mapped IPv6 as
     IPv4, no zone; a host name lower-cased."""
     bare = host.strip("[]").partition("%")[0]
-    try:
-        ip = ipaddress.ip_address(bare)
-    except ValueError:
-        return bare.lower()
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.compressed
-
-
-@dataclass
-class Bucket:
-    """``rate`` tokens a second, at most ``burst`` saved up."""
-    rate: float
-    burst: float
-    tokens: float
-    at: float
-
-    def take(self, amount: float, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens < amount:
-            return False
-        self.tokens -= amount
-        return True
+    ip = ip_of(bare)
+    return bare.lower() if ip is None else ip.compressed
 
 
 CLAIMS = frozenset({"chat.name.set"})   # verbs that also take from the claim bucket

@@ -31,7 +31,7 @@ from core.chord.testing import (
     wait_until,
 )
 from core.chord.transport import CALLER_HOST
-from core.datadir import DataDir
+from tests.support.clients import start_chat_node, stop_chat_node
 
 CHAT = dict(maintenance_interval=0.3, prune_grace=3.0, retry_for=10.0)
 DEAD = Address("127.0.0.1", 9)   # nobody listens there (the discard port)
@@ -112,12 +112,7 @@ class ChatRing:
 
     async def add(self, nick: str) -> None:
         boot = self.nodes[0].address if self.nodes else None
-        node = Local(Address("127.0.0.1", 0), boot, **FAST)
-        events: list = []
-        service = ChatService(node, events.append, data_dir=DataDir(self.tmp / nick), **CHAT)
-        await node.start()
-        await service.start()
-        await service.add_user(nick, events.append)
+        node, service, events = await start_chat_node(self.tmp, nick, boot, **CHAT)
         self.nodes.append(node)
         self.services[nick] = service
         self.events[nick] = events
@@ -127,12 +122,7 @@ class ChatRing:
 
     async def stop(self) -> None:
         for node, service in zip(self.nodes, self.services.values(), strict=True):
-            with contextlib.suppress(Exception):
-                await service.stop()
-            with contextlib.suppress(Exception):
-                await node.stop()
-            for user in service.users.values():
-                user.keys.release()
+            await stop_chat_node(node, service)
 
 
 @contextlib.asynccontextmanager

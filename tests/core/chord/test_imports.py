@@ -12,23 +12,10 @@ import pytest
 
 import core
 import core.chord
+from tests.support.imports import imported_by
 
 CHORD = Path(core.chord.__file__).parent
 PRODUCT = [Path(core.__file__).parent, Path(core.__file__).parent.parent / "tui"]
-
-
-def imported_by(path: Path) -> set[str]:
-    """The modules ``path`` names in its imports (relative ones with their dots)."""
-    imported = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            module = "." * node.level + (node.module or "")
-            imported.add(module)
-            imported |= {f"{module.rstrip('.')}.{alias.name}" if node.module else
-                         f"{module}{alias.name}" for alias in node.names}
-    return imported
 
 
 def imports_a_testing_module(path: Path) -> list[str]:

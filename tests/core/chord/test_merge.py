@@ -130,8 +130,8 @@ class TestMerge:
             for n in nodes:
                 n.add_listener(lambda kind, detail: events.append(kind))
             before = {n.address: [s.address for s in n.successors()] for n in nodes}
-            await nodes[0]._maintenance.merge(nodes[3].address)
-            await nodes[0]._maintenance.probe()   # nothing remembered outside the view
+            await nodes[0].merge(nodes[3].address)
+            await nodes[0].probe()   # nothing remembered outside the view
             assert "merge" not in events
             assert {n.address: [s.address for s in n.successors()] for n in nodes} == before
         finally:

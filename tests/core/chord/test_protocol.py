@@ -30,7 +30,7 @@ def called_verbs(module) -> set[str]:
 def served_by_a_node() -> frozenset[str]:
     async def main():
         node = Local(Address("10.0.0.1", 4000), transport=SimNetwork().transport())
-        return type(node._calls).SERVED
+        return type(node.protocol).SERVED
     return run(main())
 
 

@@ -315,7 +315,7 @@ class TestUserCommands:
             b.register_command("echo", lambda p: p)
             for i in range(20):
                 assert await a.user_command(b.address, "echo", i) == i
-            assert list(a.transport._connections) == [b.address]
+            assert a.transport.connected() == [b.address]
         finally:
             await stop_all([a, b])
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from core import events as ev
 from core.chat import ChatService
 from core.chat.model.ids import channel_key
-from core.chord import Address, Local
-from core.chord.testing import FAST, ring_problems, wait_until
-from core.datadir import DataDir
+from core.chord import Local
+from core.chord.testing import ring_problems, wait_until
+from tests.support.clients import start_chat_node, stop_chat_node
 
 CHAT = dict(maintenance_interval=0.3, prune_grace=3.0, retry_for=10.0, gap_grace=0.3,
             echo_deadline=3.0)
@@ -24,24 +24,13 @@ async def tcp_ring(tmp: Path, nicks: list[str]):
     try:
         for nick in nicks:
             boot = nodes[0][0].address if nodes else None
-            node = Local(Address("127.0.0.1", 0), boot, **FAST)
-            events: list = []
-            service = ChatService(node, events.append, data_dir=DataDir(tmp / nick), **CHAT)
-            await node.start()
-            await service.start()
-            await service.add_user(nick, events.append)
-            nodes.append((node, service, events))
+            nodes.append(await start_chat_node(tmp, nick, boot, **CHAT))
         await wait_until(lambda: not ring_problems([n for n, _, _ in nodes]), 20,
                          what="ring convergence")
         yield nodes
     finally:
         for node, service, _ in nodes:
-            with contextlib.suppress(Exception):
-                await service.stop()
-            with contextlib.suppress(Exception):
-                await node.stop()
-            for user in service.users.values():
-                user.keys.release()
+            await stop_chat_node(node, service)
 
 
 async def test_hostile_gaps__members_read_around_a_maintainer_that_drops(tmp_path):

@@ -48,6 +48,19 @@ class Box:
     def of(self, nick: str, kind: type) -> list:
         return [e for e in self.events.get(nick, []) if isinstance(e, kind)]
 
+    async def hears(self, nick: str, text: str, what: str) -> None:
+        """Wait until ``nick`` here has a channel message ``text``."""
+        await wait_until(lambda: [e for e in self.of(nick, ev.ChannelMessage)
+                                  if e.text == text], what=what)
+
+
+async def in_general(a: Box, b: Box):
+    """alice on ``a`` and bob on ``b``, both members of #general."""
+    alice, bob = await a.add("alice"), await b.add("bob")
+    await alice.join("general")
+    await bob.join("general")
+    return alice, bob
+
 
 @contextlib.asynccontextmanager
 async def ring(n: int = 2, **chat):
@@ -136,9 +149,7 @@ def join(identity: Identity, channel: str, address: str, text: str = ""):
 async def test_hostile__huge_or_unroutable_joins_are_refused_and_the_channel_lives():
     async with ring(2) as boxes:
         a, b = boxes
-        alice, bob = await a.add("alice"), await b.add("bob")
-        await alice.join("general")
-        await bob.join("general")
+        alice, bob = await in_general(a, b)
         maintainer = await owner_of(boxes, channel_key("general"))
         raw = await Raw.open(maintainer.node.address)
         mallory = Identity.generate("mallory")
@@ -162,16 +173,14 @@ async def test_hostile__huge_or_unroutable_joins_are_refused_and_the_channel_liv
         await wait_until(lambda: not ch.is_member(ghost.key), timeout=10,
                          what="the unroutable member pruned")
         await asyncio.sleep(1.5)
-        assert not any(f[1] == ghost.key for f in maintainer.service.feeds._feeds)
+        assert not any(member == ghost.key for _, member in maintainer.service.feeds.fed())
         raw.close()
         # honest traffic: a real member gets messages; a newcomer gets the history
         await alice.send("general", "still here")
-        await wait_until(lambda: [e for e in b.of("bob", ev.ChannelMessage)
-                                  if e.text == "still here"], what="bob gets alice's message")
+        await b.hears("bob", "still here", what="bob gets alice's message")
         carol = await b.add("carol")
         await carol.join("general")
-        await wait_until(lambda: [e for e in b.of("carol", ev.ChannelMessage)
-                                  if e.text == "still here"], what="carol gets the history")
+        await b.hears("carol", "still here", what="carol gets the history")
         members = maintainer.service.holdings.channel("general").present()
         assert sorted(m.nick for m in members) == ["alice", "bob", "carol"]
 
@@ -179,9 +188,7 @@ async def test_hostile__huge_or_unroutable_joins_are_refused_and_the_channel_liv
 async def test_hostile__members_per_channel_and_channels_per_key_are_bounded():
     async with ring(2, limits=Limits(members=5, channels_per_key=3)) as boxes:
         a, b = boxes
-        alice, bob = await a.add("alice"), await b.add("bob")
-        await alice.join("general")
-        await bob.join("general")
+        alice, bob = await in_general(a, b)
         maintainer = await owner_of(boxes, channel_key("general"))
         raw = await Raw.open(maintainer.node.address)
         me = f"127.0.0.1:{raw.writer.get_extra_info('sockname')[1]}"
@@ -207,8 +214,7 @@ async def test_hostile__members_per_channel_and_channels_per_key_are_bounded():
         assert taken == [True, True, True, "full", "full"]
         raw.close()
         await alice.send("general", "members still hear")
-        await wait_until(lambda: [e for e in b.of("bob", ev.ChannelMessage)
-                                  if e.text == "members still hear"], what="bob hears alice")
+        await b.hears("bob", "members still hear", what="bob hears alice")
 
 
 # -- reflection ------------------------------------------------------------------------------
@@ -216,9 +222,7 @@ async def test_hostile__members_per_channel_and_channels_per_key_are_bounded():
 async def test_hostile__a_join_naming_a_third_party_sends_it_less_than_the_attacker_sent():
     async with ring(2) as boxes:
         a, b = boxes
-        alice, bob = await a.add("alice"), await b.add("bob")
-        await alice.join("general")
-        await bob.join("general")
+        alice, bob = await in_general(a, b)
         for i in range(30):   # a log worth pushing
             await alice.send("general", f"line {i} " + "y" * 1000)
         sink = Sink()
@@ -238,8 +242,7 @@ async def test_hostile__a_join_naming_a_third_party_sends_it_less_than_the_attac
         raw.close()
         sink.close()
         await alice.send("general", "after the attack")
-        await wait_until(lambda: [e for e in b.of("bob", ev.ChannelMessage)
-                                  if e.text == "after the attack"], what="bob hears alice")
+        await b.hears("bob", "after the attack", what="bob hears alice")
 
 
 # -- mailboxes -------------------------------------------------------------------------------
@@ -411,12 +414,9 @@ async def test_hostile__merge_requests_cannot_make_a_node_dial_at_will():
         raw.close()
         for s in servers:
             s.close()
-        alice, bob = await a.add("alice"), await b.add("bob")
-        await alice.join("general")
-        await bob.join("general")
+        alice, bob = await in_general(a, b)
         await alice.send("general", "the ring still works")
-        await wait_until(lambda: [e for e in b.of("bob", ev.ChannelMessage)
-                                  if e.text == "the ring still works"], what="bob hears alice")
+        await b.hears("bob", "the ring still works", what="bob hears alice")
 
 
 async def test_hostile__every_field_over_its_limit_is_refused_too_long_by_the_keeper():

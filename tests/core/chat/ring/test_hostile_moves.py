@@ -19,8 +19,8 @@ from core.chat.model.records import MAX_SEQ, NameRecord
 from core.chat.testing import member as signed_member
 from core.chat.wire import verbs as p
 from core.chord import Address, Local, Remote, in_half_open
-from core.chord.testing import FAST, ring_problems, wait_until
-from core.datadir import DataDir
+from core.chord.testing import ring_problems, wait_until
+from tests.support.clients import start_chat_node, stop_chat_node
 
 CHAT = dict(maintenance_interval=0.3, prune_grace=3.0, retry_for=10.0)
 
@@ -32,14 +32,8 @@ class Ring:
 
     async def add(self, nick: str) -> tuple[Local, ChatService, list]:
         boot = self.nodes[0][0].address if self.nodes else None
-        node = Local(Address("127.0.0.1", 0), boot, **FAST)
-        events: list = []
-        service = ChatService(node, events.append, data_dir=DataDir(self.tmp / nick), **CHAT)
-        await node.start()
-        await service.start()
-        await service.add_user(nick, events.append)
-        self.nodes.append((node, service, events))
-        return node, service, events
+        self.nodes.append(await start_chat_node(self.tmp, nick, boot, **CHAT))
+        return self.nodes[-1]
 
     async def settle(self) -> None:
         await wait_until(lambda: not ring_problems([n for n, _, _ in self.nodes]), 20,
@@ -65,12 +59,7 @@ class Ring:
 
     async def stop(self) -> None:
         for node, service, _ in self.nodes:
-            with contextlib.suppress(Exception):
-                await service.stop()
-            with contextlib.suppress(Exception):
-                await node.stop()
-            for user in service.users.values():
-                user.keys.release()
+            await stop_chat_node(node, service)
 
 
 @contextlib.asynccontextmanager
