@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 HELPERS = 3          # asked per round
 NEEDED = 2           # that must reach us in every round (fewer if fewer helpers exist)
 ROUNDS = 2
+ATTEMPTS = 3   # tries of one round before it counts as failed
 DIAL_TIMEOUT = 2.0   # one dial back, connect and answer
 MAX_PORTS = 2
 PER_HOST = 6         # dial-back requests served per requesting host per WINDOW
@@ -242,26 +243,36 @@ async def check(ask: Ask, helpers: Sequence[Address], dial_backs: DialBacks, *,
     for round_ in range(rounds):
         if round_:
             await asyncio.sleep(gap)
-        nonce = dial_backs.new_nonce()
-        try:
-            replies = await asyncio.gather(*(_ask_one(ask, h, ports, nonce) for h in helpers))
-        finally:
-            dial_backs.forget(nonce)
-        answered = [r for r in replies if r is not None]
-        hosts = [r[0] for r in answered]
-        if not hosts:
-            return Verdict(False, None, None, 0, len(helpers),
-                           f"none of the {len(helpers)} nodes asked answered")
-        seen = max(set(hosts), key=hosts.count)
-        if advertised and seen != claimed.host:
-            return unchecked(claimed, f"as advertised; the ring sees this node call from "
-                                      f"{seen} and dials back only there, so it is not checked")
-        here = sum(1 for host, ok_ports in answered if host == seen and claimed.port in ok_ports)
-        reached = min(reached, here)
-        if here < need:
-            return Verdict(False, None, seen, here, len(helpers),
-                           _why_not(seen, claimed, here, len(helpers), round_, listen_port,
-                                    answered))
+        for _attempt in range(ATTEMPTS):
+            # a dial back that timed out on a loaded helper proves nothing: a round fails
+            # only when ATTEMPTS tries of it all fall short
+            nonce = dial_backs.new_nonce()
+            try:
+                replies = await asyncio.gather(*(_ask_one(ask, h, ports, nonce)
+                                                 for h in helpers))
+            finally:
+                dial_backs.forget(nonce)
+            answered = [r for r in replies if r is not None]
+            hosts = [r[0] for r in answered]
+            if not hosts:
+                verdict = Verdict(False, None, None, 0, len(helpers),
+                                  f"none of the {len(helpers)} nodes asked answered")
+                continue
+            seen = max(set(hosts), key=hosts.count)
+            if advertised and seen != claimed.host:
+                return unchecked(claimed, f"as advertised; the ring sees this node call from "
+                                          f"{seen} and dials back only there, so it is not "
+                                          "checked")
+            here = sum(1 for host, ok_ports in answered
+                       if host == seen and claimed.port in ok_ports)
+            if here >= need:
+                reached = min(reached, here)
+                break
+            verdict = Verdict(False, None, seen, here, len(helpers),
+                              _why_not(seen, claimed, here, len(helpers), round_, listen_port,
+                                       answered))
+        else:
+            return verdict
     address = Address(seen, claimed.port)
     return Verdict(True, address, seen, reached, len(helpers), "")
 
