@@ -251,9 +251,12 @@ class Relay:
                      len(self._reservations), lim.clients)
         else:   # a renewal, maybe over a new connection (the client moved)
             current.link, current.host, current.expires = link, host, now + lim.ttl
-        return {"ok": True, "ttl": lim.ttl, "rate": lim.rate,
-                "clients": len(self._reservations), "of": lim.clients,
-                "seen": seen_at(link)}
+        granted = {"ok": True, "ttl": lim.ttl, "rate": lim.rate,
+                   "clients": len(self._reservations), "of": lim.clients}
+        seen = seen_at(link)
+        if seen is not None:
+            granted["seen"] = seen   # where the client is seen: where a punch reaches it
+        return granted
 
     async def rpc_release(self, d: object) -> dict:
         if isinstance(d, dict) and isinstance(d.get("secret"), str) \
