@@ -98,6 +98,7 @@ class ClientMode:
         self.settings = settings
         self.client, self._secret = new_client()
         self.relay: Address | None = None
+        self.seen: Address | None = None   # where our relay sees us (its word, at reserve)
         self.moves = 0                   # relays changed after the first
         self._tasks = TaskSet()
         self._dead: dict[Address, float] = {}   # relays that failed lately, when
@@ -132,7 +133,14 @@ class ClientMode:
             relay, "user", {"type": RESERVE,
                             "payload": {"client": self.client, "secret": self._secret}},
             timeout)
-        return reply if isinstance(reply, dict) else {"ok": False, "error": "nonsense"}
+        if not isinstance(reply, dict):
+            return {"ok": False, "error": "nonsense"}
+        if reply.get("ok") is True:
+            try:
+                self.seen = Address.from_wire(reply.get("seen"))
+            except (ValueError, TypeError):
+                self.seen = None
+        return reply
 
     async def attach(self, avoid: frozenset[Address] = frozenset()) -> Address:
         """Take a slot at the first relay that gives one; become reachable through it.

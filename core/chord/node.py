@@ -21,6 +21,7 @@ from .ids import M, short_id
 from .maintenance import Maintenance
 from .merges import MergeGate
 from .peers import Peers
+from .punching import Punching
 from .reachability import (
     DialBacks,
     NotReachable,
@@ -31,7 +32,7 @@ from .reachability import (
 )
 from .reachability import check as check_reachable
 from .recursive import RecursiveRoute, RouteProtocol
-from .relay import Relay, RelayedAddress, RelayLimits, answer
+from .relay import Relay, RelayedAddress, RelayLimits, answer, reachable
 from .remote import Remote
 from .routing import Routing
 from .tasks import TaskSet
@@ -111,6 +112,9 @@ class Local(RecursiveRoute):
         # client id -> an address a hole-punched connection reaches that client at
         # (core/chord/holepunch.py fills it); calls to the client try it before its relay
         self.punched: dict[str, Address] = {}
+        self.punching = Punching(self) if client is not None else None
+        if client is not None and isinstance(self.transport, TcpTransport):
+            self.transport.share_port = True   # the relay sees the port a punch leaves from
         self.check_reachability = check_reachability
         self.reachability_gap = (stabilize_interval if reachability_gap is None
                                  else reachability_gap)
@@ -216,6 +220,9 @@ class Local(RecursiveRoute):
         """A user command to a client node: over a hole-punched connection if there is
         one, else through its relay (``relay.forward``)."""
         direct = self.punched.get(address.client)
+        if direct is not None and not self._still_connected(direct):
+            self.punched.pop(address.client, None)   # it closed: not dialled through a NAT
+            direct = None
         if direct is not None:
             try:
                 return await self._calls.call_user(direct, type, payload, timeout)
@@ -224,8 +231,29 @@ class Local(RecursiveRoute):
         forward = {"to": address.client, "type": type, "payload": payload}
         if self.relay is not None and address.relay == self.address:
             return answer(address, await self.relay.forward(address.client, type, payload))
-        return answer(address, await self._calls.call_user(address.relay, "relay.forward",
-                                                           forward, timeout))
+        reply = answer(address, await self._calls.call_user(address.relay, "relay.forward",
+                                                            forward, timeout))
+        if self.punching is not None:
+            self.punching.want(address)   # a direct connection, if the routers allow
+        return reply
+
+    def _still_connected(self, address: Address) -> bool:
+        connected = getattr(self.transport, "connected", None)
+        return connected is None or connected(address)
+
+    def reach_of(self, address: str) -> str:
+        """How this node reaches a user at ``address``: "direct", "direct (hole-punched)"
+        or "relayed via HOST:PORT"."""
+        try:
+            parsed = reachable(address)
+        except ValueError:
+            return "unreachable (a malformed address)"
+        if not isinstance(parsed, RelayedAddress):
+            return "direct"
+        direct = self.punched.get(parsed.client)
+        if direct is not None and self._still_connected(direct):
+            return "direct (hole-punched)"
+        return f"relayed via {parsed.relay}"
 
     # -- lifecycle -------------------------------------------------------------------------
 

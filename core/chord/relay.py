@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 RESERVE = "relay.reserve"
 RELEASE = "relay.release"
 FORWARD = "relay.forward"
+PUNCH = "holepunch"   # the coordination of a direct connection (core/chord/punching.py)
 _CLIENT_RE = re.compile(r"[0-9a-f]{32}")
 
 
@@ -235,8 +236,12 @@ class Relay:
                      len(self._reservations), lim.clients)
         else:   # a renewal, maybe over a new connection (the client moved)
             current.link, current.host, current.expires = link, host, now + lim.ttl
-        return {"ok": True, "ttl": lim.ttl, "rate": lim.rate,
-                "clients": len(self._reservations), "of": lim.clients}
+        granted = {"ok": True, "ttl": lim.ttl, "rate": lim.rate,
+                   "clients": len(self._reservations), "of": lim.clients}
+        seen = seen_at(link)
+        if seen is not None:
+            granted["seen"] = seen   # where the client is seen: where a punch reaches it
+        return granted
 
     async def rpc_release(self, d: object) -> dict:
         if isinstance(d, dict) and isinstance(d.get("secret"), str) \
@@ -279,6 +284,14 @@ class Relay:
         if not self._total.take(size, now):
             self.stats.refused_busy += 1
             return self._refuse("busy", f"this relay is over {lim.total_rate:g} bytes/s")
+        vouched = None
+        if type == PUNCH:
+            # a hole punch dials only where this relay sees each side: the caller's address
+            # goes to the client, the client's back to the caller, whatever either says
+            caller, vouched = seen_at(CALLER_LINK.get()), seen_at(r.link)
+            if caller is None or vouched is None or not isinstance(payload, dict):
+                return self._refuse("type", "a hole punch needs both sides' addresses")
+            payload = {**payload, "seen": caller}
         r.in_flight += 1
         try:
             reply = await r.link.request("user", {"type": type, "payload": payload},
@@ -297,7 +310,17 @@ class Relay:
         r.bytes += size
         self.stats.forwarded += 1
         self.stats.bytes += size
+        if vouched is not None and isinstance(reply, dict):
+            reply = {**reply, "seen": vouched}
         return {"ok": True, "reply": reply}
+
+
+def seen_at(link: object) -> str | None:
+    """Where a connection's far end is seen (``host:port``), if the transport knows."""
+    host, port = getattr(link, "peer_host", None), getattr(link, "peer_port", None)
+    if not isinstance(host, str) or not isinstance(port, int):
+        return None
+    return str(Address(host, port))
 
 
 def type_of(error: BaseException) -> str:

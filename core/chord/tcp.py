@@ -15,8 +15,9 @@ import asyncio
 import errno
 import itertools
 import logging
+import socket
 
-from . import wire
+from . import holepunch, wire
 from .address import Address
 from .errors import ListenError, PeerUnreachable, RemoteError
 from .tasks import TaskSet
@@ -58,6 +59,7 @@ class _Link(asyncio.Protocol):
         self._watchdog: asyncio.TimerHandle | None = None
         self._probed_at: float | None = None
         self.peer_host: str | None = None      # the source address the peer's frames come from
+        self.peer_port: int | None = None      # ... and port (where a relay sees its client)
         self.closed = False
 
     # -- the connection's life -------------------------------------------------------------
@@ -67,7 +69,7 @@ class _Link(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         peer = transport.get_extra_info("peername")
         if peer:
-            self.peer_host = peer[0]
+            self.peer_host, self.peer_port = peer[0], peer[1]
         self._heard = self._loop.time()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -290,6 +292,11 @@ class TcpTransport(Transport):
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, body_timeout: float = 10.0,
                  silent_after: float = SILENT_AFTER) -> None:
         self.timeout = timeout
+        # a client node (core/chord/client.py) opens every connection from one reusable
+        # local port per address family, so the port its relay sees it at is the port a
+        # hole punch leaves from (core/chord/holepunch.py): family -> port, once chosen
+        self.share_port = False
+        self.shared_ports: dict[int, int] = {}
         self.body_timeout = body_timeout
         self.silent_after = silent_after
         self.calls = 0
@@ -349,6 +356,12 @@ class TcpTransport(Transport):
     def is_connecting(self, address: Address) -> bool:
         """Whether an attempt to connect to ``address`` is under way."""
         return address in self._connecting
+
+    def is_connected(self, address: Address) -> bool:
+        """Whether a live connection to ``address`` is open (a punched one is not dialled
+        again: through a NAT that would only time out)."""
+        link = self._connections.get(address)
+        return link is not None and not link.closed
 
     async def call(self, address: Address, method: str, args: dict,
                    timeout: float | None = None) -> object:
@@ -439,10 +452,40 @@ class TcpTransport(Transport):
         a fresh one goes out at once."""
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self.timeout):
-            _, link = await loop.create_connection(lambda: _Link(self, str(address)),
-                                                   address.host, address.port)
+            sock = await self._shared_socket(address) if self.share_port else None
+            if sock is not None:
+                _, link = await loop.create_connection(lambda: _Link(self, str(address)),
+                                                       sock=sock)
+            else:
+                _, link = await loop.create_connection(lambda: _Link(self, str(address)),
+                                                       address.host, address.port)
         self._connections[address] = link
         return link
+
+    async def _shared_socket(self, address: Address) -> socket.socket | None:
+        """A socket connected to ``address`` from this family's shared port (chosen by the
+        first connection); None if that 4-tuple is taken (an old connection to the same
+        peer still in TIME_WAIT): an ordinary connection then."""
+        family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+        port = self.shared_ports.get(family, 0)
+        try:
+            sock = await holepunch.open_reusable(address, port, timeout=self.timeout)
+        except OSError as e:
+            if port and e.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+                return None
+            raise
+        self.shared_ports.setdefault(family, sock.getsockname()[1])
+        return sock
+
+    async def adopt(self, address: Address, sock: socket.socket) -> None:
+        """Take a connected socket (a hole punch's) as the connection to ``address``: calls
+        to ``address`` go over it, and requests that come over it are served."""
+        loop = asyncio.get_running_loop()
+        _, link = await loop.create_connection(lambda: _Link(self, str(address)), sock=sock)
+        old = self._connections.get(address)
+        self._connections[address] = link
+        if old is not None and old is not link:
+            old.close()
 
     def _drop(self, address: Address) -> None:
         link = self._connections.pop(address, None)

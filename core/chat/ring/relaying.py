@@ -11,11 +11,14 @@ that mail waits, the news of a name conflict, and the ``@id`` question.
 from __future__ import annotations
 
 from core.chord import Local
+from core.chord.relay import PUNCH
 
 from ..wire import verbs as p
 
 FORWARDED = frozenset(v.type for v in (p.DELIVER, p.PRIVATE, p.NAME_ALIVE, p.MAIL_WAITING,
-                                       p.NAME_CONFLICT, p.USERS))
+                                       p.NAME_CONFLICT, p.USERS)) | {PUNCH}
+"""... and the coordination of a hole punch between two clients (core/chord/punching.py),
+which the relay stamps with the address it sees each side at."""
 
 
 def configure(node: Local) -> None:

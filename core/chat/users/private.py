@@ -66,6 +66,15 @@ class Private:
             return False
         return again is not None and again.key == record.key and again.address != record.address
 
+    async def _registered_elsewhere(self, nick: str, key: str, unreachable: str) -> bool:
+        """Whether ``nick`` (under ``key``) registered an address other than ``unreachable``
+        since: it came back elsewhere while we were leaving it mail."""
+        try:
+            again = await self.names.lookup(nick, retry_for=min(self.caller.retry_for, 5.0))
+        except ChatError:
+            return False
+        return again is not None and again.key == key and again.address != unreachable
+
     async def deliver(self, item: Outgoing, moves: int = 0) -> str:
         """Send an accepted line to a nick, or to the node whose id starts with the hex of
         an ``@`` target; to the nick's mailbox if it is offline. Returns the message id."""
@@ -96,9 +105,9 @@ class Private:
                                            give_up_after=min(self.caller.retry_for,
                                                              3.0 if relayed else 8.0))
         except ChatError:
-            if relayed and not target.startswith("@") and moves < 3 \
-                    and await self._moved(record):
-                # a client node's relay died or it moved on: its record names the new one
+            if not target.startswith("@") and moves < 3 and await self._moved(record):
+                # a client node's relay died or it moved on, or a member restarted at
+                # another address (a laptop on another network): its record names the new one
                 return await self.deliver(item, moves + 1)
             if target.startswith("@") or self.pins.get(shown) != record.key:
                 raise
@@ -146,6 +155,9 @@ class Private:
         reply = await self.mailboxes.call_mail_put(nick, letter, unreachable)
         if reply.get("online"):   # it registered meanwhile: the direct way again
             if unreachable is not None:
+                again = await self._registered_elsewhere(nick, key, unreachable)
+                if again:
+                    return await self.deliver(item, moves=3)   # one more try, no loop
                 raise ChatError(f"{nick} is online again but could not be reached; "
                                 "the message stays in the outbox")
             return await self.deliver(item)

@@ -123,6 +123,11 @@ class Voucher:
         if status == "new":
             self.pins.pin(shown, record.key)
 
+    def _reach(self, address: str) -> str:
+        """How our node reaches ``address``: direct, hole-punched, or through a relay."""
+        node = getattr(self.me, "node", None)
+        return node.reach_of(address) if node is not None else describe(address)
+
     async def whois(self, nick: str) -> ev.Whois:
         """Who holds ``nick``: its key's fingerprint and node (a Whois event)."""
         record = await self.names.lookup(check_nick(nick))
@@ -134,7 +139,7 @@ class Voucher:
             self.changed(record.nick, record.key)
         whois = ev.Whois(nick=record.nick, fingerprint=fingerprint(record.key),
                          id=record.node_id, address=record.address, pin=status,
-                         reach=describe(record.address))
+                         reach=self._reach(record.address))
         self.post(whois)
         return whois
 
