@@ -61,6 +61,11 @@ def exit_reason(words: str) -> str:
     return "exit" if not words or words == "exit" else f"exit: {words}"
 
 
+def _signed_at(e: Entry) -> dict[str, float]:
+    """A message event's time: its author's signed time (IRC's server-time), if it has one."""
+    return {"at": e.at} if e.at else {}
+
+
 class Memberships:
     """The channels one user is in (``joined``), by name."""
 
@@ -107,7 +112,7 @@ class Memberships:
             if e.msg_id in shown:
                 self.post(ev.ChannelMessage(channel=channel, from_=e.nick, text=e.text,
                                             msg_id=e.msg_id, seq=e.seq, history=True,
-                                            verified=status == VERIFIED))
+                                            verified=status == VERIFIED, **_signed_at(e)))
         self._post_topic(channel, reply.get("topic"))
         return list(members)
 
@@ -258,7 +263,7 @@ class Memberships:
             elif e.kind == "msg":
                 self.post(ev.ChannelMessage(channel=channel, from_=e.nick, text=e.text,
                                             msg_id=e.msg_id, seq=e.seq,
-                                            verified=status == VERIFIED))
+                                            verified=status == VERIFIED, **_signed_at(e)))
             elif not mine and e.kind == "join":
                 self.post(ev.MemberJoined(channel=channel, nick=e.nick))
             elif not mine and e.kind == "leave":
