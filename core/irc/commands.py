@@ -289,7 +289,9 @@ class Commands:
         self.replies.reply(n.RPL_USERHOST, " ".join(found))
 
     def irc_list(self, m: Message) -> list[Action]:
-        return [ListChannels()]
+        """LIST [#a,#b]: the channels named (``*`` masks too), or all this node knows."""
+        names = tuple(x.lower() for x in m.param(0).split(",") if x)
+        return [ListChannels(names)]
 
     # -- modes and away ------------------------------------------------------------------
 

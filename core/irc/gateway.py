@@ -135,7 +135,7 @@ class Connection:
         elif isinstance(action, History):
             self._spawn(self._history(self.user, action))
         elif isinstance(action, ListChannels):
-            self.session.listing(self.gateway.channels())
+            self.session.listing(self.gateway.channels(), action.only)
         elif isinstance(action, Quit):
             await self.quit_user(action.reason)
         elif isinstance(action, Close):

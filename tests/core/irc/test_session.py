@@ -492,6 +492,13 @@ class TestQueries:
             f":{SERVER} 322 alice #b 1 :",
             f":{SERVER} 323 alice :End of /LIST (channels of this node's users only)",
         ]
+        assert c.line(b"LIST #A,#zz") == [ListChannels(("#a", "#zz"))]
+        c.session.listing([("b", 1), ("a", 3)], ("#a", "#zz"))
+        assert [x.split()[1:4] for x in c.read()] == [["321", "alice", "Channel"],
+                                                      ["322", "alice", "#a"],
+                                                      ["323", "alice", ":End"]]
+        c.session.listing([("bc", 1), ("ab", 3)], ("#b*",))
+        assert [x.split()[3] for x in c.read()[1:-1]] == ["#bc"]
 
     def test_mode__channel_query_bans_and_change(self):
         c = Client().register().joined("a")
