@@ -76,6 +76,8 @@ class Session:
             "USERHOST": (c.irc_userhost, 1, False),
             "TRUST": (c.irc_trust, 1, False),
             "CHATHISTORY": (c.irc_chathistory, 1, False),
+            "KICK": (c.irc_kick, 1, False),
+            "INVITE": (c.irc_invite, 1, False),
         }
 
     @property

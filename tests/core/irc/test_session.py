@@ -505,6 +505,14 @@ class TestQueries:
         assert c.answers(b"MODE #a", b"MODE #a b", b"MODE #a +o bob", b"MODE #a +z") == [
             "324", "329", "368", "482", "472"]
 
+    def test_kick_and_invite__no_operators_so_the_numerics_say_why(self):
+        c = Client().register().joined("a", "bob")
+        assert c.answers(b"KICK #a", b"KICK #a bob", b"KICK #b bob", b"KICK #b!x bob",
+                         b"KICK &ring bob") == ["461", "482", "403", "403", "442"]
+        assert c.answers(b"INVITE bob", b"INVITE carol #a", b"INVITE carol #b") == [
+            "461", "482", "403"]
+        assert not c.line(b"KICK #a bob") and "no channel operators" in c.read()[0]
+
     def test_mode__own_modes_other_users_and_unknown_flags(self):
         c = Client().register()
         c.line(b"MODE alice +i")
