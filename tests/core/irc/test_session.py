@@ -87,7 +87,8 @@ class TestRegistration:
     def test_registration__cap_ls_holds_registration_until_cap_end(self):
         c = Client()
         assert c.line(b"CAP LS 302") == []
-        assert c.read() == [f":{SERVER} CAP * LS :batch echo-message message-tags server-time"]
+        assert c.read() == [
+            f":{SERVER} CAP * LS :batch echo-message message-tags multi-prefix server-time"]
         c.line(b"NICK alice")
         assert c.line(b"USER al 0 * :Alice") == []
         assert c.line(b"CAP REQ :multi-prefix sasl") == []
