@@ -44,7 +44,9 @@ class Lookup:
 
 @dataclass(frozen=True)
 class ListChannels:
-    """Which channels this node's users are in; answer ``listing([(channel, members)])``."""
+    """Which channels this node's users are in; answer ``listing([(channel, members)],
+    only)``. ``only``: the channels (or ``*`` masks) LIST named, lower case; none: all."""
+    only: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

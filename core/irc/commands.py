@@ -297,7 +297,43 @@ class Commands:
         self.replies.reply(n.RPL_USERHOST, " ".join(found))
 
     def irc_list(self, m: Message) -> list[Action]:
-        return [ListChannels()]
+        """LIST [#a,#b]: the channels named (``*`` masks too), or all this node knows."""
+        names = tuple(x.lower() for x in m.param(0).split(",") if x)
+        return [ListChannels(names)]
+
+    def irc_kick(self, m: Message) -> None:
+        """KICK #chan nick: nobody is a channel operator here (403, 442, else 482)."""
+        if len(m.params) < 2:
+            self.replies.reply(n.ERR_NEEDMOREPARAMS, "KICK", "Not enough parameters")
+            return
+        self._no_operators(m.params[0], "Nobody can kick here: there are no channel "
+                                        "operators on this network")
+
+    def irc_invite(self, m: Message) -> None:
+        """INVITE nick #chan: channels are open to all, and the ring carries no invitation
+        (403, 442, else 482)."""
+        if len(m.params) < 2:
+            self.replies.reply(n.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
+            return
+        self._no_operators(m.params[1], "No invitations on this network: every channel is "
+                                        "open, tell them to JOIN it")
+
+    def _no_operators(self, name: str, why: str) -> None:
+        channel = chat_channel(name) if not is_ring(name) else None
+        if is_ring(name):
+            if not self.channels.in_ring:
+                self.replies.reply(n.ERR_NOTONCHANNEL, name, "You're not on that channel")
+            else:
+                self.replies.reply(n.ERR_CHANOPRIVSNEEDED, name, why)
+        elif channel is None:
+            self.replies.reply(n.ERR_NOSUCHCHANNEL, name, "No such channel")
+        elif channel not in self.channels:
+            if self.directory.has_channel(channel):
+                self.replies.reply(n.ERR_NOTONCHANNEL, name, "You're not on that channel")
+            else:
+                self.replies.reply(n.ERR_NOSUCHCHANNEL, name, "No such channel")
+        else:
+            self.replies.reply(n.ERR_CHANOPRIVSNEEDED, name, why)
 
     # -- modes and away ------------------------------------------------------------------
 

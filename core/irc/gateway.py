@@ -72,6 +72,7 @@ class Connection:
         self.session = Session(gateway.info, self.write, host=host, directory=gateway)
         self.user: IrcUser | None = None
         self.closing = False
+        self.gone = asyncio.Event()   # set once its user has quit (or it never had one)
         self._lanes: dict[str | None, asyncio.Task] = {}
         self._tasks: set[asyncio.Task] = set()
 
@@ -135,7 +136,7 @@ class Connection:
         elif isinstance(action, History):
             self._spawn(self._history(self.user, action))
         elif isinstance(action, ListChannels):
-            self.session.listing(self.gateway.channels())
+            self.session.listing(self.gateway.channels(), action.only)
         elif isinstance(action, Quit):
             await self.quit_user(action.reason)
         elif isinstance(action, Close):
@@ -159,6 +160,9 @@ class Connection:
         await self.gateway.admitting.wait()
         if self.closing:
             return   # the gateway stopped before it admitted anyone
+        # a client that reconnects at once: its old connection may still be giving the
+        # nick back (closed sockets free a nick on IRC servers): wait for that, not 433
+        await self.gateway.released(nick, self)
         try:
             user = await IrcUser.add(self.gateway.service, nick, self._post, account)
         except NickTaken as e:
@@ -232,14 +236,17 @@ class Connection:
         self.closing = True
         user, self.user = self.user, None
         if user is None:
+            self.gone.set()
             return
         running = set(self._lanes.values())
-        if running:
-            await asyncio.wait(running, timeout=QUIT_WAIT)
         try:
+            if running:
+                await asyncio.wait(running, timeout=QUIT_WAIT)
             await user.quit(reason)
         except Exception:
             log.exception("IRC user %s could not quit cleanly", self.session.nick)
+        finally:
+            self.gone.set()
 
 
 class IrcGateway:
@@ -311,10 +318,21 @@ class IrcGateway:
 
     # -- what a session may learn of the others (commands.Directory) ------------------------
 
+    async def released(self, nick: str, asking: Connection) -> None:
+        """Wait (a while at most) until no closing connection of this gateway holds
+        ``nick`` any more."""
+        leaving = [c.gone.wait() for c in self.connections
+                   if c is not asking and c.closing and not c.gone.is_set()
+                   and c.session.registration.is_me(nick)]
+        if leaving:
+            await asyncio.wait([asyncio.ensure_future(w) for w in leaving],
+                               timeout=2 * QUIT_WAIT)
+
     def peer(self, nick: str) -> Peer | None:
         for connection in self.connections:
             session = connection.session
-            if session.state == "registered" and session.registration.is_me(nick):
+            if (session.state == "registered" and not connection.closing
+                    and session.registration.is_me(nick)):
                 r = session.registration
                 return Peer(r.nick or nick, r.user or "", r.host, r.realname, session.away)
         return None
@@ -347,6 +365,7 @@ class IrcGateway:
                 await connection.quit_user(reason)
             connection.user = None   # the chat service's exit quits it
             connection.closing = True
+            connection.gone.set()
             connection.writer.close()
         self.admitting.set()   # a registration still waiting sees its connection closing
         if self._serving:

@@ -3,7 +3,8 @@ lines kept for a conversation a query asks for, and each as the event the sessio
 
 The lines are ``core.store.Message`` rows, oldest first, each at its author's signed time;
 a reference is a (timestamp, msgid) pair of which one part is given. Bounds exclude the
-line they name, as the spec says.
+line they name, as the spec says. Times are compared in the milliseconds ``server-time``
+shows, so a timestamp a client copied from a line excludes that line.
 """
 
 from __future__ import annotations
@@ -27,9 +28,15 @@ def _position(lines: list, ref: Ref | None, after: bool) -> int | None:
                 return i + 1 if after else i
         return None
     assert at is not None
+    bound = round(at * 1000)
     if after:
-        return next((i for i, m in enumerate(lines) if m.at > at), len(lines))
-    return next((i for i, m in enumerate(lines) if m.at >= at), len(lines))
+        return next((i for i, m in enumerate(lines) if shown_ms(m.at) > bound), len(lines))
+    return next((i for i, m in enumerate(lines) if shown_ms(m.at) >= bound), len(lines))
+
+
+def shown_ms(at: float) -> int:
+    """``at`` in whole milliseconds, as ``server-time`` writes it (cut, not rounded)."""
+    return round(at * 1_000_000) // 1000
 
 
 def within(at: float, after: Ref | None, before: Ref | None) -> bool:

@@ -29,8 +29,9 @@ from .actions import Action, Authenticate, Close, Quit, Register
 from .message import Message
 from .replies import REMOTE_HOST, Replies
 
-# IRCv3 capabilities every client may enable (sasl and chathistory need a data directory)
-CAPS = ("server-time", "message-tags", "echo-message", "batch")
+# IRCv3 capabilities every client may enable (sasl and chathistory need a data directory);
+# multi-prefix costs nothing: nobody has a channel prefix here (no operators, no voices)
+CAPS = ("server-time", "message-tags", "echo-message", "batch", "multi-prefix")
 
 
 class Registration:

@@ -15,6 +15,7 @@ client is), ``Channels`` (where it is), ``Commands`` (what it may ask once regis
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable
 
 from core import events as ev
@@ -75,6 +76,8 @@ class Session:
             "USERHOST": (c.irc_userhost, 1, False),
             "TRUST": (c.irc_trust, 1, False),
             "CHATHISTORY": (c.irc_chathistory, 1, False),
+            "KICK": (c.irc_kick, 1, False),
+            "INVITE": (c.irc_invite, 1, False),
         }
 
     @property
@@ -180,8 +183,12 @@ class Session:
     def away(self) -> str | None:
         return self.commands.away
 
-    def listing(self, channels: list[tuple[str, int]]) -> None:
-        """The answer to ``ListChannels``: the channels this node's users are in."""
+    def listing(self, channels: list[tuple[str, int]], only: tuple[str, ...] = ()) -> None:
+        """The answer to ``ListChannels``: the channels this node's users are in (those
+        ``only`` names or matches, if given)."""
+        if only:
+            channels = [(c, k) for c, k in channels
+                        if any(fnmatch.fnmatchcase(f"#{c}", name) for name in only)]
         self.replies.listing(channels)
 
     # -- what the chat tells this user ---------------------------------------------------

@@ -1,12 +1,19 @@
 """A real IRC client (the ``irc`` package's asyncio client) for the gateway's tests, and
 everything the server sent it; a ring of in-process nodes, each with a gateway (``ring``).
-Importing this skips the importing test module when the ``irc`` package is not installed."""
+Importing this skips the importing test module when the ``irc`` package is not installed.
+
+The library's asyncio client registers at once (NICK, USER) and knows no CAP: ``Client``
+opens with ``CAP LS 302`` itself (through the library's ``connect_factory``, so it is the
+first line on the wire, as a real client sends it), asks for the capabilities it was given
+and logs in with SASL PLAIN when given a password, then ends with ``CAP END``."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -14,10 +21,12 @@ from core import events as ev
 from core.chat.service import ChatService
 from core.chord import Address, Local
 from core.chord.testing import FAST, converged, stop_all, wait_until
+from core.datadir import DataDir
 from core.irc import IrcGateway
 from core.irc.message import parse
 
 irc_client_aio = pytest.importorskip("irc.client_aio")
+irc_connection = pytest.importorskip("irc.connection")
 
 
 class Client:
@@ -29,19 +38,77 @@ class Client:
         self.lines: list[str] = []
         self.events: list = []
         self.conn = None
+        self.caps: set[str] = set()          # the capabilities the server acknowledged
+        self.sasl: str | None = None         # "903" or "904": how the SASL login ended
+        self._want: tuple[str, ...] = ()
+        self._login: tuple[str, str] | None = None
 
     def _on(self, conn, event) -> None:
         if event.type == "all_raw_messages":
             self.lines.append(event.arguments[0])
-        else:
-            self.events.append(event)
+            return
+        self.events.append(event)
+        if self._want or self._login:
+            self._negotiate(event)
 
-    async def connect(self, box, nick: str, password: str | None = None) -> Client:
-        """Connect to ``box.gateway.address`` (a node serving IRC) and register as ``nick``."""
+    def _negotiate(self, event) -> None:
+        """CAP LS → CAP REQ → (AUTHENTICATE PLAIN → + → the login → 903/904) → CAP END."""
+        sub = event.arguments[0] if event.type == "cap" and event.arguments else None
+        if sub == "LS":
+            offered = {c.split("=")[0] for c in event.arguments[-1].split()}
+            wanted = [c for c in self._want if c in offered]
+            if self._login and "sasl" in offered:
+                wanted.append("sasl")
+            if wanted:
+                self.conn.cap("REQ", *wanted)
+            else:
+                self._end_negotiation()
+        elif sub in ("ACK", "NAK"):
+            if sub == "ACK":
+                self.caps |= set(event.arguments[-1].split())
+            if self._login and "sasl" in self.caps:
+                self.conn.send_items("AUTHENTICATE", "PLAIN")
+            else:
+                self._end_negotiation()
+        elif event.type == "authenticate" and event.target == "+" and self._login:
+            account, password = self._login
+            self.conn.send_items("AUTHENTICATE", base64.b64encode(
+                f"\0{account}\0{password}".encode()).decode())
+        elif event.type in ("saslsuccess", "saslfail"):
+            self.sasl = "903" if event.type == "saslsuccess" else "904"
+            self._end_negotiation()
+
+    def _end_negotiation(self) -> None:
+        self._want, self._login = (), None
+        self.conn.cap("END")
+
+    async def connect(self, box, nick: str, password: str | None = None,
+                      caps: tuple[str, ...] = (), sasl: str | None = None,
+                      account: str | None = None) -> Client:
+        """Connect to ``box.gateway.address`` (a node serving IRC) and register as ``nick``;
+        with ``caps`` (or ``sasl``, a password: a SASL PLAIN login as ``account``, by
+        default the nick) after negotiating them first."""
         host, port = box.gateway.address
-        self.conn = await self.reactor.server().connect(host, port, nick, password=password,
-                                                        username=nick.lower(), ircname=nick)
+        factory = irc_connection.AioFactory()
+        if caps or sasl is not None:
+            self._want = tuple(caps)
+            self._login = (account or nick, sasl) if sasl is not None else None
+
+            async def opening_with_cap_ls(protocol, address):
+                transport, protocol = await factory(protocol, address)
+                transport.write(b"CAP LS 302\r\n")
+                return transport, protocol
+            connect_factory = opening_with_cap_ls
+        else:
+            connect_factory = factory
+        self.conn = await self.reactor.server().connect(
+            host, port, nick, password=password, username=nick.lower(), ircname=nick,
+            connect_factory=connect_factory)
         return self
+
+    def tags(self, event) -> dict[str, str]:
+        """An event's IRCv3 message tags."""
+        return {t["key"]: t["value"] for t in (event.tags or [])}
 
     def of(self, type_: str, **fields) -> list:
         def match(e) -> bool:
@@ -91,10 +158,13 @@ class Node:
             self.gateway.node_event(event)
 
 
-async def start(bootstrap: Node | None = None, password: str | None = None) -> Node:
+async def start(bootstrap: Node | None = None, password: str | None = None,
+                data_dir: Path | None = None) -> Node:
+    """A node with a gateway; with ``data_dir`` (its own folder) it offers SASL and history."""
     node = Local(Address("127.0.0.1", 0), bootstrap.node.address if bootstrap else None, **FAST)
     box = Node(node, None)  # type: ignore[arg-type]
-    box.service = ChatService(node, box.post)
+    box.service = ChatService(node, box.post,
+                              data_dir=DataDir(data_dir) if data_dir is not None else None)
     await node.start()
     await box.service.start()
     box.gateway = IrcGateway(box.service, "127.0.0.1", 0, password=password)
@@ -103,12 +173,15 @@ async def start(bootstrap: Node | None = None, password: str | None = None) -> N
 
 
 @contextlib.asynccontextmanager
-async def ring(n: int = 2, password: str | None = None):
+async def ring(n: int = 2, password: str | None = None, data_dir: Path | None = None):
+    """``n`` nodes with gateways; with ``data_dir``, node i keeps its data in
+    ``data_dir/node-i`` (SASL logins and their history)."""
     nodes: list[Node] = []
     clients: list[Client] = []
     try:
-        for _ in range(n):
-            nodes.append(await start(nodes[0] if nodes else None, password))
+        for i in range(n):
+            nodes.append(await start(nodes[0] if nodes else None, password,
+                                     data_dir / f"node-{i}" if data_dir else None))
         await wait_until(lambda: converged([b.node for b in nodes]), what="the ring")
         yield nodes, clients
     finally:

@@ -57,6 +57,21 @@ class TestRegistration:
             await c.wait("welcome")
             assert "hank2" in a.service.users
 
+    async def test_gateway__a_client_back_at_once_gets_its_nick_not_433(self):
+        """A closed socket frees the nick, as on IRC servers: a client that reconnects at
+        once waits for its old connection to give the nick back, then registers."""
+        async with ring() as ((a, b), clients):
+            for _ in range(3):
+                c = await registered(clients, a, "alice")
+                c.conn.join("#back")
+                await c.wait("endofnames")
+                c.close()                     # no QUIT: the socket just closes
+                again = await client(clients, a, "alice")
+                await wait_until(lambda c=again: c.of("welcome") or c.of("nicknameinuse"),
+                                 what="an answer to the nick")
+                assert again.of("welcome") and not again.of("nicknameinuse")
+                again.close()
+
     async def test_gateway__password_wrong_is_464_right_registers(self):
         async with ring(1, password="s3cret") as ((a,), clients):
             bad = await client(clients, a, "mallory", password="guess")

@@ -87,7 +87,8 @@ class TestRegistration:
     def test_registration__cap_ls_holds_registration_until_cap_end(self):
         c = Client()
         assert c.line(b"CAP LS 302") == []
-        assert c.read() == [f":{SERVER} CAP * LS :batch echo-message message-tags server-time"]
+        assert c.read() == [
+            f":{SERVER} CAP * LS :batch echo-message message-tags multi-prefix server-time"]
         c.line(b"NICK alice")
         assert c.line(b"USER al 0 * :Alice") == []
         assert c.line(b"CAP REQ :multi-prefix sasl") == []
@@ -494,11 +495,26 @@ class TestQueries:
             f":{SERVER} 322 alice #b 1 :",
             f":{SERVER} 323 alice :End of /LIST (channels of this node's users only)",
         ]
+        assert c.line(b"LIST #A,#zz") == [ListChannels(("#a", "#zz"))]
+        c.session.listing([("b", 1), ("a", 3)], ("#a", "#zz"))
+        assert [x.split()[1:4] for x in c.read()] == [["321", "alice", "Channel"],
+                                                      ["322", "alice", "#a"],
+                                                      ["323", "alice", ":End"]]
+        c.session.listing([("bc", 1), ("ab", 3)], ("#b*",))
+        assert [x.split()[3] for x in c.read()[1:-1]] == ["#bc"]
 
     def test_mode__channel_query_bans_and_change(self):
         c = Client().register().joined("a")
         assert c.answers(b"MODE #a", b"MODE #a b", b"MODE #a +o bob", b"MODE #a +z") == [
             "324", "329", "368", "482", "472"]
+
+    def test_kick_and_invite__no_operators_so_the_numerics_say_why(self):
+        c = Client().register().joined("a", "bob")
+        assert c.answers(b"KICK #a", b"KICK #a bob", b"KICK #b bob", b"KICK #b!x bob",
+                         b"KICK &ring bob") == ["461", "482", "403", "403", "442"]
+        assert c.answers(b"INVITE bob", b"INVITE carol #a", b"INVITE carol #b") == [
+            "461", "482", "403"]
+        assert not c.line(b"KICK #a bob") and "no channel operators" in c.read()[0]
 
     def test_mode__own_modes_other_users_and_unknown_flags(self):
         c = Client().register()
