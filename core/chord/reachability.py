@@ -56,7 +56,8 @@ ROUNDS = 2
 ATTEMPTS = 3   # tries of one round before it counts as failed
 DIAL_TIMEOUT = 2.0   # one dial back, connect and answer
 MAX_PORTS = 2
-PER_HOST = 6         # dial-back requests served per requesting host per WINDOW
+PER_HOST = 120       # dial-back requests served per requesting host per WINDOW (many nodes
+#                      share a host: a NAT, a machine; each dial goes back only there)
 WINDOW = 60.0
 CONCURRENT = 16      # dials in flight at once, from all requesters
 

@@ -57,8 +57,8 @@ def test_exit__maintainer_hands_channels_and_names_to_successor(cluster):
     everyone_gets(stay, "still here", marks)
     mark = others[-1].mark()
     others[-1].send(f"msg {m.nick} are you gone")
-    err = others[-1].wait_for(kind("error"), since=mark)
-    assert f"unknown nick '{m.nick}'" in err["message"]
+    failed = others[-1].wait_for(kind("failed"), since=mark)   # said once: no error after
+    assert f"unknown nick '{m.nick}'" in failed["reason"]
     for p in others:
         assert p.stop() == 0
 
