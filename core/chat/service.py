@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from core import events as ev
 from core.chord import Local, RpcError, TaskSet, hex_id
+from core.chord.relay import caller_origin
 from core.chord.robust import RobustLookup
 from core.datadir import DataDir
 
@@ -332,7 +333,10 @@ class ChatService:
             maintainer = str(p.need_address(d, "maintainer"))
         except p.ProtocolError:
             maintainer = None
-        reply = await user.receive(d["channel"], d["entries"], maintainer)
+        # who does deliver: the connection's host (a client's: the one its relay saw)
+        client = self.node.client
+        origin = caller_origin(d, client.relay if client is not None else None)
+        reply = await user.receive(d["channel"], d["entries"], maintainer, origin)
         if d.get("rejoin") is True and reply.get("last_seq") is not None:
             # its maintainer doubts it (a merge): say again, signed, that it is in
             self._tasks.spawn(user.rejoin(d["channel"]))

@@ -15,15 +15,24 @@ before anything changes (``leaving``: it says it leaves, naming the same neighbo
 ``state``: a notifier names us as its successor). A node named to take a leaver's place is
 adopted only after it answers too. A stranger's frame moves no key range; one that names
 our real neighbour costs one call to that neighbour.
+
+Every verb served to another host takes a token of that host's bucket first (``RING_RATE``;
+the relay's commands their own, ``RELAY_RATE``); an empty bucket is a RemoteError
+("busy") and no handler runs. Honest maintenance of a converged 32-node ring asks one node
+at most 5 requests a second from one host (22 at the tests' fast timers; 25 and 82 from
+all hosts together): the limits leave room for lookups, joins and many nodes behind one
+address.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable, Iterable
 from typing import ClassVar, NamedTuple
 
 from .address import Address, AddressError, ip_of
+from .bucket import HostBuckets
 from .errors import RemoteError, RpcError
 from .ids import in_open
 from .routing import Routing
@@ -33,6 +42,9 @@ from .transport import CALLER_HOST, LATER, Transport
 MAX_LISTED = 64          # successors a leave may name (a node keeps r of them)
 RECTIFY_AT_ONCE = 64     # notifiers being checked at once (more wait for the next round)
 RECTIFY_PER_HOST = 4     # of which on one host: a host's stalling listeners block no other
+RING_RATE = (200.0, 1000.0)      # ring verbs per caller host: a second, burst
+RELAY_RATE = (1000.0, 4000.0)    # relay commands (relay.reserve, .release, .forward) per host
+RELAY_PREFIX = "relay."
 
 
 class Verb(NamedTuple):
@@ -100,12 +112,33 @@ class RingProtocol:
         self.departure: tuple[Address | None, list[Address]] | None = None
         self._rectifying: set[Address] = set()   # notifiers being asked now
         self.dial_backs = None   # reachability.DialBacks: dial_back and dialled (the node's)
+        self.rates = HostBuckets(*RING_RATE)          # ring verbs per caller host
+        self.relay_rates = HostBuckets(*RELAY_RATE)   # relay commands per caller host
+
+    def _admit(self, method: str, args: dict) -> None:
+        """The caller host's bucket (``RING_RATE``; relay commands: ``RELAY_RATE``);
+        RemoteError ("busy") when it is empty. The chat's own verbs (``user`` of any other
+        type) are limited by the chat (core/chat/wire/rate.py); a node's calls to itself
+        are not limited."""
+        host = CALLER_HOST.get()
+        if host is None:
+            return
+        buckets = self.rates
+        if method == "user":
+            kind = args.get("type") if isinstance(args, dict) else None
+            if not (isinstance(kind, str) and kind.startswith(RELAY_PREFIX)):
+                return
+            buckets = self.relay_rates
+        if not buckets.take(_ip(host) or host.lower(), asyncio.get_running_loop().time()):
+            raise RemoteError(f"busy: more than {buckets.rate:g} requests a second from "
+                              f"{host}")
 
     async def serve(self, method: str, args: dict) -> object:
         """Answer a call from another node (the ``Serve`` a transport listens with)."""
         verb = self.VERBS.get(method)
         if verb is None or self.routing is None:
             raise RemoteError(f"unknown method {method!r}")
+        self._admit(method, args)
         if verb.immediate:
             return verb.handler(self, **args)
         return await verb.handler(self, **args)
@@ -116,6 +149,7 @@ class RingProtocol:
         verb = self.VERBS.get(method)
         if verb is None or not verb.immediate or self.routing is None:
             return LATER
+        self._admit(method, args)
         return verb.handler(self, **args)
 
     async def _call(self, address: Address, method: str, args: dict,

@@ -21,7 +21,12 @@ What a relay refuses (each answer says why, ``{"ok": false, "refused": reason, "
   can take over another client's id: the id is the first 128 bits of SHA-256(secret)).
 
 A relay never reads what it forwards: payloads go on as they came (private messages are
-sealed end to end before they leave their sender, core/chat/model/sealed.py).
+sealed end to end before they leave their sender, core/chat/model/sealed.py), with one
+field added: ``origin``, the host the relay got the call from (the connection's source
+address; its own host for its own call), replacing any the caller put there. A client
+sees every relayed call as coming from its relay's host; ``caller_origin`` gives it the
+host the call really came from, so it can bind a call to its sender as a full member does
+with ``CALLER_HOST`` (a maintainer's deliveries: core/chat/users/maintainers.py).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from . import wire
-from .address import Address, AddressError
+from .address import Address, AddressError, ip_of
 from .bucket import Bucket
 from .errors import PeerUnreachable, RemoteError
 from .ids import hash_string
@@ -46,6 +51,7 @@ RESERVE = "relay.reserve"
 RELEASE = "relay.release"
 FORWARD = "relay.forward"
 PUNCH = "holepunch"   # the coordination of a direct connection (core/chord/punching.py)
+ORIGIN = "origin"     # the field a relay stamps: the host it got the forwarded call from
 _CLIENT_RE = re.compile(r"[0-9a-f]{32}")
 
 
@@ -285,6 +291,8 @@ class Relay:
             self.stats.refused_busy += 1
             return self._refuse("busy", f"this relay is over {lim.total_rate:g} bytes/s")
         vouched = None
+        if isinstance(payload, dict):   # where the call came from, whatever it says
+            payload = {**payload, ORIGIN: CALLER_HOST.get() or self.node.address.host}
         if type == PUNCH:
             # a hole punch dials only where this relay sees each side: the caller's address
             # goes to the client, the client's back to the caller, whatever either says
@@ -325,6 +333,23 @@ def seen_at(link: object) -> str | None:
 
 def type_of(error: BaseException) -> str:
     return str(error) or type(error).__name__
+
+
+def _same_host(a: str, b: str) -> bool:
+    ip_a, ip_b = ip_of(a.strip("[]")), ip_of(b.strip("[]"))
+    return ip_a == ip_b if ip_a is not None and ip_b is not None else a.lower() == b.lower()
+
+
+def caller_origin(payload: object, relay: Address | None) -> str | None:
+    """The host the call being served came from (None: this node's own call): the
+    connection's (``CALLER_HOST``); if that is our own relay's host (``relay``: a client's
+    current relay), the host the relay stamped (``ORIGIN``). A stamp on a call that did not
+    come from our relay is ignored."""
+    host = CALLER_HOST.get()
+    if host is None or relay is None or not _same_host(host, relay.host):
+        return host
+    stamped = payload.get(ORIGIN) if isinstance(payload, dict) else None
+    return stamped if isinstance(stamped, str) and stamped else host
 
 
 # -- the caller's side ---------------------------------------------------------------------

@@ -16,6 +16,7 @@ thread.
 from __future__ import annotations
 
 import argparse
+import collections
 import getpass
 import hashlib
 import hmac
@@ -30,6 +31,57 @@ PASSWORD_FILE = "irc-password"
 FORMAT = "chordchat-irc-scrypt-v1"
 SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}   # 16 MiB and ~50 ms per try
 MAX_PASSWORD = 300
+
+
+FAILURES_PER_HOST = 5       # failed logins from one IP within WINDOW: then 904, unchecked
+FAILURES_PER_ACCOUNT = 10   # failed logins as one account (from any IP) within WINDOW: same
+WINDOW = 60.0               # seconds
+MAX_KEPT = 10_000           # IPs and accounts remembered (the least recently failed dropped)
+
+
+class Attempts:
+    """Failed SASL logins per client IP and per account in the last ``window`` seconds:
+    past ``per_host`` or ``per_account`` of them a login is refused without running
+    scrypt (each check costs ~50 ms and 16 MiB). Pure: the caller passes the time."""
+
+    def __init__(self, per_host: int = FAILURES_PER_HOST,
+                 per_account: int = FAILURES_PER_ACCOUNT, window: float = WINDOW) -> None:
+        self.per_host = per_host
+        self.per_account = per_account
+        self.window = window
+        self._failed: collections.OrderedDict[tuple[str, str], collections.deque] = \
+            collections.OrderedDict()
+        self.refused = 0   # logins refused unchecked
+
+    def _recent(self, key: tuple[str, str], now: float) -> int:
+        times = self._failed.get(key)
+        if times is None:
+            return 0
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if not times:
+            del self._failed[key]
+            return 0
+        return len(times)
+
+    def check(self, host: str, account: str, now: float) -> str | None:
+        """None if a login from ``host`` as ``account`` may be checked now; else why not."""
+        if self._recent(("host", host), now) >= self.per_host:
+            why = f"{self.per_host} failed logins from {host} in {self.window:g} s"
+        elif self._recent(("account", account.lower()), now) >= self.per_account:
+            why = f"{self.per_account} failed logins as {account} in {self.window:g} s"
+        else:
+            return None
+        self.refused += 1
+        return why
+
+    def failed(self, host: str, account: str, now: float) -> None:
+        for key in (("host", host), ("account", account.lower())):
+            times = self._failed.setdefault(key, collections.deque())
+            times.append(now)
+            self._failed.move_to_end(key)
+        while len(self._failed) > MAX_KEPT:
+            self._failed.popitem(last=False)
 
 
 class AccountError(Exception):

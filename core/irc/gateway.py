@@ -143,9 +143,17 @@ class Connection:
             self.closing = True
 
     async def _authenticate(self, login: Authenticate) -> None:
-        """Check a SASL login (scrypt: in a thread) before the next line is read."""
-        why = await asyncio.to_thread(accounts.login, self.gateway.service.data_dir,
-                                      login.account, login.password)
+        """Check a SASL login (scrypt: in a thread) before the next line is read; after
+        too many failures from its IP or as its account, refused unchecked."""
+        attempts, now = self.gateway.attempts, asyncio.get_running_loop().time()
+        why = attempts.check(self.session.host, login.account, now)
+        if why is not None:
+            why = f"not checked: {why}"
+        else:
+            why = await asyncio.to_thread(accounts.login, self.gateway.service.data_dir,
+                                          login.account, login.password)
+            if why is not None:
+                attempts.failed(self.session.host, login.account, now)
         if why is None:
             log.info("IRC client %s logged in as %s", self.session.host, login.account)
             actions = self.session.logged_in(login.account)
@@ -269,6 +277,7 @@ class IrcGateway:
         self.host = host
         self.port = port
         self.ping_interval = ping_interval
+        self.attempts = accounts.Attempts()   # failed SASL logins per IP and per account
         node = service.node
         name = f"{short_id(node.id)}.chordchat"
         if motd is None:

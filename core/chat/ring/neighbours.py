@@ -14,7 +14,11 @@ is where this node expects a sender of such a frame to be:
 
 The predecessors beyond the first are learned by asking each for its own (the overlay's
 ``state``), at most ``depth`` steps, and kept for ``ttl`` seconds: a stranger's frame
-costs at most one walk per ``ttl``.
+costs at most one walk per ``ttl`` / 4. A sender the cached walk does not show (a node
+that joined a moment ago) gets one walk at once before it is refused: at most
+``RECHECKS`` per claimed sender per second and ``RECHECKS_IN_ALL`` per second in all, so
+the replicas a join makes right after it are not refused (and the senders retry a
+refusal after a short pause, ``Replication``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import socket
 
 from core.chord import Address, AddressError, Local, RpcError
 from core.chord.address import ip_of
+from core.chord.bucket import Bucket
 from core.chord.protocol import RingProtocol
 from core.chord.transport import CALLER_HOST
 
@@ -32,6 +37,10 @@ from ..wire import verbs as p
 from ..wire.calls import now
 
 log = logging.getLogger(__name__)
+
+RECHECKS = 4           # walks at once for one claimed sender not in our walk, per second
+RECHECKS_IN_ALL = 10   # the same, all senders together, per second
+MAX_SENDERS = 1_000    # senders whose recheck bucket is remembered
 
 
 def _ip(host: str) -> str | None:
@@ -57,8 +66,13 @@ class Neighbours:
         self.ttl = ttl
         self._chain: list[Address] = []
         self._walked = float("-inf")
+        self._walks = 0   # walks begun
         self._lock = asyncio.Lock()
         self._names: dict[str, set[str]] = {}   # host name -> its IPs (resolved once)
+        self._rechecks: dict[Address, Bucket] = {}
+        self._rechecks_in_all = Bucket(RECHECKS_IN_ALL, RECHECKS_IN_ALL, RECHECKS_IN_ALL,
+                                       float("-inf"))
+        self.rechecks = 0   # walks made at once for a sender not in the cached walk
 
     # -- the claimed sender ----------------------------------------------------------------
 
@@ -122,7 +136,29 @@ class Neighbours:
             self._chain, self._walked = [pred.address], now()
         return list(self._chain)
 
+    async def recheck(self, sender: Address) -> list[Address]:
+        """Walk our predecessors again at once for ``sender``, which the cached walk does
+        not show (bounded: ``RECHECKS`` per sender and ``RECHECKS_IN_ALL`` per second);
+        the walk as it is when the bound is reached."""
+        started, begun = now(), self._walks
+        bucket = self._rechecks.get(sender)
+        if bucket is None:
+            if len(self._rechecks) >= MAX_SENDERS:
+                self._rechecks.clear()
+            bucket = self._rechecks[sender] = Bucket(RECHECKS, RECHECKS, RECHECKS, started)
+        if not bucket.take(1, started) or not self._rechecks_in_all.take(1, started):
+            return list(self._chain)
+        pred = self.node.predecessor()
+        if pred is None:
+            return []
+        async with self._lock:
+            if self._walks == begun:   # else a walk began after we asked: it will do
+                self.rechecks += 1
+                await self._walk(pred.address)
+        return list(self._chain)
+
     async def _walk(self, first: Address) -> None:
+        self._walks += 1
         chain = [first]
         protocol = RingProtocol(self.node.transport)
         while len(chain) < self.depth:
@@ -137,8 +173,11 @@ class Neighbours:
 
     async def is_predecessor(self, sender: Address, within: int | None = None) -> bool:
         """Whether ``sender`` is one of our first ``within`` (default r) predecessors."""
+        within = within or self.replicas
         chain = await self.predecessors(sender)
-        return sender in chain[:within or self.replicas]
+        if sender not in chain[:within]:
+            chain = await self.recheck(sender)
+        return sender in chain[:within]
 
     async def is_neighbour(self, sender: Address) -> bool:
         """Whether ``sender`` is in our successor list or among our predecessors."""

@@ -27,6 +27,9 @@ except ImportError:   # pragma: no cover - the codec falls back the same way
 
 log = logging.getLogger(__name__)
 
+# a copy refused as "not_neighbour" (the replica's view of the ring lags a join) is sent
+# again after these pauses, not left to the next full round
+REFUSED_AGAIN = (0.05, 0.15, 0.3, 0.6)
 BATCH_BYTES = 600_000  # one replicate call at most, well under the 1 MiB frame
 ITEM_BYTES = 900_000   # one item at most: a larger one is not replicated (said once)
 
@@ -137,8 +140,7 @@ class Replication:
             return list(items)
         batches = self._batches(items)
         me = str(self.node.address)
-        calls = [self.node.user_command(t, p.REPLICATE.type,
-                                        {"from": me, "items": [w for _, w in b]})
+        calls = [self._send(t, {"from": me, "items": [w for _, w in b]})
                  for t in targets for b in batches]
         results = await asyncio.gather(*calls, return_exceptions=True)
         for result in results:
@@ -152,6 +154,17 @@ class Replication:
                 out = {tuple(r) for r in result.get("left_out", []) if isinstance(r, list)}
                 acked += [item for item, _ in batch if item_ref(item) not in out]
         return acked
+
+    async def _send(self, target, payload: dict) -> dict:
+        """One copy to ``target``; sent again while it refuses us as ``not_neighbour``
+        (it has not seen the join that made us its predecessor) and is still ours."""
+        for pause in REFUSED_AGAIN:
+            reply = await self.node.user_command(target, p.REPLICATE.type, payload)
+            if (not isinstance(reply, dict) or reply.get("refused") != "not_neighbour"
+                    or target not in self.targets()):
+                return reply
+            await asyncio.sleep(pause)
+        return await self.node.user_command(target, p.REPLICATE.type, payload)
 
     async def rpc_replicate(self, d: dict) -> dict:
         """Keep copies from one of our r predecessors, of keys in its range."""

@@ -26,6 +26,7 @@ from ..wire import verbs as p
 from ..wire.calls import now
 from .database import Outbox, Outgoing
 from .gaps import Gaps
+from .maintainers import Maintainers
 from .signer import Signer
 from .vouching import FORGED, VERIFIED, Voucher
 
@@ -91,6 +92,9 @@ class Memberships:
         self.post = post
         self.joined: dict[str, Membership] = {}
         self.spawn = spawn
+        # who may deliver a channel: the node that answered our join or send, or the
+        # owner our own lookup finds (maintainers.py)
+        self.maintainers = Maintainers(channels.caller)
         # entries missing from what maintainers deliver (gaps.py): ``gaps`` are its
         # ``grace`` and ``deadline``
         self.gaps = Gaps(me.nick, copies, journal, post, self._seen, self._show_later,
@@ -109,6 +113,7 @@ class Memberships:
             raise
         membership.joining = False
         membership.heard = now()
+        self.maintainers.saw(channel, reply.get("via"))
         last_seq = reply.get("last_seq", 0)
         membership.last_seq = max(membership.last_seq, last_seq if type(last_seq) is int else 0)
         members = tuple(m for m in reply.get("members", []) if valid_nick(m))
@@ -199,6 +204,7 @@ class Memberships:
             raise ChatError(f"{e}; the message stays in the outbox and is sent again at "
                             "the next start") from None
         seq = int(reply["seq"])
+        self.maintainers.saw(channel, reply.get("via"))
         self.post(ev.Sent(channel=channel, text=item.text, msg_id=item.msg_id, seq=seq,
                           members=int(reply.get("members", 0)), action=item.action))
         self.gaps.sent(channel, item.msg_id, seq, str(reply.get("via", "")))
@@ -207,16 +213,22 @@ class Memberships:
 
     # -- what maintainers deliver ----------------------------------------------------------
 
-    async def receive(self, channel: str, wires: object, maintainer: str | None = None) -> dict:
+    async def receive(self, channel: str, wires: object, maintainer: str | None = None,
+                      origin: str | None = None) -> dict:
         """Entries a maintainer delivers; each verified again, shown once (by id), in
         sequence order (those after a gap wait for it: ``gaps.py``), marked unverified
         unless signed by the key pinned for its author, and not shown at all if the ring
-        names another key for that nick."""
+        names another key for that nick. ``origin``: the host the delivery came from (None:
+        this node); from a host that is not the channel's maintainer's, as this node knows
+        or looks it up (``Maintainers``), nothing is read."""
         membership = self.joined.get(channel)
         if membership is None:
             return {"member": False}
         if membership.joining:
             return {"member": True, "last_seq": None}
+        if not await self.maintainers.admits(channel, origin):
+            return p.Refused("not_maintainer", f"{origin} does not maintain #{channel}, "
+                                               "by our lookup").reply()
         membership.heard = now()
         fresh = []
         for e in sorted(self._entries(channel, wires), key=lambda e: e.seq):
@@ -369,6 +381,7 @@ class Memberships:
             reply = await self.channels.call_join(self.me.sign(channel, "join"), resume=True)
             if reply.get("ok"):
                 membership.heard = now()
+                self.maintainers.saw(channel, reply.get("via"))
         except ChatError:
             pass   # unreachable meanwhile: asked again after the next silence
         finally:

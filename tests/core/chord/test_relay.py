@@ -13,6 +13,7 @@ from core.chord.client import ClientSettings
 from core.chord.errors import RemoteError
 from core.chord.relay import (
     FORWARD,
+    ORIGIN,
     RESERVE,
     RelayedAddress,
     RelayLimits,
@@ -96,8 +97,11 @@ async def test_relay__a_full_relay_says_so_and_honest_clients_are_still_served()
     assert relay.relay.stats.refused_full >= 2
     # each client is reached at its relayed address, from any node, all the while
     for i, c in enumerate((c1, c2, c3)):
-        assert await ring[2].user_command(c.address, "echo", {"n": i}) == {"echo": {"n": i}}
-    assert h1 == [{"n": 0}] and h2 == [{"n": 1}] and h3 == [{"n": 2}]
+        # the payload goes on as it came, stamped with where the relay got it from
+        assert await ring[2].user_command(c.address, "echo", {"n": i}) == {
+            "echo": {"n": i, ORIGIN: ring[2].address.host}}
+    assert [[{k: v for k, v in d.items() if k != ORIGIN} for d in h] for h in (h1, h2, h3)] \
+        == [[{"n": 0}], [{"n": 1}], [{"n": 2}]]
     # a client that leaves frees its place: the next one is taken
     await c1.leave()
     assert await c3.client.reserve(relay.address) == {"ok": True, "ttl": 10.0,

@@ -217,3 +217,49 @@ def test_cli__the_owner_sets_a_nicks_irc_password_from_stdin(tmp_path, monkeypat
     assert accounts.login(DataDir(tmp_path), "alice", "owners-word") is None
     assert accounts.login(DataDir(tmp_path), "alice", "other") == "wrong password"
     assert main(["--set-irc-password", "9bad", "--data-dir", str(tmp_path)]) == 2
+
+
+async def test_sasl__failed_logins_are_limited_per_ip_and_per_account_without_scrypt(
+        tmp_path, monkeypatch):
+    """Past 5 failures from one IP (or 10 as one account) a minute, a login is answered
+    904 without its password being checked; other IPs and accounts are served, and the
+    window passing lets the owner in again."""
+    checked = []
+    real = accounts.login
+    monkeypatch.setattr(accounts, "login", lambda *a: checked.append(a[1]) or real(*a))
+
+    async def client(ip: str) -> Raw:
+        return Raw(*await asyncio.open_connection(*gateway.address, local_addr=(ip, 0)))
+
+    async def attempt(ip: str, nick: str, password: str) -> str:
+        c = await client(ip)
+        try:
+            await c.login(nick, password)
+            return c.sasl
+        finally:
+            await c.close()
+            await gone(service, nick)
+
+    async with node_with_gateway(DataDir(tmp_path)) as (service, gateway):
+        gateway.attempts = accounts.Attempts(window=2.0)   # the limits as shipped, 2 s
+        assert await attempt("127.0.0.1", "alice", "pw-alice") == "903"   # sets it
+        for i in range(5):
+            assert await attempt("127.0.0.1", "alice", f"guess {i}") == "904"
+        checked.clear()
+        # the sixth from that IP: 904 without scrypt, even with the right password
+        assert await attempt("127.0.0.1", "alice", "pw-alice") == "904"
+        assert await attempt("127.0.0.1", "bob", "pw-bob") == "904"
+        assert checked == [] and gateway.attempts.refused == 2
+        # another IP is served, for the same account too
+        assert await attempt("127.0.0.2", "alice", "pw-alice") == "903"
+        # 10 failures as alice from several IPs: then alice is refused from anywhere
+        for ip in ("127.0.0.3", "127.0.0.4"):
+            for i in range(5):
+                assert await attempt(ip, "alice", f"guess {ip} {i}") == "904"
+        checked.clear()
+        assert await attempt("127.0.0.5", "alice", "pw-alice") == "904"
+        assert checked == []
+        assert await attempt("127.0.0.5", "carol", "pw-carol") == "903"   # others are not
+        # the window passes: the owner logs in again
+        await asyncio.sleep(2.1)
+        assert await attempt("127.0.0.1", "alice", "pw-alice") == "903"

@@ -16,6 +16,7 @@ from core.chat.model.ids import channel_key, name_key
 from core.chat.model.items import item_ref, item_to_wire
 from core.chat.model.mailbox import Letter, Mailbox
 from core.chat.model.records import MAX_SEQ, NameRecord
+from core.chat.ring.neighbours import RECHECKS_IN_ALL
 from core.chat.testing import member as signed_member
 from core.chat.wire import verbs as p
 from core.chord import Address, Local, Remote, in_half_open
@@ -277,6 +278,16 @@ async def test_hostile__replicate_from_a_stranger_is_refused_and_a_real_join_sti
         fake.set_member(signed_member("zoe", "10.9.9.9:9", time.time(), channel="planted"))
         reply = await attack(node, p.REPLICATE, {"from": STRANGER, "items": [item_to_wire(fake)]})
         assert reply["refused"] == "not_neighbour"
+        assert service.holdings.replicas.get("channel", "planted") is None
+        # a refusal first walks the predecessors again (a sender that just joined), but a
+        # flood under 100 claimed addresses gets few walks: ≤ 4 per sender, ≤ 10/s in all
+        before, started = service.neighbours.rechecks, time.monotonic()
+        for port in range(2, 102):
+            reply = await attack(node, p.REPLICATE, {"from": f"127.0.0.1:{port}",
+                                                     "items": [item_to_wire(fake)]})
+            assert reply["refused"] == "not_neighbour"
+        walks = service.neighbours.rechecks - before
+        assert 1 <= walks <= RECHECKS_IN_ALL * (1 + time.monotonic() - started)
         assert service.holdings.replicas.get("channel", "planted") is None
         # an honest join: the new node's range is migrated to it
         await service.users["alice"].join("moving")

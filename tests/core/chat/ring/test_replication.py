@@ -209,3 +209,47 @@ async def test_churn__ten_nodes_a_kill_or_a_join_every_3s_no_acked_message_lost(
         assert kills >= 3 and joins >= 3
     finally:
         await ring.stop()
+
+
+@virtual_time
+async def test_join__a_write_right_after_it_is_on_every_replica_and_survives_two_crashes():
+    """A node joins as the maintainer's new first successor; the replica after it has not
+    yet walked its predecessors again (its cached walk shows the joiner without one), so
+    it used to refuse the maintainer's copy (``not_neighbour``) until the next full round.
+    Now it walks again at once and the maintainer sends a refused copy again promptly:
+    the write is on all r successors when it is acknowledged, and the maintainer and the
+    joiner crashing right after it (r = 2: two of its three holders) lose nothing. The
+    full round is far off (maintenance every 30 s), so it cannot be what repairs the
+    copy."""
+    async with sim_ring([f"n{i}" for i in range(6)], replicas=2,
+                        maintenance_interval=30.0) as ring:
+        key = channel_key("fresh")
+        m = ring.owner(key)
+        members = [n for n in ring.nodes if n is not m][:3]
+        for n in members:
+            await n.user.join("fresh")
+        await members[0].user.send("fresh", "before")
+        first = ring.successors_of(m, 1)[0]
+        joiner = await ring.add(None, via=members[0],
+                                address=ring.next_address(within=(m.node.id, first.node.id)))
+        await wait_until(lambda: m.node.successor().address == joiner.node.address, 10,
+                         what="the maintainer sees the joiner as its successor")
+        msg_id, _ = await members[1].user.send("fresh", "right after the join")
+        replicas = ring.successors_of(m, 2)
+        assert replicas[0] is joiner
+
+        def has(n: ChatNode) -> bool:
+            ch = n.holdings.replicas.get("channel", "fresh")
+            return ch is not None and msg_id in {e.msg_id for e in ch.log}
+        await wait_until(lambda: all(has(n) for n in replicas), 0.5,
+                         what="the write on the r successors well before the full round")
+        assert sum(n.service.neighbours.rechecks for n in replicas) >= 1
+        await ring.crash(m)
+        await ring.crash(joiner)
+        late = next(n for n in ring.live if n not in members and n is not joiner)
+        await late.user.join("fresh")
+        history = [e.text for e in late.of(ev.ChannelMessage, channel="fresh", history=True)]
+        assert history == ["before", "right after the join"]
+        await members[2].user.send("fresh", "after the crashes")   # honest traffic flows
+        for n in [*members, late]:
+            await wait_until(lambda n=n: "after the crashes" in n.texts("fresh"), 30)
