@@ -332,7 +332,10 @@ class ChatService:
             maintainer = str(p.need_address(d, "maintainer"))
         except p.ProtocolError:
             maintainer = None
-        reply = await user.receive(d["channel"], d["entries"], maintainer)
+        joins = d.get("joins")   # the maintainer's word on which joins stand (feeds.py)
+        joins = ({k: v for k, v in joins.items() if isinstance(k, str) and isinstance(v, str)}
+                 if isinstance(joins, dict) else {})
+        reply = await user.receive(d["channel"], d["entries"], maintainer, joins)
         if d.get("rejoin") is True and reply.get("last_seq") is not None:
             # its maintainer doubts it (a merge): say again, signed, that it is in
             self._tasks.spawn(user.rejoin(d["channel"]))

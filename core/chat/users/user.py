@@ -254,8 +254,9 @@ class LocalUser:
     async def topic(self, channel: str, text: str) -> None:
         await self.memberships.topic(channel, text)
 
-    async def receive(self, channel: str, wires: object, maintainer: str | None = None) -> dict:
-        return await self.memberships.receive(channel, wires, maintainer)
+    async def receive(self, channel: str, wires: object, maintainer: str | None = None,
+                      joins: dict[str, str] | None = None) -> dict:
+        return await self.memberships.receive(channel, wires, maintainer, joins)
 
     async def keep_memberships(self, silence: float) -> None:
         await self.memberships.keep_memberships(silence)
