@@ -116,8 +116,7 @@ class Feeds:
                         await feed.wake.wait()
                 continue
             try:
-                reply = await self.call_deliver(feed, [e.to_wire() for e in entries],
-                                                joins=self._standing(feed.channel, entries))
+                reply = await self.call_deliver(feed, [e.to_wire() for e in entries])
             except ValueError:
                 # an address that does not parse (a copy from before joins were checked)
                 # never will: the member goes now, not a feed that crashes and respawns
@@ -154,15 +153,16 @@ class Feeds:
         membership rests on here now (``Channel.standing``): a member shown a removal of
         a join that no longer stands (a merge brought an old one) leaves it out."""
         ch = self.holdings.channel(channel)
-        named = {e.nick.lower() for e in entries if e.signed is None and e.kind == "leave"}
+        named = {e["nick"].lower() for e in entries
+                 if e.get("kind") == "leave" and "signature" not in e}
         standing = {nick: ch.standing(nick) for nick in named} if ch is not None else {}
         return {nick: msg_id for nick, msg_id in standing.items() if msg_id is not None}
 
-    async def call_deliver(self, feed: Feed, entries: list[dict], rejoin: bool = False,
-                           joins: dict[str, str] | None = None) -> dict:
+    async def call_deliver(self, feed: Feed, entries: list[dict], rejoin: bool = False) -> dict:
         nick, address = feed.member
         payload = {"channel": feed.channel, "to": nick, "maintainer": str(self.node.address),
                    "entries": entries}
+        joins = self._standing(feed.channel, entries)
         if joins:
             payload["joins"] = joins
         if rejoin:
