@@ -680,6 +680,37 @@ class TestLongLines:
         assert not any("more below" in r for r in screen)
 
 
+    @staticmethod
+    def at(app, size):
+        return [row.decode() for row in app.screen.render(size, focus=True).text]
+
+    def test_app__a_resize_never_takes_a_line_that_fits_for_one_too_tall(self, app):
+        # seen in tmux: after 80x24 -> 40x12 the last line, two rows, was shown cut with
+        # "more below" over its second row, and the marker stayed back at 80x24
+        for event in (
+                ev.ChannelMessage("general", "bob", f"see {self.URL}", "h1", history=True),
+                ev.Joined("general", ("alice", "bob")),
+                ev.Pending("#general", "m1", "waves at everyone in the channel today",
+                           "alice", action=True),
+                ev.Delivered("#general", "m1"),
+                ev.Pending("#general", "m2", "top\nbottom", "alice"),
+                ev.Delivered("#general", "m2")):
+            app.handle(event)
+            self.at(app, SIZE)
+        for size in (SIZE, (40, 12), SIZE, (40, 12)):
+            screen = self.at(app, size)
+            assert not any("more below" in r for r in screen), (size, screen)
+            assert any(r.rstrip().endswith("bottom ✓") for r in screen), (size, screen)
+
+    def test_app__a_cut_line_that_fits_after_the_terminal_grew_is_shown_whole(self, app):
+        app.handle(ev.Joined("general", ("alice",)))
+        app.handle(ev.ChannelMessage("general", "bob", "start " + "word " * 60 + "END", "t"))
+        screen = self.at(app, (40, 12))
+        assert "more below" in "".join(screen) and "END" not in "".join(screen)
+        screen = self.at(app, SIZE)
+        assert "more below" not in "".join(screen) and "END" in "".join(screen)
+
+
 class TestReadMarks:
     HISTORY = tuple({"from": "bob", "text": f"old {i}", "msg_id": f"h{i}", "at": float(i),
                      "outgoing": False, "state": "delivered"} for i in range(5))
