@@ -143,6 +143,14 @@ class TestTypedLines:
         app.screen.keypress(SIZE, "esc")
         assert app.screen.popup is None and not any(" help " in r for r in rows(app))
 
+    def test_app__at_40x12_the_help_hint_gives_way_whole_and_keeps_how_to_close(self, app):
+        app.screen.keypress(SIZE, "f1")
+        at = {size: [row.decode() for row in app.screen.render(size, focus=True).text]
+              for size in ((40, 12), SIZE)}
+        small = next(r for r in at[(40, 12)] if "closes" in r)
+        assert "Esc closes" in small and "p/Down" not in small   # not cut in a word
+        assert any("Up/Down/PgUp/PgDn scroll · Esc closes" in r for r in at[SIZE])
+
     def test_app__f1_opens_the_same_help_and_f1_again_closes_it(self, app):
         app.screen.keypress(SIZE, "f1")
         assert any("Alt+1…9" in t for t in app.screen.popup.texts())
