@@ -710,6 +710,12 @@ class TestLongLines:
             assert not any("more below" in r for r in screen), (size, screen)
             assert any(r.rstrip().endswith("bottom ✓") for r in screen), (size, screen)
 
+    def test_app__the_side_pane_cuts_titles_when_narrow_and_shows_them_whole_again(self, app):
+        app.handle(ev.Joined("general", ("alice",)))
+        side = lambda size: [r.split("│", 1)[0] for r in self.at(app, size)[:2]]  # noqa: E731
+        assert side((40, 12)) == ["1 ch…   ", "2 #g…   "]
+        assert [r.rstrip() for r in side(SIZE)] == ["1 chordchat", "2 #general"]
+
     def test_app__a_cut_line_that_fits_after_the_terminal_grew_is_shown_whole(self, app):
         app.handle(ev.Joined("general", ("alice",)))
         app.handle(ev.ChannelMessage("general", "bob", "start " + "word " * 60 + "END", "t"))
