@@ -1,7 +1,8 @@
 """The headless front end: commands on stdin, events on stdout (plain lines or JSON lines).
 
 Each stdin line is parsed as in the UI's home pane (``core.chat.model.commands.parse``): bare
-command words are commands, and the runtime gets the parsed ``Command``.
+command words are commands, and the runtime gets the parsed ``Command``. With ``--json``, a
+line that is a JSON object sends a text that may hold several lines (``json_command``).
 
 End of input, ``exit``, Ctrl+C and SIGTERM all run the graceful exit sequence. A start-up
 failure (nick taken, port in use, unreachable bootstrap) prints an error and returns 2.
@@ -19,7 +20,15 @@ from collections.abc import Callable
 from typing import TextIO
 
 from core import events as ev
-from core.chat.model.commands import Command, CommandError, Where, help_text, parse
+from core.chat.model.commands import (
+    Command,
+    CommandError,
+    Where,
+    action_command,
+    help_text,
+    parse,
+    text_command,
+)
 from core.chat.model.text import visible, visible_fields
 from core.counts import counted
 from core.runtime import Options, Runtime, StartupError
@@ -206,6 +215,26 @@ class _Printer:
         self.thread.join(5.0)
 
 
+def json_command(line: str) -> Command:
+    """A JSON input line: ``{"send": "#channel" or nick, "text": "..."}`` sends ``text`` as
+    one message (its ``\n`` are lines of it, and it is never read as a command);
+    ``{"me": ..., "text": ...}`` sends it as an action. CommandError if it is not one."""
+    try:
+        d = json.loads(line)
+    except ValueError as e:
+        raise CommandError(f"a line starting with {{ is a JSON object: {e}") from None
+    kinds = [k for k in ("send", "me") if k in (d if isinstance(d, dict) else {})]
+    if (not isinstance(d, dict) or len(kinds) != 1 or set(d) != {kinds[0], "text"}
+            or not isinstance(d[kinds[0]], str) or not isinstance(d["text"], str)):
+        raise CommandError('a JSON line is {"send": "#channel" or nick, "text": "..."} '
+                           'or {"me": ..., "text": ...}')
+    where = d[kinds[0]].strip()
+    if not where:
+        raise CommandError(f"{kinds[0]} names no channel or nick")
+    make = text_command if kinds[0] == "send" else action_command
+    return make(where, d["text"])
+
+
 def run(options: Options, as_json: bool = False, quiet_logs: bool = False,
         stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     """Run a node headless until exit; returns the process exit code."""
@@ -234,7 +263,8 @@ def run(options: Options, as_json: bool = False, quiet_logs: bool = False,
             if not line.strip():
                 continue
             try:
-                command = parse(line)
+                json_line = as_json and line.lstrip().startswith("{")
+                command = json_command(line) if json_line else parse(line)
             except CommandError as e:
                 printer.post(ev.Error(message=str(e)))
                 continue

@@ -50,6 +50,8 @@ __all__ = ["ChatError", "ChatService", "LocalUser", "NickTaken", "Settings"]
 
 log = logging.getLogger(__name__)
 
+MAX_JOINS = Limits().members   # a delivery's 'joins' name at most a channel's members
+
 CLOCK_EVERY = 30   # maintenance rounds between two measurements of the clock offset
 
 
@@ -336,7 +338,11 @@ class ChatService:
         # who does deliver: the connection's host (a client's: the one its relay saw)
         client = self.node.client
         origin = caller_origin(d, client.relay if client is not None else None)
-        reply = await user.receive(d["channel"], d["entries"], maintainer, origin)
+        joins = d.get("joins")   # the maintainer's word on which joins stand (feeds.py)
+        joins = ({k: v for k, v in list(joins.items())[:MAX_JOINS]
+                  if isinstance(k, str) and isinstance(v, str)}
+                 if isinstance(joins, dict) else {})
+        reply = await user.receive(d["channel"], d["entries"], maintainer, origin, joins)
         if d.get("rejoin") is True and reply.get("last_seq") is not None:
             # its maintainer doubts it (a merge): say again, signed, that it is in
             self._tasks.spawn(user.rejoin(d["channel"]))

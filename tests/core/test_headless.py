@@ -13,8 +13,8 @@ import time
 import pytest
 
 from core import events as ev
-from core.chat.model.commands import COMMANDS, Command, Where
-from core.headless import FRONT_END, render
+from core.chat.model.commands import COMMANDS, Command, CommandError, Where
+from core.headless import FRONT_END, json_command, render
 from tests.support.procs import ROOT, Cluster, kind
 
 
@@ -155,3 +155,30 @@ def test_headless__messages_show_their_authors_time_actions_and_later_lines_inde
     data = json.loads(json.dumps(ev.ChannelMessage("general", "ada", "a\nb", "m1",
                                                    action=True, at=at).to_json()))
     assert (data["text"], data["at"], data["action"]) == ("a\nb", at, True)
+
+
+def test_headless__a_json_line_is_one_message_of_several_lines_or_a_clear_error():
+    assert json_command('{"send": "#Room", "text": "a\\n/exit\\nb"}') == Command(
+        "send", ("room", "a\n/exit\nb"))
+    assert json_command('{"send": "bo", "text": "hi"}') == Command("msg", ("bo", "hi"))
+    assert json_command('{"me": "#room", "text": "waves"}') == Command(
+        "me", ("#room", "waves"))
+    for bad in ('{"send": "#room"', '["send"]', '{"send": "#room"}', '{"send": 1, "text": "a"}',
+                '{"send": "#room", "text": "a", "me": "#room"}', '{"send": " ", "text": "a"}',
+                '{"send": "#room", "text": ""}'):
+        with pytest.raises(CommandError):
+            json_command(bad)
+
+
+@pytest.mark.slow
+def test_headless__json_input_sends_a_multi_line_message_as_one_and_never_runs_it():
+    lines = ['join #room', json.dumps({"send": "#room", "text": "top\n/exit\nbottom"}),
+             '{"send": "#room"}', 'send room after']
+    done = chordchat("--nick", "ann", "--listen", "127.0.0.1:0", "--headless", "--json",
+                     "--quiet", input="\n".join(lines) + "\n")
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(x) for x in done.stdout.splitlines()]
+    texts = [e["text"] for e in events if e["event"] == "channel"]
+    assert texts == ["top\n/exit\nbottom", "after"]   # one message; the /exit in it not run
+    assert any(e["event"] == "error" and "a JSON line is" in e["message"] for e in events)
+    assert events[-1]["event"] == "bye"

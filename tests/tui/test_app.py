@@ -143,6 +143,14 @@ class TestTypedLines:
         app.screen.keypress(SIZE, "esc")
         assert app.screen.popup is None and not any(" help " in r for r in rows(app))
 
+    def test_app__at_40x12_the_help_hint_gives_way_whole_and_keeps_how_to_close(self, app):
+        app.screen.keypress(SIZE, "f1")
+        at = {size: [row.decode() for row in app.screen.render(size, focus=True).text]
+              for size in ((40, 12), SIZE)}
+        small = next(r for r in at[(40, 12)] if "closes" in r)
+        assert "Esc closes" in small and "p/Down" not in small   # not cut in a word
+        assert any("Up/Down/PgUp/PgDn scroll · Esc closes" in r for r in at[SIZE])
+
     def test_app__f1_opens_the_same_help_and_f1_again_closes_it(self, app):
         app.screen.keypress(SIZE, "f1")
         assert any("Alt+1…9" in t for t in app.screen.popup.texts())
@@ -678,6 +686,43 @@ class TestLongLines:
         screen = rows(app)
         assert any("word END ✓" in r for r in screen)
         assert not any("more below" in r for r in screen)
+
+
+    @staticmethod
+    def at(app, size):
+        return [row.decode() for row in app.screen.render(size, focus=True).text]
+
+    def test_app__a_resize_never_takes_a_line_that_fits_for_one_too_tall(self, app):
+        # seen in tmux: after 80x24 -> 40x12 the last line, two rows, was shown cut with
+        # "more below" over its second row, and the marker stayed back at 80x24
+        for event in (
+                ev.ChannelMessage("general", "bob", f"see {self.URL}", "h1", history=True),
+                ev.Joined("general", ("alice", "bob")),
+                ev.Pending("#general", "m1", "waves at everyone in the channel today",
+                           "alice", action=True),
+                ev.Delivered("#general", "m1"),
+                ev.Pending("#general", "m2", "top\nbottom", "alice"),
+                ev.Delivered("#general", "m2")):
+            app.handle(event)
+            self.at(app, SIZE)
+        for size in (SIZE, (40, 12), SIZE, (40, 12)):
+            screen = self.at(app, size)
+            assert not any("more below" in r for r in screen), (size, screen)
+            assert any(r.rstrip().endswith("bottom ✓") for r in screen), (size, screen)
+
+    def test_app__the_side_pane_cuts_titles_when_narrow_and_shows_them_whole_again(self, app):
+        app.handle(ev.Joined("general", ("alice",)))
+        side = lambda size: [r.split("│", 1)[0] for r in self.at(app, size)[:2]]  # noqa: E731
+        assert side((40, 12)) == ["1 ch…   ", "2 #g…   "]
+        assert [r.rstrip() for r in side(SIZE)] == ["1 chordchat", "2 #general"]
+
+    def test_app__a_cut_line_that_fits_after_the_terminal_grew_is_shown_whole(self, app):
+        app.handle(ev.Joined("general", ("alice",)))
+        app.handle(ev.ChannelMessage("general", "bob", "start " + "word " * 60 + "END", "t"))
+        screen = self.at(app, (40, 12))
+        assert "more below" in "".join(screen) and "END" not in "".join(screen)
+        screen = self.at(app, SIZE)
+        assert "more below" not in "".join(screen) and "END" in "".join(screen)
 
 
 class TestReadMarks:

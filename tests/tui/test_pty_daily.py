@@ -162,7 +162,7 @@ class TestTallMessage:
 class TestLayouts:
     def test_ui__at_80x24_the_status_bar_says_everything_uncut(self, solo):
         ui = solo(cols=80, rows=24)
-        lines = ui.wait_for(lambda ls: ls[22].rstrip().endswith(" names") and "ring log" in ls[16],
+        lines = ui.wait_for(lambda ls: ls[22].rstrip().endswith(" 1 name") and "ring log" in ls[16],
                             what="the whole status bar, and the log with its 6 rows")
         assert lines[22].startswith(" solo ") and "127.0.0.1:" in lines[22]
         ui.enter("exit")

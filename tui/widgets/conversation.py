@@ -103,10 +103,26 @@ class MessageList(urwid.ListBox):
         """At ``size``, is the newest line followed but taller than the view? Then stop
         following at its start (its end is below)."""
         self._size = size
-        if self.following and self.body and "bottom" not in self.ends_visible(size):
-            self.following = False
-            self.unseen = 0
-            self.cut = self.body[self.focus_position]
+        if not (self.following and self.body) or "bottom" in self.ends_visible(size):
+            return
+        newest = self.body[self.focus_position]
+        if newest.rows((size[0],)) <= size[1]:
+            # it fits: a resize (rows wrapped anew) left its end below, so follow it again
+            self.set_focus_valign("bottom")
+            return
+        self.following = False
+        self.unseen = 0
+        self.cut = newest
+
+    def check_uncut(self, size: tuple[int, int]) -> None:
+        """A cut line, the newest, that fits whole at ``size`` now (the terminal grew):
+        show it whole and follow again, so no marker is left with nothing below."""
+        if (self.cut is not None and self.body and self.focus is self.cut
+                and self.focus_position == len(self.body) - 1
+                and self.cut.rows((size[0],)) <= size[1]):
+            self.set_focus_valign("bottom")
+            self.following, self.unseen, self.cut = True, 0, None
+            self._invalidate()
 
     def append(self, widget: urwid.Widget) -> None:
         self.body.append(widget)
@@ -201,6 +217,9 @@ class ConversationPane(urwid.WidgetWrap):
         if self.messages is not None and len(size) == 2 and self.messages.following:
             # the rows the list has with the title and a marker line
             self.messages.check_cut((size[0], max(1, size[1] - 2)))
+            self.refresh_marker()
+        elif self.messages is not None and len(size) == 2 and self.messages.cut is not None:
+            self.messages.check_uncut((size[0], max(1, size[1] - 1)))   # title, no marker
             self.refresh_marker()
         return super().render(size, focus)
 

@@ -19,9 +19,25 @@ class Popup(urwid.WidgetWrap):
         if first is not None:
             self.list.set_focus(first)
         framed = urwid.LineBox(urwid.Frame(self.list, footer=urwid.AttrMap(
-            urwid.Text(hint, align="center", wrap="clip"), "time")), title=title)
+            Hint(hint), "time")), title=title)
         super().__init__(urwid.AttrMap(framed, "popup"))
 
     def texts(self) -> list[str]:
         """The text of every line (for tests and captures)."""
         return [w.text for w in self.list.body]
+
+
+class Hint(urwid.Text):
+    """The popup's key hint, parts separated by " · ": on a narrow screen the first parts
+    give way, whole, so that the last (how to close it) is never cut."""
+
+    def __init__(self, hint: str) -> None:
+        self.parts = hint.split(" · ")
+        super().__init__(hint, align="center", wrap="clip")
+
+    def render(self, size, focus=False):
+        fits = next((" · ".join(self.parts[i:]) for i in range(len(self.parts))
+                     if len(" · ".join(self.parts[i:])) <= size[0]), self.parts[-1])
+        if self.text != fits:
+            self.set_text(fits)
+        return super().render(size, focus)

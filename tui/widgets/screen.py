@@ -97,7 +97,7 @@ class ChatScreen(urwid.WidgetWrap):
             width = self.side_width if size[0] >= NARROW else max(8, size[0] // 5)
             if self._columns.contents[0][1][1] != width:
                 self._columns.contents[0] = (self.side, self._columns.options("given", width))
-                self.side.width = width
+                self.side.set_width(width)
 
     def render(self, size, focus=False):
         self._fit(size)

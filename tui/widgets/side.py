@@ -39,9 +39,17 @@ class SidePane(urwid.WidgetWrap):
     def __init__(self, width: int = 18) -> None:
         self.width = width
         self._walker = urwid.SimpleFocusListWalker([])
+        self._shown: tuple[Sequence[Entry], int] = ((), 0)
         super().__init__(urwid.ListBox(self._walker))
 
+    def set_width(self, width: int) -> None:
+        """Lay the lines out again for a new width (titles cut to fit, or whole again)."""
+        if width != self.width:
+            self.width = width
+            self.update(*self._shown)
+
     def update(self, entries: Sequence[Entry], current: int) -> None:
+        self._shown = (tuple(entries), current)
         self._walker[:] = [self._line(i, e, i == current) for i, e in enumerate(entries)]
         if entries:
             self._walker.set_focus(current)

@@ -31,11 +31,12 @@ def variants(s: Status) -> list[list]:
         return [[me, f"{node} {s.address} │ {s.state}…"], [me, f"{node} │ {s.state}…"],
                 [me, f" │ {s.state}…"], [me]]
     pred, succ = s.predecessor or "-", s.successor or "-"
-    keeps = f"keeps {s.channels} ch {s.names} names"
+    names = f"{s.names} name{'' if s.names == 1 else 's'}"   # "1 name", not "1 names"
+    keeps = f"keeps {s.channels} ch {names}"
     return [
         [me, f"{node} {s.address} │ pred {pred} succ {succ} │ {keeps}"],
         [me, f"{node} │ pred {pred} succ {succ} │ {keeps}"],
-        [me, f"{node} │ ←{pred} →{succ} │ {s.channels} ch {s.names} names"],
+        [me, f"{node} │ ←{pred} →{succ} │ {s.channels} ch {names}"],
         [me, f" │ ←{pred[:4]} →{succ[:4]} │ {s.channels}ch {s.names}n"],
         [me, f" │ {s.channels}ch {s.names}n"],
         [me],

@@ -113,7 +113,9 @@ class Entry:
     """One item of a channel's log: a message (``kind="msg"``) or a join/leave notice.
 
     ``signed`` is the author's signed original (a message, join or leave); only the
-    maintainer's removal notices ("pruned", "gone") have none. The sequence number is the
+    maintainer's removal notices ("pruned", "gone") have none: those name the signed join
+    they end (``ended``, its ``msg_id``), so a member can tell a removal of the join that
+    stands from one of a join its author has since made again. The sequence number is the
     maintainer's and is not signed.
     """
     seq: int
@@ -123,6 +125,7 @@ class Entry:
     text: str = ""
     at: float = 0.0
     signed: SignedEntry | None = None
+    ended: str | None = None    # a removal notice: the msg_id of the signed join it ends
 
     @property
     def action(self) -> bool:
@@ -137,8 +140,11 @@ class Entry:
     def to_wire(self) -> dict:
         if self.signed is not None:
             return {"seq": self.seq, **self.signed.to_wire()}
-        return {"seq": self.seq, "msg_id": self.msg_id, "kind": self.kind, "nick": self.nick,
+        wire = {"seq": self.seq, "msg_id": self.msg_id, "kind": self.kind, "nick": self.nick,
                 "text": self.text, "at": self.at}
+        if self.ended is not None:
+            wire["ended"] = self.ended
+        return wire
 
     @classmethod
     def from_wire(cls, d: object, channel: str) -> Entry:
@@ -155,11 +161,12 @@ class Entry:
                 raise ValueError(f"an entry of #{channel} that does not verify")
             return cls.of(seq, signed)
         msg_id, nick, text, at = d.get("msg_id"), d.get("nick"), d.get("text"), d.get("at")
+        ended = d.get("ended")
         if (d.get("kind") != "leave" or text not in NOTICES or not isinstance(msg_id, str)
                 or not isinstance(nick, str) or not isinstance(at, (int, float))
-                or isinstance(at, bool)):
+                or isinstance(at, bool) or not isinstance(ended, (str, type(None)))):
             raise ValueError("an unsigned entry can only be a maintainer's removal notice")
-        return cls(seq, msg_id, "leave", nick, text, float(at))
+        return cls(seq, msg_id, "leave", nick, text, float(at), ended=ended)
 
 
 def later_topic(a: SignedEntry | None, b: SignedEntry | None) -> SignedEntry | None:
@@ -226,14 +233,27 @@ class Channel:
         self.topic = signed
         return True
 
+    def standing(self, nick: str) -> str | None:
+        """The msg_id of the signed entry this nick's membership rests on now: its join
+        (present), the join a removal ended, or its signed leave; None if never a member.
+        Of several addresses under one nick, the latest record's."""
+        records = [m for key, m in self.members.items() if key[0] == nick.lower()]
+        if not records:
+            return None
+        latest = max(records, key=lambda m: (m.stamp, m.address))
+        signed = latest.signed if latest.signed is not None else latest.ended
+        return None if signed is None else signed.msg_id
+
     def find(self, msg_id: str) -> Entry | None:
         return next((e for e in reversed(self.log) if e.msg_id == msg_id), None)
 
     def append(self, kind: str, nick: str, text: str = "", msg_id: str | None = None,
-               at: float = 0.0, signed: SignedEntry | None = None) -> tuple[Entry, bool]:
+               at: float = 0.0, signed: SignedEntry | None = None,
+               ended: str | None = None) -> tuple[Entry, bool]:
         """Add an entry with the next sequence number; (entry, False) if the id is known.
 
-        With ``signed``, the entry is that signed original (its fields win)."""
+        With ``signed``, the entry is that signed original (its fields win); ``ended``: a
+        removal notice's join."""
         if signed is not None:
             msg_id = signed.msg_id
         if msg_id is not None:
@@ -244,7 +264,8 @@ class Channel:
         if signed is not None:
             entry = Entry.of(self.last_seq, signed)
         else:
-            entry = Entry(self.last_seq, msg_id or new_id(), kind, nick, text, at)
+            entry = Entry(self.last_seq, msg_id or new_id(), kind, nick, text, at,
+                          ended=ended)
         self.log.append(entry)
         self._trim()
         return entry, True

@@ -249,7 +249,10 @@ class Channels:
         if member.signed is not None:
             ch.append("leave", member.nick, signed=member.signed)
         else:
-            ch.append("leave", member.nick, text=reason, at=self.stamp())
+            # the notice names the join it ends: a member shown it after that member
+            # joined again (a merge of copies brings old removals) knows it is an old one
+            ch.append("leave", member.nick, text=reason, at=self.stamp(),
+                      ended=None if member.ended is None else member.ended.msg_id)
         self.holdings.forget(ch.name, member.key)
         self.feeds.stop(ch.name, member.key)
         self.journal.log(f"#{ch.name}: {member.nick} {reason} "

@@ -148,10 +148,23 @@ class Feeds:
         with ``rejoin``, a member that is says so again with a fresh signed join."""
         return await self.call_deliver(Feed(channel, member), [], rejoin)
 
+    def _standing(self, channel: str, entries: list) -> dict[str, str]:
+        """For each member a removal notice among ``entries`` names, the signed entry its
+        membership rests on here now (``Channel.standing``): a member shown a removal of
+        a join that no longer stands (a merge brought an old one) leaves it out."""
+        ch = self.holdings.channel(channel)
+        named = {e["nick"].lower() for e in entries
+                 if e.get("kind") == "leave" and "signature" not in e}
+        standing = {nick: ch.standing(nick) for nick in named} if ch is not None else {}
+        return {nick: msg_id for nick, msg_id in standing.items() if msg_id is not None}
+
     async def call_deliver(self, feed: Feed, entries: list[dict], rejoin: bool = False) -> dict:
         nick, address = feed.member
         payload = {"channel": feed.channel, "to": nick, "maintainer": str(self.node.address),
                    "entries": entries}
+        joins = self._standing(feed.channel, entries)
+        if joins:
+            payload["joins"] = joins
         if rejoin:
             payload["rejoin"] = True
         reply = await self.node.user_command(reachable(address), p.DELIVER.type, payload)

@@ -50,7 +50,12 @@ class Membership:
     # else the leave's reason)): a delivery shows only what changed that
     shown: dict[str, tuple[str, str]] = field(default_factory=dict)
     said: dict[str, float] = field(default_factory=dict)   # each one's latest signed word
-    held: dict[str, tuple[str, str]] = field(default_factory=dict)   # removals not shown yet
+    words: dict[str, str] = field(default_factory=dict)    # ... and its msg_id
+    # the maintainer's word, with its latest delivery, on which signed entry the membership
+    # of each member a removal names rests on (``Channel.standing``)
+    standing: dict[str, str] = field(default_factory=dict)
+    # removals not shown yet: (nick, reason, the join it ends)
+    held: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
     back: list[str] = field(default_factory=list)    # members back, not shown yet
     settling: asyncio.TimerHandle | None = None
     # shows in the order their deliveries came (two maintainers may deliver at once while
@@ -214,7 +219,8 @@ class Memberships:
     # -- what maintainers deliver ----------------------------------------------------------
 
     async def receive(self, channel: str, wires: object, maintainer: str | None = None,
-                      origin: str | None = None) -> dict:
+                      origin: str | None = None,
+                      joins: dict[str, str] | None = None) -> dict:
         """Entries a maintainer delivers; each verified again, shown once (by id), in
         sequence order (those after a gap wait for it: ``gaps.py``), marked unverified
         unless signed by the key pinned for its author, and not shown at all if the ring
@@ -230,6 +236,11 @@ class Memberships:
             return p.Refused("not_maintainer", f"{origin} does not maintain #{channel}, "
                                                "by our lookup").reply()
         membership.heard = now()
+        for key, msg_id in (joins or {}).items():
+            membership.standing[key.lower()] = msg_id
+            held = membership.held.get(key.lower())
+            if held is not None and held[2] is not None and held[2] != msg_id:
+                del membership.held[key.lower()]   # its join no longer stands there: old
         fresh = []
         for e in sorted(self._entries(channel, wires), key=lambda e: e.seq):
             # By message id, not by seq: after two copies of a channel were merged, an entry
@@ -312,11 +323,12 @@ class Memberships:
             # put one side's removals after the other side's rejoins in sequence order); a
             # removal by a maintainer, a guess, only when the member said nothing here
             signed = [e for e in entries if e.signed is not None]
-            latest = max([membership.said.get(key, float("-inf")), *(e.at for e in signed)])
-            membership.said[key] = latest
-            # a removal is stamped just above the join it ends: one of an older join (a
-            # merged copy pruned it before the member came back) ends nothing
-            words = signed + [e for e in entries if e.signed is None and e.at > latest]
+            for e in signed:
+                if e.at >= membership.said.get(key, float("-inf")):
+                    membership.said[key], membership.words[key] = e.at, e.msg_id
+            latest = membership.said.get(key, float("-inf"))
+            words = signed + [e for e in entries
+                              if e.signed is None and self._current(membership, key, e, latest)]
             if words:
                 last[key] = max(words, key=lambda e: e.at)
         for key, e in last.items():
@@ -334,7 +346,7 @@ class Memberships:
             if key in membership.shown and was != "":
                 continue   # shown out already
             if reason in NOTICES:
-                membership.held[key] = (e.nick, reason)
+                membership.held[key] = (e.nick, reason, e.ended)
             else:
                 membership.held.pop(key, None)
                 membership.shown[key] = (e.nick, reason)
@@ -344,12 +356,25 @@ class Memberships:
             membership.settling = asyncio.get_running_loop().call_later(
                 SETTLE, self._settled, membership)
 
+    @staticmethod
+    def _current(membership: Membership, key: str, e: Entry, latest: float) -> bool:
+        """Whether a maintainer's removal ends the member's membership as it stands: it
+        names the join it ends, and that must be the join the membership rests on (the
+        maintainer's word with the delivery, else the member's latest signed word seen
+        here). A merge of two copies brings one side's removals of joins the member has
+        since made again: those end nothing. A notice without its join (an older node's)
+        counts if it is later than the member's latest signed word."""
+        current = membership.standing.get(key, membership.words.get(key))
+        if e.ended is not None and current is not None:
+            return e.ended == current
+        return e.at > latest
+
     def _settled(self, membership: Membership) -> None:
         """Show the removals that stood for ``SETTLE`` seconds, and who is back."""
         membership.settling = None
         if self.joined.get(membership.channel) is not membership:
             return   # left meanwhile
-        for key, (nick, reason) in membership.held.items():
+        for key, (nick, reason, _ended) in membership.held.items():
             membership.shown[key] = (nick, reason)
             self.post(ev.MemberLeft(channel=membership.channel, nick=nick, reason=reason))
         if membership.back:

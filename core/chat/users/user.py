@@ -255,8 +255,9 @@ class LocalUser:
         await self.memberships.topic(channel, text)
 
     async def receive(self, channel: str, wires: object, maintainer: str | None = None,
-                      origin: str | None = None) -> dict:
-        return await self.memberships.receive(channel, wires, maintainer, origin)
+                      origin: str | None = None,
+                      joins: dict[str, str] | None = None) -> dict:
+        return await self.memberships.receive(channel, wires, maintainer, origin, joins)
 
     async def keep_memberships(self, silence: float) -> None:
         await self.memberships.keep_memberships(silence)

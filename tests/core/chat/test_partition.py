@@ -180,3 +180,41 @@ async def test_merge__members_see_no_one_quit_who_did_not_and_one_line_for_those
             assert not [e for e in moves if isinstance(e, ev.MemberJoined)], (n.nick, moves)
             assert all(e.reason in ("pruned", "gone") for e in moves
                        if isinstance(e, ev.MemberLeft)), (n.nick, moves)   # no "exit"
+
+
+@virtual_time
+async def test_heal__no_one_shown_to_quit_who_stayed_and_a_real_quit_is_shown_once():
+    async with sim_ring(NICKS) as ring:
+        for n in ring.nodes:
+            await n.user.join("room")
+        left, right = split(ring)
+        quitter = right[-1]
+        cut(ring, left, right)
+        start = {n.nick: len(n.events) for n in ring.nodes}
+        await asyncio.sleep(20)           # each side prunes the other
+        await ring.exit(quitter)          # a real quit, seen by its own side only
+        await asyncio.sleep(10)
+        stayed = [n for n in ring.nodes if n is not quitter]
+        healed = {n.nick: len(n.events) for n in stayed}
+        ring.network.heal()
+        await wait_until(lambda: not ring_problems([n.node for n in stayed]), 60,
+                         what="one ring of five")
+        after = await chat(stayed[:1], "room", 1, 0.05)
+        for n in stayed:
+            await wait_until(lambda n=n: set(after) <= set(shown(n, "room")), 60,
+                             what=f"a message after the merge at {n.nick}")
+        await asyncio.sleep(15)           # longer than any removal is held (SETTLE)
+        online = {n.nick for n in stayed}
+        for n in stayed:
+            since = n.events[healed[n.nick]:]
+            wrongly = [e for e in since if isinstance(e, ev.MemberLeft) and e.nick in online]
+            assert not wrongly, (n.nick, wrongly)
+            quits = [e for e in n.events[start[n.nick]:]
+                     if isinstance(e, ev.MemberLeft) and e.nick == quitter.nick]
+            assert len(quits) == 1, (n.nick, quits)
+            back = [e for e in since if isinstance(e, ev.MemberJoined | ev.MembersBack)
+                    and quitter.nick in getattr(e, "nicks", (getattr(e, "nick", ""),))]
+            assert not back, (n.nick, back)
+        maintainer = ring.owner(channel_key("room"))
+        present = {m.nick for m in maintainer.holdings.channel("room").present()}
+        assert present == online

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.chat.model.channel import HISTORY, LOG_CHARS, LOG_LIMIT, Channel, Member
+from core.chat.model.channel import HISTORY, LOG_CHARS, LOG_LIMIT, Channel, Entry, Member
 from core.chat.model.ids import Seen, channel_key, name_key
 from core.chat.model.items import Items, item_from_wire, item_to_wire
 from core.chat.testing import member, message, record
@@ -157,6 +157,26 @@ def test_channel__appending_after_a_merge_continues_the_sequence():
     m = a.merge(b)
     entry, _ = m.append("msg", "cy", "next")
     assert entry.seq == 4
+
+
+def test_channel__a_removal_notice_names_the_join_it_ends_and_standing_follows_rejoins():
+    ch = Channel("general")
+    first = member("bo", "h:1", 10.0, channel="general")
+    ch.set_member(first)
+    assert ch.standing("BO") == first.signed.msg_id
+    removal = first.removed()
+    ch.set_member(removal)
+    notice, _ = ch.append("leave", "bo", text="pruned", at=20.0,
+                          ended=removal.ended.msg_id)
+    assert ch.standing("bo") == first.signed.msg_id     # the join the removal ended
+    again = Channel.from_wire(ch.to_wire())
+    assert again.log[-1].ended == first.signed.msg_id   # the notice keeps it on the wire
+    assert Entry.from_wire(notice.to_wire(), "general") == notice
+    back = member("bo", "h:1", 15.0, channel="general")  # a rejoin signed before the prune
+    ch.set_member(back)
+    assert ch.is_member(("bo", "h:1"))
+    assert ch.standing("bo") == back.signed.msg_id != notice.ended
+    assert ch.standing("cy") is None
 
 
 def test_name_record__a_copy_is_checked_again_and_a_forged_one_refused():
