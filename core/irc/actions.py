@@ -92,6 +92,7 @@ class Peer:
     host: str
     realname: str
     away: str | None = None
+    account: str | None = None    # logged in (SASL) as this nick
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ modes are kept here, since only these commands set and show them.
 
 from __future__ import annotations
 
+import fnmatch
 from datetime import datetime
 
 from core.chat.model.commands import Command, CommandError, check_nick, check_text
@@ -22,6 +23,7 @@ from .registration import Registration
 from .replies import TOPICLEN, Replies
 
 HISTORY_LIMIT = 100      # at most this many lines per CHATHISTORY answer (ISUPPORT)
+WHOX_FIELDS = "tcuihsnfdlaor"   # the WHOX fields, in the order a 354 gives them
 
 
 class Directory:
@@ -245,24 +247,58 @@ class Commands:
             self.replies.end_of_names("*")
 
     def irc_who(self, m: Message) -> None:
-        mask = m.param(0, "*")
+        """WHO <mask> [%fields[,token]] (modern.ircdocs.horse "WHO"; IRCv3 WHOX): the
+        members of a channel the client is in; a nick it knows of (itself, the members of
+        its channels, the other clients of this gateway); or, for a mask with ``*``/``?``
+        (``0`` and ``*``: everyone), those among itself and the members of its channels
+        whose nick matches. Nobody is an operator, and nobody has a channel prefix. 315
+        names the mask as sent."""
+        mask = m.param(0, "*") or "*"
+        fields, token = _whox(m.param(1))
         channel = self._channel(mask, quiet=True) if mask.startswith("#") else None
         if channel is not None and channel in self.channels:
             for nick in self.channels.names(channel):
-                self._who_line(mask, nick)
+                self._who_line(f"#{channel}", nick, fields, token)
         elif is_ring(mask) and self.channels.in_ring:
-            self._who_line(RING_CHANNEL, self.me.nick)
+            self._who_line(RING_CHANNEL, self.me.nick, fields, token)
         elif not mask.startswith(("#", "&")):
-            known = self._known(mask)
-            if known:
-                shared = self.channels.shared(known)
-                self._who_line(shared[0] if shared else "*", known)
+            if any(c in mask for c in "*?") or mask == "0":
+                pattern = "*" if mask == "0" else mask.lower()
+                seen = {self.me.nick.lower(): self.me.nick} if self.me.nick else {}
+                for members in self.channels.members.values():
+                    seen.update(members)
+                for low in sorted(seen):
+                    if fnmatch.fnmatchcase(low, pattern):
+                        self._who_line("*", seen[low], fields, token)
+            else:
+                known = self._known(mask)
+                if known:
+                    self._who_line("*", known, fields, token)
         self.replies.reply(n.RPL_ENDOFWHO, mask, "End of WHO list")
 
-    def _who_line(self, channel: str, nick: str) -> None:
+    def _who_line(self, channel: str, nick: str, fields: str | None = None,
+                  token: str = "") -> None:
+        """352, or with WHOX ``fields`` a 354 of those fields in the order the extension
+        fixes (t c u i h s n f d l a o r)."""
         user, host, realname, away = self.who(nick)
-        self.replies.reply(n.RPL_WHOREPLY, channel, user, host, self.replies.server.name,
-                           nick, "G" if away else "H", f"0 {realname}")
+        flags = "G" if away else "H"
+        server = self.replies.server.name
+        if fields is None:
+            self.replies.reply(n.RPL_WHOREPLY, channel, user, host, server, nick, flags,
+                               f"0 {realname}")
+            return
+        peer = self.directory.peer(nick)
+        ip = (self.me.host if self.me.is_me(nick) else peer.host if peer else
+              "255.255.255.255")   # where a user of another node connects from is unknown
+        account = (self.me.account if self.me.is_me(nick) else peer.account if peer
+                   else None) or "0"
+        values = {"t": token, "c": channel, "u": user, "i": ip, "h": host, "s": server,
+                  "n": nick, "f": flags, "d": "0", "l": "0", "a": account, "o": "n/a",
+                  "r": realname}
+        shown = [values[f] for f in WHOX_FIELDS if f in fields]
+        if shown and "r" in fields and not shown[-1]:
+            shown[-1] = "*"   # an empty last parameter would be lost
+        self.replies.reply(n.RPL_WHOSPCRPL, *shown)
 
     def irc_whois(self, m: Message) -> list[Action]:
         """WHOIS [server] nick: the server, if given, is this one whatever its name (every
@@ -432,6 +468,19 @@ class Commands:
             self.replies.reply(n.RPL_NOWAWAY, "You have been marked as being away")
         else:
             self.replies.reply(n.RPL_UNAWAY, "You are no longer marked as being away")
+
+
+def _whox(arg: str) -> tuple[str | None, str]:
+    """WHO's second parameter: ``%fields[,token]`` gives the WHOX fields asked for (known
+    ones only) and the token (1 to 3 digits, else none); anything else: no WHOX."""
+    if not arg.startswith("%"):
+        return None, ""
+    fields, _, token = arg[1:].partition(",")
+    fields = "".join(f for f in fields if f in WHOX_FIELDS)
+    if not (token.isdigit() and len(token) <= 3):
+        token = ""
+        fields = fields.replace("t", "")
+    return fields, token
 
 
 def _ref(text: str) -> tuple[float | None, str | None]:

@@ -49,6 +49,13 @@ class GatewayError(Exception):
     """The gateway cannot start: a non-loopback address without a password, or the port."""
 
 
+def valid_server_name(name: str) -> bool:
+    """A server name as it may appear as a message's source (RFC 2812 §2.3.1: a host name,
+    which needs a '.' so that clients do not take it for a nick)."""
+    return (0 < len(name) <= 63 and "." in name and not name.startswith((".", "-"))
+            and all(c.isascii() and (c.isalnum() or c in "-.") for c in name))
+
+
 def is_loopback(host: str) -> bool:
     """True for 'localhost' and loopback addresses (127.0.0.0/8, ::1)."""
     if host == "localhost":
@@ -257,20 +264,24 @@ class IrcGateway:
         host, port: where to listen; port 0 picks a free one (see ``address``).
         password: required from clients (PASS); a must off loopback.
         ping_interval: seconds of silence before the server PINGs, and then closes.
+        name: its server name (a host name, see ``valid_server_name``); None: the node's
+            short id and ``.chordchat``.
     """
 
     def __init__(self, service, host: str = "127.0.0.1", port: int = 6667, *,
                  password: str | None = None, ping_interval: float = 120.0,
-                 motd: tuple[str, ...] | None = None) -> None:
+                 motd: tuple[str, ...] | None = None, name: str | None = None) -> None:
         if not is_loopback(host) and not password:
             raise GatewayError(f"the IRC gateway on {host}:{port} is not on loopback: "
                                "give it a password (--irc-password)")
+        if name is not None and not valid_server_name(name):
+            raise GatewayError(f"not a server name: {name!r}")
         self.service = service
         self.host = host
         self.port = port
         self.ping_interval = ping_interval
         node = service.node
-        name = f"{short_id(node.id)}.chordchat"
+        name = name or f"{short_id(node.id)}.chordchat"
         if motd is None:
             motd = (f"chordchat: the IRC gateway of node {short_id(node.id)} at {node.address}.",
                     "Channels are #name; every nick is registered on the ring.",
@@ -334,7 +345,8 @@ class IrcGateway:
             if (session.state == "registered" and not connection.closing
                     and session.registration.is_me(nick)):
                 r = session.registration
-                return Peer(r.nick or nick, r.user or "", r.host, r.realname, session.away)
+                return Peer(r.nick or nick, r.user or "", r.host, r.realname, session.away,
+                            r.account)
         return None
 
     def has_channel(self, channel: str) -> bool:

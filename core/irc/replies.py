@@ -22,7 +22,7 @@ ISUPPORT = (
     "CASEMAPPING=ascii", f"CHANNELLEN={CHANNELLEN}", "CHANTYPES=#&", "CHANMODES=,,,t",
     f"LINELEN={MAX_LINE}", "NETWORK=chordchat", f"NICKLEN={NICKLEN}",
     "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1", f"TOPICLEN={TOPICLEN}",
-    "UTF8ONLY", "AWAYLEN=300", "CHATHISTORY=100", "MSGREFTYPES=msgid,timestamp",
+    "UTF8ONLY", "WHOX", "AWAYLEN=300", "CHATHISTORY=100", "MSGREFTYPES=msgid,timestamp",
 )
 REMOTE_HOST = "ring"   # the host part of other users' masks: they are somewhere on the ring
 

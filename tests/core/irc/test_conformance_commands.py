@@ -157,11 +157,80 @@ async def test_who__a_nick_is_352_then_315_and_an_unknown_nick_only_315(gateway)
     await b.wait("315", mark)
     assert [m.command for m in b.lines[mark:]] == ["352", "315"]
     line = b.got("352", mark)[0]
+    assert line.params[1] == "*"   # no channel shared
     assert line.params[2] == "whoau" and line.params[5] == "whoa"
     assert line.params[-1] == "0 Real whoa"
     mark = b.send("WHO nobodyhere")
     await b.wait("315", mark)
     assert [m.command for m in b.lines[mark:]] == ["315"]
+
+
+@served
+async def test_who__a_nick_shows_no_channel_and_a_mask_matches_the_members_known(gateway):
+    """modern.ircdocs.horse WHO: <channel> in 352 is any channel the user is in, or `*`;
+    a mask matches nicks with `*`/`?`; 315 gives the mask exactly as sent."""
+    a, b = await gateway("whoMaskA"), await gateway("whomaskb")
+    await a.joined("#wm")
+    await b.joined("#wm")
+    mark = b.send("WHO WHOMASKA")
+    end = await b.wait("315", mark)
+    assert end.params[1] == "WHOMASKA"
+    (line,) = b.got("352", mark)
+    assert line.params[1] == "*" and line.params[5] == "whoMaskA" and line.params[6] == "H"
+    for mask, nicks in (("whomask?", {"whoMaskA", "whomaskb"}), ("*", {"whoMaskA", "whomaskb"}),
+                        ("0", {"whoMaskA", "whomaskb"}), ("*A", {"whoMaskA"}),
+                        ("nobody*", set())):
+        mark = b.send(f"WHO {mask}")
+        end = await b.wait("315", mark)
+        assert end.params[1] == mask
+        assert {m.params[5] for m in b.got("352", mark)} == nicks, mask
+    mark = b.send("WHO #WM")
+    await b.wait("315", mark)
+    assert {(m.params[1], m.params[5]) for m in b.got("352", mark)} == {
+        ("#wm", "whoMaskA"), ("#wm", "whomaskb")}
+    await a.wait("306", a.send("AWAY :out"))
+    mark = b.send("WHO whomaska")
+    await b.wait("315", mark)
+    assert b.got("352", mark)[0].params[6] == "G"
+
+
+@served
+async def test_who__a_mask_skips_users_the_client_shares_no_channel_with(gateway):
+    """An invisible (or simply unshared) user is found by its exact nick, never by a mask
+    (modern.ircdocs.horse WHO: visibility)."""
+    await gateway("hidden1")
+    b = await gateway("seeker1")
+    mark = b.send("WHO hidden*")
+    await b.wait("315", mark)
+    assert not b.got("352", mark)
+    mark = b.send("WHO hidden1")
+    await b.wait("315", mark)
+    assert len(b.got("352", mark)) == 1
+
+
+@served
+async def test_whox__354_with_the_fields_asked_in_the_fixed_order_and_the_token(gateway):
+    """IRCv3 WHOX: WHOX in 005; `WHO <mask> %<fields>[,<token>]` answers 354 with the
+    fields in the order t c u i h s n f d l a o r, whatever order they were asked in."""
+    a = await gateway()
+    a.send("NICK whoxa", "USER whoxuser 0 * :Whox Real Name")
+    welcome = await a.wait("005")
+    assert "WHOX" in welcome.params
+    b = await gateway("whoxb")
+    for fields in ("%tcuihsnfdlaor,123", "%roalfdnshiuct,123"):
+        mark = b.send(f"WHO whoxa {fields}")
+        await b.wait("315", mark)
+        assert [m.command for m in b.lines[mark:]] == ["354", "315"]
+        params = b.got("354", mark)[0].params
+        assert params[1:4] == ("123", "*", "whoxuser")
+        assert params[7:10] == ("whoxa", "H", "0")
+        assert params[10:] == ("0", "0", "n/a", "Whox Real Name")
+    mark = b.send("WHO whoxa %tn,42")
+    await b.wait("315", mark)
+    assert b.got("354", mark)[0].params == ("whoxb", "42", "whoxa")
+    mark = b.send("WHO whoxa %na")
+    await b.wait("315", mark)
+    assert b.got("354", mark)[0].params == ("whoxb", "whoxa", "0")
 
 
 @served
