@@ -10,13 +10,24 @@ modes are kept here, since only these commands set and show them.
 from __future__ import annotations
 
 import fnmatch
-from datetime import datetime
+from datetime import UTC, datetime
 
 from core.chat.model.commands import Command, CommandError, check_nick, check_text
 
 from . import numerics as n
 from . import text as t
-from .actions import Action, History, ListChannels, Lookup, Peer, Run, Trust, Whois
+from .actions import (
+    Action,
+    Counts,
+    Gone,
+    History,
+    ListChannels,
+    Lookup,
+    Peer,
+    Run,
+    Trust,
+    Whois,
+)
 from .channels import RING_CHANNEL, Channels, chat_channel, is_ring
 from .message import Message
 from .registration import Registration
@@ -36,6 +47,14 @@ class Directory:
     def has_channel(self, channel: str) -> bool:
         """Whether a client of this gateway is in ``channel`` (the chat's name)."""
         return False
+
+    def was(self, nick: str) -> list[Gone]:
+        """The clients of this gateway that were ``nick`` and left, the latest first."""
+        return []
+
+    def counts(self) -> Counts:
+        """How many clients this gateway serves (LUSERS)."""
+        return Counts()
 
 
 class Commands:
@@ -336,6 +355,40 @@ class Commands:
         """LIST [#a,#b]: the channels named (``*`` masks too), or all this node knows."""
         names = tuple(x.lower() for x in m.param(0).split(",") if x)
         return [ListChannels(names)]
+
+    def irc_whowas(self, m: Message) -> None:
+        """WHOWAS nick [count] (RFC 2812 §3.6.3): the users of this gateway that had the
+        nick and left, the latest first (up to ``count`` if positive): 314 and 312 each,
+        else 406; then 369. What the other nodes' users were is not known here."""
+        nick = m.params[0].split(",")[0]
+        count = m.param(1)
+        limit = int(count) if count.lstrip("-").isdigit() else 0
+        gone = self.directory.was(nick)
+        if limit > 0:
+            gone = gone[:limit]
+        if not gone:
+            self.replies.reply(n.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
+        for g in gone:
+            self.replies.reply(n.RPL_WHOWASUSER, g.nick, g.user, g.host, "*", g.realname)
+            self.replies.reply(n.RPL_WHOISSERVER, g.nick, self.replies.server.name,
+                               f"left at {datetime.fromtimestamp(g.at, UTC):%Y-%m-%d %H:%M:%S} UTC")
+        self.replies.reply(n.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
+
+    def irc_lusers(self, m: Message) -> None:
+        """LUSERS (RFC 2812 §3.4.2): what this gateway counts of itself: its registered
+        clients (and those +i), its connections still registering, the channels its
+        clients are in, no operators. The ring's users elsewhere are not counted: no node
+        knows them all, so no network-wide numbers (265/266) are given."""
+        c = self.directory.counts()
+        self.replies.reply(n.RPL_LUSERCLIENT, f"There are {c.users - c.invisible} users and "
+                           f"{c.invisible} invisible on 1 servers (this gateway alone)")
+        self.replies.reply(n.RPL_LUSEROP, "0", "operator(s) online (there are none here)")
+        if c.unregistered:
+            self.replies.reply(n.RPL_LUSERUNKNOWN, str(c.unregistered),
+                               "unknown connection(s)")
+        self.replies.reply(n.RPL_LUSERCHANNELS, str(c.channels),
+                           "channels formed (that this gateway's users are in)")
+        self.replies.reply(n.RPL_LUSERME, f"I have {c.users} clients and 0 servers")
 
     def irc_kick(self, m: Message) -> None:
         """KICK #chan nick: nobody is a channel operator here (403, 442, else 482)."""

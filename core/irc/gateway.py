@@ -12,9 +12,11 @@ that does not read its lines (over ``SENDQ`` bytes waiting) is closed, as IRC se
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ipaddress
 import logging
+import time
 
 from core import events as ev
 from core.chat.model.errors import ChatError, NickTaken
@@ -24,6 +26,8 @@ from . import accounts, history
 from .actions import (
     Authenticate,
     Close,
+    Counts,
+    Gone,
     History,
     ListChannels,
     Lookup,
@@ -43,6 +47,7 @@ log = logging.getLogger(__name__)
 SENDQ = 1 << 20          # bytes a client may leave unread before it is dropped
 QUIT_WAIT = 5.0          # seconds a quit waits for the client's commands still running
 READ_SIZE = 4096
+WHOWAS_KEPT = 200        # the clients that left that WHOWAS remembers, the latest
 
 
 class GatewayError(Exception):
@@ -245,6 +250,9 @@ class Connection:
         if user is None:
             self.gone.set()
             return
+        r = self.session.registration
+        if r.nick:
+            self.gateway.left(Gone(r.nick, r.user or "", r.host, r.realname, time.time()))
         running = set(self._lanes.values())
         try:
             if running:
@@ -289,6 +297,7 @@ class IrcGateway:
         self.info = ServerInfo(name=name, motd=motd, password=password,
                                sasl=service.data_dir is not None)
         self.connections: set[Connection] = set()
+        self._whowas: collections.deque[Gone] = collections.deque(maxlen=WHOWAS_KEPT)
         self._server: asyncio.Server | None = None
         self._serving: set[asyncio.Task] = set()
         self.admitting = asyncio.Event()   # set: nicks are claimed; clear: they wait
@@ -351,6 +360,23 @@ class IrcGateway:
 
     def has_channel(self, channel: str) -> bool:
         return any(channel in c.session.channels for c in self.connections)
+
+    def left(self, gone: Gone) -> None:
+        """A client that had a nick left: WHOWAS remembers it (the last ``WHOWAS_KEPT``)."""
+        self._whowas.append(gone)
+
+    def was(self, nick: str) -> list[Gone]:
+        return [g for g in reversed(self._whowas) if g.nick.lower() == nick.lower()]
+
+    def counts(self) -> Counts:
+        registered = [c for c in self.connections
+                      if c.session.state == "registered" and not c.closing]
+        channels = {ch for c in registered for ch in c.session.channels}
+        return Counts(users=len(registered),
+                      invisible=sum("i" in c.session.commands.modes for c in registered),
+                      unregistered=sum(c.session.state in ("connecting", "registering")
+                                       for c in self.connections if not c.closing),
+                      channels=len(channels))
 
     def node_event(self, event: ev.Event) -> None:
         """A node-wide event (ring change, migration step) for every client."""

@@ -69,6 +69,8 @@ class Session:
             "NAMES": (c.irc_names, 0, False),
             "WHO": (c.irc_who, 0, False),
             "WHOIS": (c.irc_whois, 1, False),
+            "WHOWAS": (c.irc_whowas, 1, False),
+            "LUSERS": (c.irc_lusers, 0, False),
             "TOPIC": (c.irc_topic, 1, False),
             "LIST": (c.irc_list, 0, False),
             "MODE": (c.irc_mode, 1, False),

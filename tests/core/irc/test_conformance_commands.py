@@ -250,6 +250,62 @@ async def test_whois__username_and_realname_as_given_with_or_without_a_server(ga
 
 
 @served
+async def test_whowas__the_clients_that_left_latest_first_up_to_count_then_369(gateway):
+    """RFC 2812 §3.6.3: 314 (nick user host * :realname) and 312 per entry, the most
+    recent first, at most <count> when it is positive; 406 when none; 369 ends it."""
+    a = await gateway("whowasa")
+    for user in ("first", "second"):
+        c = await gateway()
+        c.send("NICK whowasb", f"USER {user} 0 * :Was {user}")
+        await c.wait("001")
+        c.send("QUIT :bye")
+        await c.wait("ERROR")
+    for query, users in (("WHOWAS WHOWASB", ["second", "first"]),
+                         ("WHOWAS whowasb 1", ["second"]),
+                         ("WHOWAS whowasb 0", ["second", "first"]),
+                         ("WHOWAS whowasb -1", ["second", "first"])):
+        mark = a.send(query)
+        end = await a.wait("369", mark)
+        assert end.params[1] == query.split()[1]
+        got = a.lines[mark:]
+        assert [m.params[2] for m in got if m.command == "314"] == users, query
+        assert all(m.params[1] == "whowasb" and m.params[4] == "*" for m in got
+                   if m.command == "314")
+        assert [m.command for m in got] == ["314", "312"] * len(users) + ["369"]
+    mark = a.send("WHOWAS neverhere")
+    await a.wait("369", mark)
+    assert [m.command for m in a.lines[mark:]] == ["406", "369"]
+    await a.wait("461", a.send("WHOWAS"))
+
+
+@served
+async def test_lusers__251_and_255_count_this_gateways_clients_253_those_registering(gateway):
+    """RFC 2812 §3.4.2: 251, 252 (no operators exist), 253 for connections not yet
+    registered, 254, 255; the counts are this gateway's own."""
+    a = await gateway("lusersa")
+
+    async def lusers() -> dict[str, Message]:
+        mark = a.send("LUSERS")
+        await a.wait("255", mark)
+        return {m.command: m for m in a.lines[mark:]}
+
+    got = await lusers()
+    assert got["251"].params[1].startswith("There are 1 users and 0 invisible on 1 servers")
+    assert got["252"].params[1] == "0" and "253" not in got
+    assert got["255"].params[1] == "I have 1 clients and 0 servers"
+    half = await gateway()
+    half.send("NICK halfway")
+    await half.wait("PONG", half.send("PING x"))
+    b = await gateway("lusersb")
+    await b.wait("MODE", b.send("MODE lusersb +i"))
+    got = await lusers()
+    assert got["251"].params[1].startswith("There are 1 users and 1 invisible on 1 servers")
+    assert got["253"].params[1] == "1"
+    assert got["255"].params[1] == "I have 2 clients and 0 servers"
+    assert not a.got("265") and not a.got("266")
+
+
+@served
 async def test_mode__channel_query_is_324_and_329_unknown_is_472(gateway):
     c = await gateway("modes")
     await c.joined("#m")
