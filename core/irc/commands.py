@@ -29,9 +29,9 @@ from .actions import (
     Whois,
 )
 from .channels import RING_CHANNEL, Channels, chat_channel, is_ring
-from .message import Message
+from .message import MAX_LINE, Message
 from .registration import Registration
-from .replies import TOPICLEN, Replies
+from .replies import TOPICLEN, Replies, remote
 
 HISTORY_LIMIT = 100      # at most this many lines per CHATHISTORY answer (ISUPPORT)
 WHOX_FIELDS = "tcuihsnfdlaor"   # the WHOX fields, in the order a 354 gives them
@@ -142,6 +142,18 @@ class Commands:
             if not quiet:
                 self.replies.reply(n.ERR_NOTEXTTOSEND, "No text to send")
             return []
+        if not quiet:
+            # the others get the line with this client's mask in front: one that would
+            # not fit in 512 bytes then is refused whole (417), never cut or split, so
+            # that what an IRC client sends arrives as it sent it (RFC 1459 §2.3)
+            longest = max(m.params[0].split(",")[:4], key=len)
+            relayed = f":{remote(self.me.nick or '')} {m.command} {longest} :{m.params[1]}\r\n"
+            if len(relayed.encode()) > MAX_LINE:
+                room = MAX_LINE - len(relayed.encode()) + len(m.params[1].encode())
+                self.replies.reply(n.ERR_INPUTTOOLONG, f"Input line was too long: with your "
+                                   f"mask in front the others would get more than {MAX_LINE} "
+                                   f"bytes; at most {room} bytes of text fit")
+                return []
         text = t.from_irc(m.params[1])
         if text is None:
             return []   # a CTCP query: nobody on the ring answers those

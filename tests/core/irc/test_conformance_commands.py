@@ -373,19 +373,28 @@ async def test_notice__arrives_as_a_notice_and_never_gets_an_error(gateway):
 
 
 @served
-async def test_privmsg__a_full_512_byte_line_arrives_whole_without_a_cr(gateway):
+async def test_privmsg__what_fits_in_512_bytes_relayed_arrives_whole_the_rest_is_417(gateway):
+    """RFC 1459 §2.3: no line may exceed 512 bytes with its CR LF. A message that fits
+    once the sender's mask is put in front arrives whole on one line; one that would not
+    is refused (417, ERR_INPUTTOOLONG) rather than cut: nothing reaches the others."""
     a, b = await gateway("longa"), await gateway("longb")
     await a.joined("#l")
     await b.joined("#l")
-    head = "PRIVMSG #l :"
-    text = "x" * (510 - len(head))
-    mark = b.send()
-    a.send(head + text)
-    await wait_until(lambda: sum(len(m.params[-1]) for m in b.got("PRIVMSG", mark))
-                     >= len(text), what="the long message")
+    relayed_head = ":longa!longa@ring PRIVMSG #l :"
+    text = "x" * (510 - len(relayed_head))
+    for colon in (":", ""):
+        mark = b.send()
+        a.send(f"PRIVMSG #l {colon}{text}")
+        got = await b.wait("PRIVMSG", mark)
+        assert got.params == ("#l", text)
+    mark_a, mark_b = a.send(), b.send()
+    a.send(f"PRIVMSG #l :{text}y", f"PRIVMSG longb :{text}y" + "z" * 3)
+    await a.wait("417", mark_a)
+    await wait_until(lambda: len(a.got("417", mark_a)) == 2, what="two 417s")
+    a.send("PRIVMSG #l :after")
+    assert (await b.wait("PRIVMSG", mark_b)).params == ("#l", "after")
     data = b"".join(b.raw)
     assert b"\r\r" not in data and b"\r" not in data.replace(b"\r\n", b"")
-    assert "".join(m.params[-1] for m in b.got("PRIVMSG", mark)).replace(" ", "") == text
     assert all(len(line) <= 512 for line in data.split(b"\n"))
 
 
