@@ -402,6 +402,19 @@ class Commands:
                            "channels formed (that this gateway's users are in)")
         self.replies.reply(n.RPL_LUSERME, f"I have {c.users} clients and 0 servers")
 
+    def irc_time(self, m: Message) -> None:
+        """TIME (RFC 2812 §3.4.6): this gateway's clock, in UTC; it answers for itself
+        whatever server is named (it links to no other)."""
+        now = datetime.now(UTC)
+        self.replies.reply(n.RPL_TIME, self.replies.server.name,
+                           now.strftime("%A %B %d %Y -- %H:%M:%S UTC"))
+
+    def irc_links(self, m: Message) -> None:
+        """LINKS (RFC 2812 §3.4.5): this gateway links to no other IRC server (the nodes
+        of the ring are not IRC servers), so the list is empty: 365 alone."""
+        self.replies.reply(n.RPL_ENDOFLINKS, m.param(0, "*") or "*",
+                           "End of /LINKS list (this gateway links to no IRC server)")
+
     def irc_kick(self, m: Message) -> None:
         """KICK #chan nick: nobody is a channel operator here (403, 442, else 482)."""
         if len(m.params) < 2:
@@ -441,8 +454,17 @@ class Commands:
     def irc_mode(self, m: Message) -> None:
         target = m.params[0]
         if target.startswith(("#", "&")):
-            if not is_ring(target) and self._channel(target) is None:
+            channel = None if is_ring(target) else self._channel(target)
+            if not is_ring(target) and channel is None:
                 return
+            if channel is not None and channel not in self.channels:
+                if not self.directory.has_channel(channel):
+                    # nobody here is in it; whether it exists elsewhere is unknown here
+                    self.replies.reply(n.ERR_NOSUCHCHANNEL, target, "No such channel")
+                    return
+                if len(m.params) > 1 and m.params[1].lstrip("+-") not in ("b", "e", "I"):
+                    self.replies.reply(n.ERR_NOTONCHANNEL, target, "You're not on that channel")
+                    return
             if len(m.params) == 1:
                 self.replies.reply(n.RPL_CHANNELMODEIS, target, "+")
                 self.replies.reply(n.RPL_CREATIONTIME, target, "0")
@@ -454,9 +476,13 @@ class Commands:
                                    end[m.params[1].lstrip("+")][1])
             else:
                 unknown = next((c for c in m.params[1] if c not in "+-beIhiklmnopstv"), None)
+                member = self._member_mode_target(channel, m)
                 if unknown is not None:
                     self.replies.reply(n.ERR_UNKNOWNMODE, unknown,
                                        "is unknown mode char to me")
+                elif member is not None:
+                    self.replies.reply(n.ERR_USERNOTINCHANNEL, member, target,
+                                       "They aren't on that channel")
                 else:
                     self.replies.reply(n.ERR_CHANOPRIVSNEEDED, target,
                                        "Channel modes cannot be changed on this network")
@@ -480,6 +506,22 @@ class Commands:
                 return
         if changed:
             self.replies.send(Message("MODE", (self.me.nick, changed), self.me.mask))
+
+    def _member_mode_target(self, channel: str | None, m: Message) -> str | None:
+        """The nick given to a member mode (+o, +v, +h) of ``channel`` that is not among its
+        members as this client knows them, if any: 441 says so before the missing
+        privilege does."""
+        if channel is None or channel not in self.channels or len(m.params) < 3:
+            return None
+        args = iter(m.params[2:])
+        for ch in m.params[1]:
+            if ch in "ohv":
+                nick = next(args, None)
+                if nick is not None and nick.lower() not in self.channels.members[channel]:
+                    return nick
+            elif ch in "beIkl":   # modes that take a parameter (when set, for l)
+                next(args, None)
+        return None
 
     def irc_trust(self, m: Message) -> list[Action]:
         """TRUST nick: accept the key ``nick`` holds now, as the UI's ``trust`` does."""

@@ -71,6 +71,8 @@ class Session:
             "WHOIS": (c.irc_whois, 1, False),
             "WHOWAS": (c.irc_whowas, 1, False),
             "LUSERS": (c.irc_lusers, 0, False),
+            "TIME": (c.irc_time, 0, False),
+            "LINKS": (c.irc_links, 0, False),
             "TOPIC": (c.irc_topic, 1, False),
             "LIST": (c.irc_list, 0, False),
             "MODE": (c.irc_mode, 1, False),

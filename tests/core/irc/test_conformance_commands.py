@@ -317,6 +317,38 @@ async def test_mode__channel_query_is_324_and_329_unknown_is_472(gateway):
 
 
 @served
+async def test_mode__403_for_a_channel_nobody_here_is_in_441_for_a_target_not_in_it(gateway):
+    """modern.ircdocs.horse MODE: a channel that does not exist is 403; RFC 2812 §3.2.3:
+    a member mode for a nick not on the channel is 441; a change anyone may ask for is
+    still 482 (nobody has the rights), and 442 from outside the channel."""
+    a, b = await gateway("modea"), await gateway("modeb")
+    await a.joined("#mo")
+    await b.joined("#other")
+    for line in ("MODE #nosuchmodechan", "MODE #nosuchmodechan +o modea"):
+        mark = a.send(line)
+        await a.wait("403", mark)
+        await a.wait("PONG", a.send("PING sync"))
+        assert [m.command for m in a.lines[mark:]] == ["403", "PONG"], line
+    await a.wait("441", a.send("MODE #mo +o modeb"))
+    await a.wait("441", a.send("MODE #mo +v nobodyatall"))
+    await a.wait("482", a.send("MODE #mo +o modea"))
+    await a.wait("442", a.send("MODE #other +o modeb"))
+
+
+@served
+async def test_time__391_names_the_server_and_links_is_an_empty_list(gateway):
+    """RFC 2812 §3.4.6 TIME: 391 <server> :<time>; §3.4.5 LINKS: the servers linked
+    (none: the gateway links to no IRC server), ended by 365."""
+    c = await gateway("clock")
+    welcome = await c.wait("004")
+    when = await c.wait("391", c.send("TIME"))
+    assert when.params[1] == welcome.params[1] and "UTC" in when.params[2]
+    mark = c.send("LINKS")
+    end = await c.wait("365", mark)
+    assert end.params[1] == "*" and [m.command for m in c.lines[mark:]] == ["365"]
+
+
+@served
 async def test_topic__331_set_echoed_332_333_and_403_for_a_channel_nobody_is_in(gateway):
     a, b = await gateway("topica"), await gateway("topicb")
     await a.joined("#t")

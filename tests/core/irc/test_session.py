@@ -70,7 +70,9 @@ class TestRegistration:
             f":{SERVER} 001 alice :Welcome to the chordchat network, alice!al@127.0.0.1")
         isupport = lines[4].split()
         for token in ("CHANTYPES=#&", "NICKLEN=32", "CHANNELLEN=51", "TOPICLEN=300",
-                      "CASEMAPPING=ascii", "NETWORK=chordchat"):
+                      "CASEMAPPING=ascii", "NETWORK=chordchat",
+                      "PREFIX=",   # no channel prefixes: nobody is an operator or voiced
+                      "WHOX"):
             assert token in isupport
 
     def test_registration__user_before_nick(self):
@@ -504,9 +506,14 @@ class TestQueries:
         assert [x.split()[3] for x in c.read()[1:-1]] == ["#bc"]
 
     def test_mode__channel_query_bans_and_change(self):
-        c = Client().register().joined("a")
+        c = Client().register().joined("a", "bob")
         assert c.answers(b"MODE #a", b"MODE #a b", b"MODE #a +o bob", b"MODE #a +z") == [
             "324", "329", "368", "482", "472"]
+        # a member mode for a nick not on the channel: 441 (RFC 2812 §3.2.3)
+        assert c.answers(b"MODE #a +o carol", b"MODE #a +bv x!*@* carol",
+                         b"MODE #a +b carol") == ["441", "441", "482"]
+        # a channel nobody here is in: 403 (modern.ircdocs.horse MODE)
+        assert c.answers(b"MODE #zz", b"MODE #zz +o bob") == ["403", "403"]
 
     def test_kick_and_invite__no_operators_so_the_numerics_say_why(self):
         c = Client().register().joined("a", "bob")
