@@ -468,7 +468,7 @@ class Commands:
             if len(m.params) == 1:
                 self.replies.reply(n.RPL_CHANNELMODEIS, target, "+")
                 self.replies.reply(n.RPL_CREATIONTIME, target, "0")
-            elif m.params[1].lstrip("+") in ("b", "e", "I"):
+            elif len(m.params) == 2 and m.params[1].lstrip("+") in ("b", "e", "I"):
                 end = {"b": (n.RPL_ENDOFBANLIST, "End of channel ban list"),
                        "e": (n.RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
                        "I": (n.RPL_ENDOFINVITELIST, "End of channel invite list")}
