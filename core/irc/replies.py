@@ -75,6 +75,8 @@ class Replies:
         self._send = send
         self._to = to
         self.caps = caps if caps is not None else set()   # those the client enabled
+        # nick -> nick!user@host as this client is shown it (userhost-in-names)
+        self.mask_of: Callable[[str], str] = remote
 
     def send(self, message: Message) -> None:
         """Send ``message`` with the tags the client asked for (CAP REQ), no others."""
@@ -124,7 +126,10 @@ class Replies:
             self.reply(n.ERR_NOMOTD, "MOTD File is missing")
 
     def names(self, channel: str, nicks: Iterable[str]) -> None:
-        """353 lines of at most 512 bytes, then 366."""
+        """353 lines of at most 512 bytes, then 366; with ``userhost-in-names`` (IRCv3)
+        each member as nick!user@host."""
+        if "userhost-in-names" in self.caps:
+            nicks = [self.mask_of(nick) for nick in nicks]
         prefix = f":{self.server.name} {n.RPL_NAMREPLY} {self._to()} = {channel} :"
         line: list[str] = []
         for nick in nicks:

@@ -51,6 +51,7 @@ class Session:
         if directory is not None:
             self.registration.in_use = lambda nick: directory.peer(nick) is not None
         self.chat_events = ChatEvents(self.replies, self.registration, self._channels)
+        self.replies.mask_of = self._mask_of
         r, c = self.registration, self.commands
         # command -> (handler, parameters it needs, allowed before registration)
         self._handlers: dict[str, tuple[Handler, int, bool]] = {
@@ -136,6 +137,10 @@ class Session:
             self.replies.reply(n.ERR_NEEDMOREPARAMS, message.command, "Not enough parameters")
             return []
         return handler(message) or []
+
+    def _mask_of(self, nick: str) -> str:
+        user, host, _, _ = self.commands.who(nick)
+        return f"{nick}!{user}@{host}"
 
     def _ping(self, m: Message) -> None:
         self.replies.from_server("PONG", self.server.name, m.params[0])

@@ -90,12 +90,27 @@ class TestRegistration:
         c = Client()
         assert c.line(b"CAP LS 302") == []
         assert c.read() == [
-            f":{SERVER} CAP * LS :batch echo-message message-tags multi-prefix server-time"]
+            f":{SERVER} CAP * LS :batch echo-message message-tags multi-prefix server-time "
+            "userhost-in-names"]
         c.line(b"NICK alice")
         assert c.line(b"USER al 0 * :Alice") == []
         assert c.line(b"CAP REQ :multi-prefix sasl") == []
         assert c.read() == [f":{SERVER} CAP alice NAK :multi-prefix sasl"]
         assert c.line(b"CAP END") == [Register("alice")]
+
+    def test_cap__userhost_in_names_gives_every_member_as_a_mask(self):
+        """IRCv3 userhost-in-names: 353 lists nick!user@host, the masks the client is
+        shown elsewhere (its own as it registered, the others' on the ring)."""
+        c = Client()
+        c.line(b"CAP LS 302")
+        c.read()
+        c.line(b"CAP REQ :multi-prefix userhost-in-names")
+        assert c.read() == [f":{SERVER} CAP * ACK :multi-prefix userhost-in-names"]
+        c.line(b"CAP END")
+        c.register().joined("a", "bob")
+        assert c.read() == []
+        c.line(b"NAMES #a")
+        assert c.read()[0] == f":{SERVER} 353 alice = #a :bob!bob@ring alice!al@127.0.0.1"
 
     def test_registration__nick_taken_on_the_ring_is_433_and_another_nick_may_follow(self):
         c = Client()
