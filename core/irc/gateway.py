@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 SENDQ = 1 << 20          # bytes a client may leave unread before it is dropped
 QUIT_WAIT = 5.0          # seconds a quit waits for the client's commands still running
 READ_SIZE = 4096
+PONG_WAIT = 10.0         # seconds a PONG waits for the client's commands sent before it
 WHOWAS_KEPT = 200        # the clients that left that WHOWAS remembers, the latest
 
 
@@ -87,6 +88,7 @@ class Connection:
         self.gone = asyncio.Event()   # set once its user has quit (or it never had one)
         self._lanes: dict[str | None, asyncio.Task] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._ponging: asyncio.Task | None = None   # a PONG waiting for earlier commands
 
     def write(self, message: Message) -> None:
         if self.closing or self.writer.is_closing():
@@ -119,6 +121,8 @@ class Connection:
                     break
                 pinged_at = None
                 for line in buffer.feed(data):
+                    if self._pong_later(line):
+                        continue
                     for action in self.session.receive(line):
                         await self._do(action)
                     if self.closing:
@@ -133,6 +137,29 @@ class Connection:
             self.writer.close()
             with contextlib.suppress(Exception):
                 await self.writer.wait_closed()
+
+    def _pong_later(self, line) -> bool:
+        """A PING while commands of this client are still running (a JOIN the ring has
+        not answered yet): its PONG waits for them (``PONG_WAIT`` at most), so that the
+        PONG follows the replies to what the client asked before it, as a server that
+        answers commands in order would. True if the line is left to that wait."""
+        if not isinstance(line, bytes) or not line.lstrip().upper().startswith(b"PING"):
+            return False
+        waiting = set(self._lanes.values())
+        if self._ponging is not None and not self._ponging.done():
+            waiting.add(self._ponging)   # PONGs keep the order of the PINGs
+        if not waiting:
+            return False
+
+        async def pong() -> None:
+            await asyncio.wait(waiting, timeout=PONG_WAIT)
+            if not self.closing:
+                for action in self.session.receive(line):
+                    await self._do(action)
+                with contextlib.suppress(ConnectionError, OSError):
+                    await self.writer.drain()
+        self._ponging = self._spawn(pong())
+        return True
 
     async def _do(self, action) -> None:
         if isinstance(action, Register):

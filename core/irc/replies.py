@@ -24,6 +24,7 @@ ISUPPORT = (
     "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1", f"TOPICLEN={TOPICLEN}",
     "UTF8ONLY", "WHOX", "AWAYLEN=300", "CHATHISTORY=100", "MSGREFTYPES=msgid,timestamp",
 )
+ISUPPORT_PER_LINE = 12   # with the nick and the trailing text: within RFC 1459's 15
 REMOTE_HOST = "ring"   # the host part of other users' masks: they are somewhere on the ring
 
 
@@ -116,7 +117,9 @@ class Replies:
         self.reply(n.RPL_YOURHOST, f"Your host is {s.name}, running version {s.version}")
         self.reply(n.RPL_CREATED, f"This server was created {s.created}")
         self.reply(n.RPL_MYINFO, s.name, s.version, "i", "t")
-        self.reply(n.RPL_ISUPPORT, *ISUPPORT, "are supported by this server")
+        for i in range(0, len(ISUPPORT), ISUPPORT_PER_LINE):   # 15 parameters at most
+            self.reply(n.RPL_ISUPPORT, *ISUPPORT[i:i + ISUPPORT_PER_LINE],
+                       "are supported by this server")
         if s.motd:
             self.reply(n.RPL_MOTDSTART, f"- {s.name} Message of the day -")
             for line in s.motd:

@@ -93,6 +93,20 @@ async def test_ping__pong_with_the_token(gateway):
 
 
 @served
+async def test_ping__the_pong_follows_the_replies_to_the_commands_sent_before_it(gateway):
+    """RFC 2812 §3.7.2: PING asks for a PONG; a server answers a client's commands in
+    order, so a PONG sent after a JOIN comes after the JOIN's replies (the ring is asked
+    for the channel first), and PONGs keep the order of their PINGs."""
+    c = await gateway("pingorder")
+    mark = c.send("JOIN #pingorder", "PING :one", "PING :two")
+    await c.wait("PONG", mark)
+    await wait_until(lambda: len(c.got("PONG", mark)) == 2, what="two PONGs")
+    commands = [m.command for m in c.lines[mark:]]
+    assert commands.index("366") < commands.index("PONG")
+    assert [m.params[-1] for m in c.got("PONG", mark)] == ["one", "two"]
+
+
+@served
 async def test_nick__431_none_432_erroneous_433_in_use(gateway):
     await gateway("taken")
     c = await gateway()

@@ -65,10 +65,12 @@ class TestRegistration:
         c.session.registered()
         lines = c.read()
         assert [m.split()[1] for m in lines] == [
-            "001", "002", "003", "004", "005", "375", "372", "376"]
+            "001", "002", "003", "004", "005", "005", "375", "372", "376"]
+        # RFC 1459 §2.3: at most 15 parameters a line, the 005s too
+        assert all(len(parse(line).params) <= 15 for line in lines)
         assert lines[0] == (
             f":{SERVER} 001 alice :Welcome to the chordchat network, alice!al@127.0.0.1")
-        isupport = lines[4].split()
+        isupport = lines[4].split() + lines[5].split()
         for token in ("CHANTYPES=#&", "NICKLEN=32", "CHANNELLEN=51", "TOPICLEN=300",
                       "CASEMAPPING=ascii", "NETWORK=chordchat",
                       "PREFIX=",   # no channel prefixes: nobody is an operator or voiced
