@@ -382,6 +382,24 @@ async def test_topic__331_set_echoed_332_333_and_403_for_a_channel_nobody_is_in(
 
 
 @served
+async def test_topic__a_join_without_a_topic_has_no_331_even_once_it_was_unset(gateway):
+    """modern.ircdocs.horse JOIN: RPL_TOPIC (and RPL_TOPICWHOTIME) if the channel has a
+    topic, nothing otherwise; TOPIC #chan : unsets it (echoed with the empty text)."""
+    a = await gateway("untopica")
+    mark = a.send("JOIN #untopic")
+    await a.wait("366", mark)
+    assert not a.got("331", mark)
+    await a.wait("TOPIC", a.send("TOPIC #untopic :soon gone"))
+    echo = await a.wait("TOPIC", a.send("TOPIC #untopic :"))
+    assert echo.params == ("#untopic", "")
+    await a.wait("331", a.send("TOPIC #untopic"))
+    b = await gateway("untopicb")
+    mark = b.send("JOIN #untopic")
+    await b.wait("366", mark)
+    assert not b.got("331", mark) and not b.got("332", mark)
+
+
+@served
 async def test_topic__a_later_joiner_gets_332_with_the_join(gateway):
     a = await gateway("topicc")
     await a.joined("#tt")
