@@ -415,6 +415,12 @@ class Commands:
         self.replies.reply(n.RPL_ENDOFLINKS, m.param(0, "*") or "*",
                            "End of /LINKS list (this gateway links to no IRC server)")
 
+    def irc_oper(self, m: Message) -> None:
+        """OPER name password (RFC 2812 §3.1.4): there are no operators on the ring, so
+        no name and password make one: 491, whatever is given."""
+        self.replies.reply(n.ERR_NOOPERHOST, "No operators on this network: nobody can "
+                           "become one")
+
     def irc_kick(self, m: Message) -> None:
         """KICK #chan nick: nobody is a channel operator here (403, 442, else 482)."""
         if len(m.params) < 2:

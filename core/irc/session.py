@@ -74,6 +74,7 @@ class Session:
             "LUSERS": (c.irc_lusers, 0, False),
             "TIME": (c.irc_time, 0, False),
             "LINKS": (c.irc_links, 0, False),
+            "OPER": (c.irc_oper, 2, False),
             "TOPIC": (c.irc_topic, 1, False),
             "LIST": (c.irc_list, 0, False),
             "MODE": (c.irc_mode, 1, False),

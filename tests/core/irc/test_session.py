@@ -532,6 +532,11 @@ class TestQueries:
         # a channel nobody here is in: 403 (modern.ircdocs.horse MODE)
         assert c.answers(b"MODE #zz", b"MODE #zz +o bob") == ["403", "403"]
 
+    def test_oper__491_there_are_no_operators_and_461_without_a_password(self):
+        """RFC 2812 §3.1.4: ERR_NOOPERHOST when no operator entry fits; none exists."""
+        c = Client().register()
+        assert c.answers(b"OPER admin secret", b"OPER admin") == ["491", "461"]
+
     def test_kick_and_invite__no_operators_so_the_numerics_say_why(self):
         c = Client().register().joined("a", "bob")
         assert c.answers(b"KICK #a", b"KICK #a bob", b"KICK #b bob", b"KICK #b!x bob",
