@@ -54,6 +54,7 @@ class Options(NamedTuple):
     chat: dict = {}             # keyword settings for ChatService (see core.chat.Settings)
     irc: Address | None = None  # serve IRC clients here (core.irc)
     irc_password: str | None = None
+    irc_name: str | None = None  # the gateway's server name; None: "<short id>.chordchat"
     data_dir: str | None = None  # the user's keys and pins; None: DataDir.default()
     client: bool = False        # --client: start in client mode, whatever is decided
     relays: tuple = ()          # --relay: relays a client tries first
@@ -219,7 +220,8 @@ class Runtime:
         the address if not, after the node has handed on what it keeps and left."""
         o = self.options
         try:
-            gateway = IrcGateway(self.service, o.irc.host, o.irc.port, password=o.irc_password)
+            gateway = IrcGateway(self.service, o.irc.host, o.irc.port, password=o.irc_password,
+                                 name=o.irc_name)
             await gateway.start(admit=False)
         except GatewayError as e:
             keys.release()

@@ -12,7 +12,7 @@ import sys
 
 from core.chat.model.commands import CommandError, check_nick
 from core.chord import Address, AddressError
-from core.irc import is_loopback
+from core.irc import is_loopback, valid_server_name
 from core.runtime import Options
 
 EXIT_USAGE = 2
@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
                              "(loopback unless --irc-password is given)")
     parser.add_argument("--irc-password", metavar="PW",
                         help="the password (PASS) IRC clients must give")
+    parser.add_argument("--irc-name", metavar="NAME",
+                        help="the server name the IRC gateway gives itself (default: the "
+                             "node's short id and .chordchat)")
     parser.add_argument("--set-irc-password", metavar="NICK",
                         help="set the password with which an IRC client logs in (SASL) as "
                              "NICK and gets its identity key, read from stdin, in --data-dir; "
@@ -151,6 +154,12 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, argparse.Name
             raise ValueError(f"--irc {args.irc} is not a loopback address: give --irc-password")
     elif args.irc_password:
         raise ValueError("--irc-password needs --irc")
+    if args.irc_name is not None:
+        if not args.irc:
+            raise ValueError("--irc-name needs --irc")
+        if not valid_server_name(args.irc_name):
+            raise ValueError(f"--irc-name {args.irc_name!r}: a server name is letters, digits, "
+                             "'-' and '.', with at least one '.' (at most 63 characters)")
     chord: dict = {}
     advertise = advertised
     if advertise is not None:
@@ -192,8 +201,8 @@ def parse_options(argv: list[str] | None = None) -> tuple[Options, argparse.Name
     if args.relay_clients < 0:
         raise ValueError("--relay-clients must be at least 0")
     return Options(args.nick, listen, bootstrap, chord, args.replicas, chat, irc,
-                   args.irc_password, data_dir=args.data_dir, client=args.client,
-                   relays=relays, relay_clients=args.relay_clients), args
+                   args.irc_password, irc_name=args.irc_name, data_dir=args.data_dir,
+                   client=args.client, relays=relays, relay_clients=args.relay_clients), args
 
 
 def main(argv: list[str] | None = None) -> int:

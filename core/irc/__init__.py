@@ -6,6 +6,6 @@
 connection, ``gateway`` the asyncio server.
 """
 
-from .gateway import GatewayError, IrcGateway, is_loopback
+from .gateway import GatewayError, IrcGateway, is_loopback, valid_server_name
 
-__all__ = ["GatewayError", "IrcGateway", "is_loopback"]
+__all__ = ["GatewayError", "IrcGateway", "is_loopback", "valid_server_name"]

@@ -92,6 +92,7 @@ class Peer:
     host: str
     realname: str
     away: str | None = None
+    account: str | None = None    # logged in (SASL) as this nick
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,22 @@ class Whois:
     address: str | None = None
     fingerprint: str | None = None
     pin: str = ""     # the asker's pin of the key: "same", "changed", "new" ("": unknown)
+
+
+@dataclass(frozen=True)
+class Gone:
+    """A client of this gateway that had a nick and left (WHOWAS)."""
+    nick: str
+    user: str
+    host: str
+    realname: str
+    at: float    # when it left (seconds of the wall clock)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What a gateway counts of its own clients (LUSERS)."""
+    users: int = 0          # registered
+    invisible: int = 0      # of those, +i
+    unregistered: int = 0   # connections not registered yet
+    channels: int = 0       # channels its users are in

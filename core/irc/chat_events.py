@@ -81,8 +81,9 @@ class ChatEvents:
         nicks = self.channels.joined(e.channel, e.members, self.me.nick)
         name = f"#{e.channel}"
         self.replies.send(Message("JOIN", (name,), self.me.mask))
-        if e.channel in self.channels.topics:
-            self.replies.topic(name, self.channels.topics[e.channel])
+        topic = self.channels.topics.get(e.channel)
+        if topic is not None and topic[0]:   # no 331 at a JOIN (modern.ircdocs.horse JOIN)
+            self.replies.topic(name, topic)
         self.replies.names(name, nicks)
         backlog = self.channels.take_backlog(e.channel)
         if backlog:
@@ -124,7 +125,7 @@ class ChatEvents:
             prefix = self.me.mask if self.me.is_me(e.nick) else remote(e.nick)
             self.replies.send(Message("TOPIC", (name, e.text), prefix,
                                       {"time": server_time(e.at)}))
-        else:
+        elif e.text:   # the topic the channel has, learnt after the JOIN: 332, 333
             self.replies.topic(name, (e.text, e.nick, e.at))
 
     # -- messages --------------------------------------------------------------------------

@@ -9,19 +9,32 @@ modes are kept here, since only these commands set and show them.
 
 from __future__ import annotations
 
-from datetime import datetime
+import fnmatch
+from datetime import UTC, datetime
 
 from core.chat.model.commands import Command, CommandError, check_nick, check_text
 
 from . import numerics as n
 from . import text as t
-from .actions import Action, History, ListChannels, Lookup, Peer, Run, Trust, Whois
+from .actions import (
+    Action,
+    Counts,
+    Gone,
+    History,
+    ListChannels,
+    Lookup,
+    Peer,
+    Run,
+    Trust,
+    Whois,
+)
 from .channels import RING_CHANNEL, Channels, chat_channel, is_ring
-from .message import Message
+from .message import MAX_LINE, Message
 from .registration import Registration
-from .replies import TOPICLEN, Replies
+from .replies import TOPICLEN, Replies, remote
 
 HISTORY_LIMIT = 100      # at most this many lines per CHATHISTORY answer (ISUPPORT)
+WHOX_FIELDS = "tcuihsnfdlaor"   # the WHOX fields, in the order a 354 gives them
 
 
 class Directory:
@@ -34,6 +47,14 @@ class Directory:
     def has_channel(self, channel: str) -> bool:
         """Whether a client of this gateway is in ``channel`` (the chat's name)."""
         return False
+
+    def was(self, nick: str) -> list[Gone]:
+        """The clients of this gateway that were ``nick`` and left, the latest first."""
+        return []
+
+    def counts(self) -> Counts:
+        """How many clients this gateway serves (LUSERS)."""
+        return Counts()
 
 
 class Commands:
@@ -121,6 +142,18 @@ class Commands:
             if not quiet:
                 self.replies.reply(n.ERR_NOTEXTTOSEND, "No text to send")
             return []
+        if not quiet:
+            # the others get the line with this client's mask in front: one that would
+            # not fit in 512 bytes then is refused whole (417), never cut or split, so
+            # that what an IRC client sends arrives as it sent it (RFC 1459 §2.3)
+            longest = max(m.params[0].split(",")[:4], key=len)
+            relayed = f":{remote(self.me.nick or '')} {m.command} {longest} :{m.params[1]}\r\n"
+            if len(relayed.encode()) > MAX_LINE:
+                room = MAX_LINE - len(relayed.encode()) + len(m.params[1].encode())
+                self.replies.reply(n.ERR_INPUTTOOLONG, f"Input line was too long: with your "
+                                   f"mask in front the others would get more than {MAX_LINE} "
+                                   f"bytes; at most {room} bytes of text fit")
+                return []
         text = t.from_irc(m.params[1])
         if text is None:
             return []   # a CTCP query: nobody on the ring answers those
@@ -245,24 +278,58 @@ class Commands:
             self.replies.end_of_names("*")
 
     def irc_who(self, m: Message) -> None:
-        mask = m.param(0, "*")
+        """WHO <mask> [%fields[,token]] (modern.ircdocs.horse "WHO"; IRCv3 WHOX): the
+        members of a channel the client is in; a nick it knows of (itself, the members of
+        its channels, the other clients of this gateway); or, for a mask with ``*``/``?``
+        (``0`` and ``*``: everyone), those among itself and the members of its channels
+        whose nick matches. Nobody is an operator, and nobody has a channel prefix. 315
+        names the mask as sent."""
+        mask = m.param(0, "*") or "*"
+        fields, token = _whox(m.param(1))
         channel = self._channel(mask, quiet=True) if mask.startswith("#") else None
         if channel is not None and channel in self.channels:
             for nick in self.channels.names(channel):
-                self._who_line(mask, nick)
+                self._who_line(f"#{channel}", nick, fields, token)
         elif is_ring(mask) and self.channels.in_ring:
-            self._who_line(RING_CHANNEL, self.me.nick)
+            self._who_line(RING_CHANNEL, self.me.nick, fields, token)
         elif not mask.startswith(("#", "&")):
-            known = self._known(mask)
-            if known:
-                shared = self.channels.shared(known)
-                self._who_line(shared[0] if shared else "*", known)
+            if any(c in mask for c in "*?") or mask == "0":
+                pattern = "*" if mask == "0" else mask.lower()
+                seen = {self.me.nick.lower(): self.me.nick} if self.me.nick else {}
+                for members in self.channels.members.values():
+                    seen.update(members)
+                for low in sorted(seen):
+                    if fnmatch.fnmatchcase(low, pattern):
+                        self._who_line("*", seen[low], fields, token)
+            else:
+                known = self._known(mask)
+                if known:
+                    self._who_line("*", known, fields, token)
         self.replies.reply(n.RPL_ENDOFWHO, mask, "End of WHO list")
 
-    def _who_line(self, channel: str, nick: str) -> None:
+    def _who_line(self, channel: str, nick: str, fields: str | None = None,
+                  token: str = "") -> None:
+        """352, or with WHOX ``fields`` a 354 of those fields in the order the extension
+        fixes (t c u i h s n f d l a o r)."""
         user, host, realname, away = self.who(nick)
-        self.replies.reply(n.RPL_WHOREPLY, channel, user, host, self.replies.server.name,
-                           nick, "G" if away else "H", f"0 {realname}")
+        flags = "G" if away else "H"
+        server = self.replies.server.name
+        if fields is None:
+            self.replies.reply(n.RPL_WHOREPLY, channel, user, host, server, nick, flags,
+                               f"0 {realname}")
+            return
+        peer = self.directory.peer(nick)
+        ip = (self.me.host if self.me.is_me(nick) else peer.host if peer else
+              "255.255.255.255")   # where a user of another node connects from is unknown
+        account = (self.me.account if self.me.is_me(nick) else peer.account if peer
+                   else None) or "0"
+        values = {"t": token, "c": channel, "u": user, "i": ip, "h": host, "s": server,
+                  "n": nick, "f": flags, "d": "0", "l": "0", "a": account, "o": "n/a",
+                  "r": realname}
+        shown = [values[f] for f in WHOX_FIELDS if f in fields]
+        if shown and "r" in fields and not shown[-1]:
+            shown[-1] = "*"   # an empty last parameter would be lost
+        self.replies.reply(n.RPL_WHOSPCRPL, *shown)
 
     def irc_whois(self, m: Message) -> list[Action]:
         """WHOIS [server] nick: the server, if given, is this one whatever its name (every
@@ -300,6 +367,59 @@ class Commands:
         """LIST [#a,#b]: the channels named (``*`` masks too), or all this node knows."""
         names = tuple(x.lower() for x in m.param(0).split(",") if x)
         return [ListChannels(names)]
+
+    def irc_whowas(self, m: Message) -> None:
+        """WHOWAS nick [count] (RFC 2812 §3.6.3): the users of this gateway that had the
+        nick and left, the latest first (up to ``count`` if positive): 314 and 312 each,
+        else 406; then 369. What the other nodes' users were is not known here."""
+        nick = m.params[0].split(",")[0]
+        count = m.param(1)
+        limit = int(count) if count.lstrip("-").isdigit() else 0
+        gone = self.directory.was(nick)
+        if limit > 0:
+            gone = gone[:limit]
+        if not gone:
+            self.replies.reply(n.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
+        for g in gone:
+            self.replies.reply(n.RPL_WHOWASUSER, g.nick, g.user, g.host, "*", g.realname)
+            self.replies.reply(n.RPL_WHOISSERVER, g.nick, self.replies.server.name,
+                               f"left at {datetime.fromtimestamp(g.at, UTC):%Y-%m-%d %H:%M:%S} UTC")
+        self.replies.reply(n.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
+
+    def irc_lusers(self, m: Message) -> None:
+        """LUSERS (RFC 2812 §3.4.2): what this gateway counts of itself: its registered
+        clients (and those +i), its connections still registering, the channels its
+        clients are in, no operators. The ring's users elsewhere are not counted: no node
+        knows them all, so no network-wide numbers (265/266) are given."""
+        c = self.directory.counts()
+        self.replies.reply(n.RPL_LUSERCLIENT, f"There are {c.users - c.invisible} users and "
+                           f"{c.invisible} invisible on 1 servers (this gateway alone)")
+        self.replies.reply(n.RPL_LUSEROP, "0", "operator(s) online (there are none here)")
+        if c.unregistered:
+            self.replies.reply(n.RPL_LUSERUNKNOWN, str(c.unregistered),
+                               "unknown connection(s)")
+        self.replies.reply(n.RPL_LUSERCHANNELS, str(c.channels),
+                           "channels formed (that this gateway's users are in)")
+        self.replies.reply(n.RPL_LUSERME, f"I have {c.users} clients and 0 servers")
+
+    def irc_time(self, m: Message) -> None:
+        """TIME (RFC 2812 §3.4.6): this gateway's clock, in UTC; it answers for itself
+        whatever server is named (it links to no other)."""
+        now = datetime.now(UTC)
+        self.replies.reply(n.RPL_TIME, self.replies.server.name,
+                           now.strftime("%A %B %d %Y -- %H:%M:%S UTC"))
+
+    def irc_links(self, m: Message) -> None:
+        """LINKS (RFC 2812 §3.4.5): this gateway links to no other IRC server (the nodes
+        of the ring are not IRC servers), so the list is empty: 365 alone."""
+        self.replies.reply(n.RPL_ENDOFLINKS, m.param(0, "*") or "*",
+                           "End of /LINKS list (this gateway links to no IRC server)")
+
+    def irc_oper(self, m: Message) -> None:
+        """OPER name password (RFC 2812 §3.1.4): there are no operators on the ring, so
+        no name and password make one: 491, whatever is given."""
+        self.replies.reply(n.ERR_NOOPERHOST, "No operators on this network: nobody can "
+                           "become one")
 
     def irc_kick(self, m: Message) -> None:
         """KICK #chan nick: nobody is a channel operator here (403, 442, else 482)."""
@@ -340,12 +460,21 @@ class Commands:
     def irc_mode(self, m: Message) -> None:
         target = m.params[0]
         if target.startswith(("#", "&")):
-            if not is_ring(target) and self._channel(target) is None:
+            channel = None if is_ring(target) else self._channel(target)
+            if not is_ring(target) and channel is None:
                 return
+            if channel is not None and channel not in self.channels:
+                if not self.directory.has_channel(channel):
+                    # nobody here is in it; whether it exists elsewhere is unknown here
+                    self.replies.reply(n.ERR_NOSUCHCHANNEL, target, "No such channel")
+                    return
+                if len(m.params) > 1 and m.params[1].lstrip("+-") not in ("b", "e", "I"):
+                    self.replies.reply(n.ERR_NOTONCHANNEL, target, "You're not on that channel")
+                    return
             if len(m.params) == 1:
                 self.replies.reply(n.RPL_CHANNELMODEIS, target, "+")
                 self.replies.reply(n.RPL_CREATIONTIME, target, "0")
-            elif m.params[1].lstrip("+") in ("b", "e", "I"):
+            elif len(m.params) == 2 and m.params[1].lstrip("+") in ("b", "e", "I"):
                 end = {"b": (n.RPL_ENDOFBANLIST, "End of channel ban list"),
                        "e": (n.RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
                        "I": (n.RPL_ENDOFINVITELIST, "End of channel invite list")}
@@ -353,9 +482,13 @@ class Commands:
                                    end[m.params[1].lstrip("+")][1])
             else:
                 unknown = next((c for c in m.params[1] if c not in "+-beIhiklmnopstv"), None)
+                member = self._member_mode_target(channel, m)
                 if unknown is not None:
                     self.replies.reply(n.ERR_UNKNOWNMODE, unknown,
                                        "is unknown mode char to me")
+                elif member is not None:
+                    self.replies.reply(n.ERR_USERNOTINCHANNEL, member, target,
+                                       "They aren't on that channel")
                 else:
                     self.replies.reply(n.ERR_CHANOPRIVSNEEDED, target,
                                        "Channel modes cannot be changed on this network")
@@ -379,6 +512,22 @@ class Commands:
                 return
         if changed:
             self.replies.send(Message("MODE", (self.me.nick, changed), self.me.mask))
+
+    def _member_mode_target(self, channel: str | None, m: Message) -> str | None:
+        """The nick given to a member mode (+o, +v, +h) of ``channel`` that is not among its
+        members as this client knows them, if any: 441 says so before the missing
+        privilege does."""
+        if channel is None or channel not in self.channels or len(m.params) < 3:
+            return None
+        args = iter(m.params[2:])
+        for ch in m.params[1]:
+            if ch in "ohv":
+                nick = next(args, None)
+                if nick is not None and nick.lower() not in self.channels.members[channel]:
+                    return nick
+            elif ch in "beIkl":   # modes that take a parameter (when set, for l)
+                next(args, None)
+        return None
 
     def irc_trust(self, m: Message) -> list[Action]:
         """TRUST nick: accept the key ``nick`` holds now, as the UI's ``trust`` does."""
@@ -432,6 +581,19 @@ class Commands:
             self.replies.reply(n.RPL_NOWAWAY, "You have been marked as being away")
         else:
             self.replies.reply(n.RPL_UNAWAY, "You are no longer marked as being away")
+
+
+def _whox(arg: str) -> tuple[str | None, str]:
+    """WHO's second parameter: ``%fields[,token]`` gives the WHOX fields asked for (known
+    ones only) and the token (1 to 3 digits, else none); anything else: no WHOX."""
+    if not arg.startswith("%"):
+        return None, ""
+    fields, _, token = arg[1:].partition(",")
+    fields = "".join(f for f in fields if f in WHOX_FIELDS)
+    if not (token.isdigit() and len(token) <= 3):
+        token = ""
+        fields = fields.replace("t", "")
+    return fields, token
 
 
 def _ref(text: str) -> tuple[float | None, str | None]:

@@ -12,9 +12,11 @@ that does not read its lines (over ``SENDQ`` bytes waiting) is closed, as IRC se
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ipaddress
 import logging
+import time
 
 from core import events as ev
 from core.chat.model.errors import ChatError, NickTaken
@@ -24,6 +26,8 @@ from . import accounts, history
 from .actions import (
     Authenticate,
     Close,
+    Counts,
+    Gone,
     History,
     ListChannels,
     Lookup,
@@ -43,10 +47,19 @@ log = logging.getLogger(__name__)
 SENDQ = 1 << 20          # bytes a client may leave unread before it is dropped
 QUIT_WAIT = 5.0          # seconds a quit waits for the client's commands still running
 READ_SIZE = 4096
+PONG_WAIT = 10.0         # seconds a PONG waits for the client's commands sent before it
+WHOWAS_KEPT = 200        # the clients that left that WHOWAS remembers, the latest
 
 
 class GatewayError(Exception):
     """The gateway cannot start: a non-loopback address without a password, or the port."""
+
+
+def valid_server_name(name: str) -> bool:
+    """A server name as it may appear as a message's source (RFC 2812 §2.3.1: a host name,
+    which needs a '.' so that clients do not take it for a nick)."""
+    return (0 < len(name) <= 63 and "." in name and not name.startswith((".", "-"))
+            and all(c.isascii() and (c.isalnum() or c in "-.") for c in name))
 
 
 def is_loopback(host: str) -> bool:
@@ -75,6 +88,7 @@ class Connection:
         self.gone = asyncio.Event()   # set once its user has quit (or it never had one)
         self._lanes: dict[str | None, asyncio.Task] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._ponging: asyncio.Task | None = None   # a PONG waiting for earlier commands
 
     def write(self, message: Message) -> None:
         if self.closing or self.writer.is_closing():
@@ -107,6 +121,8 @@ class Connection:
                     break
                 pinged_at = None
                 for line in buffer.feed(data):
+                    if self._pong_later(line):
+                        continue
                     for action in self.session.receive(line):
                         await self._do(action)
                     if self.closing:
@@ -121,6 +137,29 @@ class Connection:
             self.writer.close()
             with contextlib.suppress(Exception):
                 await self.writer.wait_closed()
+
+    def _pong_later(self, line) -> bool:
+        """A PING while commands of this client are still running (a JOIN the ring has
+        not answered yet): its PONG waits for them (``PONG_WAIT`` at most), so that the
+        PONG follows the replies to what the client asked before it, as a server that
+        answers commands in order would. True if the line is left to that wait."""
+        if not isinstance(line, bytes) or not line.lstrip().upper().startswith(b"PING"):
+            return False
+        waiting = set(self._lanes.values())
+        if self._ponging is not None and not self._ponging.done():
+            waiting.add(self._ponging)   # PONGs keep the order of the PINGs
+        if not waiting:
+            return False
+
+        async def pong() -> None:
+            await asyncio.wait(waiting, timeout=PONG_WAIT)
+            if not self.closing:
+                for action in self.session.receive(line):
+                    await self._do(action)
+                with contextlib.suppress(ConnectionError, OSError):
+                    await self.writer.drain()
+        self._ponging = self._spawn(pong())
+        return True
 
     async def _do(self, action) -> None:
         if isinstance(action, Register):
@@ -246,6 +285,9 @@ class Connection:
         if user is None:
             self.gone.set()
             return
+        r = self.session.registration
+        if r.nick:
+            self.gateway.left(Gone(r.nick, r.user or "", r.host, r.realname, time.time()))
         running = set(self._lanes.values())
         try:
             if running:
@@ -265,21 +307,25 @@ class IrcGateway:
         host, port: where to listen; port 0 picks a free one (see ``address``).
         password: required from clients (PASS); a must off loopback.
         ping_interval: seconds of silence before the server PINGs, and then closes.
+        name: its server name (a host name, see ``valid_server_name``); None: the node's
+            short id and ``.chordchat``.
     """
 
     def __init__(self, service, host: str = "127.0.0.1", port: int = 6667, *,
                  password: str | None = None, ping_interval: float = 120.0,
-                 motd: tuple[str, ...] | None = None) -> None:
+                 motd: tuple[str, ...] | None = None, name: str | None = None) -> None:
         if not is_loopback(host) and not password:
             raise GatewayError(f"the IRC gateway on {host}:{port} is not on loopback: "
                                "give it a password (--irc-password)")
+        if name is not None and not valid_server_name(name):
+            raise GatewayError(f"not a server name: {name!r}")
         self.service = service
         self.host = host
         self.port = port
         self.ping_interval = ping_interval
         self.attempts = accounts.Attempts()   # failed SASL logins per IP and per account
         node = service.node
-        name = f"{short_id(node.id)}.chordchat"
+        name = name or f"{short_id(node.id)}.chordchat"
         if motd is None:
             motd = (f"chordchat: the IRC gateway of node {short_id(node.id)} at {node.address}.",
                     "Channels are #name; every nick is registered on the ring.",
@@ -287,6 +333,7 @@ class IrcGateway:
         self.info = ServerInfo(name=name, motd=motd, password=password,
                                sasl=service.data_dir is not None)
         self.connections: set[Connection] = set()
+        self._whowas: collections.deque[Gone] = collections.deque(maxlen=WHOWAS_KEPT)
         self._server: asyncio.Server | None = None
         self._serving: set[asyncio.Task] = set()
         self.admitting = asyncio.Event()   # set: nicks are claimed; clear: they wait
@@ -343,11 +390,29 @@ class IrcGateway:
             if (session.state == "registered" and not connection.closing
                     and session.registration.is_me(nick)):
                 r = session.registration
-                return Peer(r.nick or nick, r.user or "", r.host, r.realname, session.away)
+                return Peer(r.nick or nick, r.user or "", r.host, r.realname, session.away,
+                            r.account)
         return None
 
     def has_channel(self, channel: str) -> bool:
         return any(channel in c.session.channels for c in self.connections)
+
+    def left(self, gone: Gone) -> None:
+        """A client that had a nick left: WHOWAS remembers it (the last ``WHOWAS_KEPT``)."""
+        self._whowas.append(gone)
+
+    def was(self, nick: str) -> list[Gone]:
+        return [g for g in reversed(self._whowas) if g.nick.lower() == nick.lower()]
+
+    def counts(self) -> Counts:
+        registered = [c for c in self.connections
+                      if c.session.state == "registered" and not c.closing]
+        channels = {ch for c in registered for ch in c.session.channels}
+        return Counts(users=len(registered),
+                      invisible=sum("i" in c.session.commands.modes for c in registered),
+                      unregistered=sum(c.session.state in ("connecting", "registering")
+                                       for c in self.connections if not c.closing),
+                      channels=len(channels))
 
     def node_event(self, event: ev.Event) -> None:
         """A node-wide event (ring change, migration step) for every client."""

@@ -20,10 +20,11 @@ TOPICLEN = 300           # the chat's limit on a channel topic (core.chat.model.
 CHANNELLEN = 51          # '#' and the chat's 50 characters
 ISUPPORT = (
     "CASEMAPPING=ascii", f"CHANNELLEN={CHANNELLEN}", "CHANTYPES=#&", "CHANMODES=,,,t",
-    f"LINELEN={MAX_LINE}", "NETWORK=chordchat", f"NICKLEN={NICKLEN}",
+    f"LINELEN={MAX_LINE}", "NETWORK=chordchat", f"NICKLEN={NICKLEN}", "PREFIX=",
     "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1", f"TOPICLEN={TOPICLEN}",
-    "UTF8ONLY", "AWAYLEN=300", "CHATHISTORY=100", "MSGREFTYPES=msgid,timestamp",
+    "UTF8ONLY", "WHOX", "AWAYLEN=300", "CHATHISTORY=100", "MSGREFTYPES=msgid,timestamp",
 )
+ISUPPORT_PER_LINE = 12   # with the nick and the trailing text: within RFC 1459's 15
 REMOTE_HOST = "ring"   # the host part of other users' masks: they are somewhere on the ring
 
 
@@ -75,6 +76,8 @@ class Replies:
         self._send = send
         self._to = to
         self.caps = caps if caps is not None else set()   # those the client enabled
+        # nick -> nick!user@host as this client is shown it (userhost-in-names)
+        self.mask_of: Callable[[str], str] = remote
 
     def send(self, message: Message) -> None:
         """Send ``message`` with the tags the client asked for (CAP REQ), no others."""
@@ -114,7 +117,9 @@ class Replies:
         self.reply(n.RPL_YOURHOST, f"Your host is {s.name}, running version {s.version}")
         self.reply(n.RPL_CREATED, f"This server was created {s.created}")
         self.reply(n.RPL_MYINFO, s.name, s.version, "i", "t")
-        self.reply(n.RPL_ISUPPORT, *ISUPPORT, "are supported by this server")
+        for i in range(0, len(ISUPPORT), ISUPPORT_PER_LINE):   # 15 parameters at most
+            self.reply(n.RPL_ISUPPORT, *ISUPPORT[i:i + ISUPPORT_PER_LINE],
+                       "are supported by this server")
         if s.motd:
             self.reply(n.RPL_MOTDSTART, f"- {s.name} Message of the day -")
             for line in s.motd:
@@ -124,7 +129,10 @@ class Replies:
             self.reply(n.ERR_NOMOTD, "MOTD File is missing")
 
     def names(self, channel: str, nicks: Iterable[str]) -> None:
-        """353 lines of at most 512 bytes, then 366."""
+        """353 lines of at most 512 bytes, then 366; with ``userhost-in-names`` (IRCv3)
+        each member as nick!user@host."""
+        if "userhost-in-names" in self.caps:
+            nicks = [self.mask_of(nick) for nick in nicks]
         prefix = f":{self.server.name} {n.RPL_NAMREPLY} {self._to()} = {channel} :"
         line: list[str] = []
         for nick in nicks:

@@ -51,6 +51,7 @@ class Session:
         if directory is not None:
             self.registration.in_use = lambda nick: directory.peer(nick) is not None
         self.chat_events = ChatEvents(self.replies, self.registration, self._channels)
+        self.replies.mask_of = self._mask_of
         r, c = self.registration, self.commands
         # command -> (handler, parameters it needs, allowed before registration)
         self._handlers: dict[str, tuple[Handler, int, bool]] = {
@@ -69,6 +70,11 @@ class Session:
             "NAMES": (c.irc_names, 0, False),
             "WHO": (c.irc_who, 0, False),
             "WHOIS": (c.irc_whois, 1, False),
+            "WHOWAS": (c.irc_whowas, 1, False),
+            "LUSERS": (c.irc_lusers, 0, False),
+            "TIME": (c.irc_time, 0, False),
+            "LINKS": (c.irc_links, 0, False),
+            "OPER": (c.irc_oper, 2, False),
             "TOPIC": (c.irc_topic, 1, False),
             "LIST": (c.irc_list, 0, False),
             "MODE": (c.irc_mode, 1, False),
@@ -132,6 +138,10 @@ class Session:
             self.replies.reply(n.ERR_NEEDMOREPARAMS, message.command, "Not enough parameters")
             return []
         return handler(message) or []
+
+    def _mask_of(self, nick: str) -> str:
+        user, host, _, _ = self.commands.who(nick)
+        return f"{nick}!{user}@{host}"
 
     def _ping(self, m: Message) -> None:
         self.replies.from_server("PONG", self.server.name, m.params[0])

@@ -41,6 +41,23 @@ def test_cli__irc_mistakes(argv, message):
         parse_options([*BASE, *argv])
 
 
+def test_cli__irc_name():
+    options, _ = parse_options([*BASE, "--irc", "127.0.0.1:6667", "--irc-name", "irc.home.lan"])
+    assert options.irc_name == "irc.home.lan"
+    assert parse_options([*BASE, "--irc", "127.0.0.1:6667"])[0].irc_name is None
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--irc-name", "irc.home.lan"], "--irc-name needs --irc"),
+    (["--irc", "127.0.0.1:6667", "--irc-name", "nodot"], "--irc-name"),
+    (["--irc", "127.0.0.1:6667", "--irc-name", "a b.c"], "--irc-name"),
+    (["--irc", "127.0.0.1:6667", "--irc-name", "x!y.z"], "--irc-name"),
+])
+def test_cli__irc_name_mistakes(argv, message):
+    with pytest.raises(ValueError, match=message):
+        parse_options([*BASE, *argv])
+
+
 class _Gateway:
     """Where a node process serves IRC, in the shape ``Client.connect`` takes."""
 

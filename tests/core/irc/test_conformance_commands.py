@@ -93,6 +93,20 @@ async def test_ping__pong_with_the_token(gateway):
 
 
 @served
+async def test_ping__the_pong_follows_the_replies_to_the_commands_sent_before_it(gateway):
+    """RFC 2812 §3.7.2: PING asks for a PONG; a server answers a client's commands in
+    order, so a PONG sent after a JOIN comes after the JOIN's replies (the ring is asked
+    for the channel first), and PONGs keep the order of their PINGs."""
+    c = await gateway("pingorder")
+    mark = c.send("JOIN #pingorder", "PING :one", "PING :two")
+    await c.wait("PONG", mark)
+    await wait_until(lambda: len(c.got("PONG", mark)) == 2, what="two PONGs")
+    commands = [m.command for m in c.lines[mark:]]
+    assert commands.index("366") < commands.index("PONG")
+    assert [m.params[-1] for m in c.got("PONG", mark)] == ["one", "two"]
+
+
+@served
 async def test_nick__431_none_432_erroneous_433_in_use(gateway):
     await gateway("taken")
     c = await gateway()
@@ -157,11 +171,80 @@ async def test_who__a_nick_is_352_then_315_and_an_unknown_nick_only_315(gateway)
     await b.wait("315", mark)
     assert [m.command for m in b.lines[mark:]] == ["352", "315"]
     line = b.got("352", mark)[0]
+    assert line.params[1] == "*"   # no channel shared
     assert line.params[2] == "whoau" and line.params[5] == "whoa"
     assert line.params[-1] == "0 Real whoa"
     mark = b.send("WHO nobodyhere")
     await b.wait("315", mark)
     assert [m.command for m in b.lines[mark:]] == ["315"]
+
+
+@served
+async def test_who__a_nick_shows_no_channel_and_a_mask_matches_the_members_known(gateway):
+    """modern.ircdocs.horse WHO: <channel> in 352 is any channel the user is in, or `*`;
+    a mask matches nicks with `*`/`?`; 315 gives the mask exactly as sent."""
+    a, b = await gateway("whoMaskA"), await gateway("whomaskb")
+    await a.joined("#wm")
+    await b.joined("#wm")
+    mark = b.send("WHO WHOMASKA")
+    end = await b.wait("315", mark)
+    assert end.params[1] == "WHOMASKA"
+    (line,) = b.got("352", mark)
+    assert line.params[1] == "*" and line.params[5] == "whoMaskA" and line.params[6] == "H"
+    for mask, nicks in (("whomask?", {"whoMaskA", "whomaskb"}), ("*", {"whoMaskA", "whomaskb"}),
+                        ("0", {"whoMaskA", "whomaskb"}), ("*A", {"whoMaskA"}),
+                        ("nobody*", set())):
+        mark = b.send(f"WHO {mask}")
+        end = await b.wait("315", mark)
+        assert end.params[1] == mask
+        assert {m.params[5] for m in b.got("352", mark)} == nicks, mask
+    mark = b.send("WHO #WM")
+    await b.wait("315", mark)
+    assert {(m.params[1], m.params[5]) for m in b.got("352", mark)} == {
+        ("#wm", "whoMaskA"), ("#wm", "whomaskb")}
+    await a.wait("306", a.send("AWAY :out"))
+    mark = b.send("WHO whomaska")
+    await b.wait("315", mark)
+    assert b.got("352", mark)[0].params[6] == "G"
+
+
+@served
+async def test_who__a_mask_skips_users_the_client_shares_no_channel_with(gateway):
+    """An invisible (or simply unshared) user is found by its exact nick, never by a mask
+    (modern.ircdocs.horse WHO: visibility)."""
+    await gateway("hidden1")
+    b = await gateway("seeker1")
+    mark = b.send("WHO hidden*")
+    await b.wait("315", mark)
+    assert not b.got("352", mark)
+    mark = b.send("WHO hidden1")
+    await b.wait("315", mark)
+    assert len(b.got("352", mark)) == 1
+
+
+@served
+async def test_whox__354_with_the_fields_asked_in_the_fixed_order_and_the_token(gateway):
+    """IRCv3 WHOX: WHOX in 005; `WHO <mask> %<fields>[,<token>]` answers 354 with the
+    fields in the order t c u i h s n f d l a o r, whatever order they were asked in."""
+    a = await gateway()
+    a.send("NICK whoxa", "USER whoxuser 0 * :Whox Real Name")
+    welcome = await a.wait("005")
+    assert "WHOX" in welcome.params
+    b = await gateway("whoxb")
+    for fields in ("%tcuihsnfdlaor,123", "%roalfdnshiuct,123"):
+        mark = b.send(f"WHO whoxa {fields}")
+        await b.wait("315", mark)
+        assert [m.command for m in b.lines[mark:]] == ["354", "315"]
+        params = b.got("354", mark)[0].params
+        assert params[1:4] == ("123", "*", "whoxuser")
+        assert params[7:10] == ("whoxa", "H", "0")
+        assert params[10:] == ("0", "0", "n/a", "Whox Real Name")
+    mark = b.send("WHO whoxa %tn,42")
+    await b.wait("315", mark)
+    assert b.got("354", mark)[0].params == ("whoxb", "42", "whoxa")
+    mark = b.send("WHO whoxa %na")
+    await b.wait("315", mark)
+    assert b.got("354", mark)[0].params == ("whoxb", "whoxa", "0")
 
 
 @served
@@ -181,6 +264,62 @@ async def test_whois__username_and_realname_as_given_with_or_without_a_server(ga
 
 
 @served
+async def test_whowas__the_clients_that_left_latest_first_up_to_count_then_369(gateway):
+    """RFC 2812 §3.6.3: 314 (nick user host * :realname) and 312 per entry, the most
+    recent first, at most <count> when it is positive; 406 when none; 369 ends it."""
+    a = await gateway("whowasa")
+    for user in ("first", "second"):
+        c = await gateway()
+        c.send("NICK whowasb", f"USER {user} 0 * :Was {user}")
+        await c.wait("001")
+        c.send("QUIT :bye")
+        await c.wait("ERROR")
+    for query, users in (("WHOWAS WHOWASB", ["second", "first"]),
+                         ("WHOWAS whowasb 1", ["second"]),
+                         ("WHOWAS whowasb 0", ["second", "first"]),
+                         ("WHOWAS whowasb -1", ["second", "first"])):
+        mark = a.send(query)
+        end = await a.wait("369", mark)
+        assert end.params[1] == query.split()[1]
+        got = a.lines[mark:]
+        assert [m.params[2] for m in got if m.command == "314"] == users, query
+        assert all(m.params[1] == "whowasb" and m.params[4] == "*" for m in got
+                   if m.command == "314")
+        assert [m.command for m in got] == ["314", "312"] * len(users) + ["369"]
+    mark = a.send("WHOWAS neverhere")
+    await a.wait("369", mark)
+    assert [m.command for m in a.lines[mark:]] == ["406", "369"]
+    await a.wait("461", a.send("WHOWAS"))
+
+
+@served
+async def test_lusers__251_and_255_count_this_gateways_clients_253_those_registering(gateway):
+    """RFC 2812 §3.4.2: 251, 252 (no operators exist), 253 for connections not yet
+    registered, 254, 255; the counts are this gateway's own."""
+    a = await gateway("lusersa")
+
+    async def lusers() -> dict[str, Message]:
+        mark = a.send("LUSERS")
+        await a.wait("255", mark)
+        return {m.command: m for m in a.lines[mark:]}
+
+    got = await lusers()
+    assert got["251"].params[1].startswith("There are 1 users and 0 invisible on 1 servers")
+    assert got["252"].params[1] == "0" and "253" not in got
+    assert got["255"].params[1] == "I have 1 clients and 0 servers"
+    half = await gateway()
+    half.send("NICK halfway")
+    await half.wait("PONG", half.send("PING x"))
+    b = await gateway("lusersb")
+    await b.wait("MODE", b.send("MODE lusersb +i"))
+    got = await lusers()
+    assert got["251"].params[1].startswith("There are 1 users and 1 invisible on 1 servers")
+    assert got["253"].params[1] == "1"
+    assert got["255"].params[1] == "I have 2 clients and 0 servers"
+    assert not a.got("265") and not a.got("266")
+
+
+@served
 async def test_mode__channel_query_is_324_and_329_unknown_is_472(gateway):
     c = await gateway("modes")
     await c.joined("#m")
@@ -189,6 +328,38 @@ async def test_mode__channel_query_is_324_and_329_unknown_is_472(gateway):
     assert c.got("324", mark)
     await c.wait("472", c.send("MODE #m +z"))
     await c.wait("501", c.send("MODE modes +Q"))
+
+
+@served
+async def test_mode__403_for_a_channel_nobody_here_is_in_441_for_a_target_not_in_it(gateway):
+    """modern.ircdocs.horse MODE: a channel that does not exist is 403; RFC 2812 §3.2.3:
+    a member mode for a nick not on the channel is 441; a change anyone may ask for is
+    still 482 (nobody has the rights), and 442 from outside the channel."""
+    a, b = await gateway("modea"), await gateway("modeb")
+    await a.joined("#mo")
+    await b.joined("#other")
+    for line in ("MODE #nosuchmodechan", "MODE #nosuchmodechan +o modea"):
+        mark = a.send(line)
+        await a.wait("403", mark)
+        await a.wait("PONG", a.send("PING sync"))
+        assert [m.command for m in a.lines[mark:]] == ["403", "PONG"], line
+    await a.wait("441", a.send("MODE #mo +o modeb"))
+    await a.wait("441", a.send("MODE #mo +v nobodyatall"))
+    await a.wait("482", a.send("MODE #mo +o modea"))
+    await a.wait("442", a.send("MODE #other +o modeb"))
+
+
+@served
+async def test_time__391_names_the_server_and_links_is_an_empty_list(gateway):
+    """RFC 2812 §3.4.6 TIME: 391 <server> :<time>; §3.4.5 LINKS: the servers linked
+    (none: the gateway links to no IRC server), ended by 365."""
+    c = await gateway("clock")
+    welcome = await c.wait("004")
+    when = await c.wait("391", c.send("TIME"))
+    assert when.params[1] == welcome.params[1] and "UTC" in when.params[2]
+    mark = c.send("LINKS")
+    end = await c.wait("365", mark)
+    assert end.params[1] == "*" and [m.command for m in c.lines[mark:]] == ["365"]
 
 
 @served
@@ -208,6 +379,24 @@ async def test_topic__331_set_echoed_332_333_and_403_for_a_channel_nobody_is_in(
     assert b.got("332", mark)[0].params[-1] == "the plan for today"
     assert b.got("333", mark)[0].params[2] == "topica"
     await b.wait("403", b.send("TOPIC #nobodyhere"))
+
+
+@served
+async def test_topic__a_join_without_a_topic_has_no_331_even_once_it_was_unset(gateway):
+    """modern.ircdocs.horse JOIN: RPL_TOPIC (and RPL_TOPICWHOTIME) if the channel has a
+    topic, nothing otherwise; TOPIC #chan : unsets it (echoed with the empty text)."""
+    a = await gateway("untopica")
+    mark = a.send("JOIN #untopic")
+    await a.wait("366", mark)
+    assert not a.got("331", mark)
+    await a.wait("TOPIC", a.send("TOPIC #untopic :soon gone"))
+    echo = await a.wait("TOPIC", a.send("TOPIC #untopic :"))
+    assert echo.params == ("#untopic", "")
+    await a.wait("331", a.send("TOPIC #untopic"))
+    b = await gateway("untopicb")
+    mark = b.send("JOIN #untopic")
+    await b.wait("366", mark)
+    assert not b.got("331", mark) and not b.got("332", mark)
 
 
 @served
@@ -248,19 +437,28 @@ async def test_notice__arrives_as_a_notice_and_never_gets_an_error(gateway):
 
 
 @served
-async def test_privmsg__a_full_512_byte_line_arrives_whole_without_a_cr(gateway):
+async def test_privmsg__what_fits_in_512_bytes_relayed_arrives_whole_the_rest_is_417(gateway):
+    """RFC 1459 §2.3: no line may exceed 512 bytes with its CR LF. A message that fits
+    once the sender's mask is put in front arrives whole on one line; one that would not
+    is refused (417, ERR_INPUTTOOLONG) rather than cut: nothing reaches the others."""
     a, b = await gateway("longa"), await gateway("longb")
     await a.joined("#l")
     await b.joined("#l")
-    head = "PRIVMSG #l :"
-    text = "x" * (510 - len(head))
-    mark = b.send()
-    a.send(head + text)
-    await wait_until(lambda: sum(len(m.params[-1]) for m in b.got("PRIVMSG", mark))
-                     >= len(text), what="the long message")
+    relayed_head = ":longa!longa@ring PRIVMSG #l :"
+    text = "x" * (510 - len(relayed_head))
+    for colon in (":", ""):
+        mark = b.send()
+        a.send(f"PRIVMSG #l {colon}{text}")
+        got = await b.wait("PRIVMSG", mark)
+        assert got.params == ("#l", text)
+    mark_a, mark_b = a.send(), b.send()
+    a.send(f"PRIVMSG #l :{text}y", f"PRIVMSG longb :{text}y" + "z" * 3)
+    await a.wait("417", mark_a)
+    await wait_until(lambda: len(a.got("417", mark_a)) == 2, what="two 417s")
+    a.send("PRIVMSG #l :after")
+    assert (await b.wait("PRIVMSG", mark_b)).params == ("#l", "after")
     data = b"".join(b.raw)
     assert b"\r\r" not in data and b"\r" not in data.replace(b"\r\n", b"")
-    assert "".join(m.params[-1] for m in b.got("PRIVMSG", mark)).replace(" ", "") == text
     assert all(len(line) <= 512 for line in data.split(b"\n"))
 
 

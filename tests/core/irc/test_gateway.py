@@ -35,3 +35,9 @@ def test_whois_of__a_record_with_a_key_shows_its_fingerprint():
 def test_whois_of__a_record_without_a_key_has_no_fingerprint():
     record = {"ok": True, "nick": "bob", "id": "cd" * 20, "address": "127.0.0.1:4000"}
     assert whois_of(record, "bob") == Whois("bob", "cd" * 20, "127.0.0.1:4000", None)
+
+
+@pytest.mark.parametrize("name", ["", "nodot", "a b.c", ".lead.dot", "x!y.z", "é.example"])
+def test_gateway__a_name_that_is_no_server_name_is_refused(name):
+    with pytest.raises(GatewayError, match="server name"):
+        IrcGateway(None, "127.0.0.1", 6667, name=name)

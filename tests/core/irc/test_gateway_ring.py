@@ -39,8 +39,8 @@ class TestRegistration:
             alice = await registered(clients, a, "alice")
             await alice.wait_line("376")   # the gateway always has a MOTD: never 422
             motd = ["375", *["372"] * len(a.gateway.info.motd), "376"]
-            assert a.gateway.info.motd and alice.numerics()[:5 + len(motd)] == [
-                "001", "002", "003", "004", "005", *motd]
+            assert a.gateway.info.motd and alice.numerics()[:6 + len(motd)] == [
+                "001", "002", "003", "004", "005", "005", *motd]
             assert "422" not in alice.numerics()
             assert alice.conn.features.chantypes == "#&"
             assert alice.conn.features.nicklen == 32

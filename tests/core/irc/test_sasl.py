@@ -172,9 +172,11 @@ def session_lines(*lines: str, sasl: bool = True) -> tuple[Session, list[str], l
 
 def test_session__sasl_exchange_chunks_mechanisms_abort_and_no_sasl_without_a_data_dir():
     _, out, _ = session_lines("CAP LS 302", sasl=False)
-    assert out == ["CAP * LS batch echo-message message-tags multi-prefix server-time"]  # no sasl
+    assert out == ["CAP * LS batch echo-message message-tags multi-prefix server-time "
+                   "userhost-in-names"]  # no sasl
     _, out, _ = session_lines("CAP LS 302", "CAP LS", "CAP REQ :sasl", "CAP LIST")
-    both = "batch draft/chathistory echo-message message-tags multi-prefix {} server-time"
+    both = ("batch draft/chathistory echo-message message-tags multi-prefix {} server-time "
+            "userhost-in-names")
     assert out == [f"CAP * LS {both.format('sasl=PLAIN')}", f"CAP * LS {both.format('sasl')}",
                    "CAP * ACK sasl", "CAP * LIST sasl"]
     _, out, _ = session_lines("CAP LS", "CAP REQ :sasl", "AUTHENTICATE EXTERNAL")

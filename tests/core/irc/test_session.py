@@ -65,12 +65,16 @@ class TestRegistration:
         c.session.registered()
         lines = c.read()
         assert [m.split()[1] for m in lines] == [
-            "001", "002", "003", "004", "005", "375", "372", "376"]
+            "001", "002", "003", "004", "005", "005", "375", "372", "376"]
+        # RFC 1459 §2.3: at most 15 parameters a line, the 005s too
+        assert all(len(parse(line).params) <= 15 for line in lines)
         assert lines[0] == (
             f":{SERVER} 001 alice :Welcome to the chordchat network, alice!al@127.0.0.1")
-        isupport = lines[4].split()
+        isupport = lines[4].split() + lines[5].split()
         for token in ("CHANTYPES=#&", "NICKLEN=32", "CHANNELLEN=51", "TOPICLEN=300",
-                      "CASEMAPPING=ascii", "NETWORK=chordchat"):
+                      "CASEMAPPING=ascii", "NETWORK=chordchat",
+                      "PREFIX=",   # no channel prefixes: nobody is an operator or voiced
+                      "WHOX"):
             assert token in isupport
 
     def test_registration__user_before_nick(self):
@@ -88,12 +92,27 @@ class TestRegistration:
         c = Client()
         assert c.line(b"CAP LS 302") == []
         assert c.read() == [
-            f":{SERVER} CAP * LS :batch echo-message message-tags multi-prefix server-time"]
+            f":{SERVER} CAP * LS :batch echo-message message-tags multi-prefix server-time "
+            "userhost-in-names"]
         c.line(b"NICK alice")
         assert c.line(b"USER al 0 * :Alice") == []
         assert c.line(b"CAP REQ :multi-prefix sasl") == []
         assert c.read() == [f":{SERVER} CAP alice NAK :multi-prefix sasl"]
         assert c.line(b"CAP END") == [Register("alice")]
+
+    def test_cap__userhost_in_names_gives_every_member_as_a_mask(self):
+        """IRCv3 userhost-in-names: 353 lists nick!user@host, the masks the client is
+        shown elsewhere (its own as it registered, the others' on the ring)."""
+        c = Client()
+        c.line(b"CAP LS 302")
+        c.read()
+        c.line(b"CAP REQ :multi-prefix userhost-in-names")
+        assert c.read() == [f":{SERVER} CAP * ACK :multi-prefix userhost-in-names"]
+        c.line(b"CAP END")
+        c.register().joined("a", "bob")
+        assert c.read() == []
+        c.line(b"NAMES #a")
+        assert c.read()[0] == f":{SERVER} 353 alice = #a :bob!bob@ring alice!al@127.0.0.1"
 
     def test_registration__nick_taken_on_the_ring_is_433_and_another_nick_may_follow(self):
         c = Client()
@@ -504,9 +523,19 @@ class TestQueries:
         assert [x.split()[3] for x in c.read()[1:-1]] == ["#bc"]
 
     def test_mode__channel_query_bans_and_change(self):
-        c = Client().register().joined("a")
+        c = Client().register().joined("a", "bob")
         assert c.answers(b"MODE #a", b"MODE #a b", b"MODE #a +o bob", b"MODE #a +z") == [
             "324", "329", "368", "482", "472"]
+        # a member mode for a nick not on the channel: 441 (RFC 2812 §3.2.3)
+        assert c.answers(b"MODE #a +o carol", b"MODE #a +bv x!*@* carol",
+                         b"MODE #a +b carol") == ["441", "441", "482"]
+        # a channel nobody here is in: 403 (modern.ircdocs.horse MODE)
+        assert c.answers(b"MODE #zz", b"MODE #zz +o bob") == ["403", "403"]
+
+    def test_oper__491_there_are_no_operators_and_461_without_a_password(self):
+        """RFC 2812 §3.1.4: ERR_NOOPERHOST when no operator entry fits; none exists."""
+        c = Client().register()
+        assert c.answers(b"OPER admin secret", b"OPER admin") == ["491", "461"]
 
     def test_kick_and_invite__no_operators_so_the_numerics_say_why(self):
         c = Client().register().joined("a", "bob")
