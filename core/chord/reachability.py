@@ -21,6 +21,12 @@ machine has (AutoNAT's idea, libp2p):
 - otherwise it is **not reachable** and must not join as a full member (``Local.start``
   raises ``NotReachable``): it is a client of the ring, through relays.
 
+A helper that refuses because it is **busy** (its bound for the asker's host, below: other
+nodes on that host, or behind the same NAT address, asked just before) checked nothing: it
+is left out of the count, not counted as a helper that could not reach us. If every helper
+asked was busy, nothing was checked and the claimed address is taken as given (as when the
+check itself fails: the runtime starts a full member), unless it is a wildcard.
+
 ``--advertise HOST:PORT`` is the operator's word: it is checked like any claim when the
 helpers see the node call from HOST; when they see another host (a machine whose
 outgoing traffic leaves by another address than the one it is dialled at) the helpers
@@ -62,6 +68,7 @@ WINDOW = 60.0
 CONCURRENT = 16      # dials in flight at once, from all requesters
 
 _NONCE = re.compile(r"[0-9a-f]{16,64}")
+BUSY = "too many dial-back requests"   # a helper's refusal: it checked nothing
 
 Dial = Callable[[Address, str, float], Awaitable[bool]]
 """Open a new connection to an address and ask ``dialled(nonce)``: True if it said yes."""
@@ -147,7 +154,7 @@ class DialBacks:
         if len(recent) >= self.per_host or self._in_flight + MAX_PORTS > self.concurrent:
             self.refused += 1
             self._recent[host] = recent
-            raise RemoteError("too many dial-back requests: try again later")
+            raise RemoteError(f"{BUSY}: try again later")
         recent.append(now)
         self._recent[host] = recent
         if len(self._recent) > 4096:   # forget quiet hosts, so strangers cannot grow it
@@ -238,7 +245,6 @@ async def check(ask: Ask, helpers: Sequence[Address], dial_backs: DialBacks, *,
     if not helpers:
         return unchecked(claimed, "nobody to ask: it starts the ring")
     ports = [claimed.port] + ([listen_port] if listen_port != claimed.port else [])
-    need = min(needed, len(helpers))
     seen: str | None = None
     reached = len(helpers)
     for round_ in range(rounds):
@@ -253,7 +259,16 @@ async def check(ask: Ask, helpers: Sequence[Address], dial_backs: DialBacks, *,
                                                  for h in helpers))
             finally:
                 dial_backs.forget(nonce)
-            answered = [r for r in replies if r is not None]
+            answered = [r for r in replies if isinstance(r, tuple)]
+            checking = len(helpers) - sum(r == _BUSY for r in replies)
+            if not checking:
+                if claimed.is_wildcard:
+                    return Verdict(False, None, None, 0, len(helpers),
+                                   f"the {len(helpers)} nodes asked were busy: nobody told "
+                                   "this node its address")
+                return unchecked(claimed, f"the {len(helpers)} nodes asked were busy with "
+                                          "other dial-backs: not checked")
+            need = min(needed, checking)
             hosts = [r[0] for r in answered]
             if not hosts:
                 verdict = Verdict(False, None, None, 0, len(helpers),
@@ -278,14 +293,22 @@ async def check(ask: Ask, helpers: Sequence[Address], dial_backs: DialBacks, *,
     return Verdict(True, address, seen, reached, len(helpers), "")
 
 
+_BUSY = "busy"
+
+
 async def _ask_one(ask: Ask, helper: Address, ports: list[int],
-                   nonce: str) -> tuple[str, list[int]] | None:
+                   nonce: str) -> tuple[str, list[int]] | str | None:
+    """(the host it saw, the ports it reached); ``_BUSY`` if it refused as busy (it
+    checked nothing); None if it failed."""
     try:
         reply = await ask(helper, ports, nonce)
         host = reply["seen"]
         ok = [p for p in reply["reached"] if p in ports]
         Address(str(host), ports[0])   # a host we could name (else: a lying helper)
         return str(host), ok
+    except RemoteError as e:
+        log.info("reachability: %s could not help: %s", helper, e)
+        return _BUSY if BUSY in str(e) else None
     except (RpcError, KeyError, TypeError, AddressError, ValueError) as e:
         log.info("reachability: %s could not help: %s", helper, e)
         return None

@@ -11,8 +11,9 @@ as a direct request, checked cheapest first.
    (a direct ``chat.name.set`` or join would be refused as well).
 
 A name record that would become maintained state is decided by ``records.decide``
-(``Names.take_copy``), as a ``chat.name.set``; a replica is only checked (its owner
-decided it; a promoted replica is not decided again).
+(``Names.take_copy``), as a ``chat.name.set`` — except that a later claim whose holder is
+alive too wins over a live holder (two sides of a healed partition: ``NameRecord.merge``);
+a replica is only checked (its owner decided it; a promoted replica is not decided again).
 """
 
 from __future__ import annotations

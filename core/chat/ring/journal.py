@@ -81,6 +81,11 @@ class Journal:
                              channels=len(held.channels()),
                              names=len([n for n in held.names() if n.present]))
 
+    def replica_counts(self) -> tuple[int, int]:
+        """(channels, names) this node keeps as replicas for the nodes before it."""
+        held = self.holdings.replicas
+        return len(held.channels()), len([n for n in held.names() if n.present])
+
     def status(self, force: bool = False) -> None:
         """Post the node's RingStatus if it changed (or ``force``)."""
         status = self.snapshot()

@@ -163,13 +163,25 @@ class Names:
 
     async def take_copy(self, incoming: NameRecord) -> Decision:
         """A copy of a record another node held (a migration, a hand-off): decided as a
-        ``chat.name.set`` would be, and kept (merged into what we maintain) if accepted."""
+        ``chat.name.set`` would be, and kept (merged into what we maintain) if accepted.
+
+        One exception, the partition rule: a copy that loses only because our holder is
+        alive (``taken``) wins if it is the later claim (``NameRecord.merge``) and its own
+        holder is alive too — two live holders of one nick are the two sides of a healed
+        partition, each let in while the other's holder could not be reached. The merge
+        notes the conflict, and both holders are told (``tell_conflict``). A forged,
+        future or stale copy is still refused by ``decide``; a later claim whose holder
+        does not answer for its key never displaces a live one."""
         lock = self._locks.setdefault(incoming.name, asyncio.Lock())
         async with lock:
             current = self.holdings.name(incoming.name)
             alive = (needs_liveness(current, incoming)
                      and await self._alive(current))  # type: ignore[arg-type]
             decision = decide(current, incoming, alive, now_ms=self.wall_ms())
+            if (not isinstance(decision, Accept) and decision.reason == "taken"
+                    and current is not None and incoming.merge(current) is incoming
+                    and await self._alive(incoming)):
+                decision = Accept()
             if isinstance(decision, Accept):
                 self.holdings.maintain(incoming)
             return decision

@@ -27,7 +27,7 @@ import asyncio
 import logging
 import socket
 
-from core.chord import Address, AddressError, Local, RpcError
+from core.chord import Address, AddressError, Local, RpcError, in_open
 from core.chord.address import ip_of
 from core.chord.bucket import Bucket
 from core.chord.protocol import RingProtocol
@@ -178,6 +178,36 @@ class Neighbours:
         if sender not in chain[:within]:
             chain = await self.recheck(sender)
         return sender in chain[:within]
+
+    async def is_copier(self, sender: Address) -> bool:
+        """Whether ``sender`` may send us copies of its range: one of our first r
+        predecessors, or the node our rectify is about to adopt as the first (it lies
+        between our predecessor and us, or we have none, and names us as its successor)."""
+        if await self.is_predecessor(sender):
+            return True
+        return await self.becoming_predecessor(sender)
+
+    async def becoming_predecessor(self, sender: Address) -> bool:
+        """Whether rectify would adopt ``sender`` as our predecessor now (its notify may be
+        in flight): it lies in (predecessor, us), or we have none, and asked at its address
+        it names us as its first successor."""
+        me, pred = self.node.address, self.node.predecessor()
+        if sender == me or (pred is not None and not in_open(sender.id, pred.id, me.id)):
+            return False
+        try:
+            _, successors = await RingProtocol(self.node.transport).call_state(sender)
+        except (RpcError, ValueError, KeyError, TypeError):
+            return False
+        return successors[:1] == [me]
+
+    async def copier_before(self, sender: Address) -> Address | None:
+        """The node before ``sender``, a copier (``is_copier``): from our walk of the
+        predecessors, else (it is becoming our predecessor) our current predecessor."""
+        before = await self.before(sender)
+        if before is not None or sender in await self.predecessors(sender):
+            return before
+        pred = self.node.predecessor()
+        return None if pred is None or pred.address == sender else pred.address
 
     async def is_neighbour(self, sender: Address) -> bool:
         """Whether ``sender`` is in our successor list or among our predecessors."""

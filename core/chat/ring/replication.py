@@ -167,15 +167,16 @@ class Replication:
         return await self.node.user_command(target, p.REPLICATE.type, payload)
 
     async def rpc_replicate(self, d: dict) -> dict:
-        """Keep copies from one of our r predecessors, of keys in its range."""
+        """Keep copies from one of our r predecessors (or the node becoming our first),
+        of keys in its range."""
         wires = d["items"]
         if len(wires) > MAX_ITEMS:
             raise p.Refused("too_many", f"more than {MAX_ITEMS} items in one copy")
         sender = await self.neighbours.sender(d)
-        if not await self.neighbours.is_predecessor(sender):
+        if not await self.neighbours.is_copier(sender):
             raise p.Refused("not_neighbour", f"{sender} is not one of our "
                                              f"{self.replicas} predecessors")
-        before = await self.neighbours.before(sender)
+        before = await self.neighbours.copier_before(sender)
         source = str(sender)
         if before is not None:
             wires, _ = keyed(wires, lambda key: in_half_open(key, before.id, sender.id),

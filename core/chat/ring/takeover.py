@@ -154,7 +154,7 @@ class Takeover:
         # our replicas of that range too: after a double failure the asker's own replica
         # may miss what only the dead ones had; merging ours in loses nothing
         copies: list[dict] = []
-        if d.get("copies") and await self.neighbours.is_predecessor(to_address):
+        if d.get("copies") and await self.neighbours.is_copier(to_address):
             size = 0
             for item in self.holdings.replicas_in(start, end):
                 wire = item_to_wire(item)

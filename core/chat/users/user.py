@@ -290,10 +290,12 @@ class LocalUser:
 
     async def status(self) -> ev.RingStatus:
         s = self.journal.snapshot()
+        copies = self.journal.replica_counts()
         self.post(ev.Info(text=(
             f"{self.nick} id {s.id} at {s.address}; predecessor {s.predecessor or '-'}, "
             f"successor {s.successor}; maintains {counted(s.channels, 'channel')} and "
-            f"{counted(s.names, 'name')}; in "
+            f"{counted(s.names, 'name')}, keeps replicas of {counted(copies[0], 'channel')} "
+            f"and {counted(copies[1], 'name')}; in "
             f"{', '.join('#' + c for c in sorted(self.joined)) or 'no channel'}")))
         return s
 

@@ -4,10 +4,13 @@ merge, and the channel, its members and name records merge with them."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from core import events as ev
 from core.chat.model.channel import Channel
+from core.chat.model.identity import Identity
 from core.chat.model.ids import channel_key, name_key
+from core.chat.model.records import Accept, NameRecord
 from core.chat.testing import ChatNode, SimRing, now, sim_ring
 from core.chord.testing import ring_problems, virtual_time, wait_until
 
@@ -218,3 +221,45 @@ async def test_heal__no_one_shown_to_quit_who_stayed_and_a_real_quit_is_shown_on
         maintainer = ring.owner(channel_key("room"))
         present = {m.nick for m in maintainer.holdings.channel("room").present()}
         assert present == online
+
+
+async def test_partition__a_copy_with_the_later_live_claim_displaces_a_live_holder_at_the_owner():
+    # the copy meets an owner that holds the earlier claim (whichever side's node ends up
+    # owning the nick's key): the later claim keeps the nick there too, both are told;
+    # a later claim whose holder does not answer for its key, a forged or a future one
+    # do not displace the live holder
+    async with sim_ring(["ann", "bo", "cy"]) as ring:
+        first = next(n for n in ring.nodes if n.nick == "ann")
+        owner = ring.owner(name_key("ann"))
+        earlier = owner.holdings.name("ann")
+        assert earlier is not None and earlier.key == first.user.identity.key
+        other = await ring.add(None)
+        cut(ring, [other], [n for n in ring.nodes if n is not other])
+        claimer = await ring.add_user(other, "ann")   # its side could not reach ann's holder
+        later = claimer.record
+        assert later is not None and later.seq > earlier.seq
+        ring.network.heal()
+        names = owner.service.names
+        now_ms = int(now() * 1000)
+        unanswered = NameRecord.create(Identity.generate("ann"), "10.9.9.9:4000",
+                                       "0" * 40, now_ms + 1)
+        future = NameRecord.create(Identity.generate("ann"), str(other.node.address),
+                                   later.node_id, now_ms + 3_600_000)
+        forged = replace(later, seq=later.seq + 1)
+        for copy, reason in ((unanswered, "taken"), (future, "future"),
+                             (forged, "bad_signature")):
+            decision = await names.take_copy(copy)
+            assert getattr(decision, "reason", None) == reason, (copy, decision)
+            assert owner.holdings.name("ann") == earlier
+        assert await names.take_copy(later) == Accept()
+        assert owner.holdings.name("ann") == later
+        assert owner.holdings.conflicts == [(later, earlier)]
+
+        def told(n: ChatNode, cls) -> list:
+            return [e for e in n.by_user["ann"] if isinstance(e, cls)
+                    and "while the network was split" in getattr(e, "text",
+                                                                 getattr(e, "message", ""))]
+
+        await wait_until(lambda: told(first, ev.Error) and told(other, ev.Info), 60,
+                         what="both holders told")
+        assert not told(first, ev.Info) and not told(other, ev.Error)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 
 import pytest
@@ -89,6 +90,21 @@ def _until_successor(proc, successor, timeout: float = 30.0) -> None:
         assert time.monotonic() < deadline, f"{proc.nick}: successor never {successor}"
 
 
+def _until_holding_names(proc, count: int, timeout: float = 30.0) -> None:
+    """Ask ``proc`` for its status until it holds ``count`` name records, maintained or as
+    replicas (then a crash of the node before it loses none of them)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        since = proc.mark()
+        proc.send("status")
+        text = proc.wait_for(kind("info"), since=since)["text"]
+        held = re.search(r"and (\d+) names?, keeps replicas of \d+ channels? and (\d+) names?",
+                         text)
+        if held and int(held[1]) + int(held[2]) >= count:
+            return
+        assert time.monotonic() < deadline, f"{proc.nick}: never held {count} names: {text}"
+
+
 def _key_of(proc) -> str:
     """The public key behind the fingerprint a process printed (read from its key file)."""
     args = proc.args
@@ -102,7 +118,8 @@ def test_keys__a_changed_key_is_warned_then_whois_and_trust(cluster):
     alice.send("msg bob first")
     assert bob.wait_for(kind("private", text="first"))["verified"] is True
     old = alice.wait_for(kind("ready"))["fingerprint"]
-    _until_successor(alice, bob)   # else bob's name record may be on alice alone (no replica)
+    _until_successor(alice, bob)
+    _until_holding_names(bob, 2)   # else bob's name record may be on alice alone (no replica)
     alice.kill()                                   # alice comes back with a new key
     again = cluster.start("alice", bootstrap=bob, timeout=60)
     new = again.wait_for(kind("ready"))["fingerprint"]

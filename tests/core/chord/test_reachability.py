@@ -271,3 +271,36 @@ class TestSimulated:
         assert last is not None and last.reachable and last.checked
         assert (last.reached, last.asked) == (3, 3)
         await stop_all(nodes)
+
+
+class TestBusyHelpers:
+    """A helper over its bound for our host (other nodes there asked just before) refuses:
+    it checked nothing, so it counts neither way."""
+
+    @staticmethod
+    def busy_for(busy: set, ask):
+        async def wrapped(helper, ports, nonce):
+            if helper in busy:
+                # a real refusal, from a real DialBacks over its bound
+                bounded = DialBacks(recording_dial()[0], Clock(), per_host=0)
+                await bounded.serve("198.18.0.5", ports, nonce)
+            return await ask(helper, ports, nonce)
+        return wrapped
+
+    async def test_check__busy_helpers_are_left_out_of_the_count(self):
+        hs = helpers(3)
+        ask = self.busy_for({hs[1], hs[2]}, asker("198.18.0.5", {h: [[4000]] for h in hs}))
+        v = await verdict_of(ask, hs)
+        assert v.reachable and v.checked and v.address == Address("198.18.0.5", 4000)
+        # the one that checked and could not reach us still decides
+        ask = self.busy_for({hs[1], hs[2]}, asker("198.18.0.5", {h: [[]] for h in hs}))
+        assert not (await verdict_of(ask, hs)).reachable
+
+    async def test_check__every_helper_busy_checks_nothing(self):
+        hs = helpers(3)
+        ask = self.busy_for(set(hs), asker("198.18.0.5", {h: [[]] for h in hs}))
+        claimed = Address("198.18.0.5", 4000)
+        v = await verdict_of(ask, hs, claimed=claimed)
+        assert v.reachable and not v.checked and v.address == claimed and "busy" in v.why
+        v = await verdict_of(ask, hs)   # a wildcard listen: nobody told us our address
+        assert not v.reachable and "busy" in v.why

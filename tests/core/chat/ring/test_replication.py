@@ -10,6 +10,7 @@ import random
 from core import events as ev
 from core.chat.model.entries import sign_entry
 from core.chat.model.ids import channel_key, name_key
+from core.chat.model.items import item_ref, item_to_wire
 from core.chat.testing import ChatNode, SimRing, now, sim_ring
 from core.chat.wire import verbs as p
 from core.chord.testing import virtual_time, wait_until
@@ -253,3 +254,24 @@ async def test_join__a_write_right_after_it_is_on_every_replica_and_survives_two
         await members[2].user.send("fresh", "after the crashes")   # honest traffic flows
         for n in [*members, late]:
             await wait_until(lambda n=n: "after the crashes" in n.texts("fresh"), 30)
+
+
+async def test_replication__a_copy_from_the_node_becoming_our_predecessor_is_kept():
+    # a node that has just adopted us as its successor replicates at once, while our
+    # rectify of its notify is still asking it: that copy must not be refused (else what
+    # it maintains has no replica until its next full round, and a crash loses it)
+    async with sim_ring(["ann", "bo", "cy"]) as ring:
+        a, b, c = sorted(ring.nodes, key=lambda n: n.node.id)   # a -> b -> c -> a
+        items = list(a.holdings.maintained)
+        assert items, "a maintains something to copy"
+        b.node._routing.set_predecessor(None)   # b has not adopted a (yet)
+        for item in items:
+            b.holdings.replicas.pop(*item_ref(item))
+        assert await a.service.replication.call_replicate(items)
+        for item in items:
+            assert b.holdings.replicas.get(*item_ref(item)) is not None, item_ref(item)
+        # a node that does not name b as its successor is still refused
+        b.node._routing.set_predecessor(None)
+        reply = await c.node.user_command(b.node.address, p.REPLICATE.type, {
+            "from": str(c.node.address), "items": [item_to_wire(i) for i in items]})
+        assert reply.get("refused") == "not_neighbour", reply
