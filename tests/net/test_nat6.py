@@ -115,3 +115,61 @@ def test_nat6__homes_behind_ipv6_firewalls_chat_over_ipv6(network, tmp_path):
                        if not e.get("outgoing")]
             assert len(private) == len(set(private)), f"{p.nick} showed a PM twice"
         assert len(fay.matching(kind("private", text="while-you-were-away"))) == 1
+
+
+def test_nat6__a_running_client_carried_to_another_network_keeps_its_channels_and_mail(
+        network, tmp_path):
+    """A laptop moves between networks while its node runs: the harness unplugs gus's home
+    from one firewalled LAN and plugs it into another (new IPv6 address, its connections
+    dead). What was sent meanwhile reaches it, once, and it goes on chatting."""
+    if not network.ipv6:
+        pytest.skip("IPv6 is disabled in this kernel: no IPv6 addresses for the hosts")
+    internet = Internet(network)
+    publics = internet.publics(2)
+    first, second = internet.router(FIREWALL), internet.router(FIREWALL)
+    home = first.add_home()
+    with Cluster(tmp_path) as cluster:
+        fulls = start_ring_on(cluster, publics, ipv6=True)
+        wait_one_ring(fulls)
+        alice, bob = fulls
+        gus = cluster.start("gus", bootstrap=alice, wrapper=home.wrapper, listen=f"[::]:{PORT}",
+                            fast=False, args=RING_ARGS, timeout=60)
+        assert relay_of(gus.address) in {p.address for p in fulls}, gus.address
+        everyone = [alice, bob, gus]
+        for p in everyone:
+            p.send("join #six")
+        for p in everyone:
+            p.wait_for(kind("joined", channel="six"), timeout=30, what="joined #six")
+        alice.send("msg gus before-the-move")
+        gus.wait_for(kind("private", text="before-the-move"), timeout=30, what="first PM")
+
+        old_ipv6 = home.ipv6
+        second.move_home(home)
+        assert home.ipv6 != old_ipv6
+        moved_at = time.monotonic()
+        # sent while gus's connections are dead, before it can have noticed
+        alice.send("msg gus during-the-move")
+        bob.send("send six during-the-move")
+        gus.wait_for(kind("private", text="during-the-move"), timeout=40, what="the PM sent "
+                     "during the move")
+        gus.wait_for(kind("channel", channel="six", text="during-the-move"), timeout=40,
+                     what="the channel message sent during the move")
+        back = time.monotonic() - moved_at
+        # it noticed (its relay's renewal failed) and re-registered through a relay
+        said = [e for e in gus.events if e["_t"] > moved_at and e.get("event") == "info"
+                and "reachable at" in e.get("text", "")]
+        assert said, gus.events[-8:]
+        # and it goes on, both ways
+        gus.send("send six gus-after-the-move")
+        gus.send("msg alice gus-after-the-move")
+        for p in fulls:
+            p.wait_for(kind("channel", channel="six", text="gus-after-the-move"), timeout=30,
+                       what=f"gus's channel message at {p.nick}")
+        alice.wait_for(kind("private", text="gus-after-the-move"), timeout=30,
+                       what="gus's PM after the move")
+        assert whois_until(alice, "gus", "direct", timeout=1).startswith("relayed via [")
+        time.sleep(1.0)   # lets late duplicates arrive before they are counted
+        for text in ("during-the-move", "before-the-move"):
+            assert len(gus.matching(kind("private", text=text))) == 1, text
+        assert len(gus.matching(kind("channel", channel="six", text="during-the-move"))) == 1
+        assert back < 30, back
