@@ -4,8 +4,8 @@ in network namespaces behind real nftables routers, tests/support/routers.py).
 Two public members (alice, bob) and a third that will move (mia); behind routers: kim and
 kai behind one port-keeping NAT, lee behind another, rex behind a randomising NAT, fay
 behind the IPv6 firewall router (dual-stack: the ring here is IPv4, so fay's traffic is
-masqueraded like kim's; the IPv6-only path is tests/net/test_reachability.py's and
-test_holepunch.py's). Every node decides for itself, by dial-backs, what it is.
+masqueraded like kim's; users on their own IPv6 addresses behind firewalls are
+tests/net/test_nat6.py's). Every node decides for itself, by dial-backs, what it is.
 """
 
 from __future__ import annotations
