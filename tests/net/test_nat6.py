@@ -15,9 +15,8 @@ import time
 
 import pytest
 
-from tests.net.test_nat import relay_of, whois_until
 from tests.support.hosts import PORT, RING_ARGS, start_ring_on, wait_one_ring
-from tests.support.procs import Cluster, kind
+from tests.support.procs import Cluster, kind, relay_of, whois_until
 from tests.support.routers import FIREWALL, Internet
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
