@@ -238,8 +238,8 @@ class Local(RecursiveRoute):
         return reply
 
     def _still_connected(self, address: Address) -> bool:
-        connected = getattr(self.transport, "connected", None)
-        return connected is None or connected(address)
+        is_connected = getattr(self.transport, "is_connected", None)
+        return is_connected is None or is_connected(address)
 
     def reach_of(self, address: str) -> str:
         """How this node reaches a user at ``address``: "direct", "direct (hole-punched)"

@@ -4,8 +4,8 @@ in network namespaces behind real nftables routers, tests/support/routers.py).
 Two public members (alice, bob) and a third that will move (mia); behind routers: kim and
 kai behind one port-keeping NAT, lee behind another, rex behind a randomising NAT, fay
 behind the IPv6 firewall router (dual-stack: the ring here is IPv4, so fay's traffic is
-masqueraded like kim's; the IPv6-only path is tests/net/test_reachability.py's and
-test_holepunch.py's). Every node decides for itself, by dial-backs, what it is.
+masqueraded like kim's; users on their own IPv6 addresses behind firewalls are
+tests/net/test_nat6.py's). Every node decides for itself, by dial-backs, what it is.
 """
 
 from __future__ import annotations
@@ -16,32 +16,12 @@ import time
 import pytest
 
 from tests.support.hosts import PORT, RING_ARGS, start_ring_on, wait_one_ring
-from tests.support.procs import Cluster, kind
+from tests.support.procs import Cluster, kind, relay_of, whois_until
 from tests.support.routers import FIREWALL, KEEP, RANDOM, Internet
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 HOME_NICKS = ("kim", "kai", "lee", "rex", "fay")
-
-
-def relay_of(address: str) -> str | None:
-    relay, slash, _ = address.partition("/")
-    return relay if slash else None
-
-
-def whois_until(asker, nick: str, wanted: str, timeout: float = 15.0) -> str:
-    """Ask ``whois nick`` until its reach starts with ``wanted``; the last reach said."""
-    deadline = time.monotonic() + timeout
-    reach = ""
-    while time.monotonic() < deadline:
-        mark = asker.mark()
-        asker.send(f"whois {nick}")
-        reach = asker.wait_for(kind("whois", nick=nick), since=mark, timeout=10,
-                               what=f"whois {nick}")["reach"]
-        if reach.startswith(wanted):
-            return reach
-        time.sleep(0.3)   # the punch runs in the background: ask again, within the deadline
-    return reach
 
 
 class OwnersSampler(threading.Thread):

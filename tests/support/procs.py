@@ -241,3 +241,24 @@ class Cluster:
     def __exit__(self, *exc) -> None:
         self.kill_all()
 
+
+# -- behind routers (tests/net/test_nat.py, test_nat6.py) ----------------------------------
+
+def relay_of(address: str) -> str | None:
+    relay, slash, _ = address.partition("/")
+    return relay if slash else None
+
+
+def whois_until(asker, nick: str, wanted: str, timeout: float = 15.0) -> str:
+    """Ask ``whois nick`` until its reach starts with ``wanted``; the last reach said."""
+    deadline = time.monotonic() + timeout
+    reach = ""
+    while time.monotonic() < deadline:
+        mark = asker.mark()
+        asker.send(f"whois {nick}")
+        reach = asker.wait_for(kind("whois", nick=nick), since=mark, timeout=10,
+                               what=f"whois {nick}")["reach"]
+        if reach.startswith(wanted):
+            return reach
+        time.sleep(0.3)   # the punch runs in the background: ask again, within the deadline
+    return reach

@@ -28,6 +28,9 @@ discovery is let in, without which nothing on the public side could find the rou
         port = internet.whoami(server)             # answers "HOST PORT\\n": the caller as seen
         assert internet.seen_from(a, server.ipv4, port) == ("198.18.0.2", <a's local port>)
 
+``router.move_home(home)`` carries a home, with whatever runs in it, to ``router``'s LAN
+(its old cable and addresses go, it gets new ones: a laptop moving between networks).
+
 Home hosts are ``hosts.Host`` objects (run, socket, connect, tcp_ping work from inside
 them) but are not on the public bridge: ``Network.detach``/``partition`` do not move them
 (detach their router instead).
@@ -105,6 +108,7 @@ class Router:
     k: int                      # 10.K.0.0/24, fd00:c0a8:K::/64
     host: Host                  # its public side (eth0 on the bridge)
     homes: list[Host] = field(default_factory=list)
+    _plugged: int = field(default=0, repr=False)   # LAN ports made so far (addresses)
 
     @property
     def ipv4(self) -> str:
@@ -118,9 +122,31 @@ class Router:
     def add_home(self, name: str | None = None) -> Host:
         """A new host on this router's LAN, its default route through the router."""
         network = self.internet.network
-        j = len(self.homes) + 1
-        name = name or f"{self.host.name}h{j}"
+        name = name or f"{self.host.name}h{len(self.homes) + 1}"
         netns = network.add_namespace(name)
+        home = Host(network, name, 0, netns, *self._cable(netns))
+        self.homes.append(home)
+        return home
+
+    def move_home(self, home: Host) -> Host:
+        """Unplug ``home`` from its router's LAN and plug it into this one's, while what
+        runs in it goes on (a laptop carried to another network): its old addresses go
+        with the old cable, so its connections die unanswered; it gets this LAN's
+        addresses (``home.ipv4``/``home.ipv6`` change) and default route."""
+        for router in self.internet.routers:
+            if home in router.homes:
+                router.homes.remove(home)
+        ip("-n", home.netns, "link", "del", "eth0")   # both ends of the veth pair
+        home.ipv4, home.ipv6, home.port = self._cable(home.netns)
+        self.homes.append(home)
+        return home
+
+    def _cable(self, netns: str) -> tuple[str, str | None, str]:
+        """A veth pair from this router's LAN bridge to ``eth0`` in ``netns``, with the
+        next free LAN address (and IPv6 behind a FIREWALL) and a default route: (IPv4,
+        IPv6 or None, the LAN port's name)."""
+        self._plugged += 1
+        j = self._plugged
         v4 = _lan_v4(self.k)
         address = str(v4.network_address + 1 + j)
         gateway = str(v4.network_address + 1)
@@ -138,9 +164,7 @@ class Router:
             commands += (f"addr add {ipv6}/{v6.prefixlen} dev eth0 nodad\n"
                          f"route add default via {v6.network_address + 1}\n")
         ip("-n", netns, "-batch", "-", input=commands)
-        home = Host(network, name, 0, netns, address, ipv6, port)
-        self.homes.append(home)
-        return home
+        return address, ipv6, port
 
     def add_homes(self, n: int) -> list[Host]:
         return [self.add_home() for _ in range(n)]
