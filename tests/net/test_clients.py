@@ -14,6 +14,7 @@ import time
 import pytest
 
 from tests.support import hosts
+from tests.support.delivery import private_every_pair
 from tests.support.hosts import PORT, RING_ARGS, join_all, start_ring_on, wait_one_ring
 from tests.support.procs import Cluster, kind
 
@@ -74,15 +75,7 @@ def test_clients__behind_firewalls_chat_through_relays_and_survive_a_relay_kill(
             assert relay_of(c.address) in [f.address for f in fulls]
         everyone = [*fulls, *clients]
         # private messages both ways between every pair
-        for a in everyone:
-            for b in everyone:
-                if a is not b:
-                    a.send(f"msg {b.nick} {a.nick}-to-{b.nick}")
-        for b in everyone:
-            for a in everyone:
-                if a is not b:
-                    b.wait_for(kind("private", text=f"{a.nick}-to-{b.nick}"), timeout=30,
-                               what=f"{a.nick}'s message")
+        private_every_pair(everyone, timeout=30)
         # one channel of all; then the relay of the first client is killed while it is busy
         join_all(everyone, "all")
         x = clients[0]

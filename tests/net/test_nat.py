@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from tests.support.delivery import hello_everyone, private_every_pair
 from tests.support.hosts import PORT, RING_ARGS, start_ring_on, wait_one_ring
 from tests.support.procs import Cluster, kind, relay_of, whois_until
 from tests.support.routers import FIREWALL, KEEP, RANDOM, Internet
@@ -82,15 +83,7 @@ def test_nat__homes_behind_every_router_chat_like_everyone_else(network, tmp_pat
         everyone = [*fulls, *homes.values()]
 
         # every pair, both ways
-        for a in everyone:
-            for b in everyone:
-                if a is not b:
-                    a.send(f"msg {b.nick} {a.nick}-to-{b.nick}")
-        for b in everyone:
-            for a in everyone:
-                if a is not b:
-                    b.wait_for(kind("private", text=f"{a.nick}-to-{b.nick}"), timeout=40,
-                               what=f"{a.nick}'s message")
+        private_every_pair(everyone, timeout=40)
 
         # direct where both routers keep ports, relayed with the randomising one
         assert whois_until(kim, "lee", "direct") == "direct (hole-punched)"
@@ -109,12 +102,7 @@ def test_nat__homes_behind_every_router_chat_like_everyone_else(network, tmp_pat
         for p in everyone:
             p.wait_for(lambda e: e.get("event") == "joined" and e.get("channel") == "all"
                        and len(e.get("members", [])) >= 1, what="joined #all", timeout=30)
-        for p in everyone:
-            p.send(f"send all hello-from-{p.nick}")
-        for p in everyone:
-            for q in everyone:
-                p.wait_for(kind("channel", channel="all", text=f"hello-from-{q.nick}"),
-                           timeout=40, what=f"{q.nick}'s hello at {p.nick}")
+        hello_everyone(everyone, "all")
 
         # a PM to a NAT'ed user who is offline waits in the mailbox, arrives once
         assert lee.stop() == 0

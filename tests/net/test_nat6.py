@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from tests.support.delivery import hello_everyone, private_every_pair
 from tests.support.hosts import PORT, RING_ARGS, start_ring_on, wait_one_ring
 from tests.support.procs import Cluster, kind, relay_of, whois_until
 from tests.support.routers import FIREWALL, Internet
@@ -55,15 +56,7 @@ def test_nat6__homes_behind_ipv6_firewalls_chat_over_ipv6(network, tmp_path):
         everyone = [alice, bob, fay, gus]
 
         # every pair, both ways
-        for a in everyone:
-            for b in everyone:
-                if a is not b:
-                    a.send(f"msg {b.nick} {a.nick}-to-{b.nick}")
-        for b in everyone:
-            for a in everyone:
-                if a is not b:
-                    b.wait_for(kind("private", text=f"{a.nick}-to-{b.nick}"), timeout=40,
-                               what=f"{a.nick}'s message")
+        private_every_pair(everyone, timeout=40)
         assert whois_until(alice, "fay", "direct", timeout=1).startswith("relayed via [")
         assert whois_until(fay, "alice", "direct", timeout=1) == "direct"
 
@@ -72,12 +65,7 @@ def test_nat6__homes_behind_ipv6_firewalls_chat_over_ipv6(network, tmp_path):
             p.send("join #six")
         for p in everyone:
             p.wait_for(kind("joined", channel="six"), timeout=30, what="joined #six")
-        for p in everyone:
-            p.send(f"send six hello-from-{p.nick}")
-        for p in everyone:
-            for q in everyone:
-                p.wait_for(kind("channel", channel="six", text=f"hello-from-{q.nick}"),
-                           timeout=40, what=f"{q.nick}'s hello at {p.nick}")
+        hello_everyone(everyone, "six")
 
         # a PM to the firewalled user while she is offline waits, and arrives once
         assert fay.stop() == 0

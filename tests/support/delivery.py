@@ -63,3 +63,26 @@ def check_delivery(members, sender, channel: str, prefix: str, count: int) -> li
         orders.append([i for i in got if i in set(acked)])
     assert all(o == orders[0] for o in orders), "members saw different orders"
     return acked
+
+
+def private_every_pair(procs, timeout: float = 40.0) -> None:
+    """Every node sends every other one a private message; each arrives (``a-to-b``)."""
+    for a in procs:
+        for b in procs:
+            if a is not b:
+                a.send(f"msg {b.nick} {a.nick}-to-{b.nick}")
+    for b in procs:
+        for a in procs:
+            if a is not b:
+                b.wait_for(kind("private", text=f"{a.nick}-to-{b.nick}"), timeout=timeout,
+                           what=f"{a.nick}'s message")
+
+
+def hello_everyone(procs, channel: str, timeout: float = 40.0) -> None:
+    """Every member of ``#channel`` says hello there; each hello reaches every member."""
+    for p in procs:
+        p.send(f"send {channel} hello-from-{p.nick}")
+    for p in procs:
+        for q in procs:
+            p.wait_for(kind("channel", channel=channel, text=f"hello-from-{q.nick}"),
+                       timeout=timeout, what=f"{q.nick}'s hello at {p.nick}")
