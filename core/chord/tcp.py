@@ -405,8 +405,16 @@ class TcpTransport(Transport):
         if connecting is None:
             loop = asyncio.get_running_loop()
             connecting = self._connecting[address] = loop.create_task(self._open(address))
-            connecting.add_done_callback(lambda _: self._connecting.pop(address, None))
+            connecting.add_done_callback(lambda t: self._opened(address, t))
         return await asyncio.shield(connecting)
+
+    def _opened(self, address: Address, attempt: asyncio.Task) -> None:
+        """An attempt ended: forget it, and take its failure, which no caller may be left
+        waiting for (each gave up at its own deadline): else asyncio logs "Task exception
+        was never retrieved" with a traceback, for a peer that merely did not answer."""
+        self._connecting.pop(address, None)
+        if not attempt.cancelled():
+            attempt.exception()
 
     async def _open(self, address: Address) -> _Link:
         """Connect, within the transport's timeout. Not longer: an attempt whose SYNs go
