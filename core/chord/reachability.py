@@ -15,7 +15,10 @@ machine has (AutoNAT's idea, libp2p):
   you". It answers where it saw the asker and which ports it reached;
 - that is done in ``rounds`` rounds ``gap`` seconds apart (a fresh connection each
   time): the node is **reachable** only if, in every round, at least
-  min(``NEEDED``, helpers) helpers reached it at the same address. Then its address is
+  min(``NEEDED``, helpers) helpers reached it at the same address (a helper that does
+  not answer the asker at all is not counted among the helpers: connectivity need not be
+  transitive, and a NAT lets its node out, so only a firewall between the two of them
+  explains it). Then its address is
   that one (the host seen, the port claimed): a wildcard listen learns its address this
   way, and a node listening on a LAN address behind a forwarded port learns the public one;
 - otherwise it is **not reachable** and must not join as a full member (``Local.start``
@@ -46,7 +49,7 @@ from dataclasses import dataclass
 
 from . import wire
 from .address import Address, AddressError
-from .errors import JoinError, RemoteError, RpcError
+from .errors import JoinError, PeerUnreachable, RemoteError, RpcError
 from .placement import prefix_of
 
 log = logging.getLogger(__name__)
@@ -240,7 +243,6 @@ async def check(ask: Ask, helpers: Sequence[Address], dial_backs: DialBacks, *,
     if not helpers:
         return unchecked(claimed, "nobody to ask: it starts the ring")
     ports = [claimed.port] + ([listen_port] if listen_port != claimed.port else [])
-    need = min(needed, len(helpers))
     seen: str | None = None
     reached = len(helpers)
     for round_ in range(rounds):
@@ -251,6 +253,11 @@ async def check(ask: Ask, helpers: Sequence[Address], dial_backs: DialBacks, *,
             replies = await asyncio.gather(*(_ask_one(ask, h, ports, nonce) for h in helpers))
         finally:
             dial_backs.forget(nonce)
+        # a helper we cannot reach ourselves (no answer at all, while others answer: a
+        # firewall between the two of us, not a NAT in front of us, which lets us out)
+        # says nothing either way; one that answers and refuses or lies still counts
+        need = min(needed, max(1, len(helpers) - sum(r is UNREACHED for r in replies)))
+        replies = [r for r in replies if r is not UNREACHED]
         answered = [r for r in replies if r is not None]
         hosts = [r[0] for r in answered]
         if not hosts:
@@ -270,6 +277,9 @@ async def check(ask: Ask, helpers: Sequence[Address], dial_backs: DialBacks, *,
     return Verdict(True, address, seen, reached, len(helpers), "")
 
 
+UNREACHED = ("", [])   # _ask_one: the helper did not answer at all (PeerUnreachable)
+
+
 async def _ask_one(ask: Ask, helper: Address, ports: list[int],
                    nonce: str) -> tuple[str, list[int]] | None:
     try:
@@ -278,6 +288,9 @@ async def _ask_one(ask: Ask, helper: Address, ports: list[int],
         ok = [p for p in reply["reached"] if p in ports]
         Address(str(host), ports[0])   # a host we could name (else: a lying helper)
         return str(host), ok
+    except PeerUnreachable as e:
+        log.info("reachability: %s did not answer: %s", helper, e)
+        return UNREACHED
     except (RpcError, KeyError, TypeError, AddressError, ValueError) as e:
         log.info("reachability: %s could not help: %s", helper, e)
         return None
