@@ -17,7 +17,23 @@ one at a time, each undone after its duration:
 - ``partition``: the hosts split into two random groups, then healed;
 - ``skew``: a restart under libfaketime with the clock minutes ahead or behind, and a
   restart with the right clock after;
-- ``join``: a new node (on a spare host) joins and joins the channels.
+- ``join``: a new node (on a spare host) joins and joins the channels;
+- ``cut``: non-transitive connectivity: two hosts stop reaching each other (nft rules in
+  their namespaces), every other pair fine, then uncut;
+- ``oneway``: one direction between two hosts loses 30-70 % of its packets (nft), the
+  other direction is clean. The kernel here has no netem, so there is no pure delay:
+  what the lossy direction carries arrives late, by TCP's retransmissions (200 ms and
+  doubling), and a call that needs too many of them times out;
+- ``jump``: a running node's clock jumps minutes ahead or behind, and back after: every
+  node runs under libfaketime reading its offset from a file of its own
+  (``FAKETIME_TIMESTAMP_FILE``, re-read every second), so the jump hits the running
+  process, no restart. Without libfaketime ``skew`` restarts on the right clock and
+  ``jump`` is skipped (counted as "skipped jump").
+
+After the run every node exits gracefully and the checker reads each nick's SQLite
+database too (``history.check_databases``): acknowledged messages stored by every member,
+nothing stored that nobody typed, nothing shown and not stored, nothing acknowledged left
+in an outbox.
 
 ``python -m tests.support.nemesis --seed 7 --minutes 10 --hosts 8`` (``make nemesis``) runs
 one and prints the seed, the schedule, the counts and every violation (exit 1 if any).
@@ -38,12 +54,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .history import Report, check
+from .history import Report, check, check_databases, database_of
 from .hosts import PORT, RING_ARGS, Host, Network, wait_one_ring
 from .procs import Cluster, Proc, kind
 
 CHANNELS = ("red", "green", "blue")
-KINDS = ("kill", "pause", "exit", "partition", "skew", "join")
+KINDS = ("kill", "pause", "exit", "partition", "skew", "join", "cut", "oneway", "jump")
 FAKETIME = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
 
 
@@ -53,7 +69,8 @@ class Fault:
     kind: str
     target: int        # index into the nodes running then (modulo their number)
     lasts: float       # seconds until undone
-    detail: float = 0.0   # skew: minutes (signed); partition: the fraction cut off
+    detail: float = 0.0   # skew, jump: minutes (signed); partition: the fraction cut
+    #                       off; oneway: the percentage of packets lost
 
 
 def schedule(seed: int, seconds: float, kinds: tuple[str, ...] = KINDS,
@@ -68,10 +85,12 @@ def schedule(seed: int, seconds: float, kinds: tuple[str, ...] = KINDS,
         if t + lasts > seconds:
             return faults
         detail = 0.0
-        if kind_ == "skew":
+        if kind_ in ("skew", "jump"):
             detail = rng.choice([-1, 1]) * rng.uniform(2.0, 15.0)
         elif kind_ == "partition":
             detail = rng.uniform(0.2, 0.5)
+        elif kind_ == "oneway":
+            detail = rng.uniform(30.0, 70.0)
         joined += kind_ == "join"
         faults.append(Fault(round(t, 2), kind_, rng.randrange(1000), round(lasts, 2),
                             round(detail, 2)))
@@ -114,9 +133,11 @@ class Run:
         bootstrap = next((p for n, p in self.current.items()
                           if p.alive and n not in self.paused and n != nick), None)
         wrapper = list(host.wrapper)
-        if skew:
-            wrapper += ["env", f"LD_PRELOAD={FAKETIME[0]}", f"FAKETIME={skew:+.0f}m",
-                        "FAKETIME_DONT_FAKE_MONOTONIC=1"]
+        if FAKETIME:   # the clock's offset is read from a file of its own: jumps while it runs
+            self._set_clock(nick, skew)
+            wrapper += ["env", f"LD_PRELOAD={FAKETIME[0]}",
+                        f"FAKETIME_TIMESTAMP_FILE={self._clock_file(nick)}",
+                        "FAKETIME_CACHE_DURATION=1", "FAKETIME_DONT_FAKE_MONOTONIC=1"]
         proc = self.cluster.start(nick, bootstrap=bootstrap, wrapper=wrapper,
                                   listen=host.address(PORT), fast=False, args=RING_ARGS,
                                   timeout=60, data_dir=data_dir)
@@ -126,6 +147,15 @@ class Run:
             self.current[nick] = proc
             self.down.discard(nick)
         return proc
+
+    def _clock_file(self, nick: str) -> Path:
+        return self.cluster.log_dir / f"clock-{nick}"
+
+    def _set_clock(self, nick: str, minutes: float) -> None:
+        """The offset libfaketime gives ``nick``'s process from now on (within a second)."""
+        path = self._clock_file(nick)
+        path.with_suffix(".tmp").write_text(f"{minutes:+.0f}m\n" if minutes else "+0\n")
+        path.with_suffix(".tmp").replace(path)
 
     def _join_channels(self, proc: Proc) -> None:
         for c in CHANNELS:
@@ -173,6 +203,26 @@ class Run:
             self.net.partition(hosts[:cut], hosts[cut:])
             time.sleep(fault.lasts)   # the fault's duration
             self.net.heal()
+        elif fault.kind in ("cut", "oneway"):
+            hosts = [self.host_of[n] for n in self._live()]
+            if len(hosts) < 3:
+                return
+            pick = random.Random(fault.target)
+            a, b = pick.sample(hosts, 2)
+            if fault.kind == "cut":
+                self.net.cut(a, b)
+            else:
+                self.net.lossy(a, b, round(fault.detail))
+            time.sleep(fault.lasts)   # the fault's duration
+            self.net.uncut(a, b)
+        elif fault.kind == "jump":
+            nick = self._victim(fault)
+            if nick is None or not FAKETIME:
+                self.applied["skipped " + fault.kind] += 1
+                return
+            self._set_clock(nick, fault.detail)
+            time.sleep(fault.lasts)   # the fault's duration: it runs on the jumped clock
+            self._set_clock(nick, 0.0)
         elif fault.kind == "join":
             if not self.spare:
                 return
@@ -234,7 +284,13 @@ class Run:
             self._stop.set()
             chatting.join(10)
         self._settle()
-        return check(self.incarnations, self.faulted, quiet_from, self.bound)
+        report = check(self.incarnations, self.faulted, quiet_from, self.bound)
+        for proc in list(self.current.values()):   # exit, so that every commit is on disk
+            if proc.alive:
+                proc.stop()
+        databases = {nick: database_of(procs[-1].data_dir, nick)
+                     for nick, procs in self.incarnations.items()}
+        return check_databases(self.incarnations, self.faulted, databases, report)
 
     def _settle(self) -> None:
         """Wait (at most ``bound`` s) until every live node shows every acknowledged
