@@ -81,7 +81,13 @@ class Maintenance:
                 # bootstrap; stabilize moves us on to the closest successor we can reach
                 successor = bootstrap
             if successor == me:
-                raise JoinError(f"{bootstrap} says this address is already in the ring")
+                # our own address, from before a restart (the ring has not noticed the old
+                # process is gone), or others spliced us in already while we started: no
+                # other live node can listen here, so route on past it
+                if me in avoid:
+                    raise JoinError(f"{bootstrap} says this address is already in the ring")
+                avoid.add(me)
+                continue
             try:
                 _, their_list = await self.calls.call_state(successor)
                 break

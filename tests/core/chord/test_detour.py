@@ -103,3 +103,23 @@ async def test_detour__a_via_is_no_open_proxy():
         assert (await detour(target.address))["refused"] == "busy"
     finally:
         await stop_all(nodes)
+
+
+@virtual_time
+async def test_join__a_restart_at_the_same_address_before_the_ring_noticed_the_crash():
+    # before the fix: "B says this address is already in the ring" (the nemesis's restart
+    # of a killed node, seconds later, at its old address)
+    net = network()
+    nodes = await _ring(net, [f"10.7.0.{i}" for i in range(1, 4)])
+    await asyncio.sleep(5)
+    old = nodes[2]
+    net.kill(old.address)
+    again = Local(old.address, nodes[0].address, transport=net.transport(), **FAST)
+    try:
+        await again.start()
+        nodes[2] = again
+        await wait_until(lambda: {n.successor().address for n in nodes}
+                         == {n.address for n in nodes}, timeout=30, what="one ring of three")
+    finally:
+        await stop_all(nodes)
+        await old.stop()
