@@ -14,9 +14,10 @@ What a via does, bounded so that it is no open proxy:
 - **types**: only the user command types the layer above allows (``Detours.types``; the
   chat's: its user-signed requests and its deliveries, never a frame that moves state,
   which the receiver checks against the connection's source host);
-- **targets**: only a node of the ring: one in the via's own routing state, or one that a
-  lookup of its id names as the owner of that id (believed for ``ttl`` seconds) — never an
-  address of the caller's choosing elsewhere;
+- **targets**: only a node of the ring: one in the via's own routing state or among the
+  peers it saw in the ring lately (``peers.Peers``), or one that a lookup of its id names
+  as the owner of that id (believed for ``ttl`` seconds) — never an address of the
+  caller's choosing elsewhere;
 - **one hop**: the via calls the target directly, never through a detour of its own;
 - **per caller host**: a token bucket of calls (``rate``, ``burst``) and at most
   ``in_flight`` calls at once.
@@ -137,7 +138,8 @@ class Detours:
         """Whether ``to`` is a node of the ring: in our routing state, or the owner of its
         own id by a lookup (cached)."""
         routing = self.node._routing
-        if to in routing.successors or to == routing.predecessor or to in routing.fingers:
+        if to in routing.successors or to == routing.predecessor or to in routing.fingers \
+                or to in self.node._maintenance.peers:   # seen in the ring lately
             return True
         now = _now()
         if self._members.get(to, 0.0) > now:

@@ -61,6 +61,7 @@ class Maintenance:
         self._rounds = TaskSet()
         self._walks = TaskSet()
         self._asked_hidden = 0   # rounds that found a node between us and s1
+        self._since: dict[str, tuple[Address | None, float]] = {}   # _lasting
 
     # -- join and leave --------------------------------------------------------------------
 
@@ -213,8 +214,9 @@ class Maintenance:
                         new_list = routing.successor_list(predecessor, their_list)
                         hidden = None
             # alive to s1 (its predecessor, which it pings) but not to us: the owner of the
-            # keys up to its id all the same (``Routing.hidden``); a dead one s1 drops soon
-            routing.hidden = hidden
+            # keys up to its id all the same (``Routing.hidden``) — once s1 has named it
+            # for a while: a node that crashed, s1 drops within a timeout or two
+            routing.hidden = hidden if self._lasting("hidden", hidden) else None
             routing.set_successors(new_list)
             if routing.successor != me:
                 with contextlib.suppress(RpcError):
@@ -234,11 +236,24 @@ class Maintenance:
         behind = next((s for s in theirs if s != predecessor), None)
         if (behind is None or behind == routing.me or routing.predecessor != predecessor
                 or not in_open(behind.id, predecessor.id, routing.me.id)):
+            self._lasting("behind", None)
             return
+        if not self._lasting("behind", behind):
+            return   # named for a while first: a crashed one our predecessor drops soon
         if not await self.calls.call_ping(behind) and routing.predecessor == predecessor:
             log.info("%s: %s is out of our reach, alive to %s: our predecessor",
                      routing.me, behind, predecessor)
             routing.set_predecessor(behind)
+
+    def _lasting(self, what: str, node: Address | None) -> bool:
+        """Whether ``node`` has been the answer to ``what`` for at least three call
+        timeouts without a break (None: no answer, which starts over)."""
+        now = _now()
+        since = self._since.get(what)
+        if node is None or since is None or since[0] != node:
+            self._since[what] = (node, now)
+            return False
+        return now - since[1] >= 3 * getattr(self.calls.transport, "timeout", 1.0)
 
     async def fix_fingers(self) -> None:
         """Recompute the distinct fingers: finger i is successor(n + 2**i) (§4.2)."""

@@ -56,16 +56,26 @@ async def test_detour__a_call_to_a_node_out_of_reach_goes_through_a_neighbour():
     net.cut(hosts[0], hosts[2])
     nodes = await _ring(net, hosts)
     try:
-        await asyncio.sleep(10)   # virtual: a hundred maintenance rounds
         # here 10.7.0.1 and 10.7.0.3 are neighbours on the ring: 0.3 cannot reach its
         # successor, which is its successor's predecessor (``Routing.hidden``), and 0.1
         # takes 0.3 for its predecessor on 0.5's word; every key has one owner all agree on
-        for key in [n.id for n in nodes] + [(n.id + 1) % 2**160 for n in nodes]:
-            owners = {(await n.find_successor(key))[0].address for n in nodes}
-            assert len(owners) == 1, f"{key:x}: {owners}"
-            owner = next(n for n in nodes if n.address in owners)
-            assert owner.is_ours(key)
-            assert [n.address for n in nodes if n.is_ours(key)] == [owner.address]
+
+        async def disagreements() -> list[str]:
+            wrong = []
+            for key in [n.id for n in nodes] + [(n.id + 1) % 2**160 for n in nodes]:
+                owners = {(await n.find_successor(key))[0].address for n in nodes}
+                claim = [n.address for n in nodes if n.is_ours(key)]
+                if len(owners) != 1 or claim != list(owners):
+                    wrong.append(f"{key:x}: found {owners}, claimed by {claim}")
+            return wrong
+        for _ in range(60):   # virtual seconds
+            await asyncio.sleep(1)
+            wrong = await disagreements()
+            if not wrong:
+                break
+        # (it may still flap for a few seconds now and then: docs/failures.md)
+        assert wrong == [], [(str(n.address), str(n._routing.predecessor),
+                              str(n._routing.hidden)) for n in nodes]
         a, c = nodes[0], nodes[2]
         reply = await a.user_command(c.address, ECHO, {"x": 1})
         assert reply == {"at": str(c.address), "got": {"x": 1}}
