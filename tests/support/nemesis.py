@@ -43,8 +43,10 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -61,6 +63,7 @@ from .procs import Cluster, Proc, kind
 CHANNELS = ("red", "green", "blue")
 KINDS = ("kill", "pause", "exit", "partition", "skew", "join", "cut", "oneway", "jump")
 FAKETIME = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+MERGE = 15.0   # seconds after a heal during which the two sides may still be two rings
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,9 @@ class Run:
         self.down: set[str] = set()
         self.faulted: set[str] = set()
         self.applied: Counter = Counter()
+        self.apart: list[tuple[float, float]] = []   # (cut, healed + MERGE) of splits
+        self.log: list[dict] = []   # the faults applied, with their times and victims
+        self.last_victim: object = None
         self.sent = Counter()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -196,27 +202,41 @@ class Run:
         return live[fault.target % len(live)] if len(live) > 2 else None
 
     def _apply(self, fault: Fault) -> None:
+        began = time.monotonic()
+        self._apply_one(fault)
+        self.log.append({"kind": fault.kind, "at": began, "until": time.monotonic(),
+                         "victim": self.last_victim})
+
+    def _apply_one(self, fault: Fault) -> None:
+        self.last_victim = None
         if fault.kind == "partition":
             hosts = list(self.hosts)
             random.Random(fault.target).shuffle(hosts)
             cut = max(1, int(len(hosts) * fault.detail))
+            began = time.monotonic()
+            self.last_victim = [[h.name for h in hosts[:cut]], [h.name for h in hosts[cut:]]]
             self.net.partition(hosts[:cut], hosts[cut:])
             time.sleep(fault.lasts)   # the fault's duration
             self.net.heal()
+            self.apart.append((began, time.monotonic() + MERGE))
         elif fault.kind in ("cut", "oneway"):
             hosts = [self.host_of[n] for n in self._live()]
             if len(hosts) < 3:
                 return
             pick = random.Random(fault.target)
             a, b = pick.sample(hosts, 2)
+            self.last_victim = [a.name, b.name]
+            began = time.monotonic()
             if fault.kind == "cut":
                 self.net.cut(a, b)
             else:
                 self.net.lossy(a, b, round(fault.detail))
             time.sleep(fault.lasts)   # the fault's duration
             self.net.uncut(a, b)
+            if fault.kind == "cut":   # the ring around it may have split for a moment
+                self.apart.append((began, time.monotonic() + MERGE))
         elif fault.kind == "jump":
-            nick = self._victim(fault)
+            nick = self.last_victim = self._victim(fault)
             if nick is None or not FAKETIME:
                 self.applied["skipped " + fault.kind] += 1
                 return
@@ -230,7 +250,7 @@ class Run:
             proc = self._start(f"new{len(self.incarnations)}", host)
             self._join_channels(proc)
         else:
-            nick = self._victim(fault)
+            nick = self.last_victim = self._victim(fault)
             if nick is None:
                 return
             self.faulted.add(nick)
@@ -284,7 +304,7 @@ class Run:
             self._stop.set()
             chatting.join(10)
         self._settle()
-        report = check(self.incarnations, self.faulted, quiet_from, self.bound)
+        report = check(self.incarnations, self.faulted, quiet_from, self.bound, self.apart)
         for proc in list(self.current.values()):   # exit, so that every commit is on disk
             if proc.alive:
                 proc.stop()
@@ -305,6 +325,19 @@ class Run:
                 return
             time.sleep(0.5)   # polling the processes' output until the deadline
 
+    def keep(self, where: Path) -> None:
+        """Every process's events (JSON lines) and stderr, the faults and hosts, in ``where``."""
+        where.mkdir(parents=True, exist_ok=True)
+        for nick, procs in self.incarnations.items():
+            for i, p in enumerate(procs):
+                with open(where / f"{nick}-{i}.jsonl", "w") as f:
+                    for e in p.events:
+                        f.write(json.dumps(e) + "\n")
+                shutil.copy(p.stderr_path, where / f"{nick}-{i}.stderr")
+        (where / "faults.json").write_text(json.dumps(
+            {"log": self.log, "apart": self.apart,
+             "hosts": {n: h.name for n, h in self.host_of.items()}}, indent=1))
+
     def describe(self) -> str:
         faults = ", ".join(f"{k} {n}" for k, n in sorted(self.applied.items()))
         return (f"nemesis seed {self.seed}: {self.size} hosts (+{len(self.hosts) - self.size} "
@@ -319,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--minutes", type=float, default=1.0)
     parser.add_argument("--hosts", type=int, default=8)
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="write every process's events and stderr, and the faults, here")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     print(f"nemesis: seed {seed} (replay with SEED={seed})", flush=True)
@@ -334,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
             print("  " + v)
         for proc in cluster.live():
             proc.stop()
+        if args.keep is not None:
+            run.keep(args.keep)
     return 1 if report.violations else 0
 
 
