@@ -190,11 +190,12 @@ class Maintenance:
         routing, me = self.routing, self.routing.me
         for _ in range(len(routing.successors) + 1):
             s1 = routing.successor
+            vouched = False
             if s1 == me:
                 predecessor, new_list = routing.predecessor, [me]
             else:
                 try:
-                    predecessor, their_list = await self.calls.call_state(s1)
+                    predecessor, their_list, vouched = await self.calls.call_state_alive(s1)
                 except PeerUnreachable:
                     routing.drop(s1)
                     self.peers.lost(s1, _now())
@@ -206,7 +207,8 @@ class Maintenance:
             if (predecessor is not None and predecessor != me
                     and in_open(predecessor.id, me.id, s1.id)):
                 self._asked_hidden += 1
-                hidden = predecessor
+                hidden = predecessor if vouched else None   # (s1 cannot reach it either:
+                #                                              dead, or a partition)
                 if (not self.calls.transport.is_suspected(predecessor)
                         or self._asked_hidden % 8 == 0):
                     with contextlib.suppress(PeerUnreachable):

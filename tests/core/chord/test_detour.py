@@ -133,3 +133,24 @@ async def test_join__a_restart_at_the_same_address_before_the_ring_noticed_the_c
     finally:
         await stop_all(nodes)
         await old.stop()
+
+
+
+@virtual_time
+async def test_state__says_whether_the_predecessor_answered_its_last_ping():
+    # a node between a caller and its successor is taken for one behind a firewall
+    # (Routing.hidden) only on the successor's word that it answers: never a crashed one
+    net = network()
+    nodes = await _ring(net, [f"10.7.0.{i}" for i in range(1, 5)])
+    await asyncio.sleep(5)
+    try:
+        assert all(n._calls.rpc_state()["alive"] for n in nodes)
+        dead = nodes[1]
+        after = next(n for n in nodes if n.predecessor() and n.predecessor().address
+                     == dead.address)
+        net.kill(dead.address)
+        await after._maintenance.check_predecessor()
+        state = after._calls.rpc_state()
+        assert state["predecessor"] == str(dead.address) and state["alive"] is False
+    finally:
+        await stop_all(nodes)
