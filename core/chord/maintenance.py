@@ -18,7 +18,7 @@ import random
 from collections.abc import Awaitable, Callable
 
 from .address import Address, AddressError
-from .errors import JoinError, PeerUnreachable, RpcError
+from .errors import JoinError, LookupFailed, PeerUnreachable, RemoteError, RpcError
 from .ids import RING, in_open
 from .peers import Peers
 from .protocol import RingProtocol
@@ -60,6 +60,8 @@ class Maintenance:
         self.random = random.Random(seed if seed is not None else routing.me.id)
         self._rounds = TaskSet()
         self._walks = TaskSet()
+        self._asked_hidden = 0   # rounds that found a node between us and s1
+        self._since: dict[str, tuple[Address | None, float]] = {}   # _lasting
 
     # -- join and leave --------------------------------------------------------------------
 
@@ -69,9 +71,24 @@ class Maintenance:
         me = self.routing.me
         avoid: set[Address] = set()
         for _ in range(self.routing.r + 1):
-            successor, _ = await self.lookup(bootstrap, me.id, avoid)
+            try:
+                successor, _ = await self.lookup(bootstrap, me.id, set(avoid))
+            except (LookupFailed, RemoteError):
+                if not avoid or bootstrap in avoid:
+                    raise
+                # every node the ring knows of between us and the bootstrap is out of our
+                # reach though alive to the others (a firewall between us and them, not a
+                # crash: connectivity need not be transitive): start just before the
+                # bootstrap; stabilize moves us on to the closest successor we can reach
+                successor = bootstrap
             if successor == me:
-                raise JoinError(f"{bootstrap} says this address is already in the ring")
+                # our own address, from before a restart (the ring has not noticed the old
+                # process is gone), or others spliced us in already while we started: no
+                # other live node can listen here, so route on past it
+                if me in avoid:
+                    raise JoinError(f"{bootstrap} says this address is already in the ring")
+                avoid.add(me)
+                continue
             try:
                 _, their_list = await self.calls.call_state(successor)
                 break
@@ -173,29 +190,72 @@ class Maintenance:
         routing, me = self.routing, self.routing.me
         for _ in range(len(routing.successors) + 1):
             s1 = routing.successor
+            vouched = False
             if s1 == me:
                 predecessor, new_list = routing.predecessor, [me]
             else:
                 try:
-                    predecessor, their_list = await self.calls.call_state(s1)
+                    predecessor, their_list, vouched = await self.calls.call_state_alive(s1)
                 except PeerUnreachable:
                     routing.drop(s1)
                     self.peers.lost(s1, _now())
                     continue
                 new_list = routing.successor_list(s1, their_list)
-            # (a p our transport saw fail is taken as dead, not asked again: after a
-            # crash s1 still names the dead node, and asking it would cost a timeout)
+            # (a p our transport saw fail is not asked again every round: after a crash s1
+            # still names the dead node a moment, and asking it would cost a timeout)
+            hidden = None
             if (predecessor is not None and predecessor != me
-                    and in_open(predecessor.id, me.id, s1.id)
-                    and not self.calls.transport.is_suspected(predecessor)):
-                with contextlib.suppress(PeerUnreachable):
-                    _, their_list = await self.calls.call_state(predecessor)
-                    new_list = routing.successor_list(predecessor, their_list)
+                    and in_open(predecessor.id, me.id, s1.id)):
+                self._asked_hidden += 1
+                hidden = predecessor if vouched else None   # (s1 cannot reach it either:
+                #                                              dead, or a partition)
+                if (not self.calls.transport.is_suspected(predecessor)
+                        or self._asked_hidden % 8 == 0):
+                    with contextlib.suppress(PeerUnreachable):
+                        _, their_list = await self.calls.call_state(predecessor)
+                        new_list = routing.successor_list(predecessor, their_list)
+                        hidden = None
+            # alive to s1 (its predecessor, which it pings) but not to us: the owner of the
+            # keys up to its id all the same (``Routing.hidden``) — once s1 has named it
+            # for a while: a node that crashed, s1 drops within a timeout or two
+            routing.hidden = hidden if self._lasting("hidden", hidden) else None
             routing.set_successors(new_list)
             if routing.successor != me:
                 with contextlib.suppress(RpcError):
                     await self.calls.call_notify(routing.successor)
             return
+
+    async def _behind_predecessor(self, predecessor: Address) -> None:
+        """A node between our predecessor and us that we cannot reach (nor it us, so it
+        never notifies us): our predecessor's first successor, by its word. It is our
+        predecessor in the ring's order, owning the keys up to its id (it takes us as its
+        ``Routing.hidden``); keeping the old one would make us own its keys too."""
+        routing = self.routing
+        try:
+            _, theirs = await self.calls.call_state(predecessor)
+        except RpcError:
+            return
+        behind = next((s for s in theirs if s != predecessor), None)
+        if (behind is None or behind == routing.me or routing.predecessor != predecessor
+                or not in_open(behind.id, predecessor.id, routing.me.id)):
+            self._lasting("behind", None)
+            return
+        if not self._lasting("behind", behind):
+            return   # named for a while first: a crashed one our predecessor drops soon
+        if not await self.calls.call_ping(behind) and routing.predecessor == predecessor:
+            log.info("%s: %s is out of our reach, alive to %s: our predecessor",
+                     routing.me, behind, predecessor)
+            routing.set_predecessor(behind)
+
+    def _lasting(self, what: str, node: Address | None) -> bool:
+        """Whether ``node`` has been the answer to ``what`` for at least three call
+        timeouts without a break (None: no answer, which starts over)."""
+        now = _now()
+        since = self._since.get(what)
+        if node is None or since is None or since[0] != node:
+            self._since[what] = (node, now)
+            return False
+        return now - since[1] >= 3 * getattr(self.calls.transport, "timeout", 1.0)
 
     async def fix_fingers(self) -> None:
         """Recompute the distinct fingers: finger i is successor(n + 2**i) (§4.2)."""
@@ -218,6 +278,8 @@ class Maintenance:
         was_suspected = routing.predecessor_suspected
         alive = await self.calls.call_ping(predecessor)
         routing.predecessor_answered(predecessor, alive)
+        if alive:
+            await self._behind_predecessor(predecessor)
         if not alive:
             self.peers.lost(predecessor, _now())
         if (not alive and was_suspected and predecessor == routing.predecessor

@@ -9,6 +9,7 @@ iterative and count hops. The node reaches the network only through its ``Transp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import secrets
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterable
 
 from .address import Address, AddressError
 from .client import ClientMode, ClientProtocol, ClientSettings
+from .detour import Detours
 from .errors import JoinError, LookupFailed, PeerUnreachable, RemoteError, RpcError
 from .ids import M, short_id
 from .maintenance import Maintenance
@@ -109,6 +111,9 @@ class Local(RecursiveRoute):
         self.client = ClientMode(self, client) if client is not None else None
         self._maintain_client = True
         self.relay = Relay(self, relay) if relay is not None and client is None else None
+        # calls through a neighbour when the target is out of our reach (detour.py); the
+        # layer above says which user commands may take one
+        self.detours = Detours(self)
         # client id -> an address a hole-punched connection reaches that client at
         # (core/chord/holepunch.py fills it); calls to the client try it before its relay
         self.punched: dict[str, Address] = {}
@@ -213,7 +218,17 @@ class Local(RecursiveRoute):
                 CALLER_HOST.reset(token)
         if isinstance(address, RelayedAddress):
             return await self._relayed(address, type, payload, timeout)
-        return await self._calls.call_user(address, type, payload, timeout)
+        if type not in self.detours.types:
+            return await self._calls.call_user(address, type, payload, timeout)
+        if self.detours.remembered(address):   # lately reachable only by a detour
+            with contextlib.suppress(PeerUnreachable):
+                return await self.detours.call(address, type, payload, timeout)
+        try:
+            return await self._calls.call_user(address, type, payload, timeout)
+        except PeerUnreachable:
+            # alive to others, maybe, though not to us (a firewall between the two of us):
+            # through a neighbour (detour.py)
+            return await self.detours.call(address, type, payload, timeout)
 
     async def _relayed(self, address: RelayedAddress, type: str, payload: object,
                        timeout: float | None) -> object:

@@ -174,13 +174,25 @@ class RingProtocol:
     @serves(immediate=True)
     def rpc_state(self) -> dict:
         routing = self.routing
-        return {"predecessor": _text(routing.predecessor),
+        predecessor = routing.predecessor
+        # "alive": the predecessor answered our last ping (a node between a caller and us
+        # that the caller cannot reach is alive only on this word: Routing.hidden)
+        alive = (predecessor is not None and not routing.predecessor_suspected
+                 and not self.transport.is_suspected(predecessor))
+        return {"predecessor": _text(predecessor),
                 "successors": [str(s) for s in routing.successors],
-                "id": f"{routing.me.id:x}"}
+                "id": f"{routing.me.id:x}", "alive": alive}
 
     async def call_state(self, address: Address) -> tuple[Address | None, list[Address]]:
+        predecessor, successors, _ = await self.call_state_alive(address)
+        return predecessor, successors
+
+    async def call_state_alive(self, address: Address
+                               ) -> tuple[Address | None, list[Address], bool]:
+        """``call_state``, and whether the node's predecessor answered its last ping."""
         state = await self._call(address, "state", {})
-        return _optional_address(state["predecessor"]), _addresses(state["successors"])
+        return (_optional_address(state["predecessor"]), _addresses(state["successors"]),
+                state.get("alive") is True)
 
     # -- next_hop: one step of an iterative lookup (§4.3) ----------------------------------
 

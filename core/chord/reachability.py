@@ -15,7 +15,10 @@ machine has (AutoNAT's idea, libp2p):
   you". It answers where it saw the asker and which ports it reached;
 - that is done in ``rounds`` rounds ``gap`` seconds apart (a fresh connection each
   time): the node is **reachable** only if, in every round, at least
-  min(``NEEDED``, helpers) helpers reached it at the same address. Then its address is
+  min(``NEEDED``, helpers) helpers reached it at the same address (a helper that does
+  not answer the asker at all is not counted among the helpers: connectivity need not be
+  transitive, and a NAT lets its node out, so only a firewall between the two of them
+  explains it). Then its address is
   that one (the host seen, the port claimed): a wildcard listen learns its address this
   way, and a node listening on a LAN address behind a forwarded port learns the public one;
 - otherwise it is **not reachable** and must not join as a full member (``Local.start``
@@ -51,7 +54,7 @@ from dataclasses import dataclass
 
 from . import wire
 from .address import Address, AddressError, ip_of
-from .errors import JoinError, RemoteError, RpcError
+from .errors import JoinError, PeerUnreachable, RemoteError, RpcError
 from .placement import prefix_of
 
 log = logging.getLogger(__name__)
@@ -259,16 +262,21 @@ async def check(ask: Ask, helpers: Sequence[Address], dial_backs: DialBacks, *,
                                                  for h in helpers))
             finally:
                 dial_backs.forget(nonce)
-            answered = [r for r in replies if isinstance(r, tuple)]
-            checking = len(helpers) - sum(r == _BUSY for r in replies)
-            if not checking:
+            # a helper we cannot reach ourselves (no answer at all, while others answer: a
+            # firewall between the two of us, not a NAT in front of us, which lets us out)
+            # says nothing either way, nor does a busy one; one that answers and refuses
+            # or lies still counts
+            busy = sum(r == _BUSY for r in replies)
+            answered = [r for r in replies if isinstance(r, tuple) and r is not UNREACHED]
+            checking = len(helpers) - busy - sum(r is UNREACHED for r in replies)
+            if busy and not checking:
                 if claimed.is_wildcard:
                     return Verdict(False, None, None, 0, len(helpers),
                                    f"the {len(helpers)} nodes asked were busy: nobody told "
                                    "this node its address")
                 return unchecked(claimed, f"the {len(helpers)} nodes asked were busy with "
                                           "other dial-backs: not checked")
-            need = min(needed, checking)
+            need = min(needed, max(1, checking))
             hosts = [r[0] for r in answered]
             if not hosts:
                 verdict = Verdict(False, None, None, 0, len(helpers),
@@ -294,6 +302,7 @@ async def check(ask: Ask, helpers: Sequence[Address], dial_backs: DialBacks, *,
 
 
 _BUSY = "busy"
+UNREACHED = ("", [])   # _ask_one: the helper did not answer at all (PeerUnreachable)
 
 
 async def _ask_one(ask: Ask, helper: Address, ports: list[int],
@@ -306,6 +315,9 @@ async def _ask_one(ask: Ask, helper: Address, ports: list[int],
         ok = [p for p in reply["reached"] if p in ports]
         Address(str(host), ports[0])   # a host we could name (else: a lying helper)
         return str(host), ok
+    except PeerUnreachable as e:
+        log.info("reachability: %s did not answer: %s", helper, e)
+        return UNREACHED
     except RemoteError as e:
         log.info("reachability: %s could not help: %s", helper, e)
         return _BUSY if BUSY in str(e) else None

@@ -93,6 +93,10 @@ class Routing:
         self.predecessor_suspected = False
         self.fingers: list[Address] = list(fingers)
         self.notifiers: list[Address] = []   # who said lately we are their successor
+        # a live node between us and our successor that we cannot reach (our successor's
+        # predecessor, by its word; a firewall between the two of us): the owner of the keys
+        # up to its id, so lookups name it there (calls to it take a detour, detour.py)
+        self.hidden: Address | None = None
         self._on_change = on_change or _ignore
 
     def adopt(self, other: Routing) -> None:
@@ -222,6 +226,10 @@ class Routing:
         """
         if self.is_ours(key):
             return True, self.me
+        hidden = self.hidden
+        if hidden is not None and hidden not in avoid and in_half_open(key, self.me.id,
+                                                                       hidden.id):
+            return True, hidden
         successor = next((s for s in self.successors
                           if s not in avoid and not suspected(s)), None)
         if successor is None:

@@ -78,6 +78,7 @@ class SimNetwork:
         self._endpoints: dict[Address, SimTransport] = {}
         self._ports: dict[str, itertools.count] = {}
         self._island: dict[str, int] = {}   # host -> island; empty: one network
+        self._cuts: set[frozenset[str]] = set()   # pairs of hosts that do not reach each other
 
     def transport(self, timeout: float | None = None) -> SimTransport:
         """A new endpoint on this network, for one node."""
@@ -96,11 +97,23 @@ class SimNetwork:
                 self._island[member.host if isinstance(member, Address) else member] = i
 
     def heal(self) -> None:
-        """One network again."""
+        """One network again (cuts between two hosts stay: ``uncut``)."""
         self._island = {}
 
+    def cut(self, a: Address | str, b: Address | str) -> None:
+        """``a`` and ``b`` (addresses or host names) stop reaching each other; every other
+        pair is unchanged: connectivity that is not transitive."""
+        self._cuts.add(frozenset(x.host if isinstance(x, Address) else x for x in (a, b)))
+
+    def uncut(self) -> None:
+        self._cuts = set()
+
     def reachable(self, source: Address | None, destination: Address | None) -> bool:
-        if not self._island or source is None or destination is None:
+        if source is None or destination is None:
+            return True
+        if self._cuts and frozenset((source.host, destination.host)) in self._cuts:
+            return False
+        if not self._island:
             return True
         return self._island.get(source.host, 0) == self._island.get(destination.host, 0)
 

@@ -291,6 +291,7 @@ class Network:
         self._proxies: list[Proxy] = []
         self._servers: list[asyncio.Server] = []
         self._made: list[str] = []
+        self._faulted: set[str] = set()   # namespaces with a cch_fault nft table
         try:
             self._add_namespace(self.switch)
             ip("-n", self.switch, "-batch", "-", input=_bridge("br0") + "link set lo up\n")
@@ -381,6 +382,36 @@ class Network:
         """Every host back on the main bridge."""
         self.attach(*self.hosts)
 
+    # -- firewall faults between two hosts (nftables in their namespaces) ------------------
+
+    def cut(self, a: Host, b: Host) -> None:
+        """``a`` and ``b`` stop reaching each other (their packets to each other dropped, in
+        both namespaces), every other pair of hosts unchanged: non-transitive connectivity."""
+        self.lossy(a, b, 100)
+        self.lossy(b, a, 100)
+
+    def lossy(self, source: Host, to: Host, percent: int) -> None:
+        """Drop ``percent`` % of the packets from ``source`` to ``to`` (one direction: what
+        ``to`` sends back passes). 100 is a one-way cut."""
+        rule = (f"numgen random mod 100 < {percent} " if percent < 100 else "") + "drop"
+        self._nft(source, f"add rule inet cch_fault out ip daddr {to.ipv4} {rule}")
+        if source.ipv6 and to.ipv6:
+            self._nft(source, f"add rule inet cch_fault out ip6 daddr {to.ipv6} {rule}")
+
+    def uncut(self, *hosts: Host) -> None:
+        """Remove every firewall fault of ``hosts`` (all hosts if none named)."""
+        for host in hosts or self.hosts:
+            if host.netns in self._faulted:
+                _nft_in(host.netns, "delete table inet cch_fault")
+                self._faulted.discard(host.netns)
+
+    def _nft(self, host: Host, command: str) -> None:
+        if host.netns not in self._faulted:
+            _nft_in(host.netns, "add table inet cch_fault\n"
+                    "add chain inet cch_fault out { type filter hook output priority 0; }")
+            self._faulted.add(host.netns)
+        _nft_in(host.netns, command)
+
     # -- in-process servers and proxies ---------------------------------------------------
 
     @property
@@ -440,6 +471,14 @@ class Network:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _nft_in(netns: str, commands: str) -> None:
+    """``nft -f -`` inside ``netns``; HarnessError with its stderr if it fails."""
+    done = subprocess.run(["ip", "netns", "exec", netns, "nft", "-f", "-"], input=commands,
+                          capture_output=True, text=True, timeout=IP_TIMEOUT)
+    if done.returncode != 0:
+        raise HarnessError(f"nft in {netns}: {done.stderr.strip() or done.returncode}")
 
 
 def _bridge(name: str) -> str:

@@ -17,7 +17,23 @@ one at a time, each undone after its duration:
 - ``partition``: the hosts split into two random groups, then healed;
 - ``skew``: a restart under libfaketime with the clock minutes ahead or behind, and a
   restart with the right clock after;
-- ``join``: a new node (on a spare host) joins and joins the channels.
+- ``join``: a new node (on a spare host) joins and joins the channels;
+- ``cut``: non-transitive connectivity: two hosts stop reaching each other (nft rules in
+  their namespaces), every other pair fine, then uncut;
+- ``oneway``: one direction between two hosts loses 30-70 % of its packets (nft), the
+  other direction is clean. The kernel here has no netem, so there is no pure delay:
+  what the lossy direction carries arrives late, by TCP's retransmissions (200 ms and
+  doubling), and a call that needs too many of them times out;
+- ``jump``: a running node's clock jumps minutes ahead or behind, and back after: every
+  node runs under libfaketime reading its offset from a file of its own
+  (``FAKETIME_TIMESTAMP_FILE``, re-read every second), so the jump hits the running
+  process, no restart. Without libfaketime ``skew`` restarts on the right clock and
+  ``jump`` is skipped (counted as "skipped jump").
+
+After the run every node exits gracefully and the checker reads each nick's SQLite
+database too (``history.check_databases``): acknowledged messages stored by every member,
+nothing stored that nobody typed, nothing shown and not stored, nothing acknowledged left
+in an outbox.
 
 ``python -m tests.support.nemesis --seed 7 --minutes 10 --hosts 8`` (``make nemesis``) runs
 one and prints the seed, the schedule, the counts and every violation (exit 1 if any).
@@ -27,8 +43,10 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -38,13 +56,14 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .history import Report, check
+from .history import Report, check, check_databases, database_of
 from .hosts import PORT, RING_ARGS, Host, Network, wait_one_ring
 from .procs import Cluster, Proc, kind
 
 CHANNELS = ("red", "green", "blue")
-KINDS = ("kill", "pause", "exit", "partition", "skew", "join")
+KINDS = ("kill", "pause", "exit", "partition", "skew", "join", "cut", "oneway", "jump")
 FAKETIME = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+MERGE = 15.0   # seconds after a heal during which the two sides may still be two rings
 
 
 @dataclass(frozen=True)
@@ -53,7 +72,8 @@ class Fault:
     kind: str
     target: int        # index into the nodes running then (modulo their number)
     lasts: float       # seconds until undone
-    detail: float = 0.0   # skew: minutes (signed); partition: the fraction cut off
+    detail: float = 0.0   # skew, jump: minutes (signed); partition: the fraction cut
+    #                       off; oneway: the percentage of packets lost
 
 
 def schedule(seed: int, seconds: float, kinds: tuple[str, ...] = KINDS,
@@ -68,10 +88,12 @@ def schedule(seed: int, seconds: float, kinds: tuple[str, ...] = KINDS,
         if t + lasts > seconds:
             return faults
         detail = 0.0
-        if kind_ == "skew":
+        if kind_ in ("skew", "jump"):
             detail = rng.choice([-1, 1]) * rng.uniform(2.0, 15.0)
         elif kind_ == "partition":
             detail = rng.uniform(0.2, 0.5)
+        elif kind_ == "oneway":
+            detail = rng.uniform(30.0, 70.0)
         joined += kind_ == "join"
         faults.append(Fault(round(t, 2), kind_, rng.randrange(1000), round(lasts, 2),
                             round(detail, 2)))
@@ -103,6 +125,9 @@ class Run:
         self.down: set[str] = set()
         self.faulted: set[str] = set()
         self.applied: Counter = Counter()
+        self.apart: list[tuple[float, float]] = []   # (cut, healed + MERGE) of splits
+        self.log: list[dict] = []   # the faults applied, with their times and victims
+        self.last_victim: object = None
         self.sent = Counter()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -114,9 +139,11 @@ class Run:
         bootstrap = next((p for n, p in self.current.items()
                           if p.alive and n not in self.paused and n != nick), None)
         wrapper = list(host.wrapper)
-        if skew:
-            wrapper += ["env", f"LD_PRELOAD={FAKETIME[0]}", f"FAKETIME={skew:+.0f}m",
-                        "FAKETIME_DONT_FAKE_MONOTONIC=1"]
+        if FAKETIME:   # the clock's offset is read from a file of its own: jumps while it runs
+            self._set_clock(nick, skew)
+            wrapper += ["env", f"LD_PRELOAD={FAKETIME[0]}",
+                        f"FAKETIME_TIMESTAMP_FILE={self._clock_file(nick)}",
+                        "FAKETIME_CACHE_DURATION=1", "FAKETIME_DONT_FAKE_MONOTONIC=1"]
         proc = self.cluster.start(nick, bootstrap=bootstrap, wrapper=wrapper,
                                   listen=host.address(PORT), fast=False, args=RING_ARGS,
                                   timeout=60, data_dir=data_dir)
@@ -126,6 +153,15 @@ class Run:
             self.current[nick] = proc
             self.down.discard(nick)
         return proc
+
+    def _clock_file(self, nick: str) -> Path:
+        return self.cluster.log_dir / f"clock-{nick}"
+
+    def _set_clock(self, nick: str, minutes: float) -> None:
+        """The offset libfaketime gives ``nick``'s process from now on (within a second)."""
+        path = self._clock_file(nick)
+        path.with_suffix(".tmp").write_text(f"{minutes:+.0f}m\n" if minutes else "+0\n")
+        path.with_suffix(".tmp").replace(path)
 
     def _join_channels(self, proc: Proc) -> None:
         for c in CHANNELS:
@@ -166,13 +202,47 @@ class Run:
         return live[fault.target % len(live)] if len(live) > 2 else None
 
     def _apply(self, fault: Fault) -> None:
+        began = time.monotonic()
+        self._apply_one(fault)
+        self.log.append({"kind": fault.kind, "at": began, "until": time.monotonic(),
+                         "victim": self.last_victim})
+
+    def _apply_one(self, fault: Fault) -> None:
+        self.last_victim = None
         if fault.kind == "partition":
             hosts = list(self.hosts)
             random.Random(fault.target).shuffle(hosts)
             cut = max(1, int(len(hosts) * fault.detail))
+            began = time.monotonic()
+            self.last_victim = [[h.name for h in hosts[:cut]], [h.name for h in hosts[cut:]]]
             self.net.partition(hosts[:cut], hosts[cut:])
             time.sleep(fault.lasts)   # the fault's duration
             self.net.heal()
+            self.apart.append((began, time.monotonic() + MERGE))
+        elif fault.kind in ("cut", "oneway"):
+            hosts = [self.host_of[n] for n in self._live()]
+            if len(hosts) < 3:
+                return
+            pick = random.Random(fault.target)
+            a, b = pick.sample(hosts, 2)
+            self.last_victim = [a.name, b.name]
+            began = time.monotonic()
+            if fault.kind == "cut":
+                self.net.cut(a, b)
+            else:
+                self.net.lossy(a, b, round(fault.detail))
+            time.sleep(fault.lasts)   # the fault's duration
+            self.net.uncut(a, b)
+            if fault.kind == "cut":   # the ring around it may have split for a moment
+                self.apart.append((began, time.monotonic() + MERGE))
+        elif fault.kind == "jump":
+            nick = self.last_victim = self._victim(fault)
+            if nick is None or not FAKETIME:
+                self.applied["skipped " + fault.kind] += 1
+                return
+            self._set_clock(nick, fault.detail)
+            time.sleep(fault.lasts)   # the fault's duration: it runs on the jumped clock
+            self._set_clock(nick, 0.0)
         elif fault.kind == "join":
             if not self.spare:
                 return
@@ -180,7 +250,7 @@ class Run:
             proc = self._start(f"new{len(self.incarnations)}", host)
             self._join_channels(proc)
         else:
-            nick = self._victim(fault)
+            nick = self.last_victim = self._victim(fault)
             if nick is None:
                 return
             self.faulted.add(nick)
@@ -234,7 +304,13 @@ class Run:
             self._stop.set()
             chatting.join(10)
         self._settle()
-        return check(self.incarnations, self.faulted, quiet_from, self.bound)
+        report = check(self.incarnations, self.faulted, quiet_from, self.bound, self.apart)
+        for proc in list(self.current.values()):   # exit, so that every commit is on disk
+            if proc.alive:
+                proc.stop()
+        databases = {nick: database_of(procs[-1].data_dir, nick)
+                     for nick, procs in self.incarnations.items()}
+        return check_databases(self.incarnations, self.faulted, databases, report)
 
     def _settle(self) -> None:
         """Wait (at most ``bound`` s) until every live node shows every acknowledged
@@ -248,6 +324,19 @@ class Run:
             if not missing:
                 return
             time.sleep(0.5)   # polling the processes' output until the deadline
+
+    def keep(self, where: Path) -> None:
+        """Every process's events (JSON lines) and stderr, the faults and hosts, in ``where``."""
+        where.mkdir(parents=True, exist_ok=True)
+        for nick, procs in self.incarnations.items():
+            for i, p in enumerate(procs):
+                with open(where / f"{nick}-{i}.jsonl", "w") as f:
+                    for e in p.events:
+                        f.write(json.dumps(e) + "\n")
+                shutil.copy(p.stderr_path, where / f"{nick}-{i}.stderr")
+        (where / "faults.json").write_text(json.dumps(
+            {"log": self.log, "apart": self.apart,
+             "hosts": {n: h.name for n, h in self.host_of.items()}}, indent=1))
 
     def describe(self) -> str:
         faults = ", ".join(f"{k} {n}" for k, n in sorted(self.applied.items()))
@@ -263,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--minutes", type=float, default=1.0)
     parser.add_argument("--hosts", type=int, default=8)
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="write every process's events and stderr, and the faults, here")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     print(f"nemesis: seed {seed} (replay with SEED={seed})", flush=True)
@@ -278,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
             print("  " + v)
         for proc in cluster.live():
             proc.stop()
+        if args.keep is not None:
+            run.keep(args.keep)
     return 1 if report.violations else 0
 
 

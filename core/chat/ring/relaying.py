@@ -5,7 +5,8 @@ A client node's users are reached at their relayed address (``relay-host:port/<c
 id>``, signed in their name records and channel joins like any address), so each of these
 calls goes through the relay: a maintainer's deliveries, a private message (sealed end to
 end: the relay forwards it unread), the liveness challenge of a name record, the nudge
-that mail waits, the news of a name conflict, and the ``@id`` question.
+that mail waits, the news of a name conflict, and the ``@id`` question. ``DETOURED`` is
+what a node may send through a common neighbour to a node it cannot reach itself.
 """
 
 from __future__ import annotations
@@ -20,8 +21,19 @@ FORWARDED = frozenset(v.type for v in (p.DELIVER, p.PRIVATE, p.NAME_ALIVE, p.MAI
 """... and the coordination of a hole punch between two clients (core/chord/punching.py),
 which the relay stamps with the address it sees each side at."""
 
+# what may go to a node through a common neighbour when it is out of our own reach
+# (core/chord/detour.py): the calls to a user's node, and the requests routed to a key's
+# owner — each signed by its user or a plain read, checked by the target as if direct.
+# Never a frame that moves state (migrate, replicate, hand-off, a replica's copy): the
+# receiver believes those only from the connection's own source host (neighbours.py).
+DETOURED = FORWARDED | frozenset(v.type for v in (
+    p.NAME_SET, p.NAME_GET, p.NAME_DEL, p.JOIN, p.LEAVE, p.SEND, p.TOPIC, p.MAIL_PUT,
+    p.MAIL_TAKE, p.MAIL_DONE, p.MAIL_STATUS))
+
 
 def configure(node: Local) -> None:
-    """Let the node's relay (if it runs one) forward the chat's calls to a user's node."""
+    """Let the node's relay (if it runs one) forward the chat's calls to a user's node, and
+    let calls to a node out of reach take a detour through a neighbour."""
     if node.relay is not None:
         node.relay.types = FORWARDED
+    node.detours.types = DETOURED

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.chord import Address, Local, NotReachable, RemoteError
+from core.chord import Address, Local, NotReachable, PeerUnreachable, RemoteError
 from core.chord.reachability import (
     MAX_PORTS,
     DialBacks,
@@ -161,6 +161,29 @@ class TestCheck:
         assert not v.reachable
         v = await verdict_of(asker("198.18.0.5", {}), hs)
         assert not v.reachable and "none of the 3" in v.why
+
+    async def test_check__a_helper_we_cannot_reach_at_all_is_not_asked(self):
+        # non-transitive connectivity: a firewall between us and one helper of two; the
+        # other reaches us, and the unreachable one says nothing either way
+        hs = helpers(2)
+
+        async def ask(helper, ports, nonce):
+            if helper == hs[0]:
+                raise PeerUnreachable(f"{helper} did not answer dial_back within 3 s")
+            return {"seen": "198.18.0.5", "reached": ports}
+        v = await verdict_of(ask, hs)
+        assert v.reachable and v.address == Address("198.18.0.5", 4000)
+
+        async def nobody(helper, ports, nonce):   # a NAT lets us out: helpers answer
+            if helper == hs[0]:
+                raise PeerUnreachable("no answer")
+            return {"seen": "198.18.0.5", "reached": []}
+        assert not (await verdict_of(nobody, hs)).reachable
+
+        async def none_at_all(helper, ports, nonce):
+            raise PeerUnreachable("no answer")
+        v = await verdict_of(none_at_all, hs)
+        assert not v.reachable and "none of the 2" in v.why
 
     async def test_check__an_advertised_address_on_another_host_is_taken_as_given(self):
         hs = helpers(2)

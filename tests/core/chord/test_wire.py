@@ -326,3 +326,37 @@ def test_json_values_strategy_is_json(value):
     # (no NaN or infinity) and comes back from it equal, of the same type.
     again = json.loads(json.dumps(value, allow_nan=False))
     assert again == value and type(again) is type(value)
+
+
+async def test_tcp__a_connect_attempt_outliving_its_callers_logs_no_traceback():
+    # a peer whose SYNs go unanswered (here: a listener whose accept queue is full): the
+    # caller gives up at its own deadline, the shared attempt at the transport's; nobody
+    # is left to take its TimeoutError, and asyncio must not log "never retrieved"
+    import gc
+    import socket
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):   # fill the accept queue (never accepted)
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        fillers.append(s)
+    loop = asyncio.get_running_loop()
+    logged: list[dict] = []
+    loop.set_exception_handler(lambda _loop, context: logged.append(context))
+    transport = TcpTransport(timeout=0.3)
+    try:
+        with pytest.raises(PeerUnreachable):
+            await transport.call(Address("127.0.0.1", port), "ping", {}, timeout=0.05)
+        await asyncio.sleep(0.6)   # past the attempt's own deadline
+        gc.collect()
+        await asyncio.sleep(0)
+        assert [c.get("message") for c in logged] == []
+    finally:
+        loop.set_exception_handler(None)
+        await transport.close()
+        for s in [listener, *fillers]:
+            s.close()
