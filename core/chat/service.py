@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from core import events as ev
 from core.chord import Local, RpcError, TaskSet, hex_id
+from core.chord.detour import detour_origin, ring_hosts
 from core.chord.relay import caller_origin
 from core.chord.robust import RobustLookup
 from core.datadir import DataDir
@@ -338,6 +339,8 @@ class ChatService:
         # who does deliver: the connection's host (a client's: the one its relay saw)
         client = self.node.client
         origin = caller_origin(d, client.relay if client is not None else None)
+        if client is None:   # a call that came round a cut through a ring node (detour.py)
+            origin = detour_origin(d, origin, ring_hosts(self.node))
         joins = d.get("joins")   # the maintainer's word on which joins stand (feeds.py)
         joins = ({k: v for k, v in list(joins.items())[:MAX_JOINS]
                   if isinstance(k, str) and isinstance(v, str)}

@@ -56,6 +56,26 @@ class DetourStats:
     taken: int = 0            # our own calls that went through a via
 
 
+DETOUR_ORIGIN = "detour_origin"   # the host a detoured call came from, stamped by the hop
+
+
+def detour_origin(payload: object, caller_host: str | None, ring_hosts: set[str]) -> str | None:
+    """The host a call came from: the connection's (``caller_host``), or, when that is a ring
+    node we know (a detour hop: a node of our successor list, fingers or predecessor), the
+    host the hop stamped. A stamp from any other caller is ignored."""
+    if caller_host is None or caller_host not in ring_hosts or not isinstance(payload, dict):
+        return caller_host
+    stamped = payload.get(DETOUR_ORIGIN)
+    return stamped if isinstance(stamped, str) and stamped else caller_host
+
+
+def ring_hosts(node) -> set[str]:
+    """The hosts of the ring nodes ``node`` knows: its successors, fingers and predecessor
+    (the nodes a detour through them is believed from)."""
+    return {r.address.host for r in (*node.successors(), *node.fingers(), node.predecessor())
+            if r is not None}
+
+
 def _now() -> float:
     return asyncio.get_running_loop().time()
 
@@ -122,7 +142,10 @@ class Detours:
             if not await self._in_ring(to):
                 return self._refuse("unknown", f"{to} is no node of this ring")
             try:
-                reply = await self.node._calls.call_user(to, type_, d.get("payload"))
+                payload = d.get("payload")
+                if isinstance(payload, dict):   # who asked for the detour, for the receiver
+                    payload = {**payload, DETOUR_ORIGIN: host}   # (any caller's claim replaced)
+                reply = await self.node._calls.call_user(to, type_, payload)
             except RemoteError as e:
                 return {"ok": False, "refused": "remote", "error": str(e)[:300]}
             except PeerUnreachable as e:

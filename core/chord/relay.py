@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from . import wire
 from .address import Address, AddressError, ip_of
 from .bucket import Bucket
+from .detour import detour_origin, ring_hosts
 from .errors import PeerUnreachable, RemoteError
 from .ids import hash_string
 from .transport import CALLER_HOST, CALLER_LINK
@@ -291,8 +292,10 @@ class Relay:
             self.stats.refused_busy += 1
             return self._refuse("busy", f"this relay is over {lim.total_rate:g} bytes/s")
         vouched = None
-        if isinstance(payload, dict):   # where the call came from, whatever it says
-            payload = {**payload, ORIGIN: CALLER_HOST.get() or self.node.address.host}
+        if isinstance(payload, dict):   # where the call came from, whatever it says (a
+            # detour hop that is a ring node we know may say whose call it carries)
+            came = detour_origin(payload, CALLER_HOST.get(), ring_hosts(self.node))
+            payload = {**payload, ORIGIN: came or self.node.address.host}
         if type == PUNCH:
             # a hole punch dials only where this relay sees each side: the caller's address
             # goes to the client, the client's back to the caller, whatever either says

@@ -78,9 +78,10 @@ async def test_detour__a_call_to_a_node_out_of_reach_goes_through_a_neighbour():
                               str(n._routing.hidden)) for n in nodes]
         a, c = nodes[0], nodes[2]
         reply = await a.user_command(c.address, ECHO, {"x": 1})
-        assert reply == {"at": str(c.address), "got": {"x": 1}}
+        # the hop says whose call it carries (detour.DETOUR_ORIGIN: the caller's host)
+        assert reply == {"at": str(c.address), "got": {"x": 1, "detour_origin": a.address.host}}
         reply = await c.user_command(a.address, ECHO, {"x": 2})
-        assert reply == {"at": str(a.address), "got": {"x": 2}}
+        assert reply == {"at": str(a.address), "got": {"x": 2, "detour_origin": c.address.host}}
         assert a.detours.stats.taken == 1 and c.detours.stats.taken == 1
         assert sum(n.detours.stats.served for n in nodes) == 2
         assert a.detours.remembered(c.address)   # the next call goes by detour at once
