@@ -20,7 +20,7 @@ from core.chat.model.ids import channel_key, name_key
 from core.chat.wire import verbs as p
 from core.chord import Address, Local, Remote, in_half_open, in_open
 from core.chord.testing import FAST, ring_problems, wait_until
-from core.datadir import DataDir
+from tests.support.clients import start_chat_node, stop_chat_node
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -40,24 +40,13 @@ async def honest_ring(tmp: Path, nicks: list[str]):
     try:
         for nick in nicks:
             boot = nodes[0][0].address if nodes else None
-            node = Local(Address("127.0.0.1", 0), boot, **FAST)
-            events: list = []
-            service = ChatService(node, events.append, data_dir=DataDir(tmp / nick), **CHAT)
-            await node.start()
-            await service.start()
-            await service.add_user(nick, events.append)
-            nodes.append((node, service, events))
+            nodes.append(await start_chat_node(tmp, nick, boot, **CHAT))
         await wait_until(lambda: not ring_problems([n for n, _, _ in nodes]), 20,
                          what="ring convergence")
         yield nodes
     finally:
         for node, service, _ in reversed(nodes):
-            with contextlib.suppress(Exception):
-                await service.stop()
-            with contextlib.suppress(Exception):
-                await node.stop()
-            for user in service.users.values():
-                user.keys.release()
+            await stop_chat_node(node, service)
 
 
 async def test_hostile_sybil__a_ground_owner_that_drops_and_hides_is_read_around(tmp_path):
