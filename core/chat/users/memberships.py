@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 REJOIN_GAP = 1.0     # seconds between two resumes of one channel at least
 SETTLE = 3.0         # seconds a maintainer's removal (pruned, gone) waits to be shown
+STALE_FOR = 120.0    # seconds a line refused for its signed time is signed and sent again
+STALE_PAUSE, STALE_PAUSE_CAP = 0.5, 8.0   # the pauses between, doubling
 
 
 @dataclass
@@ -195,11 +197,8 @@ class Memberships:
             signed = self.me.sign(channel, "msg", item.text, item.msg_id, item.action)
         try:
             reply = await self.channels.call_send(signed)
-            if reply.get("refused") == "stale":   # resent long after: signed again, same id
-                count = (None if signed.n is None or signed.key != self.me.identity.key
-                         else (str(signed.series), signed.n))   # and the same number
-                reply = await self.channels.call_send(
-                    self.me.sign(channel, "msg", item.text, item.msg_id, count, item.action))
+            if reply.get("refused") == "stale":
+                reply = await self._sign_again(item, signed, reply)
             if reply.get("refused") == "replay":
                 # the maintainer took this id before: a resend of a line that got there
                 await self.outbox.delivered(item)
@@ -215,6 +214,34 @@ class Memberships:
         self.gaps.sent(channel, item.msg_id, seq, str(reply.get("via", "")))
         await self.outbox.delivered(item)
         return item.msg_id, seq
+
+    async def _sign_again(self, item: Outgoing, signed: SignedEntry, reply: dict) -> dict:
+        """The maintainer refused the line for the time it was signed at (resent long
+        after, or signed while this node's clock had jumped): it is signed again with the
+        time now — the same id and the same number, so it is still stored and shown once —
+        and sent again, with pauses while the refusal is still about the time (a clock
+        that jumped comes back, or the ring's clock measurement corrects it), for up to
+        ``STALE_FOR`` seconds. The user is told when it had to wait."""
+        channel = item.target
+        count = (None if signed.n is None or signed.key != self.me.identity.key
+                 else (str(signed.series), signed.n))
+        deadline, pause, told = now() + STALE_FOR, STALE_PAUSE, False
+        while True:
+            reply = await self.channels.call_send(
+                self.me.sign(channel, "msg", item.text, item.msg_id, count, item.action))
+            if reply.get("refused") != "stale" or now() + pause > deadline:
+                break
+            if not told:
+                told = True
+                self.post(ev.Info(text=(
+                    f"#{channel}: your line was refused as signed outside the maintainer's "
+                    f"time window ({reply.get('error', 'stale')}): this node's clock may "
+                    "have jumped; it is signed again with the time now and sent again")))
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, STALE_PAUSE_CAP)
+        if told and "refused" not in reply:
+            self.post(ev.Info(text=f"#{channel}: your line signed again went through"))
+        return reply
 
     # -- what maintainers deliver ----------------------------------------------------------
 
