@@ -22,6 +22,7 @@ Time is whatever the caller passes (``now``): the holdings have no clock of thei
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from core.chord.ids import in_half_open
@@ -105,14 +106,24 @@ class Holdings:
     def maintain(self, item: Item) -> Item:
         """Merge a copy into what we maintain (a migration, a successor's replica).
 
-        Entries the copy brings that sort at or below the replicated mark lower it (the
-        replicas do not have them yet), and move back the cursors above them; so does an
-        entry the merge moved to a lower seq (two copies numbered it differently).
+        Two copies may have numbered the same sequence numbers (each served for a while:
+        a partition, a node that served before its copy came, a takeover from a replica
+        that lagged): the union keeps our numbers, and numbers after everything the
+        entries that cannot keep theirs (``merge_numbered``), so a number we may have
+        delivered or acknowledged means one message, and nothing new sorts below what
+        members have (where the log's trim would drop it). Entries the merge brings or
+        renumbers at or below the replicated mark lower it (the replicas do not have them
+        so yet), and move back the cursors above them.
         """
         ref = item_ref(item)
         before = self.maintained.get(*ref)
         merged = self.maintained.put(item)
         self._note_doubts(before, item, merged)
+        if isinstance(merged, Channel) and isinstance(before, Channel):
+            assert isinstance(item, Channel)
+            merged = merge_numbered(merged, before, item, self.mark(merged.name))
+            self.maintained.pop(*ref)
+            self.maintained.put(merged)
         if isinstance(merged, Channel):
             known = ({(e.msg_id, e.seq) for e in before.log} if isinstance(before, Channel)
                      else set())
@@ -218,7 +229,12 @@ class Holdings:
         ref = item_ref(item)
         if self.maintained.get(*ref) is not None:
             return False
-        self.replicas.put(item)
+        before = self.replicas.get(*ref)
+        merged = self.replicas.put(item)
+        if isinstance(before, Channel) and isinstance(merged, Channel):
+            assert isinstance(item, Channel)
+            self.replicas.pop(*ref)
+            self.replicas.put(replica_numbered(merged, before, item))
         self._refreshed[ref] = now
         return True
 
@@ -242,3 +258,77 @@ class Range:
 
     def serves(self, key: int) -> bool:
         return self.is_ours(key) and not self.pulls and not self.leaving
+
+
+# -- two numberings of one channel ----------------------------------------------------------
+
+def renumbered(union: Channel, a: Channel, b: Channel, keep: Channel,
+               move: set[str]) -> Channel:
+    """``union`` (``a.merge(b)``: its members and topic) with the log of both copies (not
+    trimmed yet: nothing new may fall under the trim before it is numbered), every entry
+    ``keep`` has at ``keep``'s seq, and the entries whose ids are in ``move`` numbered
+    after everything else (in their order)."""
+    seqs = {e.msg_id: e.seq for e in keep.log}
+    by_id: dict[str, Entry] = {}
+    for e in (*a.log, *b.log):
+        known = by_id.get(e.msg_id)
+        if known is None or e.seq < known.seq:
+            by_id[e.msg_id] = e
+    staying, moving = [], []
+    for e in by_id.values():
+        if e.msg_id in move:
+            moving.append(e)
+        else:
+            seq = seqs.get(e.msg_id, e.seq)
+            staying.append(e if seq == e.seq else dataclasses.replace(e, seq=seq))
+    top = max([union.last_seq, keep.last_seq, *(e.seq for e in staying)])
+    moved = [dataclasses.replace(e, seq=top + i)
+             for i, e in enumerate(sorted(moving, key=lambda e: (e.seq, e.msg_id)), 1)]
+    log = sorted(staying + moved, key=lambda e: (e.seq, e.msg_id))
+    ch = Channel(union.name, union.members, log, top + len(moved), union.topic)
+    ch._trim()
+    return ch
+
+
+def merge_numbered(union: Channel, ours: Channel, theirs: Channel, mark: int) -> Channel:
+    """The union of a maintainer's copy (``ours``, replicated up to ``mark``) and another
+    (``theirs``), numbered so that no number means two messages and nothing new sorts
+    below the other copy's log. Our numbers stay; after everything go:
+
+    - our entries above the mark that ``theirs`` lacks and that sort among its numbers:
+      nobody was sent them, nor was their sender answered, so their numbers are free;
+    - their entries we lack numbered within our log (ours is complete there: the number is
+      taken, or we skipped it);
+    - of two copies whose numbers do not meet (one's last below the other's first: one
+      started afresh, a side of a partition that had no copy, a node that served before
+      its copy came), the lower one's entries signed since the other's log begins: they
+      are new, not history the other copy trimmed.
+    """
+    our_ids = {e.msg_id for e in ours.log}
+    their_ids = {e.msg_id for e in theirs.log}
+    move = {e.msg_id for e in ours.log
+            if mark < e.seq <= theirs.last_seq and e.msg_id not in their_ids}
+    if ours.log:
+        low, high = ours.log[0].seq, ours.last_seq
+        move |= {e.msg_id for e in theirs.log
+                 if e.msg_id not in our_ids and low <= e.seq <= high}
+    if ours.log and theirs.log:
+        for a, b, b_ids in ((ours, theirs, their_ids), (theirs, ours, our_ids)):
+            if a.last_seq < b.log[0].seq:
+                since = b.log[0].at
+                move |= {e.msg_id for e in a.log if e.msg_id not in b_ids and e.at >= since}
+    return renumbered(union, ours, theirs, ours, move)
+
+
+def replica_numbered(union: Channel, held: Channel, copy: Channel) -> Channel:
+    """A replica (``held``) merged with its maintainer's new copy: the maintainer's numbers
+    win, and an entry the replica holds that the copy lacks, numbered within the copy's
+    log (where the maintainer's log is complete: a copy is everything above its mark),
+    goes after it — an older copy's numbering of a message the maintainer numbered
+    otherwise or never had must not take the place of one it delivered."""
+    if not copy.log:
+        return renumbered(union, held, copy, copy, set())
+    low, high = copy.log[0].seq, copy.last_seq
+    copy_ids = {e.msg_id for e in copy.log}
+    move = {e.msg_id for e in held.log if e.msg_id not in copy_ids and low <= e.seq <= high}
+    return renumbered(union, held, copy, copy, move)

@@ -110,7 +110,7 @@ def test_holdings__a_new_channel_delivers_nothing_until_replicated():
     assert not h.replicated(h.unreplicated("c"))       # nothing new: the mark stays
 
 
-def test_holdings__a_merge_below_a_cursor_moves_it_back_and_lowers_the_mark():
+def test_holdings__a_copy_numbered_within_ours_goes_after_ours_and_reaches_members():
     h = Holdings()
     ch = h.open_channel("c")
     for i in range(3):
@@ -118,14 +118,15 @@ def test_holdings__a_merge_below_a_cursor_moves_it_back_and_lowers_the_mark():
     h.replicated(h.channel("c"))
     h.confirm("c", ("bo", "h:2"), 3)
     theirs = Channel("c")
-    theirs.append("msg", "zoe", "theirs")              # seq 1 in their numbering
+    theirs.append("msg", "zoe", "theirs", "z" * 32)   # seq 1 in their numbering
     h.maintain(theirs)
-    assert h.cursor("c", ("bo", "h:2")) == 0 and h.mark("c") == 0
+    assert h.channel("c").find("z" * 32).seq == 4      # 1 to 3 are ours: after them
+    assert h.cursor("c", ("bo", "h:2")) == 3 and h.mark("c") == 3
     h.replicated(h.unreplicated("c"))
-    assert "theirs" in [e.text for e in h.deliverable("c", ("bo", "h:2"))]
+    assert [e.text for e in h.deliverable("c", ("bo", "h:2"))] == ["theirs"]
 
 
-def test_holdings__a_merge_that_renumbers_an_undelivered_entry_below_a_cursor_resends_it():
+def test_holdings__a_copy_that_numbered_one_of_ours_lower_leaves_our_number():
     h = Holdings()
     first, second = Channel("c"), Channel("c")
     first.append("msg", "ann", "a", "a" * 32)
@@ -138,9 +139,83 @@ def test_holdings__a_merge_that_renumbers_an_undelivered_entry_below_a_cursor_re
     third = Channel("c")
     third.append("msg", "cy", "b", "b" * 32)           # another copy numbered "b" 1
     h.maintain(third)
-    assert h.channel("c").find("b" * 32).seq == 1
+    assert [(e.seq, e.text) for e in h.channel("c").log] == [(1, "a"), (2, "b")]
     h.replicated(h.unreplicated("c"))
-    assert "b" in [e.text for e in h.deliverable("c", ("bo", "h:2"))]
+    assert [e.text for e in h.deliverable("c", ("bo", "h:2"))] == ["b"]
+
+
+def long_log(n: int = 400) -> Channel:
+    """A channel that numbered ``n`` messages (signed at 1 … n s); the log keeps the last
+    300."""
+    ch = Channel("c")
+    for i in range(1, n + 1):
+        message(ch, "ann", f"old {i}", f"o{i:031x}", at=float(i))
+    return ch
+
+
+def fresh(texts: list[str], at: float) -> Channel:
+    """A copy started afresh (numbered from 1) while the long one went on."""
+    ch = Channel("c")
+    for i, text in enumerate(texts):
+        message(ch, "bo", text, f"n{i:031x}", at=at + i)
+    return ch
+
+
+def test_holdings__a_fresh_copys_messages_go_after_a_full_log_not_under_its_trim():
+    h = Holdings()
+    h.maintain(long_log())
+    h.replicated(h.channel("c"))
+    h.confirm("c", ("cy", "h:3"), 400)
+    h.maintain(fresh(["new 1", "new 2", "new 3"], at=395.0))
+    ch = h.channel("c")
+    assert [(e.seq, e.text) for e in ch.log[-3:]] == [(401, "new 1"), (402, "new 2"),
+                                                      (403, "new 3")]
+    assert len(ch.log) == 300 and ch.last_seq == 403
+    h.replicated(h.unreplicated("c"))
+    assert [e.text for e in h.deliverable("c", ("cy", "h:3"))] == ["new 1", "new 2", "new 3"]
+
+
+def test_holdings__a_fresh_maintainer_that_acknowledged_moves_its_own_after_the_full_log():
+    h = Holdings()
+    h.maintain(fresh(["new 1", "new 2"], at=395.0))
+    h.replicated(h.channel("c"))                       # acknowledged as seq 1 and 2
+    h.maintain(long_log())
+    ch = h.channel("c")
+    assert [(e.seq, e.text) for e in ch.log[-2:]] == [(401, "new 1"), (402, "new 2")]
+    assert len(ch.log) == 300 and {e.seq for e in ch.log} == set(range(103, 403))
+
+
+def test_holdings__a_stale_copy_of_older_history_keeps_its_numbers():
+    h = Holdings()
+    h.maintain(long_log())
+    stale = Channel("c")
+    message(stale, "ann", "older", "s" * 32, at=50.0)   # before our log begins
+    h.maintain(stale)
+    assert h.channel("c").find("s" * 32) is None       # history, trimmed as it was
+    assert h.channel("c").last_seq == 400
+
+
+def test_replica__a_maintainers_copy_numbers_win_and_a_stale_number_goes_after_them():
+    h = Holdings()
+    old = Channel("c")
+    for i in range(10):
+        message(old, "ann", f"m{i}", f"m{i:031x}")
+    message(old, "zoe", "never acknowledged", "y" * 32)   # the dead maintainer's seq 11
+    h.keep_replica(old, now=0.0)
+    copy = Channel("c", last_seq=10)
+    message(copy, "cy", "x", "x" * 32)                 # the new maintainer's seq 11
+    message(copy, "zoe", "never acknowledged", "y" * 32)   # her retry, stored at 12
+    h.keep_replica(copy, now=1.0)
+    replica = h.replicas.get("channel", "c")
+    assert [(e.seq, e.text) for e in replica.log[-2:]] == [(11, "x"),
+                                                           (12, "never acknowledged")]
+    copy2 = Channel("c", last_seq=10)
+    message(copy2, "cy", "x", "x" * 32)                # a copy without the retry yet
+    h2 = Holdings()
+    h2.keep_replica(old, now=0.0)
+    h2.keep_replica(copy2, now=1.0)
+    assert [(e.seq, e.text) for e in h2.replicas.get("channel", "c").log[-2:]] == [
+        (11, "x"), (12, "never acknowledged")]
 
 
 def test_holdings__promotion_takes_only_replicas_now_ours_and_they_are_replicated():
@@ -187,15 +262,21 @@ def test_holdings__replicas_in_a_range():
 
 @settings(max_examples=100)
 @given(st.lists(foreign_copies(), min_size=1, max_size=4), st.randoms())
-def test_holdings__copies_merged_in_any_order_give_the_same_channel(copies, rnd):
-    a, b = Holdings(), Holdings()
-    for ch in copies:
-        a.maintain(Channel.from_wire(ch.to_wire()))
-    shuffled = list(copies)
-    rnd.shuffle(shuffled)
-    for ch in shuffled + shuffled[:1]:                # and once more: idempotent
-        b.maintain(Channel.from_wire(ch.to_wire()))
-    assert a.channel("c").to_wire() == b.channel("c").to_wire()
+def test_holdings__copies_merged_in_any_order_keep_every_message_once_per_number(copies, rnd):
+    """The maintainer's own numbers stay, so the order of merges decides the numbers; in
+    any order every message is kept, no number means two, and a copy merged again
+    changes nothing."""
+    ids = {e.msg_id for ch in copies for e in ch.log}
+    for order in (copies, rnd.sample(copies, len(copies))):
+        h = Holdings()
+        for ch in order:
+            h.maintain(Channel.from_wire(ch.to_wire()))
+        merged = h.channel("c")
+        assert {e.msg_id for e in merged.log} == ids
+        assert len({e.seq for e in merged.log}) == len(merged.log)
+        again = merged.to_wire()
+        h.maintain(Channel.from_wire(order[-1].to_wire()))
+        assert h.channel("c").to_wire() == again
 
 
 def test_range__serves_only_its_own_keys_and_not_while_pulling_or_leaving():
