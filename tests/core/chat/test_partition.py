@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-import pytest
-
 from core import events as ev
 from core.chat.model.channel import Channel
 from core.chat.model.identity import Identity
@@ -123,9 +121,6 @@ async def test_partition__a_side_without_a_copy_numbers_afresh_and_nothing_falls
         assert len(orders) == 1, "one order at every member from the merge on"
 
 
-@pytest.mark.xfail(strict=False, reason="intermittent (about 1 run in 3 in full runs, seldom "
-                   "alone): right after the heal a registration or lookup can give up "
-                   "through a detour hop that times out; cause not found yet (closing note)")
 @virtual_time
 async def test_partition__a_nick_claimed_on_both_sides_goes_to_the_later_claim_and_both_are_told():
     async with sim_ring(NICKS) as ring:
