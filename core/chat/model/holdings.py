@@ -316,10 +316,10 @@ def merge_numbered(union: Channel, ours: Channel, theirs: Channel, mark: int) ->
     (``theirs``), numbered so that no number means two messages and nothing new sorts
     below the other copy's log. Our numbers stay; after everything go:
 
-    - our entries above the mark that ``theirs`` lacks and that sort among its numbers:
-      nobody was sent them, nor was their sender answered, so their numbers are free;
-    - their entries we lack numbered within our log (ours is complete there: the number is
-      taken, or we skipped it);
+    - our entries above the mark whose numbers the other copy gave to other entries: nobody
+      was sent them, nor was their sender answered, so their numbers are free;
+    - their entries we lack whose numbers we gave to other entries (what fills a hole in
+      our numbers keeps its own: a copy that lagged a little);
     - of two copies whose numbers do not meet (one's last below the other's first: one
       started afresh, a side of a partition that had no copy, a node that served before
       its copy came), the lower one's entries signed since the other's log begins: they
@@ -327,12 +327,11 @@ def merge_numbered(union: Channel, ours: Channel, theirs: Channel, mark: int) ->
     """
     our_ids = {e.msg_id for e in ours.log}
     their_ids = {e.msg_id for e in theirs.log}
+    their_seqs = {e.seq for e in theirs.log if e.msg_id not in our_ids}
     move = {e.msg_id for e in ours.log
-            if mark < e.seq <= theirs.last_seq and e.msg_id not in their_ids}
-    if ours.log:
-        low, high = ours.log[0].seq, ours.last_seq
-        move |= {e.msg_id for e in theirs.log
-                 if e.msg_id not in our_ids and low <= e.seq <= high}
+            if e.seq > mark and e.seq in their_seqs and e.msg_id not in their_ids}
+    our_seqs = {e.seq for e in ours.log if e.msg_id not in move}
+    move |= {e.msg_id for e in theirs.log if e.msg_id not in our_ids and e.seq in our_seqs}
     if ours.log and theirs.log:
         for a, b, b_ids in ((ours, theirs, their_ids), (theirs, ours, our_ids)):
             if a.last_seq < b.log[0].seq:

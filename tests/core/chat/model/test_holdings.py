@@ -337,3 +337,32 @@ class TestMergeDoubts:
         h.maintain(record("ann", "h:1", seq=1))
         assert h.take_conflicts() == []
         assert h.name("ann").address == "h:3"
+
+
+def test_holdings__a_copy_filling_a_hole_in_our_numbers_keeps_its_own():
+    h = Holdings()
+    ours = Channel("c")
+    for i in (1, 2, 4):
+        ours.log.append(message(Channel("c", last_seq=i - 1), "ann", f"m{i}", f"m{i:031x}"))
+    ours.last_seq = 4
+    h.maintain(ours)
+    h.replicated(h.channel("c"))
+    theirs = Channel("c", last_seq=2)
+    message(theirs, "ann", "m3", f"m{3:031x}")         # the one our copy missed, seq 3
+    h.maintain(theirs)
+    assert [(e.seq, e.text) for e in h.channel("c").log] == [
+        (1, "m1"), (2, "m2"), (3, "m3"), (4, "m4")]
+
+
+def test_holdings__our_unsent_entry_gives_its_number_to_the_other_copys():
+    h = Holdings()
+    ours = Channel("c")
+    message(ours, "ann", "delivered", "d" * 32)
+    h.maintain(ours)
+    h.replicated(h.channel("c"))                       # seq 1 may have been delivered
+    message(h.channel("c"), "ann", "not yet sent", "u" * 32)    # seq 2, above the mark
+    theirs = Channel("c", last_seq=1)
+    message(theirs, "zoe", "theirs", "z" * 32)         # their seq 2
+    h.maintain(theirs)
+    assert [(e.seq, e.text) for e in h.channel("c").log] == [
+        (1, "delivered"), (2, "theirs"), (3, "not yet sent")]
