@@ -122,10 +122,9 @@ class Holdings:
 
         Two copies may have numbered the same sequence numbers (each served for a while:
         a partition, a node that served before its copy came, a takeover from a replica
-        that lagged): the union keeps our numbers, and numbers after everything the
-        entries that cannot keep theirs (``merge_numbered``), so a number we may have
-        delivered or acknowledged means one message, and nothing new sorts below what
-        members have (where the log's trim would drop it). Entries the merge brings or
+        that lagged): the union keeps our numbers for what we have, and numbers a copy
+        started afresh after everything (``merge_numbered``): nothing new sorts below
+        what members have, where the log's trim would drop it. Entries the merge brings or
         renumbers at or below the replicated mark lower it (the replicas do not have them
         so yet), and move back the cursors above them.
         """
@@ -135,7 +134,7 @@ class Holdings:
         self._note_doubts(before, item, merged)
         if isinstance(merged, Channel) and isinstance(before, Channel):
             assert isinstance(item, Channel)
-            merged = merge_numbered(merged, before, item, self.mark(merged.name))
+            merged = merge_numbered(merged, before, item)
             self.maintained.pop(*ref)
             self.maintained.put(merged)
         if isinstance(merged, Channel):
@@ -311,44 +310,34 @@ def renumbered(union: Channel, a: Channel, b: Channel, keep: Channel,
     return ch
 
 
-def merge_numbered(union: Channel, ours: Channel, theirs: Channel, mark: int) -> Channel:
-    """The union of a maintainer's copy (``ours``, replicated up to ``mark``) and another
-    (``theirs``), numbered so that no number means two messages and nothing new sorts
-    below the other copy's log. Our numbers stay; after everything go:
-
-    - our entries above the mark whose numbers the other copy gave to other entries: nobody
-      was sent them, nor was their sender answered, so their numbers are free;
-    - their entries we lack whose numbers we gave to other entries (what fills a hole in
-      our numbers keeps its own: a copy that lagged a little);
-    - of two copies whose numbers do not meet (one's last below the other's first: one
-      started afresh, a side of a partition that had no copy, a node that served before
-      its copy came), the lower one's entries signed since the other's log begins: they
-      are new, not history the other copy trimmed.
-    """
-    our_ids = {e.msg_id for e in ours.log}
-    their_ids = {e.msg_id for e in theirs.log}
-    their_seqs = {e.seq for e in theirs.log if e.msg_id not in our_ids}
-    move = {e.msg_id for e in ours.log
-            if e.seq > mark and e.seq in their_seqs and e.msg_id not in their_ids}
-    our_seqs = {e.seq for e in ours.log if e.msg_id not in move}
-    move |= {e.msg_id for e in theirs.log if e.msg_id not in our_ids and e.seq in our_seqs}
-    if ours.log and theirs.log:
-        for a, b, b_ids in ((ours, theirs, their_ids), (theirs, ours, our_ids)):
-            if a.last_seq < b.log[0].seq:
-                since = b.log[0].at
-                move |= {e.msg_id for e in a.log if e.msg_id not in b_ids and e.at >= since}
-    return renumbered(union, ours, theirs, ours, move)
+def merge_numbered(union: Channel, ours: Channel, theirs: Channel) -> Channel:
+    """The union of a maintainer's copy (``ours``) and another (``theirs``): each entry
+    ours has keeps our number, and the other copy's keep theirs (two at one number are
+    ordered by id: they may both have been delivered, and moving one after everything
+    would put an author's earlier message after its later one) — but a copy started
+    afresh goes after everything (``afresh``)."""
+    return renumbered(union, ours, theirs, ours, afresh(ours, theirs))
 
 
 def replica_numbered(union: Channel, held: Channel, copy: Channel) -> Channel:
-    """A replica (``held``) merged with its maintainer's new copy: the maintainer's numbers
-    win, and an entry the replica holds that the copy lacks, numbered within the copy's
-    log (where the maintainer's log is complete: a copy is everything above its mark),
-    goes after it — an older copy's numbering of a message the maintainer numbered
-    otherwise or never had must not take the place of one it delivered."""
-    if not copy.log:
-        return renumbered(union, held, copy, copy, set())
-    low, high = copy.log[0].seq, copy.last_seq
-    copy_ids = {e.msg_id for e in copy.log}
-    move = {e.msg_id for e in held.log if e.msg_id not in copy_ids and low <= e.seq <= high}
-    return renumbered(union, held, copy, copy, move)
+    """A replica (``held``) merged with its maintainer's new copy: the maintainer's
+    numbers win for every entry the copy has (a replica that kept the lowest number it
+    ever saw of an entry brought an older copy's numbering back at the next takeover),
+    and a copy started afresh goes after everything (``afresh``)."""
+    return renumbered(union, held, copy, copy, afresh(held, copy))
+
+
+def afresh(a: Channel, b: Channel) -> set[str]:
+    """Of two copies whose numbers do not meet (one's last below the other's first: one
+    started afresh — a side of a partition that had no copy, a node alone for a moment, a
+    node that served before its copy came), the lower one's entries signed since the
+    other's log begins: new, not history the other copy trimmed; sorted under the other's
+    log, its trim would drop them."""
+    move: set[str] = set()
+    if a.log and b.log:
+        for low, high in ((a, b), (b, a)):
+            if low.last_seq < high.log[0].seq:
+                ids = {e.msg_id for e in high.log}
+                since = high.log[0].at
+                move |= {e.msg_id for e in low.log if e.msg_id not in ids and e.at >= since}
+    return move
