@@ -45,6 +45,7 @@ class Holdings:
         self.replicas = Items()
         self._refreshed: dict[Ref, float] = {}       # replica -> when its owner last sent it
         self._replicated: dict[str, int] = {}        # maintained channel -> replicated mark
+        self._sent: dict[str, int] = {}   # ... -> the highest mark it had: sent up to there
         self._cursors: dict[tuple[str, MemberKey], int | None] = {}
         self.doubted: set[tuple[str, MemberKey]] = set()   # to ask: still a member?
         self.conflicts: list[tuple[NameRecord, NameRecord]] = []   # (kept, lost) records
@@ -122,9 +123,10 @@ class Holdings:
 
         Two copies may have numbered the same sequence numbers (each served for a while:
         a partition, a node that served before its copy came, a takeover from a replica
-        that lagged): the union keeps our numbers for what we have, and numbers a copy
-        started afresh after everything (``merge_numbered``): nothing new sorts below
-        what members have, where the log's trim would drop it. Entries the merge brings or
+        that lagged): the union keeps our numbers for what we have, and numbers after
+        everything what we never sent that the other copy numbered otherwise, and a copy
+        started afresh (``merge_numbered``): nothing new sorts below what members have,
+        where the log's trim would drop it. Entries the merge brings or
         renumbers at or below the replicated mark lower it (the replicas do not have them
         so yet), and move back the cursors above them.
         """
@@ -134,7 +136,7 @@ class Holdings:
         self._note_doubts(before, item, merged)
         if isinstance(merged, Channel) and isinstance(before, Channel):
             assert isinstance(item, Channel)
-            merged = merge_numbered(merged, before, item)
+            merged = merge_numbered(merged, before, item, self._sent.get(merged.name, 0))
             self.maintained.pop(*ref)
             self.maintained.put(merged)
         if isinstance(merged, Channel):
@@ -195,6 +197,7 @@ class Holdings:
         if mark == old:
             return False
         self._replicated[ch.name] = mark
+        self._sent[ch.name] = max(mark, self._sent.get(ch.name, 0))
         return True
 
     def promote(self, is_ours: Callable[[int], bool]) -> list[Item]:
@@ -219,6 +222,7 @@ class Holdings:
         item = self.maintained.pop(kind, name)
         if kind == "channel":
             self._replicated.pop(name, None)
+            self._sent.pop(name, None)
             for ref in [r for r in self._cursors if r[0] == name]:
                 del self._cursors[ref]
         if item is not None and now is not None:
@@ -310,13 +314,21 @@ def renumbered(union: Channel, a: Channel, b: Channel, keep: Channel,
     return ch
 
 
-def merge_numbered(union: Channel, ours: Channel, theirs: Channel) -> Channel:
-    """The union of a maintainer's copy (``ours``) and another (``theirs``): each entry
-    ours has keeps our number, and the other copy's keep theirs (two at one number are
-    ordered by id: they may both have been delivered, and moving one after everything
-    would put an author's earlier message after its later one) — but a copy started
-    afresh goes after everything (``afresh``)."""
-    return renumbered(union, ours, theirs, ours, afresh(ours, theirs))
+def merge_numbered(union: Channel, ours: Channel, theirs: Channel, sent: int) -> Channel:
+    """The union of a maintainer's copy (``ours``, whose entries up to ``sent`` may have
+    been delivered or acknowledged) and another (``theirs``): each entry ours has keeps
+    our number, and the other copy's keep theirs (two at one number are ordered by id:
+    they may both have been delivered, and moving one after everything would put an
+    author's earlier message after its later one) — but after everything go our entries
+    above ``sent`` at a number the other copy gave to another entry (nobody was sent them,
+    nor was their sender answered, so it sent nothing after them: a maintainer that was
+    paused, came back and took a message before its successor handed the channel back),
+    and a copy started afresh (``afresh``)."""
+    their_seqs = {e.seq for e in theirs.log}
+    their_ids = {e.msg_id for e in theirs.log}
+    unsent = {e.msg_id for e in ours.log
+              if e.seq > sent and e.seq in their_seqs and e.msg_id not in their_ids}
+    return renumbered(union, ours, theirs, ours, unsent | afresh(ours, theirs))
 
 
 def replica_numbered(union: Channel, held: Channel, copy: Channel) -> Channel:

@@ -359,6 +359,26 @@ def test_holdings__a_copy_filling_a_hole_in_our_numbers_keeps_its_own():
         (1, "m1"), (2, "m2"), (3, "m3"), (4, "m4")]
 
 
+def test_holdings__our_unsent_entry_gives_its_number_to_the_other_copys():
+    """Paused, the maintainer came back and took bo's message as 47 before its successor,
+    which had numbered 47 to 50 meanwhile (bo's earlier one among them), handed the
+    channel back: bo's message goes after 50, after his earlier one."""
+    h = Holdings()
+    ours = Channel("c", last_seq=45)
+    message(ours, "cy", "46", "c" * 32)
+    h.maintain(ours)
+    h.replicated(h.channel("c"))                       # 46 may have been delivered
+    message(h.channel("c"), "bo", "bo later", "l" * 32)    # 47, never replicated
+    theirs = Channel("c", last_seq=45)
+    message(theirs, "cy", "46", "c" * 32)
+    for i in range(47, 50):
+        message(theirs, "di", f"{i}", f"d{i:031x}")
+    message(theirs, "bo", "bo earlier", "e" * 32)      # their 50, delivered there
+    h.maintain(theirs)
+    assert [(e.seq, e.text) for e in h.channel("c").log[-2:]] == [(50, "bo earlier"),
+                                                                  (51, "bo later")]
+
+
 def test_holdings__the_other_copys_delivered_numbers_stay_so_an_author_keeps_its_order():
     """Both copies delivered (a paused maintainer came back beside its successor): the
     other copy's message at a number we gave to another keeps it, so it still comes
