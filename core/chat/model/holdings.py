@@ -286,13 +286,12 @@ def first_join(ch: Channel, member: MemberKey) -> Entry | None:
 
 # -- two numberings of one channel ----------------------------------------------------------
 
-def renumbered(union: Channel, a: Channel, b: Channel, keep: Channel,
+def renumbered(union: Channel, a: Channel, b: Channel, seqs: dict[str, int],
                move: set[str]) -> Channel:
     """``union`` (``a.merge(b)``: its members and topic) with the log of both copies (not
-    trimmed yet: nothing new may fall under the trim before it is numbered), every entry
-    ``keep`` has at ``keep``'s seq, and the entries whose ids are in ``move`` numbered
-    after everything else (in their order)."""
-    seqs = {e.msg_id: e.seq for e in keep.log}
+    trimmed yet: nothing new may fall under the trim before it is numbered), the entries
+    ``seqs`` names at those numbers (the others at the lower of their two), and the
+    entries whose ids are in ``move`` numbered after everything else (in their order)."""
     by_id: dict[str, Entry] = {}
     for e in (*a.log, *b.log):
         known = by_id.get(e.msg_id)
@@ -305,7 +304,7 @@ def renumbered(union: Channel, a: Channel, b: Channel, keep: Channel,
         else:
             seq = seqs.get(e.msg_id, e.seq)
             staying.append(e if seq == e.seq else dataclasses.replace(e, seq=seq))
-    top = max([union.last_seq, keep.last_seq, *(e.seq for e in staying)])
+    top = max([union.last_seq, *(e.seq for e in staying)])
     moved = [dataclasses.replace(e, seq=top + i)
              for i, e in enumerate(sorted(moving, key=lambda e: (e.seq, e.msg_id)), 1)]
     log = sorted(staying + moved, key=lambda e: (e.seq, e.msg_id))
@@ -323,12 +322,17 @@ def merge_numbered(union: Channel, ours: Channel, theirs: Channel, sent: int) ->
     above ``sent`` at a number the other copy gave to another entry (nobody was sent them,
     nor was their sender answered, so it sent nothing after them: a maintainer that was
     paused, came back and took a message before its successor handed the channel back),
-    and a copy started afresh (``afresh``)."""
-    their_seqs = {e.seq for e in theirs.log}
-    their_ids = {e.msg_id for e in theirs.log}
+    and a copy started afresh (``afresh``); and an entry of ours above ``sent`` that the
+    other copy has takes the other's number."""
+    their_seqs = {e.seq: e.msg_id for e in theirs.log}
+    their_ids = {e.msg_id: e.seq for e in theirs.log}
     unsent = {e.msg_id for e in ours.log
               if e.seq > sent and e.seq in their_seqs and e.msg_id not in their_ids}
-    return renumbered(union, ours, theirs, ours, unsent | afresh(ours, theirs))
+    # an entry we never sent that the other copy has: its number there (it may have been
+    # delivered and answered at that number)
+    seqs = {e.msg_id: (their_ids[e.msg_id] if e.seq > sent and e.msg_id in their_ids
+                       else e.seq) for e in ours.log}
+    return renumbered(union, ours, theirs, seqs, unsent | afresh(ours, theirs))
 
 
 def replica_numbered(union: Channel, held: Channel, copy: Channel) -> Channel:
@@ -336,7 +340,8 @@ def replica_numbered(union: Channel, held: Channel, copy: Channel) -> Channel:
     numbers win for every entry the copy has (a replica that kept the lowest number it
     ever saw of an entry brought an older copy's numbering back at the next takeover),
     and a copy started afresh goes after everything (``afresh``)."""
-    return renumbered(union, held, copy, copy, afresh(held, copy))
+    return renumbered(union, held, copy, {e.msg_id: e.seq for e in copy.log},
+                      afresh(held, copy))
 
 
 def afresh(a: Channel, b: Channel) -> set[str]:
