@@ -8,7 +8,7 @@ For every maintained channel the holdings keep:
   have not seen. Feeds deliver nothing above it, so a successor that takes over from a
   replica never hands out a sequence number a member has already seen;
 - a *cursor* per member: the last sequence number sent to that member and acknowledged
-  (None: unknown, send it the log but its old history). A merge that brings
+  (None: unknown, send it the log). A merge that brings
   entries below a cursor moves the cursor back, so those entries still reach the member
   (members drop repeats by id).
 
@@ -33,8 +33,6 @@ from .items import Item, Items, item_ref
 from .records import NameRecord
 
 Ref = tuple[str, str]
-
-BEFORE_JOIN = 120.0   # seconds: older than this before a member's join, an entry is history
 
 
 class Holdings:
@@ -69,23 +67,12 @@ class Holdings:
         return self._cursors.get((name, member))
 
     def deliverable(self, name: str, member: MemberKey) -> list[Entry]:
-        """What ``member`` may be sent now: after its cursor, up to the replicated mark.
-
-        An unknown cursor (a takeover: the maintainer that died knew it) sends the log but
-        what sits before the member's first join in it and was signed ``BEFORE_JOIN``
-        seconds or more before that join: the member got that as the join's history or
-        was not there for it (sent now, it would show an old message as new, out of
-        order). Not all before the join: that join may be one the member made again after
-        a partition, numbered after what the other side wrote meanwhile."""
+        """What ``member`` may be sent now: after its cursor, up to the replicated mark."""
         ch = self.channel(name)
         if ch is None:
             return []
         cursor, mark = self.cursor(name, member), self.mark(name)
-        if cursor is not None:
-            return [e for e in ch.log if cursor < e.seq <= mark]
-        join = first_join(ch, member)
-        return [e for e in ch.log if e.seq <= mark and (
-            join is None or e.seq >= join.seq or e.at > join.at - BEFORE_JOIN)]
+        return [e for e in ch.log if (cursor is None or e.seq > cursor) and e.seq <= mark]
 
     def unreplicated(self, name: str) -> Channel | None:
         """A copy of a maintained channel that is enough to replicate it: all members and
@@ -232,8 +219,7 @@ class Holdings:
     # -- members' cursors ------------------------------------------------------------------
 
     def confirm(self, name: str, member: MemberKey, last_seq: int | None) -> None:
-        """The member has everything up to ``last_seq`` (None: unknown, send it the log
-        but the history from before its join, ``deliverable``; 0: the whole log)."""
+        """The member has everything up to ``last_seq`` (None: unknown, send it the log)."""
         self._cursors[(name, member)] = last_seq
 
     def forget(self, name: str, member: MemberKey) -> None:
@@ -276,12 +262,6 @@ class Range:
 
     def serves(self, key: int) -> bool:
         return self.is_ours(key) and not self.pulls and not self.leaving
-
-
-def first_join(ch: Channel, member: MemberKey) -> Entry | None:
-    """``member``'s first signed join in the log (None if none is there)."""
-    return next((e for e in ch.log if e.kind == "join" and e.signed is not None
-                 and (e.signed.nick.lower(), e.signed.address) == member), None)
 
 
 # -- two numberings of one channel ----------------------------------------------------------

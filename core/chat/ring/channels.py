@@ -145,10 +145,9 @@ class Channels:
                              f"{'is back' if resume else 'joined'} "
                              f"({counted(len(ch.present()), 'member')})")
             self.journal.status()
-        # the history comes in this reply: the feed starts after it (a resume: from the
-        # start of the log, 0; not None, which starts at the member's first join there)
+        # the history comes in this reply: the feed starts after it (a resume: from the start)
         seq = ch.last_seq
-        self.holdings.confirm(ch.name, member.key, 0 if resume else seq)
+        self.holdings.confirm(ch.name, member.key, None if resume else seq)
         await self.replication.commit(ch)
         if self.holdings.mark(ch.name) < seq:
             return p.retry("the replica did not answer")   # asked again: joins only once

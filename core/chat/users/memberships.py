@@ -44,6 +44,10 @@ class Membership:
     channel: str
     joining: bool = True
     last_seq: int = 0
+    # the join's time and the maintainer's last seq then: a message numbered up to there
+    # and written before it is history, got with the join or from before it
+    joined_at: float = float("-inf")
+    join_seq: int = 0
     seen: Seen = field(default_factory=Seen)
     heard: float = 0.0          # when its maintainer last reached us (the loop's clock)
     resuming: bool = False      # a resume (``rejoin``) is under way
@@ -112,9 +116,9 @@ class Memberships:
         if channel in self.joined:
             raise ChatError(f"you are already in #{channel}")
         membership = self.joined[channel] = Membership(channel)
+        signed = self.me.sign(channel, "join")
         try:
-            reply = p.refusal(await self.channels.call_join(self.me.sign(channel, "join")),
-                            f"joining #{channel}")
+            reply = p.refusal(await self.channels.call_join(signed), f"joining #{channel}")
         except ChatError:
             self.joined.pop(channel, None)
             raise
@@ -123,6 +127,7 @@ class Memberships:
         self.maintainers.saw(channel, reply.get("via"))
         last_seq = reply.get("last_seq", 0)
         membership.last_seq = max(membership.last_seq, last_seq if type(last_seq) is int else 0)
+        membership.joined_at, membership.join_seq = float(signed.at), membership.last_seq
         members = tuple(m for m in reply.get("members", []) if valid_nick(m))
         await self.outbox.remember_joined(channel, True)
         joined = ev.Joined(channel=channel, members=members)
@@ -270,6 +275,11 @@ class Memberships:
                 del membership.held[key.lower()]   # its join no longer stands there: old
         fresh = []
         for e in sorted(self._entries(channel, wires), key=lambda e: e.seq):
+            if (e.kind == "msg" and e.seq <= membership.join_seq
+                    and e.at < membership.joined_at):
+                # history older than what the join brought, sent again by a maintainer
+                # that took over and does not know how far we got: not shown as new
+                continue
             # By message id, not by seq: after two copies of a channel were merged, an entry
             # may arrive with a seq below one already shown (the maintainer resends it).
             if membership.seen.first(e.msg_id):
