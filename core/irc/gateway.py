@@ -31,6 +31,7 @@ from .actions import (
     History,
     ListChannels,
     Lookup,
+    Oper,
     Peer,
     Quit,
     Register,
@@ -89,6 +90,7 @@ class Connection:
         self._lanes: dict[str | None, asyncio.Task] = {}
         self._tasks: set[asyncio.Task] = set()
         self._ponging: asyncio.Task | None = None   # a PONG waiting for earlier commands
+        self.killed: str | None = None   # an operator's KILL closed it: the quit reason
 
     def write(self, message: Message) -> None:
         if self.closing or self.writer.is_closing():
@@ -117,7 +119,7 @@ class Connection:
                     self.write(Message("PING", (self.gateway.info.name,)))
                     continue
                 if not data:
-                    await self.quit_user("Connection closed")
+                    await self.quit_user(self.killed or "Connection closed")
                     break
                 pinged_at = None
                 for line in buffer.feed(data):
@@ -128,8 +130,10 @@ class Connection:
                     if self.closing:
                         break
                 await self.writer.drain()
+            if self.user is not None:   # killed while its lines were read
+                await self.quit_user(self.killed or "Connection closed")
         except (ConnectionError, OSError) as e:
-            await self.quit_user(f"Connection error: {e.__class__.__name__}")
+            await self.quit_user(self.killed or f"Connection error: {e.__class__.__name__}")
         finally:
             self.closing = True
             for task in self._tasks:
@@ -166,6 +170,8 @@ class Connection:
             await self._register(action.nick, action.account)
         elif isinstance(action, Authenticate):
             await self._authenticate(action)
+        elif isinstance(action, Oper):
+            await self._oper(action)
         elif isinstance(action, Run):
             self._in_lane(action)
         elif isinstance(action, Lookup):
@@ -202,6 +208,34 @@ class Connection:
             actions = self.session.login_failed()
         for action in actions:
             await self._do(action)
+
+    async def _oper(self, oper: Oper) -> None:
+        """Check an OPER (scrypt: in a thread) before the next line is read; after too
+        many failures from its IP or as its name, refused unchecked (464)."""
+        attempts, now = self.gateway.oper_attempts, asyncio.get_running_loop().time()
+        why = attempts.check(self.session.host, oper.name, now)
+        if why is not None:
+            why = f"not checked: {why}"
+        else:
+            why = await asyncio.to_thread(accounts.oper_login, self.gateway.service.data_dir,
+                                          oper.name, oper.password)
+            if why is not None:
+                attempts.failed(self.session.host, oper.name, now)
+        if why is None:
+            log.info("IRC client %s (%s) is an operator as %s", self.session.host,
+                     self.session.nick, oper.name)
+            self.session.opered(oper.name)
+        else:
+            log.warning("IRC client %s (%s) could not OPER as %s: %s", self.session.host,
+                        self.session.nick, oper.name, why)
+            self.session.oper_failed(why)
+
+    def kill(self, by: str, reason: str) -> None:
+        """An operator (mask ``by``) closes this connection: the client is told (KILL,
+        ERROR) and its user quits with the reason."""
+        self.killed = self.session.killed(by, reason)
+        self.closing = True
+        self.writer.close()   # the reader sees the end; serve() quits the user
 
     async def _register(self, nick: str, account: str | None = None) -> None:
         await self.gateway.admitting.wait()
@@ -324,6 +358,7 @@ class IrcGateway:
         self.port = port
         self.ping_interval = ping_interval
         self.attempts = accounts.Attempts()   # failed SASL logins per IP and per account
+        self.oper_attempts = accounts.Attempts()   # failed OPERs per IP and per name
         node = service.node
         name = name or f"{short_id(node.id)}.chordchat"
         if motd is None:
@@ -391,7 +426,7 @@ class IrcGateway:
                     and session.registration.is_me(nick)):
                 r = session.registration
                 return Peer(r.nick or nick, r.user or "", r.host, r.realname, session.away,
-                            r.account)
+                            r.account, "o" in session.commands.modes)
         return None
 
     def has_channel(self, channel: str) -> bool:
@@ -412,7 +447,25 @@ class IrcGateway:
                       invisible=sum("i" in c.session.commands.modes for c in registered),
                       unregistered=sum(c.session.state in ("connecting", "registering")
                                        for c in self.connections if not c.closing),
-                      channels=len(channels))
+                      channels=len(channels),
+                      opers=sum("o" in c.session.commands.modes for c in registered))
+
+    def kill(self, nick: str, by: str, reason: str) -> bool:
+        for connection in list(self.connections):
+            session = connection.session
+            if (session.state == "registered" and not connection.closing
+                    and session.registration.is_me(nick)):
+                log.info("IRC client %s killed by %s: %s", nick, by, reason)
+                connection.kill(by, reason)
+                return True
+        return False
+
+    def wallops(self, message: Message) -> None:
+        for connection in list(self.connections):
+            session = connection.session
+            if (session.state == "registered" and not connection.closing
+                    and "w" in session.commands.modes):
+                session.replies.send(message)
 
     def node_event(self, event: ev.Event) -> None:
         """A node-wide event (ring change, migration step) for every client."""

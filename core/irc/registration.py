@@ -224,7 +224,7 @@ class Registration:
     def irc_quit(self, m: Message) -> list[Action]:
         reason = m.param(0, "Client quit") or "Client quit"
         was_registered = self.done
-        self._end(f"Quit: {reason}")
+        self.end(f"Quit: {reason}")
         return [Quit(reason)] if was_registered else [Close(reason)]
 
     def _try(self) -> list[Action]:
@@ -234,7 +234,7 @@ class Registration:
         if self.expected is not None and not hmac.compare_digest(
                 (self.password or "").encode(), self.expected.encode()):
             self.replies.reply(n.ERR_PASSWDMISMATCH, "Password incorrect")
-            self._end("Bad password")
+            self.end("Bad password")
             return [Close("Bad password")]
         if self.account is not None and self.account.lower() != self.nick.lower():
             self.replies.reply(n.ERR_NICKLOCKED, "You must use a nick assigned to you "
@@ -244,7 +244,7 @@ class Registration:
         self.state = "registering"
         return [Register(self.nick, self.account)]
 
-    def _end(self, why: str) -> None:
+    def end(self, why: str) -> None:
         self.replies.send(Message("ERROR", (f"Closing link: {self.host} ({why})",)))
         self.state = "closed"
 
@@ -263,5 +263,5 @@ class Registration:
             self.replies.reply(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
             return []
         why = f"cannot register {nick}: {reason}"
-        self._end(why)
+        self.end(why)
         return [Close(why)]

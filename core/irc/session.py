@@ -75,6 +75,9 @@ class Session:
             "TIME": (c.irc_time, 0, False),
             "LINKS": (c.irc_links, 0, False),
             "OPER": (c.irc_oper, 2, False),
+            "KILL": (c.irc_kill, 1, False),
+            "WALLOPS": (c.irc_wallops, 1, False),
+            "INFO": (c.irc_info, 0, False),
             "TOPIC": (c.irc_topic, 1, False),
             "LIST": (c.irc_list, 0, False),
             "MODE": (c.irc_mode, 1, False),
@@ -168,6 +171,23 @@ class Session:
     def login_failed(self) -> list[Action]:
         """The answer to ``Authenticate``: wrong password, or no such login here."""
         return self.registration.login_failed()
+
+    def opered(self, name: str) -> None:
+        """The answer to ``Oper``: the client is an operator of this gateway as ``name``."""
+        self.commands.opered(name)
+
+    def oper_failed(self, why: str) -> None:
+        """The answer to ``Oper``: refused (``NO_SUCH_OPER`` or another reason)."""
+        self.commands.oper_failed(why)
+
+    def killed(self, by: str, reason: str) -> str:
+        """An operator (mask ``by``) killed this client: KILL and ERROR tell it, nothing
+        more is read; returns the reason its user quits with."""
+        killer = by.split("!")[0]
+        why = f"Killed ({killer} ({reason}))"
+        self.replies.send(Message("KILL", (self.nick or "*", reason), by))
+        self.registration.end(why)
+        return why
 
     def failed(self, run: Run, reason: str) -> None:
         """The chat could not carry out ``run``: the numeric that says so, with why."""

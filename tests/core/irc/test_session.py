@@ -7,7 +7,17 @@ from hypothesis import strategies as st
 
 from core import events as ev
 from core.chat.model.commands import Command
-from core.irc.actions import Close, ListChannels, Lookup, Quit, Register, Run, Whois
+from core.irc.actions import (
+    NO_SUCH_OPER,
+    Close,
+    ListChannels,
+    Lookup,
+    Oper,
+    Quit,
+    Register,
+    Run,
+    Whois,
+)
 from core.irc.message import TOO_LONG, LineBuffer, Message, encode, parse
 from core.irc.replies import ServerInfo
 from core.irc.session import Session
@@ -480,10 +490,20 @@ class TestQueries:
         assert c.line(b"WHOIS Bob") == [Lookup("Bob")]
         c.session.whois("Bob", Whois("bob", "ab" * 20, "10.0.0.2:4000", "ab12-cd34"))
         lines = c.read()
-        assert [line.split()[1] for line in lines] == [
-            "311", "319", "312", "320", "320", "320", "318"]
+        assert [line.split()[1] for line in lines] == ["311", "319", "312", "318"]
         assert lines[1] == f":{SERVER} 319 alice bob :#a"
-        assert "address 10.0.0.2:4000" in lines[4] and "key fingerprint ab12-cd34" in lines[5]
+        assert lines[2] == (f":{SERVER} 312 alice bob {SERVER} :on node {'ab' * 20} at "
+                            "10.0.0.2:4000; key fingerprint ab12-cd34")
+
+    def test_whois__312_says_whether_the_key_is_the_one_pinned(self):
+        c = Client().register()
+        for pin, words in (("same", "key is the one pinned for bob"),
+                           ("changed", "key is NOT the one pinned for bob: TRUST bob"),
+                           ("new", "key is not pinned yet")):
+            c.line(b"WHOIS bob")
+            c.session.whois("bob", Whois("bob", "ab" * 20, "10.0.0.2:4000", "ab12", pin))
+            server = [line for line in c.read() if line.split()[1] == "312"]
+            assert len(server) == 1 and f"key fingerprint ab12: {words}" in server[0]
 
     def test_whois__unknown_nick_is_401_then_318(self):
         c = Client().register()
@@ -532,10 +552,44 @@ class TestQueries:
         # a channel nobody here is in: 403 (modern.ircdocs.horse MODE)
         assert c.answers(b"MODE #zz", b"MODE #zz +o bob") == ["403", "403"]
 
-    def test_oper__491_there_are_no_operators_and_461_without_a_password(self):
-        """RFC 2812 §3.1.4: ERR_NOOPERHOST when no operator entry fits; none exists."""
+    def test_oper__the_driver_checks_then_381_and_plus_o_or_491_464_and_461(self):
+        """RFC 2812 §3.1.4: OPER name password; 381 and the user's +o when they fit,
+        ERR_NOOPERHOST for a name that is no operator, ERR_PASSWDMISMATCH for a wrong
+        password, 461 without the password."""
         c = Client().register()
-        assert c.answers(b"OPER admin secret", b"OPER admin") == ["491", "461"]
+        assert c.line(b"OPER admin secret") == [Oper("admin", "secret")]
+        assert "secret" not in repr(Oper("admin", "secret"))
+        c.session.oper_failed(NO_SUCH_OPER)
+        c.session.oper_failed("wrong password")
+        assert c.answers(b"OPER admin") == ["491", "464", "461"]
+        assert c.answers(b"KILL bob :go", b"WALLOPS :hi", b"MODE alice +o") == ["481", "481"]
+        c.session.oper_failed("wrong password")
+        c.read()
+        c.line(b"OPER admin secret")
+        c.session.opered("admin")
+        got = c.read()
+        assert [line.split()[1] for line in got] == ["381", "MODE"]
+        assert got[1] == ":alice!al@127.0.0.1 MODE alice +o"
+        assert c.answers(b"MODE alice") == ["221"]
+        c.line(b"MODE alice -o")
+        assert c.read() == [":alice!al@127.0.0.1 MODE alice -o"]
+        assert c.answers(b"KILL bob :go", b"WALLOPS :hi") == ["481", "481"]
+
+    def test_info__371_lines_then_374(self):
+        c = Client().register()
+        got = c.answers(b"INFO")
+        assert got[-1] == "374" and set(got[:-1]) == {"371"} and len(got) > 1
+
+    def test_who__an_operator_of_this_gateway_is_marked_star(self):
+        c = Client().register().joined("a", "bob")
+        c.line(b"OPER admin secret")
+        c.session.opered("admin")
+        c.line(b"AWAY :out")
+        c.read()
+        c.line(b"WHO alice")
+        c.line(b"WHO bob")
+        assert [line.split()[8] for line in c.read() if line.split()[1] == "352"] == [
+            "G*", "H"]
 
     def test_kick_and_invite__no_operators_so_the_numerics_say_why(self):
         c = Client().register().joined("a", "bob")
@@ -556,6 +610,14 @@ class TestQueries:
             ":alice!al@127.0.0.1 MODE alice +i",
             f":{SERVER} 221 alice :+i",
             f":{SERVER} 501 alice :Unknown MODE flag",
+            f":{SERVER} 502 alice :Can't change mode for other users",
+        ]
+        c.line(b"MODE alice +wo")   # +o: only OPER makes an operator (RFC 2812 §3.1.5)
+        c.line(b"MODE alice")
+        c.line(b"MODE bob")
+        assert c.read() == [
+            ":alice!al@127.0.0.1 MODE alice +w",
+            f":{SERVER} 221 alice :+iw",
             f":{SERVER} 502 alice :Can't change mode for other users",
         ]
 
