@@ -593,3 +593,24 @@ async def test_info__371_lines_then_374(gateway):
     await c.wait("374", mark)
     got = [m.command for m in c.lines[mark:]]
     assert got[-1] == "374" and set(got[:-1]) == {"371"} and len(got) > 1
+
+
+@served
+async def test_privmsg__a_nick_back_with_a_fresh_key_is_not_marked_unverified(gateway):
+    """A client that joins a channel vouches for the entries of an earlier session of a
+    nick while nobody holds the nick ("no record"); when the nick comes back with a fresh
+    key (a client without SASL), its messages are checked against the ring's new record,
+    not against the "no record" remembered for the old key: shown plain, as irctest's
+    tests expect of nicks that earlier tests used."""
+    for round_ in range(2):
+        a = await gateway()
+        await (await a.register("vouchera")).joined("#vouch")
+        b = await gateway()
+        await (await b.register("voucherb")).joined("#vouch")
+        mark = len(a.lines)
+        b.send(f"PRIVMSG #vouch :hello {round_}")
+        said = await a.wait("PRIVMSG", mark)
+        assert said.params == ("#vouch", f"hello {round_}"), round_
+        for c in (a, b):
+            c.send("QUIT")
+            await wait_until(c._task.done, what="the client gone")
