@@ -40,6 +40,14 @@ class Oper:
 
 
 @dataclass(frozen=True)
+class Rename:
+    """Change a registered client's nick: claim ``nick`` on the ring as a new user (a
+    fresh key), join its channels, then quit the old one; answer ``renamed(nick)`` or
+    ``rename_refused(nick, reason, taken)``."""
+    nick: str
+
+
+@dataclass(frozen=True)
 class Run:
     """Run a chat command as this user; on ChatError answer ``failed(run, reason)``.
     ``quiet`` (a NOTICE) means no error goes back to the client, as RFC 1459 asks."""
@@ -91,8 +99,8 @@ class Trust:
     nick: str
 
 
-Action = (Register | Authenticate | Oper | Run | Lookup | ListChannels | Quit | Close
-          | History | Trust)
+Action = (Register | Authenticate | Oper | Rename | Run | Lookup | ListChannels | Quit
+          | Close | History | Trust)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import logging
 import time
 
 from core import events as ev
+from core.chat.model.commands import Command
 from core.chat.model.errors import ChatError, NickTaken
 from core.chord.ids import short_id
 
@@ -35,6 +36,7 @@ from .actions import (
     Peer,
     Quit,
     Register,
+    Rename,
     Run,
     Trust,
 )
@@ -91,6 +93,7 @@ class Connection:
         self._tasks: set[asyncio.Task] = set()
         self._ponging: asyncio.Task | None = None   # a PONG waiting for earlier commands
         self.killed: str | None = None   # an operator's KILL closed it: the quit reason
+        self._generation = 0   # which user's events reach the session (NICK makes a new one)
 
     def write(self, message: Message) -> None:
         if self.closing or self.writer.is_closing():
@@ -172,6 +175,8 @@ class Connection:
             await self._authenticate(action)
         elif isinstance(action, Oper):
             await self._oper(action)
+        elif isinstance(action, Rename):
+            await self._rename(action.nick)
         elif isinstance(action, Run):
             self._in_lane(action)
         elif isinstance(action, Lookup):
@@ -245,7 +250,7 @@ class Connection:
         # nick back (closed sockets free a nick on IRC servers): wait for that, not 433
         await self.gateway.released(nick, self)
         try:
-            user = await IrcUser.add(self.gateway.service, nick, self._post, account)
+            user = await IrcUser.add(self.gateway.service, nick, self._poster(), account)
         except NickTaken as e:
             actions = self.session.refused(nick, str(e), taken=True)
         except ChatError as e:
@@ -258,8 +263,52 @@ class Connection:
         for action in actions:
             await self._do(action)
 
-    def _post(self, event: ev.Event) -> None:
-        self.session.event(event)
+    def _poster(self, generation: int = 0):
+        """What a user of this connection posts its events with: they reach the session
+        while that user is the connection's (a NICK change makes another)."""
+        def post(event: ev.Event) -> None:
+            if generation == self._generation:
+                self.session.event(event)
+        return post
+
+    async def _rename(self, nick: str) -> None:
+        """NICK once registered (before the next line is read): ``nick`` is claimed as a new
+        user with a fresh key, which joins the client's channels; then it takes the old
+        user's place, which quits (the others see that nick quit and the new one join).
+        Refused (the old nick kept): 433 if taken, else 447 with why."""
+        old = self.user
+        if old is None:
+            return
+        running = set(self._lanes.values())
+        if running:   # the commands sent before the NICK finish as the old nick
+            await asyncio.wait(running, timeout=QUIT_WAIT)
+        generation = self._generation + 1
+        try:
+            user = await IrcUser.add(self.gateway.service, nick, self._poster(generation))
+        except NickTaken as e:
+            self.session.rename_refused(nick, str(e), taken=True)
+            return
+        except ChatError as e:
+            self.session.rename_refused(nick, str(e), taken=False)
+            return
+        channel = None
+        try:
+            for channel in list(self.session.channels):
+                await user.run(Command("join", (channel,)))
+        except ChatError as e:
+            with contextlib.suppress(Exception):
+                await user.quit("could not take the place of the old nick")
+            self.session.rename_refused(nick, f"could not join #{channel}: {e}", taken=False)
+            return
+        r = self.session.registration
+        self.gateway.left(Gone(r.nick or "", r.user or "", r.host, r.realname, time.time()))
+        self._generation, self.user = generation, user
+        self.session.renamed(nick)
+        log.info("IRC client %s changed nick from %s to %s", r.host, old.user.nick, nick)
+        try:
+            await old.quit(f"Nick changed to {nick}")
+        except Exception:
+            log.exception("IRC user %s could not quit after a NICK", nick)
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.create_task(coro)

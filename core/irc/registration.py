@@ -25,7 +25,7 @@ from collections.abc import Callable
 from core.chat.model.commands import CommandError, check_nick
 
 from . import numerics as n
-from .actions import Action, Authenticate, Close, Quit, Register
+from .actions import Action, Authenticate, Close, Quit, Register, Rename
 from .message import Message
 from .replies import REMOTE_HOST, Replies
 
@@ -104,10 +104,7 @@ class Registration:
             self.replies.reply(n.ERR_ERRONEUSNICKNAME, nick, "Erroneous nickname")
             return []
         if self.done:
-            if nick != self.nick:
-                self.replies.reply(n.ERR_NONICKCHANGE, nick, "Nicks cannot change on this "
-                                   "network; reconnect with the new one")
-            return []
+            return self._change(nick)
         if self.state == "registering":
             return []   # the ring is being asked for the first one: wait for its answer
         if self.in_use(nick):   # another client of this gateway: no need to ask the ring
@@ -115,6 +112,28 @@ class Registration:
             return []
         self.nick = nick
         return self._try()
+
+    def _change(self, nick: str) -> list[Action]:
+        """NICK once registered: the new nick is claimed on the ring as a new user with a
+        fresh key (``Rename``): the others see the old nick quit and the new one join, as
+        they would a reconnect; the client sees its NICK. Not for a SASL login (the
+        account is the nick, and its key is the nick's), nor a change of case only (the
+        ring's name is the same)."""
+        if nick == self.nick:
+            return []
+        if self.account is not None:
+            self.replies.reply(n.ERR_NONICKCHANGE, nick, f"Cannot change nickname: you are "
+                               f"logged in as {self.account}, and the account is the nick; "
+                               "reconnect with the new one")
+            return []
+        if self.nick is not None and nick.lower() == self.nick.lower():
+            self.replies.reply(n.ERR_NONICKCHANGE, nick, "Cannot change nickname: only the "
+                               "case differs, and the ring's name is the same in any case")
+            return []
+        if self.in_use(nick):
+            self.replies.reply(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+            return []
+        return [Rename(nick)]
 
     def irc_user(self, m: Message) -> list[Action]:
         if self.state != "connecting" or self.user is not None:

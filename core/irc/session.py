@@ -189,6 +189,28 @@ class Session:
         self.registration.end(why)
         return why
 
+    def renamed(self, nick: str) -> None:
+        """The answer to ``Rename``: the ring gave the client ``nick`` (a new user that
+        joined its channels): NICK, and it is known by that nick from now on; the old
+        nick's leaving is not shown to it."""
+        r = self.registration
+        old, mask = r.nick or "", r.mask
+        r.nick = nick
+        for members in self._channels.members.values():
+            if members.pop(old.lower(), None) is not None:
+                members[nick.lower()] = nick
+        self.chat_events.former.add(old.lower())
+        self.chat_events.former.discard(nick.lower())
+        self.replies.send(Message("NICK", (nick,), mask))
+
+    def rename_refused(self, nick: str, reason: str, taken: bool) -> None:
+        """The answer to ``Rename``: the client keeps its nick; 433 if ``nick`` is taken,
+        else 447 with why."""
+        if taken:
+            self.replies.reply(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+        else:
+            self.replies.reply(n.ERR_NONICKCHANGE, nick, f"Cannot change nickname: {reason}")
+
     def failed(self, run: Run, reason: str) -> None:
         """The chat could not carry out ``run``: the numeric that says so, with why."""
         self.commands.failed(run, reason)

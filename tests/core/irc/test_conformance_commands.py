@@ -614,3 +614,36 @@ async def test_privmsg__a_nick_back_with_a_fresh_key_is_not_marked_unverified(ga
         for c in (a, b):
             c.send("QUIT")
             await wait_until(c._task.done, what="the client gone")
+
+
+@served
+async def test_nick__a_change_once_registered_frees_the_old_nick_433_if_taken(gateway):
+    """RFC 2812 §3.1.2: NICK changes a registered client's nick: it gets NICK from its old
+    mask and speaks as the new nick; the others see the old nick quit and the new one join
+    (a new user of the ring, with a fresh key); the old nick is free at once for another
+    client and WHOWAS knows it; a nick in use is 433, and the client keeps its own."""
+    a, b = await gateway("renamea"), await gateway("renameb")
+    await a.joined("#rn")
+    await b.joined("#rn")
+    mark = a.send("NICK renameb")
+    await a.wait("433", mark)
+    await a.wait("PONG", a.send("PING sync"))
+    assert [m.command for m in a.lines[mark:]] == ["433", "PONG"]
+    mark_b = b.send()
+    mark = a.send("NICK renamed")
+    nick = await a.wait("NICK", mark)
+    assert nick.prefix.startswith("renamea!") and nick.params == ("renamed",)
+    await b.wait("JOIN", mark_b)
+    quit_ = await b.wait("QUIT", mark_b)
+    assert quit_.prefix.startswith("renamea!")
+    assert b.got("JOIN", mark_b)[0].prefix.startswith("renamed!")
+    a.send("PRIVMSG #rn :as the new nick")
+    said = await b.wait("PRIVMSG", mark_b)
+    assert said.prefix.startswith("renamed!") and said.params == ("#rn", "as the new nick")
+    await a.wait("PONG", a.send("PING sync"))
+    assert not a.got("QUIT", mark) and not a.got("JOIN", mark)
+    mark = a.send("NAMES #rn")
+    names = await a.wait("353", mark)
+    assert sorted(names.params[-1].split()) == ["renameb", "renamed"]
+    again = await gateway("renamea")   # the old nick is free
+    await again.wait("314", again.send("WHOWAS renamea"))

@@ -15,6 +15,7 @@ from core.irc.actions import (
     Oper,
     Quit,
     Register,
+    Rename,
     Run,
     Whois,
 )
@@ -159,10 +160,32 @@ class TestRegistration:
         c.line(f"NICK {nick}".encode())
         assert c.read() == [f":{SERVER} 432 * {nick} :Erroneous nickname"]
 
-    def test_nick__change_after_registration_is_refused_same_nick_ignored(self):
-        c = Client().register()
+    def test_nick__a_change_once_registered_asks_the_ring_same_nick_ignored(self):
+        """RFC 2812 §3.1.2: NICK once registered changes the nick: the driver claims it
+        (``Rename``); on its answer the client gets NICK from its old mask and is known by
+        the new nick, its channels' members too; 433 if taken, 447 if it failed else."""
+        c = Client().register().joined("a", "bob")
         assert c.line(b"NICK alice") == [] and c.read() == []
-        assert c.answers(b"NICK bob") == ["447"]
+        assert c.line(b"NICK alice2") == [Rename("alice2")]
+        c.session.rename_refused("alice2", "the ring is unreachable", taken=False)
+        c.session.rename_refused("alice2", "taken", taken=True)
+        assert c.numerics() == ["447", "433"]
+        c.session.renamed("alice2")
+        assert c.read() == [":alice!al@127.0.0.1 NICK alice2"]
+        assert c.session.nick == "alice2" and c.session.channels["a"] == {
+            "bob": "bob", "alice2": "alice2"}
+        # the old nick leaving the channel, as the new user hears of it: not shown
+        c.session.event(ev.MemberLeft("a", "alice", "exit"))
+        assert c.read() == []
+        # someone else with that nick later: shown
+        c.session.event(ev.MemberJoined("a", "alice"))
+        assert c.read() == [":alice!alice@ring JOIN #a"]
+
+    def test_nick__no_change_of_case_only_nor_for_a_sasl_login(self):
+        c = Client().register()
+        assert c.answers(b"NICK ALICE") == ["447"]
+        c.session.registration.account = "alice"
+        assert c.line(b"NICK bob") == [] and c.numerics() == ["447"]
 
     def test_user__missing_params_is_461(self):
         c = Client()
