@@ -51,6 +51,7 @@ SENDQ = 1 << 20          # bytes a client may leave unread before it is dropped
 QUIT_WAIT = 5.0          # seconds a quit waits for the client's commands still running
 READ_SIZE = 4096
 PONG_WAIT = 10.0         # seconds a PONG waits for the client's commands sent before it
+ECHO_WAIT = 2.0          # seconds a PONG waits for the echo of a channel message before it
 WHOWAS_KEPT = 200        # the clients that left that WHOWAS remembers, the latest
 
 
@@ -94,6 +95,11 @@ class Connection:
         self._ponging: asyncio.Task | None = None   # a PONG waiting for earlier commands
         self.killed: str | None = None   # an operator's KILL closed it: the quit reason
         self._generation = 0   # which user's events reach the session (NICK makes a new one)
+        # echo-message: the ids of this client's channel messages it was shown (the latest),
+        # the echoes awaited, and the waits a PONG follows
+        self._echoed: collections.deque[str] = collections.deque(maxlen=64)
+        self._echoes: dict[str, asyncio.Future] = {}
+        self._echo_waits: set[asyncio.Task] = set()
 
     def write(self, message: Message) -> None:
         if self.closing or self.writer.is_closing():
@@ -152,7 +158,7 @@ class Connection:
         answers commands in order would. True if the line is left to that wait."""
         if not isinstance(line, bytes) or not line.lstrip().upper().startswith(b"PING"):
             return False
-        waiting = set(self._lanes.values())
+        waiting = set(self._lanes.values()) | self._echo_waits
         if self._ponging is not None and not self._ponging.done():
             waiting.add(self._ponging)   # PONGs keep the order of the PINGs
         if not waiting:
@@ -160,6 +166,8 @@ class Connection:
 
         async def pong() -> None:
             await asyncio.wait(waiting, timeout=PONG_WAIT)
+            if self._echo_waits:   # echoes of the messages those commands sent
+                await asyncio.wait(set(self._echo_waits), timeout=ECHO_WAIT)
             if not self.closing:
                 for action in self.session.receive(line):
                     await self._do(action)
@@ -267,9 +275,36 @@ class Connection:
         """What a user of this connection posts its events with: they reach the session
         while that user is the connection's (a NICK change makes another)."""
         def post(event: ev.Event) -> None:
-            if generation == self._generation:
-                self.session.event(event)
+            if generation != self._generation:
+                return
+            self.session.event(event)
+            if (isinstance(event, ev.ChannelMessage) and not event.history
+                    and self.session.registration.is_me(event.from_)):
+                self._echoed.append(event.msg_id)
+                waiter = self._echoes.pop(event.msg_id, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
         return post
+
+    def _await_echo(self, msg_id: str) -> None:
+        """A channel message of this echo-message client was acknowledged: a PING sent
+        after it is answered once the client was shown its echo (``ECHO_WAIT`` at most),
+        as a server that echoes at once would; the next commands do not wait."""
+        if msg_id in self._echoed:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._echoes[msg_id] = waiter
+
+        async def wait() -> None:
+            try:
+                await asyncio.wait_for(waiter, ECHO_WAIT)
+            except TimeoutError:
+                pass
+            finally:
+                self._echoes.pop(msg_id, None)
+        task = self._spawn(wait())
+        self._echo_waits.add(task)
+        task.add_done_callback(self._echo_waits.discard)
 
     async def _rename(self, nick: str) -> None:
         """NICK once registered (before the next line is read): ``nick`` is claimed as a new
@@ -330,12 +365,17 @@ class Connection:
         if before is not None:
             await asyncio.wait([before])
         try:
-            await user.run(run.command)
+            done = await user.run(run.command)
         except ChatError as e:
             self.session.failed(run, str(e))
+            return
         except Exception as e:
             log.exception("IRC command %s failed", run.command)
             self.session.failed(run, f"{type(e).__name__}: {e}")
+            return
+        if (run.command.name in ("send", "me") and "echo-message" in self.session.replies.caps
+                and isinstance(done, tuple) and done and isinstance(done[0], str)):
+            self._await_echo(done[0])
 
     async def _lookup(self, user: IrcUser, nick: str) -> None:
         self.session.whois(nick, await user.whois(nick))

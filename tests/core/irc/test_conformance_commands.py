@@ -647,3 +647,19 @@ async def test_nick__a_change_once_registered_frees_the_old_nick_433_if_taken(ga
     assert sorted(names.params[-1].split()) == ["renameb", "renamed"]
     again = await gateway("renamea")   # the old nick is free
     await again.wait("314", again.send("WHOWAS renamea"))
+
+
+@served
+async def test_ping__after_a_privmsg_the_pong_follows_its_echo(gateway):
+    """IRCv3 echo-message with RFC 2812's in-order answers: a PING sent right after a
+    channel message is answered after the message's echo, as a server that echoes at once
+    would (clients and irctest use such a PING to know what came back)."""
+    c = await gateway()
+    c.send("CAP LS 302", "CAP REQ :echo-message", "NICK echoer", "USER e 0 * :E", "CAP END")
+    await c.wait("001")
+    await c.joined("#echoes")
+    for i in range(5):
+        mark = c.send(f"PRIVMSG #echoes :line {i}", f"PING :after{i}")
+        await c.wait("PONG", mark)
+        got = [(m.command, m.params[-1]) for m in c.lines[mark:]]
+        assert got == [("PRIVMSG", f"line {i}"), ("PONG", f"after{i}")], got
