@@ -335,6 +335,10 @@ class Connection:
                 await user.quit("could not take the place of the old nick")
             self.session.rename_refused(nick, f"could not join #{channel}: {e}", taken=False)
             return
+        if self.closing or self.user is not old:   # it quit (or was stopped) meanwhile
+            with contextlib.suppress(Exception):
+                await user.quit("the connection closed")
+            return
         r = self.session.registration
         self.gateway.left(Gone(r.nick or "", r.user or "", r.host, r.realname, time.time()))
         self._generation, self.user = generation, user
