@@ -14,6 +14,7 @@ import fnmatch
 from datetime import UTC, datetime
 
 from core.chat.model.commands import Command, CommandError, check_nick, check_text
+from core.chat.model.text import visible
 
 from . import numerics as n
 from . import text as t
@@ -469,17 +470,18 @@ class Commands:
         if not self._privileged():
             return
         nick = m.params[0]
-        reason = m.param(1) or "no reason given"
+        reason = visible(m.param(1)) or "no reason given"
         if not self.directory.kill(nick, self.me.mask, reason):
             self.replies.reply(n.ERR_NOSUCHNICK, nick, "No such nick among this gateway's "
                                "clients (KILL reaches no other node's users)")
 
     def irc_wallops(self, m: Message) -> None:
         """WALLOPS :text (RFC 2812 §3.7.2), operators only (481): to every client of this
-        gateway that set ``+w`` (the sender too, if it did)."""
+        gateway that set ``+w`` (the sender too, if it did); its control characters
+        visible (``^A``…), as every text a client gets from another."""
         if not self._privileged():
             return
-        self.directory.wallops(Message("WALLOPS", (m.params[0],), self.me.mask))
+        self.directory.wallops(Message("WALLOPS", (visible(m.params[0]),), self.me.mask))
 
     def irc_info(self, m: Message) -> None:
         """INFO (RFC 2812 §3.4.10): 371 lines about this gateway, then 374."""

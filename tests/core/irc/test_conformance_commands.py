@@ -581,8 +581,11 @@ async def test_wallops__reaches_this_gateways_plus_w_clients_from_an_operator(ga
     assert len(w.got("WALLOPS")) == 1 and not op.got("WALLOPS")
     assert not plain.got("WALLOPS", mark_plain)
     await op.wait("MODE", op.send("MODE wallop +w"))
-    op.send("WALLOPS :again")
-    await op.wait("WALLOPS")
+    op.send("WALLOPS :\x02again\x02 \x01VERSION\x01")
+    got = await op.wait("WALLOPS")   # no formatting, no CTCP: control characters shown
+    assert got.params == ("^Bagain^B ^AVERSION^A",)
+    await wait_until(lambda: len(w.got("WALLOPS")) == 2, what="the second WALLOPS")
+    assert w.got("WALLOPS")[-1].params == got.params
 
 
 @served
