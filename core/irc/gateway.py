@@ -100,6 +100,7 @@ class Connection:
         self._echoed: collections.deque[str] = collections.deque(maxlen=64)
         self._echoes: dict[str, asyncio.Future] = {}
         self._echo_waits: set[asyncio.Task] = set()
+        self._answering: set[asyncio.Task] = set()   # WHOIS, TRUST, CHATHISTORY asking
 
     def write(self, message: Message) -> None:
         if self.closing or self.writer.is_closing():
@@ -153,12 +154,13 @@ class Connection:
 
     def _pong_later(self, line) -> bool:
         """A PING while commands of this client are still running (a JOIN the ring has
-        not answered yet): its PONG waits for them (``PONG_WAIT`` at most), so that the
-        PONG follows the replies to what the client asked before it, as a server that
-        answers commands in order would. True if the line is left to that wait."""
+        not answered yet, a WHOIS it is asked): its PONG waits for them (``PONG_WAIT`` at
+        most), so that the PONG follows the replies to what the client asked before it, as
+        a server that answers commands in order would. True if the line is left to that
+        wait."""
         if not isinstance(line, bytes) or not line.lstrip().upper().startswith(b"PING"):
             return False
-        waiting = set(self._lanes.values()) | self._echo_waits
+        waiting = set(self._lanes.values()) | self._echo_waits | self._answering
         if self._ponging is not None and not self._ponging.done():
             waiting.add(self._ponging)   # PONGs keep the order of the PINGs
         if not waiting:
@@ -188,11 +190,11 @@ class Connection:
         elif isinstance(action, Run):
             self._in_lane(action)
         elif isinstance(action, Lookup):
-            self._spawn(self._lookup(self.user, action.nick))
+            self._answer(self._lookup(self.user, action.nick))
         elif isinstance(action, Trust):
-            self._spawn(self._trust(self.user, action.nick))
+            self._answer(self._trust(self.user, action.nick))
         elif isinstance(action, History):
-            self._spawn(self._history(self.user, action))
+            self._answer(self._history(self.user, action))
         elif isinstance(action, ListChannels):
             self.session.listing(self.gateway.channels(), action.only)
         elif isinstance(action, Quit):
@@ -348,6 +350,12 @@ class Connection:
             await old.quit(f"Nick changed to {nick}")
         except Exception:
             log.exception("IRC user %s could not quit after a NICK", nick)
+
+    def _answer(self, coro) -> None:
+        """A query the ring (or the database) answers; a PING sent after it waits for it."""
+        task = self._spawn(coro)
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.create_task(coro)

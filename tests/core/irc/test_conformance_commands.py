@@ -666,3 +666,15 @@ async def test_ping__after_a_privmsg_the_pong_follows_its_echo(gateway):
         await c.wait("PONG", mark)
         got = [(m.command, m.params[-1]) for m in c.lines[mark:]]
         assert got == [("PRIVMSG", f"line {i}"), ("PONG", f"after{i}")], got
+
+
+@served
+async def test_ping__after_a_whois_the_pong_follows_its_318(gateway):
+    """RFC 2812's in-order answers: WHOIS asks the ring; a PING sent right after it is
+    answered after the WHOIS's 318."""
+    await gateway("whoisping")
+    c = await gateway("whoisasker")
+    for i in range(10):
+        mark = c.send("WHOIS whoisping", f"PING :after{i}")
+        await c.wait("PONG", mark)
+        assert [m.command for m in c.lines[mark:]][-2:] == ["318", "PONG"], i
