@@ -562,6 +562,10 @@ async def test_kill__an_operator_closes_a_client_of_this_gateway_others_get_481(
     await alice.wait("406", alice.send("WHOWAS killa"))
     await alice.wait("314", alice.send("WHOWAS killb"))
     await alice.wait("PONG", alice.send("PING still-here"))
+    op.send("KILL killop :myself")   # an operator may close its own connection too
+    await op.wait("ERROR")
+    await wait_until(op._task.done, what="the operator's connection closed")
+    await alice.wait("314", alice.send("WHOWAS killop"))
 
 
 @operated
