@@ -50,6 +50,8 @@ class ChatEvents:
         self.me = me
         self.channels = channels
         self.replay = False     # the user has a database: show the backlog it missed
+        # its nicks before a NICK (lower case): their leaving is not shown to it
+        self.former: set[str] = set()
 
     def event(self, event: ev.Event) -> None:
         """One of this user's core events, as IRC lines (nothing before registration)."""
@@ -97,12 +99,14 @@ class ChatEvents:
         self.replies.send(Message("PART", (name, reason) if reason else (name,), self.me.mask))
 
     def _on_member_joined(self, e: ev.MemberJoined) -> None:
+        self.former.discard(e.nick.lower())   # someone has that nick now: shown again
         if self.me.is_me(e.nick) or not self.channels.add_member(e.channel, e.nick):
             return
         self.replies.send(Message("JOIN", (f"#{e.channel}",), remote(e.nick)))
 
     def _on_member_left(self, e: ev.MemberLeft) -> None:
-        if self.me.is_me(e.nick) or not self.channels.remove_member(e.channel, e.nick):
+        if (self.me.is_me(e.nick) or e.nick.lower() in self.former
+                or not self.channels.remove_member(e.channel, e.nick)):
             return
         kind, words = split_reason(e.reason)
         name = f"#{e.channel}"

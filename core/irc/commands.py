@@ -4,7 +4,8 @@
 
 Channels are ``#name`` (the chat's names) and ``&ring`` (this node's news, read-only). A
 NOTICE never gets an error back (RFC 1459 §4.4.2). The client's away message and user
-modes are kept here, since only these commands set and show them.
+modes (``+i``, ``+w``, and ``+o`` once OPER made it an operator of this gateway) are kept
+here, since only these commands set and show them.
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ import fnmatch
 from datetime import UTC, datetime
 
 from core.chat.model.commands import Command, CommandError, check_nick, check_text
+from core.chat.model.text import visible
 
 from . import numerics as n
 from . import text as t
 from .actions import (
+    NO_SUCH_OPER,
     Action,
     Counts,
     Gone,
     History,
     ListChannels,
     Lookup,
+    Oper,
     Peer,
     Run,
     Trust,
@@ -56,6 +60,14 @@ class Directory:
         """How many clients this gateway serves (LUSERS)."""
         return Counts()
 
+    def kill(self, nick: str, by: str, reason: str) -> bool:
+        """Close the connection of the client of this gateway registered as ``nick`` (an
+        operator's KILL, ``by`` its mask); False if there is none."""
+        return False
+
+    def wallops(self, message: Message) -> None:
+        """Send ``message`` (a WALLOPS) to every client of this gateway that is ``+w``."""
+
 
 class Commands:
     """What a registered client may ask, answered through ``replies``."""
@@ -66,7 +78,7 @@ class Commands:
         self.me = me
         self.channels = channels
         self.directory = directory or Directory()
-        self.modes: set[str] = set()
+        self.modes: set[str] = set()     # user modes: "i", "w", "o" (an operator)
         self.away: str | None = None
 
     def _channel(self, name: str, quiet: bool = False) -> str | None:
@@ -83,6 +95,13 @@ class Commands:
             return self.me.nick
         peer = self.directory.peer(nick)
         return self.channels.member(nick) or (peer.nick if peer else None)
+
+    def is_oper(self, nick: str) -> bool:
+        """Whether ``nick`` is an IRC operator of this gateway (this client or another)."""
+        if self.me.is_me(nick):
+            return "o" in self.modes
+        peer = self.directory.peer(nick)
+        return peer is not None and peer.oper
 
     def who(self, nick: str) -> tuple[str, str, str, str | None]:
         """User name, host, real name and away message as shown for ``nick``."""
@@ -282,8 +301,8 @@ class Commands:
         members of a channel the client is in; a nick it knows of (itself, the members of
         its channels, the other clients of this gateway); or, for a mask with ``*``/``?``
         (``0`` and ``*``: everyone), those among itself and the members of its channels
-        whose nick matches. Nobody is an operator, and nobody has a channel prefix. 315
-        names the mask as sent."""
+        whose nick matches. ``*`` after H or G marks an IRC operator of this gateway;
+        nobody has a channel prefix. 315 names the mask as sent."""
         mask = m.param(0, "*") or "*"
         fields, token = _whox(m.param(1))
         channel = self._channel(mask, quiet=True) if mask.startswith("#") else None
@@ -312,7 +331,7 @@ class Commands:
         """352, or with WHOX ``fields`` a 354 of those fields in the order the extension
         fixes (t c u i h s n f d l a o r)."""
         user, host, realname, away = self.who(nick)
-        flags = "G" if away else "H"
+        flags = ("G" if away else "H") + ("*" if self.is_oper(nick) else "")
         server = self.replies.server.name
         if fields is None:
             self.replies.reply(n.RPL_WHOREPLY, channel, user, host, server, nick, flags,
@@ -350,7 +369,7 @@ class Commands:
             return
         user, host, realname, away = self.who(found.nick)
         self.replies.whois(found, user, host, realname, self.channels.shared(found.nick),
-                           away)
+                           away, self.is_oper(found.nick))
 
     def irc_userhost(self, m: Message) -> None:
         """302 for the nicks this client knows (itself, members of its channels); irssi
@@ -388,13 +407,14 @@ class Commands:
 
     def irc_lusers(self, m: Message) -> None:
         """LUSERS (RFC 2812 §3.4.2): what this gateway counts of itself: its registered
-        clients (and those +i), its connections still registering, the channels its
-        clients are in, no operators. The ring's users elsewhere are not counted: no node
+        clients (and those +i), its operators, its connections still registering, the
+        channels its clients are in. The ring's users elsewhere are not counted: no node
         knows them all, so no network-wide numbers (265/266) are given."""
         c = self.directory.counts()
         self.replies.reply(n.RPL_LUSERCLIENT, f"There are {c.users - c.invisible} users and "
                            f"{c.invisible} invisible on 1 servers (this gateway alone)")
-        self.replies.reply(n.RPL_LUSEROP, "0", "operator(s) online (there are none here)")
+        self.replies.reply(n.RPL_LUSEROP, str(c.opers),
+                           "operator(s) online (of this gateway)")
         if c.unregistered:
             self.replies.reply(n.RPL_LUSERUNKNOWN, str(c.unregistered),
                                "unknown connection(s)")
@@ -415,11 +435,65 @@ class Commands:
         self.replies.reply(n.RPL_ENDOFLINKS, m.param(0, "*") or "*",
                            "End of /LINKS list (this gateway links to no IRC server)")
 
-    def irc_oper(self, m: Message) -> None:
-        """OPER name password (RFC 2812 §3.1.4): there are no operators on the ring, so
-        no name and password make one: 491, whatever is given."""
-        self.replies.reply(n.ERR_NOOPERHOST, "No operators on this network: nobody can "
-                           "become one")
+    def irc_oper(self, m: Message) -> list[Action]:
+        """OPER name password (RFC 2812 §3.1.4): an operator of this gateway, as the
+        node's owner set them (``chordchat --set-irc-oper``); the driver checks."""
+        return [Oper(m.params[0], m.params[1])]
+
+    def opered(self, name: str) -> None:
+        """The answer to ``Oper``: the client is an operator of this gateway now: 381 and
+        its ``+o``."""
+        self.replies.reply(n.RPL_YOUREOPER, f"You are now an IRC operator of this gateway "
+                           f"(as {name}): KILL and WALLOPS reach its clients, no one else")
+        if "o" not in self.modes:
+            self.modes.add("o")
+            self.replies.send(Message("MODE", (self.me.nick, "+o"), self.me.mask))
+
+    def oper_failed(self, why: str) -> None:
+        """The answer to ``Oper``: refused: 491 for a name that is no operator here, else
+        464 (a wrong password)."""
+        if why == NO_SUCH_OPER:
+            self.replies.reply(n.ERR_NOOPERHOST, "No operator of that name on this gateway")
+        else:
+            self.replies.reply(n.ERR_PASSWDMISMATCH, "Password incorrect")
+
+    def _privileged(self) -> bool:
+        if "o" in self.modes:
+            return True
+        self.replies.reply(n.ERR_NOPRIVILEGES,
+                           "Permission Denied- You're not an IRC operator")
+        return False
+
+    def irc_kill(self, m: Message) -> None:
+        """KILL nick :reason (RFC 2812 §3.7.1), operators only (481): closes the connection
+        of a client of this gateway; a user of another node is beyond its reach (401)."""
+        if not self._privileged():
+            return
+        nick = m.params[0]
+        reason = visible(m.param(1)) or "no reason given"
+        if not self.directory.kill(nick, self.me.mask, reason):
+            self.replies.reply(n.ERR_NOSUCHNICK, nick, "No such nick among this gateway's "
+                               "clients (KILL reaches no other node's users)")
+
+    def irc_wallops(self, m: Message) -> None:
+        """WALLOPS :text (RFC 2812 §3.7.2), operators only (481): to every client of this
+        gateway that set ``+w`` (the sender too, if it did); its control characters
+        visible (``^A``…), as every text a client gets from another."""
+        if not self._privileged():
+            return
+        self.directory.wallops(Message("WALLOPS", (visible(m.params[0]),), self.me.mask))
+
+    def irc_info(self, m: Message) -> None:
+        """INFO (RFC 2812 §3.4.10): 371 lines about this gateway, then 374."""
+        s = self.replies.server
+        for line in (f"{s.name}: chordchat {s.version}",
+                     "An IRC gateway of a node of chordchat, a serverless chat on a Chord "
+                     "ring: channels and nicks live on the ring, not on an IRC server.",
+                     "Every nick is claimed on the ring; messages are signed by their "
+                     "authors' keys, and WHOIS says whether a key is the one pinned.",
+                     f"This gateway was started {s.created}."):
+            self.replies.reply(n.RPL_INFO, line)
+        self.replies.reply(n.RPL_ENDOFINFO, "End of /INFO list")
 
     def irc_kick(self, m: Message) -> None:
         """KICK #chan nick: nobody is a channel operator here (403, 442, else 482)."""
@@ -503,7 +577,9 @@ class Commands:
         for ch in m.params[1]:
             if ch in "+-":
                 sign = ch
-            elif ch == "i":
+            elif ch in "iwo":
+                if ch == "o" and sign == "+":
+                    continue   # only OPER makes an operator (RFC 2812 §3.1.5: ignored)
                 if (ch in self.modes) != (sign == "+"):
                     (self.modes.add if sign == "+" else self.modes.discard)(ch)
                     changed += sign + ch

@@ -116,7 +116,7 @@ class Replies:
         self.reply(n.RPL_WELCOME, f"Welcome to the chordchat network, {mask}")
         self.reply(n.RPL_YOURHOST, f"Your host is {s.name}, running version {s.version}")
         self.reply(n.RPL_CREATED, f"This server was created {s.created}")
-        self.reply(n.RPL_MYINFO, s.name, s.version, "i", "t")
+        self.reply(n.RPL_MYINFO, s.name, s.version, "iow", "t")
         for i in range(0, len(ISUPPORT), ISUPPORT_PER_LINE):   # 15 parameters at most
             self.reply(n.RPL_ISUPPORT, *ISUPPORT[i:i + ISUPPORT_PER_LINE],
                        "are supported by this server")
@@ -160,25 +160,27 @@ class Replies:
         self.reply(n.RPL_TOPICWHOTIME, channel, setter, str(int(at)))
 
     def whois(self, found: Whois, user: str, host: str, realname: str,
-              channels: list[str], away: str | None = None) -> None:
-        """311, 319, 312, 301 if away, a 320 for each of node id, address and key
-        fingerprint (and whether it is the key pinned for the nick), then 318;
-        ``channels`` are those the asker shares with the nick."""
+              channels: list[str], away: str | None = None, oper: bool = False) -> None:
+        """311, 319, 312, 313 if an operator of this gateway, 301 if away, then 318;
+        ``channels`` are those the asker shares with the nick. 312's text is the chat's
+        identity of the nick: node id, address, key fingerprint and whether it is the key
+        pinned for the nick (in 312, not in 320s: irctest and clients take 320 for lines
+        an operator configured)."""
         nick = found.nick
         self.reply(n.RPL_WHOISUSER, nick, user, host, "*", realname)
         if channels:
             self.reply(n.RPL_WHOISCHANNELS, nick, " ".join(channels))
-        where = f"node {found.node_id[:8]}" if found.node_id else "the ring"
-        self.reply(n.RPL_WHOISSERVER, nick, self.server.name,
-                   f"on {where} at {found.address or 'an unknown address'}")
+        where = f"on node {found.node_id}" if found.node_id else "on the ring"
+        where += f" at {found.address or 'an unknown address'}"
+        if found.fingerprint:
+            where += f"; key fingerprint {found.fingerprint}"
+            if found.pin in PIN_WORDS:
+                where += ": " + PIN_WORDS[found.pin].format(nick=nick)
+        self.reply(n.RPL_WHOISSERVER, nick, self.server.name, where)
+        if oper:
+            self.reply(n.RPL_WHOISOPERATOR, nick, "is an IRC operator of this gateway")
         if away:
             self.reply(n.RPL_AWAY, nick, away)
-        for label, value in (("node id", found.node_id), ("address", found.address),
-                             ("key fingerprint", found.fingerprint)):
-            if value:
-                self.reply(n.RPL_WHOISSPECIAL, nick, f"{label} {value}")
-        if found.fingerprint and found.pin in PIN_WORDS:
-            self.reply(n.RPL_WHOISSPECIAL, nick, PIN_WORDS[found.pin].format(nick=nick))
         self.end_of_whois(nick)
 
     def no_such_nick(self, nick: str) -> None:

@@ -7,7 +7,18 @@ from hypothesis import strategies as st
 
 from core import events as ev
 from core.chat.model.commands import Command
-from core.irc.actions import Close, ListChannels, Lookup, Quit, Register, Run, Whois
+from core.irc.actions import (
+    NO_SUCH_OPER,
+    Close,
+    ListChannels,
+    Lookup,
+    Oper,
+    Quit,
+    Register,
+    Rename,
+    Run,
+    Whois,
+)
 from core.irc.message import TOO_LONG, LineBuffer, Message, encode, parse
 from core.irc.replies import ServerInfo
 from core.irc.session import Session
@@ -149,10 +160,32 @@ class TestRegistration:
         c.line(f"NICK {nick}".encode())
         assert c.read() == [f":{SERVER} 432 * {nick} :Erroneous nickname"]
 
-    def test_nick__change_after_registration_is_refused_same_nick_ignored(self):
-        c = Client().register()
+    def test_nick__a_change_once_registered_asks_the_ring_same_nick_ignored(self):
+        """RFC 2812 §3.1.2: NICK once registered changes the nick: the driver claims it
+        (``Rename``); on its answer the client gets NICK from its old mask and is known by
+        the new nick, its channels' members too; 433 if taken, 447 if it failed else."""
+        c = Client().register().joined("a", "bob")
         assert c.line(b"NICK alice") == [] and c.read() == []
-        assert c.answers(b"NICK bob") == ["447"]
+        assert c.line(b"NICK alice2") == [Rename("alice2")]
+        c.session.rename_refused("alice2", "the ring is unreachable", taken=False)
+        c.session.rename_refused("alice2", "taken", taken=True)
+        assert c.numerics() == ["447", "433"]
+        c.session.renamed("alice2")
+        assert c.read() == [":alice!al@127.0.0.1 NICK alice2"]
+        assert c.session.nick == "alice2" and c.session.channels["a"] == {
+            "bob": "bob", "alice2": "alice2"}
+        # the old nick leaving the channel, as the new user hears of it: not shown
+        c.session.event(ev.MemberLeft("a", "alice", "exit"))
+        assert c.read() == []
+        # someone else with that nick later: shown
+        c.session.event(ev.MemberJoined("a", "alice"))
+        assert c.read() == [":alice!alice@ring JOIN #a"]
+
+    def test_nick__no_change_of_case_only_nor_for_a_sasl_login(self):
+        c = Client().register()
+        assert c.answers(b"NICK ALICE") == ["447"]
+        c.session.registration.account = "alice"
+        assert c.line(b"NICK bob") == [] and c.numerics() == ["447"]
 
     def test_user__missing_params_is_461(self):
         c = Client()
@@ -480,10 +513,20 @@ class TestQueries:
         assert c.line(b"WHOIS Bob") == [Lookup("Bob")]
         c.session.whois("Bob", Whois("bob", "ab" * 20, "10.0.0.2:4000", "ab12-cd34"))
         lines = c.read()
-        assert [line.split()[1] for line in lines] == [
-            "311", "319", "312", "320", "320", "320", "318"]
+        assert [line.split()[1] for line in lines] == ["311", "319", "312", "318"]
         assert lines[1] == f":{SERVER} 319 alice bob :#a"
-        assert "address 10.0.0.2:4000" in lines[4] and "key fingerprint ab12-cd34" in lines[5]
+        assert lines[2] == (f":{SERVER} 312 alice bob {SERVER} :on node {'ab' * 20} at "
+                            "10.0.0.2:4000; key fingerprint ab12-cd34")
+
+    def test_whois__312_says_whether_the_key_is_the_one_pinned(self):
+        c = Client().register()
+        for pin, words in (("same", "key is the one pinned for bob"),
+                           ("changed", "key is NOT the one pinned for bob: TRUST bob"),
+                           ("new", "key is not pinned yet")):
+            c.line(b"WHOIS bob")
+            c.session.whois("bob", Whois("bob", "ab" * 20, "10.0.0.2:4000", "ab12", pin))
+            server = [line for line in c.read() if line.split()[1] == "312"]
+            assert len(server) == 1 and f"key fingerprint ab12: {words}" in server[0]
 
     def test_whois__unknown_nick_is_401_then_318(self):
         c = Client().register()
@@ -532,10 +575,44 @@ class TestQueries:
         # a channel nobody here is in: 403 (modern.ircdocs.horse MODE)
         assert c.answers(b"MODE #zz", b"MODE #zz +o bob") == ["403", "403"]
 
-    def test_oper__491_there_are_no_operators_and_461_without_a_password(self):
-        """RFC 2812 §3.1.4: ERR_NOOPERHOST when no operator entry fits; none exists."""
+    def test_oper__the_driver_checks_then_381_and_plus_o_or_491_464_and_461(self):
+        """RFC 2812 §3.1.4: OPER name password; 381 and the user's +o when they fit,
+        ERR_NOOPERHOST for a name that is no operator, ERR_PASSWDMISMATCH for a wrong
+        password, 461 without the password."""
         c = Client().register()
-        assert c.answers(b"OPER admin secret", b"OPER admin") == ["491", "461"]
+        assert c.line(b"OPER admin secret") == [Oper("admin", "secret")]
+        assert "secret" not in repr(Oper("admin", "secret"))
+        c.session.oper_failed(NO_SUCH_OPER)
+        c.session.oper_failed("wrong password")
+        assert c.answers(b"OPER admin") == ["491", "464", "461"]
+        assert c.answers(b"KILL bob :go", b"WALLOPS :hi", b"MODE alice +o") == ["481", "481"]
+        c.session.oper_failed("wrong password")
+        c.read()
+        c.line(b"OPER admin secret")
+        c.session.opered("admin")
+        got = c.read()
+        assert [line.split()[1] for line in got] == ["381", "MODE"]
+        assert got[1] == ":alice!al@127.0.0.1 MODE alice +o"
+        assert c.answers(b"MODE alice") == ["221"]
+        c.line(b"MODE alice -o")
+        assert c.read() == [":alice!al@127.0.0.1 MODE alice -o"]
+        assert c.answers(b"KILL bob :go", b"WALLOPS :hi") == ["481", "481"]
+
+    def test_info__371_lines_then_374(self):
+        c = Client().register()
+        got = c.answers(b"INFO")
+        assert got[-1] == "374" and set(got[:-1]) == {"371"} and len(got) > 1
+
+    def test_who__an_operator_of_this_gateway_is_marked_star(self):
+        c = Client().register().joined("a", "bob")
+        c.line(b"OPER admin secret")
+        c.session.opered("admin")
+        c.line(b"AWAY :out")
+        c.read()
+        c.line(b"WHO alice")
+        c.line(b"WHO bob")
+        assert [line.split()[8] for line in c.read() if line.split()[1] == "352"] == [
+            "G*", "H"]
 
     def test_kick_and_invite__no_operators_so_the_numerics_say_why(self):
         c = Client().register().joined("a", "bob")
@@ -556,6 +633,14 @@ class TestQueries:
             ":alice!al@127.0.0.1 MODE alice +i",
             f":{SERVER} 221 alice :+i",
             f":{SERVER} 501 alice :Unknown MODE flag",
+            f":{SERVER} 502 alice :Can't change mode for other users",
+        ]
+        c.line(b"MODE alice +wo")   # +o: only OPER makes an operator (RFC 2812 §3.1.5)
+        c.line(b"MODE alice")
+        c.line(b"MODE bob")
+        assert c.read() == [
+            ":alice!al@127.0.0.1 MODE alice +w",
+            f":{SERVER} 221 alice :+iw",
             f":{SERVER} 502 alice :Can't change mode for other users",
         ]
 
