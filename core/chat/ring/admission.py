@@ -75,4 +75,4 @@ def _present_day(ch: Channel, limit: float, source: str) -> Channel:
         return ch
     log.warning("dropped %d members of #%s from %s: signed in the future",
                 len(ch.members) - len(members), ch.name, source)
-    return Channel(ch.name, members, ch.log, ch.last_seq)
+    return Channel(ch.name, members, ch.log, ch.last_seq, ch.topic, ch.modes)
