@@ -217,7 +217,7 @@ class Command:
     def destination(self) -> str | None:
         """Where the command goes: ``#channel`` (join, leave, send), a nick in lower case or
         ``@id`` (msg); None for the rest. Commands to one destination keep their order."""
-        if self.name in ("join", "leave", "send"):
+        if self.name in ("join", "leave", "send", "mode", "kick", "invite"):
             return "#" + self.args[0]
         if self.name == "msg":
             return self.args[0].lower()

@@ -244,8 +244,8 @@ class LocalUser:
 
     # -- what its parts do: channels, keys, private messages -------------------------------
 
-    async def join(self, channel: str) -> list[str]:
-        return await self.memberships.join(channel)
+    async def join(self, channel: str, key: str | None = None) -> list[str]:
+        return await self.memberships.join(channel, key)
 
     async def leave(self, channel: str, retry_for: float | None = None,
                     reason: str = "left") -> str:
@@ -253,6 +253,15 @@ class LocalUser:
 
     async def topic(self, channel: str, text: str) -> None:
         await self.memberships.topic(channel, text)
+
+    async def mode(self, channel: str, changes: str) -> None:
+        await self.memberships.mode(channel, changes)
+
+    async def kick(self, channel: str, nick: str, reason: str = "") -> None:
+        await self.memberships.kick(channel, nick, reason)
+
+    async def invite(self, channel: str, nick: str) -> None:
+        await self.memberships.invite(channel, nick)
 
     async def receive(self, channel: str, wires: object, maintainer: str | None = None,
                       origin: str | None = None,
