@@ -160,7 +160,7 @@ async def test_names__353_with_every_member_then_366(gateway):
     mark = b.send("NAMES #n")
     await b.wait("366", mark)
     names = b.got("353", mark)[0]
-    assert names.params[2] == "#n" and set(names.params[3].split()) == {"namesa", "namesb"}
+    assert names.params[2] == "#n" and set(names.params[3].split()) == {"@namesa", "namesb"}
 
 
 @served
@@ -332,9 +332,9 @@ async def test_mode__channel_query_is_324_and_329_unknown_is_472(gateway):
 
 @served
 async def test_mode__403_for_a_channel_nobody_here_is_in_441_for_a_target_not_in_it(gateway):
-    """modern.ircdocs.horse MODE: a channel that does not exist is 403; RFC 2812 §3.2.3:
-    a member mode for a nick not on the channel is 441; a change anyone may ask for is
-    still 482 (nobody has the rights), and 442 from outside the channel."""
+    """modern.ircdocs.horse MODE: a channel that does not exist is 403, a nick that does
+    not exist 401; RFC 2812 §3.2.3: a member mode for a nick not on the channel is 441,
+    a change by a member who is not an operator 482, and 442 from outside the channel."""
     a, b = await gateway("modea"), await gateway("modeb")
     await a.joined("#mo")
     await b.joined("#other")
@@ -344,9 +344,10 @@ async def test_mode__403_for_a_channel_nobody_here_is_in_441_for_a_target_not_in
         await a.wait("PONG", a.send("PING sync"))
         assert [m.command for m in a.lines[mark:]] == ["403", "PONG"], line
     await a.wait("441", a.send("MODE #mo +o modeb"))
-    await a.wait("441", a.send("MODE #mo +v nobodyatall"))
-    await a.wait("482", a.send("MODE #mo +o modea"))
+    await a.wait("401", a.send("MODE #mo +v nobodyatall"))
     await a.wait("442", a.send("MODE #other +o modeb"))
+    await b.joined("#mo")
+    await b.wait("482", b.send("MODE #mo +o modeb"))
 
 
 @served
