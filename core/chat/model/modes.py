@@ -16,8 +16,9 @@ What stands is a function of the set of entries, so copies merge in any order:
   latest such entry that names it, by (signed ``at``, key, signature).
 An entry whose author is not reached never counts; a copy that brings one (a forgery, or
 an entry out of its context) has it left out where it arrives (``from_wire``), while a
-merge of what is kept is a plain union (the laws above hold exactly). An operator keeps the right its grants give until a later
-``-o`` takes it; a ``-o`` also ends the grants the de-opped member gave.
+merge of what is kept is a plain union (the laws above hold exactly). An operator keeps
+the right its grants give until a later ``-o`` takes it; a ``-o`` also ends the grants
+the de-opped member gave.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 from collections.abc import Callable
 
 from core.chord import RpcError
@@ -29,13 +30,13 @@ from ..model.text import bad_char, describe
 from ..wire import verbs as p
 from ..wire.calls import Caller
 from ..wire.rate import caller_host, normal_host
-from .feeds import Feeds
+from .feeds import Feed, Feeds
 from .journal import Journal
 from .replication import Replication
 
 LEAVE_REASONS = ("left", "exit")   # optionally followed by ": " and the user's words
 MAX_REASON = 300
-KICK_WAIT = 3.0    # seconds a kick waits for the kicked member's feed to bring it the kick
+KICK_WAIT = 3.0    # seconds a kick waits for the kicked member's node to take the kick
 
 
 def good_reason(text: str) -> bool:
@@ -144,7 +145,14 @@ class Channels:
         if old is None or not old.present:
             self._room_for(entry, ch)
             if ch is not None and ch.present():
-                self._admit(entry, ch, d.get("password"))
+                # a member the maintainer removed as unreachable saying it is in again
+                # (a resume) is not asked for the key or an invitation again; a ban holds
+                back = (d.get("resume") is True and old is not None and old.signed is None
+                        and old.ended is not None and old.ended.key == entry.key
+                        and not any(e.kind == "kick" and e.at >= old.ended.at
+                                    and e.text.partition(" ")[0].lower() == old.key[0]
+                                    for e in ch.log))
+                self._admit(entry, ch, d.get("password"), back)
         await self._check_address(entry, old is not None and old.present
                                   and old.public_key == entry.key)
         ch = self.holdings.open_channel(entry.channel)
@@ -172,7 +180,7 @@ class Channels:
             reply["modes"] = ch.modes.to_wire()
         return reply
 
-    def _admit(self, entry: SignedEntry, ch: Channel, key: object) -> None:
+    def _admit(self, entry: SignedEntry, ch: Channel, key: object, back: bool = False) -> None:
         """The channel's modes on a new member (RFC 2812 §4.2.3): a ban (+b, unless an
         exception +e or an invitation), invite-only (+i, unless invited or +I), a key
         (+k) and a limit (+l). Refused ``banned``, ``invite_only``, ``bad_key``,
@@ -181,6 +189,8 @@ class Channels:
         invited = modes.invited(nick, self.stamp())
         if modes.matches("b", nick) and not modes.matches("e", nick) and not invited:
             raise p.Refused("banned", f"{nick} is banned from #{ch.name} (+b)")
+        if back:
+            return
         if modes.flag("i") and not invited and not modes.matches("I", nick):
             raise p.Refused("invite_only", f"#{ch.name} is invite only (+i)")
         want = modes.value("k")
@@ -411,8 +421,9 @@ class Channels:
 
     async def rpc_kick(self, d: dict) -> dict:
         """An operator removes a member (``text``: its nick, a space, the reason): the
-        signed kick is logged and, once the kicked member's feed has brought it there
-        (``KICK_WAIT`` at most), its membership ends like a maintainer's removal."""
+        signed kick is logged, the membership ends as a maintainer's removal does, and the
+        kicked member's node is sent what it had still to get, the kick last
+        (``KICK_WAIT`` at most), before the operator is answered."""
         signed = entry_of(d, "kick", self.limits)
         self._fresh(signed)
         target = signed.text.partition(" ")[0]
@@ -423,21 +434,29 @@ class Channels:
             raise p.Refused("no_such_member", f"{target} is not in #{ch.name}", nick=target)
         entry, _ = ch.append("kick", signed.nick, signed=signed)
         self.journal.log(f"#{ch.name}: {signed.nick} kicked {target}")
-        await self.replication.commit(ch)
-        self.feeds.wake(ch.name)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + KICK_WAIT
-        while loop.time() < deadline and any(
-                (self.holdings.cursor(ch.name, m.key) or 0) < entry.seq
-                for m in self._present(ch, target)):
-            await asyncio.sleep(0.05)
-        ch = self.holdings.channel(ch.name) or ch   # a merge may have replaced it
-        for m in self._present(ch, target):
+        kicked = self._present(ch, target)
+        for m in kicked:
             ch.set_member(m.removed())
-            self.holdings.forget(ch.name, m.key)
-            self.feeds.stop(ch.name, m.key)
         await self.replication.commit(ch)
+        # the kicked member's last delivery: what its feed had still to bring, up to the
+        # kick (a removal stops its feed, and the others no longer count it meanwhile)
+        ch = self.holdings.channel(ch.name) or ch   # a merge may have replaced it
+        last = []
+        for m in kicked:
+            cursor = self.holdings.cursor(ch.name, m.key)
+            self.feeds.stop(ch.name, m.key)
+            self.holdings.forget(ch.name, m.key)
+            wires = [e.to_wire() for e in ch.log
+                     if (cursor is None or e.seq > cursor) and e.seq <= entry.seq]
+            last.append(self._last_delivery(ch.name, m.key, wires))
+        self.feeds.wake(ch.name)
+        await asyncio.gather(*last)
         return {"ok": True}
+
+    async def _last_delivery(self, channel: str, member: MemberKey, wires: list) -> None:
+        with contextlib.suppress(RpcError, ValueError, TimeoutError):
+            async with asyncio.timeout(KICK_WAIT):
+                await self.feeds.call_deliver(Feed(channel, member), wires)
 
     async def call_invite(self, entry: SignedEntry) -> dict:
         return await self.caller.route(p.INVITE, channel_key(entry.channel),

@@ -63,8 +63,8 @@ class Membership:
     # a channel moves, and one show may wait on a key lookup the other does not need)
     in_turn: asyncio.Lock = field(default_factory=asyncio.Lock)
     modes: Modes = field(default_factory=Modes)   # its operators and modes, as delivered
-    # the user's own topic, mode and kick entries shown when their maintainer took them
-    # (before its feed brings them: an IRC client sees its change answered in order)
+    # the topic, mode and kick entries shown: by the feed, or the user's own when their
+    # maintainer took them (an IRC client sees its change answered in order), once
     told: set[str] = field(default_factory=set)
 
 
@@ -193,9 +193,9 @@ class Memberships:
         membership = self.joined.get(channel)
         if membership is None or signed.msg_id in membership.told:
             return
-        membership.told.add(signed.msg_id)
         if len(membership.told) > 1000:
             membership.told.clear()
+        membership.told.add(signed.msg_id)
         self._show_change(membership, Entry.of(0, signed))
 
     def _show_change(self, membership: Membership, e: Entry) -> bool:
@@ -400,8 +400,9 @@ class Memberships:
                 self.post(_message(channel, e, status))
             elif e.kind in ("topic", "mode", "kick"):
                 if e.msg_id in membership.told:
-                    membership.told.discard(e.msg_id)   # shown when it was taken
-                elif self._show_change(membership, e):
+                    continue   # shown when it was taken
+                membership.told.add(e.msg_id)
+                if self._show_change(membership, e):
                     return
             elif not self.me.is_me(e.nick):
                 moves.append(e)

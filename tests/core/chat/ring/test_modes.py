@@ -134,3 +134,25 @@ async def test_modes_survive_a_new_maintainer(how):
         assert await refused(cy.join(channel)) == "bad_key"
         await cy.join(channel, "secret")
         assert await refused(cy.topic(channel, "no")) == "not_operator"
+
+
+@virtual_time
+async def test_a_pruned_member_resumes_past_the_key_but_a_kicked_one_does_not():
+    async with sim_ring(["ann", "bo", "cy"]) as ring:
+        ann, bo, cy = (n.user for n in ring.nodes)
+        await ann.join("vault")
+        await bo.join("vault")
+        await cy.join("vault")
+        await ann.mode("vault", "+k sesame")
+        ch = maintained(ring, "vault")
+        bo_key = next(m.key for m in ch.present() if m.nick == "bo")
+        await ring.owner(channel_key("vault")).service.channels.prune("vault", bo_key,
+                                                                      "pruned")
+        await bo.memberships.rejoin("vault")   # its node says it is in: back without the key
+        assert maintained(ring, "vault").is_member(bo_key)
+        await ann.kick("vault", "cy")
+        cy_mem = cy.memberships
+        resume = cy_mem.me.sign("vault", "join")
+        reply = await cy_mem.channels.call_join(resume, resume=True)
+        assert reply["refused"] == "bad_key"
+        assert [m.nick for m in maintained(ring, "vault").present()] == ["ann", "bo"]
