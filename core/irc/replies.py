@@ -117,7 +117,7 @@ class Replies:
         self.reply(n.RPL_WELCOME, f"Welcome to the chordchat network, {mask}")
         self.reply(n.RPL_YOURHOST, f"Your host is {s.name}, running version {s.version}")
         self.reply(n.RPL_CREATED, f"This server was created {s.created}")
-        self.reply(n.RPL_MYINFO, s.name, s.version, "i", "t")
+        self.reply(n.RPL_MYINFO, s.name, s.version, "i", "beIiklmnostv", "beIklov")
         for i in range(0, len(ISUPPORT), ISUPPORT_PER_LINE):   # 15 parameters at most
             self.reply(n.RPL_ISUPPORT, *ISUPPORT[i:i + ISUPPORT_PER_LINE],
                        "are supported by this server")
