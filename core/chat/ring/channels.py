@@ -157,7 +157,7 @@ class Channels:
                                   and old.public_key == entry.key)
         ch = self.holdings.open_channel(entry.channel)
         resume = d.get("resume") is True
-        if not ch.present() or ch.modes.founder is None:
+        if ch.modes.founder is None or (not ch.present() and not resume):
             ch.modes.found(entry)   # a new life of the channel: its founder is its operator
         if ch.set_member(member):
             ch.append("join", member.nick, signed=entry)

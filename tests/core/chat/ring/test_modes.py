@@ -156,3 +156,31 @@ async def test_a_pruned_member_resumes_past_the_key_but_a_kicked_one_does_not():
         reply = await cy_mem.channels.call_join(resume, resume=True)
         assert reply["refused"] == "bad_key"
         assert [m.nick for m in maintained(ring, "vault").present()] == ["ann", "bo"]
+
+
+@virtual_time
+async def test_members_back_after_all_were_pruned_keep_the_channels_modes():
+    """A maintainer that pruned every member (cut off from them all) does not start a new
+    life of the channel when they say again that they are in: the operators and modes
+    stand; a new join of an empty channel does start one."""
+    async with sim_ring(["ann", "bo", "cy"]) as ring:
+        ann, bo, cy = (n.user for n in ring.nodes)
+        await ann.join("hold")
+        await bo.join("hold")
+        await ann.mode("hold", "+tk sesame")
+        channels = ring.owner(channel_key("hold")).service.channels
+        for m in maintained(ring, "hold").present():
+            await channels.prune("hold", m.key, "pruned")
+        assert not maintained(ring, "hold").present()
+        await bo.memberships.rejoin("hold")
+        await ann.memberships.rejoin("hold")
+        ch = maintained(ring, "hold")
+        assert len(ch.present()) == 2 and ch.modes.founder.nick == "ann"
+        assert ch.modes.is_op("ann") and not ch.modes.is_op("bo")
+        assert ch.modes.value("k") == "sesame" and ch.modes.flag("t")
+        await ann.leave("hold")
+        await bo.leave("hold")
+        await cy.join("hold")      # empty: a new life, cy founds it
+        ch = maintained(ring, "hold")
+        assert ch.modes.is_op("cy") and not ch.modes.is_op("ann")
+        assert ch.modes.value("k") is None and not ch.modes.flag("t")
