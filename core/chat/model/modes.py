@@ -268,6 +268,16 @@ class Modes:
 
     # -- copies ----------------------------------------------------------------------------
 
+    def before(self, limit: float) -> Modes:
+        """These modes less what was signed after ``limit`` (itself if nothing was)."""
+        if (all(e.at <= limit for e in self.entries.values())
+                and all(e.at <= limit for e in self.invites.values())
+                and (self.founder is None or self.founder.at <= limit)):
+            return self
+        founder = self.founder if self.founder is None or self.founder.at <= limit else None
+        return Modes(founder, {s: e for s, e in self.entries.items() if e.at <= limit},
+                     {k: e for k, e in self.invites.items() if e.at <= limit})
+
     def merge(self, other: Modes) -> Modes:
         founders = [f for f in (self.founder, other.founder) if f is not None]
         founder = max(founders, key=_order) if founders else None

@@ -111,6 +111,15 @@ class TestCopies:
         assert not copy.modes.is_op("mal")
 
 
+    def test_what_is_signed_in_the_future_is_left_out_of_a_copy(self):
+        m = Modes(founder())
+        m.add(mode("ann", "+t", 101))
+        m.add(mode("ann", "+b x!*@*", 10_000))   # far ahead: would outlast every -b
+        assert m.before(1_000) is not m and m.before(20_000) is m
+        kept = m.before(1_000)
+        assert kept.flag("t") and kept.listed("b") == [] and kept.is_op("ann")
+
+
 changes = st.sampled_from(["+o bo", "-o bo", "+o cy", "-o ann", "+t", "-t", "+k a", "-k",
                            "+l 3", "-l", "+b x!*@*", "-b x!*@*", "+m", "+i-m"])
 entries = st.lists(st.tuples(st.sampled_from(["ann", "bo", "cy", "mal"]), changes,
