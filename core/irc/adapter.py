@@ -69,7 +69,7 @@ class IrcUser:
         user = self.user
         method = {"join": user.join, "leave": user.leave, "send": user.send,
                   "msg": user.msg, "topic": user.topic, "mode": user.mode,
-                  "kick": user.kick, "invite": self._invite,
+                  "kick": user.kick, "invite": user.invite,
                   "me": user.act}.get(command.name)
         if method is None:
             raise ChatError(f"the gateway does not run {command.name!r}")
@@ -78,17 +78,6 @@ class IrcUser:
             await user.leave(channel, reason=exit_reason(words).replace("exit", "left", 1))
             return
         await method(*command.args)
-
-    async def _invite(self, channel: str, nick: str) -> None:
-        """Invite on the ring; the invitee hears of it if this node serves it (an
-        invitee elsewhere is let in all the same, but not told)."""
-        invitee = self.service.users.get(nick.lower())
-        if invitee is None and await self.whois(nick) is None:
-            raise ChatError(f"no user {nick} on the ring", "no_such_nick")
-        await self.user.invite(channel, nick)
-        self.user.post(ev.Invited(channel=channel, nick=self.user.nick, invitee=nick))
-        if invitee is not None:
-            invitee.post(ev.Invited(channel=channel, nick=self.user.nick))
 
     async def whois(self, nick: str) -> Whois | None:
         """Where ``nick`` is registered, or None if nobody holds it (or nobody answers)."""

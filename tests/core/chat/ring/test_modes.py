@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from core import events as ev
+from core.chat.model.commands import parse
 from core.chat.model.entries import sign_entry
 from core.chat.model.errors import ChatError
 from core.chat.model.ids import channel_key
@@ -184,3 +185,30 @@ async def test_members_back_after_all_were_pruned_keep_the_channels_modes():
         ch = maintained(ring, "hold")
         assert ch.modes.is_op("cy") and not ch.modes.is_op("ann")
         assert ch.modes.value("k") is None and not ch.modes.flag("t")
+
+
+@virtual_time
+async def test_typed_commands__mode_kick_invite_and_their_errors_as_events():
+    async with sim_ring(["ann", "bo"]) as ring:
+        ann_node, bo_node = ring.nodes
+        ann, bo = ann_node.user, bo_node.user
+        dee = await ring.add_user(ann_node, "dee")    # served by ann's node
+        await ann.execute(parse("join #lounge"))
+        await bo.execute(parse("join #lounge"))
+        await ann.execute(parse("/mode +i", "#lounge"))
+        await bo.execute(parse("/mode +m", "#lounge"))           # not an operator
+        assert any(isinstance(e, ev.Error) and "only operators change modes" in e.message
+                   for e in bo_node.by_user["bo"])
+        await ann.execute(parse("invite nobody-here #lounge"))
+        assert any(isinstance(e, ev.Error) and "unknown nick 'nobody-here'" in e.message
+                   for e in ann_node.by_user["ann"])
+        await ann.execute(parse("invite dee #lounge"))
+        assert ev.Invited("lounge", "ann", at=0) in [
+            ev.Invited(e.channel, e.nick, e.invitee, at=0)
+            for e in ann_node.by_user["dee"] if isinstance(e, ev.Invited)]
+        await dee.execute(parse("join #lounge"))
+        assert "lounge" in dee.joined
+        await ann.execute(parse("/kick bo flooding", "#lounge"))
+        await wait_until(lambda: "lounge" not in bo.joined, 30)
+        assert [e.reason for e in bo_node.by_user["bo"] if isinstance(e, ev.Kicked)] == [
+            "flooding"]
