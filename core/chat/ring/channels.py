@@ -5,7 +5,13 @@ Each request carries the user's signed entry (``entries.SignedEntry``), which th
 maintainer checks before it acts: the signature, the channel, the kind, the text (no
 control characters: ``model.text``), the clock (a message outside the replay window is
 refused, and message ids seen within it are remembered even after the log is trimmed),
-and for a leave that it is signed by the key that joined: nobody removes another member.
+and for a leave that it is signed by the key that joined: nobody removes another member
+but an operator, by a signed kick.
+
+The channel's modes (``model/modes.py``) are the maintainer's to enforce, by its own copy:
+who may join (+b/+e, +i/+I and invitations, +k, +l), send (+n, +m) and set the topic
+(+t); mode changes, kicks and invitations by whom (operators; any member invites to a
+channel that is not +i).
 """
 
 from __future__ import annotations
