@@ -198,6 +198,7 @@ class ChatService:
                 keys.release()
             raise
         self.users[nick.lower()] = user
+        user.local = lambda other: self.users.get(other.lower())
         try:
             await user.show_history()
             await self.check_clock(joining=len(self.users) == 1)

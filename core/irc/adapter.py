@@ -69,7 +69,8 @@ class IrcUser:
         what the chat returns (a channel send: its ``(msg_id, seq)``)."""
         user = self.user
         method = {"join": user.join, "leave": user.leave, "send": user.send,
-                  "msg": user.msg, "topic": user.topic,
+                  "msg": user.msg, "topic": user.topic, "mode": user.mode,
+                  "kick": user.kick, "invite": user.invite,
                   "me": user.act}.get(command.name)
         if method is None:
             raise ChatError(f"the gateway does not run {command.name!r}")

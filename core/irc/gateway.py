@@ -196,7 +196,7 @@ class Connection:
         elif isinstance(action, History):
             self._answer(self._history(self.user, action))
         elif isinstance(action, ListChannels):
-            self.session.listing(self.gateway.channels(), action.only)
+            self.session.listing(self.gateway.channels(self.session), action.only)
         elif isinstance(action, Quit):
             await self.quit_user(action.reason)
         elif isinstance(action, Close):
@@ -379,7 +379,7 @@ class Connection:
         try:
             done = await user.run(run.command)
         except ChatError as e:
-            self.session.failed(run, str(e))
+            self.session.failed(run, str(e), e.reason)
             return
         except Exception as e:
             log.exception("IRC command %s failed", run.command)
@@ -573,11 +573,15 @@ class IrcGateway:
         for connection in list(self.connections):
             connection.session.node_event(event)
 
-    def channels(self) -> list[tuple[str, int]]:
-        """The channels this gateway's users are in, with the members they know of."""
+    def channels(self, viewer: Session | None = None) -> list[tuple[str, int]]:
+        """The channels this gateway's users are in, with the members they know of (a
+        secret one, +s, only if ``viewer`` is in it)."""
         counts: dict[str, int] = {}
         for connection in self.connections:
             for channel, members in connection.session.channels.items():
+                if (viewer is not None and connection.session.secret(channel)
+                        and channel not in viewer.channels):
+                    continue
                 counts[channel] = max(counts.get(channel, 0), len(members))
         return list(counts.items())
 

@@ -30,7 +30,7 @@ from .message import Message
 from .replies import REMOTE_HOST, Replies
 
 # IRCv3 capabilities every client may enable (sasl and chathistory need a data directory);
-# multi-prefix costs nothing: nobody has a channel prefix here (no operators, no voices);
+# multi-prefix: NAMES shows an operator with voice as @+nick;
 # userhost-in-names shows in NAMES the masks the client is shown everywhere else
 CAPS = ("server-time", "message-tags", "echo-message", "batch", "multi-prefix",
         "userhost-in-names")

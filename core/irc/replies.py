@@ -19,10 +19,11 @@ NICKLEN = 32
 TOPICLEN = 300           # the chat's limit on a channel topic (core.chat.model.entries)
 CHANNELLEN = 51          # '#' and the chat's 50 characters
 ISUPPORT = (
-    "CASEMAPPING=ascii", f"CHANNELLEN={CHANNELLEN}", "CHANTYPES=#&", "CHANMODES=,,,t",
-    f"LINELEN={MAX_LINE}", "NETWORK=chordchat", f"NICKLEN={NICKLEN}", "PREFIX=",
+    "CASEMAPPING=ascii", f"CHANNELLEN={CHANNELLEN}", "CHANTYPES=#&", "CHANMODES=beI,k,l,imnst",
+    f"LINELEN={MAX_LINE}", "NETWORK=chordchat", f"NICKLEN={NICKLEN}", "PREFIX=(ov)@+",
     "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1", f"TOPICLEN={TOPICLEN}",
     "UTF8ONLY", "WHOX", "AWAYLEN=300", "CHATHISTORY=100", "MSGREFTYPES=msgid,timestamp",
+    "EXCEPTS=e", "INVEX=I", "MAXLIST=beI:100", "MODES=12", "KICKLEN=300",
 )
 ISUPPORT_PER_LINE = 12   # with the nick and the trailing text: within RFC 1459's 15
 REMOTE_HOST = "ring"   # the host part of other users' masks: they are somewhere on the ring
@@ -116,7 +117,7 @@ class Replies:
         self.reply(n.RPL_WELCOME, f"Welcome to the chordchat network, {mask}")
         self.reply(n.RPL_YOURHOST, f"Your host is {s.name}, running version {s.version}")
         self.reply(n.RPL_CREATED, f"This server was created {s.created}")
-        self.reply(n.RPL_MYINFO, s.name, s.version, "iow", "t")
+        self.reply(n.RPL_MYINFO, s.name, s.version, "iow", "beIiklmnostv", "beIklov")
         for i in range(0, len(ISUPPORT), ISUPPORT_PER_LINE):   # 15 parameters at most
             self.reply(n.RPL_ISUPPORT, *ISUPPORT[i:i + ISUPPORT_PER_LINE],
                        "are supported by this server")
@@ -128,20 +129,29 @@ class Replies:
         else:
             self.reply(n.ERR_NOMOTD, "MOTD File is missing")
 
-    def names(self, channel: str, nicks: Iterable[str]) -> None:
+    def names(self, channel: str, nicks: Iterable[str],
+              prefixes: dict[str, str] | None = None, secret: bool = False) -> None:
         """353 lines of at most 512 bytes, then 366; with ``userhost-in-names`` (IRCv3)
-        each member as nick!user@host."""
-        if "userhost-in-names" in self.caps:
-            nicks = [self.mask_of(nick) for nick in nicks]
-        prefix = f":{self.server.name} {n.RPL_NAMREPLY} {self._to()} = {channel} :"
+        each member as nick!user@host. ``prefixes``: lower nick -> "@+" (operator, voice):
+        all of them with ``multi-prefix``, else the highest. ``secret``: a +s channel
+        ("@")."""
+        prefixes = prefixes or {}
+
+        def shown(nick: str) -> str:
+            mark = prefixes.get(nick.lower(), "")
+            mark = mark if "multi-prefix" in self.caps else mark[:1]
+            return mark + (self.mask_of(nick) if "userhost-in-names" in self.caps else nick)
+        nicks = [shown(nick) for nick in nicks]
+        kind = "@" if secret else "="
+        prefix = f":{self.server.name} {n.RPL_NAMREPLY} {self._to()} {kind} {channel} :"
         line: list[str] = []
         for nick in nicks:
             if len(prefix) + len(" ".join([*line, nick])) > MAX_LINE - 2:
-                self.reply(n.RPL_NAMREPLY, "=", channel, " ".join(line))
+                self.reply(n.RPL_NAMREPLY, kind, channel, " ".join(line))
                 line = []
             line.append(nick)
         if line:
-            self.reply(n.RPL_NAMREPLY, "=", channel, " ".join(line))
+            self.reply(n.RPL_NAMREPLY, kind, channel, " ".join(line))
         self.end_of_names(channel)
 
     def end_of_names(self, channel: str) -> None:

@@ -211,9 +211,14 @@ class Session:
         else:
             self.replies.reply(n.ERR_NONICKCHANGE, nick, f"Cannot change nickname: {reason}")
 
-    def failed(self, run: Run, reason: str) -> None:
-        """The chat could not carry out ``run``: the numeric that says so, with why."""
-        self.commands.failed(run, reason)
+    def failed(self, run: Run, reason: str, code: str | None = None) -> None:
+        """The chat could not carry out ``run``: the numeric that says so, with why
+        (``code``: the word of a node's refusal, if one refused it)."""
+        self.commands.failed(run, reason, code)
+
+    def secret(self, channel: str) -> bool:
+        """Whether ``channel`` is +s as this client knows it."""
+        return self._channels.secret(channel)
 
     def whois(self, nick: str, found: Whois | None) -> None:
         """The answer to a ``Lookup``."""

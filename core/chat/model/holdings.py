@@ -77,7 +77,8 @@ class Holdings:
         ch = self.channel(name)
         if ch is None:
             return None
-        return Channel(ch.name, dict(ch.members), ch.after(self.mark(name)), ch.last_seq)
+        return Channel(ch.name, dict(ch.members), ch.after(self.mark(name)), ch.last_seq,
+                       ch.topic, ch.modes)
 
     def not_ours(self, is_ours: Callable[[int], bool]) -> list[Item]:
         """The maintained items whose keys are no longer ours (to migrate)."""

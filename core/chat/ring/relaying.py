@@ -27,7 +27,8 @@ which the relay stamps with the address it sees each side at."""
 # Never a frame that moves state (migrate, replicate, hand-off, a replica's copy): the
 # receiver believes those only from the connection's own source host (neighbours.py).
 DETOURED = FORWARDED | frozenset(v.type for v in (
-    p.NAME_SET, p.NAME_GET, p.NAME_DEL, p.JOIN, p.LEAVE, p.SEND, p.TOPIC, p.MAIL_PUT,
+    p.NAME_SET, p.NAME_GET, p.NAME_DEL, p.JOIN, p.LEAVE, p.SEND, p.TOPIC, p.MODE, p.KICK,
+    p.INVITE, p.MAIL_PUT,
     p.MAIL_TAKE, p.MAIL_DONE, p.MAIL_STATUS))
 
 

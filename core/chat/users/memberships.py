@@ -16,8 +16,9 @@ from core.datadir import valid_nick
 
 from ..model.channel import NOTICES, Entry, topic_from_wire
 from ..model.entries import EntryError, SignedEntry
-from ..model.errors import ChatError
+from ..model.errors import ChatError, Told
 from ..model.ids import Seen
+from ..model.modes import Modes, changes_text, parse_changes
 from ..model.text import without_bad
 from ..ring.channelcopies import ChannelCopies
 from ..ring.channels import MAX_REASON, Channels
@@ -61,11 +62,31 @@ class Membership:
     # shows in the order their deliveries came (two maintainers may deliver at once while
     # a channel moves, and one show may wait on a key lookup the other does not need)
     in_turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    modes: Modes = field(default_factory=Modes)   # its operators and modes, as delivered
+    # the topic, mode and kick entries shown: by the feed, or the user's own when their
+    # maintainer took them (an IRC client sees its change answered in order), once
+    told: set[str] = field(default_factory=set)
 
 
 def topic_event(channel: str, e: Entry) -> ev.Topic:
     """A topic a member set, as its members see it: at the setter's signed time."""
     return ev.Topic(channel=channel, nick=e.nick, text=e.text, at=e.at)
+
+
+def modes_event(membership: Membership, nick: str, change: str,
+                history: bool = False) -> ev.Modes:
+    """A channel's operators and modes as the member's copy of them stands."""
+    modes = membership.modes
+    flags, args = modes.summary()
+    members = {m.lower(): m for m, reason in membership.shown.values() if reason == ""}
+    ops = tuple(sorted(members.get(n, n) for n in modes.reached if modes.is_op(n)))
+    voiced = tuple(sorted(arg for (letter, _), (sign, arg, _) in modes.slots.items()
+                          if letter == "v" and sign == "+"))
+    lists = tuple((letter, *item) for letter in "beI" for item in modes.listed(letter))
+    created = float(modes.founder.at) if modes.founder is not None else 0.0
+    return ev.Modes(channel=membership.channel, nick=nick, change=change, ops=ops,
+                    voiced=voiced, modes=flags, args=tuple(args), lists=lists,
+                    created=created, history=history)
 
 
 def exit_reason(words: str) -> str:
@@ -105,14 +126,16 @@ class Memberships:
         self.gaps = Gaps(me.nick, copies, journal, post, self._seen, self._show_later,
                          spawn, **gaps)
 
-    async def join(self, channel: str) -> list[str]:
-        """Join a channel; its members and recent history come back. Returns the members."""
+    async def join(self, channel: str, key: str | None = None) -> list[str]:
+        """Join a channel (``key``: its +k key, if it has one); its members and recent
+        history come back. Returns the members."""
         if channel in self.joined:
             raise ChatError(f"you are already in #{channel}")
         membership = self.joined[channel] = Membership(channel)
         try:
-            reply = p.refusal(await self.channels.call_join(self.me.sign(channel, "join")),
-                            f"joining #{channel}")
+            reply = p.refusal(await self.channels.call_join(self.me.sign(channel, "join"),
+                                                            key=key),
+                              f"joining #{channel}")
         except ChatError:
             self.joined.pop(channel, None)
             raise
@@ -125,6 +148,11 @@ class Memberships:
         await self.outbox.remember_joined(channel, True)
         joined = ev.Joined(channel=channel, members=members)
         membership.shown = {m.lower(): (m, "") for m in members}
+        try:
+            membership.modes = Modes.from_wire(reply.get("modes"), channel)[0]
+        except (ValueError, KeyError):
+            log.warning("%s: the modes of #%s did not parse", self.me.nick, channel)
+        self.post(modes_event(membership, "", "", history=True))   # before the join: NAMES
         history = [e for e in self._entries(channel, reply.get("history", []))
                    if e.kind == "msg" and membership.seen.first(e.msg_id)]
         self.gaps.start(channel, membership.last_seq, history)
@@ -139,6 +167,62 @@ class Memberships:
         self._post_topic(channel, reply.get("topic"))
         return list(members)
 
+    async def mode(self, channel: str, changes: str) -> None:
+        """Change a channel's modes (``"+o alice"``, ``"-t"``): the user must be one of
+        its operators; the members, the user among them, see it by their feeds."""
+        if channel not in self.joined:
+            raise ChatError(f"you are not in #{channel}")
+        text = changes_text(parse_changes(changes))    # ModeError (a ValueError) if bad
+        signed = self.me.sign(channel, "mode", text)
+        p.refusal(await self.channels.call_mode(signed), f"changing the modes of #{channel}")
+        self._tell(channel, signed)
+
+    async def kick(self, channel: str, nick: str, reason: str = "") -> None:
+        """Remove a member from a channel the user is an operator of."""
+        if channel not in self.joined:
+            raise ChatError(f"you are not in #{channel}")
+        words = without_bad(" ".join(reason.split()))[:MAX_REASON]
+        text = f"{nick} {words}" if words else nick
+        signed = self.me.sign(channel, "kick", text)
+        p.refusal(await self.channels.call_kick(signed), f"kicking {nick} from #{channel}")
+        self._tell(channel, signed)
+
+    def _tell(self, channel: str, signed: SignedEntry) -> None:
+        """Show the user's own change its maintainer took, now (once: not again when the
+        feed brings it)."""
+        membership = self.joined.get(channel)
+        if membership is None or signed.msg_id in membership.told:
+            return
+        if len(membership.told) > 1000:
+            membership.told.clear()
+        membership.told.add(signed.msg_id)
+        self._show_change(membership, Entry.of(0, signed))
+
+    def _show_change(self, membership: Membership, e: Entry) -> bool:
+        """A topic, mode or kick entry: shown; True if it removed the user (a kick)."""
+        channel = membership.channel
+        if e.kind == "topic":
+            self.post(topic_event(channel, e))
+        elif e.kind == "mode" and e.signed is not None:
+            membership.modes.add(e.signed)
+            self.post(modes_event(membership, e.nick, e.text))
+        elif e.kind == "kick":
+            target, _, reason = e.text.partition(" ")
+            membership.shown[target.lower()] = (target, "kicked")
+            self.post(ev.Kicked(channel=channel, nick=e.nick, target=target,
+                                reason=reason, at=e.at))
+            if self.me.is_me(target):
+                self._kicked(channel)
+                return True
+        return False
+
+    async def invite(self, channel: str, nick: str) -> None:
+        """Invite a nick into a channel the user is in (past +i and +b)."""
+        if channel not in self.joined:
+            raise ChatError(f"you are not in #{channel}")
+        p.refusal(await self.channels.call_invite(self.me.sign(channel, "invite", nick)),
+                  f"inviting {nick} to #{channel}")
+
     def _post_topic(self, channel: str, wire: object) -> None:
         """The topic a join's reply brought, if any and if it verifies."""
         signed = topic_from_wire(wire, channel)
@@ -151,8 +235,9 @@ class Memberships:
         signed); the members, the user among them, see it by their feeds."""
         if channel not in self.joined:
             raise ChatError(f"you are not in #{channel}")
-        p.refusal(await self.channels.call_topic(self.me.sign(channel, "topic", text)),
-                  f"setting the topic of #{channel}")
+        signed = self.me.sign(channel, "topic", text)
+        p.refusal(await self.channels.call_topic(signed), f"setting the topic of #{channel}")
+        self._tell(channel, signed)
 
     async def leave(self, channel: str, retry_for: float | None = None,
                     reason: str = "left") -> str:
@@ -170,6 +255,13 @@ class Memberships:
                                                        retry_for), f"leaving #{channel}")
         self.post(ev.Left(channel=channel))
         return reply["via"]
+
+    def _kicked(self, channel: str) -> None:
+        """An operator removed the user: no longer in the channel (nor rejoined at the
+        next start)."""
+        if self.joined.pop(channel, None) is not None:
+            self.gaps.stop(channel)
+            self.spawn(self.outbox.remember_joined(channel, False))
 
     async def leave_all(self, retry_for: float, reason: str) -> None:
         """Leave every channel on exit (they stay remembered: the next start rejoins)."""
@@ -200,14 +292,20 @@ class Memberships:
                          else (str(signed.series), signed.n))   # and the same number
                 reply = await self.channels.call_send(
                     self.me.sign(channel, "msg", item.text, item.msg_id, count, item.action))
+            if reply.get("refused") == "cannot_send":   # +n or +m: this line never goes
+                await self.outbox.failed(item, str(reply.get("error", "cannot send")))
+                raise Told(f"sending to #{channel}: refused: {reply.get('error')}",
+                           "cannot_send")
             if reply.get("refused") == "replay":
                 # the maintainer took this id before: a resend of a line that got there
                 await self.outbox.delivered(item)
                 return item.msg_id, None
             reply = p.refusal(reply, f"sending to #{channel}")
+        except Told:
+            raise
         except ChatError as e:
             raise ChatError(f"{e}; the message stays in the outbox and is sent again at "
-                            "the next start") from None
+                            "the next start", e.reason) from None
         seq = int(reply["seq"])
         self.maintainers.saw(channel, reply.get("via"))
         self.post(ev.Sent(channel=channel, text=item.text, msg_id=item.msg_id, seq=seq,
@@ -300,8 +398,12 @@ class Memberships:
                 continue   # shown before (a repeat, maybe from before a restart)
             elif e.kind == "msg":
                 self.post(_message(channel, e, status))
-            elif e.kind == "topic":
-                self.post(topic_event(channel, e))
+            elif e.kind in ("topic", "mode", "kick"):
+                if e.msg_id in membership.told:
+                    continue   # shown when it was taken
+                membership.told.add(e.msg_id)
+                if self._show_change(membership, e):
+                    return
             elif not self.me.is_me(e.nick):
                 moves.append(e)
         self._show_moves(membership, moves)

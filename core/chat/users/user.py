@@ -61,6 +61,10 @@ class LocalUser:
         self.lanes = Lanes()
         self.resumed = asyncio.Event()   # set once ``resume`` has done all it does
         self.moved_count = 0             # address changes taken up (``moved``)
+        # the other users this node serves, by nick (the service sets it): told of an
+        # invitation here
+        self.local: Callable[[str], LocalUser | None] = lambda nick: None
+        self.names = names
         self.me = me = Signer(self.nick, self.identity, node, stamp)
         # the parts post through the user: a ``post`` replaced later (a test's) hears them
         tell = self._post
@@ -123,7 +127,8 @@ class LocalUser:
                     return await self.deliver(item)
                 run = {"join": self.join, "leave": self.leave, "status": self.status,
                        "whois": self.whois, "trust": self.trust,
-                       "topic": self.topic}.get(command.name)
+                       "topic": self.topic, "mode": self.mode, "kick": self.kick,
+                       "invite": self.invite}.get(command.name)
                 if run is None:
                     raise ChatError(f"the command {command.name!r} is not run by the chat "
                                     "service")
@@ -244,8 +249,8 @@ class LocalUser:
 
     # -- what its parts do: channels, keys, private messages -------------------------------
 
-    async def join(self, channel: str) -> list[str]:
-        return await self.memberships.join(channel)
+    async def join(self, channel: str, key: str | None = None) -> list[str]:
+        return await self.memberships.join(channel, key)
 
     async def leave(self, channel: str, retry_for: float | None = None,
                     reason: str = "left") -> str:
@@ -253,6 +258,24 @@ class LocalUser:
 
     async def topic(self, channel: str, text: str) -> None:
         await self.memberships.topic(channel, text)
+
+    async def mode(self, channel: str, changes: str) -> None:
+        await self.memberships.mode(channel, changes)
+
+    async def kick(self, channel: str, nick: str, reason: str = "") -> None:
+        await self.memberships.kick(channel, nick, reason)
+
+    async def invite(self, channel: str, nick: str) -> None:
+        """Invite ``nick`` to a channel the user is in; the invitee hears of it if this
+        node serves it (one elsewhere is let in all the same, but not told)."""
+        invitee = self.local(nick)
+        if invitee is None and await self.names.lookup(check_nick(nick)) is None:
+            raise ChatError(f"unknown nick {nick!r}: no node has registered it",
+                            "no_such_nick")
+        await self.memberships.invite(channel, nick)
+        self.post(ev.Invited(channel=channel, nick=self.nick, invitee=nick))
+        if invitee is not None:
+            invitee.post(ev.Invited(channel=channel, nick=self.nick))
 
     async def receive(self, channel: str, wires: object, maintainer: str | None = None,
                       origin: str | None = None,

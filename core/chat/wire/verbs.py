@@ -39,6 +39,9 @@ JOIN = Verb("chat.channel.join", {"entry": dict}, routed=True)
 LEAVE = Verb("chat.channel.leave", {"entry": dict}, routed=True)
 SEND = Verb("chat.channel.send", {"entry": dict}, routed=True)
 TOPIC = Verb("chat.channel.topic", {"entry": dict}, routed=True)
+MODE = Verb("chat.channel.mode", {"entry": dict}, routed=True)      # an operator's changes
+KICK = Verb("chat.channel.kick", {"entry": dict}, routed=True)      # an operator's kick
+INVITE = Verb("chat.channel.invite", {"entry": dict}, routed=True)  # a member's invitation
 MAIL_PUT = Verb("chat.mail.put", {"nick": str, "letter": dict}, routed=True)
 MAIL_TAKE = Verb("chat.mail.take", {"nick": str, "at": float, "sig": str}, routed=True)
 MAIL_DONE = Verb("chat.mail.done", {"nick": str, "msg_ids": list, "at": float, "sig": str},
@@ -78,7 +81,8 @@ def refusal(reply: dict, what: str) -> dict:
     """``reply``, unless the node refused the request: then a ChatError saying why (how a
     local user reads a ``Refused`` answer)."""
     if "refused" in reply:
-        raise ChatError(f"{what}: refused: {reply.get('error', reply['refused'])}")
+        raise ChatError(f"{what}: refused: {reply.get('error', reply['refused'])}",
+                        str(reply["refused"]))
     return reply
 
 

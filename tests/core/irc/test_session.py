@@ -84,7 +84,7 @@ class TestRegistration:
         isupport = lines[4].split() + lines[5].split()
         for token in ("CHANTYPES=#&", "NICKLEN=32", "CHANNELLEN=51", "TOPICLEN=300",
                       "CASEMAPPING=ascii", "NETWORK=chordchat",
-                      "PREFIX=",   # no channel prefixes: nobody is an operator or voiced
+                      "PREFIX=(ov)@+", "CHANMODES=beI,k,l,imnst", "EXCEPTS=e", "INVEX=I",
                       "WHOX"):
             assert token in isupport
 
@@ -283,7 +283,7 @@ class TestJoinPart:
     def test_join__several_channels_by_commas(self):
         c = Client().register()
         assert c.line(b"JOIN #a,#b,#c key1,key2") == [
-            Run(Command("join", ("a",))), Run(Command("join", ("b",))),
+            Run(Command("join", ("a", "key1"))), Run(Command("join", ("b", "key2"))),
             Run(Command("join", ("c",)))]
 
     def test_join__a_channel_joined_or_being_joined_is_not_asked_again(self):
@@ -567,13 +567,49 @@ class TestQueries:
 
     def test_mode__channel_query_bans_and_change(self):
         c = Client().register().joined("a", "bob")
-        assert c.answers(b"MODE #a", b"MODE #a b", b"MODE #a +o bob", b"MODE #a +z") == [
-            "324", "329", "368", "482", "472"]
-        # a member mode for a nick not on the channel: 441 (RFC 2812 §3.2.3)
-        assert c.answers(b"MODE #a +o carol", b"MODE #a +bv x!*@* carol",
-                         b"MODE #a +b carol") == ["441", "441", "482"]
+        assert c.answers(b"MODE #a", b"MODE #a b", b"MODE #a +z") == ["324", "368", "472"]
+        # whether alice operates #a the maintainer decides: the change goes to the ring,
+        # and its refusal is 482 (RFC 2812 §3.2.3)
+        run = Run(Command("mode", ("a", "+o bob")))
+        assert c.line(b"MODE #a +o bob") == [run]
+        c.session.failed(run, "refused", "not_operator")
+        # a member mode for a nick the gateway does not know at all: 401; one the ring
+        # says is not in the channel: 441
+        assert c.answers(b"MODE #a +o carol", b"MODE #a +bv x!*@* carol") == [
+            "482", "401", "401"]
+        c.session.failed(Run(Command("mode", ("a", "+b-v x!*@* bob"))), "refused",
+                         "no_such_member")
+        assert c.read()[0].split()[1:4] == ["441", "alice", "bob"]
         # a channel nobody here is in: 403 (modern.ircdocs.horse MODE)
         assert c.answers(b"MODE #zz", b"MODE #zz +o bob") == ["403", "403"]
+        # a bad limit or key: 696, the key never echoed
+        c.line(b"MODE #a +l -1")
+        c.line(b"MODE #a +k :two words")
+        assert [m.split()[1:6] for m in c.read()] == [
+            ["696", "alice", "#a", "l", "-1"], ["696", "alice", "#a", "k", "*"]]
+
+    def test_mode__an_operator_changes_modes_on_the_ring_and_sees_them(self):
+        c = Client().register().joined("a", "bob")
+        c.session.event(ev.Modes("a", "", "", ops=("alice",), created=1700000000.0,
+                                 history=True))
+        assert c.answers(b"MODE #a") == ["324", "329"]
+        assert c.line(b"MODE #a +ntl-k 5") == [Run(Command("mode", ("a", "+ntl-k 5")))]
+        assert c.line(b"MODE #a +ov bob bob") == [Run(Command("mode", ("a", "+ov bob bob")))]
+        c.session.event(ev.Modes("a", "alice", "+ntl 5", ops=("alice",), voiced=("bob",),
+                                 modes="+lnt", args=("5",),
+                                 lists=(("b", "x!*@*", "alice", 1700000001.0),),
+                                 created=1700000000.0))
+        c.line(b"MODE #a")
+        c.line(b"MODE #a +b")
+        c.line(b"NAMES #a")
+        assert c.read() == [
+            ":alice!al@127.0.0.1 MODE #a +ntl 5",
+            f":{SERVER} 324 alice #a +lnt :5",
+            f":{SERVER} 329 alice #a :1700000000",
+            f":{SERVER} 367 alice #a x!*@* alice :1700000001",
+            f":{SERVER} 368 alice #a :End of channel ban list",
+            f":{SERVER} 353 alice = #a :+bob @alice",
+            f":{SERVER} 366 alice #a :End of /NAMES list"]
 
     def test_oper__the_driver_checks_then_381_and_plus_o_or_491_464_and_461(self):
         """RFC 2812 §3.1.4: OPER name password; 381 and the user's +o when they fit,
@@ -614,13 +650,35 @@ class TestQueries:
         assert [line.split()[8] for line in c.read() if line.split()[1] == "352"] == [
             "G*", "H"]
 
-    def test_kick_and_invite__no_operators_so_the_numerics_say_why(self):
+    def test_kick_and_invite__checked_here_first_then_on_the_ring(self):
         c = Client().register().joined("a", "bob")
-        assert c.answers(b"KICK #a", b"KICK #a bob", b"KICK #b bob", b"KICK #b!x bob",
-                         b"KICK &ring bob") == ["461", "482", "403", "403", "442"]
-        assert c.answers(b"INVITE bob", b"INVITE carol #a", b"INVITE carol #b") == [
-            "461", "482", "403"]
-        assert not c.line(b"KICK #a bob") and "no channel operators" in c.read()[0]
+        assert c.answers(b"KICK #a", b"KICK #b bob", b"KICK #b!x bob",
+                         b"KICK &ring bob") == ["461", "403", "403", "442"]
+        assert c.line(b"KICK #a bob,carol") == [Run(Command("kick", ("a", "bob", ""))),
+                                               Run(Command("kick", ("a", "carol", "")))]
+        c.session.failed(Run(Command("kick", ("a", "bob", ""))), "refused", "not_operator")
+        c.session.failed(Run(Command("kick", ("a", "carol", ""))), "refused",
+                         "no_such_member")
+        assert c.numerics() == ["482", "441"]
+        assert c.answers(b"INVITE bob", b"INVITE bob #a", b"INVITE carol #b") == [
+            "461", "443", "403"]
+        assert c.line(b"INVITE carol #a") == [Run(Command("invite", ("a", "carol")))]
+        c.session.event(ev.Modes("a", "", "", ops=("alice",), history=True))
+        assert c.line(b"KICK #a bob :go away") == [Run(Command("kick", ("a", "bob",
+                                                                        "go away")))]
+        # what the ring said: the numerics of its refusals
+        c.session.failed(Run(Command("invite", ("a", "carol"))), "refused", "not_operator")
+        c.session.failed(Run(Command("join", ("k",))), "refused", "bad_key")
+        c.session.failed(Run(Command("join", ("l",))), "refused", "channel_full")
+        assert c.numerics() == ["482", "475", "471"]
+        c.session.event(ev.Kicked("a", "alice", "bob", "go away"))
+        c.session.event(ev.Invited("a", "carol", invitee="dave"))
+        c.session.event(ev.Invited("b", "carol"))
+        assert c.read() == [":alice!al@127.0.0.1 KICK #a bob :go away",
+                            f":{SERVER} 341 alice dave :#a",
+                            ":carol!carol@ring INVITE alice #b"]
+        assert c.answers(b"NAMES #a") == ["353", "366"] and "bob" not in str(
+            c.session.channels["a"])
 
     def test_mode__own_modes_other_users_and_unknown_flags(self):
         c = Client().register()

@@ -158,7 +158,8 @@ def test_commands__table_drives_help_completion_and_dispatch():
     assert argument_kinds("bell") == ["on|off"] and argument_kinds("zz") == []
     for spec in COMMANDS:
         line = spec.usage.replace("<nick>", "bob").replace("<channel>", "c").replace(
-            "<text>", "t").replace("[on|off]", "on")
+            "<text>", "t").replace("[on|off]", "on").replace("[#channel]", "#c").replace(
+            "<+-modes> [arguments]", "+o bob").replace("[reason]", "bye")
         if spec.name == "me":   # an action: in a conversation (the home pane names one)
             line = line.replace("me ", "me #c ")
         command = parse(line)  # every usage line parses as written, as the row's command
@@ -173,14 +174,45 @@ def test_commands__each_is_handled_where_the_contract_says():
                      "search": Where.FRONT_END,
                      "msg": Where.CHAT, "join": Where.CHAT, "leave": Where.CHAT,
                      "send": Where.CHAT, "status": Where.CHAT, "whois": Where.CHAT,
-                     "trust": Where.CHAT, "topic": Where.CHAT,
+                     "trust": Where.CHAT, "topic": Where.CHAT, "mode": Where.CHAT,
+                     "kick": Where.CHAT, "invite": Where.CHAT,
                      "me": Where.CHAT}
+
+
+def test_mode_kick_invite__name_the_channel_or_take_the_one_shown():
+    assert parse("mode #General +ntk-o beer bob") == Command("mode", ("general",
+                                                                      "+ntk-o beer bob"))
+    assert parse("/mode +l 05", "#general") == Command("mode", ("general", "+l 5"))
+    assert parse("/kick bob spam and more", "#general") == Command(
+        "kick", ("general", "bob", "spam and more"))
+    assert parse("kick #a bob") == Command("kick", ("a", "bob", ""))
+    assert parse("/invite Bob", "#general") == parse("invite Bob #general") == Command(
+        "invite", ("general", "Bob"))
+    assert parse("mode #a +o bob").destination == "#a"
+
+
+@pytest.mark.parametrize("line, conversation, message", [
+    ("mode +t", None, "mode needs a channel"),
+    ("/mode +z", "#a", "unknown mode 'z'"),
+    ("/mode +k", "#a", "mode +k needs an argument"),
+    ("/mode +l 0", "#a", "a limit is a whole number"),
+    ("/mode +k two words", "#a", "more arguments than modes"),
+    ("/kick", "#a", "kick needs a nick"),
+    ("/kick b@d", "#a", "nick"),
+    ("invite bob", None, "invite needs a channel"),
+    ("/invite", "#a", "invite needs a nick"),
+])
+def test_mode_kick_invite__bad_input_gets_a_specific_error(line, conversation, message):
+    with pytest.raises(CommandError) as e:
+        parse(line, conversation)
+    assert message in str(e.value)
 
 
 def test_command__prints_as_a_line_that_parses_back_to_it():
     for line in ("send #general hi  there", "msg @abcdef12 x", "join #a", "leave #a", "exit",
                  "bell on", "status", "whois bob", "trust Bob", "me #general waves  hi",
-                 "me bob waves", "me @abcdef12 waves"):
+                 "me bob waves", "me @abcdef12 waves", "mode #a +ov-k bob bob",
+                 "kick #a bob", "kick #a bob go away", "invite bob #a"):
         command = parse(line)
         assert str(command) == line and parse(str(command)) == command
 
