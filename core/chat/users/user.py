@@ -190,7 +190,7 @@ class LocalUser:
             if again is None:
                 return
             channels, items = again
-            runs = [self._rejoin(c, self.lanes.turn("#" + c)) for c in channels]
+            runs = [self._rejoin(c, key, self.lanes.turn("#" + c)) for c, key in channels]
             runs.append(self.private.collect_mail_once())
             for item in items:
                 runs.append(self._resend(item, self.lanes.turn(item.destination)))
@@ -218,20 +218,22 @@ class LocalUser:
 
     async def _resume_channel(self, channel: str) -> None:
         try:
-            reply = await self.memberships.channels.call_join(self.me.sign(channel, "join"),
-                                                              resume=True)
+            membership = self.joined.get(channel)
+            reply = await self.memberships.channels.call_join(
+                self.me.sign(channel, "join"), resume=True,
+                key=membership.key if membership is not None else None)
             if "refused" in reply:
                 raise ChatError(reply.get("error", reply["refused"]))
         except ChatError as e:
             self.post(ev.Error(message=f"could not resume #{channel} from the new "
                                        f"address: {e}"))
 
-    async def _rejoin(self, channel: str, turn: Turn) -> None:
+    async def _rejoin(self, channel: str, key: str | None, turn: Turn) -> None:
         async with turn:
             if channel in self.joined:
                 return
             try:
-                await self.join(channel)
+                await self.join(channel, key)   # with the key it joined with (+k)
             except ChatError as e:
                 self.post(ev.Error(message=f"could not rejoin #{channel}: {e}"))
 
