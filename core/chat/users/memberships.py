@@ -222,12 +222,14 @@ class Memberships:
                 return True
         return False
 
-    async def invite(self, channel: str, nick: str) -> None:
-        """Invite a nick into a channel the user is in (past +i and +b)."""
+    async def invite(self, channel: str, nick: str) -> SignedEntry:
+        """Invite a nick into a channel the user is in (past +i and +b); returns the
+        signed invitation its maintainer took."""
         if channel not in self.joined:
             raise ChatError(f"you are not in #{channel}")
-        p.refusal(await self.channels.call_invite(self.me.sign(channel, "invite", nick)),
-                  f"inviting {nick} to #{channel}")
+        signed = self.me.sign(channel, "invite", nick)
+        p.refusal(await self.channels.call_invite(signed), f"inviting {nick} to #{channel}")
+        return signed
 
     def _post_topic(self, channel: str, wire: object) -> None:
         """The topic a join's reply brought, if any and if it verifies."""
