@@ -11,7 +11,7 @@ import time
 import pytest
 
 from core import events as ev
-from core.chat.model.commands import Command
+from core.chat.model.commands import Command, parse
 from core.chat.model.ids import channel_key, name_key
 from core.chat.model.limits import Limits
 from core.chat.model.mailbox import Letter, Mailbox
@@ -108,7 +108,8 @@ class TestRestart:
             bo = ring.nodes[0]
             await bo.user.join("vault")
             await bo.user.mode("vault", "+k sesame")
-            await ann.user.join("vault", "sesame")
+            await ann.user.execute(parse("join #vault sesame"))   # as typed
+            assert "vault" in ann.user.joined
             ann = await ring.restart(ann)   # a new address: a new member, asked for the key
             await wait_until(lambda: ann.of(ev.Joined, channel="vault"), what="rejoined")
             assert not ann.of(ev.Error)
