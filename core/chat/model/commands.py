@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from core.datadir import valid_nick
 
 from .entries import MAX_TOPIC
-from .modes import ModeError, changes_text, parse_changes
+from .modes import ModeError, changes_text, check_arg, parse_changes
 from .text import bad_char, describe
 
 MAX_TEXT = 4000
@@ -159,6 +159,23 @@ def _one_channel(spec: CommandSpec, rest: str, conversation: str | None) -> Comm
     return Command(spec.name, (channel_name(words[0]),))
 
 
+def _join(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
+    """join <channel> [key]: the key of a +k channel (kept for the rejoin at each start)."""
+    words = rest.split()
+    if not words:
+        raise CommandError(f"join needs a channel; usage: {spec.usage}")
+    if len(words) > 2:
+        raise CommandError(f"join takes a channel and its key, not {len(words)} words; "
+                           f"usage: {spec.usage}")
+    channel = channel_name(words[0])
+    if len(words) == 1:
+        return Command("join", (channel,))
+    try:
+        return Command("join", (channel, check_arg("+", "k", words[1])))
+    except ModeError as e:
+        raise CommandError(f"{e}; usage: {spec.usage}") from None
+
+
 def _one_nick(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
     words = rest.split()
     if len(words) != 1:
@@ -191,8 +208,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("me", "me <text>",
                 "an action in the conversation shown: /me waves shows as * you waves (in the "
                 "home pane and headless: me <#channel|nick> <text>)", Where.CHAT, _me),
-    CommandSpec("join", "join <channel>", "join a channel (#name or name)", Where.CHAT,
-                _one_channel),
+    CommandSpec("join", "join <channel> [key]",
+                "join a channel (#name or name; a +k channel with its key)", Where.CHAT, _join),
     CommandSpec("leave", "leave <channel>",
                 "leave a channel you joined (in a channel, /leave alone leaves it)",
                 Where.CHAT, _one_channel, ("part",)),

@@ -66,6 +66,7 @@ class Membership:
     # the topic, mode and kick entries shown: by the feed, or the user's own when their
     # maintainer took them (an IRC client sees its change answered in order), once
     told: set[str] = field(default_factory=set)
+    key: str | None = None      # the key (+k) it was joined with, or the channel's since
 
 
 def topic_event(channel: str, e: Entry) -> ev.Topic:
@@ -131,7 +132,7 @@ class Memberships:
         history come back. Returns the members."""
         if channel in self.joined:
             raise ChatError(f"you are already in #{channel}")
-        membership = self.joined[channel] = Membership(channel)
+        membership = self.joined[channel] = Membership(channel, key=key or None)
         try:
             reply = p.refusal(await self.channels.call_join(self.me.sign(channel, "join"),
                                                             key=key),
@@ -145,7 +146,7 @@ class Memberships:
         last_seq = reply.get("last_seq", 0)
         membership.last_seq = max(membership.last_seq, last_seq if type(last_seq) is int else 0)
         members = tuple(m for m in reply.get("members", []) if valid_nick(m))
-        await self.outbox.remember_joined(channel, True)
+        await self.outbox.remember_joined(channel, True, membership.key)
         joined = ev.Joined(channel=channel, members=members)
         membership.shown = {m.lower(): (m, "") for m in members}
         try:
@@ -206,6 +207,11 @@ class Memberships:
         elif e.kind == "mode" and e.signed is not None:
             membership.modes.add(e.signed)
             self.post(modes_event(membership, e.nick, e.text))
+            key = membership.modes.value("k")
+            if ("k" in e.text.partition(" ")[0] and key != membership.key
+                    and self.joined.get(channel) is membership):
+                membership.key = key   # an operator's +k or -k: the next start rejoins so
+                self.spawn(self.outbox.remember_key(channel, key))
         elif e.kind == "kick":
             target, _, reason = e.text.partition(" ")
             membership.shown[target.lower()] = (target, "kicked")
@@ -216,12 +222,14 @@ class Memberships:
                 return True
         return False
 
-    async def invite(self, channel: str, nick: str) -> None:
-        """Invite a nick into a channel the user is in (past +i and +b)."""
+    async def invite(self, channel: str, nick: str) -> SignedEntry:
+        """Invite a nick into a channel the user is in (past +i and +b); returns the
+        signed invitation its maintainer took."""
         if channel not in self.joined:
             raise ChatError(f"you are not in #{channel}")
-        p.refusal(await self.channels.call_invite(self.me.sign(channel, "invite", nick)),
-                  f"inviting {nick} to #{channel}")
+        signed = self.me.sign(channel, "invite", nick)
+        p.refusal(await self.channels.call_invite(signed), f"inviting {nick} to #{channel}")
+        return signed
 
     def _post_topic(self, channel: str, wire: object) -> None:
         """The topic a join's reply brought, if any and if it verifies."""
@@ -505,7 +513,8 @@ class Memberships:
             return
         membership.resuming, membership.resumed = True, now()
         try:
-            reply = await self.channels.call_join(self.me.sign(channel, "join"), resume=True)
+            reply = await self.channels.call_join(self.me.sign(channel, "join"), resume=True,
+                                                  key=membership.key)
             if reply.get("ok"):
                 membership.heard = now()
                 self.maintainers.saw(channel, reply.get("via"))

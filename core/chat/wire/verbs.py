@@ -52,6 +52,8 @@ MAIL_WAITING = Verb("chat.mail.waiting", {"to": str})   # owner -> the nick's no
 DELIVER = Verb("chat.deliver", {"channel": str, "to": str, "entries": list})
 PRIVATE = Verb("chat.private", {"msg_id": str, "to": str, "to_id": str, "sealed": dict})
 USERS = Verb("chat.users", {"to_id": str})
+# the inviter's node -> the invitee's: the inviter's signed invite entry (users/invitations.py)
+INVITED = Verb("chat.invited", {"to": str, "to_id": str, "entry": dict})
 MIGRATE = Verb("chat.migrate", {"from": str, "items": list})    # from: the sender's address
 REPLICATE = Verb("chat.replicate", {"from": str, "items": list})
 HANDOFF = Verb("chat.handoff", {"to": str, "start": str, "end": str})

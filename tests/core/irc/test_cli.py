@@ -123,3 +123,36 @@ def test_cli__the_owner_makes_an_irc_operator_from_stdin(tmp_path, monkeypatch, 
     assert main(["--set-irc-oper", "boss", "--data-dir", str(tmp_path)]) == 2
     assert "1 to 300 characters" in capsys.readouterr().err
     assert accounts.oper_login(data_dir, "boss", "second-word") is None
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_cli__an_invitation_reaches_a_headless_user_and_an_irc_client_of_another_node(
+        tmp_path):
+    """hank (headless, node 1) invites bo (headless, node 2) and ida (an IRC client of node
+    2) into his invite-only channel: bo prints the invitation, ida gets INVITE, both get in."""
+    port = free_port()
+    with Cluster(tmp_path) as cluster:
+        hank = await asyncio.to_thread(cluster.start, "hank")
+        bo = await asyncio.to_thread(cluster.start, "bo", hank,
+                                     args=("--irc", f"{HOST}:{port}"))
+        irc = await Client().connect(_Gateway(port), "ida")
+        try:
+            await irc.wait("welcome")
+            hank.send("join door")
+            await asyncio.to_thread(hank.wait_for, kind("joined", channel="door"))
+            hank.send("mode #door +i")
+            await asyncio.to_thread(hank.wait_for, kind("modes", change="+i"))
+            irc.conn.join("#door")
+            await irc.wait("inviteonlychan")
+            hank.send("invite ida #door")
+            invite = await irc.wait_line("INVITE")
+            assert invite.params == ("ida", "#door") and invite.prefix.startswith("hank!")
+            hank.send("invite bo #door")
+            await asyncio.to_thread(bo.wait_for, kind("invited", channel="door", nick="hank"))
+            irc.conn.join("#door")
+            await irc.wait("endofnames")
+            bo.send("join door")
+            await asyncio.to_thread(bo.wait_for, kind("joined", channel="door"))
+        finally:
+            irc.close()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from core import events as ev
+from core.chord.testing import wait_until
 from tests.support.irc import Client, ring
 from tests.support.raw_irc import served
 
@@ -191,3 +193,42 @@ async def test_operators_across_two_nodes__grant_kick_and_multi_prefix():
         who = await bob.wait_line("352", mark)
         assert who.params[5] == "bob" and who.params[6] == "H@"
         assert "span" not in a.service.users["alice"].joined
+
+
+async def test_invite_across_two_nodes__the_invitee_is_told_wherever_it_is_served(tmp_path):
+    """An operator served by one node invites an IRC client and a chat user (the UI's or
+    headless's) served by another: the IRC client gets ``:alice!… INVITE guest #door``
+    (RFC 2812 §3.2.7), the chat user an Invited event, and both get in past +i."""
+    async with ring(data_dir=tmp_path) as ((a, b), clients):
+        dee_events: list = []
+        dee = await b.service.add_user("dee", dee_events.append)
+        alice = await Client().connect(a, "alice")
+        clients.append(alice)
+        guest = await Client().connect(b, "guest")
+        clients.append(guest)
+        await alice.wait("welcome")
+        await guest.wait("welcome")
+        alice.conn.join("#door")
+        await alice.wait("endofnames")
+        alice.conn.mode("#door", "+i")
+        await alice.wait("mode", target="#door")
+        mark = len(guest.lines)
+        guest.conn.join("#door")
+        await guest.wait_line("473", mark)
+        mark_a, mark_g = len(alice.lines), len(guest.lines)
+        alice.conn.invite("guest", "#door")
+        inviting = await alice.wait_line("341", mark_a)
+        assert inviting.params == ("alice", "guest", "#door")
+        invite = await guest.wait_line("INVITE", mark_g)
+        assert invite.params == ("guest", "#door") and invite.prefix.startswith("alice!")
+        alice.conn.invite("dee", "#door")
+        await wait_until(lambda: [e for e in dee_events if isinstance(e, ev.Invited)], 30,
+                         what="dee told")
+        assert [(e.channel, e.nick, e.invitee) for e in dee_events
+                if isinstance(e, ev.Invited)] == [("door", "alice", "")]
+        mark = len(guest.lines)
+        guest.conn.join("#door")
+        await guest.wait_line("366", mark)
+        await dee.join("door")
+        assert sum(line.startswith(":alice!") and " INVITE " in line
+                   for line in guest.lines) == 1

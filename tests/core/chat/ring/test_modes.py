@@ -49,6 +49,9 @@ async def test_founder_is_operator__key_limit_invite_ban_are_enforced():
         assert await refused(cy.join("club")) == "invite_only"
         assert await refused(bo.invite("club", "cy")) == "not_operator"   # +i: ops invite
         await ann.invite("club", "cy")
+        # cy, served by another node, is told by ann's node (chat.invited)
+        await wait_until(lambda: [(e.channel, e.nick) for e in ring.nodes[2].by_user["cy"]
+                                  if isinstance(e, ev.Invited)] == [("club", "ann")], 30)
         await cy.join("club")
         # each member saw the changes as a Modes event, the last one with +b and +e listed
         await wait_until(lambda: any(isinstance(e, ev.Modes) and e.change == "+e c*!*@*"
