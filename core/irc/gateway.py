@@ -382,7 +382,7 @@ class Connection:
             self.session.failed(run, str(e), e.reason)
             return
         except Exception as e:
-            log.exception("IRC command %s failed", run.command)
+            log.exception("IRC command %s failed", run.command.shown)
             self.session.failed(run, f"{type(e).__name__}: {e}")
             return
         if (run.command.name in ("send", "me") and "echo-message" in self.session.replies.caps

@@ -288,8 +288,25 @@ class Command:
             return self.args[0] if self.args[0].startswith("#") else self.args[0].lower()
         return None
 
+    @property
+    def shown(self) -> str:
+        """The command as a line for notices and logs: as ``str``, with a channel key
+        (``join #c key``, ``mode #c +k key``) written as ``(key)``, never itself."""
+        hidden = "(key)"
+        if self.name == "join" and len(self.args) > 1 and self.args[1]:
+            return str(Command("join", (self.args[0], hidden)))
+        if self.name == "mode" and "k" in self.args[1].split(" ")[0]:
+            try:
+                changes = [(sign, letter, hidden if letter == "k" and arg else arg)
+                           for sign, letter, arg in parse_changes(self.args[1])]
+            except ModeError:
+                return f"mode #{self.args[0]} {hidden}"
+            return str(Command("mode", (self.args[0], changes_text(changes))))
+        return str(self)
+
     def __str__(self) -> str:
-        """The command as a line that parses back to it (for notices and logs)."""
+        """The command as a line that parses back to it (a channel key too: notices and
+        logs take ``shown``)."""
         args = list(self.args)
         if self.name in ("join", "leave", "send", "mode", "kick"):
             args[0] = "#" + args[0]

@@ -253,3 +253,18 @@ def test_text_command__sends_several_lines_as_one_message_never_as_a_command():
                           ("x" * (MAX_TEXT + 1), "at most")):
         with pytest.raises(CommandError, match=message):
             text_command("#general", text)
+
+
+@pytest.mark.parametrize("line, shown", [
+    ("join #door sesame", "join #door (key)"),
+    ("mode #door +k sesame", "mode #door +k (key)"),
+    ("mode #door +lk 5 sesame", "mode #door +lk 5 (key)"),
+    ("mode #door +o-k alice", "mode #door +o-k alice"),
+    ("join #door", "join #door"),
+    ("mode #door +o alice", "mode #door +o alice"),
+])
+def test_shown__a_channel_key_never_reaches_notices_and_logs(line, shown):
+    command = parse(line)
+    assert command.shown == shown
+    assert parse(str(command)) == command   # str still parses back whole, key and all
+    assert ("sesame" in str(command)) == ("sesame" in line)
