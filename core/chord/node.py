@@ -39,7 +39,7 @@ from .remote import Remote
 from .routing import Routing
 from .tasks import TaskSet
 from .tcp import TcpTransport
-from .transport import CALLER_HOST, DEFAULT_TIMEOUT, Transport
+from .transport import CALLER_HOST, CALLER_LINK, DEFAULT_TIMEOUT, Transport
 
 __all__ = ["JoinError", "Local", "LookupFailed", "NotReachable", "Remote"]
 
@@ -245,7 +245,15 @@ class Local(RecursiveRoute):
                 self.punched.pop(address.client, None)
         forward = {"to": address.client, "type": type, "payload": payload}
         if self.relay is not None and address.relay == self.address:
-            return answer(address, await self.relay.forward(address.client, type, payload))
+            # our own call to our own client comes from us, also when a task started while
+            # serving a peer makes it (the context still holds that peer's host and link:
+            # the relay would stamp the peer's host as the origin, and the client refuse)
+            host, link = CALLER_HOST.set(None), CALLER_LINK.set(None)
+            try:
+                return answer(address, await self.relay.forward(address.client, type, payload))
+            finally:
+                CALLER_LINK.reset(link)
+                CALLER_HOST.reset(host)
         reply = answer(address, await self._calls.call_user(address.relay, "relay.forward",
                                                             forward, timeout))
         if self.punching is not None:
