@@ -53,10 +53,6 @@ def relay_of(address: str) -> str:
     return relay
 
 
-@pytest.mark.xfail(strict=False, reason="intermittent since the hostile-peers and NAT work met: "
-                   "channel deliveries to a client node through its relay are sometimes "
-                   "refused or lost (a member checks who delivers); cause not found yet, "
-                   "issue 20 stays open (closing note)")
 def test_clients__behind_firewalls_chat_through_relays_and_survive_a_relay_kill(
         clients_network, tmp_path):
     net = clients_network

@@ -46,10 +46,6 @@ class OwnersSampler(threading.Thread):
             self.samples += 1
 
 
-@pytest.mark.xfail(strict=False, reason="intermittent since the hostile-peers and NAT work met: "
-                   "channel deliveries to a client node through its relay are sometimes "
-                   "refused or lost (a member checks who delivers); cause not found yet, "
-                   "issue 20 stays open (closing note)")
 def test_nat__homes_behind_every_router_chat_like_everyone_else(network, tmp_path):
     started = time.monotonic()
     internet = Internet(network)
