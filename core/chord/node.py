@@ -211,11 +211,13 @@ class Local(RecursiveRoute):
             address = address.address
         if address == self.address:
             # a call to ourselves comes from nobody else, even made while serving a peer
-            token = CALLER_HOST.set(None)
+            # (or by a task started then: it inherits that peer's host and connection)
+            host, link = CALLER_HOST.set(None), CALLER_LINK.set(None)
             try:
                 return await self._calls.run_command(type, payload)
             finally:
-                CALLER_HOST.reset(token)
+                CALLER_LINK.reset(link)
+                CALLER_HOST.reset(host)
         if isinstance(address, RelayedAddress):
             return await self._relayed(address, type, payload, timeout)
         if type not in self.detours.types:

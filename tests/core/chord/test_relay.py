@@ -219,13 +219,18 @@ async def test_relay__its_own_call_to_its_client_is_stamped_with_its_own_host():
 
     def serve(payload: object) -> dict:   # as a join does: a task that calls the client
         started.append(asyncio.ensure_future(relay.user_command(c.address, "echo", {})))
+        # (and one that calls the relay itself: no caller's connection to reserve with)
+        started.append(asyncio.ensure_future(relay.user_command(
+            relay.address, RESERVE, {"client": c.client.client, "secret": c.client._secret})))
         return {"ok": True}
 
     relay.register_command("start", serve)
     # the client itself asks (its host is in the context the task inherits); a ring node too
     for asker in (c, ring[2]):
         assert await asker.user_command(relay.address, "start", {}) == {"ok": True}
-    assert [await t for t in started] == [{"ok": True}] * 2
+    replies = [await t for t in started]
+    assert replies[::2] == [{"ok": True}] * 2
+    assert [r.get("refused") for r in replies[1::2]] == ["no_link"] * 2
     assert seen == [relay.address.host] * 2
     # and a call through the relay from another node still carries that node's host
     assert await ring[2].user_command(c.address, "echo", {}) == {"ok": True}
