@@ -25,6 +25,7 @@ from .merges import MergeGate
 from .peers import Peers
 from .punching import Punching
 from .reachability import (
+    BOOTSTRAP_TRIES,
     DialBacks,
     NotReachable,
     Verdict,
@@ -401,11 +402,24 @@ class Local(RecursiveRoute):
         claimed = self.advertise or listening
         if self.bootstrap is None:
             return unchecked(claimed, "nobody to ask: it starts the ring")
-        try:
-            predecessor, successors = await self._calls.call_state(self.bootstrap)
-        except (RpcError, AddressError, ValueError, KeyError, TypeError) as e:
-            await self._shutdown()
-            raise JoinError(f"cannot join the ring through {self.bootstrap}: {e}") from None
+        for attempt in range(1, BOOTSTRAP_TRIES + 1):
+            # the first call of a start: a lost SYN or two (a router just up, a busy
+            # bootstrap) must not end it, so a bootstrap that does not answer is asked again
+            # (one that answers nonsense is not)
+            try:
+                predecessor, successors = await self._calls.call_state(self.bootstrap)
+                break
+            except PeerUnreachable as e:
+                if attempt < BOOTSTRAP_TRIES:
+                    log.info("%s: the bootstrap %s did not answer (%s): asking again",
+                             listening, self.bootstrap, e)
+                    continue
+                await self._shutdown()
+                raise JoinError(f"cannot join the ring through {self.bootstrap} "
+                                f"({BOOTSTRAP_TRIES} tries): {e}") from None
+            except (RpcError, AddressError, ValueError, KeyError, TypeError) as e:
+                await self._shutdown()
+                raise JoinError(f"cannot join the ring through {self.bootstrap}: {e}") from None
         candidates = [self.bootstrap, *successors, *([predecessor] if predecessor else [])]
         helpers = pick_helpers(candidates, [claimed, listening])
         timeout = self._dial_backs.dial_timeout + self.timeout
