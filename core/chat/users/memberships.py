@@ -121,7 +121,8 @@ class Memberships:
         self.spawn = spawn
         # who may deliver a channel: the node that answered our join or send, or the
         # owner our own lookup finds (maintainers.py)
-        self.maintainers = Maintainers(channels.caller)
+        self.maintainers = Maintainers(channels.caller,
+                                       say=lambda text: journal.log(f"{me.nick}: {text}"))
         # entries missing from what maintainers deliver (gaps.py): ``gaps`` are its
         # ``grace`` and ``deadline``
         self.gaps = Gaps(me.nick, copies, journal, post, self._seen, self._show_later,
