@@ -89,6 +89,48 @@ class Topic(Event):
 
 
 @dataclass(frozen=True)
+class Modes(Event):
+    """A channel's operators and modes as its member sees them: on joining (``nick`` and
+    ``change`` empty) and after each change ``nick``, an operator, made (``change``, as
+    in an IRC MODE line: ``"+o alice"``). ``modes`` are the flags and argument modes set
+    (``"+klnt"``) with their ``args``; ``lists`` the ban (b), exception (e) and
+    invite-exception (I) masks: (letter, mask, who set it, when); ``created``: when the
+    founder's join started this life of the channel."""
+    channel: str
+    nick: str
+    change: str
+    ops: tuple[str, ...] = ()
+    voiced: tuple[str, ...] = ()
+    modes: str = "+"
+    args: tuple[str, ...] = ()
+    lists: tuple[tuple[str, str, str, float], ...] = ()
+    created: float = 0.0
+    history: bool = False
+    name = "modes"
+
+
+@dataclass(frozen=True)
+class Kicked(Event):
+    """An operator (``nick``) removed ``target`` from a channel, saying ``reason``; when
+    the target is the user, the user is no longer in it."""
+    channel: str
+    nick: str
+    target: str
+    reason: str = ""
+    name = "kicked"
+
+
+@dataclass(frozen=True)
+class Invited(Event):
+    """``nick`` invited the user to ``channel`` (its maintainer now lets the user in); or,
+    with ``invitee``, the user's own invitation of ``invitee`` was taken."""
+    channel: str
+    nick: str
+    invitee: str = ""
+    name = "invited"
+
+
+@dataclass(frozen=True)
 class Sent(Event):
     """The maintainer acknowledged a channel message of the user (its receipt: seq assigned)."""
     channel: str

@@ -108,6 +108,18 @@ def render(event: ev.Event) -> str:
             how = {"left": "left", "exit": "exited", "pruned": "was removed (unreachable)",
                    "gone": "is gone"}.get(event.reason, event.reason)
             return f"#{event.channel}: {event.nick} {how}"
+        case ev.Modes(change=change) if change:
+            return f"#{event.channel}: {event.nick} set mode {change}"
+        case ev.Modes():
+            return (f"#{event.channel}: modes {event.modes}, operators "
+                    f"{', '.join(event.ops) or 'none'}")
+        case ev.Kicked():
+            why = f" ({event.reason})" if event.reason else ""
+            return f"#{event.channel}: {event.target} was kicked by {event.nick}{why}"
+        case ev.Invited(invitee=invitee) if invitee:
+            return f"invited {invitee} to #{event.channel}"
+        case ev.Invited():
+            return f"{event.nick} invited you to #{event.channel}"
         case ev.MigrationStep():
             members = f" ({counted(event.members, 'member')})" if event.kind == "channel" else ""
             detail = f": {event.detail}" if event.detail else ""

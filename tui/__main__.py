@@ -1,6 +1,6 @@
 """The command line: ``chordchat --nick N [--listen H:P] [--advertise H:P] [--bootstrap H:P]
 [--data-dir DIR] [--headless [--json]]``, or ``chordchat --set-irc-password NICK
-[--data-dir DIR]``."""
+[--data-dir DIR]``, or ``chordchat --set-irc-oper NAME [--data-dir DIR]``."""
 
 from __future__ import annotations
 
@@ -71,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="set the password with which an IRC client logs in (SASL) as "
                              "NICK and gets its identity key, read from stdin, in --data-dir; "
                              "then exit (nothing else is needed)")
+    parser.add_argument("--set-irc-oper", metavar="NAME",
+                        help="make NAME an IRC operator of this node's gateway (OPER NAME "
+                             "PASSWORD), the password read from stdin, in --data-dir; then "
+                             "exit (nothing else is needed)")
     tuning = parser.add_argument_group("tuning (tests and demos)")
     tuning.add_argument("--ring-interval", type=float, metavar="S",
                         help="stabilize every S seconds; fix fingers and check the "
@@ -211,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         # the node owner's say-so: which IRC password logs in as a nick (docs/irc.md, SASL)
         from core.irc.accounts import set_password_main
         return set_password_main(argv)
+    if any(a == "--set-irc-oper" or a.startswith("--set-irc-oper=") for a in argv):
+        # the node owner's say-so: who may be an IRC operator of its gateway (docs/irc.md)
+        from core.irc.accounts import set_oper_main
+        return set_oper_main(argv)
     try:
         options, args = parse_options(argv)
     except ValueError as e:

@@ -166,7 +166,7 @@ class ChatApp:
         if command.where is Where.CHAT and not self.ready:
             self._waiting.append((command, echo))
             self.conversation_view.notice(HOME, "still joining the ring; will run when ready: "
-                                                f"{command}")
+                                                f"{command.shown}")
             return
         self._execute(command, echo)
 
@@ -177,7 +177,7 @@ class ChatApp:
         if self.runtime.stopping:
             self._leaving(future)
         else:
-            self.track(str(command), future)
+            self.track(command.shown, future)
 
     def _echo(self, command: Command) -> tuple:
         """Show a line to send now, in the order typed (tui.echoes says why)."""

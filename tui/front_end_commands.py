@@ -21,7 +21,7 @@ def search(app: ChatApp, command: Command) -> None:
     if not app.ready:
         app.conversation_view.error("still joining the ring; search once it is ready")
         return
-    app.track(str(command), app.runtime.search(command.args[0]))
+    app.track(command.shown, app.runtime.search(command.args[0]))
 
 
 def bell(app: ChatApp, command: Command) -> None:

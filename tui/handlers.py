@@ -194,6 +194,28 @@ def on_member_left(app: ChatApp, e: ev.MemberLeft) -> None:
     app.conversation_view.notice(conv.id, f"← {e.nick} left {conv.title}{why}", at=e.at)
 
 
+def on_modes(app: ChatApp, e: ev.Modes) -> None:
+    """A channel operator's mode change (``+o bo``, ``+t``), shown like a topic change."""
+    if e.change and not e.history:
+        conv = app.conversations.channel(e.channel)
+        app.conversation_view.notice(conv.id, f"{e.nick} set mode {e.change}", at=e.at)
+
+
+def on_kicked(app: ChatApp, e: ev.Kicked) -> None:
+    conv = app.conversations.channel(e.channel)
+    conv.members.discard(e.target)
+    why = f" ({e.reason})" if e.reason else ""
+    if e.target.lower() == (app.nick or "").lower():
+        conv.joined = False
+    app.conversation_view.notice(conv.id, f"← {e.target} was kicked by {e.nick}{why}",
+                                 at=e.at)
+
+
+def on_invited(app: ChatApp, e: ev.Invited) -> None:
+    app.conversation_view.info(f"{e.nick} invited you to #{e.channel}" if not e.invitee
+                               else f"invited {e.invitee} to #{e.channel}")
+
+
 def on_key_changed(app: ChatApp, e: ev.KeyChanged) -> None:
     text = (f"the key of {e.nick} changed: pinned {e.old}, now {e.new}; its messages are "
             f"marked {UNVERIFIED} until you compare the fingerprint with {e.nick} and type "
@@ -280,6 +302,9 @@ HANDLERS: dict[type, Callable[[ChatApp, Any], None]] = {
     ev.MemberJoined: on_member_joined,
     ev.MemberLeft: on_member_left,
     ev.MembersBack: on_members_back,
+    ev.Modes: on_modes,
+    ev.Kicked: on_kicked,
+    ev.Invited: on_invited,
     ev.KeyChanged: on_key_changed,
     ev.Whois: on_whois,
     ev.MigrationStep: on_migration,

@@ -143,6 +143,7 @@ class ChatService:
                        **self.migration.handlers(), **self.takeover.handlers(),
                        p.REPLICATE: self.replication.rpc_replicate,
                        p.DELIVER: self.rpc_deliver, p.PRIVATE: self.rpc_private,
+                       p.INVITED: self.rpc_invited,
                        p.USERS: self.rpc_users, p.NAME_CONFLICT: self.rpc_name_conflict,
                        p.NAME_ALIVE: self.rpc_name_alive,
                        p.MAIL_WAITING: self.rpc_mail_waiting, **self.clock.handlers()},
@@ -190,6 +191,7 @@ class ChatService:
             user = LocalUser(nick, post, self.node, self.caller, self.names, self.channels,
                              self.journal, keys, self.stamp, store, mailboxes=self.mailboxes,
                              spawn=self._tasks.spawn, copies=self.channel_copies,
+                             limits=self.settings.limits,
                              receipt_interval=self.settings.receipt_interval,
                              grace=self.settings.gap_grace,
                              deadline=self.settings.echo_deadline)
@@ -198,6 +200,7 @@ class ChatService:
                 keys.release()
             raise
         self.users[nick.lower()] = user
+        user.local = lambda other: self.users.get(other.lower())
         try:
             await user.show_history()
             await self.check_clock(joining=len(self.users) == 1)
@@ -336,11 +339,7 @@ class ChatService:
             maintainer = str(p.need_address(d, "maintainer"))
         except p.ProtocolError:
             maintainer = None
-        # who does deliver: the connection's host (a client's: the one its relay saw)
-        client = self.node.client
-        origin = caller_origin(d, client.relay if client is not None else None)
-        if client is None:   # a call that came round a cut through a ring node (detour.py)
-            origin = detour_origin(d, origin, ring_hosts(self.node))
+        origin = self._origin(d)   # who does deliver
         joins = d.get("joins")   # the maintainer's word on which joins stand (feeds.py)
         joins = ({k: v for k, v in list(joins.items())[:MAX_JOINS]
                   if isinstance(k, str) and isinstance(v, str)}
@@ -350,6 +349,16 @@ class ChatService:
             # its maintainer doubts it (a merge): say again, signed, that it is in
             self._tasks.spawn(user.rejoin(d["channel"]))
         return reply
+
+    def _origin(self, d: dict) -> str | None:
+        """The host a call being served came from: the connection's (a client's: the one
+        its relay saw), or for a call that came round a cut through a ring node the host
+        that node stamped (detour.py); None: this node's own call."""
+        client = self.node.client
+        origin = caller_origin(d, client.relay if client is not None else None)
+        if client is None:
+            origin = detour_origin(d, origin, ring_hosts(self.node))
+        return origin
 
     def _ours(self, to_id: str) -> str | None:
         """Why ``to_id`` (an id, or a prefix of 8+ hex digits) is not this node's; None if it is."""
@@ -385,6 +394,16 @@ class ChatService:
         if user is None:
             return {"ok": False, "error": f"{d['to']} is not served by this node"}
         return await user.receive_private(d)
+
+    async def rpc_invited(self, d: dict) -> dict:
+        """An invitation for a user served here (``users/invitations.py`` checks it)."""
+        wrong = self._ours(d["to_id"])
+        if wrong:
+            return {"ok": False, "error": wrong}
+        user = self.users.get(d["to"].lower())
+        if user is None:
+            return {"ok": False, "error": f"{d['to']} is not served by this node"}
+        return await user.receive_invitation(d, self._origin(d))
 
     async def rpc_users(self, d: dict) -> dict:
         """The signed name records of the users served here (for ``msg @id``)."""

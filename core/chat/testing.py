@@ -24,6 +24,8 @@ from pathlib import Path
 
 from core import events as ev
 from core.chord import Address, Local, in_half_open
+from core.chord.client import ClientSettings
+from core.chord.relay import RelayLimits
 from core.chord.sim import SimNetwork
 from core.chord.testing import ring_problems, wait_until
 from core.datadir import DataDir
@@ -83,8 +85,10 @@ class ChatNode:
 class SimRing:
     """A ring of chat nodes on one ``SimNetwork``."""
 
-    def __init__(self, latency: float = 0.001, **chat) -> None:
+    def __init__(self, latency: float = 0.001, relay: RelayLimits | None = None,
+                 **chat) -> None:
         self.network = SimNetwork(latency=latency, seed=1)
+        self.relay = relay   # full members relay for client nodes with these limits
         self.chat = {**CHAT, **chat}
         self.nodes: list[ChatNode] = []
         self._hosts = itertools.count(1)
@@ -108,14 +112,17 @@ class SimRing:
 
     async def add(self, nick: str | None, via: ChatNode | None = None,
                   address: Address | None = None, keep: bool = False,
-                  data_dir: DataDir | None = None, skew: float = 0.0, **chat) -> ChatNode:
+                  data_dir: DataDir | None = None, skew: float = 0.0,
+                  client: ClientSettings | None = None, **chat) -> ChatNode:
         """Start a node (through ``via``, else the first live node) serving ``nick``;
         ``keep``: with a database (an ``InlineStore``) in its data directory; ``skew``:
-        its wall clock runs that many seconds ahead (behind, if negative)."""
+        its wall clock runs that many seconds ahead (behind, if negative); ``client``: a
+        client node of the ring (core/chord/client.py) instead of a full member."""
         if via is None and self.live:
             via = self.live[len(self.live) // 2]
         node = Local(address or self.next_address(), via.node.address if via else None,
-                     transport=self.network.transport(), **CHORD)
+                     transport=self.network.transport(), client=client,
+                     relay=None if client else self.relay, **CHORD)
         events: list = []
         data_dir = data_dir or self.data_dir()
         stamp = now if not skew else (lambda: now() + skew)

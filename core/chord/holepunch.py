@@ -110,6 +110,9 @@ async def simultaneous_open(local_port: int, peer: Address, *, tries: int = TRIE
             return Punched(sock, attempt, time.monotonic() - started)
         except (OSError, TimeoutError):
             sock.close()
+        except BaseException:   # cancelled: the socket goes too
+            sock.close()
+            raise
         if attempt < tries:
             await asyncio.sleep(spacing)
     return Punched(None, tries, time.monotonic() - started)

@@ -25,6 +25,7 @@ from .merges import MergeGate
 from .peers import Peers
 from .punching import Punching
 from .reachability import (
+    BOOTSTRAP_TRIES,
     DialBacks,
     NotReachable,
     Verdict,
@@ -39,7 +40,7 @@ from .remote import Remote
 from .routing import Routing
 from .tasks import TaskSet
 from .tcp import TcpTransport
-from .transport import CALLER_HOST, DEFAULT_TIMEOUT, Transport
+from .transport import CALLER_HOST, CALLER_LINK, DEFAULT_TIMEOUT, Transport
 
 __all__ = ["JoinError", "Local", "LookupFailed", "NotReachable", "Remote"]
 
@@ -211,11 +212,13 @@ class Local(RecursiveRoute):
             address = address.address
         if address == self.address:
             # a call to ourselves comes from nobody else, even made while serving a peer
-            token = CALLER_HOST.set(None)
+            # (or by a task started then: it inherits that peer's host and connection)
+            host, link = CALLER_HOST.set(None), CALLER_LINK.set(None)
             try:
                 return await self._calls.run_command(type, payload)
             finally:
-                CALLER_HOST.reset(token)
+                CALLER_LINK.reset(link)
+                CALLER_HOST.reset(host)
         if isinstance(address, RelayedAddress):
             return await self._relayed(address, type, payload, timeout)
         if type not in self.detours.types:
@@ -245,7 +248,15 @@ class Local(RecursiveRoute):
                 self.punched.pop(address.client, None)
         forward = {"to": address.client, "type": type, "payload": payload}
         if self.relay is not None and address.relay == self.address:
-            return answer(address, await self.relay.forward(address.client, type, payload))
+            # our own call to our own client comes from us, also when a task started while
+            # serving a peer makes it (the context still holds that peer's host and link:
+            # the relay would stamp the peer's host as the origin, and the client refuse)
+            host, link = CALLER_HOST.set(None), CALLER_LINK.set(None)
+            try:
+                return answer(address, await self.relay.forward(address.client, type, payload))
+            finally:
+                CALLER_LINK.reset(link)
+                CALLER_HOST.reset(host)
         reply = answer(address, await self._calls.call_user(address.relay, "relay.forward",
                                                             forward, timeout))
         if self.punching is not None:
@@ -391,11 +402,24 @@ class Local(RecursiveRoute):
         claimed = self.advertise or listening
         if self.bootstrap is None:
             return unchecked(claimed, "nobody to ask: it starts the ring")
-        try:
-            predecessor, successors = await self._calls.call_state(self.bootstrap)
-        except (RpcError, AddressError, ValueError, KeyError, TypeError) as e:
-            await self._shutdown()
-            raise JoinError(f"cannot join the ring through {self.bootstrap}: {e}") from None
+        for attempt in range(1, BOOTSTRAP_TRIES + 1):
+            # the first call of a start: a lost SYN or two (a router just up, a busy
+            # bootstrap) must not end it, so a bootstrap that does not answer is asked again
+            # (one that answers nonsense is not)
+            try:
+                predecessor, successors = await self._calls.call_state(self.bootstrap)
+                break
+            except PeerUnreachable as e:
+                if attempt < BOOTSTRAP_TRIES:
+                    log.info("%s: the bootstrap %s did not answer (%s): asking again",
+                             listening, self.bootstrap, e)
+                    continue
+                await self._shutdown()
+                raise JoinError(f"cannot join the ring through {self.bootstrap} "
+                                f"({BOOTSTRAP_TRIES} tries): {e}") from None
+            except (RpcError, AddressError, ValueError, KeyError, TypeError) as e:
+                await self._shutdown()
+                raise JoinError(f"cannot join the ring through {self.bootstrap}: {e}") from None
         candidates = [self.bootstrap, *successors, *([predecessor] if predecessor else [])]
         helpers = pick_helpers(candidates, [claimed, listening])
         timeout = self._dial_backs.dial_timeout + self.timeout

@@ -26,6 +26,16 @@ direct connection that closes sends the calls back to the relay (``Local._relaye
 Bounds: ``CONCURRENT`` punches at once, ``PENDING`` half-done ones remembered for
 ``PENDING_FOR`` seconds, ``NONCES`` check nonces kept; a responder answers ``sync`` only
 for a ``connect`` seen at the same address.
+
+**Busy.** A responder already running ``CONCURRENT`` punches answers ``connect`` or
+``sync`` with ``{"ok": false, "busy": true}`` (a punch towards a randomising NAT holds a
+slot for its ``TRIES`` connects, about 4.7 s). The initiator does not count that as a
+failed punch (which is retried only after ``RETRY_AFTER``): it stops its own connects as
+soon as a busy ``sync`` answer comes back and tries again after ``BUSY_WAITS`` seconds
+(1, 2, 4), as it does when it is itself at ``CONCURRENT`` (at most ``PENDING`` punches
+wait so). Before, the responder let the ``connect`` through and silently refused the
+``sync``; the initiator's SYNs met a router that had not been opened, and the pair stayed
+relayed for a minute (tests/net/test_nat.py, intermittently).
 """
 
 from __future__ import annotations
@@ -56,6 +66,11 @@ CONCURRENT = 4       # punches at once, either side
 PENDING = 64         # responders' half-done punches remembered ...
 PENDING_FOR = 10.0   # ... this long
 NONCES = 64          # check nonces kept by an initiator
+BUSY_WAITS = (1.0, 2.0, 4.0)   # seconds before trying again a punch a busy side put off
+
+
+class Busy(PunchError):
+    """The peer (or this node) runs ``CONCURRENT`` punches already: try again later."""
 
 
 class Punching:
@@ -67,8 +82,10 @@ class Punching:
         self._pending: dict[str, tuple[Address, float]] = {}   # client id -> (seen, when)
         self._nonces: dict[str, float] = {}
         self._running = 0
+        self._waiting = 0    # punches waiting for a busy side (``BUSY_WAITS``)
         self.direct = 0      # punches that ended in a direct connection (either side)
         self.failed = 0
+        self.busy = 0        # punches put off because a side was busy
         node.register_command(PUNCH, self.serve)
 
     # -- the initiator -------------------------------------------------------------------------
@@ -85,7 +102,7 @@ class Punching:
             return
         now = _now()
         if target.client in self.node.punched or target.client in self._pending \
-                or self._running >= CONCURRENT \
+                or (self._running >= CONCURRENT and self._waiting >= PENDING) \
                 or now - self._tried.get(target.client, -RETRY_AFTER) < RETRY_AFTER:
             return
         self._tried[target.client] = now
@@ -96,16 +113,37 @@ class Punching:
         self.node._background.spawn(self.punch(target))
 
     async def punch(self, target: RelayedAddress) -> bool:
-        """Try a direct connection to client ``target``; True if its calls now take it."""
-        self._running += 1
-        try:
-            return await self._punch(target)
-        except (RpcError, PunchError, AddressError, OSError, TimeoutError) as e:
-            log.info("no direct connection to %s: %s", target, e)
-            self.failed += 1
-            return False
-        finally:
-            self._running -= 1
+        """Try a direct connection to client ``target``; True if its calls now take it. A
+        side that is busy puts it off (``BUSY_WAITS``), the others end it."""
+        busy: Busy | None = None
+        for wait in (0.0, *BUSY_WAITS):
+            if busy is not None:
+                self.busy += 1
+                log.info("a direct connection to %s is put off %.0f s: %s", target, wait, busy)
+                self._waiting += 1
+                try:
+                    await asyncio.sleep(wait)   # a back-off, not a wait for a condition
+                finally:
+                    self._waiting -= 1
+                if target.client in self.node.punched or not self._possible():
+                    return target.client in self.node.punched
+            if self._running >= CONCURRENT:
+                busy = Busy(f"this node runs {CONCURRENT} punches already")
+                continue
+            self._running += 1
+            try:
+                return await self._punch(target)
+            except Busy as e:
+                busy = e
+            except (RpcError, PunchError, AddressError, OSError, TimeoutError) as e:
+                log.info("no direct connection to %s: %s", target, e)
+                self.failed += 1
+                return False
+            finally:
+                self._running -= 1
+        log.info("no direct connection to %s: %s, %d times", target, busy, len(BUSY_WAITS) + 1)
+        self.failed += 1
+        return False
 
     async def _punch(self, target: RelayedAddress) -> bool:
         me = str(self.node.address)
@@ -120,15 +158,31 @@ class Punching:
             return True
         port = self._port(peer)
         sync = asyncio.ensure_future(self._via_relay(target, {**sync_message(), "from": me}))
+        opening = None
         try:
             await asyncio.sleep(clock.delay_after_sync())
-            done = await simultaneous_open(port, peer)
+            opening = asyncio.ensure_future(simultaneous_open(port, peer))
+            await asyncio.wait({opening, sync}, return_when=asyncio.FIRST_COMPLETED)
+            if not opening.done() and _refused(sync):
+                # the peer will not connect at all: stop ours now, not after TRIES connects
+                opening.cancel()
+                await asyncio.wait({opening})
+            if opening.cancelled():
+                reply = sync.result()
+                if reply.get("busy") is True:
+                    raise Busy(f"the peer is busy: {str(reply.get('error'))[:100]}")
+                raise PunchError(f"the peer would not start: {str(reply.get('error'))[:100]}")
+            done = await opening
         finally:
+            if opening is not None and not opening.done():
+                opening.cancel()
             if not sync.done():
                 sync.cancel()
             elif not sync.cancelled() and sync.exception() is not None:
                 log.debug("the sync to %s failed: %s", target, sync.exception())
         if done.sock is None:
+            if _refused(sync) and sync.result().get("busy") is True:
+                raise Busy("the peer was busy")
             log.info("no direct connection to %s at %s after %d tries (%.2f s): it stays "
                      "relayed", target, peer, done.tries, done.seconds)
             self.failed += 1
@@ -186,15 +240,24 @@ class Punching:
             return {"ok": False, "error": "no address vouched for by the relay"}
         self._pending = {c: v for c, v in self._pending.items() if now - v[1] < PENDING_FOR}
         if step == "connect":
-            if len(self._pending) >= PENDING:
-                return {"ok": False, "error": "busy"}
+            if len(self._pending) >= PENDING or self._running >= CONCURRENT:
+                return self._busy(sender, "connect")
             self._pending[sender.client] = (seen, now)
             return {**connect_message([seen]), "ok": True}
         pending = self._pending.pop(sender.client, None)   # sync
-        if pending is None or pending[0] != seen or self._running >= CONCURRENT:
+        if pending is None or pending[0] != seen:
+            log.info("a sync from %s at %s without its connect: no punch", sender, seen)
             return {"ok": False, "error": "no connect from there"}
+        if self._running >= CONCURRENT:
+            return self._busy(sender, "sync")
         self.node._background.spawn(self._respond(sender, seen))
         return {"ok": True}
+
+    def _busy(self, sender: RelayedAddress, step: str) -> dict:
+        log.info("a punch from %s put off at its %s: %d punches run here", sender, step,
+                 self._running)
+        return {"ok": False, "busy": True,
+                "error": f"busy: {self._running} punches run here (at most {CONCURRENT})"}
 
     async def _respond(self, sender: RelayedAddress, seen: Address) -> None:
         self._running += 1
@@ -228,8 +291,16 @@ class Punching:
             self._running -= 1
 
 
+def _refused(sync: asyncio.Future) -> bool:
+    """Whether the peer answered our ``sync`` and said no."""
+    return (sync.done() and not sync.cancelled() and sync.exception() is None
+            and isinstance(sync.result(), dict) and sync.result().get("ok") is not True)
+
+
 def _vouched(reply: object) -> Address:
     """The address the peer's relay saw it at, from its answer to ``connect``."""
+    if isinstance(reply, dict) and reply.get("busy") is True:
+        raise Busy(f"the peer is busy: {str(reply.get('error'))[:100]}")
     if not isinstance(reply, dict) or reply.get("ok") is not True:
         raise PunchError(f"the peer would not punch: {reply!r:.200}")
     try:

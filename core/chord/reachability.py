@@ -63,6 +63,7 @@ HELPERS = 3          # asked per round
 NEEDED = 2           # that must reach us in every round (fewer if fewer helpers exist)
 ROUNDS = 2
 ATTEMPTS = 3   # tries of one round before it counts as failed
+BOOTSTRAP_TRIES = 3   # asks of the bootstrap for its state (the helpers) before a start fails
 DIAL_TIMEOUT = 2.0   # one dial back, connect and answer
 MAX_PORTS = 2
 PER_HOST = 120       # dial-back requests served per requesting host per WINDOW (many nodes

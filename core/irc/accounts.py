@@ -9,8 +9,13 @@ first client that logs in with it (trust on first use). A nick that has a key bu
 password (the owner's own nick, or one from before SASL) can only be logged into once
 the owner sets a password. See docs/irc.md, "SASL".
 
-Blocking (scrypt takes tens of milliseconds on purpose): the gateway runs ``login`` in a
-thread.
+The gateway's IRC operators are the node owner's too: ``chordchat --set-irc-oper NAME``
+keeps NAME and its password's scrypt hash in the data directory (``irc-opers``, mode 0600,
+one line ``NAME chordchat-irc-scrypt-v1 n r p salt hash`` per operator), and OPER checks
+against it (``oper_login``).
+
+Blocking (scrypt takes tens of milliseconds on purpose): the gateway runs ``login`` and
+``oper_login`` in a thread.
 """
 
 from __future__ import annotations
@@ -21,16 +26,22 @@ import getpass
 import hashlib
 import hmac
 import os
+import re
 import sys
 from pathlib import Path
 
 from core.chat.users.keyfile import KEY_FILE
-from core.datadir import DataDir, DataDirError, valid_nick, write_atomic
+from core.datadir import DataDir, DataDirError, make_private_dir, valid_nick, write_atomic
+
+from .actions import NO_SUCH_OPER
 
 PASSWORD_FILE = "irc-password"
 FORMAT = "chordchat-irc-scrypt-v1"
 SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}   # 16 MiB and ~50 ms per try
 MAX_PASSWORD = 300
+OPERS_FILE = "irc-opers"
+OPER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+WRONG_PASSWORD = "wrong password"
 
 
 FAILURES_PER_HOST = 5       # failed logins from one IP within WINDOW: then 904, unchecked
@@ -160,7 +171,97 @@ def login(data_dir: DataDir | None, nick: str, password: str) -> str | None:
             line = f.read(1024)
     except (OSError, ValueError) as e:
         return f"cannot read {path}: {getattr(e, 'strerror', None) or e}"
-    return None if matches(line, password) else "wrong password"
+    return None if matches(line, password) else WRONG_PASSWORD
+
+
+def _oper_lines(data_dir: DataDir) -> dict[str, str]:
+    """The operators file: name (lower case) -> its hash line; {} if there is none."""
+    path = data_dir.path / OPERS_FILE
+    try:
+        with open(path, encoding="ascii") as f:
+            text = f.read(1 << 20)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        raise AccountError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+    kept = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(" ")
+        if OPER_NAME.fullmatch(name) and rest:
+            kept[name.lower()] = rest
+    return kept
+
+
+def set_oper(data_dir: DataDir, name: str, password: str) -> None:
+    """Make ``name`` an IRC operator of this node's gateway with ``password`` (replacing
+    its password if it is one already)."""
+    if not OPER_NAME.fullmatch(name):
+        raise AccountError(f"{name!r} is not an operator name (1 to 32 letters, digits, "
+                           "'_', '-', '.')")
+    try:
+        make_private_dir(data_dir.path)
+        opers = _oper_lines(data_dir)
+        opers[name.lower()] = hashed(password)
+        text = "".join(f"{n} {line.strip()}\n" for n, line in sorted(opers.items()))
+        write_atomic(data_dir.path / OPERS_FILE, text.encode("ascii"))
+    except DataDirError as e:
+        raise AccountError(f"cannot keep the IRC operator {name}: {e}") from None
+
+
+def oper_login(data_dir: DataDir | None, name: str, password: str) -> str | None:
+    """Check OPER ``name`` ``password``: None if it makes the client an operator, else why
+    not (``NO_SUCH_OPER``, ``WRONG_PASSWORD`` or an unreadable file)."""
+    if data_dir is None or not OPER_NAME.fullmatch(name):
+        return NO_SUCH_OPER
+    if not password or len(password) > MAX_PASSWORD:
+        return WRONG_PASSWORD
+    try:
+        line = _oper_lines(data_dir).get(name.lower())
+    except AccountError as e:
+        return str(e)
+    if line is None:
+        return NO_SUCH_OPER
+    return None if matches(line, password) else WRONG_PASSWORD
+
+
+def _read_new_password(prompt: str) -> str | None:
+    """A new password from stdin (asked twice on a terminal); None (said why) if unfit."""
+    if sys.stdin.isatty():
+        password = getpass.getpass(prompt)
+        if getpass.getpass("again: ") != password:
+            print("chordchat: error: the passwords differ", file=sys.stderr)
+            return None
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password or len(password) > MAX_PASSWORD:
+        print(f"chordchat: error: the password must have 1 to {MAX_PASSWORD} characters",
+              file=sys.stderr)
+        return None
+    return password
+
+
+def set_oper_main(argv: list[str]) -> int:
+    """``chordchat --set-irc-oper NAME [--data-dir DIR]``: NAME's password from stdin
+    (asked twice on a terminal); exit code 0, or 2 with the reason."""
+    parser = argparse.ArgumentParser(prog="chordchat --set-irc-oper")
+    parser.add_argument("--set-irc-oper", metavar="NAME", required=True, dest="name")
+    parser.add_argument("--data-dir", metavar="DIR")
+    args, _ = parser.parse_known_args(argv)
+    if not OPER_NAME.fullmatch(args.name):
+        print(f"chordchat: error: {args.name!r} is not an operator name (1 to 32 letters, "
+              "digits, '_', '-', '.')", file=sys.stderr)
+        return 2
+    password = _read_new_password(f"IRC operator password for {args.name}: ")
+    if password is None:
+        return 2
+    data_dir = DataDir(Path(args.data_dir)) if args.data_dir else DataDir.default()
+    try:
+        set_oper(data_dir, args.name, password)
+    except AccountError as e:
+        print(f"chordchat: error: {e}", file=sys.stderr)
+        return 2
+    print(f"{args.name} is an IRC operator of the gateway of {data_dir.path}")
+    return 0
 
 
 def set_password_main(argv: list[str]) -> int:
@@ -173,16 +274,8 @@ def set_password_main(argv: list[str]) -> int:
     if not valid_nick(args.nick):
         print(f"chordchat: error: {args.nick!r} is not a nick", file=sys.stderr)
         return 2
-    if sys.stdin.isatty():
-        password = getpass.getpass(f"IRC password for {args.nick}: ")
-        if getpass.getpass("again: ") != password:
-            print("chordchat: error: the passwords differ", file=sys.stderr)
-            return 2
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
-    if not password or len(password) > MAX_PASSWORD:
-        print(f"chordchat: error: the password must have 1 to {MAX_PASSWORD} characters",
-              file=sys.stderr)
+    password = _read_new_password(f"IRC password for {args.nick}: ")
+    if password is None:
         return 2
     data_dir = DataDir(Path(args.data_dir)) if args.data_dir else DataDir.default()
     try:

@@ -28,6 +28,25 @@ class Authenticate:
     password: str = field(repr=False)
 
 
+NO_SUCH_OPER = "no such operator"   # why an Oper fails when the name is none here (491)
+
+
+@dataclass(frozen=True)
+class Oper:
+    """Check OPER ``name`` ``password`` against the node owner's operators
+    (``core.irc.accounts.oper_login``); answer ``opered(name)`` or ``oper_failed(why)``."""
+    name: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Rename:
+    """Change a registered client's nick: claim ``nick`` on the ring as a new user (a
+    fresh key), join its channels, then quit the old one; answer ``renamed(nick)`` or
+    ``rename_refused(nick, reason, taken)``."""
+    nick: str
+
+
 @dataclass(frozen=True)
 class Run:
     """Run a chat command as this user; on ChatError answer ``failed(run, reason)``.
@@ -80,8 +99,8 @@ class Trust:
     nick: str
 
 
-Action = (Register | Authenticate | Run | Lookup | ListChannels | Quit | Close | History
-          | Trust)
+Action = (Register | Authenticate | Oper | Rename | Run | Lookup | ListChannels | Quit
+          | Close | History | Trust)
 
 
 @dataclass(frozen=True)
@@ -93,6 +112,7 @@ class Peer:
     realname: str
     away: str | None = None
     account: str | None = None    # logged in (SASL) as this nick
+    oper: bool = False            # an IRC operator of this gateway (OPER)
 
 
 @dataclass(frozen=True)
@@ -122,3 +142,4 @@ class Counts:
     invisible: int = 0      # of those, +i
     unregistered: int = 0   # connections not registered yet
     channels: int = 0       # channels its users are in
+    opers: int = 0          # of the registered, IRC operators (OPER)

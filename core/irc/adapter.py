@@ -64,19 +64,21 @@ class IrcUser:
             raise NickTaken(f"{nick} belongs to someone on this node: log in with SASL")
         return cls(service, await service.add_user(nick, post, keys=ephemeral(nick)))
 
-    async def run(self, command: Command) -> None:
-        """Carry out a session's command; ChatError says why it could not be done."""
+    async def run(self, command: Command) -> object:
+        """Carry out a session's command; ChatError says why it could not be done. Returns
+        what the chat returns (a channel send: its ``(msg_id, seq)``)."""
         user = self.user
         method = {"join": user.join, "leave": user.leave, "send": user.send,
-                  "msg": user.msg, "topic": user.topic,
+                  "msg": user.msg, "topic": user.topic, "mode": user.mode,
+                  "kick": user.kick, "invite": user.invite,
                   "me": user.act}.get(command.name)
         if method is None:
             raise ChatError(f"the gateway does not run {command.name!r}")
         if command.name == "leave" and len(command.args) == 2:   # a PART with words
             channel, words = command.args
             await user.leave(channel, reason=exit_reason(words).replace("exit", "left", 1))
-            return
-        await method(*command.args)
+            return None
+        return await method(*command.args)
 
     async def whois(self, nick: str) -> Whois | None:
         """Where ``nick`` is registered, or None if nobody holds it (or nobody answers)."""

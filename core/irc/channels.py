@@ -7,6 +7,7 @@ says it is done; ``&ring`` is this node's own channel, joined and left without t
 
 from __future__ import annotations
 
+from core import events as ev
 from core.chat.model.commands import CommandError, channel_name
 
 BACKLOG = 500            # replayed lines held for a channel until its JOIN is shown
@@ -37,6 +38,7 @@ class Channels:
         self.parting: dict[str, str] = {}              # channel -> the PART's reason
         self.in_ring = False
         self.topics: dict[str, tuple[str, str, float]] = {}   # channel -> text, setter, at
+        self.modes: dict[str, ev.Modes] = {}     # channel -> its operators and modes
         self._backlog: dict[str, list] = {}        # channel -> replayed lines before JOIN
 
     def keep_backlog(self, channel: str, message) -> None:
@@ -95,6 +97,7 @@ class Channels:
         if self.members.pop(channel, None) is None:
             return None
         self.topics.pop(channel, None)
+        self.modes.pop(channel, None)
         return self.parting.pop(channel, "")
 
     def join_failed(self, channel: str) -> None:
@@ -122,6 +125,25 @@ class Channels:
 
     def names(self, channel: str) -> list[str]:
         return list(self.members[channel].values())
+
+    def prefixes(self, channel: str) -> dict[str, str]:
+        """lower nick -> "@", "+" or "@+": the operators and voiced members of ``channel``."""
+        modes = self.modes.get(channel)
+        if modes is None:
+            return {}
+        marks: dict[str, str] = {}
+        for nick in modes.ops:
+            marks[nick.lower()] = "@"
+        for nick in modes.voiced:
+            marks[nick.lower()] = marks.get(nick.lower(), "") + "+"
+        return marks
+
+    def is_op(self, channel: str, nick: str) -> bool:
+        return "@" in self.prefixes(channel).get(nick.lower(), "")
+
+    def secret(self, channel: str) -> bool:
+        modes = self.modes.get(channel)
+        return modes is not None and "s" in modes.modes
 
     def member(self, nick: str) -> str | None:
         """``nick`` as shown, if it shares a channel with the client."""

@@ -50,6 +50,8 @@ class ChatEvents:
         self.me = me
         self.channels = channels
         self.replay = False     # the user has a database: show the backlog it missed
+        # its nicks before a NICK (lower case): their leaving is not shown to it
+        self.former: set[str] = set()
 
     def event(self, event: ev.Event) -> None:
         """One of this user's core events, as IRC lines (nothing before registration)."""
@@ -84,7 +86,8 @@ class ChatEvents:
         topic = self.channels.topics.get(e.channel)
         if topic is not None and topic[0]:   # no 331 at a JOIN (modern.ircdocs.horse JOIN)
             self.replies.topic(name, topic)
-        self.replies.names(name, nicks)
+        self.replies.names(name, nicks, self.channels.prefixes(e.channel),
+                           self.channels.secret(e.channel))
         backlog = self.channels.take_backlog(e.channel)
         if backlog:
             self._batch(name, backlog)
@@ -97,12 +100,14 @@ class ChatEvents:
         self.replies.send(Message("PART", (name, reason) if reason else (name,), self.me.mask))
 
     def _on_member_joined(self, e: ev.MemberJoined) -> None:
+        self.former.discard(e.nick.lower())   # someone has that nick now: shown again
         if self.me.is_me(e.nick) or not self.channels.add_member(e.channel, e.nick):
             return
         self.replies.send(Message("JOIN", (f"#{e.channel}",), remote(e.nick)))
 
     def _on_member_left(self, e: ev.MemberLeft) -> None:
-        if self.me.is_me(e.nick) or not self.channels.remove_member(e.channel, e.nick):
+        if (self.me.is_me(e.nick) or e.nick.lower() in self.former
+                or not self.channels.remove_member(e.channel, e.nick)):
             return
         kind, words = split_reason(e.reason)
         name = f"#{e.channel}"
@@ -127,6 +132,36 @@ class ChatEvents:
                                       {"time": server_time(e.at)}))
         elif e.text:   # the topic the channel has, learnt after the JOIN: 332, 333
             self.replies.topic(name, (e.text, e.nick, e.at))
+
+    def _on_modes(self, e: ev.Modes) -> None:
+        """A channel's operators and modes: kept; a change is shown as MODE by its setter."""
+        self.channels.modes[e.channel] = e
+        if e.history or not e.change or e.channel not in self.channels:
+            return
+        prefix = self.me.mask if self.me.is_me(e.nick) else remote(e.nick)
+        self.replies.send(Message("MODE", (f"#{e.channel}", *e.change.split(" ")), prefix,
+                                  {"time": server_time(e.at)}))
+
+    def _on_kicked(self, e: ev.Kicked) -> None:
+        """KICK #chan target :reason (the kicker's nick if none, RFC 2812 §3.2.8)."""
+        if e.channel not in self.channels:
+            return
+        name = f"#{e.channel}"
+        prefix = self.me.mask if self.me.is_me(e.nick) else remote(e.nick)
+        self.replies.send(Message("KICK", (name, e.target, e.reason or e.nick), prefix,
+                                  {"time": server_time(e.at)}))
+        if self.me.is_me(e.target):
+            self.channels.parting.pop(e.channel, None)
+            self.channels.left(e.channel)
+        else:
+            self.channels.remove_member(e.channel, e.target)
+
+    def _on_invited(self, e: ev.Invited) -> None:
+        if e.invitee:   # the client's own invitation, taken: 341
+            self.replies.reply(n.RPL_INVITING, e.invitee, f"#{e.channel}")
+        else:
+            self.replies.send(Message("INVITE", (self.me.nick, f"#{e.channel}"),
+                                      remote(e.nick)))
 
     # -- messages --------------------------------------------------------------------------
 
@@ -240,6 +275,9 @@ _EVENTS: dict[type, Callable[[ChatEvents, ev.Event], None]] = {
     ev.Error: ChatEvents._on_error,
     ev.KeyChanged: ChatEvents._on_key_changed,
     ev.Topic: ChatEvents._on_topic,
+    ev.Modes: ChatEvents._on_modes,
+    ev.Kicked: ChatEvents._on_kicked,
+    ev.Invited: ChatEvents._on_invited,
 }
 
 

@@ -4,7 +4,8 @@
 
 Channels are ``#name`` (the chat's names) and ``&ring`` (this node's news, read-only). A
 NOTICE never gets an error back (RFC 1459 §4.4.2). The client's away message and user
-modes are kept here, since only these commands set and show them.
+modes (``+i``, ``+w``, and ``+o`` once OPER made it an operator of this gateway) are kept
+here, since only these commands set and show them.
 """
 
 from __future__ import annotations
@@ -13,16 +14,21 @@ import fnmatch
 from datetime import UTC, datetime
 
 from core.chat.model.commands import Command, CommandError, check_nick, check_text
+from core.chat.model.modes import changes_text, parse_changes
+from core.chat.model.text import visible
 
+from . import chanmodes
 from . import numerics as n
 from . import text as t
 from .actions import (
+    NO_SUCH_OPER,
     Action,
     Counts,
     Gone,
     History,
     ListChannels,
     Lookup,
+    Oper,
     Peer,
     Run,
     Trust,
@@ -56,6 +62,14 @@ class Directory:
         """How many clients this gateway serves (LUSERS)."""
         return Counts()
 
+    def kill(self, nick: str, by: str, reason: str) -> bool:
+        """Close the connection of the client of this gateway registered as ``nick`` (an
+        operator's KILL, ``by`` its mask); False if there is none."""
+        return False
+
+    def wallops(self, message: Message) -> None:
+        """Send ``message`` (a WALLOPS) to every client of this gateway that is ``+w``."""
+
 
 class Commands:
     """What a registered client may ask, answered through ``replies``."""
@@ -66,7 +80,7 @@ class Commands:
         self.me = me
         self.channels = channels
         self.directory = directory or Directory()
-        self.modes: set[str] = set()
+        self.modes: set[str] = set()     # user modes: "i", "w", "o" (an operator)
         self.away: str | None = None
 
     def _channel(self, name: str, quiet: bool = False) -> str | None:
@@ -84,6 +98,13 @@ class Commands:
         peer = self.directory.peer(nick)
         return self.channels.member(nick) or (peer.nick if peer else None)
 
+    def is_oper(self, nick: str) -> bool:
+        """Whether ``nick`` is an IRC operator of this gateway (this client or another)."""
+        if self.me.is_me(nick):
+            return "o" in self.modes
+        peer = self.directory.peer(nick)
+        return peer is not None and peer.oper
+
     def who(self, nick: str) -> tuple[str, str, str, str | None]:
         """User name, host, real name and away message as shown for ``nick``."""
         if self.me.is_me(nick):
@@ -99,7 +120,9 @@ class Commands:
         if m.params[0] == "0":
             return [Run(Command("leave", (c,))) for c in self.channels.members]
         actions: list[Action] = []
-        for name in m.params[0].split(","):
+        keys = m.param(1).split(",") if m.param(1) else []
+        for i, name in enumerate(m.params[0].split(",")):
+            key = keys[i] if i < len(keys) else ""
             if is_ring(name):
                 if self.channels.join_ring():
                     self.replies.send(Message("JOIN", (RING_CHANNEL,), self.me.mask))
@@ -108,7 +131,7 @@ class Commands:
                 continue
             channel = self._channel(name)
             if channel is not None and self.channels.join(channel):
-                actions.append(Run(Command("join", (channel,))))
+                actions.append(Run(Command("join", (channel, key) if key else (channel,))))
         return actions
 
     def irc_part(self, m: Message) -> list[Action]:
@@ -181,15 +204,10 @@ class Commands:
                 channel = self._channel(target, quiet)
                 if channel is None:
                     continue
-                if channel not in self.channels:
-                    if quiet:
-                        continue
-                    # the chat sends only to channels joined; whether it exists elsewhere
-                    # on the ring is unknown here: 403 unless a client of ours is in it
-                    if self.directory.has_channel(channel):
-                        self.replies.reply(n.ERR_CANNOTSENDTOCHAN, target,
-                                           "Cannot send to channel (join it first)")
-                    else:
+                if channel not in self.channels and not self.directory.has_channel(channel):
+                    # whether it exists elsewhere on the ring is unknown here: 403 unless a
+                    # client of ours is in it (then the maintainer decides: +n refuses)
+                    if not quiet:
                         self.replies.reply(n.ERR_NOSUCHCHANNEL, target, "No such channel")
                     continue
                 actions.append(Run(Command("me", ("#" + channel, body)) if action
@@ -208,9 +226,25 @@ class Commands:
                                    else Command("msg", (target, body)), quiet))
         return actions
 
-    def failed(self, run: Run, reason: str) -> None:
-        """The chat could not carry out ``run``: the numeric that says so, with why."""
+    def failed(self, run: Run, reason: str, code: str | None = None) -> None:
+        """The chat could not carry out ``run``: the numeric that says so, with why
+        (``code``: the word of a node's refusal, if one refused it)."""
         name, args = run.command.name, run.command.args
+        if name in ("join", "mode", "kick", "invite") and code in _REFUSALS:
+            if name == "join":
+                self.channels.join_failed(args[0])
+            numeric, text = _REFUSALS[code]
+            if code == "already_member":
+                self.replies.reply(numeric, args[1], "#" + args[0], text)
+            elif code in ("no_such_nick",):
+                self.replies.reply(numeric, args[1], text)
+            elif code == "no_such_member":
+                nick = args[1] if name == "kick" else next(
+                    (arg for _, letter, arg in parse_changes(args[1]) if letter in "ov"), "*")
+                self.replies.reply(numeric, nick, "#" + args[0], text)
+            else:
+                self.replies.reply(numeric, "#" + args[0], f"{text}: {reason}")
+            return
         if name == "me":   # an action: failed as the send or msg it is
             name = "send" if args[0].startswith("#") else "msg"
             args = (args[0].removeprefix("#"), *args[1:])
@@ -271,7 +305,9 @@ class Commands:
             if is_ring(name) and self.channels.in_ring:
                 self.replies.names(RING_CHANNEL, [self.me.nick])
             elif channel is not None and channel in self.channels:
-                self.replies.names(name, self.channels.names(channel))
+                self.replies.names(name, self.channels.names(channel),
+                                   self.channels.prefixes(channel),
+                                   self.channels.secret(channel))
             else:
                 self.replies.end_of_names(name)
         if not targets:
@@ -282,8 +318,8 @@ class Commands:
         members of a channel the client is in; a nick it knows of (itself, the members of
         its channels, the other clients of this gateway); or, for a mask with ``*``/``?``
         (``0`` and ``*``: everyone), those among itself and the members of its channels
-        whose nick matches. Nobody is an operator, and nobody has a channel prefix. 315
-        names the mask as sent."""
+        whose nick matches. ``*`` after H or G marks an IRC operator of this gateway;
+        nobody has a channel prefix. 315 names the mask as sent."""
         mask = m.param(0, "*") or "*"
         fields, token = _whox(m.param(1))
         channel = self._channel(mask, quiet=True) if mask.startswith("#") else None
@@ -312,7 +348,8 @@ class Commands:
         """352, or with WHOX ``fields`` a 354 of those fields in the order the extension
         fixes (t c u i h s n f d l a o r)."""
         user, host, realname, away = self.who(nick)
-        flags = "G" if away else "H"
+        flags = (("G" if away else "H") + ("*" if self.is_oper(nick) else "")
+                 + self._prefix(channel, nick))
         server = self.replies.server.name
         if fields is None:
             self.replies.reply(n.RPL_WHOREPLY, channel, user, host, server, nick, flags,
@@ -330,6 +367,13 @@ class Commands:
         if shown and "r" in fields and not shown[-1]:
             shown[-1] = "*"   # an empty last parameter would be lost
         self.replies.reply(n.RPL_WHOSPCRPL, *shown)
+
+    def _prefix(self, channel: str, nick: str) -> str:
+        """``nick``'s channel prefix in ``channel`` (an IRC name or "*"): "@", "+", or
+        with ``multi-prefix`` "@+"."""
+        chat = chat_channel(channel) if channel.startswith("#") else None
+        mark = self.channels.prefixes(chat).get(nick.lower(), "") if chat else ""
+        return mark if "multi-prefix" in self.replies.caps else mark[:1]
 
     def irc_whois(self, m: Message) -> list[Action]:
         """WHOIS [server] nick: the server, if given, is this one whatever its name (every
@@ -350,7 +394,7 @@ class Commands:
             return
         user, host, realname, away = self.who(found.nick)
         self.replies.whois(found, user, host, realname, self.channels.shared(found.nick),
-                           away)
+                           away, self.is_oper(found.nick))
 
     def irc_userhost(self, m: Message) -> None:
         """302 for the nicks this client knows (itself, members of its channels); irssi
@@ -388,13 +432,14 @@ class Commands:
 
     def irc_lusers(self, m: Message) -> None:
         """LUSERS (RFC 2812 §3.4.2): what this gateway counts of itself: its registered
-        clients (and those +i), its connections still registering, the channels its
-        clients are in, no operators. The ring's users elsewhere are not counted: no node
+        clients (and those +i), its operators, its connections still registering, the
+        channels its clients are in. The ring's users elsewhere are not counted: no node
         knows them all, so no network-wide numbers (265/266) are given."""
         c = self.directory.counts()
         self.replies.reply(n.RPL_LUSERCLIENT, f"There are {c.users - c.invisible} users and "
                            f"{c.invisible} invisible on 1 servers (this gateway alone)")
-        self.replies.reply(n.RPL_LUSEROP, "0", "operator(s) online (there are none here)")
+        self.replies.reply(n.RPL_LUSEROP, str(c.opers),
+                           "operator(s) online (of this gateway)")
         if c.unregistered:
             self.replies.reply(n.RPL_LUSERUNKNOWN, str(c.unregistered),
                                "unknown connection(s)")
@@ -415,83 +460,142 @@ class Commands:
         self.replies.reply(n.RPL_ENDOFLINKS, m.param(0, "*") or "*",
                            "End of /LINKS list (this gateway links to no IRC server)")
 
-    def irc_oper(self, m: Message) -> None:
-        """OPER name password (RFC 2812 §3.1.4): there are no operators on the ring, so
-        no name and password make one: 491, whatever is given."""
-        self.replies.reply(n.ERR_NOOPERHOST, "No operators on this network: nobody can "
-                           "become one")
+    def irc_oper(self, m: Message) -> list[Action]:
+        """OPER name password (RFC 2812 §3.1.4): an operator of this gateway, as the
+        node's owner set them (``chordchat --set-irc-oper``); the driver checks."""
+        return [Oper(m.params[0], m.params[1])]
 
-    def irc_kick(self, m: Message) -> None:
-        """KICK #chan nick: nobody is a channel operator here (403, 442, else 482)."""
+    def opered(self, name: str) -> None:
+        """The answer to ``Oper``: the client is an operator of this gateway now: 381 and
+        its ``+o``."""
+        self.replies.reply(n.RPL_YOUREOPER, f"You are now an IRC operator of this gateway "
+                           f"(as {name}): KILL and WALLOPS reach its clients, no one else")
+        if "o" not in self.modes:
+            self.modes.add("o")
+            self.replies.send(Message("MODE", (self.me.nick, "+o"), self.me.mask))
+
+    def oper_failed(self, why: str) -> None:
+        """The answer to ``Oper``: refused: 491 for a name that is no operator here, else
+        464 (a wrong password)."""
+        if why == NO_SUCH_OPER:
+            self.replies.reply(n.ERR_NOOPERHOST, "No operator of that name on this gateway")
+        else:
+            self.replies.reply(n.ERR_PASSWDMISMATCH, "Password incorrect")
+
+    def _privileged(self) -> bool:
+        if "o" in self.modes:
+            return True
+        self.replies.reply(n.ERR_NOPRIVILEGES,
+                           "Permission Denied- You're not an IRC operator")
+        return False
+
+    def irc_kill(self, m: Message) -> None:
+        """KILL nick :reason (RFC 2812 §3.7.1), operators only (481): closes the connection
+        of a client of this gateway; a user of another node is beyond its reach (401)."""
+        if not self._privileged():
+            return
+        nick = m.params[0]
+        reason = visible(m.param(1)) or "no reason given"
+        if not self.directory.kill(nick, self.me.mask, reason):
+            self.replies.reply(n.ERR_NOSUCHNICK, nick, "No such nick among this gateway's "
+                               "clients (KILL reaches no other node's users)")
+
+    def irc_wallops(self, m: Message) -> None:
+        """WALLOPS :text (RFC 2812 §3.7.2), operators only (481): to every client of this
+        gateway that set ``+w`` (the sender too, if it did); its control characters
+        visible (``^A``…), as every text a client gets from another."""
+        if not self._privileged():
+            return
+        self.directory.wallops(Message("WALLOPS", (visible(m.params[0]),), self.me.mask))
+
+    def irc_info(self, m: Message) -> None:
+        """INFO (RFC 2812 §3.4.10): 371 lines about this gateway, then 374."""
+        s = self.replies.server
+        for line in (f"{s.name}: chordchat {s.version}",
+                     "An IRC gateway of a node of chordchat, a serverless chat on a Chord "
+                     "ring: channels and nicks live on the ring, not on an IRC server.",
+                     "Every nick is claimed on the ring; messages are signed by their "
+                     "authors' keys, and WHOIS says whether a key is the one pinned.",
+                     f"This gateway was started {s.created}."):
+            self.replies.reply(n.RPL_INFO, line)
+        self.replies.reply(n.RPL_ENDOFINFO, "End of /INFO list")
+
+    def irc_kick(self, m: Message) -> list[Action]:
+        """KICK #chan nick[,nick] [:reason] (RFC 2812 §3.2.8): an operator removes members;
+        the channel's maintainer checks it again. 442, 441, 482 from what this client
+        knows; the KICK line comes with the channel's feed."""
         if len(m.params) < 2:
             self.replies.reply(n.ERR_NEEDMOREPARAMS, "KICK", "Not enough parameters")
-            return
-        self._no_operators(m.params[0], "Nobody can kick here: there are no channel "
-                                        "operators on this network")
+            return []
+        name, reason = m.params[0], t.from_irc(m.param(2)) or ""
+        channel = self._member_of(name)
+        if channel is None:
+            return []
+        # who operates the channel and who is in it, the maintainer knows best (what this
+        # client was told may lag a moment): it answers 482 or 441
+        return [Run(Command("kick", (channel, nick, reason[:300])))
+                for nick in m.params[1].split(",")[:4] if nick]
 
-    def irc_invite(self, m: Message) -> None:
-        """INVITE nick #chan: channels are open to all, and the ring carries no invitation
-        (403, 442, else 482)."""
+    def irc_invite(self, m: Message) -> list[Action]:
+        """INVITE nick #chan (RFC 2812 §3.2.7): a member invites (an operator, on a +i
+        channel); the maintainer keeps the invitation, which lets the nick in past +i and
+        +b. 341 once it does, and the invitee, if this node serves it, gets INVITE."""
         if len(m.params) < 2:
             self.replies.reply(n.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
-            return
-        self._no_operators(m.params[1], "No invitations on this network: every channel is "
-                                        "open, tell them to JOIN it")
+            return []
+        nick, name = m.params[0], m.params[1]
+        channel = self._member_of(name)
+        if channel is None:
+            return []
+        if nick.lower() in self.channels.members[channel]:
+            self.replies.reply(n.ERR_USERONCHANNEL, nick, name, "is already on channel")
+            return []
+        return [Run(Command("invite", (channel, nick)))]   # the maintainer may say 482
 
-    def _no_operators(self, name: str, why: str) -> None:
-        channel = chat_channel(name) if not is_ring(name) else None
+    def _member_of(self, name: str) -> str | None:
+        """The chat's channel of ``name`` if this client is in it; else 403 or 442
+        (&ring: 442, or 482 in it: nobody operates it)."""
         if is_ring(name):
-            if not self.channels.in_ring:
-                self.replies.reply(n.ERR_NOTONCHANNEL, name, "You're not on that channel")
+            if self.channels.in_ring:
+                self.replies.reply(n.ERR_CHANOPRIVSNEEDED, name, "&ring has no operators")
             else:
-                self.replies.reply(n.ERR_CHANOPRIVSNEEDED, name, why)
-        elif channel is None:
+                self.replies.reply(n.ERR_NOTONCHANNEL, name, "You're not on that channel")
+            return None
+        channel = chat_channel(name)
+        if channel is None:
             self.replies.reply(n.ERR_NOSUCHCHANNEL, name, "No such channel")
         elif channel not in self.channels:
             if self.directory.has_channel(channel):
                 self.replies.reply(n.ERR_NOTONCHANNEL, name, "You're not on that channel")
             else:
                 self.replies.reply(n.ERR_NOSUCHCHANNEL, name, "No such channel")
-        else:
-            self.replies.reply(n.ERR_CHANOPRIVSNEEDED, name, why)
+            return None
+        return channel
 
     # -- modes and away ------------------------------------------------------------------
 
-    def irc_mode(self, m: Message) -> None:
+    def irc_mode(self, m: Message) -> list[Action] | None:
         target = m.params[0]
         if target.startswith(("#", "&")):
             channel = None if is_ring(target) else self._channel(target)
             if not is_ring(target) and channel is None:
                 return
-            if channel is not None and channel not in self.channels:
+            if (channel is not None and channel not in self.channels
+                    and channel not in self.channels.joining):
                 if not self.directory.has_channel(channel):
                     # nobody here is in it; whether it exists elsewhere is unknown here
                     self.replies.reply(n.ERR_NOSUCHCHANNEL, target, "No such channel")
-                    return
+                    return None
                 if len(m.params) > 1 and m.params[1].lstrip("+-") not in ("b", "e", "I"):
                     self.replies.reply(n.ERR_NOTONCHANNEL, target, "You're not on that channel")
-                    return
-            if len(m.params) == 1:
-                self.replies.reply(n.RPL_CHANNELMODEIS, target, "+")
-                self.replies.reply(n.RPL_CREATIONTIME, target, "0")
-            elif len(m.params) == 2 and m.params[1].lstrip("+") in ("b", "e", "I"):
-                end = {"b": (n.RPL_ENDOFBANLIST, "End of channel ban list"),
-                       "e": (n.RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
-                       "I": (n.RPL_ENDOFINVITELIST, "End of channel invite list")}
-                self.replies.reply(end[m.params[1].lstrip("+")][0], target,
-                                   end[m.params[1].lstrip("+")][1])
-            else:
-                unknown = next((c for c in m.params[1] if c not in "+-beIhiklmnopstv"), None)
-                member = self._member_mode_target(channel, m)
-                if unknown is not None:
-                    self.replies.reply(n.ERR_UNKNOWNMODE, unknown,
-                                       "is unknown mode char to me")
-                elif member is not None:
-                    self.replies.reply(n.ERR_USERNOTINCHANNEL, member, target,
-                                       "They aren't on that channel")
+                    return None
+            if channel is None:   # &ring: no modes
+                if len(m.params) == 1:
+                    self.replies.reply(n.RPL_CHANNELMODEIS, target, "+")
                 else:
-                    self.replies.reply(n.ERR_CHANOPRIVSNEEDED, target,
-                                       "Channel modes cannot be changed on this network")
+                    self.replies.reply(n.ERR_CHANOPRIVSNEEDED, target, "&ring has no modes")
+                return []
+            return self._channel_mode(target, channel, m)
             return
         if not self.me.is_me(target):
             self.replies.reply(n.ERR_USERSDONTMATCH, "Can't change mode for other users")
@@ -503,7 +607,9 @@ class Commands:
         for ch in m.params[1]:
             if ch in "+-":
                 sign = ch
-            elif ch == "i":
+            elif ch in "iwo":
+                if ch == "o" and sign == "+":
+                    continue   # only OPER makes an operator (RFC 2812 §3.1.5: ignored)
                 if (ch in self.modes) != (sign == "+"):
                     (self.modes.add if sign == "+" else self.modes.discard)(ch)
                     changed += sign + ch
@@ -513,21 +619,41 @@ class Commands:
         if changed:
             self.replies.send(Message("MODE", (self.me.nick, changed), self.me.mask))
 
-    def _member_mode_target(self, channel: str | None, m: Message) -> str | None:
-        """The nick given to a member mode (+o, +v, +h) of ``channel`` that is not among its
-        members as this client knows them, if any: 441 says so before the missing
-        privilege does."""
-        if channel is None or channel not in self.channels or len(m.params) < 3:
-            return None
-        args = iter(m.params[2:])
-        for ch in m.params[1]:
-            if ch in "ohv":
-                nick = next(args, None)
-                if nick is not None and nick.lower() not in self.channels.members[channel]:
-                    return nick
-            elif ch in "beIkl":   # modes that take a parameter (when set, for l)
-                next(args, None)
-        return None
+    def _channel_mode(self, name: str, channel: str, m: Message) -> list[Action]:
+        """MODE #chan: 324 and 329; with changes, those that are well formed go to the
+        ring as one signed entry (the maintainer checks the operator again); list modes
+        without an argument are answered with the masks this client knows."""
+        modes = self.channels.modes.get(channel)
+        if len(m.params) == 1:
+            flags, args = (modes.modes, modes.args) if modes is not None else ("+", ())
+            if channel not in self.channels and "k" in flags:   # the key is for members
+                args = tuple("*" if a == modes.args[0] and "k" in flags else a for a in args)
+            self.replies.reply(n.RPL_CHANNELMODEIS, name, flags, *args)
+            if modes is not None and modes.created:
+                self.replies.reply(n.RPL_CREATIONTIME, name, str(int(modes.created)))
+            return []
+        parsed = chanmodes.parse(name, m.params[1], list(m.params[2:]))
+        for letter in dict.fromkeys(parsed.lists):
+            listed, end, text = chanmodes.LISTS[letter]
+            for mask, setter, at in chanmodes.listing(modes, letter):
+                self.replies.reply(listed, name, mask, setter, at)
+            self.replies.reply(end, name, text)
+        for error in parsed.errors:
+            self.replies.reply(*error)
+        if not parsed.changes:
+            return []
+        if channel in self.channels.joining:   # the JOIN is on its way: the ring decides
+            return [Run(Command("mode", (channel, changes_text(parsed.changes))))]
+        if channel not in self.channels:
+            self.replies.reply(n.ERR_NOTONCHANNEL, name, "You're not on that channel")
+            return []
+        for nick in parsed.targets:
+            if nick.lower() not in self.channels.members[channel] and self._known(nick) is None:
+                self.replies.reply(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
+                return []
+        # whether the client is an operator and a target is in, the maintainer knows best
+        # (what this client was told may lag a moment): it answers 482 or 441
+        return [Run(Command("mode", (channel, changes_text(parsed.changes))))]
 
     def irc_trust(self, m: Message) -> list[Action]:
         """TRUST nick: accept the key ``nick`` holds now, as the UI's ``trust`` does."""
@@ -581,6 +707,22 @@ class Commands:
             self.replies.reply(n.RPL_NOWAWAY, "You have been marked as being away")
         else:
             self.replies.reply(n.RPL_UNAWAY, "You are no longer marked as being away")
+
+
+# a node's refusal of a join, mode change, kick or invitation: its numeric and words
+_REFUSALS = {
+    "banned": (n.ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"),
+    "invite_only": (n.ERR_INVITEONLYCHAN, "Cannot join channel (+i)"),
+    "bad_key": (n.ERR_BADCHANNELKEY, "Cannot join channel (+k)"),
+    "channel_full": (n.ERR_CHANNELISFULL, "Cannot join channel (+l)"),
+    "not_operator": (n.ERR_CHANOPRIVSNEEDED, "You're not channel operator"),
+    "not_member": (n.ERR_NOTONCHANNEL, "You're not on that channel"),
+    "no_such_member": (n.ERR_USERNOTINCHANNEL, "They aren't on that channel"),
+    "already_member": (n.ERR_USERONCHANNEL, "is already on channel"),
+    "no_such_nick": (n.ERR_NOSUCHNICK, "No such nick/channel"),
+    "bad_mode": (n.ERR_UNKNOWNMODE, "Cannot change the modes"),
+    "list_full": (n.ERR_BANLISTFULL, "Channel list is full"),
+}
 
 
 def _whox(arg: str) -> tuple[str | None, str]:

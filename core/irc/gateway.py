@@ -19,6 +19,7 @@ import logging
 import time
 
 from core import events as ev
+from core.chat.model.commands import Command
 from core.chat.model.errors import ChatError, NickTaken
 from core.chord.ids import short_id
 
@@ -31,9 +32,11 @@ from .actions import (
     History,
     ListChannels,
     Lookup,
+    Oper,
     Peer,
     Quit,
     Register,
+    Rename,
     Run,
     Trust,
 )
@@ -48,6 +51,7 @@ SENDQ = 1 << 20          # bytes a client may leave unread before it is dropped
 QUIT_WAIT = 5.0          # seconds a quit waits for the client's commands still running
 READ_SIZE = 4096
 PONG_WAIT = 10.0         # seconds a PONG waits for the client's commands sent before it
+ECHO_WAIT = 2.0          # seconds a PONG waits for the echo of a channel message before it
 WHOWAS_KEPT = 200        # the clients that left that WHOWAS remembers, the latest
 
 
@@ -89,6 +93,14 @@ class Connection:
         self._lanes: dict[str | None, asyncio.Task] = {}
         self._tasks: set[asyncio.Task] = set()
         self._ponging: asyncio.Task | None = None   # a PONG waiting for earlier commands
+        self.killed: str | None = None   # an operator's KILL closed it: the quit reason
+        self._generation = 0   # which user's events reach the session (NICK makes a new one)
+        # echo-message: the ids of this client's channel messages it was shown (the latest),
+        # the echoes awaited, and the waits a PONG follows
+        self._echoed: collections.deque[str] = collections.deque(maxlen=64)
+        self._echoes: dict[str, asyncio.Future] = {}
+        self._echo_waits: set[asyncio.Task] = set()
+        self._answering: set[asyncio.Task] = set()   # WHOIS, TRUST, CHATHISTORY asking
 
     def write(self, message: Message) -> None:
         if self.closing or self.writer.is_closing():
@@ -117,7 +129,7 @@ class Connection:
                     self.write(Message("PING", (self.gateway.info.name,)))
                     continue
                 if not data:
-                    await self.quit_user("Connection closed")
+                    await self.quit_user(self.killed or "Connection closed")
                     break
                 pinged_at = None
                 for line in buffer.feed(data):
@@ -128,8 +140,10 @@ class Connection:
                     if self.closing:
                         break
                 await self.writer.drain()
+            if self.user is not None:   # killed while its lines were read
+                await self.quit_user(self.killed or "Connection closed")
         except (ConnectionError, OSError) as e:
-            await self.quit_user(f"Connection error: {e.__class__.__name__}")
+            await self.quit_user(self.killed or f"Connection error: {e.__class__.__name__}")
         finally:
             self.closing = True
             for task in self._tasks:
@@ -140,12 +154,13 @@ class Connection:
 
     def _pong_later(self, line) -> bool:
         """A PING while commands of this client are still running (a JOIN the ring has
-        not answered yet): its PONG waits for them (``PONG_WAIT`` at most), so that the
-        PONG follows the replies to what the client asked before it, as a server that
-        answers commands in order would. True if the line is left to that wait."""
+        not answered yet, a WHOIS it is asked): its PONG waits for them (``PONG_WAIT`` at
+        most), so that the PONG follows the replies to what the client asked before it, as
+        a server that answers commands in order would. True if the line is left to that
+        wait."""
         if not isinstance(line, bytes) or not line.lstrip().upper().startswith(b"PING"):
             return False
-        waiting = set(self._lanes.values())
+        waiting = set(self._lanes.values()) | self._echo_waits | self._answering
         if self._ponging is not None and not self._ponging.done():
             waiting.add(self._ponging)   # PONGs keep the order of the PINGs
         if not waiting:
@@ -153,6 +168,8 @@ class Connection:
 
         async def pong() -> None:
             await asyncio.wait(waiting, timeout=PONG_WAIT)
+            if self._echo_waits:   # echoes of the messages those commands sent
+                await asyncio.wait(set(self._echo_waits), timeout=ECHO_WAIT)
             if not self.closing:
                 for action in self.session.receive(line):
                     await self._do(action)
@@ -166,16 +183,20 @@ class Connection:
             await self._register(action.nick, action.account)
         elif isinstance(action, Authenticate):
             await self._authenticate(action)
+        elif isinstance(action, Oper):
+            await self._oper(action)
+        elif isinstance(action, Rename):
+            await self._rename(action.nick)
         elif isinstance(action, Run):
             self._in_lane(action)
         elif isinstance(action, Lookup):
-            self._spawn(self._lookup(self.user, action.nick))
+            self._answer(self._lookup(self.user, action.nick))
         elif isinstance(action, Trust):
-            self._spawn(self._trust(self.user, action.nick))
+            self._answer(self._trust(self.user, action.nick))
         elif isinstance(action, History):
-            self._spawn(self._history(self.user, action))
+            self._answer(self._history(self.user, action))
         elif isinstance(action, ListChannels):
-            self.session.listing(self.gateway.channels(), action.only)
+            self.session.listing(self.gateway.channels(self.session), action.only)
         elif isinstance(action, Quit):
             await self.quit_user(action.reason)
         elif isinstance(action, Close):
@@ -203,6 +224,34 @@ class Connection:
         for action in actions:
             await self._do(action)
 
+    async def _oper(self, oper: Oper) -> None:
+        """Check an OPER (scrypt: in a thread) before the next line is read; after too
+        many failures from its IP or as its name, refused unchecked (464)."""
+        attempts, now = self.gateway.oper_attempts, asyncio.get_running_loop().time()
+        why = attempts.check(self.session.host, oper.name, now)
+        if why is not None:
+            why = f"not checked: {why}"
+        else:
+            why = await asyncio.to_thread(accounts.oper_login, self.gateway.service.data_dir,
+                                          oper.name, oper.password)
+            if why is not None:
+                attempts.failed(self.session.host, oper.name, now)
+        if why is None:
+            log.info("IRC client %s (%s) is an operator as %s", self.session.host,
+                     self.session.nick, oper.name)
+            self.session.opered(oper.name)
+        else:
+            log.warning("IRC client %s (%s) could not OPER as %s: %s", self.session.host,
+                        self.session.nick, oper.name, why)
+            self.session.oper_failed(why)
+
+    def kill(self, by: str, reason: str) -> None:
+        """An operator (mask ``by``) closes this connection: the client is told (KILL,
+        ERROR) and its user quits with the reason."""
+        self.killed = self.session.killed(by, reason)
+        self.closing = True
+        self.writer.close()   # the reader sees the end; serve() quits the user
+
     async def _register(self, nick: str, account: str | None = None) -> None:
         await self.gateway.admitting.wait()
         if self.closing:
@@ -211,7 +260,7 @@ class Connection:
         # nick back (closed sockets free a nick on IRC servers): wait for that, not 433
         await self.gateway.released(nick, self)
         try:
-            user = await IrcUser.add(self.gateway.service, nick, self._post, account)
+            user = await IrcUser.add(self.gateway.service, nick, self._poster(), account)
         except NickTaken as e:
             actions = self.session.refused(nick, str(e), taken=True)
         except ChatError as e:
@@ -224,8 +273,89 @@ class Connection:
         for action in actions:
             await self._do(action)
 
-    def _post(self, event: ev.Event) -> None:
-        self.session.event(event)
+    def _poster(self, generation: int = 0):
+        """What a user of this connection posts its events with: they reach the session
+        while that user is the connection's (a NICK change makes another)."""
+        def post(event: ev.Event) -> None:
+            if generation != self._generation:
+                return
+            self.session.event(event)
+            if (isinstance(event, ev.ChannelMessage) and not event.history
+                    and self.session.registration.is_me(event.from_)):
+                self._echoed.append(event.msg_id)
+                waiter = self._echoes.pop(event.msg_id, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+        return post
+
+    def _await_echo(self, msg_id: str) -> None:
+        """A channel message of this echo-message client was acknowledged: a PING sent
+        after it is answered once the client was shown its echo (``ECHO_WAIT`` at most),
+        as a server that echoes at once would; the next commands do not wait."""
+        if msg_id in self._echoed:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._echoes[msg_id] = waiter
+
+        async def wait() -> None:
+            try:
+                await asyncio.wait_for(waiter, ECHO_WAIT)
+            except TimeoutError:
+                pass
+            finally:
+                self._echoes.pop(msg_id, None)
+        task = self._spawn(wait())
+        self._echo_waits.add(task)
+        task.add_done_callback(self._echo_waits.discard)
+
+    async def _rename(self, nick: str) -> None:
+        """NICK once registered (before the next line is read): ``nick`` is claimed as a new
+        user with a fresh key, which joins the client's channels; then it takes the old
+        user's place, which quits (the others see that nick quit and the new one join).
+        Refused (the old nick kept): 433 if taken, else 447 with why."""
+        old = self.user
+        if old is None:
+            return
+        running = set(self._lanes.values())
+        if running:   # the commands sent before the NICK finish as the old nick
+            await asyncio.wait(running, timeout=QUIT_WAIT)
+        generation = self._generation + 1
+        try:
+            user = await IrcUser.add(self.gateway.service, nick, self._poster(generation))
+        except NickTaken as e:
+            self.session.rename_refused(nick, str(e), taken=True)
+            return
+        except ChatError as e:
+            self.session.rename_refused(nick, str(e), taken=False)
+            return
+        channel = None
+        try:
+            for channel in list(self.session.channels):
+                await user.run(Command("join", (channel,)))
+        except ChatError as e:
+            with contextlib.suppress(Exception):
+                await user.quit("could not take the place of the old nick")
+            self.session.rename_refused(nick, f"could not join #{channel}: {e}", taken=False)
+            return
+        if self.closing or self.user is not old:   # it quit (or was stopped) meanwhile
+            with contextlib.suppress(Exception):
+                await user.quit("the connection closed")
+            return
+        r = self.session.registration
+        self.gateway.left(Gone(r.nick or "", r.user or "", r.host, r.realname, time.time()))
+        self._generation, self.user = generation, user
+        self.session.renamed(nick)
+        log.info("IRC client %s changed nick from %s to %s", r.host, old.user.nick, nick)
+        try:
+            await old.quit(f"Nick changed to {nick}")
+        except Exception:
+            log.exception("IRC user %s could not quit after a NICK", nick)
+
+    def _answer(self, coro) -> None:
+        """A query the ring (or the database) answers; a PING sent after it waits for it."""
+        task = self._spawn(coro)
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.create_task(coro)
@@ -247,12 +377,17 @@ class Connection:
         if before is not None:
             await asyncio.wait([before])
         try:
-            await user.run(run.command)
+            done = await user.run(run.command)
         except ChatError as e:
-            self.session.failed(run, str(e))
+            self.session.failed(run, str(e), e.reason)
+            return
         except Exception as e:
-            log.exception("IRC command %s failed", run.command)
+            log.exception("IRC command %s failed", run.command.shown)
             self.session.failed(run, f"{type(e).__name__}: {e}")
+            return
+        if (run.command.name in ("send", "me") and "echo-message" in self.session.replies.caps
+                and isinstance(done, tuple) and done and isinstance(done[0], str)):
+            self._await_echo(done[0])
 
     async def _lookup(self, user: IrcUser, nick: str) -> None:
         self.session.whois(nick, await user.whois(nick))
@@ -324,6 +459,7 @@ class IrcGateway:
         self.port = port
         self.ping_interval = ping_interval
         self.attempts = accounts.Attempts()   # failed SASL logins per IP and per account
+        self.oper_attempts = accounts.Attempts()   # failed OPERs per IP and per name
         node = service.node
         name = name or f"{short_id(node.id)}.chordchat"
         if motd is None:
@@ -391,7 +527,7 @@ class IrcGateway:
                     and session.registration.is_me(nick)):
                 r = session.registration
                 return Peer(r.nick or nick, r.user or "", r.host, r.realname, session.away,
-                            r.account)
+                            r.account, "o" in session.commands.modes)
         return None
 
     def has_channel(self, channel: str) -> bool:
@@ -412,18 +548,40 @@ class IrcGateway:
                       invisible=sum("i" in c.session.commands.modes for c in registered),
                       unregistered=sum(c.session.state in ("connecting", "registering")
                                        for c in self.connections if not c.closing),
-                      channels=len(channels))
+                      channels=len(channels),
+                      opers=sum("o" in c.session.commands.modes for c in registered))
+
+    def kill(self, nick: str, by: str, reason: str) -> bool:
+        for connection in list(self.connections):
+            session = connection.session
+            if (session.state == "registered" and not connection.closing
+                    and session.registration.is_me(nick)):
+                log.info("IRC client %s killed by %s: %s", nick, by, reason)
+                connection.kill(by, reason)
+                return True
+        return False
+
+    def wallops(self, message: Message) -> None:
+        for connection in list(self.connections):
+            session = connection.session
+            if (session.state == "registered" and not connection.closing
+                    and "w" in session.commands.modes):
+                session.replies.send(message)
 
     def node_event(self, event: ev.Event) -> None:
         """A node-wide event (ring change, migration step) for every client."""
         for connection in list(self.connections):
             connection.session.node_event(event)
 
-    def channels(self) -> list[tuple[str, int]]:
-        """The channels this gateway's users are in, with the members they know of."""
+    def channels(self, viewer: Session | None = None) -> list[tuple[str, int]]:
+        """The channels this gateway's users are in, with the members they know of (a
+        secret one, +s, only if ``viewer`` is in it)."""
         counts: dict[str, int] = {}
         for connection in self.connections:
             for channel, members in connection.session.channels.items():
+                if (viewer is not None and connection.session.secret(channel)
+                        and channel not in viewer.channels):
+                    continue
                 counts[channel] = max(counts.get(channel, 0), len(members))
         return list(counts.items())
 

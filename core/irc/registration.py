@@ -25,12 +25,12 @@ from collections.abc import Callable
 from core.chat.model.commands import CommandError, check_nick
 
 from . import numerics as n
-from .actions import Action, Authenticate, Close, Quit, Register
+from .actions import Action, Authenticate, Close, Quit, Register, Rename
 from .message import Message
 from .replies import REMOTE_HOST, Replies
 
 # IRCv3 capabilities every client may enable (sasl and chathistory need a data directory);
-# multi-prefix costs nothing: nobody has a channel prefix here (no operators, no voices);
+# multi-prefix: NAMES shows an operator with voice as @+nick;
 # userhost-in-names shows in NAMES the masks the client is shown everywhere else
 CAPS = ("server-time", "message-tags", "echo-message", "batch", "multi-prefix",
         "userhost-in-names")
@@ -104,10 +104,7 @@ class Registration:
             self.replies.reply(n.ERR_ERRONEUSNICKNAME, nick, "Erroneous nickname")
             return []
         if self.done:
-            if nick != self.nick:
-                self.replies.reply(n.ERR_NONICKCHANGE, nick, "Nicks cannot change on this "
-                                   "network; reconnect with the new one")
-            return []
+            return self._change(nick)
         if self.state == "registering":
             return []   # the ring is being asked for the first one: wait for its answer
         if self.in_use(nick):   # another client of this gateway: no need to ask the ring
@@ -115,6 +112,28 @@ class Registration:
             return []
         self.nick = nick
         return self._try()
+
+    def _change(self, nick: str) -> list[Action]:
+        """NICK once registered: the new nick is claimed on the ring as a new user with a
+        fresh key (``Rename``): the others see the old nick quit and the new one join, as
+        they would a reconnect; the client sees its NICK. Not for a SASL login (the
+        account is the nick, and its key is the nick's), nor a change of case only (the
+        ring's name is the same)."""
+        if nick == self.nick:
+            return []
+        if self.account is not None:
+            self.replies.reply(n.ERR_NONICKCHANGE, nick, f"Cannot change nickname: you are "
+                               f"logged in as {self.account}, and the account is the nick; "
+                               "reconnect with the new one")
+            return []
+        if self.nick is not None and nick.lower() == self.nick.lower():
+            self.replies.reply(n.ERR_NONICKCHANGE, nick, "Cannot change nickname: only the "
+                               "case differs, and the ring's name is the same in any case")
+            return []
+        if self.in_use(nick):
+            self.replies.reply(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+            return []
+        return [Rename(nick)]
 
     def irc_user(self, m: Message) -> list[Action]:
         if self.state != "connecting" or self.user is not None:
@@ -224,7 +243,7 @@ class Registration:
     def irc_quit(self, m: Message) -> list[Action]:
         reason = m.param(0, "Client quit") or "Client quit"
         was_registered = self.done
-        self._end(f"Quit: {reason}")
+        self.end(f"Quit: {reason}")
         return [Quit(reason)] if was_registered else [Close(reason)]
 
     def _try(self) -> list[Action]:
@@ -234,7 +253,7 @@ class Registration:
         if self.expected is not None and not hmac.compare_digest(
                 (self.password or "").encode(), self.expected.encode()):
             self.replies.reply(n.ERR_PASSWDMISMATCH, "Password incorrect")
-            self._end("Bad password")
+            self.end("Bad password")
             return [Close("Bad password")]
         if self.account is not None and self.account.lower() != self.nick.lower():
             self.replies.reply(n.ERR_NICKLOCKED, "You must use a nick assigned to you "
@@ -244,7 +263,7 @@ class Registration:
         self.state = "registering"
         return [Register(self.nick, self.account)]
 
-    def _end(self, why: str) -> None:
+    def end(self, why: str) -> None:
         self.replies.send(Message("ERROR", (f"Closing link: {self.host} ({why})",)))
         self.state = "closed"
 
@@ -263,5 +282,5 @@ class Registration:
             self.replies.reply(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
             return []
         why = f"cannot register {nick}: {reason}"
-        self._end(why)
+        self.end(why)
         return [Close(why)]

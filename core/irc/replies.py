@@ -19,10 +19,11 @@ NICKLEN = 32
 TOPICLEN = 300           # the chat's limit on a channel topic (core.chat.model.entries)
 CHANNELLEN = 51          # '#' and the chat's 50 characters
 ISUPPORT = (
-    "CASEMAPPING=ascii", f"CHANNELLEN={CHANNELLEN}", "CHANTYPES=#&", "CHANMODES=,,,t",
-    f"LINELEN={MAX_LINE}", "NETWORK=chordchat", f"NICKLEN={NICKLEN}", "PREFIX=",
+    "CASEMAPPING=ascii", f"CHANNELLEN={CHANNELLEN}", "CHANTYPES=#&", "CHANMODES=beI,k,l,imnst",
+    f"LINELEN={MAX_LINE}", "NETWORK=chordchat", f"NICKLEN={NICKLEN}", "PREFIX=(ov)@+",
     "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1", f"TOPICLEN={TOPICLEN}",
     "UTF8ONLY", "WHOX", "AWAYLEN=300", "CHATHISTORY=100", "MSGREFTYPES=msgid,timestamp",
+    "EXCEPTS=e", "INVEX=I", "MAXLIST=beI:100", "MODES=12", "KICKLEN=300",
 )
 ISUPPORT_PER_LINE = 12   # with the nick and the trailing text: within RFC 1459's 15
 REMOTE_HOST = "ring"   # the host part of other users' masks: they are somewhere on the ring
@@ -116,7 +117,7 @@ class Replies:
         self.reply(n.RPL_WELCOME, f"Welcome to the chordchat network, {mask}")
         self.reply(n.RPL_YOURHOST, f"Your host is {s.name}, running version {s.version}")
         self.reply(n.RPL_CREATED, f"This server was created {s.created}")
-        self.reply(n.RPL_MYINFO, s.name, s.version, "i", "t")
+        self.reply(n.RPL_MYINFO, s.name, s.version, "iow", "beIiklmnostv", "beIklov")
         for i in range(0, len(ISUPPORT), ISUPPORT_PER_LINE):   # 15 parameters at most
             self.reply(n.RPL_ISUPPORT, *ISUPPORT[i:i + ISUPPORT_PER_LINE],
                        "are supported by this server")
@@ -128,20 +129,29 @@ class Replies:
         else:
             self.reply(n.ERR_NOMOTD, "MOTD File is missing")
 
-    def names(self, channel: str, nicks: Iterable[str]) -> None:
+    def names(self, channel: str, nicks: Iterable[str],
+              prefixes: dict[str, str] | None = None, secret: bool = False) -> None:
         """353 lines of at most 512 bytes, then 366; with ``userhost-in-names`` (IRCv3)
-        each member as nick!user@host."""
-        if "userhost-in-names" in self.caps:
-            nicks = [self.mask_of(nick) for nick in nicks]
-        prefix = f":{self.server.name} {n.RPL_NAMREPLY} {self._to()} = {channel} :"
+        each member as nick!user@host. ``prefixes``: lower nick -> "@+" (operator, voice):
+        all of them with ``multi-prefix``, else the highest. ``secret``: a +s channel
+        ("@")."""
+        prefixes = prefixes or {}
+
+        def shown(nick: str) -> str:
+            mark = prefixes.get(nick.lower(), "")
+            mark = mark if "multi-prefix" in self.caps else mark[:1]
+            return mark + (self.mask_of(nick) if "userhost-in-names" in self.caps else nick)
+        nicks = [shown(nick) for nick in nicks]
+        kind = "@" if secret else "="
+        prefix = f":{self.server.name} {n.RPL_NAMREPLY} {self._to()} {kind} {channel} :"
         line: list[str] = []
         for nick in nicks:
             if len(prefix) + len(" ".join([*line, nick])) > MAX_LINE - 2:
-                self.reply(n.RPL_NAMREPLY, "=", channel, " ".join(line))
+                self.reply(n.RPL_NAMREPLY, kind, channel, " ".join(line))
                 line = []
             line.append(nick)
         if line:
-            self.reply(n.RPL_NAMREPLY, "=", channel, " ".join(line))
+            self.reply(n.RPL_NAMREPLY, kind, channel, " ".join(line))
         self.end_of_names(channel)
 
     def end_of_names(self, channel: str) -> None:
@@ -160,25 +170,27 @@ class Replies:
         self.reply(n.RPL_TOPICWHOTIME, channel, setter, str(int(at)))
 
     def whois(self, found: Whois, user: str, host: str, realname: str,
-              channels: list[str], away: str | None = None) -> None:
-        """311, 319, 312, 301 if away, a 320 for each of node id, address and key
-        fingerprint (and whether it is the key pinned for the nick), then 318;
-        ``channels`` are those the asker shares with the nick."""
+              channels: list[str], away: str | None = None, oper: bool = False) -> None:
+        """311, 319, 312, 313 if an operator of this gateway, 301 if away, then 318;
+        ``channels`` are those the asker shares with the nick. 312's text is the chat's
+        identity of the nick: node id, address, key fingerprint and whether it is the key
+        pinned for the nick (in 312, not in 320s: irctest and clients take 320 for lines
+        an operator configured)."""
         nick = found.nick
         self.reply(n.RPL_WHOISUSER, nick, user, host, "*", realname)
         if channels:
             self.reply(n.RPL_WHOISCHANNELS, nick, " ".join(channels))
-        where = f"node {found.node_id[:8]}" if found.node_id else "the ring"
-        self.reply(n.RPL_WHOISSERVER, nick, self.server.name,
-                   f"on {where} at {found.address or 'an unknown address'}")
+        where = f"on node {found.node_id}" if found.node_id else "on the ring"
+        where += f" at {found.address or 'an unknown address'}"
+        if found.fingerprint:
+            where += f"; key fingerprint {found.fingerprint}"
+            if found.pin in PIN_WORDS:
+                where += ": " + PIN_WORDS[found.pin].format(nick=nick)
+        self.reply(n.RPL_WHOISSERVER, nick, self.server.name, where)
+        if oper:
+            self.reply(n.RPL_WHOISOPERATOR, nick, "is an IRC operator of this gateway")
         if away:
             self.reply(n.RPL_AWAY, nick, away)
-        for label, value in (("node id", found.node_id), ("address", found.address),
-                             ("key fingerprint", found.fingerprint)):
-            if value:
-                self.reply(n.RPL_WHOISSPECIAL, nick, f"{label} {value}")
-        if found.fingerprint and found.pin in PIN_WORDS:
-            self.reply(n.RPL_WHOISSPECIAL, nick, PIN_WORDS[found.pin].format(nick=nick))
         self.end_of_whois(nick)
 
     def no_such_nick(self, nick: str) -> None:

@@ -75,6 +75,9 @@ class Session:
             "TIME": (c.irc_time, 0, False),
             "LINKS": (c.irc_links, 0, False),
             "OPER": (c.irc_oper, 2, False),
+            "KILL": (c.irc_kill, 1, False),
+            "WALLOPS": (c.irc_wallops, 1, False),
+            "INFO": (c.irc_info, 0, False),
             "TOPIC": (c.irc_topic, 1, False),
             "LIST": (c.irc_list, 0, False),
             "MODE": (c.irc_mode, 1, False),
@@ -169,9 +172,53 @@ class Session:
         """The answer to ``Authenticate``: wrong password, or no such login here."""
         return self.registration.login_failed()
 
-    def failed(self, run: Run, reason: str) -> None:
-        """The chat could not carry out ``run``: the numeric that says so, with why."""
-        self.commands.failed(run, reason)
+    def opered(self, name: str) -> None:
+        """The answer to ``Oper``: the client is an operator of this gateway as ``name``."""
+        self.commands.opered(name)
+
+    def oper_failed(self, why: str) -> None:
+        """The answer to ``Oper``: refused (``NO_SUCH_OPER`` or another reason)."""
+        self.commands.oper_failed(why)
+
+    def killed(self, by: str, reason: str) -> str:
+        """An operator (mask ``by``) killed this client: KILL and ERROR tell it, nothing
+        more is read; returns the reason its user quits with."""
+        killer = by.split("!")[0]
+        why = f"Killed ({killer} ({reason}))"
+        self.replies.send(Message("KILL", (self.nick or "*", reason), by))
+        self.registration.end(why)
+        return why
+
+    def renamed(self, nick: str) -> None:
+        """The answer to ``Rename``: the ring gave the client ``nick`` (a new user that
+        joined its channels): NICK, and it is known by that nick from now on; the old
+        nick's leaving is not shown to it."""
+        r = self.registration
+        old, mask = r.nick or "", r.mask
+        r.nick = nick
+        for members in self._channels.members.values():
+            if members.pop(old.lower(), None) is not None:
+                members[nick.lower()] = nick
+        self.chat_events.former.add(old.lower())
+        self.chat_events.former.discard(nick.lower())
+        self.replies.send(Message("NICK", (nick,), mask))
+
+    def rename_refused(self, nick: str, reason: str, taken: bool) -> None:
+        """The answer to ``Rename``: the client keeps its nick; 433 if ``nick`` is taken,
+        else 447 with why."""
+        if taken:
+            self.replies.reply(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+        else:
+            self.replies.reply(n.ERR_NONICKCHANGE, nick, f"Cannot change nickname: {reason}")
+
+    def failed(self, run: Run, reason: str, code: str | None = None) -> None:
+        """The chat could not carry out ``run``: the numeric that says so, with why
+        (``code``: the word of a node's refusal, if one refused it)."""
+        self.commands.failed(run, reason, code)
+
+    def secret(self, channel: str) -> bool:
+        """Whether ``channel`` is +s as this client knows it."""
+        return self._channels.secret(channel)
 
     def whois(self, nick: str, found: Whois | None) -> None:
         """The answer to a ``Lookup``."""

@@ -9,9 +9,9 @@ from pathlib import Path
 _ANSWERS: dict[str, object] = {
     "add_message": True, "add_messages": 0, "add_outgoing": True, "forget": False,
     "get": None, "recent": (), "conversations": (), "set_state": False, "add_outbox": True,
-    "outbox": (), "unconfirmed": (), "ack": False, "joined": (), "set_joined": None,
-    "pinned": None, "check": "new", "pin": "new", "trust": None, "saw_peer": None,
-    "peers": (), "search": (),
+    "outbox": (), "unconfirmed": (), "ack": False, "joined": (), "channel_keys": {},
+    "set_joined": None, "set_channel_key": False, "pinned": None, "check": "new",
+    "pin": "new", "trust": None, "saw_peer": None, "peers": (), "search": (),
 }
 
 

@@ -47,10 +47,16 @@ def _action_v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE messages ADD COLUMN action INTEGER NOT NULL DEFAULT 0")
 
 
+def _channel_key_v3(db: sqlite3.Connection) -> None:
+    """A channel joined keeps the key (+k) it was joined with: the rejoin at the next
+    start gives it again."""
+    db.execute("ALTER TABLE joined ADD COLUMN key TEXT")
+
+
 # MIGRATIONS[i] takes a database from schema version i to i + 1 (PRAGMA user_version), in
 # one transaction with the version bump. Append; never edit a released step.
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Migration, ...] = (_schema_v1, _action_v2)
+MIGRATIONS: tuple[Migration, ...] = (_schema_v1, _action_v2, _channel_key_v3)
 
 
 @functools.cache

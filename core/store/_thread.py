@@ -101,7 +101,8 @@ class InlineStore(AsyncStore):
 
 ASYNC_METHODS = ("add_message", "add_messages", "add_each", "add_outgoing", "forget", "get",
                  "recent", "conversations", "set_state", "add_outbox", "outbox",
-                 "unconfirmed", "ack", "joined", "set_joined", "pinned", "check", "pin",
+                 "unconfirmed", "ack", "joined", "channel_keys", "set_joined",
+                 "set_channel_key", "pinned", "check", "pin",
                  "trust", "saw_peer", "peers", "search")
 for _name in ASYNC_METHODS:
     setattr(AsyncStore, _name, _to_thread(_name))

@@ -216,13 +216,29 @@ class UserStore:
         """The channels to rejoin, in the order they were joined."""
         return [row[0] for row in self._read("SELECT channel FROM joined ORDER BY at, rowid")]
 
-    def set_joined(self, channel: str, joined: bool, at: float | None = None) -> None:
+    def channel_keys(self) -> dict[str, str]:
+        """The key (+k) each channel to rejoin was joined with, or learnt since, by name."""
+        return {row[0]: row[1] for row in
+                self._read("SELECT channel, key FROM joined WHERE key IS NOT NULL")}
+
+    def set_joined(self, channel: str, joined: bool, at: float | None = None,
+                   key: str | None = None) -> None:
+        """Remember (or forget) a channel to rejoin; ``key``: the key it was joined with
+        (kept, with the channel, until it is left; a join without one keeps none)."""
         with self._write():
             if joined:
-                self._db.execute("INSERT OR IGNORE INTO joined (channel, at) VALUES (?, ?)",
-                                 (channel, time.time() if at is None else at))
+                self._db.execute("INSERT INTO joined (channel, at, key) VALUES (?, ?, ?)"
+                                 " ON CONFLICT (channel) DO UPDATE SET key = excluded.key",
+                                 (channel, time.time() if at is None else at, key))
             else:
                 self._db.execute("DELETE FROM joined WHERE channel = ?", (channel,))
+
+    def set_channel_key(self, channel: str, key: str | None) -> bool:
+        """The key of a channel still to rejoin changed (an operator's +k or -k); whether
+        the channel is one."""
+        with self._write():
+            return self._db.execute("UPDATE joined SET key = ? WHERE channel = ?",
+                                    (key, channel)).rowcount == 1
 
     # -- pinned keys (trust on first use) ------------------------------------------------
 

@@ -111,6 +111,17 @@ def test_headless__ring_changes_render_from_their_fields():
 
 
 @pytest.mark.slow
+def test_headless__mode_changes_kicks_and_invitations_render_as_channel_lines():
+    assert render(ev.Modes("general", "ada", "+o bob", ops=("ada", "bob"))) == \
+        "#general: ada set mode +o bob"
+    assert render(ev.Modes("general", "", "", ops=("ada",), modes="+nt",
+                           history=True)) == "#general: modes +nt, operators ada"
+    assert render(ev.Kicked("general", "ada", "bob", "spam")) == \
+        "#general: bob was kicked by ada (spam)"
+    assert render(ev.Invited("general", "ada")) == "ada invited you to #general"
+    assert render(ev.Invited("general", "ada", invitee="cy")) == "invited cy to #general"
+
+
 def test_headless__json_mode_prints_ring_changes_unless_quiet():
     done = chordchat("--nick", "ann", "--listen", "127.0.0.1:0", "--headless", "--json",
                      "--ring-interval", "0.1", input="")

@@ -532,6 +532,25 @@ class TestJoined:
         store.set_joined("#general", False)
         assert store.joined() == []
 
+    def test_set_joined__a_channels_key_is_kept_with_it_until_it_is_left(self, path):
+        with UserStore.open(path, migrations=MIGRATIONS[:2]) as old:   # a file from before
+            old.connection.execute("INSERT INTO joined (channel, at) VALUES ('#old', 1)")
+            old.connection.commit()
+        with UserStore.open(path) as store:          # migrated: the channel stays, no key
+            assert store.joined() == ["#old"] and store.channel_keys() == {}
+            store.set_joined("#vault", True, key="sesame")
+            store.set_joined("#open", True)
+        with UserStore.open(path) as store:
+            assert store.channel_keys() == {"#vault": "sesame"}
+            assert store.set_channel_key("#VAULT", "wine")     # an operator's new key
+            assert not store.set_channel_key("#nowhere", "x")  # not a channel to rejoin
+            assert store.joined() == ["#old", "#vault", "#open"]
+            store.set_joined("#open", True, key="door")         # joined again, with a key
+            assert store.channel_keys() == {"#vault": "wine", "#open": "door"}
+            store.set_joined("#vault", False)
+            store.set_joined("#vault", True)                    # left, joined without one
+            assert store.channel_keys() == {"#open": "door"}
+
 
 class TestPins:
     def test_pin__first_use_wins_and_check_tells(self, store):

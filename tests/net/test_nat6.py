@@ -23,10 +23,6 @@ from tests.support.routers import FIREWALL, Internet
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
-@pytest.mark.xfail(strict=False, reason="intermittent since the hostile-peers and NAT work met: "
-                   "channel deliveries to a client node through its relay are sometimes "
-                   "refused or lost (a member checks who delivers); cause not found yet, "
-                   "issue 20 stays open (closing note)")
 def test_nat6__homes_behind_ipv6_firewalls_chat_over_ipv6(network, tmp_path):
     if not network.ipv6:
         pytest.skip("IPv6 is disabled in this kernel: no IPv6 addresses for the hosts")

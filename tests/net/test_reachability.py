@@ -65,9 +65,6 @@ def test_reachability__public_nodes_join_and_homes_behind_routers_do_not(network
             time.sleep(0.1)   # samples the ring during those rounds, not a wait for it
 
 
-@pytest.mark.xfail(strict=False, reason="intermittent: behind the IPv6 firewall the first "
-                   "state call to the bootstrap during the reachability check sometimes times "
-                   "out (1.5 s) and the start fails; cause not found yet (closing note)")
 def test_reachability__behind_an_ipv6_firewall_a_node_does_not_join(network, tmp_path):
     if not network.ipv6:
         pytest.skip("IPv6 is disabled in this kernel")

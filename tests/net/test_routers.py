@@ -85,3 +85,16 @@ def test_routers__the_firewall_lets_ipv6_out_and_drops_unsolicited_ipv6_in(inter
     home.wait_reachable(home.ipv6, inside)
     with pytest.raises(TimeoutError):                      # in: routed, then dropped
         server.connect(home.ipv6, inside, timeout=1.5)
+
+
+def test_routers__a_router_made_just_now_forwards_ipv6_at_once(internet, network):
+    """A home's first connection through a router made just before gets through at once,
+    as through a router that has been up a while: no address of the router's is still
+    tentative (duplicate-address detection held a router's forwarding back for about 2 s,
+    and a node's first call to its bootstrap, 1.5 s, timed out)."""
+    if not network.ipv6:
+        pytest.skip("IPv6 is disabled in this kernel")
+    server = internet.public()
+    port = network.echo(server, server.ipv6)
+    home = internet.router(FIREWALL).add_home()
+    assert home.tcp_ping(server.ipv6, port, timeout=1.0)   # the first try, not a wait

@@ -65,6 +65,16 @@ def check_delivery(members, sender, channel: str, prefix: str, count: int) -> li
     return acked
 
 
+def acked_all(typed, channel: str, timeout: float = 40.0) -> list[str]:
+    """Wait until every ``(sender, text)`` of ``typed`` (sends into ``#channel``) is
+    acknowledged; the texts. Nothing typed is lost, also across a maintainer's crash: a
+    send in flight to it is made again to its successor."""
+    for sender, text in typed:
+        sender.wait_for(kind("sent", channel=channel, text=text), timeout=timeout,
+                        what=f"the acknowledgement of {text}")
+    return [text for _, text in typed]
+
+
 def private_every_pair(procs, timeout: float = 40.0) -> None:
     """Every node sends every other one a private message; each arrives (``a-to-b``)."""
     for a in procs:

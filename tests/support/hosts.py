@@ -302,6 +302,14 @@ class Network:
     def _add_namespace(self, name: str) -> None:
         ip("netns", "add", name)
         self._made.append(name)
+        # No duplicate-address detection on the links made in it, the link-local addresses
+        # included (the global ones are added ``nodad``): a router forwards IPv6 only once
+        # its own link-local address is no longer tentative (the neighbour solicitation for
+        # a forwarded packet's next hop needs one), about 2 s after the link came up, so a
+        # home's first connection through a router made just before was dropped.
+        subprocess.run(["ip", "netns", "exec", name, "sysctl", "-q", "-w",
+                        "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"],
+                       capture_output=True, timeout=IP_TIMEOUT, check=False)
 
     def add_namespace(self, name: str) -> str:
         """A bare namespace ``<prefix>-<name>`` (no links), deleted when the network closes;

@@ -268,6 +268,15 @@ class TestConversations:
         assert "→ bob joined #general" in shown_texts(app)[-2]
         assert "← bob left #general (pruned)" in shown_texts(app)[-1]
 
+    def test_app__mode_changes_and_kicks_appear_in_the_channel(self, app):
+        app.handle(ev.Joined("general", ("bob",)))
+        app.handle(ev.Modes("general", "", "", ops=("bob",), history=True))   # on joining
+        app.handle(ev.Modes("general", "bob", "+m", ops=("bob",)))
+        app.handle(ev.Kicked("general", "bob", "cy", "spam"))
+        assert "bob set mode +m" in shown_texts(app)[-2]
+        assert "← cy was kicked by bob (spam)" in shown_texts(app)[-1]
+        assert not any("set mode" in t for t in shown_texts(app)[:-2])
+
     def test_app__a_click_on_the_side_pane_shows_that_conversation(self, app):
         app.handle(ev.Joined("general", ()))
         app.handle(ev.Joined("rust", ()))

@@ -27,6 +27,7 @@ from typing import ClassVar
 
 from .entries import MAX_TOPIC, EntryError, SignedEntry
 from .ids import channel_key, new_id, verified
+from .modes import Modes
 
 HISTORY = 100       # messages a new member receives on join
 LOG_LIMIT = 300     # entries (messages and notices) a channel keeps at most
@@ -200,6 +201,7 @@ class Channel:
     log: list[Entry] = field(default_factory=list)
     last_seq: int = 0
     topic: SignedEntry | None = None   # the member's signed ``topic`` entry that set it
+    modes: Modes = field(default_factory=Modes)   # founder, operators, modes (modes.py)
 
     @property
     def key(self) -> int:
@@ -303,7 +305,7 @@ class Channel:
         log = sorted(by_id.values(), key=lambda e: (e.seq, e.msg_id))
         merged = Channel(self.name, members, log, max(self.last_seq, other.last_seq,
                                                       log[-1].seq if log else 0),
-                         later_topic(self.topic, other.topic))
+                         later_topic(self.topic, other.topic), self.modes.merge(other.modes))
         merged._trim()
         return merged
 
@@ -315,6 +317,8 @@ class Channel:
                 "last_seq": self.last_seq}
         if self.topic is not None:
             wire["topic"] = self.topic.to_wire()
+        if self.modes.founder is not None:
+            wire["modes"] = self.modes.to_wire()
         return wire
 
     @classmethod
@@ -348,8 +352,10 @@ class Channel:
         topic = topic_from_wire(d.get("topic"), name)
         if topic is False:
             dropped, topic = dropped + 1, None
+        modes, left_out = Modes.from_wire(d.get("modes"), name)
         channel = cls(name, members, entries, max(last_seq, entries[-1].seq if entries else 0),
-                      topic)
+                      topic, modes)
+        dropped += left_out
         channel.dropped = dropped
         return channel
 

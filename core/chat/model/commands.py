@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from core.datadir import valid_nick
 
 from .entries import MAX_TOPIC
+from .modes import ModeError, changes_text, check_arg, parse_changes
 from .text import bad_char, describe
 
 MAX_TEXT = 4000
@@ -97,6 +98,42 @@ def _topic(spec: CommandSpec, rest: str, conversation: str | None) -> Command:
     return Command("topic", (channel_name(target), text))
 
 
+def _in_channel(spec: CommandSpec, rest: str, conversation: str | None) -> tuple[str, str]:
+    """(channel, the rest): a first word starting with # names the channel, else the
+    channel shown."""
+    words = rest.split(None, 1)
+    if words and words[0].startswith("#"):
+        return channel_name(words[0]), words[1].strip() if len(words) > 1 else ""
+    if conversation and conversation.startswith("#"):
+        return channel_name(conversation), rest.strip()
+    raise CommandError(f"{spec.name} needs a channel; usage: {spec.usage}")
+
+
+def _mode(spec: CommandSpec, rest: str, conversation: str | None) -> Command:
+    channel, changes = _in_channel(spec, rest, conversation)
+    try:
+        return Command("mode", (channel, changes_text(parse_changes(changes))))
+    except ModeError as e:
+        raise CommandError(f"{e}; usage: {spec.usage}") from None
+
+
+def _kick(spec: CommandSpec, rest: str, conversation: str | None) -> Command:
+    channel, rest = _in_channel(spec, rest, conversation)
+    words = rest.split(None, 1)
+    if not words:
+        raise CommandError(f"kick needs a nick; usage: {spec.usage}")
+    reason = check_text(words[1].strip()) if len(words) > 1 else ""
+    return Command("kick", (channel, check_nick(words[0]), reason))
+
+
+def _invite(spec: CommandSpec, rest: str, conversation: str | None) -> Command:
+    words = rest.split()
+    if not 1 <= len(words) <= 2:
+        raise CommandError(f"invite needs a nick (and a channel); usage: {spec.usage}")
+    channel, _ = _in_channel(spec, " ".join(words[1:]), conversation)
+    return Command("invite", (channel, check_nick(words[0])))
+
+
 def _me(spec: CommandSpec, rest: str, conversation: str | None) -> Command:
     """/me in a conversation: an action there; elsewhere the first word names where."""
     if conversation is None:
@@ -120,6 +157,23 @@ def _one_channel(spec: CommandSpec, rest: str, conversation: str | None) -> Comm
         raise CommandError(f"{spec.name} takes one channel, not {len(words)} words; "
                            f"usage: {spec.usage}")
     return Command(spec.name, (channel_name(words[0]),))
+
+
+def _join(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
+    """join <channel> [key]: the key of a +k channel (kept for the rejoin at each start)."""
+    words = rest.split()
+    if not words:
+        raise CommandError(f"join needs a channel; usage: {spec.usage}")
+    if len(words) > 2:
+        raise CommandError(f"join takes a channel and its key, not {len(words)} words; "
+                           f"usage: {spec.usage}")
+    channel = channel_name(words[0])
+    if len(words) == 1:
+        return Command("join", (channel,))
+    try:
+        return Command("join", (channel, check_arg("+", "k", words[1])))
+    except ModeError as e:
+        raise CommandError(f"{e}; usage: {spec.usage}") from None
 
 
 def _one_nick(spec: CommandSpec, rest: str, _conversation: str | None) -> Command:
@@ -154,8 +208,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("me", "me <text>",
                 "an action in the conversation shown: /me waves shows as * you waves (in the "
                 "home pane and headless: me <#channel|nick> <text>)", Where.CHAT, _me),
-    CommandSpec("join", "join <channel>", "join a channel (#name or name)", Where.CHAT,
-                _one_channel),
+    CommandSpec("join", "join <channel> [key]",
+                "join a channel (#name or name; a +k channel with its key)", Where.CHAT, _join),
     CommandSpec("leave", "leave <channel>",
                 "leave a channel you joined (in a channel, /leave alone leaves it)",
                 Where.CHAT, _one_channel, ("part",)),
@@ -164,6 +218,15 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("topic", "topic <channel> <text>",
                 "set the topic of a channel you are in (every member sees it)", Where.CHAT,
                 _topic),
+    CommandSpec("mode", "mode [#channel] <+-modes> [arguments]",
+                "as a channel operator: +o/-o nick (operator), +v nick (voice), +t (only "
+                "operators set the topic), +n (members only), +m (moderated), +i (invite "
+                "only), +k key, +l limit, +s (secret), +b/+e/+I mask (ban, exception, invite "
+                "exception)", Where.CHAT, _mode),
+    CommandSpec("kick", "kick [#channel] <nick> [reason]",
+                "as a channel operator: remove a member", Where.CHAT, _kick),
+    CommandSpec("invite", "invite <nick> [#channel]",
+                "let a nick into an invite-only channel (or past a ban)", Where.CHAT, _invite),
     CommandSpec("status", "status", "show this node's id, neighbours and what it maintains",
                 Where.CHAT, _no_arguments),
     CommandSpec("whois", "whois <nick>",
@@ -217,7 +280,7 @@ class Command:
     def destination(self) -> str | None:
         """Where the command goes: ``#channel`` (join, leave, send), a nick in lower case or
         ``@id`` (msg); None for the rest. Commands to one destination keep their order."""
-        if self.name in ("join", "leave", "send"):
+        if self.name in ("join", "leave", "send", "mode", "kick", "invite"):
             return "#" + self.args[0]
         if self.name == "msg":
             return self.args[0].lower()
@@ -225,12 +288,31 @@ class Command:
             return self.args[0] if self.args[0].startswith("#") else self.args[0].lower()
         return None
 
+    @property
+    def shown(self) -> str:
+        """The command as a line for notices and logs: as ``str``, with a channel key
+        (``join #c key``, ``mode #c +k key``) written as ``(key)``, never itself."""
+        hidden = "(key)"
+        if self.name == "join" and len(self.args) > 1 and self.args[1]:
+            return str(Command("join", (self.args[0], hidden)))
+        if self.name == "mode" and "k" in self.args[1].split(" ")[0]:
+            try:
+                changes = [(sign, letter, hidden if letter == "k" and arg else arg)
+                           for sign, letter, arg in parse_changes(self.args[1])]
+            except ModeError:
+                return f"mode #{self.args[0]} {hidden}"
+            return str(Command("mode", (self.args[0], changes_text(changes))))
+        return str(self)
+
     def __str__(self) -> str:
-        """The command as a line that parses back to it (for notices and logs)."""
+        """The command as a line that parses back to it (a channel key too: notices and
+        logs take ``shown``)."""
         args = list(self.args)
-        if self.name in ("join", "leave", "send"):
+        if self.name in ("join", "leave", "send", "mode", "kick"):
             args[0] = "#" + args[0]
-        return " ".join((self.name, *args))
+        if self.name == "invite":
+            args = [args[1], "#" + args[0]]
+        return " ".join(a for a in (self.name, *args) if a)
 
 
 def check_nick(nick: str) -> str:

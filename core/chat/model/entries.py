@@ -34,7 +34,7 @@ from core.datadir import valid_nick
 
 from .identity import Identity, is_key, verify
 
-KINDS = ("join", "leave", "msg", "topic")
+KINDS = ("join", "leave", "msg", "topic", "mode", "kick", "invite")
 MAX_TOPIC = 300             # characters of a channel topic
 REPLAY_WINDOW = 10 * 60.0   # seconds either side of the maintainer's clock
 MAX_ADDRESS = 300
@@ -54,7 +54,9 @@ class EntryError(ValueError):
 class SignedEntry:
     """A join, leave or message as its author signed it."""
     channel: str     # canonical name: lower-case, no "#"
-    kind: str        # "join", "leave", "msg" or "topic" (the text is the channel's topic)
+    kind: str        # "join", "leave", "msg", "topic" (the text is the channel's topic),
+    #                  "mode" (the text: changes, model/modes.py), "kick" (the text: the
+    #                  member kicked, a space and the reason) or "invite" (the text: the nick)
     nick: str
     key: str         # the author's public key, 64 hex digits
     address: str     # the author's node, "host:port"

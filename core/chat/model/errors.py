@@ -2,7 +2,12 @@
 
 
 class ChatError(Exception):
-    """A user command that could not be carried out; the message says what and why."""
+    """A user command that could not be carried out; the message says what and why;
+    ``reason``: the word of a node's refusal, if one refused it (``verbs.Refused``)."""
+
+    def __init__(self, message: str = "", reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class NickTaken(ChatError):

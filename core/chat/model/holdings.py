@@ -80,7 +80,8 @@ class Holdings:
         ch = self.channel(name)
         if ch is None:
             return None
-        return Channel(ch.name, dict(ch.members), ch.after(self.mark(name)), ch.last_seq)
+        return Channel(ch.name, dict(ch.members), ch.after(self.mark(name)), ch.last_seq,
+                       ch.topic, ch.modes)
 
     def not_ours(self, is_ours: Callable[[int], bool]) -> list[Item]:
         """The maintained items whose keys are no longer ours (to migrate)."""
@@ -288,7 +289,7 @@ def renumbered(union: Channel, a: Channel, b: Channel, seqs: dict[str, int],
     moved = [dataclasses.replace(e, seq=top + i)
              for i, e in enumerate(sorted(moving, key=lambda e: (e.seq, e.msg_id)), 1)]
     log = sorted(staying + moved, key=lambda e: (e.seq, e.msg_id))
-    ch = Channel(union.name, union.members, log, top + len(moved), union.topic)
+    ch = dataclasses.replace(union, log=log, last_seq=top + len(moved))  # (its modes too)
     ch._trim()
     return ch
 

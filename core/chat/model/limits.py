@@ -86,12 +86,15 @@ class Limits:
     """... and at once."""
 
 
+MODE_TEXT = 1400   # a mode entry's changes: 12 at most (``modes.MAX_CHANGES``), masks of 100
+
+
 # -- the field checks a keeper makes on receipt (pure; ``None``: within the limits) --------
 
 def entry_excess(entry, limits: Limits) -> str | None:
     """What of a signed channel entry (``entries.SignedEntry``) is over ``limits``."""
-    text_limit = {"msg": limits.text, "leave": limits.reason,
-                  "topic": limits.topic}.get(entry.kind, limits.note)
+    text_limit = {"msg": limits.text, "leave": limits.reason, "kick": limits.reason + 65,
+                  "mode": MODE_TEXT, "topic": limits.topic}.get(entry.kind, limits.note)
     for name, value, most in (("text", entry.text, text_limit),
                               ("nick", entry.nick, limits.nick),
                               ("channel", entry.channel, limits.channel),

@@ -71,8 +71,10 @@ def _present_day(ch: Channel, limit: float, source: str) -> Channel:
         signed = m.signed if m.signed is not None else m.ended
         return float(signed.at) if signed is not None else m.stamp
     members = {k: m for k, m in ch.members.items() if signed_at(m) <= limit}
-    if len(members) == len(ch.members):
+    modes = ch.modes.before(limit)   # a mode set "in the future" would outlast every change
+    if len(members) == len(ch.members) and modes is ch.modes:
         return ch
-    log.warning("dropped %d members of #%s from %s: signed in the future",
-                len(ch.members) - len(members), ch.name, source)
-    return Channel(ch.name, members, ch.log, ch.last_seq)
+    log.warning("dropped %d members and %s of #%s from %s: signed in the future",
+                len(ch.members) - len(members),
+                "no modes" if modes is ch.modes else "mode entries", ch.name, source)
+    return Channel(ch.name, members, ch.log, ch.last_seq, ch.topic, modes)

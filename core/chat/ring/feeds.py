@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -16,6 +17,8 @@ from ..model.channel import MemberKey
 from ..model.holdings import Holdings, Range
 from ..wire import verbs as p
 from ..wire.calls import Backoff, now
+
+log = logging.getLogger(__name__)
 
 Prune = Callable[[str, MemberKey, str], Awaitable[None]]
 
@@ -29,6 +32,7 @@ class Feed:
     task: asyncio.Task | None = None
     failing_since: float | None = None
     last_contact: float = float("-inf")
+    refused: object = None      # why the member's node refused the last delivery (logged once)
 
 
 class Feeds:
@@ -131,6 +135,10 @@ class Feeds:
                 continue
             backoff.reset()
             feed.failing_since, feed.last_contact = None, now()
+            if reply.get("refused") != feed.refused and reply.get("refused") is not None:
+                log.warning("%s at %s refused our delivery of #%s (%s): %s", *feed.member,
+                            feed.channel, reply.get("refused"), str(reply.get("error"))[:200])
+            feed.refused = reply.get("refused")
             if reply.get("member") is False:
                 await self.prune(feed.channel, feed.member, "gone")
                 return

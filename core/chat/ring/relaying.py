@@ -5,8 +5,9 @@ A client node's users are reached at their relayed address (``relay-host:port/<c
 id>``, signed in their name records and channel joins like any address), so each of these
 calls goes through the relay: a maintainer's deliveries, a private message (sealed end to
 end: the relay forwards it unread), the liveness challenge of a name record, the nudge
-that mail waits, the news of a name conflict, and the ``@id`` question. ``DETOURED`` is
-what a node may send through a common neighbour to a node it cannot reach itself.
+that mail waits, the news of a name conflict, an invitation, and the ``@id`` question.
+``DETOURED`` is what a node may send through a common neighbour to a node it cannot reach
+itself.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from core.chord.relay import PUNCH
 from ..wire import verbs as p
 
 FORWARDED = frozenset(v.type for v in (p.DELIVER, p.PRIVATE, p.NAME_ALIVE, p.MAIL_WAITING,
-                                       p.NAME_CONFLICT, p.USERS)) | {PUNCH}
+                                       p.NAME_CONFLICT, p.USERS, p.INVITED)) | {PUNCH}
 """... and the coordination of a hole punch between two clients (core/chord/punching.py),
 which the relay stamps with the address it sees each side at."""
 
@@ -27,7 +28,8 @@ which the relay stamps with the address it sees each side at."""
 # Never a frame that moves state (migrate, replicate, hand-off, a replica's copy): the
 # receiver believes those only from the connection's own source host (neighbours.py).
 DETOURED = FORWARDED | frozenset(v.type for v in (
-    p.NAME_SET, p.NAME_GET, p.NAME_DEL, p.JOIN, p.LEAVE, p.SEND, p.TOPIC, p.MAIL_PUT,
+    p.NAME_SET, p.NAME_GET, p.NAME_DEL, p.JOIN, p.LEAVE, p.SEND, p.TOPIC, p.MODE, p.KICK,
+    p.INVITE, p.MAIL_PUT,
     p.MAIL_TAKE, p.MAIL_DONE, p.MAIL_STATUS))
 
 

@@ -203,12 +203,14 @@ class Outbox:
 
     # -- the channels joined, the history --------------------------------------------------
 
-    async def restart(self) -> tuple[list[str], list[Outgoing]] | None:
-        """What to take up again at start: the channels the user was in, and the lines never
-        acknowledged, less those typed in this run (the read came after them: their own
-        commands send them). None if the database cannot be read (said so)."""
+    async def restart(self) -> tuple[list[tuple[str, str | None]], list[Outgoing]] | None:
+        """What to take up again at start: the channels the user was in, each with the key
+        (+k) it joined with (or None), and the lines never acknowledged, less those typed
+        in this run (the read came after them: their own commands send them). None if the
+        database cannot be read (said so)."""
         try:
-            channels, rows = await self.store.joined(), await self.store.outbox()
+            joined, keys = await self.store.joined(), await self.store.channel_keys()
+            rows = await self.store.outbox()
         except StoreError as e:
             self.post(ev.Error(message=f"could not read the channels and the outbox: {e}"))
             return None
@@ -218,13 +220,23 @@ class Outbox:
             if item.msg_id not in self._mine:
                 self._mine.add(item.msg_id)
                 items.append(item)
-        return channels, items
+        keys = {name.lower(): key for name, key in dict(keys).items()}
+        return [(channel, keys.get(channel.lower())) for channel in joined], items
 
-    async def remember_joined(self, channel: str, joined: bool) -> None:
+    async def remember_joined(self, channel: str, joined: bool, key: str | None = None) -> None:
+        """Remember a channel to rejoin at the next start, with the key (+k) it was joined
+        with; or forget it."""
         try:
-            await self.store.set_joined(channel, joined)
+            await self.store.set_joined(channel, joined, key=key)
         except StoreError as e:
             self.post(ev.Error(message=f"could not remember the channels joined: {e}"))
+
+    async def remember_key(self, channel: str, key: str | None) -> None:
+        """A channel the user is in has another key now: the next start rejoins with it."""
+        try:
+            await self.store.set_channel_key(channel, key)
+        except StoreError as e:
+            self.post(ev.Error(message=f"could not remember the key of #{channel}: {e}"))
 
     async def show_history(self) -> None:
         """Post the recent lines of each conversation kept in the database (at start)."""

@@ -15,7 +15,8 @@ channel's maintainer:
 
 A few hosts are remembered per channel (``KEPT``). A refused delivery is answered
 ``{"refused": "not_maintainer"}``: no signature checked, nothing shown, the membership's
-last word from its maintainer (``heard``) not refreshed.
+last word from its maintainer (``heard``) not refreshed. The ring log says so once per
+channel and host (``say``; the first ``TOLD`` pairs), naming the hosts believed instead.
 
 Limit: one host is one identity. Nodes sharing the maintainer's host (loopback, one NAT
 address) pass the check; then the signatures are what hold, as before.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from core.chord import RpcError
 from core.chord.address import ip_of
@@ -35,6 +37,7 @@ from ..wire.calls import Caller, now
 log = logging.getLogger(__name__)
 
 KEPT = 4   # maintainer hosts remembered per channel (the latest)
+TOLD = 64  # (channel, host) pairs whose refusal the ring log was told (then: not told)
 
 
 def _host(host: str) -> str:
@@ -49,11 +52,15 @@ class Maintainers:
     Args:
         caller: finds a channel's owner (``Caller.owner``: robust if the node uses it).
         ttl: at most one lookup per channel this often.
+        say: a line for the ring log (a refusal, once per channel and host).
     """
 
-    def __init__(self, caller: Caller, ttl: float = 1.0) -> None:
+    def __init__(self, caller: Caller, ttl: float = 1.0,
+                 say: Callable[[str], None] | None = None) -> None:
         self.caller = caller
         self.ttl = ttl
+        self.say = say
+        self._told: set[tuple[str, str]] = set()
         self._hosts: dict[str, list[str]] = {}      # channel -> maintainer hosts, latest last
         self._looked: dict[str, float] = {}         # channel -> when last looked up
         self._looking: dict[str, asyncio.Future] = {}
@@ -95,7 +102,17 @@ class Maintainers:
             if host in self._hosts.get(channel, ()):
                 return True
         self.refused += 1
-        log.info("refused a delivery of #%s from %s: not its maintainer", channel, origin)
+        if (channel, host) in self._told or len(self._told) >= TOLD:
+            log.debug("refused a delivery of #%s from %s: not its maintainer", channel, origin)
+        else:
+            self._told.add((channel, host))
+            known = ", ".join(self._hosts.get(channel, ())) or "none found"
+            text = (f"refused deliveries of #{channel} from {origin}: not its maintainer by "
+                    f"our lookup (the maintainer's host: {known}); said once")
+            if self.say is not None:
+                self.say(text)
+            else:
+                log.info("%s", text)
         return False
 
     async def _look_up(self, channel: str) -> None:

@@ -16,8 +16,9 @@ from core.datadir import valid_nick
 
 from ..model.channel import NOTICES, Entry, topic_from_wire
 from ..model.entries import EntryError, SignedEntry
-from ..model.errors import ChatError
+from ..model.errors import ChatError, Told
 from ..model.ids import Seen
+from ..model.modes import Modes, changes_text, parse_changes
 from ..model.text import without_bad
 from ..ring.channelcopies import ChannelCopies
 from ..ring.channels import MAX_REASON, Channels
@@ -67,11 +68,32 @@ class Membership:
     # shows in the order their deliveries came (two maintainers may deliver at once while
     # a channel moves, and one show may wait on a key lookup the other does not need)
     in_turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    modes: Modes = field(default_factory=Modes)   # its operators and modes, as delivered
+    # the topic, mode and kick entries shown: by the feed, or the user's own when their
+    # maintainer took them (an IRC client sees its change answered in order), once
+    told: set[str] = field(default_factory=set)
+    key: str | None = None      # the key (+k) it was joined with, or the channel's since
 
 
 def topic_event(channel: str, e: Entry) -> ev.Topic:
     """A topic a member set, as its members see it: at the setter's signed time."""
     return ev.Topic(channel=channel, nick=e.nick, text=e.text, at=e.at)
+
+
+def modes_event(membership: Membership, nick: str, change: str,
+                history: bool = False) -> ev.Modes:
+    """A channel's operators and modes as the member's copy of them stands."""
+    modes = membership.modes
+    flags, args = modes.summary()
+    members = {m.lower(): m for m, reason in membership.shown.values() if reason == ""}
+    ops = tuple(sorted(members.get(n, n) for n in modes.reached if modes.is_op(n)))
+    voiced = tuple(sorted(arg for (letter, _), (sign, arg, _) in modes.slots.items()
+                          if letter == "v" and sign == "+"))
+    lists = tuple((letter, *item) for letter in "beI" for item in modes.listed(letter))
+    created = float(modes.founder.at) if modes.founder is not None else 0.0
+    return ev.Modes(channel=membership.channel, nick=nick, change=change, ops=ops,
+                    voiced=voiced, modes=flags, args=tuple(args), lists=lists,
+                    created=created, history=history)
 
 
 def exit_reason(words: str) -> str:
@@ -105,20 +127,23 @@ class Memberships:
         self.spawn = spawn
         # who may deliver a channel: the node that answered our join or send, or the
         # owner our own lookup finds (maintainers.py)
-        self.maintainers = Maintainers(channels.caller)
+        self.maintainers = Maintainers(channels.caller,
+                                       say=lambda text: journal.log(f"{me.nick}: {text}"))
         # entries missing from what maintainers deliver (gaps.py): ``gaps`` are its
         # ``grace`` and ``deadline``
         self.gaps = Gaps(me.nick, copies, journal, post, self._seen, self._show_later,
                          spawn, **gaps)
 
-    async def join(self, channel: str) -> list[str]:
-        """Join a channel; its members and recent history come back. Returns the members."""
+    async def join(self, channel: str, key: str | None = None) -> list[str]:
+        """Join a channel (``key``: its +k key, if it has one); its members and recent
+        history come back. Returns the members."""
         if channel in self.joined:
             raise ChatError(f"you are already in #{channel}")
-        membership = self.joined[channel] = Membership(channel)
+        membership = self.joined[channel] = Membership(channel, key=key or None)
         signed = self.me.sign(channel, "join")
         try:
-            reply = p.refusal(await self.channels.call_join(signed), f"joining #{channel}")
+            reply = p.refusal(await self.channels.call_join(signed, key=key),
+                              f"joining #{channel}")
         except ChatError:
             self.joined.pop(channel, None)
             raise
@@ -129,9 +154,14 @@ class Memberships:
         membership.last_seq = max(membership.last_seq, last_seq if type(last_seq) is int else 0)
         membership.joined_at, membership.join_seq = float(signed.at), membership.last_seq
         members = tuple(m for m in reply.get("members", []) if valid_nick(m))
-        await self.outbox.remember_joined(channel, True)
+        await self.outbox.remember_joined(channel, True, membership.key)
         joined = ev.Joined(channel=channel, members=members)
         membership.shown = {m.lower(): (m, "") for m in members}
+        try:
+            membership.modes = Modes.from_wire(reply.get("modes"), channel)[0]
+        except (ValueError, KeyError):
+            log.warning("%s: the modes of #%s did not parse", self.me.nick, channel)
+        self.post(modes_event(membership, "", "", history=True))   # before the join: NAMES
         history = [e for e in self._entries(channel, reply.get("history", []))
                    if e.kind == "msg" and membership.seen.first(e.msg_id)]
         self.gaps.start(channel, membership.last_seq, history)
@@ -146,6 +176,69 @@ class Memberships:
         self._post_topic(channel, reply.get("topic"))
         return list(members)
 
+    async def mode(self, channel: str, changes: str) -> None:
+        """Change a channel's modes (``"+o alice"``, ``"-t"``): the user must be one of
+        its operators; the members, the user among them, see it by their feeds."""
+        if channel not in self.joined:
+            raise ChatError(f"you are not in #{channel}")
+        text = changes_text(parse_changes(changes))    # ModeError (a ValueError) if bad
+        signed = self.me.sign(channel, "mode", text)
+        p.refusal(await self.channels.call_mode(signed), f"changing the modes of #{channel}")
+        self._tell(channel, signed)
+
+    async def kick(self, channel: str, nick: str, reason: str = "") -> None:
+        """Remove a member from a channel the user is an operator of."""
+        if channel not in self.joined:
+            raise ChatError(f"you are not in #{channel}")
+        words = without_bad(" ".join(reason.split()))[:MAX_REASON]
+        text = f"{nick} {words}" if words else nick
+        signed = self.me.sign(channel, "kick", text)
+        p.refusal(await self.channels.call_kick(signed), f"kicking {nick} from #{channel}")
+        self._tell(channel, signed)
+
+    def _tell(self, channel: str, signed: SignedEntry) -> None:
+        """Show the user's own change its maintainer took, now (once: not again when the
+        feed brings it)."""
+        membership = self.joined.get(channel)
+        if membership is None or signed.msg_id in membership.told:
+            return
+        if len(membership.told) > 1000:
+            membership.told.clear()
+        membership.told.add(signed.msg_id)
+        self._show_change(membership, Entry.of(0, signed))
+
+    def _show_change(self, membership: Membership, e: Entry) -> bool:
+        """A topic, mode or kick entry: shown; True if it removed the user (a kick)."""
+        channel = membership.channel
+        if e.kind == "topic":
+            self.post(topic_event(channel, e))
+        elif e.kind == "mode" and e.signed is not None:
+            membership.modes.add(e.signed)
+            self.post(modes_event(membership, e.nick, e.text))
+            key = membership.modes.value("k")
+            if ("k" in e.text.partition(" ")[0] and key != membership.key
+                    and self.joined.get(channel) is membership):
+                membership.key = key   # an operator's +k or -k: the next start rejoins so
+                self.spawn(self.outbox.remember_key(channel, key))
+        elif e.kind == "kick":
+            target, _, reason = e.text.partition(" ")
+            membership.shown[target.lower()] = (target, "kicked")
+            self.post(ev.Kicked(channel=channel, nick=e.nick, target=target,
+                                reason=reason, at=e.at))
+            if self.me.is_me(target):
+                self._kicked(channel)
+                return True
+        return False
+
+    async def invite(self, channel: str, nick: str) -> SignedEntry:
+        """Invite a nick into a channel the user is in (past +i and +b); returns the
+        signed invitation its maintainer took."""
+        if channel not in self.joined:
+            raise ChatError(f"you are not in #{channel}")
+        signed = self.me.sign(channel, "invite", nick)
+        p.refusal(await self.channels.call_invite(signed), f"inviting {nick} to #{channel}")
+        return signed
+
     def _post_topic(self, channel: str, wire: object) -> None:
         """The topic a join's reply brought, if any and if it verifies."""
         signed = topic_from_wire(wire, channel)
@@ -158,8 +251,9 @@ class Memberships:
         signed); the members, the user among them, see it by their feeds."""
         if channel not in self.joined:
             raise ChatError(f"you are not in #{channel}")
-        p.refusal(await self.channels.call_topic(self.me.sign(channel, "topic", text)),
-                  f"setting the topic of #{channel}")
+        signed = self.me.sign(channel, "topic", text)
+        p.refusal(await self.channels.call_topic(signed), f"setting the topic of #{channel}")
+        self._tell(channel, signed)
 
     async def leave(self, channel: str, retry_for: float | None = None,
                     reason: str = "left") -> str:
@@ -177,6 +271,13 @@ class Memberships:
                                                        retry_for), f"leaving #{channel}")
         self.post(ev.Left(channel=channel))
         return reply["via"]
+
+    def _kicked(self, channel: str) -> None:
+        """An operator removed the user: no longer in the channel (nor rejoined at the
+        next start)."""
+        if self.joined.pop(channel, None) is not None:
+            self.gaps.stop(channel)
+            self.spawn(self.outbox.remember_joined(channel, False))
 
     async def leave_all(self, retry_for: float, reason: str) -> None:
         """Leave every channel on exit (they stay remembered: the next start rejoins)."""
@@ -204,14 +305,20 @@ class Memberships:
             reply = await self.channels.call_send(signed)
             if reply.get("refused") == "stale":
                 reply = await self._sign_again(item, signed, reply)
+            if reply.get("refused") == "cannot_send":   # +n or +m: this line never goes
+                await self.outbox.failed(item, str(reply.get("error", "cannot send")))
+                raise Told(f"sending to #{channel}: refused: {reply.get('error')}",
+                           "cannot_send")
             if reply.get("refused") == "replay":
                 # the maintainer took this id before: a resend of a line that got there
                 await self.outbox.delivered(item)
                 return item.msg_id, None
             reply = p.refusal(reply, f"sending to #{channel}")
+        except Told:
+            raise
         except ChatError as e:
             raise ChatError(f"{e}; the message stays in the outbox and is sent again at "
-                            "the next start") from None
+                            "the next start", e.reason) from None
         seq = int(reply["seq"])
         self.maintainers.saw(channel, reply.get("via"))
         self.post(ev.Sent(channel=channel, text=item.text, msg_id=item.msg_id, seq=seq,
@@ -337,8 +444,12 @@ class Memberships:
                 continue   # shown before (a repeat, maybe from before a restart)
             elif e.kind == "msg":
                 self.post(_message(channel, e, status))
-            elif e.kind == "topic":
-                self.post(topic_event(channel, e))
+            elif e.kind in ("topic", "mode", "kick"):
+                if e.msg_id in membership.told:
+                    continue   # shown when it was taken
+                membership.told.add(e.msg_id)
+                if self._show_change(membership, e):
+                    return
             elif not self.me.is_me(e.nick):
                 moves.append(e)
         self._show_moves(membership, moves)
@@ -440,7 +551,8 @@ class Memberships:
             return
         membership.resuming, membership.resumed = True, now()
         try:
-            reply = await self.channels.call_join(self.me.sign(channel, "join"), resume=True)
+            reply = await self.channels.call_join(self.me.sign(channel, "join"), resume=True,
+                                                  key=membership.key)
             if reply.get("ok"):
                 membership.heard = now()
                 self.maintainers.saw(channel, reply.get("via"))

@@ -20,6 +20,7 @@ from core.counts import counted
 
 from ..model.commands import Command, check_nick
 from ..model.errors import ChatError, Told
+from ..model.limits import DEFAULT, Limits
 from ..model.records import NameRecord
 from ..ring.channelcopies import ChannelCopies
 from ..ring.channels import Channels
@@ -29,6 +30,7 @@ from ..ring.names import Names
 from ..wire.calls import Caller
 from .claim import Claim
 from .database import Outbox, Outgoing
+from .invitations import Invitations
 from .keyring import UserKeys
 from .lanes import Lanes, Turn
 from .memberships import Membership, Memberships
@@ -50,7 +52,8 @@ class LocalUser:
                  caller: Caller, names: Names, channels: Channels, journal: Journal,
                  keys: UserKeys, stamp: Callable[[], float], store=None, *,
                  mailboxes: Mailboxes, spawn: Callable[[Coroutine], object],
-                 copies: ChannelCopies, receipt_interval: float = 5.0, **gaps) -> None:
+                 copies: ChannelCopies, receipt_interval: float = 5.0,
+                 limits: Limits = DEFAULT, **gaps) -> None:
         self.nick = check_nick(nick)
         self.post = post
         self.caller = caller
@@ -59,8 +62,13 @@ class LocalUser:
         self.identity = keys.identity
         self.identity.nick = self.nick
         self.lanes = Lanes()
+        self.spawn = spawn
         self.resumed = asyncio.Event()   # set once ``resume`` has done all it does
         self.moved_count = 0             # address changes taken up (``moved``)
+        # the other users this node serves, by nick (the service sets it): told of an
+        # invitation here
+        self.local: Callable[[str], LocalUser | None] = lambda nick: None
+        self.names = names
         self.me = me = Signer(self.nick, self.identity, node, stamp)
         # the parts post through the user: a ``post`` replaced later (a test's) hears them
         tell = self._post
@@ -73,6 +81,7 @@ class LocalUser:
                                mailboxes=mailboxes, voucher=self.voucher, outbox=self.outbox,
                                claim=self.claim, post=tell, spawn=spawn,
                                receipt_interval=receipt_interval)
+        self.invitations = Invitations(me, self.voucher, caller, limits, tell)
 
     def _post(self, event: ev.Event) -> None:
         self.post(event)
@@ -123,7 +132,8 @@ class LocalUser:
                     return await self.deliver(item)
                 run = {"join": self.join, "leave": self.leave, "status": self.status,
                        "whois": self.whois, "trust": self.trust,
-                       "topic": self.topic}.get(command.name)
+                       "topic": self.topic, "mode": self.mode, "kick": self.kick,
+                       "invite": self.invite}.get(command.name)
                 if run is None:
                     raise ChatError(f"the command {command.name!r} is not run by the chat "
                                     "service")
@@ -185,7 +195,7 @@ class LocalUser:
             if again is None:
                 return
             channels, items = again
-            runs = [self._rejoin(c, self.lanes.turn("#" + c)) for c in channels]
+            runs = [self._rejoin(c, key, self.lanes.turn("#" + c)) for c, key in channels]
             runs.append(self.private.collect_mail_once())
             for item in items:
                 runs.append(self._resend(item, self.lanes.turn(item.destination)))
@@ -213,20 +223,22 @@ class LocalUser:
 
     async def _resume_channel(self, channel: str) -> None:
         try:
-            reply = await self.memberships.channels.call_join(self.me.sign(channel, "join"),
-                                                              resume=True)
+            membership = self.joined.get(channel)
+            reply = await self.memberships.channels.call_join(
+                self.me.sign(channel, "join"), resume=True,
+                key=membership.key if membership is not None else None)
             if "refused" in reply:
                 raise ChatError(reply.get("error", reply["refused"]))
         except ChatError as e:
             self.post(ev.Error(message=f"could not resume #{channel} from the new "
                                        f"address: {e}"))
 
-    async def _rejoin(self, channel: str, turn: Turn) -> None:
+    async def _rejoin(self, channel: str, key: str | None, turn: Turn) -> None:
         async with turn:
             if channel in self.joined:
                 return
             try:
-                await self.join(channel)
+                await self.join(channel, key)   # with the key it joined with (+k)
             except ChatError as e:
                 self.post(ev.Error(message=f"could not rejoin #{channel}: {e}"))
 
@@ -244,8 +256,8 @@ class LocalUser:
 
     # -- what its parts do: channels, keys, private messages -------------------------------
 
-    async def join(self, channel: str) -> list[str]:
-        return await self.memberships.join(channel)
+    async def join(self, channel: str, key: str | None = None) -> list[str]:
+        return await self.memberships.join(channel, key)
 
     async def leave(self, channel: str, retry_for: float | None = None,
                     reason: str = "left") -> str:
@@ -253,6 +265,31 @@ class LocalUser:
 
     async def topic(self, channel: str, text: str) -> None:
         await self.memberships.topic(channel, text)
+
+    async def mode(self, channel: str, changes: str) -> None:
+        await self.memberships.mode(channel, changes)
+
+    async def kick(self, channel: str, nick: str, reason: str = "") -> None:
+        await self.memberships.kick(channel, nick, reason)
+
+    async def invite(self, channel: str, nick: str) -> None:
+        """Invite ``nick`` to a channel the user is in; once the maintainer took it, the
+        invitee is told: here, or at the node its name record names (in the background:
+        if that fails, the invitee is let in all the same, but not told)."""
+        invitee = self.local(nick)
+        record = None if invitee is not None else await self.names.lookup(check_nick(nick))
+        if invitee is None and record is None:
+            raise ChatError(f"unknown nick {nick!r}: no node has registered it",
+                            "no_such_nick")
+        signed = await self.memberships.invite(channel, nick)
+        self.post(ev.Invited(channel=channel, nick=self.nick, invitee=nick))
+        if invitee is not None:
+            invitee.post(ev.Invited(channel=channel, nick=self.nick))
+        elif record is not None:
+            self.spawn(self.invitations.tell(signed, record))
+
+    async def receive_invitation(self, d: dict, host: str | None) -> dict:
+        return await self.invitations.receive(d, host)
 
     async def receive(self, channel: str, wires: object, maintainer: str | None = None,
                       origin: str | None = None,

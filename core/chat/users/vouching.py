@@ -81,7 +81,10 @@ class Voucher:
         cached = self._lookups.get(name)
         if cached is not None:
             age, ring_key = now() - cached[0], cached[1]
-            if age < LOOKUP_TTL and ring_key in (None, key):
+            # "no record" answered for another key (an earlier session of the nick, while
+            # nobody held it) says nothing of this one: the nick may have come back since
+            if age < LOOKUP_TTL and (ring_key == key or (ring_key is None
+                                                         and (name, key) in self._asked)):
                 return ring_key
             # another key may be a new record: asked again, but for one key not more than
             # every LOOKUP_AGAIN s (a flood of one forgery costs the nick's owner nothing)

@@ -39,6 +39,9 @@ JOIN = Verb("chat.channel.join", {"entry": dict}, routed=True)
 LEAVE = Verb("chat.channel.leave", {"entry": dict}, routed=True)
 SEND = Verb("chat.channel.send", {"entry": dict}, routed=True)
 TOPIC = Verb("chat.channel.topic", {"entry": dict}, routed=True)
+MODE = Verb("chat.channel.mode", {"entry": dict}, routed=True)      # an operator's changes
+KICK = Verb("chat.channel.kick", {"entry": dict}, routed=True)      # an operator's kick
+INVITE = Verb("chat.channel.invite", {"entry": dict}, routed=True)  # a member's invitation
 MAIL_PUT = Verb("chat.mail.put", {"nick": str, "letter": dict}, routed=True)
 MAIL_TAKE = Verb("chat.mail.take", {"nick": str, "at": float, "sig": str}, routed=True)
 MAIL_DONE = Verb("chat.mail.done", {"nick": str, "msg_ids": list, "at": float, "sig": str},
@@ -49,6 +52,8 @@ MAIL_WAITING = Verb("chat.mail.waiting", {"to": str})   # owner -> the nick's no
 DELIVER = Verb("chat.deliver", {"channel": str, "to": str, "entries": list})
 PRIVATE = Verb("chat.private", {"msg_id": str, "to": str, "to_id": str, "sealed": dict})
 USERS = Verb("chat.users", {"to_id": str})
+# the inviter's node -> the invitee's: the inviter's signed invite entry (users/invitations.py)
+INVITED = Verb("chat.invited", {"to": str, "to_id": str, "entry": dict})
 MIGRATE = Verb("chat.migrate", {"from": str, "items": list})    # from: the sender's address
 REPLICATE = Verb("chat.replicate", {"from": str, "items": list})
 HANDOFF = Verb("chat.handoff", {"to": str, "start": str, "end": str})
@@ -78,7 +83,8 @@ def refusal(reply: dict, what: str) -> dict:
     """``reply``, unless the node refused the request: then a ChatError saying why (how a
     local user reads a ``Refused`` answer)."""
     if "refused" in reply:
-        raise ChatError(f"{what}: refused: {reply.get('error', reply['refused'])}")
+        raise ChatError(f"{what}: refused: {reply.get('error', reply['refused'])}",
+                        str(reply["refused"]))
     return reply
 
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from core import events as ev
-from core.chat.model.commands import Command
+from core.chat.model.commands import Command, parse
 from core.chat.model.ids import channel_key, name_key
 from core.chat.model.limits import Limits
 from core.chat.model.mailbox import Letter, Mailbox
@@ -99,6 +99,34 @@ class TestOutbox:
 
 
 class TestRestart:
+    @virtual_time
+    async def test_user__a_keyed_channel_is_rejoined_with_its_key_after_a_restart(self):
+        """The key (+k) ann joined with is kept with the channel in her database, and so is
+        the one an operator sets later: each restart rejoins without a command."""
+        async with sim_ring(["bo", "cy"]) as ring:
+            ann = await add_ann(ring)
+            bo = ring.nodes[0]
+            await bo.user.join("vault")
+            await bo.user.mode("vault", "+k sesame")
+            await ann.user.execute(parse("join #vault sesame"))   # as typed
+            assert "vault" in ann.user.joined
+            ann = await ring.restart(ann)   # a new address: a new member, asked for the key
+            await wait_until(lambda: ann.of(ev.Joined, channel="vault"), what="rejoined")
+            assert not ann.of(ev.Error)
+            await bo.user.mode("vault", "+k wine")
+            await wait_until(lambda: ann.of(ev.Modes, change="+k wine"), what="the new key")
+            await wait_until(lambda: ann.user.joined["vault"].key == "wine")
+            ann = await ring.restart(ann)
+            await wait_until(lambda: ann.of(ev.Joined, channel="vault"), what="rejoined")
+            assert not ann.of(ev.Error)
+            await bo.user.send("vault", "still here?")
+            await wait_until(lambda: [e for e in messages(ann, "vault")
+                                      if e.text == "still here?"], what="a new line")
+            maintainer = ring.owner(channel_key("vault")).holdings.channel("vault")
+            assert maintainer.modes.value("k") == "wine"
+            assert any(m.nick == "ann" and m.address == ann.user.address
+                       for m in maintainer.present())
+
     @virtual_time
     async def test_user__restart_shows_history_and_rejoins_without_a_command(self):
         async with sim_ring(["bo", "cy"]) as ring:

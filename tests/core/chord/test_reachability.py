@@ -3,10 +3,13 @@ bounds, and real nodes on loopback that are, or are not, reached."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from core.chord import Address, Local, NotReachable, PeerUnreachable, RemoteError
+from core.chord import Address, JoinError, Local, NotReachable, PeerUnreachable, RemoteError
 from core.chord.reachability import (
+    BOOTSTRAP_TRIES,
     MAX_PORTS,
     DialBacks,
     Verdict,
@@ -17,11 +20,14 @@ from core.chord.testing import (
     FAST,
     converged,
     network,
+    sim_node,
     start_node,
+    start_ring,
     stop_all,
     virtual_time,
     wait_until,
 )
+from core.chord.testing import host as sim_host
 
 NONCE = "ab" * 16
 
@@ -293,6 +299,33 @@ class TestSimulated:
         last = nodes[-1].reachability
         assert last is not None and last.reachable and last.checked
         assert (last.reached, last.asked) == (3, 3)
+        await stop_all(nodes)
+
+    @virtual_time
+    async def test_simulated__a_bootstrap_that_misses_the_first_calls_is_asked_again(self):
+        """The first call of a start (the bootstrap's state) lost twice (a router that has
+        just come up, a busy bootstrap) does not end the start; a bootstrap that never
+        answers still does, after its tries."""
+        net = network()
+        nodes = await start_ring(3, network=net)
+        timeout = FAST["timeout"]
+        joiner = sim_node(net, sim_host(900), nodes[0], check_reachability=True, **FAST)
+        net.cut(sim_host(900), nodes[0].address)
+        asyncio.get_running_loop().call_later(1.5 * timeout, net.uncut)   # the 2nd is lost too
+        started = asyncio.get_running_loop().time()
+        await joiner.start()
+        assert asyncio.get_running_loop().time() - started >= 2 * timeout
+        assert joiner.reachability.reachable and joiner.reachability.asked == 3
+        nodes.append(joiner)
+        await wait_until(lambda: converged(nodes), what="one ring of four")
+        # never answering: the start fails after BOOTSTRAP_TRIES calls, each timed out
+        never = sim_node(net, sim_host(901), nodes[0], check_reachability=True, **FAST)
+        net.cut(sim_host(901), nodes[0].address)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(JoinError, match=f"{BOOTSTRAP_TRIES} tries"):
+            await never.start()
+        assert asyncio.get_running_loop().time() - started >= BOOTSTRAP_TRIES * timeout
+        assert not never.running
         await stop_all(nodes)
 
 

@@ -18,6 +18,7 @@ from core.chord.relay import (
     RelayedAddress,
     RelayLimits,
     RelayRefused,
+    caller_origin,
     client_id,
     describe,
     new_client,
@@ -199,3 +200,40 @@ async def test_client__owns_nothing_and_moves_when_its_relay_dies():
 
 def net_time() -> float:
     return asyncio.get_running_loop().time()
+
+
+@virtual_time
+async def test_relay__its_own_call_to_its_client_is_stamped_with_its_own_host():
+    """A relay that calls its own client from a task it started while serving someone (a
+    maintainer's feed, started by the client's join) stamps its own host as the origin,
+    not that of the caller whose request started the task: the client checks who delivers
+    by that stamp (caller_origin), and the relay's was refused."""
+    net = network()
+    ring = await _ring(net, 3, RelayLimits())
+    relay = ring[1]
+    c, _ = await _client(net, ring[0], 1, [relay.address])
+    seen: list = []
+    c.register_command("echo", lambda payload: seen.append(
+        caller_origin(payload, c.client.relay)) or {"ok": True})
+    started = []
+
+    def serve(payload: object) -> dict:   # as a join does: a task that calls the client
+        started.append(asyncio.ensure_future(relay.user_command(c.address, "echo", {})))
+        # (and one that calls the relay itself: no caller's connection to reserve with)
+        started.append(asyncio.ensure_future(relay.user_command(
+            relay.address, RESERVE, {"client": c.client.client, "secret": c.client._secret})))
+        return {"ok": True}
+
+    relay.register_command("start", serve)
+    # the client itself asks (its host is in the context the task inherits); a ring node too
+    for asker in (c, ring[2]):
+        assert await asker.user_command(relay.address, "start", {}) == {"ok": True}
+    replies = [await t for t in started]
+    assert replies[::2] == [{"ok": True}] * 2
+    assert [r.get("refused") for r in replies[1::2]] == ["no_link"] * 2
+    assert seen == [relay.address.host] * 2
+    # and a call through the relay from another node still carries that node's host
+    assert await ring[2].user_command(c.address, "echo", {}) == {"ok": True}
+    assert seen[-1] == ring[2].address.host != relay.address.host
+    for x in (*ring, c):
+        await x.stop()

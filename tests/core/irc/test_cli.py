@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from core.chord import Address
+from core.irc.actions import NO_SUCH_OPER
 from tests.support.irc import Client
 from tests.support.ports import HOST, free_port
 from tests.support.procs import Cluster, kind
@@ -89,5 +90,69 @@ async def test_cli__a_headless_user_and_an_irc_client_of_its_node_talk(tmp_path)
             await irc.wait("privmsg", nick="hank", text="psst back")
             assert await asyncio.to_thread(hank.stop) == 0
             await irc.wait_line("ERROR")   # the node closes its IRC connections on exit
+        finally:
+            irc.close()
+
+
+def test_cli__the_owner_makes_an_irc_operator_from_stdin(tmp_path, monkeypatch, capsys):
+    """``--set-irc-oper NAME`` keeps NAME and a salted hash of the password from stdin in
+    the data directory (mode 0600); OPER is checked against it; a second NAME is added
+    beside the first, and the same NAME again replaces its password."""
+    import io
+    import stat
+
+    from core.datadir import DataDir
+    from core.irc import accounts
+    from tui.__main__ import main
+    data_dir = DataDir(tmp_path)
+    for name, word in (("boss", "first-word"), ("Helper", "helper-word"),
+                       ("boss", "second-word")):
+        monkeypatch.setattr("sys.stdin", io.StringIO(f"{word}\n"))
+        assert main(["--set-irc-oper", name, "--data-dir", str(tmp_path)]) == 0
+    path = tmp_path / accounts.OPERS_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "word" not in path.read_text()
+    assert accounts.oper_login(data_dir, "boss", "second-word") is None
+    assert accounts.oper_login(data_dir, "BOSS", "first-word") == accounts.WRONG_PASSWORD
+    assert accounts.oper_login(data_dir, "helper", "helper-word") is None
+    assert accounts.oper_login(data_dir, "nobody", "x") == NO_SUCH_OPER
+    assert accounts.oper_login(None, "boss", "second-word") == NO_SUCH_OPER
+    monkeypatch.setattr("sys.stdin", io.StringIO("pw\n"))
+    assert main(["--set-irc-oper", "bad name!", "--data-dir", str(tmp_path)]) == 2
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+    assert main(["--set-irc-oper", "boss", "--data-dir", str(tmp_path)]) == 2
+    assert "1 to 300 characters" in capsys.readouterr().err
+    assert accounts.oper_login(data_dir, "boss", "second-word") is None
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_cli__an_invitation_reaches_a_headless_user_and_an_irc_client_of_another_node(
+        tmp_path):
+    """hank (headless, node 1) invites bo (headless, node 2) and ida (an IRC client of node
+    2) into his invite-only channel: bo prints the invitation, ida gets INVITE, both get in."""
+    port = free_port()
+    with Cluster(tmp_path) as cluster:
+        hank = await asyncio.to_thread(cluster.start, "hank")
+        bo = await asyncio.to_thread(cluster.start, "bo", hank,
+                                     args=("--irc", f"{HOST}:{port}"))
+        irc = await Client().connect(_Gateway(port), "ida")
+        try:
+            await irc.wait("welcome")
+            hank.send("join door")
+            await asyncio.to_thread(hank.wait_for, kind("joined", channel="door"))
+            hank.send("mode #door +i")
+            await asyncio.to_thread(hank.wait_for, kind("modes", change="+i"))
+            irc.conn.join("#door")
+            await irc.wait("inviteonlychan")
+            hank.send("invite ida #door")
+            invite = await irc.wait_line("INVITE")
+            assert invite.params == ("ida", "#door") and invite.prefix.startswith("hank!")
+            hank.send("invite bo #door")
+            await asyncio.to_thread(bo.wait_for, kind("invited", channel="door", nick="hank"))
+            irc.conn.join("#door")
+            await irc.wait("endofnames")
+            bo.send("join door")
+            await asyncio.to_thread(bo.wait_for, kind("joined", channel="door"))
         finally:
             irc.close()

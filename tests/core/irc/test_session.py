@@ -7,7 +7,18 @@ from hypothesis import strategies as st
 
 from core import events as ev
 from core.chat.model.commands import Command
-from core.irc.actions import Close, ListChannels, Lookup, Quit, Register, Run, Whois
+from core.irc.actions import (
+    NO_SUCH_OPER,
+    Close,
+    ListChannels,
+    Lookup,
+    Oper,
+    Quit,
+    Register,
+    Rename,
+    Run,
+    Whois,
+)
 from core.irc.message import TOO_LONG, LineBuffer, Message, encode, parse
 from core.irc.replies import ServerInfo
 from core.irc.session import Session
@@ -73,7 +84,7 @@ class TestRegistration:
         isupport = lines[4].split() + lines[5].split()
         for token in ("CHANTYPES=#&", "NICKLEN=32", "CHANNELLEN=51", "TOPICLEN=300",
                       "CASEMAPPING=ascii", "NETWORK=chordchat",
-                      "PREFIX=",   # no channel prefixes: nobody is an operator or voiced
+                      "PREFIX=(ov)@+", "CHANMODES=beI,k,l,imnst", "EXCEPTS=e", "INVEX=I",
                       "WHOX"):
             assert token in isupport
 
@@ -149,10 +160,32 @@ class TestRegistration:
         c.line(f"NICK {nick}".encode())
         assert c.read() == [f":{SERVER} 432 * {nick} :Erroneous nickname"]
 
-    def test_nick__change_after_registration_is_refused_same_nick_ignored(self):
-        c = Client().register()
+    def test_nick__a_change_once_registered_asks_the_ring_same_nick_ignored(self):
+        """RFC 2812 §3.1.2: NICK once registered changes the nick: the driver claims it
+        (``Rename``); on its answer the client gets NICK from its old mask and is known by
+        the new nick, its channels' members too; 433 if taken, 447 if it failed else."""
+        c = Client().register().joined("a", "bob")
         assert c.line(b"NICK alice") == [] and c.read() == []
-        assert c.answers(b"NICK bob") == ["447"]
+        assert c.line(b"NICK alice2") == [Rename("alice2")]
+        c.session.rename_refused("alice2", "the ring is unreachable", taken=False)
+        c.session.rename_refused("alice2", "taken", taken=True)
+        assert c.numerics() == ["447", "433"]
+        c.session.renamed("alice2")
+        assert c.read() == [":alice!al@127.0.0.1 NICK alice2"]
+        assert c.session.nick == "alice2" and c.session.channels["a"] == {
+            "bob": "bob", "alice2": "alice2"}
+        # the old nick leaving the channel, as the new user hears of it: not shown
+        c.session.event(ev.MemberLeft("a", "alice", "exit"))
+        assert c.read() == []
+        # someone else with that nick later: shown
+        c.session.event(ev.MemberJoined("a", "alice"))
+        assert c.read() == [":alice!alice@ring JOIN #a"]
+
+    def test_nick__no_change_of_case_only_nor_for_a_sasl_login(self):
+        c = Client().register()
+        assert c.answers(b"NICK ALICE") == ["447"]
+        c.session.registration.account = "alice"
+        assert c.line(b"NICK bob") == [] and c.numerics() == ["447"]
 
     def test_user__missing_params_is_461(self):
         c = Client()
@@ -250,7 +283,7 @@ class TestJoinPart:
     def test_join__several_channels_by_commas(self):
         c = Client().register()
         assert c.line(b"JOIN #a,#b,#c key1,key2") == [
-            Run(Command("join", ("a",))), Run(Command("join", ("b",))),
+            Run(Command("join", ("a", "key1"))), Run(Command("join", ("b", "key2"))),
             Run(Command("join", ("c",)))]
 
     def test_join__a_channel_joined_or_being_joined_is_not_asked_again(self):
@@ -480,10 +513,20 @@ class TestQueries:
         assert c.line(b"WHOIS Bob") == [Lookup("Bob")]
         c.session.whois("Bob", Whois("bob", "ab" * 20, "10.0.0.2:4000", "ab12-cd34"))
         lines = c.read()
-        assert [line.split()[1] for line in lines] == [
-            "311", "319", "312", "320", "320", "320", "318"]
+        assert [line.split()[1] for line in lines] == ["311", "319", "312", "318"]
         assert lines[1] == f":{SERVER} 319 alice bob :#a"
-        assert "address 10.0.0.2:4000" in lines[4] and "key fingerprint ab12-cd34" in lines[5]
+        assert lines[2] == (f":{SERVER} 312 alice bob {SERVER} :on node {'ab' * 20} at "
+                            "10.0.0.2:4000; key fingerprint ab12-cd34")
+
+    def test_whois__312_says_whether_the_key_is_the_one_pinned(self):
+        c = Client().register()
+        for pin, words in (("same", "key is the one pinned for bob"),
+                           ("changed", "key is NOT the one pinned for bob: TRUST bob"),
+                           ("new", "key is not pinned yet")):
+            c.line(b"WHOIS bob")
+            c.session.whois("bob", Whois("bob", "ab" * 20, "10.0.0.2:4000", "ab12", pin))
+            server = [line for line in c.read() if line.split()[1] == "312"]
+            assert len(server) == 1 and f"key fingerprint ab12: {words}" in server[0]
 
     def test_whois__unknown_nick_is_401_then_318(self):
         c = Client().register()
@@ -524,26 +567,118 @@ class TestQueries:
 
     def test_mode__channel_query_bans_and_change(self):
         c = Client().register().joined("a", "bob")
-        assert c.answers(b"MODE #a", b"MODE #a b", b"MODE #a +o bob", b"MODE #a +z") == [
-            "324", "329", "368", "482", "472"]
-        # a member mode for a nick not on the channel: 441 (RFC 2812 §3.2.3)
-        assert c.answers(b"MODE #a +o carol", b"MODE #a +bv x!*@* carol",
-                         b"MODE #a +b carol") == ["441", "441", "482"]
+        assert c.answers(b"MODE #a", b"MODE #a b", b"MODE #a +z") == ["324", "368", "472"]
+        # whether alice operates #a the maintainer decides: the change goes to the ring,
+        # and its refusal is 482 (RFC 2812 §3.2.3)
+        run = Run(Command("mode", ("a", "+o bob")))
+        assert c.line(b"MODE #a +o bob") == [run]
+        c.session.failed(run, "refused", "not_operator")
+        # a member mode for a nick the gateway does not know at all: 401; one the ring
+        # says is not in the channel: 441
+        assert c.answers(b"MODE #a +o carol", b"MODE #a +bv x!*@* carol") == [
+            "482", "401", "401"]
+        c.session.failed(Run(Command("mode", ("a", "+b-v x!*@* bob"))), "refused",
+                         "no_such_member")
+        assert c.read()[0].split()[1:4] == ["441", "alice", "bob"]
         # a channel nobody here is in: 403 (modern.ircdocs.horse MODE)
         assert c.answers(b"MODE #zz", b"MODE #zz +o bob") == ["403", "403"]
+        # a bad limit or key: 696, the key never echoed
+        c.line(b"MODE #a +l -1")
+        c.line(b"MODE #a +k :two words")
+        assert [m.split()[1:6] for m in c.read()] == [
+            ["696", "alice", "#a", "l", "-1"], ["696", "alice", "#a", "k", "*"]]
 
-    def test_oper__491_there_are_no_operators_and_461_without_a_password(self):
-        """RFC 2812 §3.1.4: ERR_NOOPERHOST when no operator entry fits; none exists."""
-        c = Client().register()
-        assert c.answers(b"OPER admin secret", b"OPER admin") == ["491", "461"]
-
-    def test_kick_and_invite__no_operators_so_the_numerics_say_why(self):
+    def test_mode__an_operator_changes_modes_on_the_ring_and_sees_them(self):
         c = Client().register().joined("a", "bob")
-        assert c.answers(b"KICK #a", b"KICK #a bob", b"KICK #b bob", b"KICK #b!x bob",
-                         b"KICK &ring bob") == ["461", "482", "403", "403", "442"]
-        assert c.answers(b"INVITE bob", b"INVITE carol #a", b"INVITE carol #b") == [
-            "461", "482", "403"]
-        assert not c.line(b"KICK #a bob") and "no channel operators" in c.read()[0]
+        c.session.event(ev.Modes("a", "", "", ops=("alice",), created=1700000000.0,
+                                 history=True))
+        assert c.answers(b"MODE #a") == ["324", "329"]
+        assert c.line(b"MODE #a +ntl-k 5") == [Run(Command("mode", ("a", "+ntl-k 5")))]
+        assert c.line(b"MODE #a +ov bob bob") == [Run(Command("mode", ("a", "+ov bob bob")))]
+        c.session.event(ev.Modes("a", "alice", "+ntl 5", ops=("alice",), voiced=("bob",),
+                                 modes="+lnt", args=("5",),
+                                 lists=(("b", "x!*@*", "alice", 1700000001.0),),
+                                 created=1700000000.0))
+        c.line(b"MODE #a")
+        c.line(b"MODE #a +b")
+        c.line(b"NAMES #a")
+        assert c.read() == [
+            ":alice!al@127.0.0.1 MODE #a +ntl 5",
+            f":{SERVER} 324 alice #a +lnt :5",
+            f":{SERVER} 329 alice #a :1700000000",
+            f":{SERVER} 367 alice #a x!*@* alice :1700000001",
+            f":{SERVER} 368 alice #a :End of channel ban list",
+            f":{SERVER} 353 alice = #a :+bob @alice",
+            f":{SERVER} 366 alice #a :End of /NAMES list"]
+
+    def test_oper__the_driver_checks_then_381_and_plus_o_or_491_464_and_461(self):
+        """RFC 2812 §3.1.4: OPER name password; 381 and the user's +o when they fit,
+        ERR_NOOPERHOST for a name that is no operator, ERR_PASSWDMISMATCH for a wrong
+        password, 461 without the password."""
+        c = Client().register()
+        assert c.line(b"OPER admin secret") == [Oper("admin", "secret")]
+        assert "secret" not in repr(Oper("admin", "secret"))
+        c.session.oper_failed(NO_SUCH_OPER)
+        c.session.oper_failed("wrong password")
+        assert c.answers(b"OPER admin") == ["491", "464", "461"]
+        assert c.answers(b"KILL bob :go", b"WALLOPS :hi", b"MODE alice +o") == ["481", "481"]
+        c.session.oper_failed("wrong password")
+        c.read()
+        c.line(b"OPER admin secret")
+        c.session.opered("admin")
+        got = c.read()
+        assert [line.split()[1] for line in got] == ["381", "MODE"]
+        assert got[1] == ":alice!al@127.0.0.1 MODE alice +o"
+        assert c.answers(b"MODE alice") == ["221"]
+        c.line(b"MODE alice -o")
+        assert c.read() == [":alice!al@127.0.0.1 MODE alice -o"]
+        assert c.answers(b"KILL bob :go", b"WALLOPS :hi") == ["481", "481"]
+
+    def test_info__371_lines_then_374(self):
+        c = Client().register()
+        got = c.answers(b"INFO")
+        assert got[-1] == "374" and set(got[:-1]) == {"371"} and len(got) > 1
+
+    def test_who__an_operator_of_this_gateway_is_marked_star(self):
+        c = Client().register().joined("a", "bob")
+        c.line(b"OPER admin secret")
+        c.session.opered("admin")
+        c.line(b"AWAY :out")
+        c.read()
+        c.line(b"WHO alice")
+        c.line(b"WHO bob")
+        assert [line.split()[8] for line in c.read() if line.split()[1] == "352"] == [
+            "G*", "H"]
+
+    def test_kick_and_invite__checked_here_first_then_on_the_ring(self):
+        c = Client().register().joined("a", "bob")
+        assert c.answers(b"KICK #a", b"KICK #b bob", b"KICK #b!x bob",
+                         b"KICK &ring bob") == ["461", "403", "403", "442"]
+        assert c.line(b"KICK #a bob,carol") == [Run(Command("kick", ("a", "bob", ""))),
+                                               Run(Command("kick", ("a", "carol", "")))]
+        c.session.failed(Run(Command("kick", ("a", "bob", ""))), "refused", "not_operator")
+        c.session.failed(Run(Command("kick", ("a", "carol", ""))), "refused",
+                         "no_such_member")
+        assert c.numerics() == ["482", "441"]
+        assert c.answers(b"INVITE bob", b"INVITE bob #a", b"INVITE carol #b") == [
+            "461", "443", "403"]
+        assert c.line(b"INVITE carol #a") == [Run(Command("invite", ("a", "carol")))]
+        c.session.event(ev.Modes("a", "", "", ops=("alice",), history=True))
+        assert c.line(b"KICK #a bob :go away") == [Run(Command("kick", ("a", "bob",
+                                                                        "go away")))]
+        # what the ring said: the numerics of its refusals
+        c.session.failed(Run(Command("invite", ("a", "carol"))), "refused", "not_operator")
+        c.session.failed(Run(Command("join", ("k",))), "refused", "bad_key")
+        c.session.failed(Run(Command("join", ("l",))), "refused", "channel_full")
+        assert c.numerics() == ["482", "475", "471"]
+        c.session.event(ev.Kicked("a", "alice", "bob", "go away"))
+        c.session.event(ev.Invited("a", "carol", invitee="dave"))
+        c.session.event(ev.Invited("b", "carol"))
+        assert c.read() == [":alice!al@127.0.0.1 KICK #a bob :go away",
+                            f":{SERVER} 341 alice dave :#a",
+                            ":carol!carol@ring INVITE alice #b"]
+        assert c.answers(b"NAMES #a") == ["353", "366"] and "bob" not in str(
+            c.session.channels["a"])
 
     def test_mode__own_modes_other_users_and_unknown_flags(self):
         c = Client().register()
@@ -556,6 +691,14 @@ class TestQueries:
             ":alice!al@127.0.0.1 MODE alice +i",
             f":{SERVER} 221 alice :+i",
             f":{SERVER} 501 alice :Unknown MODE flag",
+            f":{SERVER} 502 alice :Can't change mode for other users",
+        ]
+        c.line(b"MODE alice +wo")   # +o: only OPER makes an operator (RFC 2812 §3.1.5)
+        c.line(b"MODE alice")
+        c.line(b"MODE bob")
+        assert c.read() == [
+            ":alice!al@127.0.0.1 MODE alice +w",
+            f":{SERVER} 221 alice :+iw",
             f":{SERVER} 502 alice :Can't change mode for other users",
         ]
 

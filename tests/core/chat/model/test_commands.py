@@ -32,6 +32,7 @@ from core.chat.model.text import is_clean
     ("msg @CD27C063 by id", Command("msg", ("@cd27c063", "by id"))),
     ("msg @" + "a" * 40 + " full id", Command("msg", ("@" + "a" * 40, "full id"))),
     ("join #General", Command("join", ("general",))),
+    ("join #vault sesame", Command("join", ("vault", "sesame"))),
     ("/join general", Command("join", ("general",))),
     ("leave #general", Command("leave", ("general",))),
     ("/part general", Command("leave", ("general",))),
@@ -57,7 +58,9 @@ def test_parse__accepts_every_command_and_its_irc_form(line, expected):
     ("send general", "send needs a text after 'general'"),
     ("send", "send needs a channel and a text"),
     ("join", "join needs a channel"),
-    ("join a b", "join takes one channel"),
+    ("join a b c", "join takes a channel and its key, not 3 words"),
+    ("join a " + "k" * 24, "a key is 1 to 23 printable ASCII characters"),
+    ("join a b,c", "no spaces or commas"),
     ("leave", "leave needs a channel"),
     ("exit now", "exit takes no arguments"),
     ("msg 9bob hi", "invalid nick '9bob'"),
@@ -158,7 +161,8 @@ def test_commands__table_drives_help_completion_and_dispatch():
     assert argument_kinds("bell") == ["on|off"] and argument_kinds("zz") == []
     for spec in COMMANDS:
         line = spec.usage.replace("<nick>", "bob").replace("<channel>", "c").replace(
-            "<text>", "t").replace("[on|off]", "on")
+            "<text>", "t").replace("[on|off]", "on").replace("[#channel]", "#c").replace(
+            "<+-modes> [arguments]", "+o bob").replace("[reason]", "bye")
         if spec.name == "me":   # an action: in a conversation (the home pane names one)
             line = line.replace("me ", "me #c ")
         command = parse(line)  # every usage line parses as written, as the row's command
@@ -173,14 +177,45 @@ def test_commands__each_is_handled_where_the_contract_says():
                      "search": Where.FRONT_END,
                      "msg": Where.CHAT, "join": Where.CHAT, "leave": Where.CHAT,
                      "send": Where.CHAT, "status": Where.CHAT, "whois": Where.CHAT,
-                     "trust": Where.CHAT, "topic": Where.CHAT,
+                     "trust": Where.CHAT, "topic": Where.CHAT, "mode": Where.CHAT,
+                     "kick": Where.CHAT, "invite": Where.CHAT,
                      "me": Where.CHAT}
+
+
+def test_mode_kick_invite__name_the_channel_or_take_the_one_shown():
+    assert parse("mode #General +ntk-o beer bob") == Command("mode", ("general",
+                                                                      "+ntk-o beer bob"))
+    assert parse("/mode +l 05", "#general") == Command("mode", ("general", "+l 5"))
+    assert parse("/kick bob spam and more", "#general") == Command(
+        "kick", ("general", "bob", "spam and more"))
+    assert parse("kick #a bob") == Command("kick", ("a", "bob", ""))
+    assert parse("/invite Bob", "#general") == parse("invite Bob #general") == Command(
+        "invite", ("general", "Bob"))
+    assert parse("mode #a +o bob").destination == "#a"
+
+
+@pytest.mark.parametrize("line, conversation, message", [
+    ("mode +t", None, "mode needs a channel"),
+    ("/mode +z", "#a", "unknown mode 'z'"),
+    ("/mode +k", "#a", "mode +k needs an argument"),
+    ("/mode +l 0", "#a", "a limit is a whole number"),
+    ("/mode +k two words", "#a", "more arguments than modes"),
+    ("/kick", "#a", "kick needs a nick"),
+    ("/kick b@d", "#a", "nick"),
+    ("invite bob", None, "invite needs a channel"),
+    ("/invite", "#a", "invite needs a nick"),
+])
+def test_mode_kick_invite__bad_input_gets_a_specific_error(line, conversation, message):
+    with pytest.raises(CommandError) as e:
+        parse(line, conversation)
+    assert message in str(e.value)
 
 
 def test_command__prints_as_a_line_that_parses_back_to_it():
     for line in ("send #general hi  there", "msg @abcdef12 x", "join #a", "leave #a", "exit",
                  "bell on", "status", "whois bob", "trust Bob", "me #general waves  hi",
-                 "me bob waves", "me @abcdef12 waves"):
+                 "me bob waves", "me @abcdef12 waves", "mode #a +ov-k bob bob",
+                 "kick #a bob", "kick #a bob go away", "invite bob #a"):
         command = parse(line)
         assert str(command) == line and parse(str(command)) == command
 
@@ -218,3 +253,18 @@ def test_text_command__sends_several_lines_as_one_message_never_as_a_command():
                           ("x" * (MAX_TEXT + 1), "at most")):
         with pytest.raises(CommandError, match=message):
             text_command("#general", text)
+
+
+@pytest.mark.parametrize("line, shown", [
+    ("join #door sesame", "join #door (key)"),
+    ("mode #door +k sesame", "mode #door +k (key)"),
+    ("mode #door +lk 5 sesame", "mode #door +lk 5 (key)"),
+    ("mode #door +o-k alice", "mode #door +o-k alice"),
+    ("join #door", "join #door"),
+    ("mode #door +o alice", "mode #door +o alice"),
+])
+def test_shown__a_channel_key_never_reaches_notices_and_logs(line, shown):
+    command = parse(line)
+    assert command.shown == shown
+    assert parse(str(command)) == command   # str still parses back whole, key and all
+    assert ("sesame" in str(command)) == ("sesame" in line)

@@ -40,7 +40,7 @@ class TestSign:
         assert entry.valid() and entry.at > 1_600_000_000
 
     @pytest.mark.parametrize("channel, kind", [("#general", "msg"), ("General", "msg"),
-                                               ("", "msg"), ("general", "kick")])
+                                               ("", "msg"), ("general", "ban")])
     def test_sign_entry__refuses_bad_fields(self, channel, kind):
         with pytest.raises(EntryError):
             sign_entry(ALICE, channel, kind, "d" * 32, address="10.0.0.1:4000")
@@ -81,7 +81,7 @@ class TestWire:
             assert got.valid() and got == entry
 
     @pytest.mark.parametrize("change", [
-        {"channel": "#x"}, {"channel": 3}, {"kind": "kick"}, {"nick": ""}, {"key": "x"},
+        {"channel": "#x"}, {"channel": 3}, {"kind": "ban"}, {"nick": ""}, {"key": "x"},
         {"address": ""}, {"address": None}, {"msg_id": ""}, {"msg_id": "x" * 129},
         {"text": None}, {"at": "now"}, {"at": True}, {"at": float("inf")},
         {"signature": 1}])

@@ -416,3 +416,14 @@ def test_holdings__the_other_copys_delivered_numbers_stay_so_an_author_keeps_its
     h.maintain(theirs)
     texts = [e.text for e in h.channel("c").log]
     assert texts.index("bo earlier") < texts.index("bo later")
+
+
+def test_holdings__a_renumbering_merge_keeps_the_channels_modes():
+    h = Holdings()
+    full = long_log()
+    founder = signed_member("ann", "h:1", 1.0, channel="c").signed
+    full.modes.found(founder)
+    h.maintain(full)
+    h.maintain(fresh(["new 1"], at=395.0))           # renumbers: a new Channel is built
+    assert h.channel("c").find(f"n{0:031x}").seq == 401
+    assert h.channel("c").modes.founder == founder

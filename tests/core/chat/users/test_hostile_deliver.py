@@ -16,6 +16,8 @@ from core.chat.model.ids import channel_key
 from core.chat.testing import message, sim_ring
 from core.chat.wire import verbs as p
 from core.chord import Address
+from core.chord.client import ClientSettings
+from core.chord.relay import RelayLimits
 from core.chord.testing import virtual_time, wait_until
 
 
@@ -64,6 +66,11 @@ async def test_deliver__a_strangers_costs_no_signature_and_the_new_maintainer_de
         assert not checks, f"{len(checks)} signatures checked for a stranger"
         assert guard.lookups <= 1 and guard.refused == 20   # one lookup per second at most
         assert not [t for t in quiet.texts("tied") if t.startswith("forged")]
+        # the ring log says why, once for the 20
+        said = [e.text for e in quiet.of(ev.Log) if "refused deliveries of #tied" in e.text]
+        assert said == [f"{quiet.nick}: refused deliveries of #tied from 10.66.0.1: not its "
+                        f"maintainer by our lookup (the maintainer's host: "
+                        f"{m.node.address.host}); said once"]
         # honest traffic still flows, to the quiet member too
         await talker.user.send("tied", "second")
         for n in members:
@@ -83,3 +90,27 @@ async def test_deliver__a_strangers_costs_no_signature_and_the_new_maintainer_de
         checks.clear()
         reply = await deliver(quiet, forged(5, 5000))
         assert reply["refused"] == "not_maintainer" and not checks
+
+
+@virtual_time
+async def test_deliver__a_client_whose_relay_maintains_the_channel_gets_every_message():
+    """A client node's relay that is also its channel's maintainer delivers to it by calling
+    its own client; the feed doing so was started while serving the client's join, and the
+    relay stamped the client's own host as the origin: every delivery was refused."""
+    async with sim_ring(["ann", "bo", "cy"], relay=RelayLimits()) as ring:
+        m = ring.owner(channel_key("tied"))
+        x = await ring.add("xena", via=m, client=ClientSettings(relays=(m.node.address,),
+                                                                listen=True))
+        assert x.node.client.relay == m.node.address
+        others = [n for n in ring.nodes if n is not x]
+        for n in (*others, x):
+            await n.user.join("tied")
+        texts = [f"{n.nick}-{i}" for i in range(3) for n in (*others, x)]
+        for text in texts:
+            await next(n for n in (*others, x) if text.startswith(n.nick)).user.send(
+                "tied", text)
+        for n in (*others, x):
+            await wait_until(lambda n=n: set(texts) <= set(n.texts("tied")), 10,
+                             what=f"every message at {n.nick}")
+        assert sorted(x.texts("tied")) == sorted(texts)   # once each
+        assert x.user.memberships.maintainers.refused == 0

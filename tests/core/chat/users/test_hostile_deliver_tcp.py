@@ -5,9 +5,6 @@ of where a forwarded call came from (``origin``) it cannot forge."""
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import struct
 import time
 
 import core.chat.model.entries as entries
@@ -15,31 +12,11 @@ from core.chat.model.channel import Channel
 from core.chat.model.ids import channel_key
 from core.chat.testing import message
 from core.chat.wire import verbs as p
-from core.chord import wire
 from core.chord.client import ClientSettings
 from core.chord.relay import FORWARD, ORIGIN
 from core.chord.testing import wait_until
 from tests.support.clients import loop_ring
-
-ATTACKER = "127.0.0.2"
-_ids = itertools.count(1)
-
-
-async def frame_from(host: str, to, user_type: str, payload: dict) -> object:
-    """One ``user`` request over a fresh connection from ``host``; its result."""
-    reader, writer = await asyncio.open_connection(to.host, to.port, local_addr=(host, 0))
-    try:
-        rid = next(_ids)
-        writer.write(wire.encode({"id": rid, "method": "user",
-                                  "args": {"type": user_type, "payload": payload}}))
-        await writer.drain()
-        async with asyncio.timeout(5):
-            (length,) = struct.unpack(">I", await reader.readexactly(4))
-            reply = wire.decode_body(await reader.readexactly(length))
-        assert reply["id"] == rid, reply
-        return reply.get("result", reply)
-    finally:
-        writer.close()
+from tests.support.frames import ATTACKER, frame_from
 
 
 def forged(count: int, start: int) -> list[dict]:
