@@ -8,8 +8,9 @@ For every maintained channel the holdings keep:
   have not seen. Feeds deliver nothing above it, so a successor that takes over from a
   replica never hands out a sequence number a member has already seen;
 - a *cursor* per member: the last sequence number sent to that member and acknowledged
-  (None: unknown, send it the log). A merge that brings entries below a cursor moves the
-  cursor back, so those entries still reach the member (members drop repeats by id).
+  (None: unknown, send it the log). A merge that brings
+  entries below a cursor moves the cursor back, so those entries still reach the member
+  (members drop repeats by id).
 
 When two copies meet (a migration, a takeover, a healed partition) the holdings also note
 what the merge cannot decide alone: *doubted members*, present in one copy but not in the
@@ -22,6 +23,7 @@ Time is whatever the caller passes (``now``): the holdings have no clock of thei
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from core.chord.ids import in_half_open
@@ -41,6 +43,7 @@ class Holdings:
         self.replicas = Items()
         self._refreshed: dict[Ref, float] = {}       # replica -> when its owner last sent it
         self._replicated: dict[str, int] = {}        # maintained channel -> replicated mark
+        self._sent: dict[str, int] = {}   # ... -> the highest mark it had: sent up to there
         self._cursors: dict[tuple[str, MemberKey], int | None] = {}
         self.doubted: set[tuple[str, MemberKey]] = set()   # to ask: still a member?
         self.conflicts: list[tuple[NameRecord, NameRecord]] = []   # (kept, lost) records
@@ -106,14 +109,24 @@ class Holdings:
     def maintain(self, item: Item) -> Item:
         """Merge a copy into what we maintain (a migration, a successor's replica).
 
-        Entries the copy brings that sort at or below the replicated mark lower it (the
-        replicas do not have them yet), and move back the cursors above them; so does an
-        entry the merge moved to a lower seq (two copies numbered it differently).
+        Two copies may have numbered the same sequence numbers (each served for a while:
+        a partition, a node that served before its copy came, a takeover from a replica
+        that lagged): the union keeps our numbers for what we have, and numbers after
+        everything what we never sent that the other copy numbered otherwise, and a copy
+        started afresh (``merge_numbered``): nothing new sorts below what members have,
+        where the log's trim would drop it. Entries the merge brings or
+        renumbers at or below the replicated mark lower it (the replicas do not have them
+        so yet), and move back the cursors above them.
         """
         ref = item_ref(item)
         before = self.maintained.get(*ref)
         merged = self.maintained.put(item)
         self._note_doubts(before, item, merged)
+        if isinstance(merged, Channel) and isinstance(before, Channel):
+            assert isinstance(item, Channel)
+            merged = merge_numbered(merged, before, item, self._sent.get(merged.name, 0))
+            self.maintained.pop(*ref)
+            self.maintained.put(merged)
         if isinstance(merged, Channel):
             known = ({(e.msg_id, e.seq) for e in before.log} if isinstance(before, Channel)
                      else set())
@@ -172,6 +185,7 @@ class Holdings:
         if mark == old:
             return False
         self._replicated[ch.name] = mark
+        self._sent[ch.name] = max(mark, self._sent.get(ch.name, 0))
         return True
 
     def promote(self, is_ours: Callable[[int], bool]) -> list[Item]:
@@ -196,6 +210,7 @@ class Holdings:
         item = self.maintained.pop(kind, name)
         if kind == "channel":
             self._replicated.pop(name, None)
+            self._sent.pop(name, None)
             for ref in [r for r in self._cursors if r[0] == name]:
                 del self._cursors[ref]
         if item is not None and now is not None:
@@ -219,7 +234,12 @@ class Holdings:
         ref = item_ref(item)
         if self.maintained.get(*ref) is not None:
             return False
-        self.replicas.put(item)
+        before = self.replicas.get(*ref)
+        merged = self.replicas.put(item)
+        if isinstance(before, Channel) and isinstance(merged, Channel):
+            assert isinstance(item, Channel)
+            self.replicas.pop(*ref)
+            self.replicas.put(replica_numbered(merged, before, item))
         self._refreshed[ref] = now
         return True
 
@@ -243,3 +263,79 @@ class Range:
 
     def serves(self, key: int) -> bool:
         return self.is_ours(key) and not self.pulls and not self.leaving
+
+
+# -- two numberings of one channel ----------------------------------------------------------
+
+def renumbered(union: Channel, a: Channel, b: Channel, seqs: dict[str, int],
+               move: set[str]) -> Channel:
+    """``union`` (``a.merge(b)``: its members and topic) with the log of both copies (not
+    trimmed yet: nothing new may fall under the trim before it is numbered), the entries
+    ``seqs`` names at those numbers (the others at the lower of their two), and the
+    entries whose ids are in ``move`` numbered after everything else (in their order)."""
+    by_id: dict[str, Entry] = {}
+    for e in (*a.log, *b.log):
+        known = by_id.get(e.msg_id)
+        if known is None or e.seq < known.seq:
+            by_id[e.msg_id] = e
+    staying, moving = [], []
+    for e in by_id.values():
+        if e.msg_id in move:
+            moving.append(e)
+        else:
+            seq = seqs.get(e.msg_id, e.seq)
+            staying.append(e if seq == e.seq else dataclasses.replace(e, seq=seq))
+    top = max([union.last_seq, *(e.seq for e in staying)])
+    moved = [dataclasses.replace(e, seq=top + i)
+             for i, e in enumerate(sorted(moving, key=lambda e: (e.seq, e.msg_id)), 1)]
+    log = sorted(staying + moved, key=lambda e: (e.seq, e.msg_id))
+    ch = dataclasses.replace(union, log=log, last_seq=top + len(moved))  # (its modes too)
+    ch._trim()
+    return ch
+
+
+def merge_numbered(union: Channel, ours: Channel, theirs: Channel, sent: int) -> Channel:
+    """The union of a maintainer's copy (``ours``, whose entries up to ``sent`` may have
+    been delivered or acknowledged) and another (``theirs``): each entry ours has keeps
+    our number, and the other copy's keep theirs (two at one number are ordered by id:
+    they may both have been delivered, and moving one after everything would put an
+    author's earlier message after its later one) — but after everything go our entries
+    above ``sent`` at a number the other copy gave to another entry (nobody was sent them,
+    nor was their sender answered, so it sent nothing after them: a maintainer that was
+    paused, came back and took a message before its successor handed the channel back),
+    and a copy started afresh (``afresh``); and an entry of ours above ``sent`` that the
+    other copy has takes the other's number."""
+    their_seqs = {e.seq: e.msg_id for e in theirs.log}
+    their_ids = {e.msg_id: e.seq for e in theirs.log}
+    unsent = {e.msg_id for e in ours.log
+              if e.seq > sent and e.seq in their_seqs and e.msg_id not in their_ids}
+    # an entry we never sent that the other copy has: its number there (it may have been
+    # delivered and answered at that number)
+    seqs = {e.msg_id: (their_ids[e.msg_id] if e.seq > sent and e.msg_id in their_ids
+                       else e.seq) for e in ours.log}
+    return renumbered(union, ours, theirs, seqs, unsent | afresh(ours, theirs))
+
+
+def replica_numbered(union: Channel, held: Channel, copy: Channel) -> Channel:
+    """A replica (``held``) merged with its maintainer's new copy: the maintainer's
+    numbers win for every entry the copy has (a replica that kept the lowest number it
+    ever saw of an entry brought an older copy's numbering back at the next takeover),
+    and a copy started afresh goes after everything (``afresh``)."""
+    return renumbered(union, held, copy, {e.msg_id: e.seq for e in copy.log},
+                      afresh(held, copy))
+
+
+def afresh(a: Channel, b: Channel) -> set[str]:
+    """Of two copies whose numbers do not meet (one's last below the other's first: one
+    started afresh — a side of a partition that had no copy, a node alone for a moment, a
+    node that served before its copy came), the lower one's entries signed since the
+    other's log begins: new, not history the other copy trimmed; sorted under the other's
+    log, its trim would drop them."""
+    move: set[str] = set()
+    if a.log and b.log:
+        for low, high in ((a, b), (b, a)):
+            if low.last_seq < high.log[0].seq:
+                ids = {e.msg_id for e in high.log}
+                since = high.log[0].at
+                move |= {e.msg_id for e in low.log if e.msg_id not in ids and e.at >= since}
+    return move

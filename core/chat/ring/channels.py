@@ -332,6 +332,9 @@ class Channels:
             self.recent.add(ch.name, signed.msg_id, float(signed.at))
         if entry.seq > self.holdings.mark(ch.name):
             await self.replication.commit(ch)
+            # a merge meanwhile may have numbered it again (``Holdings.maintain``)
+            now_ch = self.holdings.channel(ch.name)
+            entry = (now_ch.find(signed.msg_id) if now_ch is not None else None) or entry
         if entry.seq > self.holdings.mark(ch.name):
             # our first successor did not take the copy: no ack yet, the sender asks again
             # (the id is known, so it is not stored twice)

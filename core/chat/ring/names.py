@@ -9,6 +9,7 @@ lives only its key may update (a higher sequence number) or delete; a replay is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import Callable
 
@@ -39,6 +40,7 @@ def record_of(d: dict, key: int | None = None) -> NameRecord:
 
 
 ALIVE_KIND = "name.alive"   # what a holder's key signs to show its node serves it
+DEAD_FOR = 10.0             # seconds a holder found dead is taken for dead without asking
 
 
 def alive_fields(nick: str, key: str, nonce: str) -> dict:
@@ -78,6 +80,7 @@ class Names:
         self.journal = journal
         self.wall_ms = wall_ms
         self._locks: dict[str, asyncio.Lock] = {}
+        self._dead: dict[tuple[str, str], float] = {}   # (address, key) -> dead until
 
     def handlers(self) -> dict[p.Verb, p.Handler]:
         return {p.NAME_SET: self.rpc_name_set, p.NAME_GET: self.rpc_name_get,
@@ -120,6 +123,8 @@ class Names:
                                     f"{incoming.address}, which does not answer for its key")
             alive = False
             if needs_liveness(current, incoming):
+                if not self.range.serves(incoming.ring_key):
+                    return p.NOT_OWNER   # at once, not after a liveness check of seconds
                 alive = await self._alive(current)
             decision = decide(current, incoming, alive, now_ms=self.wall_ms())
             if not isinstance(decision, Accept):
@@ -191,24 +196,46 @@ class Names:
         with the holder's key (``chat.name.alive``), so any node answering at that address
         is not enough. Asked twice with a generous timeout, because a wrong "dead" would
         hand a live user's nick to someone else (a dead process refuses the connection at
-        once, so this is quick when it matters)."""
+        once, so this is quick when it matters); a holder cut off by a partition takes
+        three timeouts, and is then taken for dead for ``DEAD_FOR`` seconds."""
         try:
             address = reachable(record.address)
         except ValueError:
             return False
+        # a holder found dead a moment ago is dead still: the claims that follow (retries,
+        # a second claimer, behind the lock) are not each kept waiting by a check of seconds
+        dead = (record.address, record.key)
+        if self._dead.get(dead, float("-inf")) > asyncio.get_running_loop().time():
+            return False
+        if not await self._answers(address, record):
+            if len(self._dead) > 1000:
+                self._dead.clear()
+            self._dead[dead] = asyncio.get_running_loop().time() + DEAD_FOR
+            return False
+        self._dead.pop(dead, None)
+        return True
+
+    async def _answers(self, address, record: NameRecord) -> bool:
         nonce = secrets.token_hex(16)
         payload = {"nick": record.nick, "key": record.key, "nonce": nonce}
-        for _ in range(2):
-            try:
-                reply = await self.node.user_command(address, p.NAME_ALIVE.type, payload,
-                                                     timeout=max(3.0, 2 * self.node.timeout))
-            except RemoteError:
-                return False   # it answers, but not for this key
-            except RpcError:
-                continue
-            return (isinstance(reply, dict) and reply.get("ok") is True
-                    and verify(record.key, ALIVE_KIND,
-                               alive_fields(record.nick, record.key, nonce), reply.get("sig")))
+        timeout = max(3.0, 2 * self.node.timeout)
+        # at most three timeouts in all: a call that fails goes round through neighbours
+        # (detour.py) at twice the timeout each, and two such rounds kept a claim waiting
+        # (and every claim of the nick after it, behind the lock) past its sender's patience
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(3 * timeout):
+                for _ in range(2):
+                    try:
+                        reply = await self.node.user_command(address, p.NAME_ALIVE.type,
+                                                             payload, timeout=timeout)
+                    except RemoteError:
+                        return False   # it answers, but not for this key
+                    except RpcError:
+                        continue
+                    return (isinstance(reply, dict) and reply.get("ok") is True
+                            and verify(record.key, ALIVE_KIND,
+                                       alive_fields(record.nick, record.key, nonce),
+                                       reply.get("sig")))
         return False
 
     # -- two holders met (a healed partition) ----------------------------------------------

@@ -182,10 +182,12 @@ class Replication:
             wires, _ = keyed(wires, lambda key: in_half_open(key, before.id, sender.id),
                              source)
         items = checked(wires, source, self.stamp)
-        kept = {item_ref(item) for item in items}
         at = now()
-        for item in items:
-            self.holdings.keep_replica(item, at)
+        # an item we maintain ourselves is not kept (a migration raced the copy, or two
+        # nodes serve one channel): left out, so its sender does not take it as
+        # replicated — it would acknowledge and deliver what no successor holds, and
+        # number on from a copy that is not the one its successor would take over
+        kept = {item_ref(item) for item in items if self.holdings.keep_replica(item, at)}
         left_out = []
         for wire in d["items"]:
             ref = _wire_ref(wire)

@@ -13,8 +13,10 @@ before a channel's key — leaves evidence a member can check, and copies it can
   member lagged, two copies that numbered one id differently) is no alarm;
 - **a gap in an author's count**: every message carries the author's signed
   (series, n) (``entries.py``), so a maintainer that renumbers to hide a dropped message
-  still shows a jump in n. The replicas are read; what no replica has either is
-  reported as never arrived;
+  still shows a jump in n. The holders' whole logs are read (the maintainer's too: an
+  honest one has what a feed skipped after a merge; two copies may have numbered the
+  messages below the author's last one); what no holder has either is reported as never
+  arrived;
 - **the user's own message withheld**: the maintainer acknowledged it (``Sent`` with a
   seq) but it has not come back within ``deadline`` though the maintainer delivered
   since. A sender that is not a member asks the replicas whether they have it.
@@ -233,23 +235,30 @@ class Gaps:
         while self.tracks.get(channel) is track:
             overdue = {i: x for i, x in track.expected.items()
                        if now() - x.acked >= self.deadline}
+            # an author's missing messages may sit anywhere in a holder's log (two copies
+            # numbered them differently): the whole log is read then, and they are taken
+            # from it wherever they sit
             asks = ([track.base] if track.held else []) + (
                 [min(m.after_seq for m in track.missing.values()) - 1] if track.missing
                 else []) + [x.seq - 1 for x in overdue.values()]
             if not asks:
                 return
+            after = max(0, min(asks))     # what follows is taken, whoever wrote it
             holes = ({s for s in range(track.base + 1, max(e.seq for e in track.held))
                       if s not in track.above} if track.held else set())
             missing = {a: Missing(set(m.ns), m.after_seq) for a, m in track.missing.items()}
             blamed = track.maintainer
-            copies = await self.copies.read(channel, max(0, min(asks)), skip=blamed)
+            # the maintainer is asked too: an honest one has what its feed skipped (a
+            # merge moved the member's cursor); a hostile one can only give signed entries
+            copies = await self.copies.read(channel, 0 if missing else after)
             if self.tracks.get(channel) is not track:
                 return
             recovered: list[tuple[Entry, str]] = []
             seen = self.seen(channel)
-            for copy in copies:
+            for copy in sorted(copies, key=lambda c: c.holder == blamed):   # it last
                 for e in copy.entries:
-                    if seen is not None and seen.first(e.msg_id):
+                    if ((e.seq > after or _one_of(e, missing)) and seen is not None
+                            and seen.first(e.msg_id)):
                         recovered.append((e, copy.holder))
             for e, _ in recovered:
                 track.expected.pop(e.msg_id, None)
@@ -261,10 +270,11 @@ class Gaps:
             self._counted(channel, track, out)
             if out:
                 self.show(channel, out)
-            self._report(channel, track, blamed, recovered, holes, missing, overdue, copies)
+            self._report(channel, track, blamed, recovered, after, holes, missing, overdue,
+                         copies)
 
     def _report(self, channel: str, track: Track, blamed: str | None,
-                recovered: list[tuple[Entry, str]], holes: set[int],
+                recovered: list[tuple[Entry, str]], after: int, holes: set[int],
                 missing: dict[Author, Missing], overdue: dict[str, Expected],
                 copies: list[Copy]) -> None:
         """One ``Gap`` per finding of this round."""
@@ -273,8 +283,10 @@ class Gaps:
         # gone (a crash, a move) rather than hostile; recovered quietly then
         quiet = {i for i, x in overdue.items()
                  if track.heard.get(x.via, float("-inf")) <= x.acked}
-        accused = [(e, h) for e, h in recovered
-                   if not (e.msg_id in quiet and e.seq not in holes)]
+        # not withheld: what only the maintainer had (its feed skipped it after a merge),
+        # and what sat below what we asked for (two copies numbered it differently)
+        accused = [(e, h) for e, h in recovered if h != blamed and e.seq > after
+                   and not (e.msg_id in quiet and e.seq not in holes)]
         if accused:
             holders = sorted({h for _, h in accused})
             messages = sum(e.kind == "msg" for e, _ in accused)
@@ -311,6 +323,15 @@ class Gaps:
         self.post(ev.Error(message=(
             f"#{channel}: {via} acknowledged your message (seq {seq}) but did not deliver "
             "it, and no replica has it: it may be lost")))
+
+
+def _one_of(e: Entry, missing: dict[Author, Missing]) -> bool:
+    """Whether ``e`` is one of the messages an author's count says we miss."""
+    if e.signed is None or e.signed.counted is None:
+        return False
+    key, series, n = e.signed.counted
+    m = missing.get((key, series))
+    return m is not None and n in m.ns
 
 
 def overdue_via(overdue: dict[str, Expected]) -> str | None:

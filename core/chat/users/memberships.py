@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 REJOIN_GAP = 1.0     # seconds between two resumes of one channel at least
 SETTLE = 3.0         # seconds a maintainer's removal (pruned, gone) waits to be shown
+STALE_FOR = 120.0    # seconds a line refused for its signed time is signed and sent again
+STALE_PAUSE, STALE_PAUSE_CAP = 0.5, 8.0   # the pauses between, doubling
 
 
 @dataclass
@@ -43,6 +45,10 @@ class Membership:
     channel: str
     joining: bool = True
     last_seq: int = 0
+    # the join's time and the maintainer's last seq then: a message numbered up to there
+    # and written before it is history, got with the join or from before it
+    joined_at: float = float("-inf")
+    join_seq: int = 0
     seen: Seen = field(default_factory=Seen)
     heard: float = 0.0          # when its maintainer last reached us (the loop's clock)
     resuming: bool = False      # a resume (``rejoin``) is under way
@@ -134,9 +140,9 @@ class Memberships:
         if channel in self.joined:
             raise ChatError(f"you are already in #{channel}")
         membership = self.joined[channel] = Membership(channel, key=key or None)
+        signed = self.me.sign(channel, "join")
         try:
-            reply = p.refusal(await self.channels.call_join(self.me.sign(channel, "join"),
-                                                            key=key),
+            reply = p.refusal(await self.channels.call_join(signed, key=key),
                               f"joining #{channel}")
         except ChatError:
             self.joined.pop(channel, None)
@@ -146,6 +152,7 @@ class Memberships:
         self.maintainers.saw(channel, reply.get("via"))
         last_seq = reply.get("last_seq", 0)
         membership.last_seq = max(membership.last_seq, last_seq if type(last_seq) is int else 0)
+        membership.joined_at, membership.join_seq = float(signed.at), membership.last_seq
         members = tuple(m for m in reply.get("members", []) if valid_nick(m))
         await self.outbox.remember_joined(channel, True, membership.key)
         joined = ev.Joined(channel=channel, members=members)
@@ -296,11 +303,8 @@ class Memberships:
             signed = self.me.sign(channel, "msg", item.text, item.msg_id, item.action)
         try:
             reply = await self.channels.call_send(signed)
-            if reply.get("refused") == "stale":   # resent long after: signed again, same id
-                count = (None if signed.n is None or signed.key != self.me.identity.key
-                         else (str(signed.series), signed.n))   # and the same number
-                reply = await self.channels.call_send(
-                    self.me.sign(channel, "msg", item.text, item.msg_id, count, item.action))
+            if reply.get("refused") == "stale":
+                reply = await self._sign_again(item, signed, reply)
             if reply.get("refused") == "cannot_send":   # +n or +m: this line never goes
                 await self.outbox.failed(item, str(reply.get("error", "cannot send")))
                 raise Told(f"sending to #{channel}: refused: {reply.get('error')}",
@@ -322,6 +326,34 @@ class Memberships:
         self.gaps.sent(channel, item.msg_id, seq, str(reply.get("via", "")))
         await self.outbox.delivered(item)
         return item.msg_id, seq
+
+    async def _sign_again(self, item: Outgoing, signed: SignedEntry, reply: dict) -> dict:
+        """The maintainer refused the line for the time it was signed at (resent long
+        after, or signed while this node's clock had jumped): it is signed again with the
+        time now — the same id and the same number, so it is still stored and shown once —
+        and sent again, with pauses while the refusal is still about the time (a clock
+        that jumped comes back, or the ring's clock measurement corrects it), for up to
+        ``STALE_FOR`` seconds. The user is told when it had to wait."""
+        channel = item.target
+        count = (None if signed.n is None or signed.key != self.me.identity.key
+                 else (str(signed.series), signed.n))
+        deadline, pause, told = now() + STALE_FOR, STALE_PAUSE, False
+        while True:
+            reply = await self.channels.call_send(
+                self.me.sign(channel, "msg", item.text, item.msg_id, count, item.action))
+            if reply.get("refused") != "stale" or now() + pause > deadline:
+                break
+            if not told:
+                told = True
+                self.post(ev.Info(text=(
+                    f"#{channel}: your line was refused as signed outside the maintainer's "
+                    f"time window ({reply.get('error', 'stale')}): this node's clock may "
+                    "have jumped; it is signed again with the time now and sent again")))
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, STALE_PAUSE_CAP)
+        if told and "refused" not in reply:
+            self.post(ev.Info(text=f"#{channel}: your line signed again went through"))
+        return reply
 
     # -- what maintainers deliver ----------------------------------------------------------
 
@@ -350,6 +382,11 @@ class Memberships:
                 del membership.held[key.lower()]   # its join no longer stands there: old
         fresh = []
         for e in sorted(self._entries(channel, wires), key=lambda e: e.seq):
+            if (e.kind == "msg" and e.seq <= membership.join_seq
+                    and e.at < membership.joined_at):
+                # history older than what the join brought, sent again by a maintainer
+                # that took over and does not know how far we got: not shown as new
+                continue
             # By message id, not by seq: after two copies of a channel were merged, an entry
             # may arrive with a seq below one already shown (the maintainer resends it).
             if membership.seen.first(e.msg_id):

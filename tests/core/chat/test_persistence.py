@@ -302,3 +302,41 @@ class TestMailbox:
             await wait_until(lambda: not owner.holdings.maintained.get("mailbox", "ann")
                              .waiting(), what="the letter let go")
             assert len(ann.of(ev.PrivateMessage, text="kept on the other side")) == 1
+
+
+class TestClockJump:
+    @virtual_time
+    async def test_outbox__a_line_signed_while_the_clock_jumped_is_signed_again_and_goes_once(self):
+        """A line typed while the node's clock is 20 minutes ahead is signed with that time
+        and refused by the maintainer as outside its replay window; signed again (the same
+        id) once the clock is right, it is acknowledged once, shown once, and the user is
+        told why it waited."""
+        async with sim_ring(["bo", "cy"]) as ring:
+            # ann measures her clock against the ring's at her start, then not for 30 rounds
+            # of 10 s: the jump below stays uncorrected while the test runs
+            ann = await ring.add("ann", keep=True, maintenance_interval=10.0)
+            await ring.settle()
+            room = next(c for c in (f"room{i}" for i in range(50))
+                        if ring.owner(channel_key(c)) is not ann)   # refused by another node
+            for n in ring.nodes:
+                await n.user.join(room)
+            raw = ann.service.clock.raw
+            ann.service.clock.raw = lambda: raw() + 1200     # the clock jumps 20 min ahead
+            sending = asyncio.ensure_future(ann.user.execute(Command("send", (room, "hi"))))
+            await wait_until(lambda: any(f"#{room}" in e.text for e in ann.of(ev.Info)),
+                             what="ann told")
+            await asyncio.sleep(3)
+            assert not ann.of(ev.Delivered)                   # refused while the clock is off
+            ann.service.clock.raw = raw                       # and right again
+            await asyncio.wait_for(sending, 60)
+            [pending] = ann.of(ev.Pending)
+            assert [e.msg_id for e in ann.of(ev.Delivered)] == [pending.msg_id]
+            assert [e.msg_id for e in ann.of(ev.Sent)] == [pending.msg_id]
+            assert not ann.of(ev.Error)
+            assert any("clock" in e.text and f"#{room}" in e.text for e in ann.of(ev.Info))
+            for n in ring.nodes:
+                await wait_until(lambda n=n: "hi" in n.texts(room), what="hi shown")
+            await asyncio.sleep(2)
+            for n in ring.nodes:
+                assert n.texts(room) == ["hi"]
+            assert await ann.user.store.outbox() == []

@@ -118,14 +118,14 @@ def test_holdings__a_merge_below_a_cursor_moves_it_back_and_lowers_the_mark():
     h.replicated(h.channel("c"))
     h.confirm("c", ("bo", "h:2"), 3)
     theirs = Channel("c")
-    theirs.append("msg", "zoe", "theirs")              # seq 1 in their numbering
+    theirs.append("msg", "zoe", "theirs")              # seq 1 in their numbering: kept
     h.maintain(theirs)
     assert h.cursor("c", ("bo", "h:2")) == 0 and h.mark("c") == 0
     h.replicated(h.unreplicated("c"))
     assert "theirs" in [e.text for e in h.deliverable("c", ("bo", "h:2"))]
 
 
-def test_holdings__a_merge_that_renumbers_an_undelivered_entry_below_a_cursor_resends_it():
+def test_holdings__an_entry_we_never_sent_takes_the_number_another_copy_gave_it():
     h = Holdings()
     first, second = Channel("c"), Channel("c")
     first.append("msg", "ann", "a", "a" * 32)
@@ -138,9 +138,87 @@ def test_holdings__a_merge_that_renumbers_an_undelivered_entry_below_a_cursor_re
     third = Channel("c")
     third.append("msg", "cy", "b", "b" * 32)           # another copy numbered "b" 1
     h.maintain(third)
-    assert h.channel("c").find("b" * 32).seq == 1
+    assert h.channel("c").find("b" * 32).seq == 1      # as that copy answered cy
+    assert h.channel("c").find("a" * 32).seq == 1      # ours, sent: it stays
     h.replicated(h.unreplicated("c"))
     assert "b" in [e.text for e in h.deliverable("c", ("bo", "h:2"))]
+
+
+def long_log(n: int = 400) -> Channel:
+    """A channel that numbered ``n`` messages (signed at 1 … n s); the log keeps the last
+    300."""
+    ch = Channel("c")
+    for i in range(1, n + 1):
+        message(ch, "ann", f"old {i}", f"o{i:031x}", at=float(i))
+    return ch
+
+
+def fresh(texts: list[str], at: float) -> Channel:
+    """A copy started afresh (numbered from 1) while the long one went on."""
+    ch = Channel("c")
+    for i, text in enumerate(texts):
+        message(ch, "bo", text, f"n{i:031x}", at=at + i)
+    return ch
+
+
+def test_holdings__a_fresh_copys_messages_go_after_a_full_log_not_under_its_trim():
+    h = Holdings()
+    h.maintain(long_log())
+    h.replicated(h.channel("c"))
+    h.confirm("c", ("cy", "h:3"), 400)
+    h.maintain(fresh(["new 1", "new 2", "new 3"], at=395.0))
+    ch = h.channel("c")
+    assert [(e.seq, e.text) for e in ch.log[-3:]] == [(401, "new 1"), (402, "new 2"),
+                                                      (403, "new 3")]
+    assert len(ch.log) == 300 and ch.last_seq == 403
+    h.replicated(h.unreplicated("c"))
+    assert [e.text for e in h.deliverable("c", ("cy", "h:3"))] == ["new 1", "new 2", "new 3"]
+
+
+def test_holdings__a_fresh_maintainer_that_acknowledged_moves_its_own_after_the_full_log():
+    h = Holdings()
+    h.maintain(fresh(["new 1", "new 2"], at=395.0))
+    h.replicated(h.channel("c"))                       # acknowledged as seq 1 and 2
+    h.maintain(long_log())
+    ch = h.channel("c")
+    assert [(e.seq, e.text) for e in ch.log[-2:]] == [(401, "new 1"), (402, "new 2")]
+    assert len(ch.log) == 300 and {e.seq for e in ch.log} == set(range(103, 403))
+
+
+def test_holdings__a_stale_copy_of_older_history_keeps_its_numbers():
+    h = Holdings()
+    h.maintain(long_log())
+    stale = Channel("c")
+    message(stale, "ann", "older", "s" * 32, at=50.0)   # before our log begins
+    h.maintain(stale)
+    assert h.channel("c").find("s" * 32) is None       # history, trimmed as it was
+    assert h.channel("c").last_seq == 400
+
+
+def test_replica__a_maintainers_copy_numbers_win():
+    """The dead maintainer's replica numbered zoe's unacknowledged message 11; the new
+    maintainer stored her retry at 12: the replica takes 12, not the lower number."""
+    h = Holdings()
+    old = Channel("c")
+    for i in range(10):
+        message(old, "ann", f"m{i}", f"m{i:031x}")
+    message(old, "zoe", "never acknowledged", "y" * 32)   # the dead maintainer's seq 11
+    h.keep_replica(old, now=0.0)
+    copy = Channel("c", last_seq=10)
+    message(copy, "cy", "x", "x" * 32)                 # the new maintainer's seq 11
+    message(copy, "zoe", "never acknowledged", "y" * 32)   # her retry, stored at 12
+    h.keep_replica(copy, now=1.0)
+    replica = h.replicas.get("channel", "c")
+    assert [(e.seq, e.text) for e in replica.log[-2:]] == [(11, "x"),
+                                                           (12, "never acknowledged")]
+
+
+def test_replica__a_fresh_copy_goes_after_the_full_log_it_meets():
+    h = Holdings()
+    h.keep_replica(long_log(), now=0.0)
+    h.keep_replica(fresh(["new 1"], at=395.0), now=1.0)
+    replica = h.replicas.get("channel", "c")
+    assert [(e.seq, e.text) for e in replica.log[-1:]] == [(401, "new 1")]
 
 
 def test_holdings__promotion_takes_only_replicas_now_ours_and_they_are_replicated():
@@ -187,15 +265,24 @@ def test_holdings__replicas_in_a_range():
 
 @settings(max_examples=100)
 @given(st.lists(foreign_copies(), min_size=1, max_size=4), st.randoms())
-def test_holdings__copies_merged_in_any_order_give_the_same_channel(copies, rnd):
-    a, b = Holdings(), Holdings()
-    for ch in copies:
-        a.maintain(Channel.from_wire(ch.to_wire()))
-    shuffled = list(copies)
-    rnd.shuffle(shuffled)
-    for ch in shuffled + shuffled[:1]:                # and once more: idempotent
-        b.maintain(Channel.from_wire(ch.to_wire()))
-    assert a.channel("c").to_wire() == b.channel("c").to_wire()
+def test_holdings__copies_merged_in_any_order_keep_every_message_and_our_numbers(copies, rnd):
+    """The maintainer's own numbers stay, so the order of merges decides the numbers; in
+    any order every message is kept, what the maintainer held first keeps its numbers,
+    and a copy merged again changes nothing."""
+    ids = {e.msg_id for ch in copies for e in ch.log}
+    for order in (copies, rnd.sample(copies, len(copies))):
+        h = Holdings()
+        h.maintain(Channel.from_wire(order[0].to_wire()))
+        h.replicated(h.channel("c"))
+        first = {(e.msg_id, e.seq) for e in h.channel("c").log}
+        for ch in order[1:]:
+            h.maintain(Channel.from_wire(ch.to_wire()))
+        merged = h.channel("c")
+        assert {e.msg_id for e in merged.log} == ids
+        assert first <= {(e.msg_id, e.seq) for e in merged.log}
+        again = merged.to_wire()
+        h.maintain(Channel.from_wire(order[-1].to_wire()))
+        assert h.channel("c").to_wire() == again
 
 
 def test_range__serves_only_its_own_keys_and_not_while_pulling_or_leaving():
@@ -256,3 +343,87 @@ class TestMergeDoubts:
         h.maintain(record("ann", "h:1", seq=1))
         assert h.take_conflicts() == []
         assert h.name("ann").address == "h:3"
+
+
+def test_holdings__a_copy_filling_a_hole_in_our_numbers_keeps_its_own():
+    h = Holdings()
+    ours = Channel("c")
+    for i in (1, 2, 4):
+        ours.log.append(message(Channel("c", last_seq=i - 1), "ann", f"m{i}", f"m{i:031x}"))
+    ours.last_seq = 4
+    h.maintain(ours)
+    h.replicated(h.channel("c"))
+    theirs = Channel("c", last_seq=2)
+    message(theirs, "ann", "m3", f"m{3:031x}")         # the one our copy missed, seq 3
+    h.maintain(theirs)
+    assert [(e.seq, e.text) for e in h.channel("c").log] == [
+        (1, "m1"), (2, "m2"), (3, "m3"), (4, "m4")]
+
+
+def test_holdings__our_unsent_entry_gives_its_number_to_the_other_copys():
+    """Paused, the maintainer came back and took bo's message as 47 before its successor,
+    which had numbered 47 to 50 meanwhile (bo's earlier one among them), handed the
+    channel back: bo's message goes after 50, after his earlier one."""
+    h = Holdings()
+    ours = Channel("c", last_seq=45)
+    message(ours, "cy", "46", "c" * 32)
+    h.maintain(ours)
+    h.replicated(h.channel("c"))                       # 46 may have been delivered
+    message(h.channel("c"), "bo", "bo later", "l" * 32)    # 47, never replicated
+    theirs = Channel("c", last_seq=45)
+    message(theirs, "cy", "46", "c" * 32)
+    for i in range(47, 50):
+        message(theirs, "di", f"{i}", f"d{i:031x}")
+    message(theirs, "bo", "bo earlier", "e" * 32)      # their 50, delivered there
+    h.maintain(theirs)
+    assert [(e.seq, e.text) for e in h.channel("c").log[-2:]] == [(50, "bo earlier"),
+                                                                  (51, "bo later")]
+
+
+def test_holdings__our_unsent_number_of_an_entry_gives_way_to_the_one_it_was_acked_with():
+    """Paused, the maintainer had taken bo's message as 42 but not answered; bo sent it
+    again to the successor, which answered 41 and numbered his next 42: the merge gives
+    the first 41 (as he and the members were told) and the next after it."""
+    h = Holdings()
+    ours = Channel("c", last_seq=40)
+    message(ours, "cy", "41 here", "c" * 32)
+    h.maintain(ours)
+    h.replicated(h.channel("c"))
+    message(h.channel("c"), "bo", "first", "f" * 32)   # our 42, never replicated
+    theirs = Channel("c", last_seq=40)
+    message(theirs, "bo", "first", "f" * 32)           # their 41, acknowledged
+    message(theirs, "bo", "next", "n" * 32)            # their 42
+    h.maintain(theirs)
+    texts = [e.text for e in h.channel("c").log]
+    assert texts.index("first") < texts.index("next")
+    assert h.channel("c").find("f" * 32).seq == 41
+
+
+def test_holdings__the_other_copys_delivered_numbers_stay_so_an_author_keeps_its_order():
+    """Both copies delivered (a paused maintainer came back beside its successor): the
+    other copy's message at a number we gave to another keeps it, so it still comes
+    before the same author's later message in our copy."""
+    h = Holdings()
+    ours = Channel("c", last_seq=45)
+    message(ours, "cy", "ours 46", "o" * 32)
+    for i in range(47, 52):
+        message(ours, "di", f"ours {i}", f"p{i:031x}")
+    message(ours, "bo", "bo later", "l" * 32)          # seq 52
+    h.maintain(ours)
+    h.replicated(h.channel("c"))
+    theirs = Channel("c", last_seq=45)
+    message(theirs, "bo", "bo earlier", "e" * 32)      # their 46, delivered there
+    h.maintain(theirs)
+    texts = [e.text for e in h.channel("c").log]
+    assert texts.index("bo earlier") < texts.index("bo later")
+
+
+def test_holdings__a_renumbering_merge_keeps_the_channels_modes():
+    h = Holdings()
+    full = long_log()
+    founder = signed_member("ann", "h:1", 1.0, channel="c").signed
+    full.modes.found(founder)
+    h.maintain(full)
+    h.maintain(fresh(["new 1"], at=395.0))           # renumbers: a new Channel is built
+    assert h.channel("c").find(f"n{0:031x}").seq == 401
+    assert h.channel("c").modes.founder == founder

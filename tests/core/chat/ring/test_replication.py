@@ -118,6 +118,34 @@ async def test_takeover__a_crashed_maintainers_successor_keeps_members_history_o
         assert ring.owner(name_key(m.nick)).holdings.name(m.nick).present
 
 
+@virtual_time
+async def test_takeover__a_late_member_is_not_sent_what_came_before_its_join():
+    """A member that joined after 150 messages got the last 100 as history; the maintainer
+    that takes over after a crash knows no member's cursor and sends it the whole log: the
+    member leaves out what was numbered up to its join and written before it, so the 50
+    before the history are not shown as if new (out of order), and nothing after is
+    missed."""
+    async with sim_ring(["ann", "bo", "cy", "di", "ed"]) as ring:
+        key = channel_key("hist")
+        m = ring.owner(key)
+        early, late = [n for n in ring.nodes if n is not m][:2]
+        await early.user.join("hist")
+        for i in range(150):
+            await early.user.send("hist", f"old {i}")
+        await asyncio.sleep(5)
+        await late.user.join("hist")
+        history = [e.text for e in late.of(ev.ChannelMessage, channel="hist", history=True)]
+        assert history == [f"old {i}" for i in range(50, 150)]
+        await early.user.send("hist", "before the crash")
+        await wait_until(lambda: "before the crash" in late.texts("hist"))
+        await ring.crash(m)
+        await early.user.send("hist", "after the crash")   # retried until taken over
+        assert ring.owner(key).of(ev.MigrationStep, step="takeover", key="hist")
+        await wait_until(lambda: "after the crash" in late.texts("hist"))
+        await asyncio.sleep(2)
+        assert late.texts("hist") == history + ["before the crash", "after the crash"]
+
+
 async def kill_maintainer_while_sending(also_successor: bool) -> None:
     async with sim_ring([f"n{i}" for i in range(7)], prune_grace=2.0) as ring:
         key = channel_key("ops")

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Callable
 
 from core import events as ev
+from core.chat.model.channel import Entry
 from core.chat.model.ids import channel_key
 from core.chat.testing import ChatNode, SimRing, sim_ring
 from core.chat.wire import verbs as p
@@ -213,3 +214,29 @@ async def test_gaps__an_honest_busy_ring_raises_no_alarm():
         await asyncio.sleep(2 * FAST_GAPS["echo_deadline"])
         assert sum(len(v) for v in acked.values()) > 80
         assert not [g for n in ring.nodes for g in n.of(ev.Gap)]
+
+
+@virtual_time
+async def test_gaps__an_authors_message_numbered_below_the_last_one_shown_is_found_in_the_log():
+    """Two copies numbered one of alice's messages differently: every holder has it, but
+    at a seq below her last message bob was shown, where his maintainer's feed (past it)
+    never goes. Her count skipping tells bob; he reads the holders' whole logs (the honest
+    maintainer's too) and shows it, once, not reporting it lost."""
+    async with sim_ring(["alice", "bob", "carol", "dave"], **FAST_GAPS) as ring:
+        alice, bob = await members(ring, "alice", "bob")
+        for text in ("m0", "m1"):
+            await alice.user.send(CHANNEL, text)
+        await wait_until(lambda: bob.texts(CHANNEL) == ["m0", "m1"], what="m0, m1 at bob")
+        me = alice.user.me
+        m2 = Entry.of(1, me.sign(CHANNEL, "msg", "m2", count=me.next_count(CHANNEL)))
+        owner = ring.owner(channel_key(CHANNEL))
+        for holder in [owner, *ring.successors_of(owner, 3)]:
+            ch = (holder.holdings.channel(CHANNEL)
+                  or holder.holdings.replicas.get("channel", CHANNEL))
+            ch.log.insert(0, m2)             # numbered 1, as the join there is
+        await alice.user.send(CHANNEL, "m3")
+        await wait_until(lambda: sorted(bob.texts(CHANNEL)) == ["m0", "m1", "m2", "m3"], 20,
+                         what="m2 found at bob")
+        await asyncio.sleep(3)
+        assert sorted(bob.texts(CHANNEL)) == ["m0", "m1", "m2", "m3"]
+        assert not gaps(bob, "lost") and not gaps(bob, "withheld")
