@@ -13,6 +13,8 @@ come from it, and nothing acknowledged is lost or shown twice.
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 
 import pytest
@@ -25,6 +27,42 @@ from tests.support.routers import KEEP, Internet
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 SENDS = 40   # bob's sends into #busy around each move, one every 0.1 s
+IRC = 6667   # mia's IRC gateway, on the laptop's loopback
+
+
+class IrcClient(threading.Thread):
+    """An IRC client on a plain socket: every line it gets, PINGs answered."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(daemon=True)
+        self.sock = sock
+        self.lines: list[str] = []
+        self.start()
+
+    def run(self) -> None:
+        self.sock.settimeout(None)
+        buffer = b""
+        while chunk := self.sock.recv(4096):
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\r\n")
+            for line in lines:
+                text = line.decode(errors="replace")
+                if text.startswith("PING "):
+                    self.send("PONG " + text[5:])
+                self.lines.append(text)
+        self.lines.append("<closed>")
+
+    def send(self, line: str) -> None:
+        self.sock.sendall(line.encode() + b"\r\n")
+
+    def wait_for(self, part: str, timeout: float = 40.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [line for line in self.lines if part in line]
+            if found:
+                return found[0]
+            time.sleep(0.05)   # polling the reader thread's list, within the deadline
+        raise AssertionError(f"no {part!r} within {timeout} s: {self.lines[-6:]}")
 
 
 def _moved(mia, since: int) -> dict:
@@ -59,8 +97,23 @@ def _both_ways(mia, alice, fulls, tag: str) -> None:
                    what=f"mia's channel message {tag} at {p.nick}")
 
 
+def _irc_goes_on(ivy: IrcClient, fulls, tag: str) -> None:
+    """The IRC client of the node that moved, on its same connection, was shown bob's
+    messages sent around the move and is heard from the new address."""
+    ivy.wait_for(f"PRIVMSG #busy :{tag}-{SENDS - 1}")
+    ivy.send(f"PRIVMSG #busy :ivy-{tag}")
+    for p in fulls:
+        p.wait_for(kind("channel", channel="busy", text=f"ivy-{tag}"), timeout=40,
+                   what=f"ivy's channel message {tag} at {p.nick}")
+    assert "<closed>" not in ivy.lines
+    assert sum(f"PRIVMSG #busy :{tag}-0" in line for line in ivy.lines) == 1
+
+
+@pytest.mark.parametrize("wildcard", [False, True], ids=["own-address", "wildcard"])
 def test_moving__a_running_full_member_readdressed_then_carried_behind_a_nat(
-        network, tmp_path):
+        network, tmp_path, wildcard):
+    """Listening on the laptop's own address, or on 0.0.0.0 (the address learned from the
+    dial-back, then watched as the host's own)."""
     internet = Internet(network)
     publics = internet.publics(4)
     router = internet.router(KEEP)
@@ -70,8 +123,9 @@ def test_moving__a_running_full_member_readdressed_then_carried_behind_a_nat(
         wait_one_ring(fulls)
         alice, bob, _carol = fulls
         mia = cluster.start("mia", bootstrap=alice, wrapper=laptop.wrapper,
-                            listen=laptop.address(PORT), fast=False, args=RING_ARGS,
-                            timeout=60)
+                            listen=f"0.0.0.0:{PORT}" if wildcard else laptop.address(PORT),
+                            fast=False,
+                            args=(*RING_ARGS, "--irc", f"127.0.0.1:{IRC}"), timeout=60)
         assert mia.address == laptop.address(PORT)
         wait_one_ring([*fulls, mia])
         everyone = [*fulls, mia]
@@ -79,6 +133,13 @@ def test_moving__a_running_full_member_readdressed_then_carried_behind_a_nat(
             p.send("join #busy")
         for p in everyone:
             p.wait_for(kind("joined", channel="busy"), timeout=30, what="joined #busy")
+        # and ivy, an IRC client of mia's node on the laptop: it stays connected throughout
+        ivy = IrcClient(laptop.connect("127.0.0.1", IRC))
+        ivy.send("NICK ivy")
+        ivy.send("USER ivy 0 * :Ivy")
+        ivy.wait_for(" 001 ivy ")
+        ivy.send("JOIN #busy")
+        ivy.wait_for(" 366 ivy #busy ")
 
         # 1. another public address, while bob keeps #busy busy
         sends = paced_sends(bob, "busy", SENDS, 0.1, "one-")
@@ -99,6 +160,7 @@ def test_moving__a_running_full_member_readdressed_then_carried_behind_a_nat(
         _both_ways(mia, alice, fulls, "one")
         sends.join(30)
         check_delivery(everyone, bob, "busy", "one-", SENDS)
+        _irc_goes_on(ivy, fulls, "one")
 
         # 2. carried behind a NAT: nobody can dial it there, it is a client now
         sends = paced_sends(bob, "busy", SENDS, 0.1, "two-")
@@ -122,6 +184,7 @@ def test_moving__a_running_full_member_readdressed_then_carried_behind_a_nat(
         _both_ways(mia, alice, fulls, "two")
         sends.join(30)
         check_delivery(everyone, bob, "busy", "two-", SENDS)
+        _irc_goes_on(ivy, fulls, "two")
 
         time.sleep(1.0)   # lets late duplicates arrive before they are counted
         for text in ("while-moving-1", "while-moving-2", "alice-one", "alice-two"):
