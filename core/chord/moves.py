@@ -28,6 +28,9 @@ import socket
 from .address import Address, ip_of
 
 CHECK_EVERY = 1.0   # seconds between two looks (a bind or a connect of a UDP socket)
+# where a node that knows no other node looks for its way out (the documentation
+# addresses, RFC 5737 and 3849: only the route to them is looked up, nothing is sent)
+ANYWHERE = {socket.AF_INET: Address("192.0.2.1", 9), socket.AF_INET6: Address("2001:db8::1", 9)}
 
 
 def _family(host: str) -> int:
@@ -99,7 +102,10 @@ class AddressWatch:
 
     def new_listen(self, ring: list[Address]) -> Address | None:
         """Where to listen at the new address: the same wildcard, or this host's address
-        toward the ring on the same port; None while there is no way to the ring yet."""
+        toward the ring on the same port; None while there is no way to the ring yet. A
+        node that knows no other node takes its way out toward anywhere (its default
+        route)."""
+        ring = ring or [ANYWHERE[_family(self.own or self.listen.host)]]
         if self.listen.is_wildcard:
             return self.listen if any(source_toward(p) for p in ring) else None
         for peer in ring:

@@ -355,22 +355,25 @@ class Local(RecursiveRoute):
         new address, else a client through relays, with ``client``'s settings). The
         layer above hears ``moved`` (old and new address), and keeps its handlers, its
         users and their state. JoinError if no entry lets it in (it is then stopped);
-        ListenError if ``listen`` cannot be bound."""
+        ListenError if ``listen`` cannot be bound. With no ``entries`` (a node alone in
+        its ring) it starts a new ring there."""
         if self.client is not None and self._running:
             raise JoinError("a client moves by itself (client.py): relocate a full member")
         if self.client is not None:
             self._become_member()   # a move that ended as a client and failed: afresh
         old = self.address
-        entries = [e for e in dict.fromkeys(entries)
-                   if isinstance(e, Address) and not isinstance(e, RelayedAddress)
-                   and e != old]
+        through: list[Address | None] = [
+            e for e in dict.fromkeys(entries)
+            if isinstance(e, Address) and not isinstance(e, RelayedAddress) and e != old]
+        if not through:
+            through = [None]   # it knew nobody (it started the ring): a new ring there
         self.moving = True
         try:
             await self._maintenance.stop()
             await self._shutdown()
             self.punched.clear()
             failures = []
-            for entry in entries:
+            for entry in through:
                 self._reset(listen, entry)
                 try:
                     try:

@@ -99,3 +99,20 @@ async def test_moving__a_running_full_member_starts_again_at_its_new_address(lis
                                      for n in others), 15, what="the old address dropped")
         for n in others:   # and the keys it owned are served: every nick still resolves
             assert (await mo.user.whois(n.nick)).address == str(n.node.address)
+
+
+async def test_moving__a_member_alone_in_its_ring_starts_a_new_ring_at_its_new_address():
+    async with loop_ring() as ring:
+        solo = await ring.add("solo")
+        await solo.user.join("alone")
+        await solo.user.send("alone", "before")
+        old = solo.node.address
+        await solo.node.relocate(Address("127.0.0.1", 0), [])   # it knows nobody
+        assert solo.node.address != old and solo.node.client is None
+        assert solo.node.successor().address == solo.node.address   # a ring of its own
+        await wait_until(lambda: solo.user.moved_count == 1, 15, what="the move taken up")
+        assert (await solo.user.whois("solo")).address == str(solo.node.address)
+        # what it kept at its old position is its own again: the channel goes on
+        await solo.user.send("alone", "after")
+        await wait_until(lambda: solo.texts("alone") == ["before", "after"], 10,
+                         what="the channel after the move")
