@@ -427,6 +427,12 @@ class Runtime:
             self.post(ev.Log(text=f"moved: could not join again from {listen}: {e}; "
                                   f"trying again in {MOVE_RETRY:.0f} s"))
             return False
+        except Exception as e:   # never the end of the watch: the next try may do
+            log.exception("the move to %s failed", listen)
+            self.post(ev.Log(text=f"moved: the move to {listen} failed: "
+                                  f"{type(e).__name__}: {e}; trying again in "
+                                  f"{MOVE_RETRY:.0f} s"))
+            return False
         self.moves += 1
         took = asyncio.get_running_loop().time() - started
         if node.reachability is not None:

@@ -204,3 +204,47 @@ def test_moving__a_running_full_member_readdressed_then_carried_behind_a_nat(
         # measured on a loaded 2-core machine: about 0.6 s, and 6.6 s (the dial-back
         # that nobody answers); a bound that catches a watch that stopped looking
         assert mia.alive and took < 30 and took2 < 60, (took, took2)
+
+
+def test_moving__a_move_into_a_network_not_up_yet_is_tried_again_until_it_joins(
+        network, tmp_path):
+    """The laptop gets its new address while its cable is out (the new network is not up
+    yet): the move finds no ring node to join through, says so and tries again; once the
+    cable is in, it joins. What was sent meanwhile arrives once."""
+    internet = Internet(network)
+    publics = internet.publics(4)
+    laptop = publics[3]
+    with Cluster(tmp_path) as cluster:
+        fulls = start_ring_on(cluster, publics[:3])
+        wait_one_ring(fulls)
+        alice, bob, _carol = fulls
+        mia = cluster.start("mia", bootstrap=alice, wrapper=laptop.wrapper,
+                            listen=laptop.address(PORT), fast=False, args=RING_ARGS,
+                            timeout=60)
+        wait_one_ring([*fulls, mia])
+        everyone = [*fulls, mia]
+        for p in everyone:
+            p.send("join #late")
+        for p in everyone:
+            p.wait_for(kind("joined", channel="late"), timeout=30, what="joined #late")
+        mark = mia.mark()
+        network.detach(laptop)
+        network.readdress(laptop)
+        sends = paced_sends(bob, "late", SENDS, 0.1, "late-")
+        alice.send("msg mia while-cut-off")
+        failed = mia.wait_for(lambda e: e.get("event") == "log" and e.get("text", "")
+                              .startswith("moved: could not join again"),
+                              since=mark, timeout=120, what="a move that could not join")
+        assert "trying again" in failed["text"], failed
+        assert not mia.matching(lambda e: e.get("event") == "log" and e.get("text", "")
+                                .startswith("moved from"), since=mark)
+        network.attach(laptop)
+        line = _moved(mia, mark)
+        assert line["text"].startswith("moved from ") and \
+            f" to {laptop.address(PORT)} as a full member" in line["text"], line
+        mia.wait_for(kind("private", text="while-cut-off"), timeout=60,
+                     what="the PM sent while mia was cut off")
+        sends.join(30)
+        check_delivery(everyone, bob, "late", "late-", SENDS)
+        time.sleep(1.0)   # lets late duplicates arrive before they are counted
+        assert len(mia.matching(kind("private", text="while-cut-off"))) == 1
