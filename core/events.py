@@ -272,12 +272,14 @@ class RingStatus(Event):
 class RingChange(Event):
     """A change of this node's place in the ring, as the overlay reported it.
 
-    ``kind`` is "started", "successor", "predecessor", "predecessor_suspected", "fingers"
-    or "left" (front ends show other kinds by name). Nodes are given by address ("host:port"):
-    ``old`` and ``new`` are the neighbour before and after a "successor" or "predecessor"
-    change (None: none); "predecessor_suspected" names the silent predecessor in ``old``;
-    "started" names this node in ``new`` and the node it joined through in ``bootstrap``
-    (None: it started a new ring); "fingers" gives the distinct nodes in ``count``.
+    ``kind`` is "started", "successor", "predecessor", "predecessor_suspected", "fingers",
+    "moved" or "left" (front ends show other kinds by name). Nodes are given by address
+    ("host:port"): ``old`` and ``new`` are the neighbour before and after a "successor" or
+    "predecessor" change (None: none); "predecessor_suspected" names the silent predecessor
+    in ``old``; "started" names this node in ``new`` and the node it joined through in
+    ``bootstrap`` (None: it started a new ring); "moved" names this node's old and new
+    address (a client's new relay, a member started again at a new address); "fingers"
+    gives the distinct nodes in ``count``.
     """
     kind: str
     old: str | None = None

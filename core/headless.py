@@ -174,6 +174,8 @@ def _ring_change(e: ev.RingChange) -> str:
             return f"node {node(e.new)} {how}"
         case "left":
             return "left the ring"
+        case "moved":
+            return f"this node moved from {node(e.old)} to {node(e.new)}"
     return e.kind
 
 

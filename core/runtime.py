@@ -24,8 +24,17 @@ from core import loops
 from core.chat.model.commands import Command, CommandError, Where, check_nick
 from core.chat.service import ChatError, ChatService, LocalUser, NickTaken
 from core.chat.users.keyring import KeysError, UserKeys, open_user
-from core.chord import Address, AddressError, JoinError, ListenError, Local, NotReachable
+from core.chord import (
+    Address,
+    AddressError,
+    JoinError,
+    ListenError,
+    Local,
+    NotReachable,
+    TcpTransport,
+)
 from core.chord.client import ClientSettings
+from core.chord.moves import CHECK_EVERY, AddressWatch
 from core.chord.peers import REMEMBERED
 from core.chord.relay import RelayLimits
 from core.datadir import DataDir, DataDirError
@@ -36,6 +45,8 @@ log = logging.getLogger(__name__)
 
 COMMANDS_BEFORE_EXIT = 5.0  # seconds the exit sequence waits for commands still running
 KNOWN_PEERS_TRIED = 8       # without --bootstrap: the most recently seen peers tried
+MOVE_RETRY = 5.0            # seconds between two tries to join again from a new address
+MOVE_ENTRIES = 16           # ring nodes remembered to join again through after a move
 
 
 Reachability = Callable[[Address, "Address | None"], Awaitable[bool]]
@@ -97,6 +108,9 @@ class Runtime:
         self._start_future: concurrent.futures.Future | None = None
         self._shutdown_future: concurrent.futures.Future | None = None
         self._running: set[asyncio.Task] = set()  # commands not finished yet
+        self._watch: asyncio.Task | None = None   # a full member's address (_follow_moves)
+        self._known: list[Address] = []           # the known peers read at start
+        self.moves = 0                            # in-place moves done (Local.relocate)
 
     # -- front end -> core -------------------------------------------------------------------
 
@@ -187,6 +201,7 @@ class Runtime:
         try:
             self.store = await self._open_store(data_dir)
             known = await self._known_peers()   # read once: to join through, to remember
+            self._known = known
             if o.bootstrap is not None:
                 await self._join(o.bootstrap, data_dir)
             else:
@@ -212,6 +227,8 @@ class Runtime:
             raise StartupError(f"could not register the nick {o.nick!r}: {e}") from None
         if self.gateway is not None:
             self.gateway.admit()
+        if self.node.client is None and isinstance(self.node.transport, TcpTransport):
+            self._watch = asyncio.ensure_future(self._follow_moves())
         return ev.Ready(nick=self.user.nick, id=self.user.id_hex, address=self.user.address,
                         fingerprint=self.user.fingerprint)
 
@@ -349,6 +366,83 @@ class Runtime:
             if address != self.node.address and address not in peers:
                 peers.lost(address, now)
 
+    # -- a full member whose address changes (docs/nat.md, "A full member that moves") ------
+
+    async def _follow_moves(self) -> None:
+        """Watch this full member's address (``moves.AddressWatch``: is it still one of the
+        host's, or do packets to the ring still leave from where they did); when it is
+        gone, start the node again in place at the new one (``Local.relocate``: the fresh
+        dial-back makes it a full member or a client), under the same user, with the same
+        keys, database, outbox and channels, while the front ends go on. A client moves by
+        itself (core/chord/client.py): the watch ends when the node is one."""
+        node = self.node
+        watch = self._address_watch()
+        ring: list[Address] = []
+        while node.client is None or not node.running:
+            await asyncio.sleep(CHECK_EVERY)
+            if not node.moving and node.running:
+                ring = self._ring_entries(ring)
+            why = watch.gone(ring)
+            if why is None:
+                continue
+            self.post(ev.Log(text=f"moved: {why}: starting again at the new address"))
+            listen = watch.new_listen(ring)
+            while listen is None:   # no way out yet (the new cable, the new route)
+                await asyncio.sleep(CHECK_EVERY)
+                listen = watch.new_listen(ring)
+            if await self._move(listen, ring):
+                watch = self._address_watch()
+            else:
+                await asyncio.sleep(MOVE_RETRY)
+
+    def _address_watch(self) -> AddressWatch:
+        listen = self.node.listen_address
+        if listen.port == 0 and not listen.is_wildcard:
+            listen = Address(listen.host, self.node.address.port)   # keep the port it got
+        return AddressWatch(listen, self.node.address)
+
+    def _ring_entries(self, before: list[Address]) -> list[Address]:
+        """Ring nodes to join again through, the nearest first: the successors, the
+        predecessor, the fingers (as now, or as last seen while the address was good),
+        the bootstrap and the known peers of earlier runs."""
+        node = self.node
+        now = [*(s.address for s in node.successors()),
+               *([node.predecessor().address] if node.predecessor() else []),
+               *(f.address for f in node.fingers())]
+        mine = {node.address, node.listen_address}
+        fresh = [a for a in dict.fromkeys(now) if a not in mine]
+        if len(fresh) < len(before) // 2:
+            fresh = fresh + before   # a list emptied by failing calls: keep what we knew
+        extra = [a for a in (self.options.bootstrap, *self._known) if a is not None]
+        return [a for a in dict.fromkeys([*fresh, *extra]) if a not in mine][:MOVE_ENTRIES]
+
+    async def _move(self, listen: Address, entries: list[Address]) -> bool:
+        """``Local.relocate`` to ``listen``; the ring log says how it went. False: not
+        in the ring yet (the node is stopped until the next try)."""
+        node, old = self.node, self.node.address
+        started = asyncio.get_running_loop().time()
+        try:
+            await node.relocate(listen, entries, ClientSettings(relays=tuple(self.options.relays)))
+        except (JoinError, ListenError) as e:
+            self.post(ev.Log(text=f"moved: could not join again from {listen}: {e}; "
+                                  f"trying again in {MOVE_RETRY:.0f} s"))
+            return False
+        except Exception as e:   # never the end of the watch: the next try may do
+            log.exception("the move to %s failed", listen)
+            self.post(ev.Log(text=f"moved: the move to {listen} failed: "
+                                  f"{type(e).__name__}: {e}; trying again in "
+                                  f"{MOVE_RETRY:.0f} s"))
+            return False
+        self.moves += 1
+        took = asyncio.get_running_loop().time() - started
+        if node.reachability is not None:
+            self.post(ev.Log(text=node.reachability.text()))
+        what = ("a full member" if node.client is None
+                else f"a client, {node.reach}")
+        self.post(ev.Log(text=f"moved from {old} to {node.address} as {what} "
+                              f"(in {took:.1f} s); the users register again there"))
+        return True
+
     def _from_node(self, event: ev.Event) -> None:
         """The node-wide events: to the front end, and to the IRC clients as ring news; the
         neighbours they name are remembered (known peers for the next start)."""
@@ -405,6 +499,10 @@ class Runtime:
                 await asyncio.wrap_future(started)
         except Exception:
             pass
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
         if self._running:
             # let the commands typed before exit finish (a script's last send), within reason
             await asyncio.wait(set(self._running), timeout=COMMANDS_BEFORE_EXIT)

@@ -111,6 +111,10 @@ class RingLog:
                 return LogLine(f"node {node(me)} {how}", "log ring")
             case "left":
                 return LogLine("left the ring: neighbours told, state handed over", "log ring")
+            case "moved":
+                # a new address: a client's new relay, or a member started again there
+                self.me = e.new or me
+                return LogLine(f"this node moved: {node(e.old)} → {node(e.new)}", "log ring")
         changed = ", ".join(f"{k} {v}" for k, v in (("old", e.old), ("new", e.new)) if v)
         return LogLine(f"ring: {e.kind}" + (f" ({changed})" if changed else ""), "log")
 

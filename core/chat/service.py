@@ -285,6 +285,8 @@ class ChatService:
         rounds = 0
         while True:
             await asyncio.sleep(self.settings.maintenance_interval)
+            if self.node.moving:
+                continue   # between two addresses (Local.relocate): nothing is settled
             rounds += 1
             try:
                 self.takeover.promote("maintenance")
@@ -317,11 +319,15 @@ class ChatService:
     def _on_ring_event(self, kind: str, detail: dict) -> None:
         self.journal.ring_event(kind, detail)
         if kind == "moved" and self.started:
-            # a client's new relay (or a new network): its users say so again from there
+            # a client's new relay, or a new network (a client's, or a full member's that
+            # started again at its new address: Local.relocate): its users say so again
+            # from there; what the node kept at its old position is handed on to the
+            # owners by the next rebalance
             for user in list(self.users.values()):
                 self._tasks.spawn(user.moved())
             return
-        if kind == "successor" and self.started and not self.range.leaving:
+        if kind == "successor" and self.started and not self.range.leaving \
+                and not self.node.moving:
             if self.node.successor().address == self.node.address:
                 # alone now: every replica is ours. Promote at once, not at the next
                 # maintenance round: a node joining meanwhile would find the range held

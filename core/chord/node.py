@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from .address import Address, AddressError
 from .client import ClientMode, ClientProtocol, ClientSettings
 from .detour import Detours
-from .errors import JoinError, LookupFailed, PeerUnreachable, RemoteError, RpcError
+from .errors import JoinError, ListenError, LookupFailed, PeerUnreachable, RemoteError, RpcError
 from .ids import M, short_id
 from .maintenance import Maintenance
 from .merges import MergeGate
@@ -35,7 +35,17 @@ from .reachability import (
 )
 from .reachability import check as check_reachable
 from .recursive import RecursiveRoute, RouteProtocol
-from .relay import Relay, RelayedAddress, RelayLimits, answer, reachable
+from .relay import (
+    FORWARD,
+    PUNCH,
+    RELEASE,
+    RESERVE,
+    Relay,
+    RelayedAddress,
+    RelayLimits,
+    answer,
+    reachable,
+)
 from .remote import Remote
 from .routing import Routing
 from .tasks import TaskSet
@@ -122,6 +132,8 @@ class Local(RecursiveRoute):
         if client is not None and isinstance(self.transport, TcpTransport):
             self.transport.share_port = True   # the relay sees the port a punch leaves from
         self.check_reachability = check_reachability
+        self.moving = False   # True while ``relocate`` takes the node to a new address
+        self._idle_relay: Relay | None = None   # a member's relay while it is a client
         self.reachability_gap = (stabilize_interval if reachability_gap is None
                                  else reachability_gap)
         self.reachability: Verdict | None = None   # set by start() when checked
@@ -331,6 +343,97 @@ class Local(RecursiveRoute):
             self.start_maintenance()
         self._emit("started", {"address": str(self.address), "id": self.id,
                                "bootstrap": str(self.bootstrap) if self.bootstrap else None})
+
+    async def relocate(self, listen: Address, entries: Iterable[Address],
+                       client: ClientSettings | None = None) -> None:
+        """This full member's address is gone (a laptop carried to another network): start
+        again, in place, at ``listen`` as a new node at another position (docs/nat.md, "A
+        full member that moves"). The old position is left without a word (its neighbours
+        cannot be reached from here, nor it from there): they drop it as they drop a dead
+        node and serve its keys from the replicas. Tries ``entries`` in order as the
+        bootstrap: the fresh dial-back decides (a full member if the ring reaches it at the
+        new address, else a client through relays, with ``client``'s settings). The
+        layer above hears ``moved`` (old and new address), and keeps its handlers, its
+        users and their state. JoinError if no entry lets it in (it is then stopped);
+        ListenError if ``listen`` cannot be bound. With no ``entries`` (a node alone in
+        its ring) it starts a new ring there."""
+        if self.client is not None and self._running:
+            raise JoinError("a client moves by itself (client.py): relocate a full member")
+        if self.client is not None:
+            self._become_member()   # a move that ended as a client and failed: afresh
+        old = self.address
+        through: list[Address | None] = [
+            e for e in dict.fromkeys(entries)
+            if isinstance(e, Address) and not isinstance(e, RelayedAddress) and e != old]
+        if not through:
+            through = [None]   # it knew nobody (it started the ring): a new ring there
+        self.moving = True
+        try:
+            await self._maintenance.stop()
+            await self._shutdown()
+            self.punched.clear()
+            failures = []
+            for entry in through:
+                self._reset(listen, entry)
+                try:
+                    try:
+                        await self.start()
+                    except NotReachable as e:
+                        log.info("%s: %s", listen, e)
+                        self._become_client(client or ClientSettings())
+                        self._reset(listen, entry)
+                        await self.start()
+                        self.reachability = e.verdict   # why it is a client now
+                except ListenError:
+                    raise
+                except JoinError as e:
+                    failures.append(f"{entry}: {e}")
+                    continue
+                break
+            else:
+                if self.client is not None:
+                    self._become_member()
+                self._reset(listen, None)
+                raise JoinError("could not join again from the new address: "
+                                + ("; ".join(failures) or "no node to join through"))
+        finally:
+            self.moving = False
+        self._emit("moved", {"old": str(old), "new": str(self.address),
+                             "client": self.client is not None})
+
+    def _reset(self, listen: Address, bootstrap: Address | None) -> None:
+        """Back to a node that has not started: listening at ``listen``, joining through
+        ``bootstrap``, alone."""
+        self.listen_address = self.address = listen
+        if self.advertise is not None and self.advertise.host != listen.host \
+                and not listen.is_wildcard:
+            self.advertise = None   # it named the old network
+        self.bootstrap = bootstrap
+        self.reachability = None
+        self._build(listen)
+
+    def _become_client(self, settings: ClientSettings) -> None:
+        """A full member that nobody can dial any more turns client (it relays no more)."""
+        self.client = ClientMode(self, settings)
+        for command in (RESERVE, RELEASE, FORWARD):
+            self._commands.pop(command, None)
+        self._idle_relay, self.relay = self.relay, None
+        self.punching = Punching(self)
+        if isinstance(self.transport, TcpTransport):
+            self.transport.share_port = True
+
+    def _become_member(self) -> None:
+        """Undo ``_become_client`` (a stopped node only): a full member, relaying as before."""
+        self.client, self.punching = None, None
+        self._commands.pop(PUNCH, None)
+        self.relay, self._idle_relay = self._idle_relay, None
+        if self.relay is not None:
+            self.register_command(RESERVE, self.relay.rpc_reserve)
+            self.register_command(RELEASE, self.relay.rpc_release)
+            self.register_command(FORWARD, self.relay.rpc_forward)
+        if isinstance(self.transport, TcpTransport):
+            self.transport.share_port = False
+            self.transport.shared_ports.clear()
 
     async def _start_client(self, maintain: bool) -> None:
         """Client mode: no listening (unless asked), no join; a relay, and a routing state

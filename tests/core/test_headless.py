@@ -105,6 +105,8 @@ def test_headless__ring_changes_render_from_their_fields():
     assert render(ev.RingChange("started", new="127.0.0.1:4000", bootstrap="127.0.0.1:4001")) \
         == "ring: node 127.0.0.1:4000 joined the ring through 127.0.0.1:4001"
     assert render(ev.RingChange("left")) == "ring: left the ring"
+    assert render(ev.RingChange("moved", old="127.0.0.1:4000", new="127.0.0.2:4000")) == \
+        "ring: this node moved from 127.0.0.1:4000 to 127.0.0.2:4000"
     line = json.loads(json.dumps(ev.RingChange("fingers", count=3, at=1.5).to_json()))
     assert line == {"event": "ring_change", "kind": "fingers", "old": None, "new": None,
                     "bootstrap": None, "count": 3, "at": 1.5}

@@ -292,6 +292,7 @@ class Network:
         self._servers: list[asyncio.Server] = []
         self._made: list[str] = []
         self._faulted: set[str] = set()   # namespaces with a cch_fault nft table
+        self._readdressed = 0              # hosts given new addresses (readdress)
         try:
             self._add_namespace(self.switch)
             ip("-n", self.switch, "-batch", "-", input=_bridge("br0") + "link set lo up\n")
@@ -356,6 +357,25 @@ class Network:
         process = subprocess.Popen([*host.wrapper, *argv], **popen)
         self._procs.append(process)
         return process
+
+    def readdress(self, host: Host) -> Host:
+        """Give ``host`` new addresses on the same bridge while what runs in it goes on (a
+        machine that gets another address from its network): the old ones go at once, so
+        connections to them die unanswered; ``host.ipv4``/``host.ipv6`` change. The new
+        IPv4 address is in 198.18.1.0/24 (198.18.0.N are ``add_host``'s)."""
+        self._readdressed += 1
+        n = self._readdressed
+        if n > 250:
+            raise HarnessError("no more addresses to move hosts to")
+        ipv4 = str(IPV4_NET.network_address + 256 + n)
+        ipv6 = str(IPV6_NET.network_address + 0x10000 + n) if host.ipv6 else None
+        commands = ("addr flush dev eth0 scope global\n"
+                    f"addr add {ipv4}/{IPV4_NET.prefixlen} dev eth0\n")
+        if ipv6 is not None:
+            commands += f"addr add {ipv6}/{IPV6_NET.prefixlen} dev eth0 nodad\n"
+        ip("-n", host.netns, "-batch", "-", input=commands)
+        host.ipv4, host.ipv6 = ipv4, ipv6
+        return host
 
     # -- partitions -----------------------------------------------------------------------
 

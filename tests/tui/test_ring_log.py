@@ -49,6 +49,9 @@ class TestRingLines:
         assert suspected.text == f"predecessor {sid(PRED)} {PRED} is not answering"
         assert suspected.attr == "log error"
         assert r.line(ev.RingChange("left")).text.startswith("left the ring")
+        moved = r.line(ev.RingChange("moved", old=ME, new=PRED))
+        assert moved.text == f"this node moved: {sid(ME)} {ME} → {sid(PRED)} {PRED}"
+        assert r.me == PRED   # "this node" from now on
         assert RingLog().line(ev.RingChange("started", new=ME)).text == \
             f"node {sid(ME)} {ME} started a new ring"
 
