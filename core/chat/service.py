@@ -392,24 +392,25 @@ class ChatService:
         return {"ok": True, "sig": user.identity.sign(
             ALIVE_KIND, alive_fields(d["nick"], d["key"], d["nonce"]))}
 
-    async def rpc_private(self, d: dict) -> dict:
+    def _addressee(self, d: dict) -> tuple[LocalUser | None, dict | None]:
+        """The user served here that a frame for ``d["to"]`` at ``d["to_id"]`` is for, or
+        the answer that refuses it (another node's id, or no such user here)."""
         wrong = self._ours(d["to_id"])
         if wrong:
-            return {"ok": False, "error": wrong}
+            return None, {"ok": False, "error": wrong}
         user = self.users.get(d["to"].lower())
         if user is None:
-            return {"ok": False, "error": f"{d['to']} is not served by this node"}
-        return await user.receive_private(d)
+            return None, {"ok": False, "error": f"{d['to']} is not served by this node"}
+        return user, None
+
+    async def rpc_private(self, d: dict) -> dict:
+        user, refused = self._addressee(d)
+        return refused or await user.receive_private(d)
 
     async def rpc_invited(self, d: dict) -> dict:
         """An invitation for a user served here (``users/invitations.py`` checks it)."""
-        wrong = self._ours(d["to_id"])
-        if wrong:
-            return {"ok": False, "error": wrong}
-        user = self.users.get(d["to"].lower())
-        if user is None:
-            return {"ok": False, "error": f"{d['to']} is not served by this node"}
-        return await user.receive_invitation(d, self._origin(d))
+        user, refused = self._addressee(d)
+        return refused or await user.receive_invitation(d, self._origin(d))
 
     async def rpc_users(self, d: dict) -> dict:
         """The signed name records of the users served here (for ``msg @id``)."""

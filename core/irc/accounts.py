@@ -243,45 +243,42 @@ def _read_new_password(prompt: str) -> str | None:
 def set_oper_main(argv: list[str]) -> int:
     """``chordchat --set-irc-oper NAME [--data-dir DIR]``: NAME's password from stdin
     (asked twice on a terminal); exit code 0, or 2 with the reason."""
-    parser = argparse.ArgumentParser(prog="chordchat --set-irc-oper")
-    parser.add_argument("--set-irc-oper", metavar="NAME", required=True, dest="name")
-    parser.add_argument("--data-dir", metavar="DIR")
-    args, _ = parser.parse_known_args(argv)
-    if not OPER_NAME.fullmatch(args.name):
-        print(f"chordchat: error: {args.name!r} is not an operator name (1 to 32 letters, "
-              "digits, '_', '-', '.')", file=sys.stderr)
-        return 2
-    password = _read_new_password(f"IRC operator password for {args.name}: ")
-    if password is None:
-        return 2
-    data_dir = DataDir(Path(args.data_dir)) if args.data_dir else DataDir.default()
-    try:
-        set_oper(data_dir, args.name, password)
-    except AccountError as e:
-        print(f"chordchat: error: {e}", file=sys.stderr)
-        return 2
-    print(f"{args.name} is an IRC operator of the gateway of {data_dir.path}")
-    return 0
+    return _set_secret(argv, "--set-irc-oper", "NAME", OPER_NAME.fullmatch,
+                       "an operator name (1 to 32 letters, digits, '_', '-', '.')",
+                       "IRC operator password for {}: ", set_oper,
+                       lambda name, data_dir: f"{name} is an IRC operator of the gateway "
+                                              f"of {data_dir.path}")
 
 
 def set_password_main(argv: list[str]) -> int:
     """``chordchat --set-irc-password NICK [--data-dir DIR]``: the new password from
     stdin (asked twice on a terminal); exit code 0, or 2 with the reason."""
-    parser = argparse.ArgumentParser(prog="chordchat --set-irc-password")
-    parser.add_argument("--set-irc-password", metavar="NICK", required=True, dest="nick")
+    return _set_secret(argv, "--set-irc-password", "NICK", valid_nick, "a nick",
+                       "IRC password for {}: ", set_password,
+                       lambda nick, data_dir: f"the IRC password of {nick} is set in "
+                                              f"{data_dir.user_path(nick)}")
+
+
+def _set_secret(argv: list[str], flag: str, metavar: str, valid, kind: str, prompt: str,
+                store, done) -> int:
+    """``chordchat FLAG NAME [--data-dir DIR]``: ``NAME`` checked by ``valid`` (else "is
+    not ``kind``"), a new password from stdin (``prompt``) kept by ``store``, ``done``'s
+    line printed: exit code 0, or 2 with the reason."""
+    parser = argparse.ArgumentParser(prog=f"chordchat {flag}")
+    parser.add_argument(flag, metavar=metavar, required=True, dest="name")
     parser.add_argument("--data-dir", metavar="DIR")
     args, _ = parser.parse_known_args(argv)
-    if not valid_nick(args.nick):
-        print(f"chordchat: error: {args.nick!r} is not a nick", file=sys.stderr)
+    if not valid(args.name):
+        print(f"chordchat: error: {args.name!r} is not {kind}", file=sys.stderr)
         return 2
-    password = _read_new_password(f"IRC password for {args.nick}: ")
+    password = _read_new_password(prompt.format(args.name))
     if password is None:
         return 2
     data_dir = DataDir(Path(args.data_dir)) if args.data_dir else DataDir.default()
     try:
-        set_password(data_dir, args.nick, password)
+        store(data_dir, args.name, password)
     except AccountError as e:
         print(f"chordchat: error: {e}", file=sys.stderr)
         return 2
-    print(f"the IRC password of {args.nick} is set in {data_dir.user_path(args.nick)}")
+    print(done(args.name, data_dir))
     return 0

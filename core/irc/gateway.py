@@ -202,18 +202,24 @@ class Connection:
         elif isinstance(action, Close):
             self.closing = True
 
+    async def _guess(self, attempts, check, name: str, password: str) -> str | None:
+        """One password guess for ``name``, checked by ``check`` (scrypt: in a thread)
+        unless ``attempts`` says this IP or name failed too often: None if right, else
+        why not."""
+        now = asyncio.get_running_loop().time()
+        why = attempts.check(self.session.host, name, now)
+        if why is not None:
+            return f"not checked: {why}"
+        why = await asyncio.to_thread(check, self.gateway.service.data_dir, name, password)
+        if why is not None:
+            attempts.failed(self.session.host, name, now)
+        return why
+
     async def _authenticate(self, login: Authenticate) -> None:
         """Check a SASL login (scrypt: in a thread) before the next line is read; after
         too many failures from its IP or as its account, refused unchecked."""
-        attempts, now = self.gateway.attempts, asyncio.get_running_loop().time()
-        why = attempts.check(self.session.host, login.account, now)
-        if why is not None:
-            why = f"not checked: {why}"
-        else:
-            why = await asyncio.to_thread(accounts.login, self.gateway.service.data_dir,
-                                          login.account, login.password)
-            if why is not None:
-                attempts.failed(self.session.host, login.account, now)
+        why = await self._guess(self.gateway.attempts, accounts.login, login.account,
+                                login.password)
         if why is None:
             log.info("IRC client %s logged in as %s", self.session.host, login.account)
             actions = self.session.logged_in(login.account)
@@ -227,15 +233,8 @@ class Connection:
     async def _oper(self, oper: Oper) -> None:
         """Check an OPER (scrypt: in a thread) before the next line is read; after too
         many failures from its IP or as its name, refused unchecked (464)."""
-        attempts, now = self.gateway.oper_attempts, asyncio.get_running_loop().time()
-        why = attempts.check(self.session.host, oper.name, now)
-        if why is not None:
-            why = f"not checked: {why}"
-        else:
-            why = await asyncio.to_thread(accounts.oper_login, self.gateway.service.data_dir,
-                                          oper.name, oper.password)
-            if why is not None:
-                attempts.failed(self.session.host, oper.name, now)
+        why = await self._guess(self.gateway.oper_attempts, accounts.oper_login, oper.name,
+                                oper.password)
         if why is None:
             log.info("IRC client %s (%s) is an operator as %s", self.session.host,
                      self.session.nick, oper.name)
