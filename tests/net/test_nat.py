@@ -15,7 +15,12 @@ import time
 
 import pytest
 
-from tests.support.delivery import acked_all, hello_everyone, private_every_pair
+from tests.support.delivery import (
+    acked_all,
+    carried_client_keeps_up,
+    hello_everyone,
+    private_every_pair,
+)
 from tests.support.hosts import PORT, RING_ARGS, start_ring_on, wait_one_ring
 from tests.support.procs import Cluster, kind, relay_of, whois_until
 from tests.support.routers import FIREWALL, KEEP, RANDOM, Internet
@@ -181,45 +186,12 @@ def test_nat__a_running_client_carried_behind_another_nat_keeps_its_channels_and
     with Cluster(tmp_path) as cluster:
         fulls = start_ring_on(cluster, publics)
         wait_one_ring(fulls)
-        alice, bob = fulls
-        gus = cluster.start("gus", bootstrap=alice, wrapper=home.wrapper,
+        gus = cluster.start("gus", bootstrap=fulls[0], wrapper=home.wrapper,
                             listen=f"0.0.0.0:{PORT}", fast=False, args=RING_ARGS, timeout=60)
         assert relay_of(gus.address) in {p.address for p in fulls}, gus.address
-        everyone = [alice, bob, gus]
-        for p in everyone:
-            p.send("join #four")
-        for p in everyone:
-            p.wait_for(kind("joined", channel="four"), timeout=30, what="joined #four")
-        alice.send("msg gus before-the-move")
-        gus.wait_for(kind("private", text="before-the-move"), timeout=30, what="first PM")
 
-        old_ipv4 = home.ipv4
-        second.move_home(home)
-        assert home.ipv4 != old_ipv4
-        moved_at = time.monotonic()
-        # sent while gus's connections are dead, before it can have noticed
-        alice.send("msg gus during-the-move")
-        bob.send("send four during-the-move")
-        gus.wait_for(kind("private", text="during-the-move"), timeout=40,
-                     what="the PM sent during the move")
-        gus.wait_for(kind("channel", channel="four", text="during-the-move"), timeout=40,
-                     what="the channel message sent during the move")
-        back = time.monotonic() - moved_at
-        # it noticed (its relay's renewal failed) and attached again from the new network
-        said = [e for e in gus.events if e["_t"] > moved_at and e.get("event") == "info"
-                and "reachable at" in e.get("text", "")]
-        assert said, gus.events[-8:]
-        # and it goes on, both ways, still relayed (seen now at the second router)
-        gus.send("send four gus-after-the-move")
-        gus.send("msg alice gus-after-the-move")
-        for p in fulls:
-            p.wait_for(kind("channel", channel="four", text="gus-after-the-move"), timeout=30,
-                       what=f"gus's channel message at {p.nick}")
-        alice.wait_for(kind("private", text="gus-after-the-move"), timeout=30,
-                       what="gus's PM after the move")
-        assert whois_until(alice, "gus", "direct", timeout=1).startswith("relayed via ")
-        time.sleep(1.0)   # lets late duplicates arrive before they are counted
-        for text in ("during-the-move", "before-the-move"):
-            assert len(gus.matching(kind("private", text=text))) == 1, text
-        assert len(gus.matching(kind("channel", channel="four", text="during-the-move"))) == 1
-        assert back < 30, back
+        def move() -> None:
+            old = home.ipv4
+            second.move_home(home)
+            assert home.ipv4 != old
+        carried_client_keeps_up(fulls, gus, "four", move, relayed="relayed via ")

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.support.delivery import hello_everyone, private_every_pair
+from tests.support.delivery import carried_client_keeps_up, hello_everyone, private_every_pair
 from tests.support.hosts import PORT, RING_ARGS, start_ring_on, wait_one_ring
 from tests.support.procs import Cluster, kind, relay_of, whois_until
 from tests.support.routers import FIREWALL, Internet
@@ -118,45 +118,12 @@ def test_nat6__a_running_client_carried_to_another_network_keeps_its_channels_an
     with Cluster(tmp_path) as cluster:
         fulls = start_ring_on(cluster, publics, ipv6=True)
         wait_one_ring(fulls)
-        alice, bob = fulls
-        gus = cluster.start("gus", bootstrap=alice, wrapper=home.wrapper, listen=f"[::]:{PORT}",
+        gus = cluster.start("gus", bootstrap=fulls[0], wrapper=home.wrapper, listen=f"[::]:{PORT}",
                             fast=False, args=RING_ARGS, timeout=60)
         assert relay_of(gus.address) in {p.address for p in fulls}, gus.address
-        everyone = [alice, bob, gus]
-        for p in everyone:
-            p.send("join #six")
-        for p in everyone:
-            p.wait_for(kind("joined", channel="six"), timeout=30, what="joined #six")
-        alice.send("msg gus before-the-move")
-        gus.wait_for(kind("private", text="before-the-move"), timeout=30, what="first PM")
 
-        old_ipv6 = home.ipv6
-        second.move_home(home)
-        assert home.ipv6 != old_ipv6
-        moved_at = time.monotonic()
-        # sent while gus's connections are dead, before it can have noticed
-        alice.send("msg gus during-the-move")
-        bob.send("send six during-the-move")
-        gus.wait_for(kind("private", text="during-the-move"), timeout=40, what="the PM sent "
-                     "during the move")
-        gus.wait_for(kind("channel", channel="six", text="during-the-move"), timeout=40,
-                     what="the channel message sent during the move")
-        back = time.monotonic() - moved_at
-        # it noticed (its relay's renewal failed) and re-registered through a relay
-        said = [e for e in gus.events if e["_t"] > moved_at and e.get("event") == "info"
-                and "reachable at" in e.get("text", "")]
-        assert said, gus.events[-8:]
-        # and it goes on, both ways
-        gus.send("send six gus-after-the-move")
-        gus.send("msg alice gus-after-the-move")
-        for p in fulls:
-            p.wait_for(kind("channel", channel="six", text="gus-after-the-move"), timeout=30,
-                       what=f"gus's channel message at {p.nick}")
-        alice.wait_for(kind("private", text="gus-after-the-move"), timeout=30,
-                       what="gus's PM after the move")
-        assert whois_until(alice, "gus", "direct", timeout=1).startswith("relayed via [")
-        time.sleep(1.0)   # lets late duplicates arrive before they are counted
-        for text in ("during-the-move", "before-the-move"):
-            assert len(gus.matching(kind("private", text=text))) == 1, text
-        assert len(gus.matching(kind("channel", channel="six", text="during-the-move"))) == 1
-        assert back < 30, back
+        def move() -> None:
+            old = home.ipv6
+            second.move_home(home)
+            assert home.ipv6 != old
+        carried_client_keeps_up(fulls, gus, "six", move, relayed="relayed via [")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
-from .procs import kind
+from .procs import kind, whois_until
 
 
 def ring_order(procs):
@@ -96,3 +96,46 @@ def hello_everyone(procs, channel: str, timeout: float = 40.0) -> None:
         for q in procs:
             p.wait_for(kind("channel", channel=channel, text=f"hello-from-{q.nick}"),
                        timeout=timeout, what=f"{q.nick}'s hello at {p.nick}")
+
+
+def carried_client_keeps_up(fulls, gus, channel: str, move, relayed: str) -> None:
+    """A running client ``gus`` whose network changes under it (``move()``: its home is
+    carried to another router): what the full members ``fulls`` (the first two) send while
+    its connections are dead reaches it once, it attaches again from the new network (says
+    "reachable at"), and it goes on both ways, still relayed (whois starts with
+    ``relayed``), all within 30 s of the move."""
+    alice, bob = fulls[:2]
+    everyone = [*fulls, gus]
+    for p in everyone:
+        p.send(f"join #{channel}")
+    for p in everyone:
+        p.wait_for(kind("joined", channel=channel), timeout=30, what=f"joined #{channel}")
+    alice.send("msg gus before-the-move")
+    gus.wait_for(kind("private", text="before-the-move"), timeout=30, what="first PM")
+    move()
+    moved_at = time.monotonic()
+    # sent while gus's connections are dead, before it can have noticed
+    alice.send("msg gus during-the-move")
+    bob.send(f"send {channel} during-the-move")
+    gus.wait_for(kind("private", text="during-the-move"), timeout=40,
+                 what="the PM sent during the move")
+    gus.wait_for(kind("channel", channel=channel, text="during-the-move"), timeout=40,
+                 what="the channel message sent during the move")
+    back = time.monotonic() - moved_at
+    # it noticed (its relay's renewal failed) and attached again from the new network
+    said = [e for e in gus.events if e["_t"] > moved_at and e.get("event") == "info"
+            and "reachable at" in e.get("text", "")]
+    assert said, gus.events[-8:]
+    gus.send(f"send {channel} gus-after-the-move")
+    gus.send("msg alice gus-after-the-move")
+    for p in fulls:
+        p.wait_for(kind("channel", channel=channel, text="gus-after-the-move"), timeout=30,
+                   what=f"gus's channel message at {p.nick}")
+    alice.wait_for(kind("private", text="gus-after-the-move"), timeout=30,
+                   what="gus's PM after the move")
+    assert whois_until(alice, "gus", "direct", timeout=1).startswith(relayed)
+    time.sleep(1.0)   # lets late duplicates arrive before they are counted
+    for text in ("during-the-move", "before-the-move"):
+        assert len(gus.matching(kind("private", text=text))) == 1, text
+    assert len(gus.matching(kind("channel", channel=channel, text="during-the-move"))) == 1
+    assert back < 30, back
