@@ -346,11 +346,13 @@ def _one_of(e: Entry, missing: dict[Author, Missing]) -> bool:
 
 def _unseen_before(copies: list[Copy], ours: set[str], seen: Seen,
                    joined_at: float) -> set[str]:
-    """The entries right before an overdue message of ours in a holder's log that we have
-    not seen (back to the first one seen, or a message written before our join): they
+    """The messages right before an overdue message of ours in a holder's log that we
+    have not seen (back to the first one seen, or a message written before our join): they
     are shown with it, in the log's order. Each member's own message sits at another seq;
     taking only what follows it, each would show them in another order (the author counts
-    bring them later), nemesis seed 4242."""
+    bring them later), nemesis seed 4242. Joins and removals there are not taken: one
+    copy's removal of a member the merged log keeps would be shown as a quit that never
+    was (tests/net/test_partition.py's three and three)."""
     out: set[str] = set()
     for copy in copies:
         for i, e in enumerate(copy.entries):
@@ -359,7 +361,8 @@ def _unseen_before(copies: list[Copy], ours: set[str], seen: Seen,
             for b in reversed(copy.entries[:i]):
                 if b.msg_id in seen or (b.kind == "msg" and b.at < joined_at):
                     break
-                out.add(b.msg_id)
+                if b.kind == "msg":   # a join or removal there is one copy's: not news
+                    out.add(b.msg_id)
     return out
 
 
