@@ -70,10 +70,14 @@ def detour_origin(payload: object, caller_host: str | None, ring_hosts: set[str]
 
 
 def ring_hosts(node) -> set[str]:
-    """The hosts of the ring nodes ``node`` knows: its successors, fingers and predecessor
-    (the nodes a detour through them is believed from)."""
+    """The hosts of the ring nodes ``node`` knows: its successors, fingers and predecessor,
+    and the peers it saw in its view lately and has not found dead (the nodes a detour
+    through them is believed from). The peers count too because views change under a
+    detour in use: after a partition healed, a member's successor of the time apart was a
+    successor no more, and the maintainer's deliveries through it were refused as coming
+    from it (tests/net/test_partition.py's three and three, 2 runs in 14)."""
     return {r.address.host for r in (*node.successors(), *node.fingers(), node.predecessor())
-            if r is not None}
+            if r is not None} | {a.host for a in node.peers.seen()}
 
 
 def _now() -> float:
@@ -104,6 +108,8 @@ class Detours:
         self._buckets: dict[str, _Bucket] = {}
         self._busy: dict[str, int] = {}
         self._via: dict[Address, tuple[Address, float]] = {}   # target -> (via, until)
+        self._probed: dict[Address, float] = {}   # target -> when last pinged directly
+        self._answered: dict[Address, float] = {}   # target -> when it last answered so
         node.register_command(DETOUR, self.rpc_detour)
 
     # -- the via's side ------------------------------------------------------------------
@@ -181,9 +187,36 @@ class Detours:
     # -- the caller's side ----------------------------------------------------------------
 
     def remembered(self, target: Address) -> bool:
-        """True if ``target`` was lately reached only by a detour (call by detour first)."""
+        """True if ``target`` was lately reached only by a detour (call by detour first).
+        While it is, the target is pinged directly now and then in the background
+        (``_recheck``): one call that timed out on a busy moment must not keep a pair that
+        can reach each other on a detour for as long as they talk."""
         via = self._via.get(target)
-        return via is not None and via[1] > _now()
+        if via is None or via[1] <= _now():
+            return False
+        self._recheck(target)
+        return True
+
+    def _recheck(self, target: Address) -> None:
+        """At most once per ``remember`` seconds, a direct ping of ``target``; an answer
+        ends the detour (the next call goes directly)."""
+        now = _now()
+        if self._probed.get(target, float("-inf")) + self.remember > now:
+            return
+        if len(self._probed) > 1024:
+            self._probed = {t: at for t, at in self._probed.items()
+                            if at + self.remember > now}
+            self._answered = {t: at for t, at in self._answered.items() if t in self._probed}
+        self._probed[target] = now
+        self.node._background.spawn(self._probe(target))   # cancelled with the node
+
+    async def _probe(self, target: Address) -> None:
+        answered = await self.node._calls.call_ping(target, self.node.timeout)
+        if answered:
+            self._answered[target] = _now()   # a detour in flight does not bring it back
+        if answered and self._via.pop(target, None) is not None:
+            log.info("%s: %s answers directly again: no more detour", self.node.address,
+                     target)
 
     def vias(self, target: Address) -> list[Address]:
         """Neighbours to ask, the one that worked last time first, then successors, the
@@ -208,7 +241,7 @@ class Detours:
         """``type_`` on ``target`` through a neighbour; the target's reply. RemoteError if
         the target's handler failed, PeerUnreachable if no neighbour got through."""
         timeout = (timeout or self.node.timeout) * 2   # the via waits on the target too
-        tried = []
+        tried, started = [], _now()
         for via in self.vias(target):
             try:
                 reply = await self.node._calls.call_user(
@@ -222,7 +255,11 @@ class Detours:
                 continue
             if reply.get("ok") is True:
                 self.stats.taken += 1
-                self._via[target] = (via, _now() + self.remember)
+                if self._via.get(target, (None,))[0] != via:
+                    log.info("%s: %s %s reached through %s (%s)", self.node.address, type_,
+                             target, via, "; ".join(tried) or "not directly")
+                if self._answered.get(target, float("-inf")) < started:
+                    self._via[target] = (via, _now() + self.remember)
                 if len(self._via) > 1024:
                     now = _now()
                     self._via = {t: v for t, v in self._via.items() if v[1] > now}

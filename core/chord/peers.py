@@ -76,6 +76,10 @@ class Peers:
             for a in order[:len(self.entries) - self.limit]:
                 del self.entries[a]
 
+    def seen(self) -> list[Address]:
+        """The peers in our view when last seen, not since dropped as dead."""
+        return [a for a, p in self.entries.items() if p.lost_at is None]
+
     def __len__(self) -> int:
         return len(self.entries)
 

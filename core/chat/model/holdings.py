@@ -300,15 +300,23 @@ def merge_numbered(union: Channel, ours: Channel, theirs: Channel, sent: int) ->
     our number, and the other copy's keep theirs (two at one number are ordered by id:
     they may both have been delivered, and moving one after everything would put an
     author's earlier message after its later one) — but after everything go our entries
-    above ``sent`` at a number the other copy gave to another entry (nobody was sent them,
-    nor was their sender answered, so it sent nothing after them: a maintainer that was
-    paused, came back and took a message before its successor handed the channel back),
-    and a copy started afresh (``afresh``); and an entry of ours above ``sent`` that the
-    other copy has takes the other's number."""
-    their_seqs = {e.seq: e.msg_id for e in theirs.log}
+    above ``sent`` that the other copy lacks, at a number it gave to another entry or
+    within its log below an entry we lack (nobody was sent them, nor was their sender
+    answered, so it sent nothing after them: a maintainer that was paused, came back and
+    took a message before its successor handed the channel back; the successor's numbers
+    may clash with ours or jump past them), and a copy started afresh (``afresh``); and an
+    entry of ours above ``sent`` that the other copy has takes the other's number."""
+    their_seqs = {e.seq for e in theirs.log}
     their_ids = {e.msg_id: e.seq for e in theirs.log}
+    # at a number the other copy gave to another entry, or in its log below an entry we
+    # lack (its numbers jumped past ours): at our number it would sort under what the
+    # other copy delivered (below its log: history it trimmed; a hole: it missed ours)
+    ours_ids = {e.msg_id for e in ours.log}
+    their_first = theirs.log[0].seq if theirs.log else 0
+    past = max((e.seq for e in theirs.log if e.msg_id not in ours_ids), default=0)
     unsent = {e.msg_id for e in ours.log
-              if e.seq > sent and e.seq in their_seqs and e.msg_id not in their_ids}
+              if e.seq > sent and e.msg_id not in their_ids
+              and (e.seq in their_seqs or their_first <= e.seq <= past)}
     # an entry we never sent that the other copy has: its number there (it may have been
     # delivered and answered at that number)
     seqs = {e.msg_id: (their_ids[e.msg_id] if e.seq > sent and e.msg_id in their_ids

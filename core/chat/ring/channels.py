@@ -43,6 +43,8 @@ from .replication import Replication
 LEAVE_REASONS = ("left", "exit")   # optionally followed by ": " and the user's words
 MAX_REASON = 300
 KICK_WAIT = 3.0    # seconds a kick waits for the kicked member's node to take the kick
+ASKS = 3           # times a doubted member's node is asked whether it is in (readmit)
+ASK_PAUSE = 1.0    # seconds between two of those asks
 
 
 def good_reason(text: str) -> bool:
@@ -282,15 +284,26 @@ class Channels:
         """A doubted member (a merge of two copies left it out: the other copy pruned it)
         is asked to say again that it is in; its node answers with a fresh signed join (a
         resume), which readmits it. A prune is the maintainer's guess; the member's own
-        signed word decides. True if its node said it is in the channel."""
-        ch = self.holdings.channel(channel)
-        if ch is None or ch.is_member(member) or member not in ch.members:
-            return False
-        try:
-            reply = await self.feeds.ask(channel, member, rejoin=True)
-        except (RpcError, ValueError):
-            return False
-        return reply.get("member") is True
+        signed word decides. True if its node said it is in the channel.
+
+        Asked up to ``ASKS`` times, ``ASK_PAUSE`` s apart, until its node answers either
+        way: one ask lost or refused (its node out of reach a moment, or not yet knowing
+        this node maintains the channel) would leave the member out until its own resume
+        after 2 × ``prune_grace`` of silence, and the other members would be shown it quit
+        (tests/net/test_partition.py's three and three)."""
+        for ask in range(ASKS):
+            if ask:
+                await asyncio.sleep(ASK_PAUSE)
+            ch = self.holdings.channel(channel)   # a merge or a resume may have come
+            if ch is None or ch.is_member(member) or member not in ch.members:
+                return False
+            try:
+                reply = await self.feeds.ask(channel, member, rejoin=True)
+            except (RpcError, ValueError):
+                continue
+            if isinstance(reply.get("member"), bool):
+                return reply["member"]
+        return False
 
     def _remove(self, ch: Channel, member: Member, reason: str) -> None:
         """Apply a signed leave, or the maintainer's unsigned removal (pruned, gone)."""

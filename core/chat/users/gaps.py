@@ -19,7 +19,10 @@ before a channel's key — leaves evidence a member can check, and copies it can
   arrived;
 - **the user's own message withheld**: the maintainer acknowledged it (``Sent`` with a
   seq) but it has not come back within ``deadline`` though the maintainer delivered
-  since. A sender that is not a member asks the replicas whether they have it.
+  since. The holders' whole logs are read then (the copy that acknowledged it may number
+  below the member's cursor: one started afresh), and what the member has not seen right
+  before it is shown with it, in the log's order. A sender that is not a member asks the
+  replicas whether they have it.
 
 Each finding is one ``Gap`` event (the journal's ``gap``: ring log and headless):
 "maintainer X withheld N messages of #c; got them from replica Y", or that no replica
@@ -79,6 +82,7 @@ class Track:
     expected: dict[str, Expected] = field(default_factory=dict)   # msg_id ->
     heard: dict[str, float] = field(default_factory=dict)   # maintainer -> last delivery
     maintainer: str | None = None               # the last that delivered
+    joined_at: float = float("-inf")            # when the member's join was signed
     repair: asyncio.Task | None = None
     checker: asyncio.Task | None = None
 
@@ -111,10 +115,12 @@ class Gaps:
 
     # -- a channel joined, left ------------------------------------------------------------
 
-    def start(self, channel: str, last_seq: int, history: list[Entry]) -> None:
-        """Joined: the join's reply holds everything up to ``last_seq``."""
+    def start(self, channel: str, last_seq: int, history: list[Entry],
+              joined_at: float = float("-inf")) -> None:
+        """Joined (the join signed at ``joined_at``): the join's reply holds everything up
+        to ``last_seq``."""
         self.stop(channel)
-        track = self.tracks[channel] = Track(last_seq)
+        track = self.tracks[channel] = Track(last_seq, joined_at=joined_at)
         for e in history:
             if e.signed is not None and e.signed.counted is not None:
                 key, series, n = e.signed.counted
@@ -249,16 +255,20 @@ class Gaps:
             missing = {a: Missing(set(m.ns), m.after_seq) for a, m in track.missing.items()}
             blamed = track.maintainer
             # the maintainer is asked too: an honest one has what its feed skipped (a
-            # merge moved the member's cursor); a hostile one can only give signed entries
-            copies = await self.copies.read(channel, 0 if missing else after)
+            # merge moved the member's cursor); a hostile one can only give signed entries.
+            # An overdue message of ours may sit in a copy numbered below our cursor (a
+            # copy started afresh): the whole log is read then too
+            copies = await self.copies.read(channel, 0 if missing or overdue else after)
             if self.tracks.get(channel) is not track:
                 return
             recovered: list[tuple[Entry, str]] = []
             seen = self.seen(channel)
+            before = (_unseen_before(copies, set(overdue), seen, track.joined_at)
+                      if seen is not None else set())
             for copy in sorted(copies, key=lambda c: c.holder == blamed):   # it last
                 for e in copy.entries:
-                    if ((e.seq > after or _one_of(e, missing)) and seen is not None
-                            and seen.first(e.msg_id)):
+                    if ((e.seq > after or _one_of(e, missing) or e.msg_id in before)
+                            and seen is not None and seen.first(e.msg_id)):
                         recovered.append((e, copy.holder))
             for e, _ in recovered:
                 track.expected.pop(e.msg_id, None)
@@ -332,6 +342,28 @@ def _one_of(e: Entry, missing: dict[Author, Missing]) -> bool:
     key, series, n = e.signed.counted
     m = missing.get((key, series))
     return m is not None and n in m.ns
+
+
+def _unseen_before(copies: list[Copy], ours: set[str], seen: Seen,
+                   joined_at: float) -> set[str]:
+    """The messages right before an overdue message of ours in a holder's log that we
+    have not seen (back to the first one seen, or a message written before our join): they
+    are shown with it, in the log's order. Each member's own message sits at another seq;
+    taking only what follows it, each would show them in another order (the author counts
+    bring them later), nemesis seed 4242. Joins and removals there are not taken: one
+    copy's removal of a member the merged log keeps would be shown as a quit that never
+    was (tests/net/test_partition.py's three and three)."""
+    out: set[str] = set()
+    for copy in copies:
+        for i, e in enumerate(copy.entries):
+            if e.msg_id not in ours:
+                continue
+            for b in reversed(copy.entries[:i]):
+                if b.msg_id in seen or (b.kind == "msg" and b.at < joined_at):
+                    break
+                if b.kind == "msg":   # a join or removal there is one copy's: not news
+                    out.add(b.msg_id)
+    return out
 
 
 def overdue_via(overdue: dict[str, Expected]) -> str | None:

@@ -164,7 +164,7 @@ class Memberships:
         self.post(modes_event(membership, "", "", history=True))   # before the join: NAMES
         history = [e for e in self._entries(channel, reply.get("history", []))
                    if e.kind == "msg" and membership.seen.first(e.msg_id)]
-        self.gaps.start(channel, membership.last_seq, history)
+        self.gaps.start(channel, membership.last_seq, history, membership.joined_at)
         # the backlog first, each line at its author's time, then the join that received
         # it; a delivery meanwhile waits its turn (shown after both)
         async with membership.in_turn:

@@ -172,6 +172,28 @@ async def test_merge__a_member_the_other_copy_pruned_is_asked_and_rejoins_with_i
 
 
 @virtual_time
+async def test_merge__a_doubted_member_out_of_reach_for_a_moment_is_asked_again():
+    # one ask lost (the member's node out of reach, or refusing a maintainer it did not
+    # know yet) left the member out until its own resume, 2 x prune_grace later: the
+    # others were shown it quit (tests/net/test_partition.py's three and three)
+    async with sim_ring(["ann", "bo"]) as ring:
+        for n in ring.nodes:
+            await n.user.join("room")
+        owner = ring.owner(channel_key("room"))
+        other = next(n for n in ring.nodes if n is not owner)
+        key = (other.nick, str(other.node.address))
+        joined = owner.holdings.channel("room").members[key]
+        owner.holdings.channel("room").set_member(joined.removed())   # the other side's prune
+        cut(ring, [owner], [other])
+        asyncio.get_running_loop().call_later(0.5, ring.network.heal)
+        assert await owner.service.channels.readmit("room", key)
+        await wait_until(lambda: owner.holdings.channel("room").is_member(key), 10,
+                         what="the member readmitted by its fresh signed join")
+        msg_id, _ = await owner.user.send("room", "heard again")
+        await wait_until(lambda: msg_id in shown(other, "room"), 30, what="delivery")
+
+
+@virtual_time
 async def test_merge__a_member_that_really_left_stays_out_when_asked():
     async with sim_ring(["ann", "bo"]) as ring:
         for n in ring.nodes:

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from core.chord import Address, Local, PeerUnreachable
-from core.chord.detour import DETOUR
+from core.chord.detour import DETOUR, detour_origin, ring_hosts
 from core.chord.testing import FAST, network, sim_node, stop_all, virtual_time, wait_until
 
 ECHO = "test.echo"
@@ -89,6 +89,60 @@ async def test_detour__a_call_to_a_node_out_of_reach_goes_through_a_neighbour():
         with pytest.raises(PeerUnreachable):
             await a.user_command(c.address, "test.other", {})
         net.uncut()
+    finally:
+        await stop_all(nodes)
+
+
+@virtual_time
+async def test_detour__ends_when_the_target_answers_directly_again():
+    # a maintainer's call to a member on its own side timed out once on a busy moment
+    # (tests/net/test_partition.py): it went by detour from then on, for as long as the two
+    # talked, and after the heal the member no longer knew the via and refused what came
+    net = network()
+    hosts = [f"10.7.0.{i}" for i in range(1, 5)]
+    net.cut(hosts[0], hosts[2])
+    nodes = await _ring(net, hosts)
+    try:
+        a, c = nodes[0], nodes[2]
+        await wait_until(lambda: all(n.successor().address != n.address for n in nodes),
+                         timeout=30, what="every node with a successor of its own")
+        assert (await a.user_command(c.address, ECHO, {"x": 1}))["got"]["x"] == 1
+        assert a.detours.stats.taken == 1 and a.detours.remembered(c.address)
+        # still cut: the direct pings fail, the detour stays
+        await asyncio.sleep(a.detours.remember / 2)
+        assert (await a.user_command(c.address, ECHO, {"x": 2}))["got"]["x"] == 2
+        assert a.detours.remembered(c.address) and a.detours.stats.taken == 2
+        net.uncut()
+        # the two keep talking (every call by detour refreshed it, before the fix)
+        direct, deadline = None, asyncio.get_running_loop().time() + 30
+        while direct is None and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(1)
+            reply = await a.user_command(c.address, ECHO, {"x": 3})
+            if "detour_origin" not in reply["got"]:   # no hop stamped it
+                direct = reply
+        assert direct == {"at": str(c.address), "got": {"x": 3}}
+        assert not a.detours.remembered(c.address)
+    finally:
+        await stop_all(nodes)
+
+
+@virtual_time
+async def test_detour__a_stamp_is_believed_from_a_peer_seen_lately_not_from_one_found_dead():
+    # after a heal the via of a detour in use may have left the receiver's successors and
+    # fingers: still a node of its ring, seen in its view lately (peers.Peers)
+    net = network()
+    nodes = await _ring(net, [f"10.7.0.{i}" for i in range(1, 4)])
+    try:
+        node, now = nodes[0], asyncio.get_running_loop().time()
+        former = Address("10.7.0.9", 4000)   # no longer in the routing state
+        payload = {"x": 1, "detour_origin": "10.7.0.2"}
+        assert detour_origin(payload, former.host, ring_hosts(node)) == former.host
+        node.peers.saw([former], now)
+        assert detour_origin(payload, former.host, ring_hosts(node)) == "10.7.0.2"
+        node.peers.lost(former, now)   # found dead: its word counts no more
+        assert detour_origin(payload, former.host, ring_hosts(node)) == former.host
+        # a caller no ring node: its stamp is never read
+        assert detour_origin(payload, "10.9.9.9", ring_hosts(node)) == "10.9.9.9"
     finally:
         await stop_all(nodes)
 

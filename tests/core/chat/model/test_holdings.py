@@ -380,6 +380,44 @@ def test_holdings__our_unsent_entry_gives_its_number_to_the_other_copys():
                                                                   (51, "bo later")]
 
 
+def test_holdings__our_unsent_entry_goes_after_the_other_copys_numbers_past_it():
+    """Paused, the maintainer came back and took bo's message as 47; its successor had
+    taken over from a replica whose numbers jumped (its next was 200) and delivered bo's
+    earlier message as 200. No number clashes, yet 47 would sort under what members were
+    sent: bo's later message goes after 200 (nemesis seed 4242, 10 minutes, #green)."""
+    h = Holdings()
+    ours = Channel("c", last_seq=45)
+    message(ours, "cy", "46", "c" * 32)
+    h.maintain(ours)
+    h.replicated(h.channel("c"))                       # 46 may have been delivered
+    message(h.channel("c"), "bo", "bo later", "l" * 32)    # 47, never replicated
+    theirs = Channel("c", last_seq=45)
+    message(theirs, "cy", "46", "c" * 32)
+    theirs.last_seq = 199
+    message(theirs, "bo", "bo earlier", "e" * 32)      # their 200, delivered there
+    h.maintain(theirs)
+    assert [(e.seq, e.text) for e in h.channel("c").log[-2:]] == [(200, "bo earlier"),
+                                                                  (201, "bo later")]
+
+
+def test_holdings__our_entries_the_other_copy_missed_or_trimmed_keep_their_numbers():
+    """Not yet replicated here (just migrated: nothing counts as sent), our entries that a
+    copy missed (a hole in it) or trimmed (below its log) are history, not numbered past."""
+    h = Holdings()
+    ours = Channel("c")
+    for i in range(1, 7):
+        message(ours, "ann", f"m{i}", f"m{i:031x}")
+    h.maintain(ours)
+    theirs = Channel("c", last_seq=2)
+    for i in (3, 5, 6):                                # trimmed 1-2, missed 4
+        theirs.log.append(message(Channel("c", last_seq=i - 1), "ann", f"m{i}",
+                                  f"m{i:031x}"))
+    theirs.last_seq = 6
+    h.maintain(theirs)
+    assert [(e.seq, e.text) for e in h.channel("c").log] == [
+        (i, f"m{i}") for i in range(1, 7)]
+
+
 def test_holdings__our_unsent_number_of_an_entry_gives_way_to_the_one_it_was_acked_with():
     """Paused, the maintainer had taken bo's message as 42 but not answered; bo sent it
     again to the successor, which answered 41 and numbered his next 42: the merge gives

@@ -132,7 +132,12 @@ async def test_takeover__a_late_member_is_not_sent_what_came_before_its_join():
         await early.user.join("hist")
         for i in range(150):
             await early.user.send("hist", f"old {i}")
-        await asyncio.sleep(5)
+
+        def replicated(n) -> bool:
+            copy = n.holdings.replicas.get("channel", "hist")
+            return copy is not None and sum(e.kind == "msg" for e in copy.log) == 150
+        await wait_until(lambda: all(replicated(r) for r in ring.successors_of(m, 2)),
+                         what="the 150 on both replicas")
         await late.user.join("hist")
         history = [e.text for e in late.of(ev.ChannelMessage, channel="hist", history=True)]
         assert history == [f"old {i}" for i in range(50, 150)]
@@ -142,7 +147,14 @@ async def test_takeover__a_late_member_is_not_sent_what_came_before_its_join():
         await early.user.send("hist", "after the crash")   # retried until taken over
         assert ring.owner(key).of(ev.MigrationStep, step="takeover", key="hist")
         await wait_until(lambda: "after the crash" in late.texts("hist"))
-        await asyncio.sleep(2)
+        # the new maintainer has sent the late member its whole log (its cursor at the end)
+        taker = ring.owner(key)
+        late_key = (late.nick, str(late.node.address))
+
+        def sent_all() -> bool:
+            ch = taker.holdings.channel("hist")
+            return taker.holdings.cursor("hist", late_key) == ch.log[-1].seq
+        await wait_until(sent_all, what="the whole log sent to the late member")
         assert late.texts("hist") == history + ["before the crash", "after the crash"]
 
 

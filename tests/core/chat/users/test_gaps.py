@@ -240,3 +240,39 @@ async def test_gaps__an_authors_message_numbered_below_the_last_one_shown_is_fou
         await asyncio.sleep(3)
         assert sorted(bob.texts(CHANNEL)) == ["m0", "m1", "m2", "m3"]
         assert not gaps(bob, "lost") and not gaps(bob, "withheld")
+
+
+@virtual_time
+async def test_gaps__own_message_overdue_brings_the_unseen_stretch_before_it_in_order():
+    """The maintainer acknowledges and delivers nothing (nemesis seed 4242: a node back at
+    #red's key numbered a fresh copy from 1 while the members' feed was another copy's,
+    past 1,600). A member whose own message is overdue reads the holders' logs: it shows
+    what it had not seen before its message too, in the copy's order, not only what
+    follows it (then the author counts brought those later, each member cutting at its own
+    message's seq: one sender's messages in different orders at two members)."""
+    for afresh in (False, True):
+        await _overdue_in_order(afresh)
+
+
+async def _overdue_in_order(afresh: bool) -> None:
+    async with sim_ring(["alice", "bob", "carol", "dave"], **FAST_GAPS) as ring:
+        bad = await sybil(ring, **FAST_GAPS)
+        alice, bob, carol = await members(ring, "alice", "bob", "carol")
+        await carol.user.send(CHANNEL, "c0")
+        for n in (alice, bob):
+            await wait_until(lambda n=n: n.texts(CHANNEL) == ["c0"], 10, what="c0 shown")
+        drop_deliveries(bad, lambda e: True)
+        if afresh:   # the members' cursors follow another copy's numbering, far above
+            for n in (alice, bob):
+                n.user.memberships.gaps.tracks[CHANNEL].base = 1_600
+        order = ["c0"]
+        for who, text in ((carol, "c1"), (alice, "a1"), (carol, "c2"), (bob, "b1"),
+                          (carol, "c3"), (alice, "a2")):
+            await who.user.send(CHANNEL, text)
+            order.append(text)
+        for n in (alice, bob):
+            await wait_until(lambda n=n: set(n.texts(CHANNEL)) == set(order), 30,
+                             what=f"{n.nick} shows every message")
+        await asyncio.sleep(5)
+        for n in (alice, bob):
+            assert n.texts(CHANNEL) == order, (n.nick, afresh)
