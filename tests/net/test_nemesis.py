@@ -41,6 +41,32 @@ def test_checker__finds_a_lost_a_doubled_and_a_made_up_message():
         "lost", "made up", "twice"], report.violations
 
 
+def test_checker__order_is_compared_but_for_messages_typed_or_stored_while_apart():
+    class P:
+        def __init__(self, events):
+            self.events = events
+
+    def run(typed: dict[str, float], stored: dict[str, float], apart) -> list[str]:
+        mine = [{"event": "joined", "channel": "c", "_t": 0}] + [
+            {"event": "pending", "msg_id": i, "_t": t} for i, t in typed.items()] + [
+            {"event": "sent", "channel": "c", "msg_id": i, "_t": t} for i, t in stored.items()]
+        seen = [{"event": "joined", "channel": "c", "_t": 0}]
+        x = [{"event": "channel", "channel": "c", "from": "x", "msg_id": i, "_t": 50}
+             for i in "ab"]
+        y = [{"event": "channel", "channel": "c", "from": "x", "msg_id": i, "_t": 50}
+             for i in "ba"]
+        return check({"x": [P(mine + x)], "y": [P(seen + y)]}, set(), 0.0,
+                     apart=apart).violations
+    # two messages typed and stored outside any split, in two orders: a violation
+    assert [v.split(":")[0] for v in run({"a": 1, "b": 2}, {"a": 3, "b": 4}, [])] == ["order"]
+    assert [v.split(":")[0] for v in run({"a": 1, "b": 2}, {"a": 3, "b": 4},
+                                         [(20, 30)])] == ["order"]
+    # typed before a split, stored during it (one side's copy): not compared
+    assert run({"a": 1, "b": 2}, {"a": 25, "b": 26}, [(20, 30)]) == []
+    # typed during it
+    assert run({"a": 21, "b": 22}, {"a": 35, "b": 36}, [(20, 30)]) == []
+
+
 def test_nemesis__a_minute_of_faults_loses_nothing(network, tmp_path):
     with Cluster(tmp_path) as cluster:
         run = Run(network, cluster, SEED, 60, hosts=5)
