@@ -400,7 +400,8 @@ class ChatService:
             return None, {"ok": False, "error": wrong}
         user = self.users.get(d["to"].lower())
         if user is None:
-            return None, {"ok": False, "error": f"{d['to']} is not served by this node"}
+            return None, {"ok": False, "refused": "not_served",
+                          "error": f"{d['to']} is not served by this node"}
         return user, None
 
     async def rpc_private(self, d: dict) -> dict:

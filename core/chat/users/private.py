@@ -113,6 +113,13 @@ class Private:
                 raise
             # its node is gone (a crash leaves the name record behind): to its mailbox
             return await self._mail(item, shown, record.key, record.address)
+        if (reply.get("refused") == "not_served" and not target.startswith("@")
+                and self.pins.get(shown) == record.key and moves < 3):
+            # its node is up but does not serve it (a restart before its user registered,
+            # a user that quit there): it moved, or it is offline and mail waits for it
+            if await self._moved(record):
+                return await self.deliver(item, moves + 1)
+            return await self._mail(item, shown, record.key, record.address, moves + 1)
         if not reply.get("ok"):
             raise ChatError(f"{shown} at {address} refused the message: "
                             f"{reply.get('error')}")
@@ -145,9 +152,10 @@ class Private:
                 raise ChatError(f"no node has an id starting with {prefix}")
 
     async def _mail(self, item: Outgoing, nick: str, key: str,
-                    unreachable: str | None) -> str:
+                    unreachable: str | None, moves: int = 0) -> str:
         """Leave a private message, sealed to ``key``, in ``nick``'s mailbox: it stays
-        pending until ``nick`` has taken it (``confirm_mail``)."""
+        pending until ``nick`` has taken it (``confirm_mail``). ``moves``: the direct
+        tries made so far (bounds the way back to ``deliver``)."""
         sealed = seal(self.me.identity, key, item.text, item.msg_id, to=nick,
                       at=self.me.stamp(), action=item.action)
         letter = Letter(item.msg_id, self.me.nick, self.me.stamp(), sealed,
@@ -160,7 +168,7 @@ class Private:
                     return await self.deliver(item, moves=3)   # one more try, no loop
                 raise ChatError(f"{nick} is online again but could not be reached; "
                                 "the message stays in the outbox")
-            return await self.deliver(item)
+            return await self.deliver(item, moves)
         if reply.get("full"):
             await self.outbox.failed(item, reply["full"])
             raise Told(reply["full"])

@@ -230,6 +230,39 @@ class TestMailbox:
             await wait_until(bo.user.resumed.is_set, what="bo's collection done")
             assert bo.of(ev.PrivateMessage) == []       # taken once: not again
 
+    @virtual_time
+    async def test_user__a_message_to_a_nick_its_node_does_not_serve_yet_goes_to_its_mailbox(self):
+        # nemesis seed 4242: the recipient's process restarted at its address and had not
+        # registered its user yet; "bo is not served by this node" was an error, and the
+        # line stayed in the sender's outbox until the sender's next start (280 s and more)
+        async with sim_ring(["cy", "di", "ed"], receipt_interval=0.5) as ring:
+            ann = await ring.add("ann", keep=True)
+            bo = await ring.add("bo", keep=True)
+            await ring.settle()
+            await ann.user.msg("bo", "hello bo")          # first contact: keys pinned
+            await wait_until(lambda: bo.of(ev.PrivateMessage, text="hello bo"))
+            await ring.down(bo)                           # killed...
+            await ring.settle()
+            back = await ring.add(None, address=bo.node.address)   # ...up, serving no one yet
+            await ring.settle()
+            await ann.user.execute(Command("msg", ("bo", "are you there")))
+            assert not ann.of(ev.Error), ann.of(ev.Error)
+            box = ring.owner(name_key("bo")).holdings.maintained.get("mailbox", "bo")
+            assert box is not None and len(box.letters) == 1
+            await ann.user.msg("cy", "others still hear me")
+            await wait_until(lambda: ring.nodes[0].of(ev.PrivateMessage,
+                                                      text="others still hear me"))
+            await ring.down(back)
+            await ring.settle()
+            bo = await ring.add("bo", keep=True, data_dir=bo.service.data_dir,
+                                address=bo.node.address)   # back at its address
+            await wait_until(lambda: bo.of(ev.PrivateMessage, text="are you there"),
+                             what="the letter taken")
+            [pending] = [e for e in ann.of(ev.Pending) if e.text == "are you there"]
+            await wait_until(lambda: [e for e in ann.of(ev.Delivered)
+                                      if e.msg_id == pending.msg_id], what="the receipt")
+            assert len(bo.of(ev.PrivateMessage, text="are you there")) == 1
+
     @pytest.mark.parametrize("base, seed", [(57, 8), (50, 7)],
                              ids=["letter-dropped", "join-refused"])
     @virtual_time
