@@ -192,15 +192,22 @@ class TestSearch:
             assert ann.of(ev.SearchResults)[-1].hits == tuple(hits)
 
 
+async def acquainted(ring: SimRing) -> tuple[ChatNode, ChatNode]:
+    """ann and bo, with databases, after ann's first message to bo (each pinned the
+    other's key)."""
+    ann = await ring.add("ann", keep=True)
+    bo = await ring.add("bo", keep=True)
+    await ring.settle()
+    await ann.user.msg("bo", "hello bo")
+    await wait_until(lambda: bo.of(ev.PrivateMessage, text="hello bo"))
+    return ann, bo
+
+
 class TestMailbox:
     @virtual_time
     async def test_user__a_message_to_an_offline_pinned_nick_waits_and_arrives_once(self):
         async with sim_ring(["cy", "di", "ed"], receipt_interval=0.5) as ring:
-            ann = await ring.add("ann", keep=True)
-            bo = await ring.add("bo", keep=True)
-            await ring.settle()
-            await ann.user.msg("bo", "hello bo")          # first contact: keys pinned
-            await wait_until(lambda: bo.of(ev.PrivateMessage, text="hello bo"))
+            ann, bo = await acquainted(ring)
             await bo.user.quit()                          # bo goes offline (exit)
             await ring.down(bo)
             await ring.settle()
@@ -236,11 +243,7 @@ class TestMailbox:
         # registered its user yet; "bo is not served by this node" was an error, and the
         # line stayed in the sender's outbox until the sender's next start (280 s and more)
         async with sim_ring(["cy", "di", "ed"], receipt_interval=0.5) as ring:
-            ann = await ring.add("ann", keep=True)
-            bo = await ring.add("bo", keep=True)
-            await ring.settle()
-            await ann.user.msg("bo", "hello bo")          # first contact: keys pinned
-            await wait_until(lambda: bo.of(ev.PrivateMessage, text="hello bo"))
+            ann, bo = await acquainted(ring)
             await ring.down(bo)                           # killed...
             await ring.settle()
             back = await ring.add(None, address=bo.node.address)   # ...up, serving no one yet

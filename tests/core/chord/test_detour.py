@@ -30,6 +30,21 @@ async def _ring(net, hosts: list[str]) -> list[Local]:
     return nodes
 
 
+async def _cut_ring(net, count: int) -> list[Local]:
+    """``count`` nodes on 10.7.0.1… with the first and the third cut from each other, once
+    every node has a successor of its own."""
+    hosts = [f"10.7.0.{i}" for i in range(1, count + 1)]
+    net.cut(hosts[0], hosts[2])
+    nodes = await _ring(net, hosts)
+    try:
+        await wait_until(lambda: all(n.successor().address != n.address for n in nodes),
+                         timeout=30, what="every node with a successor of its own")
+    except BaseException:
+        await stop_all(nodes)
+        raise
+    return nodes
+
+
 def _ring_of(nodes: list[Local]) -> set[Address]:
     return {n.successor().address for n in nodes}
 
@@ -38,12 +53,8 @@ def _ring_of(nodes: list[Local]) -> set[Address]:
 async def test_join__a_successor_out_of_reach_is_routed_around():
     # before the fix: "cannot join the ring through B: B knows no live successor"
     net = network()
-    hosts = ["10.7.0.1", "10.7.0.2", "10.7.0.3"]
-    net.cut(hosts[0], hosts[2])
-    nodes = await _ring(net, hosts)
+    nodes = await _cut_ring(net, 3)
     try:
-        await wait_until(lambda: all(n.successor().address != n.address for n in nodes),
-                         timeout=30, what="every node with a successor of its own")
         assert all(n.running for n in nodes)
     finally:
         await stop_all(nodes)
@@ -99,13 +110,9 @@ async def test_detour__ends_when_the_target_answers_directly_again():
     # (tests/net/test_partition.py): it went by detour from then on, for as long as the two
     # talked, and after the heal the member no longer knew the via and refused what came
     net = network()
-    hosts = [f"10.7.0.{i}" for i in range(1, 5)]
-    net.cut(hosts[0], hosts[2])
-    nodes = await _ring(net, hosts)
+    nodes = await _cut_ring(net, 4)
     try:
         a, c = nodes[0], nodes[2]
-        await wait_until(lambda: all(n.successor().address != n.address for n in nodes),
-                         timeout=30, what="every node with a successor of its own")
         assert (await a.user_command(c.address, ECHO, {"x": 1}))["got"]["x"] == 1
         assert a.detours.stats.taken == 1 and a.detours.remembered(c.address)
         # still cut: the direct pings fail, the detour stays

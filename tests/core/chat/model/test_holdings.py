@@ -360,18 +360,25 @@ def test_holdings__a_copy_filling_a_hole_in_our_numbers_keeps_its_own():
         (1, "m1"), (2, "m2"), (3, "m3"), (4, "m4")]
 
 
-def test_holdings__our_unsent_entry_gives_its_number_to_the_other_copys():
-    """Paused, the maintainer came back and took bo's message as 47 before its successor,
-    which had numbered 47 to 50 meanwhile (bo's earlier one among them), handed the
-    channel back: bo's message goes after 50, after his earlier one."""
+def _back_from_a_pause() -> tuple[Holdings, Channel]:
+    """A maintainer back from a pause (cy's 46 replicated, so maybe delivered; bo's later
+    message taken as 47 and never replicated), and its successor's copy, at 46 too."""
     h = Holdings()
     ours = Channel("c", last_seq=45)
     message(ours, "cy", "46", "c" * 32)
     h.maintain(ours)
-    h.replicated(h.channel("c"))                       # 46 may have been delivered
-    message(h.channel("c"), "bo", "bo later", "l" * 32)    # 47, never replicated
+    h.replicated(h.channel("c"))
+    message(h.channel("c"), "bo", "bo later", "l" * 32)
     theirs = Channel("c", last_seq=45)
     message(theirs, "cy", "46", "c" * 32)
+    return h, theirs
+
+
+def test_holdings__our_unsent_entry_gives_its_number_to_the_other_copys():
+    """Paused, the maintainer came back and took bo's message as 47 before its successor,
+    which had numbered 47 to 50 meanwhile (bo's earlier one among them), handed the
+    channel back: bo's message goes after 50, after his earlier one."""
+    h, theirs = _back_from_a_pause()
     for i in range(47, 50):
         message(theirs, "di", f"{i}", f"d{i:031x}")
     message(theirs, "bo", "bo earlier", "e" * 32)      # their 50, delivered there
@@ -385,14 +392,7 @@ def test_holdings__our_unsent_entry_goes_after_the_other_copys_numbers_past_it()
     taken over from a replica whose numbers jumped (its next was 200) and delivered bo's
     earlier message as 200. No number clashes, yet 47 would sort under what members were
     sent: bo's later message goes after 200 (nemesis seed 4242, 10 minutes, #green)."""
-    h = Holdings()
-    ours = Channel("c", last_seq=45)
-    message(ours, "cy", "46", "c" * 32)
-    h.maintain(ours)
-    h.replicated(h.channel("c"))                       # 46 may have been delivered
-    message(h.channel("c"), "bo", "bo later", "l" * 32)    # 47, never replicated
-    theirs = Channel("c", last_seq=45)
-    message(theirs, "cy", "46", "c" * 32)
+    h, theirs = _back_from_a_pause()
     theirs.last_seq = 199
     message(theirs, "bo", "bo earlier", "e" * 32)      # their 200, delivered there
     h.maintain(theirs)
