@@ -326,7 +326,8 @@ class Run:
             time.sleep(0.5)   # polling the processes' output until the deadline
 
     def keep(self, where: Path) -> None:
-        """Every process's events (JSON lines) and stderr, the faults and hosts, in ``where``."""
+        """Every process's events (JSON lines), stderr and log file, the faults and hosts,
+        in ``where``."""
         where.mkdir(parents=True, exist_ok=True)
         for nick, procs in self.incarnations.items():
             for i, p in enumerate(procs):
@@ -334,6 +335,8 @@ class Run:
                     for e in p.events:
                         f.write(json.dumps(e) + "\n")
                 shutil.copy(p.stderr_path, where / f"{nick}-{i}.stderr")
+                if p.stderr_path.with_suffix(".log").exists():   # the ring log, for why
+                    shutil.copy(p.stderr_path.with_suffix(".log"), where / f"{nick}-{i}.log")
         (where / "faults.json").write_text(json.dumps(
             {"log": self.log, "apart": self.apart,
              "hosts": {n: h.name for n, h in self.host_of.items()}}, indent=1))
@@ -353,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=1.0)
     parser.add_argument("--hosts", type=int, default=8)
     parser.add_argument("--keep", type=Path, default=None,
-                        help="write every process's events and stderr, and the faults, here")
+                        help="write every process's events, stderr and log, and the faults, "
+                             "here")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     print(f"nemesis: seed {seed} (replay with SEED={seed})", flush=True)
