@@ -334,16 +334,30 @@ def replica_numbered(union: Channel, held: Channel, copy: Channel) -> Channel:
 
 
 def afresh(a: Channel, b: Channel) -> set[str]:
-    """Of two copies whose numbers do not meet (one's last below the other's first: one
-    started afresh — a side of a partition that had no copy, a node alone for a moment, a
-    node that served before its copy came), the lower one's entries signed since the
-    other's log begins: new, not history the other copy trimmed; sorted under the other's
-    log, its trim would drop them."""
+    """Of two copies whose numbers do not meet (one's last below the other's first, with a
+    gap between: one started afresh — a side of a partition that had no copy, a node alone
+    for a moment, a node that served before its copy came), the newest entries of the
+    lower one that were signed since the other's log begins: new, not history the other
+    copy trimmed; sorted under the other's log, its trim would drop them.
+
+    Not a copy whose numbers run on right into the other's, and only the lower copy's
+    newest entries back to the first signed before that (its suffix): a replica gets its
+    maintainer's copy as a delta (the entries above the replicated mark), numbered right
+    after what the replica holds or a little further, and the replica's own log is that
+    log's history. One message in it signed minutes ahead (its sender's clock had jumped)
+    looked "signed since", went after everything, and the next takeover delivered it
+    again there: a member that joined in between was shown it among later messages
+    (nemesis seed 1989, 2 minutes on 8 hosts)."""
     move: set[str] = set()
     if a.log and b.log:
         for low, high in ((a, b), (b, a)):
-            if low.last_seq < high.log[0].seq:
+            if low.last_seq + 1 < high.log[0].seq:
                 ids = {e.msg_id for e in high.log}
                 since = high.log[0].at
-                move |= {e.msg_id for e in low.log if e.msg_id not in ids and e.at >= since}
+                for e in reversed(low.log):   # newest first
+                    if e.msg_id in ids:
+                        continue
+                    if e.at < since:
+                        break
+                    move.add(e.msg_id)
     return move

@@ -221,6 +221,54 @@ def test_replica__a_fresh_copy_goes_after_the_full_log_it_meets():
     assert [(e.seq, e.text) for e in replica.log[-1:]] == [(401, "new 1")]
 
 
+def ahead_in_the_middle() -> Channel:
+    """15 messages signed at 1 … 15 s, but the 11th signed at 200 s (its sender's clock
+    had jumped ahead)."""
+    ch = Channel("c")
+    for i in range(1, 16):
+        message(ch, "bo" if i == 11 else "ann", f"m{i}", f"m{i:031x}",
+                at=200.0 if i == 11 else float(i))
+    return ch
+
+
+def delta(first: int, last: int) -> Channel:
+    """The maintainer's copy for its replicas: the entries above its replicated mark."""
+    ch = Channel("c", last_seq=first - 1)
+    for i in range(first, last + 1):
+        message(ch, "ann", f"m{i}", f"m{i:031x}", at=float(i))
+    return ch
+
+
+def test_replica__a_delta_right_after_its_log_renumbers_nothing_signed_ahead():
+    h = Holdings()
+    h.keep_replica(ahead_in_the_middle(), now=0.0)
+    h.keep_replica(delta(16, 18), now=1.0)
+    replica = h.replicas.get("channel", "c")
+    assert [(e.seq, e.text) for e in replica.log] == [(i, f"m{i}") for i in range(1, 19)]
+
+
+def test_replica__a_delta_past_a_hole_renumbers_nothing_older_than_its_first():
+    # a replica that missed one delta (the mark rose on the first replica's answer)
+    h = Holdings()
+    h.keep_replica(ahead_in_the_middle(), now=0.0)
+    h.keep_replica(delta(17, 18), now=1.0)
+    replica = h.replicas.get("channel", "c")
+    assert [(e.seq, e.text) for e in replica.log] == [
+        (i, f"m{i}") for i in range(1, 19) if i != 16]
+
+
+def test_holdings__a_fresh_copy_ahead_of_a_full_log_still_goes_after_it():
+    # a copy started afresh whose newest entry is signed ahead: all of it is new
+    h = Holdings()
+    h.maintain(long_log())
+    h.replicated(h.channel("c"))
+    copy = fresh(["new 1", "new 2"], at=395.0)
+    message(copy, "cy", "ahead", "a" * 32, at=900.0)
+    h.maintain(copy)
+    assert [(e.seq, e.text) for e in h.channel("c").log[-3:]] == [
+        (401, "new 1"), (402, "new 2"), (403, "ahead")]
+
+
 def test_holdings__promotion_takes_only_replicas_now_ours_and_they_are_replicated():
     h = Holdings()
     ours, theirs = Channel("mine"), Channel("yours")
