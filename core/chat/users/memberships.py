@@ -49,6 +49,9 @@ class Membership:
     # and written before it is history, got with the join or from before it
     joined_at: float = float("-inf")
     join_seq: int = 0
+    # each author's (key, series) highest count in the join's history: a message counted
+    # below it was written before that one, before the join, whatever time it was signed at
+    counted: dict[tuple[str, str], int] = field(default_factory=dict)
     seen: Seen = field(default_factory=Seen)
     heard: float = 0.0          # when its maintainer last reached us (the loop's clock)
     resuming: bool = False      # a resume (``rejoin``) is under way
@@ -101,6 +104,16 @@ def exit_reason(words: str) -> str:
     QUIT message), made fit to sign (one line, no control characters, 300 characters)."""
     words = without_bad(" ".join(words.split()))[:MAX_REASON].strip()
     return "exit" if not words or words == "exit" else f"exit: {words}"
+
+
+def _before_history(membership: Membership, e: Entry) -> bool:
+    """Whether ``e``'s author counted it before a message the join's history held: written
+    before the join, even if signed at a time after it (a clock that had jumped ahead)."""
+    counted = e.signed.counted if e.signed is not None else None
+    if counted is None:
+        return False
+    author, series, n = counted
+    return membership.counted.get((author, series), -1) > n
 
 
 def _message(channel: str, e: Entry, status: str, history: bool = False) -> ev.ChannelMessage:
@@ -162,8 +175,13 @@ class Memberships:
         except (ValueError, KeyError):
             log.warning("%s: the modes of #%s did not parse", self.me.nick, channel)
         self.post(modes_event(membership, "", "", history=True))   # before the join: NAMES
-        history = [e for e in self._entries(channel, reply.get("history", []))
-                   if e.kind == "msg" and membership.seen.first(e.msg_id)]
+        entries = self._entries(channel, reply.get("history", []))
+        for e in entries:
+            if e.kind == "msg" and e.signed is not None and e.signed.counted is not None:
+                author, series, n = e.signed.counted
+                at = membership.counted.get((author, series), n)
+                membership.counted[(author, series)] = max(at, n)
+        history = [e for e in entries if e.kind == "msg" and membership.seen.first(e.msg_id)]
         self.gaps.start(channel, membership.last_seq, history, membership.joined_at)
         # the backlog first, each line at its author's time, then the join that received
         # it; a delivery meanwhile waits its turn (shown after both)
@@ -383,7 +401,7 @@ class Memberships:
         fresh = []
         for e in sorted(self._entries(channel, wires), key=lambda e: e.seq):
             if (e.kind == "msg" and e.seq <= membership.join_seq
-                    and e.at < membership.joined_at):
+                    and (e.at < membership.joined_at or _before_history(membership, e))):
                 # history older than what the join brought, sent again by a maintainer
                 # that took over and does not know how far we got: not shown as new
                 continue
