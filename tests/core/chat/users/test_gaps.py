@@ -52,6 +52,14 @@ def gaps(n: ChatNode, kind: str | None = None) -> list[ev.Gap]:
     return [e for e in n.of(ev.Gap) if kind is None or e.kind == kind]
 
 
+def settled(n: ChatNode) -> bool:
+    """Nothing waits behind a gap at ``n``, nothing is missing or overdue, and no repair
+    runs: no later finding or late message can come from its gap detector."""
+    t = n.user.memberships.gaps.tracks.get(CHANNEL)
+    return (t is not None and not t.held and not t.missing and not t.expected
+            and (t.repair is None or t.repair.done()))
+
+
 async def members(ring: SimRing, *nicks: str) -> list[ChatNode]:
     nodes = [next(n for n in ring.nodes if n.users and n.nick == nick) for nick in nicks]
     for n in nodes:
@@ -237,7 +245,7 @@ async def test_gaps__an_authors_message_numbered_below_the_last_one_shown_is_fou
         await alice.user.send(CHANNEL, "m3")
         await wait_until(lambda: sorted(bob.texts(CHANNEL)) == ["m0", "m1", "m2", "m3"], 20,
                          what="m2 found at bob")
-        await asyncio.sleep(3)
+        await wait_until(lambda: settled(bob), 20, what="bob's gap detector settled")
         assert sorted(bob.texts(CHANNEL)) == ["m0", "m1", "m2", "m3"]
         assert not gaps(bob, "lost") and not gaps(bob, "withheld")
 
@@ -273,6 +281,7 @@ async def _overdue_in_order(afresh: bool) -> None:
         for n in (alice, bob):
             await wait_until(lambda n=n: set(n.texts(CHANNEL)) == set(order), 30,
                              what=f"{n.nick} shows every message")
-        await asyncio.sleep(5)
+        await wait_until(lambda: settled(alice) and settled(bob), 30,
+                         what="the gap detectors settled")
         for n in (alice, bob):
             assert n.texts(CHANNEL) == order, (n.nick, afresh)
