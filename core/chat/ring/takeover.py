@@ -5,8 +5,8 @@ and rebalance what is no longer ours."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 from core.chord import Local, Remote, RpcError, TaskSet, in_open
 
@@ -24,8 +24,18 @@ from .replication import Replication, wire_size
 COPIES_BYTES = 600_000  # rough size of the replicas one hand-off reply carries at most
 
 
-# a pull asks again after these pauses while a successor holds part of our range back
+# a pull asks again after these pauses (then every last one) while no successor has named
+# us its predecessor yet, or one holds part of our range back; for PULL_FOR seconds at most
 PULL_AGAIN = (0.1, 0.2, 0.4, 0.8, 1.5)
+PULL_FOR = 10.0
+
+
+class Answer(NamedTuple):
+    """A successor's reply to a hand-off: items of our range it held back, and whether it
+    names us its predecessor (its view of the ring agrees that the range is ours)."""
+    held: int
+    yours: bool
+
 
 class Takeover:
     """Keeps what this node maintains in step with the range it owns."""
@@ -104,37 +114,58 @@ class Takeover:
         predecessor we just lost (in a small ring our list comes round to it), nor a node
         our transport saw fail: waiting on a dead node would hold the range unserved
         until the call gives up.
+
+        The range stays closed (``not_owner``) until a successor that names us its
+        predecessor has answered and none holds part of it back, for ``PULL_FOR`` seconds
+        at most. "Nobody held anything" is no answer while the ones asked are not our
+        successors in the ring's eyes: a node back at its address is notified by its
+        predecessor (a probe's merge) before its own join has found its successor, so
+        its list is itself alone, or nodes further along that hold nothing of the range,
+        while the successor that took its channels on exit still has them.
         """
         transport = self.node.transport
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PULL_FOR
+        pauses = iter(PULL_AGAIN)
         try:
-            for delay in (*PULL_AGAIN, None):
-                held = await asyncio.gather(*(
+            while True:
+                answers = [a for a in await asyncio.gather(*(
                     self.call_handoff(s, predecessor, copies) for s in self.node.successors()
                     if s.address != self.node.address and s != gone
-                    and not transport.is_suspected(s.address)))
-                if delay is None or not any(held) or self.node.predecessor() != predecessor:
+                    and not transport.is_suspected(s.address))) if a is not None]
+                if self.node.predecessor() != predecessor:
+                    break   # the range changed again: that change pulls for itself
+                if any(a.yours for a in answers) and not any(a.held for a in answers):
                     break
-                # a successor still holds part of our range until its view of the ring
-                # agrees that we own it: keep the range closed (``not_owner``) a little
-                # longer rather than serve a channel whose log is still over there
+                delay = next(pauses, PULL_AGAIN[-1])
+                if loop.time() + delay > deadline:
+                    self.journal.log(f"opening ({predecessor.address}, {self.journal.me}] "
+                                     f"after {PULL_FOR:.0f} s without a successor that names "
+                                     "us its predecessor and holds nothing of it back")
+                    break
                 await asyncio.sleep(delay)
         finally:
             self.range.pulls -= 1
             self.feeds.ensure()
             self.journal.status()
 
-    async def call_handoff(self, successor: Remote, predecessor: Remote, copies: bool) -> int:
-        """Ask ``successor`` for what it holds of our range; how many items it held back."""
+    async def call_handoff(self, successor: Remote, predecessor: Remote,
+                           copies: bool) -> Answer | None:
+        """Ask ``successor`` for what it holds of our range (None: it did not answer)."""
         args = {"to": self.journal.me, "start": f"{predecessor.id:x}",
                 "end": f"{self.node.id:x}", "copies": copies}
-        with contextlib.suppress(RpcError):
+        try:
             reply = await self.node.user_command(successor, p.HANDOFF.type, args,
                                                  timeout=max(self.node.timeout, 5.0))
-            if isinstance(reply, dict) and isinstance(reply.get("copies"), list):
-                await self._merge_copies(reply["copies"], str(successor.address))
-            if isinstance(reply, dict) and isinstance(reply.get("held"), int):
-                return max(0, reply["held"])
-        return 0
+        except RpcError:
+            return None
+        if not isinstance(reply, dict):
+            return None
+        if isinstance(reply.get("copies"), list):
+            await self._merge_copies(reply["copies"], str(successor.address))
+        held = reply.get("held")
+        return Answer(held=max(0, held) if isinstance(held, int) else 0,
+                      yours=reply.get("yours") is True)
 
     async def rpc_handoff(self, d: dict) -> dict:
         """A node before us took over a range: migrate to it what we hold of that range and
@@ -163,7 +194,9 @@ class Takeover:
                     continue
                 copies.append(wire)
                 size += n
-        return {"ok": True, "count": count, "held": held, "copies": copies}
+        ours = self.node.predecessor()
+        return {"ok": True, "count": count, "held": held, "copies": copies,
+                "yours": ours is not None and ours.address == to_address}
 
     async def _merge_copies(self, wires: list, source: str) -> None:
         """Merge a successor's replicas of our range into what we maintain (a union), on

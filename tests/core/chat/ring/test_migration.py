@@ -214,3 +214,48 @@ async def test_exit__neighbours_exiting_together_leave_nothing_behind():
         ch = next(c for c in (s.holdings.channel("keep") for s in stay) if c is not None)
         assert sorted(m.nick for m in ch.present()) == sorted(n.nick for n in stay)
         assert not any(e.step == "drop" for n in leavers for e in n.of(ev.MigrationStep))
+
+
+@virtual_time
+async def test_back_at_its_address__merged_in_before_its_join_ends_it_serves_the_real_copy():
+    """A maintainer that exits and is back at its address at once: a probe of the ring
+    finds it answering as a ring of one while its own join is still on the way, and the
+    merge walk makes its predecessor notify it before it knows its successor. Its range
+    grows with nobody to ask; it must not serve the channel from a fresh copy (numbered
+    from 1, shown to members before the successor's last messages) but stay closed until
+    the successor that took the channel on exit, slow to reach, has handed it back."""
+    async with sim_ring(["ann", "bo", "cy", "di", "ed"]) as ring:
+        key = channel_key("back")
+        m = ring.owner(key)
+        others = [n for n in ring.nodes if n is not m]
+        for n in ring.nodes:
+            await n.user.join("back")
+        for i in range(5):
+            await others[i % 4].user.send("back", f"before {i}")
+        last = max(e.seq for e in others[0].of(ev.ChannelMessage, channel="back"))
+        address, data = m.node.address, m.service.data_dir
+        await ring.exit(m)
+        await ring.settle()
+        successor = ring.owner(key)
+        predecessor = next(n for n in ring.live if n.node.successor().address
+                           == successor.node.address)
+        bootstrap = next(n for n in ring.live if n not in (successor, predecessor))
+        slow = {frozenset((address.host, n.node.address.host)) for n in (successor, bootstrap)}
+        ring.network.latency = lambda a, b: (
+            0.4 if a and b and frozenset((a.host, b.host)) in slow else 0.001)
+        back = asyncio.create_task(ring.add(m.nick, bootstrap, address=address, keep=True,
+                                            data_dir=data))
+        await wait_until(lambda: ring.network.alive(address), what="the node listening again")
+        await predecessor.node.merge(address)          # as a probe that found it would
+        speaker = next(n for n in others if n not in (successor, bootstrap))
+        sent = [await speaker.user.send("back", f"after {i}") for i in range(3)]
+        assert all(seq > last for _, seq in sent), f"numbered afresh: {sent}, last was {last}"
+        ring.network.latency = 0.001
+        m2 = await back
+        await wait_until(lambda: all(f"after {i}" in n.texts("back") for n in others
+                                     for i in range(3)), what="the messages at every member")
+        for n in [*others, m2]:
+            shown = [e for e in n.of(ev.ChannelMessage, channel="back") if not e.history]
+            seqs = [e.seq for e in shown]
+            assert seqs == sorted(seqs), (n.nick, [(e.seq, e.text) for e in shown])
+        assert not m2.of(ev.MigrationStep, step="drop")
