@@ -58,6 +58,7 @@ class Takeover:
         self.tasks = tasks
         self._joined_via_bootstrap = node.bootstrap is not None
         self._had_predecessor = False
+        self._pulls_started = 0   # the latest pull ends the earlier ones
 
     def handlers(self) -> dict[p.Verb, p.Handler]:
         return {p.HANDOFF: self.rpc_handoff}
@@ -84,7 +85,8 @@ class Takeover:
             # A joiner asks too: when the node it replaces died and it joined before the
             # successor noticed, the successor never owned that range, so it holds it only
             # as replicas, which nobody would promote
-            self.tasks.spawn(self._pull(new, copies=True, gone=old))
+            self._pulls_started += 1
+            self.tasks.spawn(self._pull(new, copies=True, gone=old, nth=self._pulls_started))
         self.promote(f"predecessor {old.address if old else '-'} gone")
         self.tasks.spawn(self.migration.rebalance())
         self.journal.status()
@@ -106,7 +108,8 @@ class Takeover:
             self.journal.status()
         return taken
 
-    async def _pull(self, predecessor: Remote, copies: bool, gone: Remote | None) -> None:
+    async def _pull(self, predecessor: Remote, copies: bool, gone: Remote | None,
+                    nth: int) -> None:
         """Ask the nodes of our successor list to hand over what they hold of our range.
 
         Not only the first: while the ring settles, the node that maintained the range
@@ -133,10 +136,16 @@ class Takeover:
                     self.call_handoff(s, predecessor, copies) for s in self.node.successors()
                     if s.address != self.node.address and s != gone
                     and not transport.is_suspected(s.address))) if a is not None]
-                if self.node.predecessor() != predecessor:
-                    break   # the range changed again: that change pulls for itself
-                if any(a.yours for a in answers) and not any(a.held for a in answers):
+                if nth != self._pulls_started:
+                    break   # the range grew again: a later pull asks for it
+                now = self.node.predecessor() or predecessor
+                if (now == predecessor and any(a.yours for a in answers)
+                        and not any(a.held for a in answers)):
                     break
+                # (another predecessor meanwhile: a closer one shrank the range, ask on for
+                # what is left of it; none, while the start rebuilds the routing, changes
+                # nothing: the range is still not confirmed by any successor)
+                predecessor = now
                 delay = next(pauses, PULL_AGAIN[-1])
                 if loop.time() + delay > deadline:
                     self.journal.log(f"opening ({predecessor.address}, {self.journal.me}] "
