@@ -9,6 +9,7 @@ from core import events as ev
 from core.chat.model.channel import Channel
 from core.chat.model.ids import channel_key, name_key
 from core.chat.model.items import item_to_wire
+from core.chat.ring.takeover import PULL_FOR
 from core.chat.testing import member as signed_member
 from core.chat.testing import message, sim_ring
 from core.chat.wire import verbs as p
@@ -259,3 +260,45 @@ async def test_back_at_its_address__merged_in_before_its_join_ends_it_serves_the
             seqs = [e.seq for e in shown]
             assert seqs == sorted(seqs), (n.nick, [(e.seq, e.text) for e in shown])
         assert not m2.of(ev.MigrationStep, step="drop")
+
+
+@virtual_time
+async def test_pull__a_successor_that_never_names_the_joiner_keeps_its_range_closed_10_s_at_most():
+    """The bound of the wait above: a successor that hands the channel over but never says
+    the joiner is its predecessor (a liar, or a view that does not settle) keeps the new
+    range closed for ``PULL_FOR`` seconds, no longer; the sends made meanwhile are asked
+    again and all land, in order, and the opening is in the ring log."""
+    async with sim_ring(["ann", "bo", "cy", "di"], prune_grace=120) as ring:
+        for n in ring.nodes:
+            await n.user.join("wait")
+        key = channel_key("wait")
+        successor = ring.owner(key)
+        real = successor.service.takeover.rpc_handoff
+
+        async def never_yours(d: dict) -> dict:
+            return {**await real(d), "yours": False}
+        successor.node.register_command(p.HANDOFF.type, never_yours)
+        speaker = next(n for n in ring.nodes if n is not successor)
+        adding = asyncio.create_task(ring.add("eve", ring.nodes[0],
+                                              address=address_before(ring, key)))
+        await wait_until(lambda: len(ring.nodes) == 5 and ring.nodes[4].service.range.pulls,
+                         what="the joiner pulling its range")
+        joiner = ring.nodes[4]
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        sends = [asyncio.create_task(speaker.user.send("wait", f"while closed {i}"))
+                 for i in range(3)]
+        await wait_until(lambda: not joiner.service.range.pulls, timeout=30,
+                         what="the joiner's range open")
+        waited = loop.time() - start
+        assert PULL_FOR - 1 <= waited <= PULL_FOR + 1, waited
+        assert joiner.holdings.channel("wait") is not None
+        assert [e for e in joiner.of(ev.Log) if e.text.startswith("opening (")]
+        await asyncio.gather(adding, *sends)
+        await speaker.user.send("wait", "after")
+        texts = [f"while closed {i}" for i in range(3)] + ["after"]
+        for n in ring.nodes[:4]:
+            await wait_until(lambda n=n: all(t in n.texts("wait") for t in texts),
+                             what=f"every message at {n.nick}")
+            shown = [e.seq for e in n.of(ev.ChannelMessage, channel="wait")]
+            assert shown == sorted(shown), (n.nick, shown)
