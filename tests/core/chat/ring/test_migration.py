@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from core import events as ev
 from core.chat.model.channel import Channel
 from core.chat.model.ids import channel_key, name_key
@@ -262,12 +264,16 @@ async def test_back_at_its_address__merged_in_before_its_join_ends_it_serves_the
         assert not m2.of(ev.MigrationStep, step="drop")
 
 
+@pytest.mark.parametrize("closer", [False, True], ids=["", "a_closer_predecessor_meanwhile"])
 @virtual_time
-async def test_pull__a_successor_that_never_names_the_joiner_keeps_its_range_closed_10_s_at_most():
+async def test_pull__a_successor_that_never_names_the_joiner_keeps_its_range_closed_10_s_at_most(
+        closer):
     """The bound of the wait above: a successor that hands the channel over but never says
     the joiner is its predecessor (a liar, or a view that does not settle) keeps the new
     range closed for ``PULL_FOR`` seconds, no longer; the sends made meanwhile are asked
-    again and all land, in order, and the opening is in the ring log."""
+    again and all land, in order, and the opening is in the ring log. ``closer``: another
+    node joins right before the joiner meanwhile (but after the channel's key): the range
+    shrinks, it is still unconfirmed, so it stays closed all the same."""
     async with sim_ring(["ann", "bo", "cy", "di"], prune_grace=120) as ring:
         for n in ring.nodes:
             await n.user.join("wait")
@@ -288,6 +294,14 @@ async def test_pull__a_successor_that_never_names_the_joiner_keeps_its_range_clo
         start = loop.time()
         sends = [asyncio.create_task(speaker.user.send("wait", f"while closed {i}"))
                  for i in range(3)]
+        if closer:
+            before = joiner.node.predecessor()
+            assert before is not None
+            fay = ring.next_address(within=(before.id, key - 1))
+            sends.append(asyncio.create_task(ring.add("fay", ring.nodes[0], address=fay)))
+            await wait_until(lambda: getattr(joiner.node.predecessor(), "address", 0) == fay,
+                             what="the closer predecessor")
+            assert joiner.service.range.pulls, "opened when the predecessor changed"
         await wait_until(lambda: not joiner.service.range.pulls, timeout=30,
                          what="the joiner's range open")
         waited = loop.time() - start
