@@ -80,10 +80,9 @@ def check(incarnations: dict[str, list], faulted: set[str], quiet_from: float,
     message typed before a split can be stored during it (its line waited in the outbox:
     a maintainer refused its signed time, or was out of reach), in one side's copy."""
     report = Report()
-    typed = {e["msg_id"] for procs in incarnations.values()
-             for e in _events(procs, "pending")}
     typed_at = {e["msg_id"]: e["_t"] for procs in incarnations.values()
                 for e in _events(procs, "pending")}
+    typed = set(typed_at)
     stored_at = {e["msg_id"]: e["_t"] for procs in incarnations.values()
                  for e in _events(procs, "sent")}
 

@@ -106,14 +106,20 @@ def exit_reason(words: str) -> str:
     return "exit" if not words or words == "exit" else f"exit: {words}"
 
 
+def _count(e: Entry) -> tuple[tuple[str, str], int] | None:
+    """``e``'s author's (key, series) and its count there, if it was counted."""
+    counted = e.signed.counted if e.signed is not None else None
+    if counted is None:
+        return None
+    author, series, n = counted
+    return (author, series), n
+
+
 def _before_history(membership: Membership, e: Entry) -> bool:
     """Whether ``e``'s author counted it before a message the join's history held: written
     before the join, even if signed at a time after it (a clock that had jumped ahead)."""
-    counted = e.signed.counted if e.signed is not None else None
-    if counted is None:
-        return False
-    author, series, n = counted
-    return membership.counted.get((author, series), -1) > n
+    count = _count(e)
+    return count is not None and membership.counted.get(count[0], -1) > count[1]
 
 
 def _message(channel: str, e: Entry, status: str, history: bool = False) -> ev.ChannelMessage:
@@ -177,10 +183,10 @@ class Memberships:
         self.post(modes_event(membership, "", "", history=True))   # before the join: NAMES
         entries = self._entries(channel, reply.get("history", []))
         for e in entries:
-            if e.kind == "msg" and e.signed is not None and e.signed.counted is not None:
-                author, series, n = e.signed.counted
-                at = membership.counted.get((author, series), n)
-                membership.counted[(author, series)] = max(at, n)
+            count = _count(e) if e.kind == "msg" else None
+            if count is not None:
+                who, n = count
+                membership.counted[who] = max(membership.counted.get(who, n), n)
         history = [e for e in entries if e.kind == "msg" and membership.seen.first(e.msg_id)]
         self.gaps.start(channel, membership.last_seq, history, membership.joined_at)
         # the backlog first, each line at its author's time, then the join that received
